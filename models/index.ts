@@ -1,0 +1,26 @@
+import {lenet5, mlp} from './lenet';
+import type {ModelSpec} from './spec';
+
+export * from './spec';
+
+export type ModelFactory = (numClasses?: number, inputShape?: readonly [number, number, number]) => ModelSpec;
+
+/** Every architecture cbp knows, by the name users pass to `--model`. */
+export const MODELS = {
+  lenet5,
+  mlp,
+} as const satisfies Record<string, ModelFactory>;
+
+export type ModelName = keyof typeof MODELS;
+export const MODEL_NAMES = Object.keys(MODELS) as ModelName[];
+
+export function isModelName(name: string): name is ModelName {
+  return Object.prototype.hasOwnProperty.call(MODELS, name);
+}
+
+export function getModel(name: string, numClasses?: number, inputShape?: readonly [number, number, number]): ModelSpec {
+  if (!isModelName(name)) {
+    throw new Error(`unknown model '${name}': expected one of ${MODEL_NAMES.join(', ')}`);
+  }
+  return MODELS[name](numClasses, inputShape);
+}

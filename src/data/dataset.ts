@@ -1,0 +1,45 @@
+/** An in-memory image classification set: images NCHW-flat in [0,255] bytes, labels as class indices. */
+export interface Split {
+  readonly images: Uint8Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+}
+
+export interface Dataset {
+  readonly name: string;
+  /** Channels, height, width. */
+  readonly shape: readonly [number, number, number];
+  readonly numClasses: number;
+  /** Per-channel mean and std applied to x/255. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly train: Split;
+  readonly test: Split;
+}
+
+export function limitSplit(split: Split, limit: number | undefined, pixels: number): Split {
+  if (limit === undefined || limit >= split.count) return split;
+  return {images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit};
+}
+
+/** Normalised float batch in NHWC order (what tfjs wants) for the given sample indices. */
+export function batchNHWC(ds: Dataset, split: Split, indices: ArrayLike<number>): {x: Float32Array; y: Int32Array} {
+  const [c, h, w] = ds.shape;
+  const pixels = c * h * w;
+  const x = new Float32Array(indices.length * pixels);
+  const y = new Int32Array(indices.length);
+  const scale = ds.mean.map((_, ch) => 1 / (255 * ds.std[ch]));
+  const shift = ds.mean.map((m, ch) => m / ds.std[ch]);
+  for (let b = 0; b < indices.length; b++) {
+    const i = indices[b];
+    y[b] = split.labels[i];
+    const src = i * pixels;
+    const dst = b * pixels;
+    for (let ch = 0; ch < c; ch++) {
+      for (let p = 0; p < h * w; p++) {
+        x[dst + p * c + ch] = split.images[src + ch * h * w + p] * scale[ch] - shift[ch];
+      }
+    }
+  }
+  return {x, y};
+}

@@ -1,0 +1,20 @@
+import {CbpError} from '../errors';
+import type {Dataset} from './dataset';
+import {loadFashionMnist, loadMnist} from './mnist';
+
+export * from './dataset';
+
+export const DATASETS = {
+  mnist: loadMnist,
+  'fashion-mnist': loadFashionMnist,
+} as const satisfies Record<string, () => Dataset>;
+
+export type DatasetName = keyof typeof DATASETS;
+export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+
+export function loadDataset(name: string): Dataset {
+  if (!Object.prototype.hasOwnProperty.call(DATASETS, name)) {
+    throw new CbpError(`--data ${name}: unknown data set, expected one of ${DATASET_NAMES.join(', ')}`);
+  }
+  return DATASETS[name as DatasetName]();
+}

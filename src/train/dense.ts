@@ -1,0 +1,11 @@
+import {tf} from '../tf';
+import {withGradient2} from '../cbp/custom-grad';
+
+/**
+ * x·W for x [N, in] and W [in, out], with gradients written as plain (untransposed) products: on wasm a matMul
+ * with a transposed operand is an order of magnitude slower than transposing first.
+ */
+export const dense = withGradient2<tf.Tensor2D>(
+  (x, w) => tf.matMul(x, w),
+  (x, w, dy) => [tf.matMul(dy, tf.transpose(w)), tf.matMul(tf.transpose(x), dy)],
+);

@@ -1,0 +1,26 @@
+import {Rng} from '../util/rng';
+import {sizeOf, type Weights} from '../weights';
+import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
+
+/**
+ * Fresh weights for a spec: He-normal convolutions (fan-out, as CBP's AlexNet), He-normal dense layers (fan-in),
+ * zero biases, batch-norm γ = 1, β = 0, running mean 0 and variance 1.
+ */
+export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number): Weights {
+  const rng = new Rng(seed);
+  const out: Weights = new Map();
+  for (const info of paramInfos(spec, quant)) {
+    if (info.role === 'scale') continue;
+    const n = sizeOf(info.shape);
+    const data = new Float32Array(n);
+    if (info.role === 'weight') {
+      const fan = info.shape.length === 4 ? info.shape[0] * info.shape[2] * info.shape[3] : info.shape[1];
+      const std = Math.sqrt(2 / fan);
+      for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+    } else if (info.role === 'bn_weight' || info.role === 'running_var') {
+      data.fill(1);
+    }
+    out.set(info.key, {shape: info.shape, data});
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+import {tf} from '../tf';
+import {constraintValue} from '../cbp/constraint';
+import {quantizeValue} from '../cbp/quantizer';
+import {batchNHWC, type Dataset, type Split} from '../data/dataset';
+import type {Network} from './network';
+
+export interface Accuracy {
+  readonly top1: number;
+  readonly top5: number;
+  readonly images: number;
+}
+
+/** Top-1/top-5 of the network with its quantized weights and running batch-norm statistics. */
+export function evaluate(net: Network, ds: Dataset, split: Split, batchSize = 500): Accuracy {
+  let hit1 = 0;
+  let hit5 = 0;
+  const k = Math.min(5, ds.numClasses);
+  for (let start = 0; start < split.count; start += batchSize) {
+    const n = Math.min(batchSize, split.count - start);
+    const idx = Array.from({length: n}, (_, i) => start + i);
+    const {x, y} = batchNHWC(ds, split, idx);
+    const top = tf.tidy(() => {
+      const logits = net.forward(tf.tensor4d(x, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false);
+      return tf.topk(logits, k).indices;
+    });
+    const ids = top.dataSync();
+    top.dispose();
+    for (let i = 0; i < n; i++) {
+      if (ids[i * k] === y[i]) hit1++;
+      for (let j = 0; j < k; j++) if (ids[i * k + j] === y[i]) hit5++;
+    }
+  }
+  return {top1: hit1 / split.count, top5: hit5 / split.count, images: split.count};
+}
+
+export function constrainedCount(net: Network): number {
+  return net.constrained.reduce((s, c) => s + net.variable(c.weightKey).size, 0);
+}
+
+/** Constraint-satisfaction measure: the mean of c(w) with ucs = 1 over every constrained weight (0 for float models). */
+export function cfs(net: Network): number {
+  const count = constrainedCount(net);
+  if (count === 0) return 0;
+  const total = tf.tidy(() =>
+    net.constrained.reduce((acc: tf.Tensor, c) => tf.add(acc, tf.sum(constraintValue(net.variable(c.weightKey), c.scale, c.levels, 1))), tf.scalar(0)),
+  );
+  const v = total.dataSync()[0];
+  total.dispose();
+  return v / count;
+}
+
+export interface LevelHistogram {
+  readonly layer: string;
+  readonly scale: number;
+  readonly levels: readonly number[];
+  /** counts[i]: weights whose quantized value is levels[i]·scale. */
+  readonly counts: readonly number[];
+  /** Weights whose quantized value is no level (only a latent weight exactly on a midpoint gives one). */
+  readonly offLevel: number;
+}
+
+/** How many weights of each constrained layer sit at each allowed value. */
+export function levelHistograms(net: Network): LevelHistogram[] {
+  return net.constrained.map((c) => {
+    const q = tf.tidy(() => quantizeValue(net.variable(c.weightKey), c.scale, c.levels));
+    const values = q.dataSync();
+    q.dispose();
+    const targets = c.levels.map((l) => Math.fround(l * c.scale));
+    const counts = c.levels.map(() => 0);
+    let offLevel = 0;
+    for (const v of values) {
+      const i = targets.indexOf(v);
+      if (i >= 0) counts[i]++;
+      else offLevel++;
+    }
+    return {layer: c.node.name, scale: c.scale, levels: c.levels, counts, offLevel};
+  });
+}

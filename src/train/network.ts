@@ -1,0 +1,186 @@
+import {tf} from '../tf';
+import {LEVELS} from '../cbp/levels';
+import {makeQuantizer, quantizeValue} from '../cbp/quantizer';
+import {CbpError} from '../errors';
+import {sameShape, sizeOf, type Weights} from '../weights';
+import {INPUT, paramInfos, type ModelSpec, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
+import {batchNormTrain} from './batchnorm';
+import {makeConv2d} from './conv';
+import {dense} from './dense';
+import {fromTfjs, toTfjs} from './layout';
+
+export interface ConstrainedLayer {
+  readonly node: WeightNode;
+  readonly weightKey: string;
+  readonly levels: readonly number[];
+  readonly scale: number;
+}
+
+export interface BatchStats {
+  readonly mean: tf.Tensor1D;
+  readonly variance: tf.Tensor1D;
+  readonly count: number;
+}
+
+/**
+ * The tfjs interpreter of a ModelSpec: it owns one variable per tensor of the model (tfjs layout) and runs the
+ * forward pass with each constrained layer's weights quantized through the straight-through quantizer.
+ */
+export class Network {
+  readonly infos: ParamInfo[];
+  readonly vars = new Map<string, tf.Variable>();
+  readonly constrained: ConstrainedLayer[] = [];
+  private readonly convs = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D>();
+  private readonly quantizers = new Map<string, (w: tf.Tensor) => tf.Tensor>();
+  /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
+  private readonly id = `net${++networkCount}`;
+
+  constructor(readonly spec: ModelSpec, readonly quant: QuantOrNone, weights: Weights) {
+    this.infos = paramInfos(spec, quant);
+    for (const info of this.infos) {
+      if (info.role === 'scale') continue;
+      const t = weights.get(info.key);
+      if (t === undefined) throw new CbpError(`weights for model ${spec.name}: missing '${info.key}'`);
+      if (!sameShape(t.shape, info.shape)) {
+        throw new CbpError(`weights for model ${spec.name}: '${info.key}' has shape [${t.shape.join(', ')}], expected [${info.shape.join(', ')}]`);
+      }
+      const value = tf.tidy(() => toTfjs(info, tf.tensor(t.data, [...t.shape], 'float32')));
+      this.vars.set(info.key, tf.variable(value, info.trainable, `${this.id}/${info.key}`));
+      value.dispose();
+    }
+    for (const node of spec.nodes) {
+      if (node.kind === 'conv2d') this.convs.set(node.name, makeConv2d(node.stride, node.padding, node.input !== INPUT));
+    }
+    if (quant !== 'none') {
+      for (const info of this.infos) {
+        if (info.role !== 'scale') continue;
+        const node = spec.nodes.find((n) => n.name === info.node) as WeightNode;
+        const weightKey = `${node.name}.weight`;
+        const given = weights.get(info.key);
+        // CBP initialises the scale to mean|w| of the starting weights and never trains it.
+        const scale = given !== undefined ? given.data[0] : meanAbs(weights.get(weightKey)?.data ?? new Float32Array(0));
+        if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
+        const levels = LEVELS[quant];
+        this.constrained.push({node, weightKey, levels, scale});
+        this.quantizers.set(node.name, makeQuantizer(scale, levels));
+      }
+    }
+  }
+
+  trainableVars(): tf.Variable[] {
+    return this.infos.filter((i) => i.trainable).map((i) => this.vars.get(i.key) as tf.Variable);
+  }
+
+  variable(key: string): tf.Variable {
+    const v = this.vars.get(key);
+    if (v === undefined) throw new CbpError(`model ${this.spec.name} has no tensor '${key}'`);
+    return v;
+  }
+
+  /** The weights the forward pass uses for a layer: quantized for constrained layers, latent otherwise. */
+  effectiveWeight(node: WeightNode, ste: boolean): tf.Tensor {
+    const w = this.variable(`${node.name}.weight`);
+    const layer = this.constrained.find((c) => c.node.name === node.name);
+    if (layer === undefined) return w;
+    return ste ? (this.quantizers.get(node.name) as (w: tf.Tensor) => tf.Tensor)(w) : quantizeValue(w, layer.scale, layer.levels);
+  }
+
+  /** Logits for an NHWC batch. In training mode batch-norm uses batch statistics and reports them in `stats`. */
+  forward(x: tf.Tensor4D, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor2D {
+    const values = new Map<string, tf.Tensor>([[INPUT, x]]);
+    const get = (name: string): tf.Tensor => values.get(name) as tf.Tensor;
+    for (const node of this.spec.nodes) values.set(node.name, this.apply(node, get, training, stats));
+    return get(this.spec.output) as tf.Tensor2D;
+  }
+
+  private apply(node: SpecNode, get: (name: string) => tf.Tensor, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor {
+    switch (node.kind) {
+      case 'conv2d': {
+        const conv = this.convs.get(node.name) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
+        const y = conv(get(node.input) as tf.Tensor4D, this.effectiveWeight(node, training) as tf.Tensor4D);
+        return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
+      }
+      case 'dense': {
+        const y = dense(get(node.input) as tf.Tensor2D, this.effectiveWeight(node, training) as tf.Tensor2D);
+        return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
+      }
+      case 'batchnorm': {
+        const x = get(node.input);
+        const gamma = this.variable(`${node.name}.weight`);
+        const beta = this.variable(`${node.name}.bias`);
+        if (training) {
+          const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps);
+          if (stats) stats.set(node.name, {mean: r.mean, variance: r.variance, count: sizeOf(x.shape) / node.channels});
+          else (r.mean.dispose(), r.variance.dispose());
+          return r.y;
+        }
+        const mean = this.variable(`${node.name}.running_mean`);
+        const variance = this.variable(`${node.name}.running_var`);
+        return tf.add(tf.mul(tf.sub(x, mean), tf.mul(tf.rsqrt(tf.add(variance, node.eps)), gamma)), beta);
+      }
+      case 'relu':
+        return tf.relu(get(node.input));
+      case 'maxpool':
+        return tf.maxPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], node.padding[0] === 0 ? 'valid' : node.padding[0]);
+      case 'avgpool':
+        if (node.padding[0] !== 0) throw new CbpError(`layer ${node.name}: padded average pooling is not supported`);
+        return tf.avgPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], 'valid');
+      case 'globalavgpool':
+        return tf.mean(get(node.input), [1, 2], true);
+      case 'add':
+        return tf.add(get(node.inputs[0]), get(node.inputs[1]));
+      case 'flatten': {
+        const x = get(node.input);
+        // PyTorch flattens NCHW (channel-major), so match it to keep dense weights in PyTorch order.
+        return x.rank === 4 ? tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]) : x;
+      }
+    }
+  }
+
+  /** Folds a training batch's statistics into the running mean and (unbiased) variance, as PyTorch does. */
+  updateRunningStats(stats: Map<string, BatchStats>): void {
+    for (const node of this.spec.nodes) {
+      if (node.kind !== 'batchnorm') continue;
+      const s = stats.get(node.name);
+      if (s === undefined) continue;
+      const rm = this.variable(`${node.name}.running_mean`);
+      const rv = this.variable(`${node.name}.running_var`);
+      const m = node.momentum;
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+      tf.tidy(() => {
+        rm.assign(tf.add(tf.mul(rm, 1 - m), tf.mul(s.mean, m)));
+        rv.assign(tf.add(tf.mul(rv, 1 - m), tf.mul(s.variance, m * unbias)));
+      });
+      s.mean.dispose();
+      s.variance.dispose();
+    }
+  }
+
+  /** The model's tensors in PyTorch layout, CBP scales included. */
+  toWeights(): Weights {
+    const out: Weights = new Map();
+    for (const info of this.infos) {
+      if (info.role === 'scale') {
+        const layer = this.constrained.find((c) => c.node.name === info.node) as ConstrainedLayer;
+        out.set(info.key, {shape: [1], data: Float32Array.of(layer.scale)});
+        continue;
+      }
+      const t = tf.tidy(() => fromTfjs(info, this.variable(info.key)));
+      out.set(info.key, {shape: info.shape, data: t.dataSync() as Float32Array});
+      t.dispose();
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const v of this.vars.values()) v.dispose();
+  }
+}
+
+let networkCount = 0;
+
+export function meanAbs(data: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < data.length; i++) s += Math.abs(data[i]);
+  return data.length > 0 ? s / data.length : 0;
+}

@@ -1,0 +1,328 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {tf} from '../tf';
+import {describeBackend, selectBackend} from '../backend';
+import {constraintTerm} from '../cbp/constraint';
+import {ascendLambda, type LambdaState} from '../cbp/lambda';
+import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
+import {batchNHWC, limitSplit, loadDataset, type Dataset} from '../data/index';
+import {CbpError} from '../errors';
+import {derivedRng} from '../util/rng';
+import type {Tensor32, Weights} from '../weights';
+import {getModel, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {
+  LAMBDA_M_PREFIX,
+  LAMBDA_PREFIX,
+  LAMBDA_V_PREFIX,
+  MOMENTUM_PREFIX,
+  modelWeights,
+  readCheckpoint,
+  writeCheckpoint,
+  type EpochRecord,
+  type RunConfig,
+  type RunState,
+} from './checkpoint';
+import {initialWeights} from './init';
+import {fromTfjs, toTfjs} from './layout';
+import {cfs, constrainedCount, evaluate, levelHistograms, type LevelHistogram} from './metrics';
+import {Network, type BatchStats} from './network';
+import {checkInt, checkModel, checkNumber, checkQuant} from './options';
+
+export interface TrainOptions {
+  readonly model: string;
+  readonly quant: string;
+  readonly data: string;
+  readonly epochs: number;
+  readonly out: string;
+  readonly init?: string;
+  readonly resume?: string;
+  readonly limit?: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly lrLambda: number;
+  readonly weightDecay: number;
+  readonly period: number;
+  readonly backend: string;
+  readonly log?: (line: string) => void;
+  readonly onStep?: (p: StepProgress) => void;
+}
+
+export interface StepProgress {
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly loss: number;
+  readonly lagrangian: number;
+  readonly cfs: number;
+  readonly elapsed: number;
+}
+
+export interface TrainResult {
+  readonly out: string;
+  readonly model: string;
+  readonly quant: QuantOrNone;
+  readonly data: string;
+  readonly backend: string;
+  readonly epochs: readonly EpochRecord[];
+  readonly top1: number;
+  readonly top5: number;
+  readonly cfs: number;
+  readonly histograms: readonly LevelHistogram[];
+  readonly seconds: number;
+}
+
+interface RunSetup {
+  config: RunConfig;
+  spec: ModelSpec;
+  weights: Weights;
+  /** Present when resuming: λ, Adam and momentum tensors, schedule and progress. */
+  resumed?: {state: RunState; tensors: Map<string, Tensor32>};
+}
+
+function setup(opts: TrainOptions, ds: Dataset): RunSetup {
+  if (opts.resume !== undefined) {
+    const ck = readCheckpoint(opts.resume, '--resume');
+    const config = {...ck.state.config, epochs: opts.epochs > 0 ? opts.epochs : ck.state.config.epochs};
+    if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
+    const spec = getModel(config.model, config.numClasses, ds.shape);
+    return {config, spec, weights: modelWeights(ck.tensors), resumed: {state: ck.state, tensors: ck.tensors}};
+  }
+  const model = checkModel(opts.model);
+  const quant = checkQuant(opts.quant);
+  const config: RunConfig = {
+    model,
+    quant,
+    data: ds.name,
+    numClasses: ds.numClasses,
+    seed: checkInt('--seed', opts.seed, 0, 0xffffffff),
+    batchSize: checkInt('--batch-size', opts.batchSize, 2),
+    lr: checkNumber('--lr', opts.lr, 0, false),
+    lrLambda: checkNumber('--lr-lambda', opts.lrLambda, 0, true),
+    weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
+    period: checkInt('--period', opts.period, 1),
+    limit: opts.limit === undefined ? null : checkInt('--limit', opts.limit, 2),
+    epochs: checkInt('--epochs', opts.epochs, 1),
+    init: opts.init ?? null,
+  };
+  const spec = getModel(model, ds.numClasses, ds.shape);
+  let weights = initialWeights(spec, quant, config.seed);
+  if (opts.init !== undefined) weights = initFrom(opts.init, spec, quant, weights);
+  return {config, spec, weights};
+}
+
+/** Starting weights from another checkpoint, matched by name and shape; its scales are kept only for the same constraint. */
+function initFrom(dir: string, spec: ModelSpec, quant: QuantOrNone, fresh: Weights): Weights {
+  const ck = readCheckpoint(dir, '--init');
+  const given = modelWeights(ck.tensors);
+  const out: Weights = new Map();
+  for (const [key, t] of fresh) {
+    const g = given.get(key);
+    if (g === undefined) throw new CbpError(`--init ${dir}: checkpoint (model ${ck.state.config.model}) has no '${key}' needed by model ${spec.name}`);
+    if (g.shape.join(',') !== t.shape.join(',')) {
+      throw new CbpError(`--init ${dir}: '${key}' has shape [${g.shape.join(', ')}], model ${spec.name} expects [${t.shape.join(', ')}]`);
+    }
+    out.set(key, g);
+  }
+  if (ck.state.config.quant === quant) {
+    for (const [key, t] of given) if (key.endsWith('.scale')) out.set(key, t);
+  }
+  return out;
+}
+
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+function tensorOf(tensors: Map<string, Tensor32> | undefined, key: string, shape: readonly number[]): tf.Tensor {
+  const t = tensors?.get(key);
+  if (t === undefined) return tf.zeros([...shape]);
+  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`checkpoint tensor '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  return tf.tensor(t.data, [...t.shape], 'float32');
+}
+
+/** CBP training (or plain training with quant 'none'), one checkpoint per epoch. */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? (() => undefined);
+  const started = Date.now();
+  const backend = await selectBackend(opts.backend);
+  log(describeBackend(backend));
+  const ds = loadDataset(opts.data);
+  const {config, spec, weights, resumed} = setup(opts, ds);
+  const out = opts.resume ?? opts.out;
+  const trainSplit = limitSplit(ds.train, config.limit ?? undefined, ds.shape[0] * ds.shape[1] * ds.shape[2]);
+  const net = new Network(spec, config.quant, weights);
+  const trainable = net.infos.filter((i) => i.trainable);
+  const momentum = new Map(trainable.map((i) => [i.key, tf.variable(toTfjs(i, tensorOf(resumed?.tensors, MOMENTUM_PREFIX + i.key, i.shape)), false)]));
+  const lambdas = new Map<string, LambdaState>();
+  for (const c of net.constrained) {
+    const info = net.infos.find((i) => i.key === c.weightKey);
+    if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
+    const mk = (prefix: string): tf.Variable => tf.variable(toTfjs(info, tensorOf(resumed?.tensors, prefix + c.node.name, info.shape)), false);
+    lambdas.set(c.node.name, {lambda: mk(LAMBDA_PREFIX), m: mk(LAMBDA_M_PREFIX), v: mk(LAMBDA_V_PREFIX)});
+  }
+  let schedule: ScheduleState = resumed?.state.schedule ?? initialSchedule();
+  const progress: EpochRecord[] = [...(resumed?.state.progress ?? [])];
+  const startEpoch = resumed?.state.epoch ?? 0;
+  const constrainedTotal = constrainedCount(net);
+  log(
+    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${trainSplit.count} training images, ` +
+      `${ds.test.count} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
+      `${constrainedTotal} constrained weights in ${net.constrained.length} layers`,
+  );
+
+  const ascend = (ucs: number, step: number): void => {
+    for (const c of net.constrained) {
+      ascendLambda(lambdas.get(c.node.name) as LambdaState, net.variable(c.weightKey), c.scale, c.levels, ucs, config.lrLambda, step);
+    }
+  };
+  if (!resumed && net.constrained.length > 0) {
+    // The reference raises λ once before the first epoch.
+    schedule = {...schedule, lambdaSteps: 1};
+    ascend(schedule.ucs, 1);
+  }
+
+  const snapshot = (epoch: number): void => {
+    const tensors = new Map<string, Tensor32>(net.toWeights());
+    const put = (key: string, v: tf.Tensor, info: (typeof trainable)[number]): void => {
+      const t = tf.tidy(() => fromTfjs(info, v));
+      tensors.set(key, {shape: info.shape, data: t.dataSync() as Float32Array});
+      t.dispose();
+    };
+    for (const i of trainable) put(MOMENTUM_PREFIX + i.key, momentum.get(i.key) as tf.Variable, i);
+    for (const c of net.constrained) {
+      const info = trainable.find((i) => i.key === c.weightKey) as (typeof trainable)[number];
+      const l = lambdas.get(c.node.name) as LambdaState;
+      put(LAMBDA_PREFIX + c.node.name, l.lambda, info);
+      put(LAMBDA_M_PREFIX + c.node.name, l.m, info);
+      put(LAMBDA_V_PREFIX + c.node.name, l.v, info);
+    }
+    const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch, schedule, progress, backend: backend.name};
+    writeCheckpoint(out, state, tensors);
+  };
+
+  const [c, h, w] = ds.shape;
+  let lastCfs = cfs(net);
+  for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
+    const epochStart = Date.now();
+    const perm = derivedRng(config.seed, 1, epoch).permutation(trainSplit.count);
+    const steps = Math.ceil(trainSplit.count / config.batchSize);
+    const lr = config.lr * schedule.lrFactor;
+    let lagsum = 0;
+    let losssum = 0;
+    let seen = 0;
+    for (let step = 0; step < steps; step++) {
+      const idx = perm.subarray(step * config.batchSize, Math.min((step + 1) * config.batchSize, trainSplit.count));
+      if (idx.length < 2) continue; // batch-norm needs two samples
+      const {x, y} = batchNHWC(ds, trainSplit, idx);
+      const stats = new Map<string, BatchStats>();
+      let ceKept: tf.Scalar | undefined;
+      const {value, grads} = tf.variableGrads(() => {
+        const logits = net.forward(tf.tensor4d(x, [idx.length, h, w, c]), true, stats);
+        const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), ds.numClasses);
+        ceKept = tf.keep(ce);
+        let lag: tf.Scalar = ce;
+        for (const layer of net.constrained) {
+          const l = lambdas.get(layer.node.name) as LambdaState;
+          lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, schedule.ucs));
+        }
+        return lag;
+      }, trainable.map((i) => net.variable(i.key)));
+      const lagValue = (await value.data())[0];
+      const lossValue = (await (ceKept as tf.Scalar).data())[0];
+      value.dispose();
+      (ceKept as tf.Scalar).dispose();
+      if (!Number.isFinite(lagValue) || !Number.isFinite(lossValue)) {
+        for (const g of Object.values(grads)) g.dispose();
+        for (const s of stats.values()) (s.mean.dispose(), s.variance.dispose());
+        throw new CbpError(
+          `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${lossValue}, Lagrangian ${lagValue}; ` +
+            `the last good checkpoint in ${out} is kept (try a lower --lr)`,
+          'NON_FINITE_LOSS',
+        );
+      }
+      tf.tidy(() => {
+        for (const i of trainable) {
+          const v = net.variable(i.key);
+          let g = tf.clipByValue(grads[v.name], -1, 1);
+          if (i.role === 'weight' && config.weightDecay > 0) g = tf.add(g, tf.mul(v, config.weightDecay));
+          const buf = momentum.get(i.key) as tf.Variable;
+          buf.assign(tf.add(tf.mul(buf, 0.9), g));
+          let next = tf.sub(v, tf.mul(buf, lr));
+          if (net.constrained.some((l) => l.weightKey === i.key)) next = tf.clipByValue(next, -1, 1);
+          v.assign(next);
+        }
+      });
+      for (const g of Object.values(grads)) g.dispose();
+      net.updateRunningStats(stats);
+      lagsum += lagValue;
+      losssum += lossValue * idx.length;
+      seen += idx.length;
+      opts.onStep?.({epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps, loss: lossValue, lagrangian: lagValue, cfs: lastCfs, elapsed: (Date.now() - epochStart) / 1000});
+    }
+    let lambdaUpdated = false;
+    if (net.constrained.length > 0) {
+      const decision = afterEpoch(schedule, lagsum, config.period);
+      schedule = decision.next;
+      if (decision.updateLambda) {
+        ascend(schedule.ucs, schedule.lambdaSteps);
+        lambdaUpdated = true;
+      }
+    }
+    const acc = evaluate(net, ds, ds.test);
+    lastCfs = cfs(net);
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      top1: acc.top1,
+      top5: acc.top5,
+      cfs: lastCfs,
+      loss: losssum / Math.max(seen, 1),
+      lagrangian: lagsum,
+      ucs: schedule.ucs,
+      lambdaMean: lambdaMean(lambdas, constrainedTotal),
+      lambdaUpdated,
+      lr,
+      seconds: (Date.now() - epochStart) / 1000,
+    };
+    progress.push(record);
+    snapshot(epoch + 1);
+    log(
+      `epoch ${record.epoch}/${config.epochs}  top1 ${(record.top1 * 100).toFixed(2)}%  top5 ${(record.top5 * 100).toFixed(2)}%  ` +
+        `loss ${record.loss.toFixed(4)}  lagrangian-sum ${record.lagrangian.toFixed(3)}  cfs ${record.cfs.toExponential(3)}  ` +
+        `ucs ${record.ucs.toFixed(3)}  λ-mean ${record.lambdaMean.toExponential(3)}${lambdaUpdated ? ' (λ updated)' : ''}  ${record.seconds.toFixed(1)}s`,
+    );
+  }
+  if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
+  const final = progress.length > 0 ? progress[progress.length - 1] : undefined;
+  const accNow = final ?? {...evaluate(net, ds, ds.test), cfs: cfs(net)};
+  const histograms = levelHistograms(net);
+  for (const v of momentum.values()) v.dispose();
+  for (const l of lambdas.values()) (l.lambda.dispose(), l.m.dispose(), l.v.dispose());
+  net.dispose();
+  fs.mkdirSync(path.dirname(path.resolve(out)), {recursive: true});
+  return {
+    out,
+    model: spec.name,
+    quant: config.quant,
+    data: ds.name,
+    backend: backend.name,
+    epochs: progress,
+    top1: accNow.top1,
+    top5: accNow.top5,
+    cfs: accNow.cfs,
+    histograms,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+function lambdaMean(lambdas: Map<string, LambdaState>, count: number): number {
+  if (count === 0) return 0;
+  let s = 0;
+  for (const l of lambdas.values()) {
+    const t = tf.sum(l.lambda);
+    s += t.dataSync()[0];
+    t.dispose();
+  }
+  return s / count;
+}

@@ -1,0 +1,36 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {CbpError} from '../errors';
+
+/**
+ * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
+ * the bytes go to a temporary name in the same folder, are flushed to disk, and the name is swapped by rename.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, {force: true});
+    const e = err as NodeJS.ErrnoException;
+    throw new CbpError(`cannot write ${file}: ${e.code ?? ''} ${e.message}`.trim(), 'WRITE_FAILED');
+  }
+  try {
+    // Make the rename itself durable.
+    const dfd = fs.openSync(dir, 'r');
+    fs.fsyncSync(dfd);
+    fs.closeSync(dfd);
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename has still happened.
+  }
+}
