@@ -11,7 +11,8 @@ export function toTfjs(info: ParamInfo, t: tf.Tensor): tf.Tensor {
   return info.shape.length === 4 ? tf.transpose(t, [2, 3, 1, 0]) : tf.transpose(t, [1, 0]);
 }
 
+/** Always a new tensor (a copy where the layouts agree), so callers may dispose what they get. */
 export function fromTfjs(info: ParamInfo, t: tf.Tensor): tf.Tensor {
-  if (info.role !== 'weight') return t;
+  if (info.role !== 'weight') return tf.clone(t);
   return info.shape.length === 4 ? tf.transpose(t, [3, 2, 0, 1]) : tf.transpose(t, [1, 0]);
 }

@@ -32,7 +32,8 @@ export interface TrainOptions {
   readonly model: string;
   readonly quant: string;
   readonly data: string;
-  readonly epochs: number;
+  /** Total epochs; on resume, the stored total when omitted. */
+  readonly epochs?: number;
   readonly out: string;
   readonly init?: string;
   readonly resume?: string;
@@ -84,7 +85,7 @@ interface RunSetup {
 function setup(opts: TrainOptions, ds: Dataset): RunSetup {
   if (opts.resume !== undefined) {
     const ck = readCheckpoint(opts.resume, '--resume');
-    const config = {...ck.state.config, epochs: opts.epochs > 0 ? opts.epochs : ck.state.config.epochs};
+    const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
     const spec = getModel(config.model, config.numClasses, ds.shape);
     return {config, spec, weights: modelWeights(ck.tensors), resumed: {state: ck.state, tensors: ck.tensors}};
@@ -103,7 +104,7 @@ function setup(opts: TrainOptions, ds: Dataset): RunSetup {
     weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
     period: checkInt('--period', opts.period, 1),
     limit: opts.limit === undefined ? null : checkInt('--limit', opts.limit, 2),
-    epochs: checkInt('--epochs', opts.epochs, 1),
+    epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
     init: opts.init ?? null,
   };
   const spec = getModel(model, ds.numClasses, ds.shape);

@@ -1,0 +1,76 @@
+import {Flags} from '@oclif/core';
+import {BACKEND_CHOICES} from '../src/backend';
+import {DATASET_NAMES} from '../src/data/index';
+import {train, type TrainResult} from '../src/train/trainer';
+import {ProgressBar} from '../src/util/progress';
+import {MODEL_NAMES, QUANT_OR_NONE} from '../models/index';
+import {CbpCommand} from './base';
+
+export default class Train extends CbpCommand {
+  static override summary = 'Train a network with constrained weights by CBP (or in full precision with --quant none).';
+  static override description =
+    'Minimises cross-entropy + Σ λ·c(w) with the quantized weights in the forward pass, raising λ whenever the ' +
+    'Lagrangian stops falling. Writes runs/NAME/{weights.safetensors,state.json,progress.tsv} after every epoch.';
+  static override examples = [
+    '<%= config.bin %> train --model lenet5 --quant none --data mnist --epochs 4 --lr 0.05 --out runs/lenet5-float',
+    '<%= config.bin %> train --model lenet5 --quant bin --data mnist --init runs/lenet5-float --epochs 3 --out runs/lenet5-bin',
+    '<%= config.bin %> train --resume runs/lenet5-bin --epochs 6',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    model: Flags.string({description: `architecture (${MODEL_NAMES.join(', ')})`, default: 'lenet5'}),
+    quant: Flags.string({description: `weight constraint (${QUANT_OR_NONE.join(', ')})`, default: 'bin'}),
+    data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')})`, default: 'mnist'}),
+    epochs: Flags.integer({description: 'total epochs of the run [default: 3; with --resume: as stored]'}),
+    init: Flags.string({description: 'start from the weights of this checkpoint folder (e.g. a float run)'}),
+    resume: Flags.string({description: 'continue the run in this checkpoint folder from its last completed epoch'}),
+    out: Flags.string({description: 'checkpoint folder (default runs/MODEL-QUANT-DATA)'}),
+    limit: Flags.integer({description: 'train on only the first N training images'}),
+    seed: Flags.integer({description: 'seed of initial weights and shuffling', default: 1}),
+    'batch-size': Flags.integer({description: 'images per step', default: 256}),
+    lr: Flags.string({description: 'learning rate of the weights (SGD, momentum 0.9)', default: '1e-3'}),
+    'lr-lambda': Flags.string({description: 'learning rate of the Lagrange multipliers (Adam ascent)', default: '1e-4'}),
+    'weight-decay': Flags.string({description: 'L2 penalty on conv/dense weights', default: '1e-4'}),
+    period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
+    backend: Flags.string({description: `tfjs backend (${BACKEND_CHOICES.join(', ')})`, default: 'auto'}),
+  };
+
+  async run(): Promise<TrainResult> {
+    const {flags} = await this.parse(Train);
+    const bar = new ProgressBar();
+    const result = await train({
+      model: flags.model,
+      quant: flags.quant,
+      data: flags.data,
+      epochs: flags.epochs,
+      init: flags.init,
+      resume: flags.resume,
+      out: flags.out ?? `runs/${flags.model}-${flags.quant}-${flags.data}`,
+      limit: flags.limit,
+      seed: flags.seed,
+      batchSize: flags['batch-size'],
+      lr: Number(flags.lr),
+      lrLambda: Number(flags['lr-lambda']),
+      weightDecay: Number(flags['weight-decay']),
+      period: flags.period,
+      backend: flags.backend,
+      log: (line) => {
+        bar.clear();
+        this.note(line);
+      },
+      onStep: (p) =>
+        bar.update(p.step, p.steps, `epoch ${p.epoch}/${p.epochs}`, `loss ${p.loss.toFixed(4)} lag ${p.lagrangian.toFixed(4)} cfs ${p.cfs.toExponential(2)}`, p.elapsed),
+    });
+    bar.clear();
+    this.log(`\n${result.model} ${result.quant} on ${result.data}: top-1 ${(result.top1 * 100).toFixed(2)}%, top-5 ${(result.top5 * 100).toFixed(2)}%, CFS ${result.cfs.toExponential(3)}, ${result.seconds.toFixed(0)} s on ${result.backend}`);
+    if (result.histograms.length > 0) {
+      this.log('weights at each level (latent weights quantized):');
+      for (const h of result.histograms) {
+        const cells = h.levels.map((l, i) => `${l >= 0 ? '+' : ''}${l}: ${h.counts[i]}`).join('  ');
+        this.log(`  ${h.layer.padEnd(12)} scale ${h.scale.toPrecision(4)}  ${cells}${h.offLevel > 0 ? `  off-level: ${h.offLevel}` : ''}`);
+      }
+    }
+    this.log(`checkpoint: ${result.out}`);
+    return result;
+  }
+}

@@ -1,0 +1,79 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {tf} from '../../../src/tf';
+import {constraintSlope, constraintTerm, constraintValue} from '../../../src/cbp/constraint';
+import {LEVELS} from '../../../src/cbp/levels';
+import {quantizeValue, makeQuantizer} from '../../../src/cbp/quantizer';
+import {QUANTS} from '../../../models/spec';
+import {FIXTURES, maxAbsDiff} from '../../helpers';
+
+interface Reference {
+  scale: number;
+  constraints: Record<string, {levels: number[]; w: number[]; quantized: number[]; by_ucs: {ucs: number; value: number[]; grad: number[]}[]}>;
+}
+
+// Made by test/fixtures/scripts/make_cbp_reference.py with PyTorch (the reference's autograd Functions).
+const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'cbp_reference.json'), 'utf8')) as Reference;
+const scale = Math.fround(ref.scale);
+
+for (const quant of QUANTS) {
+  const r = ref.constraints[quant];
+  test(`${quant}: levels match the reference`, () => {
+    assert.deepEqual([...LEVELS[quant]], r.levels);
+  });
+
+  test(`${quant}: quantizer matches PyTorch on a grid of weights, and every output is a level times the scale`, async () => {
+    await tf.setBackend('cpu');
+    const q = tf.tidy(() => quantizeValue(tf.tensor1d(r.w), scale, LEVELS[quant]).dataSync());
+    assert.ok(maxAbsDiff(q, r.quantized) < 1e-7, `max diff ${maxAbsDiff(q, r.quantized)}`);
+    const allowed = LEVELS[quant].map((l) => Math.fround(l * scale));
+    for (const v of q) assert.ok(allowed.includes(v), `${v} is not one of ${allowed.join(', ')}`);
+  });
+
+  test(`${quant}: on wasm too, weights within 1e-7 of a midpoint land on a level`, async () => {
+    await tf.setBackend('wasm');
+    const mids = LEVELS[quant].slice(1).map((l, i) => ((l + LEVELS[quant][i]) / 2) * scale);
+    const near = mids.flatMap((m) => [m + 3e-8, m - 3e-8, Math.fround(m) + 1e-9]);
+    const q = tf.tidy(() => quantizeValue(tf.tensor1d(near), scale, LEVELS[quant]).dataSync());
+    const allowed = LEVELS[quant].map((l) => Math.fround(l * scale));
+    for (const v of q) assert.ok(allowed.includes(v), `${v} is not one of ${allowed.join(', ')}`);
+  });
+
+  test(`${quant}: the quantizer's gradient is straight-through`, async () => {
+    await tf.setBackend('cpu');
+    const quantizer = makeQuantizer(scale, LEVELS[quant]);
+    const dy = tf.linspace(-3, 3, r.w.length);
+    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(quantizer(w), dy)))(tf.tensor1d(r.w));
+    assert.deepEqual([...g.dataSync()], [...dy.dataSync()]);
+  });
+
+  for (const {ucs, value, grad} of r.by_ucs) {
+    test(`${quant} ucs=${ucs}: c(w) and dc/dw match PyTorch`, async () => {
+      await tf.setBackend('cpu');
+      const w = tf.tensor1d(r.w);
+      const c = constraintValue(w, scale, LEVELS[quant], ucs).dataSync();
+      assert.ok(maxAbsDiff(c, value) < 1e-6, `value diff ${maxAbsDiff(c, value)}`);
+      const slope = constraintSlope(w, scale, LEVELS[quant], ucs).dataSync();
+      assert.ok(maxAbsDiff(slope, grad) < 1e-4, `slope diff ${maxAbsDiff(slope, grad)}`);
+      // Through the autodiff path training uses, with λ = 1.
+      const ones = tf.onesLike(w);
+      const g = tf.grad((x: tf.Tensor) => constraintTerm(x, ones, scale, LEVELS[quant], ucs))(w).dataSync();
+      assert.ok(maxAbsDiff(g, grad) < 1e-4, `autodiff diff ${maxAbsDiff(g, grad)}`);
+    });
+  }
+}
+
+test('the unconstrained window: with ucs = 0 only the outside penalty remains, with ucs = 1 the full triangles', async () => {
+  await tf.setBackend('cpu');
+  const s = 0.5;
+  const w = tf.tensor1d([-0.75, -0.25, 0, 0.25, 0.5, 0.75]);
+  // ter at scale 0.5: levels −0.5, 0, 0.5; midpoints ±0.25 where the triangle peaks at 0.5.
+  assert.deepEqual([...constraintValue(w, s, LEVELS.ter, 0).dataSync()], [0.5, 0, 0, 0, 0, 0.5]);
+  assert.deepEqual([...constraintValue(w, s, LEVELS.ter, 1).dataSync()], [0.5, 0.5, 0, 0.5, 0, 0.5]);
+  // Halfway up the triangle (0.25 of 0.5) is inside the window for ucs 0.4 (0.25 > 0.2) and outside it for 0.6.
+  const half = tf.tensor1d([0.125]);
+  assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.4).dataSync()], [0]);
+  assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.6).dataSync()], [0.25]);
+});
