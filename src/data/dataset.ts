@@ -22,14 +22,17 @@ export function limitSplit(split: Split, limit: number | undefined, pixels: numb
   return {images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit};
 }
 
-/** Normalised float batch in NHWC order (what tfjs wants) for the given sample indices. */
-export function batchNHWC(ds: Dataset, split: Split, indices: ArrayLike<number>): {x: Float32Array; y: Int32Array} {
+export type Layout = 'NHWC' | 'NCHW';
+
+/** Normalised float batch for the given sample indices: NHWC for tfjs, NCHW for ONNX Runtime. */
+export function makeBatch(ds: Dataset, split: Split, indices: ArrayLike<number>, layout: Layout): {x: Float32Array; y: Int32Array} {
   const [c, h, w] = ds.shape;
   const pixels = c * h * w;
   const x = new Float32Array(indices.length * pixels);
   const y = new Int32Array(indices.length);
   const scale = ds.mean.map((_, ch) => 1 / (255 * ds.std[ch]));
   const shift = ds.mean.map((m, ch) => m / ds.std[ch]);
+  const [pixelStride, channelStride] = layout === 'NHWC' ? [c, 1] : [1, h * w];
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b];
     y[b] = split.labels[i];
@@ -37,9 +40,13 @@ export function batchNHWC(ds: Dataset, split: Split, indices: ArrayLike<number>)
     const dst = b * pixels;
     for (let ch = 0; ch < c; ch++) {
       for (let p = 0; p < h * w; p++) {
-        x[dst + p * c + ch] = split.images[src + ch * h * w + p] * scale[ch] - shift[ch];
+        x[dst + p * pixelStride + ch * channelStride] = split.images[src + ch * h * w + p] * scale[ch] - shift[ch];
       }
     }
   }
   return {x, y};
+}
+
+export function batchNHWC(ds: Dataset, split: Split, indices: ArrayLike<number>): {x: Float32Array; y: Int32Array} {
+  return makeBatch(ds, split, indices, 'NHWC');
 }

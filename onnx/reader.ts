@@ -1,0 +1,30 @@
+import * as fs from 'node:fs';
+import {CbpError} from '../src/errors';
+import {ModelProto, type ModelMsg} from './schema';
+
+/** Decodes an ONNX file into plain objects (int64 as numbers, bytes as Uint8Array). */
+export function readOnnx(file: string): {model: ModelMsg; bytes: Uint8Array} {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new CbpError(`cannot read ${file}: ${(err as Error).message}`, 'READ_FAILED');
+  }
+  return {model: decodeOnnx(bytes, file), bytes};
+}
+
+export function decodeOnnx(bytes: Uint8Array, file: string): ModelMsg {
+  let model: ModelMsg;
+  try {
+    const msg = ModelProto.decode(bytes);
+    model = ModelProto.toObject(msg, {longs: Number, bytes: Uint8Array, defaults: true, arrays: true}) as ModelMsg;
+  } catch (err) {
+    throw new CbpError(`${file}: not an ONNX model (${(err as Error).message})`, 'BAD_ONNX');
+  }
+  if (!model.graph || model.graph.node.length === 0) throw new CbpError(`${file}: not an ONNX model (no graph nodes)`, 'BAD_ONNX');
+  return model;
+}
+
+export function metadataOf(model: ModelMsg): Record<string, string> {
+  return Object.fromEntries(model.metadata_props.map((p) => [p.key, p.value]));
+}

@@ -1,0 +1,160 @@
+import {CbpError} from '../src/errors';
+import {sizeOf, type Tensor32, type Weights} from '../src/weights';
+import {INPUT, type ModelSpec, type Quant, type QuantOrNone, type SpecNode} from '../models/spec';
+import {CODE_UNIT, PACKED_TYPE, encodeLevels, packSigned} from './codes';
+import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg} from './schema';
+
+export const WEIGHT_FORMATS = ['auto', 'int8', 'float'] as const;
+export type WeightFormat = (typeof WEIGHT_FORMATS)[number];
+
+export interface LayerExport {
+  readonly layer: string;
+  readonly constrained: boolean;
+  readonly storage: 'float32' | 'int8' | 'int4' | 'int2';
+  readonly bitsPerWeight: number;
+  readonly weights: number;
+  readonly scale?: number;
+  readonly onMidpoint?: number;
+}
+
+export interface OnnxExport {
+  readonly bytes: Uint8Array;
+  readonly opset: number;
+  readonly irVersion: number;
+  readonly layers: readonly LayerExport[];
+}
+
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'logits';
+
+const attrInts = (name: string, ints: readonly number[]): AttributeMsg => ({name, type: AttributeType.INTS, ints: [...ints]});
+const attrInt = (name: string, i: number): AttributeMsg => ({name, type: AttributeType.INT, i});
+const attrFloat = (name: string, f: number): AttributeMsg => ({name, type: AttributeType.FLOAT, f});
+
+function floatTensor(name: string, t: Tensor32): TensorMsg {
+  return {name, dims: [...t.shape], data_type: DataType.FLOAT, raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)};
+}
+
+/**
+ * Writes a ModelSpec and its weights as an ONNX model. Constrained layers store their level codes as the
+ * narrowest integer type (INT2 for bin/ter, INT4 for the shift constraints; INT8 with `int8`) and are restored
+ * in-graph by DequantizeLinear with one per-layer step; `float` stores the quantized values as float32. Other
+ * layers stay float32. The batch dimension is symbolic.
+ */
+export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>): OnnxExport {
+  const nodes: NodeMsg[] = [];
+  const inits: TensorMsg[] = [];
+  const layers: LayerExport[] = [];
+  const packed = quant !== 'none' && format === 'auto' ? PACKED_TYPE[quant] : undefined;
+  const storage: LayerExport['storage'] = quant === 'none' || format === 'float' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name as 'int2' | 'int4');
+  const get = (key: string): Tensor32 => {
+    const t = weights.get(key);
+    if (t === undefined) throw new CbpError(`cannot export ${spec.name}: weights have no '${key}'`);
+    return t;
+  };
+  const out = (node: SpecNode): string => (node.name === spec.output ? OUTPUT_NAME : node.name);
+  const src = (name: string): string => (name === INPUT ? INPUT_NAME : name === spec.output ? OUTPUT_NAME : name);
+
+  const weightInput = (node: SpecNode & {constrained: boolean}, count: number): string => {
+    const key = `${node.name}.weight`;
+    const w = get(key);
+    if (sizeOf(w.shape) !== count) throw new CbpError(`cannot export ${spec.name}: '${key}' has ${sizeOf(w.shape)} values, expected ${count}`);
+    if (!node.constrained || quant === 'none') {
+      inits.push(floatTensor(key, w));
+      layers.push({layer: node.name, constrained: false, storage: 'float32', bitsPerWeight: 32, weights: count});
+      return key;
+    }
+    const scale = get(`${node.name}.scale`).data[0];
+    const q: Quant = quant;
+    const {codes, onMidpoint} = encodeLevels(w.data, scale, q);
+    const step = Math.fround(CODE_UNIT[q] * scale);
+    if (storage === 'float32') {
+      const values = Float32Array.from(codes, (c) => c * step);
+      inits.push(floatTensor(key, {shape: w.shape, data: values}));
+      layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: 32, weights: count, scale, onMidpoint});
+      return key;
+    }
+    const bits = storage === 'int8' ? 8 : (packed?.bits as 2 | 4);
+    const type = storage === 'int8' ? DataType.INT8 : (packed?.type as number);
+    inits.push({name: `${key}_codes`, dims: [...w.shape], data_type: type, raw_data: packSigned(codes, bits)});
+    inits.push({name: `${key}_step`, dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(step).buffer)});
+    nodes.push({name: `${key}_dequantize`, op_type: 'DequantizeLinear', input: [`${key}_codes`, `${key}_step`], output: [key], attribute: []});
+    layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: bits, weights: count, scale, onMidpoint});
+    return key;
+  };
+
+  for (const node of spec.nodes) {
+    switch (node.kind) {
+      case 'conv2d': {
+        const w = weightInput(node, node.outChannels * node.inChannels * node.kernel[0] * node.kernel[1]);
+        const inputs = [src(node.input), w];
+        if (node.bias) (inits.push(floatTensor(`${node.name}.bias`, get(`${node.name}.bias`))), inputs.push(`${node.name}.bias`));
+        nodes.push({
+          name: node.name,
+          op_type: 'Conv',
+          input: inputs,
+          output: [out(node)],
+          attribute: [attrInts('kernel_shape', node.kernel), attrInts('strides', node.stride), attrInts('pads', [node.padding[0], node.padding[1], node.padding[0], node.padding[1]])],
+        });
+        break;
+      }
+      case 'dense': {
+        const w = weightInput(node, node.outFeatures * node.inFeatures);
+        const inputs = [src(node.input), w];
+        if (node.bias) (inits.push(floatTensor(`${node.name}.bias`, get(`${node.name}.bias`))), inputs.push(`${node.name}.bias`));
+        nodes.push({name: node.name, op_type: 'Gemm', input: inputs, output: [out(node)], attribute: [attrInt('transB', 1)]});
+        break;
+      }
+      case 'batchnorm': {
+        const keys = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => `${node.name}.${k}`);
+        for (const k of keys) inits.push(floatTensor(k, get(k)));
+        nodes.push({name: node.name, op_type: 'BatchNormalization', input: [src(node.input), ...keys], output: [out(node)], attribute: [attrFloat('epsilon', node.eps)]});
+        break;
+      }
+      case 'relu':
+        nodes.push({name: node.name, op_type: 'Relu', input: [src(node.input)], output: [out(node)], attribute: []});
+        break;
+      case 'maxpool':
+      case 'avgpool': {
+        const attrs = [attrInts('kernel_shape', node.kernel), attrInts('strides', node.stride), attrInts('pads', [node.padding[0], node.padding[1], node.padding[0], node.padding[1]])];
+        // PyTorch's AvgPool2d counts padded zeros by default.
+        if (node.kind === 'avgpool') attrs.push(attrInt('count_include_pad', 1));
+        nodes.push({name: node.name, op_type: node.kind === 'maxpool' ? 'MaxPool' : 'AveragePool', input: [src(node.input)], output: [out(node)], attribute: attrs});
+        break;
+      }
+      case 'globalavgpool':
+        nodes.push({name: node.name, op_type: 'GlobalAveragePool', input: [src(node.input)], output: [out(node)], attribute: []});
+        break;
+      case 'add':
+        nodes.push({name: node.name, op_type: 'Add', input: [src(node.inputs[0]), src(node.inputs[1])], output: [out(node)], attribute: []});
+        break;
+      case 'flatten':
+        nodes.push({name: node.name, op_type: 'Flatten', input: [src(node.input)], output: [out(node)], attribute: [attrInt('axis', 1)]});
+        break;
+    }
+  }
+  // Sub-byte integer types need newer opsets: INT4 from opset 21 (IR 10), INT2 from opset 25 (IR 13).
+  const [opset, irVersion] = storage === 'int2' ? [25, 13] : storage === 'int4' ? [21, 10] : [13, 7];
+  const [c, h, w] = spec.inputShape;
+  const model: ModelMsg = {
+    ir_version: irVersion,
+    opset_import: [{domain: '', version: opset}],
+    producer_name: 'cbp',
+    producer_version: metadata['cbp.version'] ?? '',
+    graph: {
+      name: spec.name,
+      node: nodes,
+      initializer: inits,
+      input: [{name: INPUT_NAME, type: {tensor_type: {elem_type: DataType.FLOAT, shape: {dim: [{dim_param: 'batch'}, {dim_value: c}, {dim_value: h}, {dim_value: w}]}}}}],
+      output: [{name: OUTPUT_NAME, type: {tensor_type: {elem_type: DataType.FLOAT, shape: {dim: [{dim_param: 'batch'}, {dim_value: spec.numClasses}]}}}}],
+    },
+    metadata_props: Object.entries({
+      ...metadata,
+      'cbp.layers': JSON.stringify(layers.map((l) => ({layer: l.layer, constrained: l.constrained, storage: l.storage, scale: l.scale ?? null}))),
+    }).map(([key, value]) => ({key, value})),
+  };
+  const err = ModelProto.verify(model);
+  if (err) throw new CbpError(`internal: ONNX model for ${spec.name} does not fit the schema: ${err}`);
+  const bytes = ModelProto.encode(ModelProto.fromObject(model)).finish();
+  return {bytes, opset, irVersion, layers};
+}

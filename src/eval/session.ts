@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import {CbpError} from '../errors';
+
+export const DEVICES = ['auto', 'cuda', 'cpu'] as const;
+export type DeviceChoice = (typeof DEVICES)[number];
+
+export interface OpenSession {
+  readonly session: ort.InferenceSession;
+  readonly device: 'cuda' | 'cpu';
+  /** Why CUDA was not used, when auto fell back to the CPU. */
+  readonly fallback?: string;
+}
+
+/** The CUDA provider library onnxruntime-node would load on Linux, if it is absent. */
+function missingCudaLibrary(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  const binDir = path.join(pkg, 'bin');
+  const candidates = fs.existsSync(binDir)
+    ? fs.readdirSync(binDir).map((napi) => path.join(binDir, napi, 'linux', process.arch, 'libonnxruntime_providers_cuda.so'))
+    : [];
+  return candidates.some((f) => fs.existsSync(f)) ? undefined : 'libonnxruntime_providers_cuda.so';
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error).message ?? err).split('\n')[0];
+}
+
+/**
+ * An onnxruntime-node session on the CUDA execution provider when its libraries load, else on the CPU:
+ * `auto` falls back with the reason, `cuda` fails with it.
+ */
+export async function openSession(model: Uint8Array, choice: string, source: string): Promise<OpenSession> {
+  if (!(DEVICES as readonly string[]).includes(choice)) {
+    throw new CbpError(`--device ${choice}: unknown device, expected one of ${DEVICES.join(', ')}`);
+  }
+  let fallback: string | undefined;
+  if (choice !== 'cpu') {
+    const supported = ort.listSupportedBackends?.() ?? [];
+    const cuda = supported.find((b) => b.name === 'cuda');
+    const missing = missingCudaLibrary();
+    if (cuda === undefined) {
+      fallback = 'this onnxruntime-node build has no CUDA execution provider';
+    } else if (missing !== undefined) {
+      // Checked first: trying to load it anyway makes onnxruntime print a native error of its own.
+      fallback = `onnxruntime-node's CUDA provider is not installed (${missing} is missing; 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12 installs it)`;
+    } else {
+      try {
+        const session = await ort.InferenceSession.create(model, {executionProviders: ['cuda']});
+        return {session, device: 'cuda'};
+      } catch (err) {
+        fallback = `the CUDA execution provider did not load (${firstLine(err)}); install its binaries with 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12`;
+      }
+    }
+    if (choice === 'cuda') throw new CbpError(`--device cuda: CUDA is not available: ${fallback}`, 'NO_CUDA');
+  }
+  try {
+    const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu']});
+    return {session, device: 'cpu', fallback};
+  } catch (err) {
+    throw new CbpError(`${source}: ONNX Runtime cannot load the model: ${firstLine(err)}`, 'BAD_ONNX');
+  }
+}
+
+/** Logits for one NCHW batch. */
+export async function runBatch(session: ort.InferenceSession, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+  const input = new ort.Tensor('float32', x, [...dims]);
+  const result = await session.run({[session.inputNames[0]]: input});
+  const out = result[session.outputNames[0]];
+  input.dispose?.();
+  const data = out.data;
+  if (!(data instanceof Float32Array)) throw new CbpError(`model output '${session.outputNames[0]}' is ${out.type}, expected float32 logits`);
+  const copy = Float32Array.from(data);
+  out.dispose?.();
+  return copy;
+}

@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {tf} from './tf';
+import {selectBackend} from './backend';
+import {LEVELS} from './cbp/levels';
+import {loadDataset, makeBatch} from './data/index';
+import {CbpError} from './errors';
+import {openSession, runBatch} from './eval/session';
+import {readCheckpoint, modelWeights} from './train/checkpoint';
+import {Network} from './train/network';
+import {writeFileAtomic} from './util/atomic';
+import {VERSION} from './version';
+import {getModel} from '../models/index';
+import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../onnx/writer';
+
+export const EXPORT_FORMATS = ['onnx'] as const;
+
+export interface ExportOptions {
+  readonly checkpoint: string;
+  readonly format: string;
+  readonly out?: string;
+  readonly weights: string;
+  readonly backend?: string;
+  /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
+  readonly verifyImages?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  readonly out: string;
+  readonly bytes: number;
+  readonly opset: number;
+  readonly weights: WeightFormat;
+  readonly layers: readonly LayerExport[];
+  /** Largest |ORT − tfjs| over the verification batch's logits, and the largest |logit|. */
+  readonly maxDifference: number;
+  readonly maxLogit: number;
+  readonly verifiedImages: number;
+}
+
+/**
+ * Exports a checkpoint's quantized model as ONNX, then loads the file in onnxruntime-node, runs a batch of test
+ * images through it and through the tfjs forward pass with the same quantized weights, and refuses the file
+ * (deleting it) if their logits disagree beyond float32 rounding.
+ */
+export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResult> {
+  if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
+    throw new CbpError(`--format ${opts.format}: unknown format, expected one of ${EXPORT_FORMATS.join(', ')}`);
+  }
+  if (!(WEIGHT_FORMATS as readonly string[]).includes(opts.weights)) {
+    throw new CbpError(`--weights ${opts.weights}: unknown weight storage, expected one of ${WEIGHT_FORMATS.join(', ')}`);
+  }
+  const format = opts.weights as WeightFormat;
+  const ck = readCheckpoint(opts.checkpoint);
+  const {config} = ck.state;
+  const ds = loadDataset(config.data);
+  const spec = getModel(config.model, config.numClasses, ds.shape);
+  const weights = modelWeights(ck.tensors);
+  const last = ck.state.progress[ck.state.progress.length - 1];
+  const metadata: Record<string, string> = {
+    'cbp.version': VERSION,
+    'cbp.model': config.model,
+    'cbp.constraint': config.quant,
+    'cbp.levels': JSON.stringify(config.quant === 'none' ? [] : LEVELS[config.quant]),
+    'cbp.data': config.data,
+    'cbp.input_mean': JSON.stringify(ds.mean),
+    'cbp.input_std': JSON.stringify(ds.std),
+    'cbp.epochs': String(ck.state.epoch),
+    ...(last ? {'cbp.top1': String(last.top1), 'cbp.top5': String(last.top5), 'cbp.cfs': String(last.cfs)} : {}),
+  };
+  const withLayers = writeOnnx(spec, config.quant, weights, format, metadata);
+  const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
+  const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
+  if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
+
+  // Verification: ORT on the bytes about to be written against the tfjs forward pass.
+  const n = Math.min(opts.verifyImages ?? 256, ds.test.count);
+  const {x} = makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NCHW');
+  const opened = await openSession(withLayers.bytes, 'cpu', out);
+  let ortLogits: Float32Array;
+  try {
+    ortLogits = await runBatch(opened.session, x, [n, ...ds.shape]);
+  } finally {
+    await opened.session.release();
+  }
+  await selectBackend(opts.backend ?? 'auto');
+  const net = new Network(spec, config.quant, weights);
+  const nhwc = makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NHWC').x;
+  const tfLogits = tf.tidy(() => net.forward(tf.tensor4d(nhwc, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false).dataSync() as Float32Array);
+  net.dispose();
+  let maxDifference = 0;
+  let maxLogit = 0;
+  for (let i = 0; i < tfLogits.length; i++) {
+    maxDifference = Math.max(maxDifference, Math.abs(tfLogits[i] - ortLogits[i]));
+    maxLogit = Math.max(maxLogit, Math.abs(tfLogits[i]));
+  }
+  if (!(maxDifference <= 1e-3 * Math.max(1, maxLogit))) {
+    throw new CbpError(
+      `export of ${opts.checkpoint} failed verification: ONNX Runtime and tfjs logits differ by up to ${maxDifference} ` +
+        `(largest logit ${maxLogit}) on ${n} test images; no file was written`,
+      'EXPORT_MISMATCH',
+    );
+  }
+  const dir = path.dirname(path.resolve(out));
+  if (!fs.existsSync(dir)) throw new CbpError(`--out ${out}: folder ${dir} does not exist`);
+  writeFileAtomic(out, withLayers.bytes);
+  return {
+    out,
+    bytes: withLayers.bytes.length,
+    opset: withLayers.opset,
+    weights: format,
+    layers: withLayers.layers,
+    maxDifference,
+    maxLogit,
+    verifiedImages: n,
+  };
+}
