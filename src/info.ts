@@ -1,0 +1,132 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {LEVELS} from './cbp/levels';
+import {CbpError} from './errors';
+import {readCheckpoint, modelWeights, WEIGHTS_FILE} from './train/checkpoint';
+import {sizeOf} from './weights';
+import {QUANTS, paramInfos, type Quant} from '../models/spec';
+import {getModel} from '../models/index';
+import {PACKED_TYPE, encodeLevels, levelCodes, unpackSigned} from '../onnx/codes';
+import {readOnnx, metadataOf} from '../onnx/reader';
+import {DataType, type TensorMsg} from '../onnx/schema';
+
+export interface LayerInfo {
+  readonly layer: string;
+  readonly constraint: Quant | 'none';
+  readonly scale: number | null;
+  readonly weights: number;
+  readonly bitsPerWeight: number;
+  /** Allowed values (in units of the scale) and how many weights sit at each; empty for float layers. */
+  readonly levels: readonly number[];
+  readonly counts: readonly number[];
+  readonly float32Bytes: number;
+  readonly storedBytes: number;
+}
+
+export interface ModelInfo {
+  readonly file: string;
+  readonly kind: 'onnx' | 'checkpoint';
+  readonly model: string;
+  readonly constraint: string;
+  readonly layers: readonly LayerInfo[];
+  /** Every stored parameter (weights, biases, batch-norm tensors). */
+  readonly parameters: number;
+  readonly bytesOnDisk: number;
+  readonly float32Bytes: number;
+  /** float32-equivalent bytes over bytes on disk. */
+  readonly compression: number;
+}
+
+const BITS: Record<number, number> = {[DataType.FLOAT]: 32, [DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
+
+function histogram(codes: Int8Array, quant: Quant): number[] {
+  const allowed = levelCodes(quant);
+  const counts = allowed.map(() => 0);
+  for (const c of codes) {
+    const i = allowed.indexOf(c);
+    if (i >= 0) counts[i]++;
+  }
+  return counts;
+}
+
+export function inspect(file: string): ModelInfo {
+  if (!fs.existsSync(file)) throw new CbpError(`${file}: no such file or folder`, 'NO_FILE');
+  return fs.statSync(file).isDirectory() ? inspectCheckpoint(file) : inspectOnnx(file);
+}
+
+function inspectOnnx(file: string): ModelInfo {
+  const {model, bytes} = readOnnx(file);
+  const meta = metadataOf(model);
+  const quantName = meta['cbp.constraint'] ?? 'unknown';
+  const quant = (QUANTS as readonly string[]).includes(quantName) ? (quantName as Quant) : undefined;
+  const inits = new Map<string, TensorMsg>(model.graph.initializer.map((t) => [t.name, t]));
+  const producers = new Map(model.graph.node.map((n) => [n.output[0], n]));
+  const scales = new Map<string, number>();
+  try {
+    for (const l of JSON.parse(meta['cbp.layers'] ?? '[]') as {layer: string; scale: number | null}[]) if (l.scale !== null) scales.set(l.layer, l.scale);
+  } catch {
+    throw new CbpError(`${file}: metadata 'cbp.layers' is not JSON`, 'BAD_ONNX');
+  }
+  const layers: LayerInfo[] = [];
+  let parameters = 0;
+  for (const t of model.graph.initializer) if (!t.name.endsWith('_step')) parameters += sizeOf(t.dims);
+  for (const node of model.graph.node) {
+    if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
+    const wName = node.input[1];
+    const deq = producers.get(wName);
+    const codesT = deq?.op_type === 'DequantizeLinear' ? inits.get(deq.input[0]) : undefined;
+    const t = codesT ?? inits.get(wName);
+    if (t === undefined) continue;
+    const n = sizeOf(t.dims);
+    const bits = BITS[t.data_type] ?? 32;
+    const constrained = codesT !== undefined && quant !== undefined;
+    layers.push({
+      layer: node.name,
+      constraint: constrained ? (quant as Quant) : 'none',
+      scale: scales.get(node.name) ?? null,
+      weights: n,
+      bitsPerWeight: bits,
+      levels: constrained ? LEVELS[quant as Quant] : [],
+      counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, bits as 2 | 4 | 8), quant as Quant) : [],
+      float32Bytes: n * 4,
+      storedBytes: Math.ceil((n * bits) / 8),
+    });
+  }
+  return summary(file, 'onnx', meta['cbp.model'] ?? model.graph.name, quantName, layers, parameters, bytes.length);
+}
+
+function inspectCheckpoint(dir: string): ModelInfo {
+  const ck = readCheckpoint(dir, 'checkpoint');
+  const {config} = ck.state;
+  const spec = getModel(config.model, config.numClasses);
+  const weights = modelWeights(ck.tensors);
+  const layers: LayerInfo[] = [];
+  let parameters = 0;
+  for (const info of paramInfos(spec, config.quant)) if (info.role !== 'scale') parameters += sizeOf(info.shape);
+  for (const node of spec.nodes) {
+    if (node.kind !== 'conv2d' && node.kind !== 'dense') continue;
+    const w = weights.get(`${node.name}.weight`);
+    if (w === undefined) continue;
+    const n = w.data.length;
+    const quant = node.constrained && config.quant !== 'none' ? config.quant : undefined;
+    const scale = quant ? (weights.get(`${node.name}.scale`)?.data[0] ?? null) : null;
+    const bits = quant ? PACKED_TYPE[quant].bits : 32;
+    layers.push({
+      layer: node.name,
+      constraint: quant ?? 'none',
+      scale,
+      weights: n,
+      bitsPerWeight: bits,
+      levels: quant ? LEVELS[quant] : [],
+      counts: quant && scale !== null ? histogram(encodeLevels(w.data, scale, quant).codes, quant) : [],
+      float32Bytes: n * 4,
+      storedBytes: Math.ceil((n * bits) / 8),
+    });
+  }
+  return summary(dir, 'checkpoint', config.model, config.quant, layers, parameters, fs.statSync(path.join(dir, WEIGHTS_FILE)).size);
+}
+
+function summary(file: string, kind: ModelInfo['kind'], model: string, constraint: string, layers: LayerInfo[], parameters: number, bytesOnDisk: number): ModelInfo {
+  const float32Bytes = parameters * 4;
+  return {file, kind, model, constraint, layers, parameters, bytesOnDisk, float32Bytes, compression: float32Bytes / bytesOnDisk};
+}

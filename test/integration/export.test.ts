@@ -1,0 +1,124 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ortWeb from 'onnxruntime-web';
+import {tf} from '../../src/tf';
+import {loadDataset, makeBatch} from '../../src/data/index';
+import {evaluateOnnx} from '../../src/eval/evaluate';
+import {countHits} from '../../src/eval/topk';
+import type {ExportResult} from '../../src/export';
+import type {ModelInfo} from '../../src/info';
+import {readCheckpoint, modelWeights} from '../../src/train/checkpoint';
+import {Network} from '../../src/train/network';
+import type {TrainResult} from '../../src/train/trainer';
+import {getModel, QUANTS} from '../../models/index';
+import {readOnnx} from '../../onnx/reader';
+import {DataType} from '../../onnx/schema';
+import {cbp, cbpJson, errorText} from '../cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-export-'));
+const floatRun = path.join(tmp, 'float');
+const mnist = loadDataset('mnist');
+const base = ['--model', 'lenet5', '--data', 'mnist', '--batch-size', '64', '--backend', 'wasm'];
+
+/** tfjs's top-1 class of every MNIST test image with the checkpoint's quantized weights. */
+async function tfjsPredictions(run: string): Promise<Int32Array> {
+  await tf.setBackend('wasm');
+  const ck = readCheckpoint(run);
+  const net = new Network(getModel('lenet5', 10, [1, 28, 28]), ck.state.config.quant, modelWeights(ck.tensors));
+  const out = new Int32Array(mnist.test.count);
+  for (let start = 0; start < mnist.test.count; start += 1000) {
+    const idx = Array.from({length: 1000}, (_, i) => start + i);
+    const {x, y} = makeBatch(mnist, mnist.test, idx, 'NHWC');
+    const logits = tf.tidy(() => net.forward(tf.tensor4d(x, [1000, 28, 28, 1]), false).dataSync() as Float32Array);
+    out.set(countHits(logits, y, 10).predictions, start);
+  }
+  net.dispose();
+  return out;
+}
+
+test('float LeNet-5 for the export tests', () => {
+  cbpJson<TrainResult>(['train', ...base, '--quant', 'none', '--limit', '4096', '--epochs', '2', '--lr', '0.05', '--out', floatRun]);
+  const r = cbpJson<ExportResult>(['export', '--format', 'onnx', '--checkpoint', floatRun, '--out', path.join(tmp, 'float.onnx')]);
+  assert.ok(r.layers.every((l) => l.storage === 'float32'));
+});
+
+for (const quant of QUANTS) {
+  test(`${quant}: the exported ONNX model predicts as tfjs does on the 10,000 MNIST test images, in two runtimes`, async () => {
+    const run = path.join(tmp, quant);
+    const trained = cbpJson<TrainResult>(['train', ...base, '--quant', quant, '--limit', '2048', '--epochs', '1', '--init', floatRun, '--out', run]);
+    const file = path.join(tmp, `${quant}.onnx`);
+    const exp = cbpJson<ExportResult>(['export', '--format', 'onnx', '--checkpoint', run, '--out', file]);
+    assert.ok(exp.maxDifference <= 1e-3 * Math.max(1, exp.maxLogit));
+    // Stored as the narrowest integer type the constraint allows.
+    const {model} = readOnnx(file);
+    const codes = model.graph.initializer.filter((t) => t.name.endsWith('_codes'));
+    assert.deepEqual(codes.map((t) => t.name), ['conv2.weight_codes', 'fc1.weight_codes']);
+    const expectedType = quant === 'bin' || quant === 'ter' ? DataType.INT2 : DataType.INT4;
+    assert.ok(codes.every((t) => t.data_type === expectedType));
+
+    const ort = await evaluateOnnx({onnx: file, data: 'mnist', device: 'cpu', batchSize: 500, keepPredictions: true});
+    const mine = await tfjsPredictions(run);
+    const ortPred = ort.predictions ?? [];
+    let agree = 0;
+    for (let i = 0; i < mine.length; i++) if (mine[i] === ortPred[i]) agree++;
+    assert.ok(agree / mine.length >= 0.999, `${agree} of ${mine.length} predictions agree`);
+    assert.ok(Math.abs(ort.top1 - trained.top1) <= 0.0005, `ORT top-1 ${ort.top1}, tfjs ${trained.top1}`);
+
+    // A second, independent runtime: onnxruntime-web's WebAssembly build, in Node.
+    ortWeb.env.wasm.numThreads = 1;
+    const session = await ortWeb.InferenceSession.create(fs.readFileSync(file));
+    const idx = Array.from({length: 1000}, (_, i) => i);
+    const {x, y} = makeBatch(mnist, mnist.test, idx, 'NCHW');
+    const res = await session.run({input: new ortWeb.Tensor('float32', x, [1000, 1, 28, 28])});
+    const webPred = countHits(res.logits.data as Float32Array, y, 10).predictions;
+    let same = 0;
+    for (let i = 0; i < 1000; i++) if (webPred[i] === ortPred[i]) same++;
+    assert.ok(same >= 999, `onnxruntime-web agrees on ${same} of 1000`);
+    await session.release();
+  });
+}
+
+test('binary LeNet-5 as ONNX is at most 1/8 of the float export; int8 and float fallbacks load too', () => {
+  const binSize = fs.statSync(path.join(tmp, 'bin.onnx')).size;
+  const floatSize = fs.statSync(path.join(tmp, 'float.onnx')).size;
+  assert.ok(binSize * 8 <= floatSize, `bin ${binSize} bytes, float ${floatSize} bytes`);
+  const int8 = cbpJson<ExportResult>(['export', '--checkpoint', path.join(tmp, 'bin'), '--out', path.join(tmp, 'bin8.onnx'), '--weights', 'int8']);
+  assert.equal(int8.opset, 13);
+  assert.ok(int8.layers.filter((l) => l.constrained).every((l) => l.storage === 'int8'));
+  const fl = cbpJson<ExportResult>(['export', '--checkpoint', path.join(tmp, 'bin'), '--out', path.join(tmp, 'binf.onnx'), '--weights', 'float']);
+  assert.ok(fl.maxDifference <= 1e-3 * Math.max(1, fl.maxLogit));
+});
+
+test('cbp info reports per-layer levels and the compression of the file', () => {
+  const info = cbpJson<ModelInfo>(['info', path.join(tmp, 'ter.onnx')]);
+  assert.equal(info.constraint, 'ter');
+  assert.deepEqual(info.layers.map((l) => [l.layer, l.constraint, l.bitsPerWeight]), [['conv1', 'none', 32], ['conv2', 'ter', 2], ['fc1', 'ter', 2], ['fc2', 'none', 32]]);
+  const fc1 = info.layers[2];
+  assert.equal(fc1.counts.reduce((a, b) => a + b, 0), 400000);
+  assert.equal(info.bytesOnDisk, fs.statSync(path.join(tmp, 'ter.onnx')).size);
+  assert.ok(info.compression > 8);
+});
+
+test('cbp eval --json has top1, top5, images, imagesPerSecond and device', () => {
+  const r = cbpJson<Record<string, unknown>>(['eval', '--onnx', path.join(tmp, 'bin.onnx'), '--data', 'mnist', '--limit', '1000']);
+  for (const k of ['top1', 'top5', 'images', 'imagesPerSecond', 'device']) assert.ok(k in r, k);
+  assert.equal(r.images, 1000);
+  assert.ok((r.top1 as number) > 0.9 && (r.top1 as number) <= (r.top5 as number) && (r.top5 as number) <= 1);
+  assert.equal(r.device, 'cpu');
+});
+
+test('export and eval errors name the flag or file and what was expected', () => {
+  const missing = cbp(['export', '--format', 'onnx', '--checkpoint', path.join(tmp, 'absent')]);
+  assert.equal(missing.status, 2);
+  assert.match(errorText(missing.stderr), /--checkpoint \S*absent: no such checkpoint folder/);
+  const fmt = cbp(['export', '--format', 'tflite', '--checkpoint', floatRun]);
+  assert.match(errorText(fmt.stderr), /--format tflite: unknown format, expected one of onnx/);
+  const cuda = cbp(['eval', '--onnx', path.join(tmp, 'bin.onnx'), '--device', 'cuda']);
+  assert.equal(cuda.status, 2);
+  assert.match(errorText(cuda.stderr), /--device cuda: CUDA is not available/);
+  const noFile = cbp(['eval', '--onnx', path.join(tmp, 'nope.onnx')]);
+  assert.match(errorText(noFile.stderr), /--onnx \S*nope\.onnx: no such file/);
+});
