@@ -1,14 +1,20 @@
+import {alexnet} from './alexnet';
 import {lenet5, mlp} from './lenet';
+import {resnet18, resnet50} from './resnet';
 import type {ModelSpec} from './spec';
 
 export * from './spec';
 
-export type ModelFactory = (numClasses?: number, inputShape?: readonly [number, number, number]) => ModelSpec;
+/** `base` scales the widths (the stem's channel count; the published models' value when omitted). */
+export type ModelFactory = (numClasses?: number, inputShape?: readonly [number, number, number], base?: number) => ModelSpec;
 
 /** Every architecture cbp knows, by the name users pass to `--model`. */
 export const MODELS = {
   lenet5,
   mlp,
+  alexnet,
+  resnet18,
+  resnet50,
 } as const satisfies Record<string, ModelFactory>;
 
 export type ModelName = keyof typeof MODELS;
@@ -18,9 +24,9 @@ export function isModelName(name: string): name is ModelName {
   return Object.prototype.hasOwnProperty.call(MODELS, name);
 }
 
-export function getModel(name: string, numClasses?: number, inputShape?: readonly [number, number, number]): ModelSpec {
+export function getModel(name: string, numClasses?: number, inputShape?: readonly [number, number, number], base?: number): ModelSpec {
   if (!isModelName(name)) {
     throw new Error(`unknown model '${name}': expected one of ${MODEL_NAMES.join(', ')}`);
   }
-  return MODELS[name](numClasses, inputShape);
+  return MODELS[name](numClasses, inputShape, base);
 }

@@ -3,14 +3,16 @@ import * as path from 'node:path';
 import {tf} from './tf';
 import {selectBackend} from './backend';
 import {LEVELS} from './cbp/levels';
-import {loadDataset, makeBatch} from './data/index';
+import {isDatasetName, loadDataset, makeBatch} from './data/index';
+import {IMAGENET_MEAN, IMAGENET_STD} from './data/imagenet-stats';
+import {specOf} from './spec-of';
+import {Rng} from './util/rng';
 import {CbpError} from './errors';
 import {openSession, runBatch} from './eval/session';
 import {readCheckpoint, modelWeights} from './train/checkpoint';
 import {Network} from './train/network';
 import {writeFileAtomic} from './util/atomic';
 import {VERSION} from './version';
-import {getModel} from '../models/index';
 import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../onnx/writer';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
@@ -53,8 +55,10 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const format = opts.weights as WeightFormat;
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
-  const ds = loadDataset(config.data);
-  const spec = getModel(config.model, config.numClasses, ds.shape);
+  // Models trained here verify on their own test images; imported ImageNet models on seeded random inputs.
+  const ds = isDatasetName(config.data) ? loadDataset(config.data) : undefined;
+  const spec = specOf(config, ds?.shape);
+  const shape = spec.inputShape;
   const weights = modelWeights(ck.tensors);
   const last = ck.state.progress[ck.state.progress.length - 1];
   const metadata: Record<string, string> = {
@@ -63,8 +67,8 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     'cbp.constraint': config.quant,
     'cbp.levels': JSON.stringify(config.quant === 'none' ? [] : LEVELS[config.quant]),
     'cbp.data': config.data,
-    'cbp.input_mean': JSON.stringify(ds.mean),
-    'cbp.input_std': JSON.stringify(ds.std),
+    'cbp.input_mean': JSON.stringify(ds?.mean ?? IMAGENET_MEAN),
+    'cbp.input_std': JSON.stringify(ds?.std ?? IMAGENET_STD),
     'cbp.epochs': String(ck.state.epoch),
     ...(last ? {'cbp.top1': String(last.top1), 'cbp.top5': String(last.top5), 'cbp.cfs': String(last.cfs)} : {}),
   };
@@ -74,19 +78,22 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
 
   // Verification: ORT on the bytes about to be written against the tfjs forward pass.
-  const n = Math.min(opts.verifyImages ?? 256, ds.test.count);
-  const {x} = makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NCHW');
+  const pixels = shape[0] * shape[1] * shape[2];
+  const n = opts.verifyImages ?? (ds ? Math.min(256, ds.test.count) : 4);
+  const x = ds ? makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NCHW').x : randomInputs(n * pixels);
   const opened = await openSession(withLayers.bytes, 'cpu', out);
   let ortLogits: Float32Array;
   try {
-    ortLogits = await runBatch(opened.session, x, [n, ...ds.shape]);
+    ortLogits = await runBatch(opened.session, x, [n, ...shape]);
   } finally {
     await opened.session.release();
   }
   await selectBackend(opts.backend ?? 'auto');
   const net = new Network(spec, config.quant, weights);
-  const nhwc = makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NHWC').x;
-  const tfLogits = tf.tidy(() => net.forward(tf.tensor4d(nhwc, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false).dataSync() as Float32Array);
+  const tfLogits = tf.tidy(() => {
+    const nchw = tf.tensor4d(x, [n, shape[0], shape[1], shape[2]]);
+    return net.forward(tf.transpose(nchw, [0, 2, 3, 1]), false).dataSync() as Float32Array;
+  });
   net.dispose();
   let maxDifference = 0;
   let maxLogit = 0;
@@ -114,4 +121,10 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     maxLogit,
     verifiedImages: n,
   };
+}
+
+/** Standard-normal inputs from a fixed seed, so a verification failure can be reproduced. */
+function randomInputs(count: number): Float32Array {
+  const rng = new Rng(1234);
+  return Float32Array.from({length: count}, () => rng.normal());
 }

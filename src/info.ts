@@ -5,7 +5,7 @@ import {CbpError} from './errors';
 import {readCheckpoint, modelWeights, WEIGHTS_FILE} from './train/checkpoint';
 import {sizeOf} from './weights';
 import {QUANTS, paramInfos, type Quant} from '../models/spec';
-import {getModel} from '../models/index';
+import {specOf} from './spec-of';
 import {PACKED_TYPE, encodeLevels, levelCodes, unpackSigned} from '../onnx/codes';
 import {readOnnx, metadataOf} from '../onnx/reader';
 import {DataType, type TensorMsg} from '../onnx/schema';
@@ -98,7 +98,7 @@ function inspectOnnx(file: string): ModelInfo {
 function inspectCheckpoint(dir: string): ModelInfo {
   const ck = readCheckpoint(dir, 'checkpoint');
   const {config} = ck.state;
-  const spec = getModel(config.model, config.numClasses);
+  const spec = specOf(config);
   const weights = modelWeights(ck.tensors);
   const layers: LayerInfo[] = [];
   let parameters = 0;

@@ -12,9 +12,13 @@ export const DATASETS = {
 export type DatasetName = keyof typeof DATASETS;
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
 
+export function isDatasetName(name: string): name is DatasetName {
+  return Object.prototype.hasOwnProperty.call(DATASETS, name);
+}
+
 export function loadDataset(name: string): Dataset {
-  if (!Object.prototype.hasOwnProperty.call(DATASETS, name)) {
+  if (!isDatasetName(name)) {
     throw new CbpError(`--data ${name}: unknown data set, expected one of ${DATASET_NAMES.join(', ')}`);
   }
-  return DATASETS[name as DatasetName]();
+  return DATASETS[name]();
 }

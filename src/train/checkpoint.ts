@@ -35,6 +35,10 @@ export interface RunConfig {
   readonly limit: number | null;
   readonly epochs: number;
   readonly init: string | null;
+  /** Channels, height, width of the inputs, when not those of `data` (imported ImageNet models). */
+  readonly inputShape?: readonly [number, number, number];
+  /** Width of the architecture (its stem's channels) when not the published one. */
+  readonly base?: number;
 }
 
 export interface RunState {

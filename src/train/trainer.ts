@@ -27,6 +27,7 @@ import {fromTfjs, toTfjs} from './layout';
 import {cfs, constrainedCount, evaluate, levelHistograms, type LevelHistogram} from './metrics';
 import {Network, type BatchStats} from './network';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
+import {specOf} from '../spec-of';
 
 export interface TrainOptions {
   readonly model: string;
@@ -87,7 +88,7 @@ function setup(opts: TrainOptions, ds: Dataset): RunSetup {
     const ck = readCheckpoint(opts.resume, '--resume');
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
-    const spec = getModel(config.model, config.numClasses, ds.shape);
+    const spec = specOf(config, ds.shape);
     return {config, spec, weights: modelWeights(ck.tensors), resumed: {state: ck.state, tensors: ck.tensors}};
   }
   const model = checkModel(opts.model);

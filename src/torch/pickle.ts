@@ -1,0 +1,519 @@
+import {CbpError} from '../errors';
+
+/**
+ * A pickle reader for PyTorch checkpoints. It interprets the pickle opcodes as data only: a GLOBAL that is not
+ * on the allowlist below is refused by name at once, so nothing a file names is ever called, and the few allowed
+ * globals are re-implemented here as plain data constructors (no Python is involved at all).
+ */
+
+export class PyTuple {
+  constructor(readonly items: PyValue[]) {}
+}
+
+/** A reference to an allowed global that is data, not a callable (storage types, numpy.ndarray). */
+export class PyGlobal {
+  constructor(readonly module: string, readonly name: string) {}
+  get qualified(): string {
+    return `${this.module}.${this.name}`;
+  }
+}
+
+export interface StorageRef {
+  readonly kind: 'storage';
+  readonly dtype: StorageType;
+  readonly key: string;
+  readonly numel: number;
+}
+
+export interface TensorRef {
+  readonly kind: 'tensor';
+  readonly storage: StorageRef;
+  readonly offset: number;
+  readonly size: readonly number[];
+  readonly stride: readonly number[];
+}
+
+/** A NumPy array or dtype, kept as inert data (CBP checkpoints pickle a progress array). */
+export class NdArray {
+  shape: number[] = [];
+  dtype = '';
+  data: Uint8Array = new Uint8Array(0);
+}
+
+export class NpDtype {
+  constructor(readonly descr: string) {}
+}
+
+export type PyValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyValue[]
+  | PyTuple
+  | Map<PyKey, PyValue>
+  | PyGlobal
+  | StorageRef
+  | TensorRef
+  | NdArray
+  | NpDtype
+  | Set<PyKey>;
+
+export type PyKey = string | number | bigint | boolean | null;
+
+export const STORAGE_TYPES = {
+  FloatStorage: {bytes: 4, name: 'float32'},
+  DoubleStorage: {bytes: 8, name: 'float64'},
+  HalfStorage: {bytes: 2, name: 'float16'},
+  BFloat16Storage: {bytes: 2, name: 'bfloat16'},
+  LongStorage: {bytes: 8, name: 'int64'},
+  IntStorage: {bytes: 4, name: 'int32'},
+  ShortStorage: {bytes: 2, name: 'int16'},
+  CharStorage: {bytes: 1, name: 'int8'},
+  ByteStorage: {bytes: 1, name: 'uint8'},
+  BoolStorage: {bytes: 1, name: 'bool'},
+} as const;
+export type StorageType = keyof typeof STORAGE_TYPES;
+
+type Callable = (args: PyValue[], file: string) => PyValue;
+
+function num(v: PyValue, what: string, file: string): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(v);
+  throw new CbpError(`${file}: ${what} is not an integer`, 'BAD_PTH');
+}
+
+function intList(v: PyValue, what: string, file: string): number[] {
+  const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
+  if (items === null) throw new CbpError(`${file}: ${what} is not a tuple of integers`, 'BAD_PTH');
+  return items.map((x, i) => num(x, `${what}[${i}]`, file));
+}
+
+const rebuildTensor: Callable = (args, file) => {
+  const [storage, offset, size, stride] = args;
+  if (typeof storage !== 'object' || storage === null || !('kind' in storage) || storage.kind !== 'storage') {
+    throw new CbpError(`${file}: _rebuild_tensor_v2 got no storage`, 'BAD_PTH');
+  }
+  return {kind: 'tensor', storage, offset: num(offset, 'tensor storage offset', file), size: intList(size, 'tensor size', file), stride: intList(stride, 'tensor stride', file)};
+};
+
+/** The only globals a checkpoint may name, each a data constructor written here. */
+const CALLABLES: Record<string, Callable> = {
+  'collections.OrderedDict': () => new Map(),
+  'torch._utils._rebuild_tensor_v2': rebuildTensor,
+  'torch._utils._rebuild_tensor': rebuildTensor,
+  'torch._utils._rebuild_parameter': (args) => args[0],
+  'torch._utils._rebuild_parameter_with_state': (args) => args[0],
+  'torch.device': (args) => args.map(String).join(':'),
+  'torch.Size': (args) => (args[0] instanceof PyTuple ? [...args[0].items] : []),
+  'numpy.core.multiarray._reconstruct': () => new NdArray(),
+  'numpy._core.multiarray._reconstruct': () => new NdArray(),
+  'numpy.dtype': (args) => new NpDtype(String(args[0])),
+  'numpy.core.multiarray.scalar': (args, file) => npScalar(args, file),
+  'numpy._core.multiarray.scalar': (args, file) => npScalar(args, file),
+  // Protocol 2 pickles Python bytes as _codecs.encode(text, 'latin1').
+  '_codecs.encode': (args, file) => {
+    if (typeof args[0] !== 'string') throw new CbpError(`${file}: _codecs.encode of a non-string`, 'BAD_PTH');
+    return Uint8Array.from(args[0], (ch) => ch.charCodeAt(0) & 0xff);
+  },
+};
+
+const DATA_GLOBALS = new Set<string>([...Object.keys(STORAGE_TYPES).map((s) => `torch.${s}`), 'numpy.ndarray', 'torch.float32', 'torch.strided']);
+
+export const ALLOWED_GLOBALS: readonly string[] = [...Object.keys(CALLABLES), ...DATA_GLOBALS].sort();
+
+function npScalar(args: PyValue[], file: string): PyValue {
+  const [dtype, bytes] = args;
+  if (!(dtype instanceof NpDtype) || !(bytes instanceof Uint8Array)) throw new CbpError(`${file}: malformed numpy scalar`, 'BAD_PTH');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (n: number): void => {
+    if (bytes.length < n) throw new CbpError(`${file}: numpy scalar of type ${dtype.descr} has ${bytes.length} bytes`, 'BAD_PTH');
+  };
+  switch (dtype.descr) {
+    case 'f8':
+      need(8);
+      return view.getFloat64(0, true);
+    case 'f4':
+      need(4);
+      return view.getFloat32(0, true);
+    case 'i8':
+      need(8);
+      return Number(view.getBigInt64(0, true));
+    case 'i4':
+      need(4);
+      return view.getInt32(0, true);
+    default:
+      return null;
+  }
+}
+
+export interface PickleLimits {
+  /** Largest number of values on the stack and in all marked frames together. */
+  readonly maxStack: number;
+  readonly maxMemo: number;
+  /** Deepest MARK nesting. */
+  readonly maxDepth: number;
+}
+
+const DEFAULT_LIMITS: PickleLimits = {maxStack: 5_000_000, maxMemo: 5_000_000, maxDepth: 10_000};
+
+export interface PickleResult {
+  readonly value: PyValue;
+  /** Offset just past the STOP opcode (the legacy format has several pickles in a row). */
+  readonly end: number;
+}
+
+/**
+ * Runs one pickle from `start`. `persistentLoad` turns a persistent id (PyTorch's storage tuple) into a value.
+ */
+export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: PyValue) => PyValue, start = 0, limits: PickleLimits = DEFAULT_LIMITS): PickleResult {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let pos = start;
+  let stack: PyValue[] = [];
+  const marks: PyValue[][] = [];
+  const memo = new Map<number, PyValue>();
+  const fail = (why: string): never => {
+    throw new CbpError(`${file}: bad pickle at byte ${pos}: ${why}`, 'BAD_PTH');
+  };
+  const need = (n: number): void => {
+    if (n < 0 || pos + n > buf.length) fail(`needs ${n} more bytes, the file ends (truncated?)`);
+  };
+  const u8 = (): number => (need(1), buf[pos++]);
+  const u16 = (): number => (need(2), (pos += 2), view.getUint16(pos - 2, true));
+  const i32 = (): number => (need(4), (pos += 4), view.getInt32(pos - 4, true));
+  const u32 = (): number => (need(4), (pos += 4), view.getUint32(pos - 4, true));
+  const u64 = (): number => {
+    need(8);
+    const v = view.getBigUint64(pos, true);
+    pos += 8;
+    if (v > BigInt(buf.length)) fail(`claims a length of ${v} bytes, more than the whole file`);
+    return Number(v);
+  };
+  const bytes = (n: number): Uint8Array => {
+    need(n);
+    pos += n;
+    return buf.subarray(pos - n, pos);
+  };
+  const text = (n: number): string => Buffer.from(bytes(n)).toString('utf8');
+  const line = (): string => {
+    const endAt = buf.indexOf(0x0a, pos);
+    if (endAt < 0) fail('unterminated text line');
+    const s = Buffer.from(buf.subarray(pos, endAt)).toString('latin1');
+    pos = endAt + 1;
+    return s;
+  };
+  const push = (v: PyValue): void => {
+    if (stack.length >= limits.maxStack) fail(`more than ${limits.maxStack} values on the stack`);
+    stack.push(v);
+  };
+  const pop = (): PyValue => {
+    if (stack.length === 0) fail('pop from an empty stack');
+    return stack.pop() as PyValue;
+  };
+  const top = (): PyValue => {
+    if (stack.length === 0) fail('empty stack');
+    return stack[stack.length - 1];
+  };
+  const popMark = (): PyValue[] => {
+    if (marks.length === 0) fail('no MARK to pop to');
+    const items = stack;
+    stack = marks.pop() as PyValue[];
+    return items;
+  };
+  const memoPut = (i: number): void => {
+    if (memo.size >= limits.maxMemo && !memo.has(i)) fail(`more than ${limits.maxMemo} memo entries`);
+    memo.set(i, top());
+  };
+  const memoGet = (i: number): void => {
+    if (!memo.has(i)) fail(`memo entry ${i} was never stored`);
+    push(memo.get(i) as PyValue);
+  };
+  const key = (k: PyValue): PyKey => {
+    if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
+    if (k instanceof PyTuple) return `(${k.items.map((x) => String(x)).join(', ')})`;
+    return fail('unhashable dictionary key');
+  };
+  const setItems = (target: PyValue, items: PyValue[]): void => {
+    if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
+    const m = target as Map<PyKey, PyValue>;
+    if (items.length % 2 !== 0) fail('odd number of items for a dict');
+    for (let i = 0; i < items.length; i += 2) m.set(key(items[i]), items[i + 1]);
+  };
+  const global = (module: string, name: string): void => {
+    const q = `${module}.${name}`;
+    if (q in CALLABLES || DATA_GLOBALS.has(q)) {
+      push(new PyGlobal(module, name));
+      return;
+    }
+    throw new CbpError(
+      `${file}: refused: the pickle names the global '${q}', which a state dict never needs; nothing was executed ` +
+        `(allowed: ${ALLOWED_GLOBALS.join(', ')})`,
+      'FORBIDDEN_GLOBAL',
+    );
+  };
+  const decodeLong = (b: Uint8Array): number | bigint => {
+    if (b.length === 0) return 0;
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+
+  for (;;) {
+    const op = u8();
+    switch (op) {
+      case 0x80: // PROTO
+        u8();
+        break;
+      case 0x95: // FRAME
+        need(8);
+        pos += 8;
+        break;
+      case 0x2e: // STOP
+        if (stack.length !== 1 || marks.length !== 0) fail(`STOP with ${stack.length} values on the stack`);
+        return {value: stack[0], end: pos};
+      case 0x28: // MARK
+        if (marks.length >= limits.maxDepth) fail(`nesting deeper than ${limits.maxDepth}`);
+        marks.push(stack);
+        stack = [];
+        break;
+      case 0x30: // POP
+        pop();
+        break;
+      case 0x31: // POP_MARK
+        popMark();
+        break;
+      case 0x32: // DUP
+        push(top());
+        break;
+      case 0x4e: // NONE
+        push(null);
+        break;
+      case 0x88: // NEWTRUE
+        push(true);
+        break;
+      case 0x89: // NEWFALSE
+        push(false);
+        break;
+      case 0x4a: // BININT
+        push(i32());
+        break;
+      case 0x4b: // BININT1
+        push(u8());
+        break;
+      case 0x4d: // BININT2
+        push(u16());
+        break;
+      case 0x8a: // LONG1
+        push(decodeLong(bytes(u8())));
+        break;
+      case 0x8b: {
+        // LONG4
+        const n = i32();
+        if (n > 64) fail(`integer of ${n} bytes`);
+        push(decodeLong(bytes(n)));
+        break;
+      }
+      case 0x49: {
+        // INT (text): also True/False as 01/00
+        const s = line();
+        push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
+        break;
+      }
+      case 0x4c: // LONG (text)
+        push(Number.parseInt(line().replace(/L$/, ''), 10));
+        break;
+      case 0x47: // BINFLOAT (big-endian)
+        need(8);
+        push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      case 0x46: // FLOAT (text)
+        push(Number.parseFloat(line()));
+        break;
+      case 0x58: // BINUNICODE
+        push(text(u32()));
+        break;
+      case 0x8c: // SHORT_BINUNICODE
+        push(text(u8()));
+        break;
+      case 0x8d: // BINUNICODE8
+        push(text(u64()));
+        break;
+      case 0x54: // BINSTRING
+        push(Buffer.from(bytes(i32())).toString('latin1'));
+        break;
+      case 0x55: // SHORT_BINSTRING
+        push(Buffer.from(bytes(u8())).toString('latin1'));
+        break;
+      case 0x42: // BINBYTES
+        push(bytes(u32()));
+        break;
+      case 0x43: // SHORT_BINBYTES
+        push(bytes(u8()));
+        break;
+      case 0x8e: // BINBYTES8
+        push(bytes(u64()));
+        break;
+      case 0x29: // EMPTY_TUPLE
+        push(new PyTuple([]));
+        break;
+      case 0x85: // TUPLE1
+        push(new PyTuple([pop()]));
+        break;
+      case 0x86: {
+        const b = pop();
+        push(new PyTuple([pop(), b]));
+        break;
+      }
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        push(new PyTuple([pop(), b, c]));
+        break;
+      }
+      case 0x74: // TUPLE
+        push(new PyTuple(popMark()));
+        break;
+      case 0x5d: // EMPTY_LIST
+        push([]);
+        break;
+      case 0x6c: // LIST
+        push(popMark());
+        break;
+      case 0x61: {
+        // APPEND
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l)) fail('APPEND to something that is not a list');
+        (l as PyValue[]).push(v);
+        break;
+      }
+      case 0x65: {
+        // APPENDS
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) fail('APPENDS to something that is not a list');
+        for (const v of items) (l as PyValue[]).push(v);
+        break;
+      }
+      case 0x7d: // EMPTY_DICT
+        push(new Map());
+        break;
+      case 0x64: {
+        // DICT
+        const m = new Map<PyKey, PyValue>();
+        setItems(m, popMark());
+        push(m);
+        break;
+      }
+      case 0x73: {
+        // SETITEM
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      }
+      case 0x8f: // EMPTY_SET
+        push(new Set());
+        break;
+      case 0x90: {
+        // ADDITEMS
+        const items = popMark();
+        const s = top();
+        if (!(s instanceof Set)) fail('ADDITEMS to something that is not a set');
+        for (const v of items) (s as Set<PyKey>).add(key(v));
+        break;
+      }
+      case 0x91: // FROZENSET
+        push(new Set(popMark().map(key)));
+        break;
+      case 0x71: // BINPUT
+        memoPut(u8());
+        break;
+      case 0x72: // LONG_BINPUT
+        memoPut(u32());
+        break;
+      case 0x70: // PUT (text)
+        memoPut(Number.parseInt(line(), 10));
+        break;
+      case 0x94: // MEMOIZE
+        memoPut(memo.size);
+        break;
+      case 0x68: // BINGET
+        memoGet(u8());
+        break;
+      case 0x6a: // LONG_BINGET
+        memoGet(u32());
+        break;
+      case 0x67: // GET (text)
+        memoGet(Number.parseInt(line(), 10));
+        break;
+      case 0x63: {
+        // GLOBAL "module\nname\n"
+        const module = line();
+        global(module, line());
+        break;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL without two strings');
+        global(module as string, name as string);
+        break;
+      }
+      case 0x52: {
+        // REDUCE
+        const args = pop();
+        const fn = pop();
+        if (!(fn instanceof PyGlobal) || !(fn.qualified in CALLABLES)) fail(`REDUCE on ${fn instanceof PyGlobal ? `'${fn.qualified}', which is data, not a constructor` : 'a non-global'}`);
+        if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple');
+        push(CALLABLES[(fn as PyGlobal).qualified]((args as PyTuple).items, file));
+        break;
+      }
+      case 0x62: {
+        // BUILD: set an object's state. Only NumPy arrays keep theirs; dicts merge a dict state.
+        const state = pop();
+        const obj = top();
+        if (obj instanceof NdArray && state instanceof PyTuple && state.items.length >= 5) {
+          const [, shape, dtype, , data] = state.items;
+          obj.shape = intList(shape, 'numpy shape', file);
+          obj.dtype = dtype instanceof NpDtype ? dtype.descr : '';
+          obj.data = data instanceof Uint8Array ? data : typeof data === 'string' ? Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff) : new Uint8Array(0);
+        } else if (obj instanceof Map && state instanceof Map) {
+          for (const [k, v] of state) obj.set(k, v);
+        }
+        break;
+      }
+      case 0x51: // BINPERSID
+        push(persistentLoad(pop()));
+        break;
+      case 0x50: // PERSID (text)
+        push(persistentLoad(line()));
+        break;
+      case 0x81: // NEWOBJ
+      case 0x92: // NEWOBJ_EX
+      case 0x69: // INST
+      case 0x6f: // OBJ
+      case 0x82: // EXT1
+      case 0x83:
+      case 0x84:
+      case 0x96: // BYTEARRAY8
+      case 0x97: // NEXT_BUFFER
+      case 0x98: // READONLY_BUFFER
+        fail(`opcode 0x${op.toString(16)} builds arbitrary objects; a state dict never needs it`);
+        break;
+      default:
+        fail(`unknown opcode 0x${op.toString(16)}`);
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import * as zlib from 'node:zlib';
+import {CbpError} from '../errors';
+
+export interface ZipEntry {
+  readonly name: string;
+  readonly method: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly localOffset: number;
+}
+
+const EOCD = 0x06054b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+
+/**
+ * A reader for the zip archives PyTorch writes (stored entries, 64-byte-aligned data), reading only the
+ * central directory and the entries asked for. Every offset and size is checked against the file before use.
+ */
+export class ZipArchive {
+  readonly entries = new Map<string, ZipEntry>();
+
+  constructor(private readonly buf: Uint8Array, private readonly file: string) {
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const fail = (why: string): never => {
+      throw new CbpError(`${file}: not a readable zip archive: ${why}`, 'BAD_PTH');
+    };
+    let eocd = -1;
+    for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 65535); i--) {
+      if (view.getUint32(i, true) === EOCD) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) fail('no end-of-central-directory record (truncated?)');
+    const count = view.getUint16(eocd + 10, true);
+    const cdSize = view.getUint32(eocd + 12, true);
+    const cdOffset = view.getUint32(eocd + 16, true);
+    if (cdOffset === 0xffffffff || count === 0xffff) fail('zip64 archives (over 4 GiB) are not supported');
+    if (cdOffset + cdSize > eocd) fail(`central directory [${cdOffset}, ${cdOffset + cdSize}) lies outside the file`);
+    let p = cdOffset;
+    for (let i = 0; i < count; i++) {
+      if (p + 46 > eocd || view.getUint32(p, true) !== CENTRAL) fail(`central directory entry ${i} is damaged`);
+      const method = view.getUint16(p + 10, true);
+      const compressedSize = view.getUint32(p + 20, true);
+      const size = view.getUint32(p + 24, true);
+      const nameLen = view.getUint16(p + 28, true);
+      const extraLen = view.getUint16(p + 30, true);
+      const commentLen = view.getUint16(p + 32, true);
+      const localOffset = view.getUint32(p + 42, true);
+      if (p + 46 + nameLen > eocd) fail(`central directory entry ${i} name runs past the directory`);
+      const name = Buffer.from(buf.buffer, buf.byteOffset + p + 46, nameLen).toString('utf8');
+      this.entries.set(name, {name, method, compressedSize, size, localOffset});
+      p += 46 + nameLen + extraLen + commentLen;
+    }
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  read(name: string): Uint8Array {
+    const e = this.entries.get(name);
+    if (e === undefined) throw new CbpError(`${this.file}: archive has no entry '${name}'`, 'BAD_PTH');
+    const view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    const fail = (why: string): never => {
+      throw new CbpError(`${this.file}: entry '${name}': ${why}`, 'BAD_PTH');
+    };
+    if (e.localOffset + 30 > this.buf.length || view.getUint32(e.localOffset, true) !== LOCAL) fail('local header missing or damaged');
+    const start = e.localOffset + 30 + view.getUint16(e.localOffset + 26, true) + view.getUint16(e.localOffset + 28, true);
+    if (start + e.compressedSize > this.buf.length) fail(`claims ${e.compressedSize} bytes at offset ${start}, past the end of the ${this.buf.length}-byte file`);
+    const raw = this.buf.subarray(start, start + e.compressedSize);
+    if (e.method === 0) {
+      if (e.size !== e.compressedSize) fail('stored entry with differing sizes');
+      return raw;
+    }
+    if (e.method === 8) {
+      try {
+        const out = zlib.inflateRawSync(raw, {maxOutputLength: e.size});
+        if (out.length !== e.size) fail(`inflates to ${out.length} bytes, header says ${e.size}`);
+        return out;
+      } catch (err) {
+        if (err instanceof CbpError) throw err;
+        return fail(`cannot inflate (${(err as Error).message})`);
+      }
+    }
+    return fail(`compression method ${e.method} is not supported (expected stored or deflate)`);
+  }
+}
+
+export function isZip(buf: Uint8Array): boolean {
+  return buf.length >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04;
+}
