@@ -1,42 +1,66 @@
 import {Flags} from '@oclif/core';
 import {DEVICES} from '../src/eval/session';
-import {evaluateOnnx, type EvalResult} from '../src/eval/evaluate';
+import {evaluateOnnx, mergeResults, type EvalResult} from '../src/eval/evaluate';
+import {publishedOnnx} from '../src/eval/published';
+import {CbpError} from '../src/errors';
 import {ProgressBar} from '../src/util/progress';
 import {CbpCommand} from './base';
 
 export default class Eval extends CbpCommand {
   static override summary = 'Top-1/top-5 accuracy of an ONNX model through ONNX Runtime (CUDA when present, CPU otherwise).';
+  static override description =
+    'Evaluates --onnx FILE, or a published CBP model by --model and --quant (model/{model}_{quant}.onnx, made once from ' +
+    'model/{model}_{quant}_prequantized.pth), on a built-in test set or an ImageNet-style folder decoded with sharp ' +
+    '(resize 256, centre crop 224). --shard K/N splits a run; --merge combines the JSON results of the shards.';
   static override examples = [
     '<%= config.bin %> eval --onnx lenet5_bin.onnx --data mnist',
-    '<%= config.bin %> eval --onnx lenet5_bin.onnx --data mnist --device cpu --batch-size 500 --json',
+    '<%= config.bin %> eval --model alexnet --quant ter --data data/imagenet/val',
+    '<%= config.bin %> eval --model resnet18 --quant bin --shard 1/2 --json > part1.json',
+    '<%= config.bin %> eval --merge part1.json part2.json',
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    onnx: Flags.string({description: 'ONNX model file', required: true}),
-    data: Flags.string({description: 'data set whose test split to use (mnist, fashion-mnist)', default: 'mnist'}),
+    onnx: Flags.string({description: 'ONNX model file'}),
+    model: Flags.string({description: 'published model to evaluate (alexnet, resnet18, resnet50), with --quant'}),
+    quant: Flags.string({description: 'constraint of the published model (bin, ter, 1bit, 2bit)'}),
+    data: Flags.string({description: 'mnist, fashion-mnist, or an image folder [default: mnist; with --model: data/imagenet/val]'}),
     device: Flags.string({description: `execution provider (${DEVICES.join(', ')})`, default: 'auto'}),
-    'batch-size': Flags.integer({description: 'images per run', default: 256}),
-    limit: Flags.integer({description: 'evaluate only the first N test images'}),
+    'batch-size': Flags.integer({description: 'images per run', default: 64}),
+    limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
+    shard: Flags.string({description: 'evaluate shard K of N (K/N)'}),
+    merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
   };
 
   async run(): Promise<EvalResult> {
     const {flags} = await this.parse(Eval);
+    const note = (l: string): void => (bar.clear(), this.note(l));
     const bar = new ProgressBar();
-    const r = await evaluateOnnx({
-      onnx: flags.onnx,
-      data: flags.data,
-      device: flags.device,
-      batchSize: flags['batch-size'],
-      limit: flags.limit,
-      log: (l) => (bar.clear(), this.note(l)),
-      onBatch: (done, total, s) => bar.update(done, total, 'eval', '', s),
-    });
-    bar.clear();
+    let r: EvalResult;
+    if (flags.merge !== undefined) {
+      r = mergeResults(flags.merge);
+    } else {
+      let onnx = flags.onnx;
+      if (onnx === undefined) {
+        if (flags.model === undefined || flags.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES');
+        onnx = await publishedOnnx(flags.model, flags.quant, 'model', note);
+      }
+      r = await evaluateOnnx({
+        onnx,
+        data: flags.data ?? (flags.onnx === undefined ? 'data/imagenet/val' : 'mnist'),
+        device: flags.device,
+        batchSize: flags['batch-size'],
+        limit: flags.limit,
+        shard: flags.shard,
+        log: note,
+        onBatch: (done, total, s) => bar.update(done, total, 'eval', '', s),
+      });
+      bar.clear();
+    }
     this.log(`model    ${r.model}`);
-    this.log(`data     ${r.data} (${r.images} test images)`);
+    this.log(`data     ${r.data} (${r.images} images${r.skipped > 0 ? `, ${r.skipped} unreadable skipped` : ''}${r.shard ? `, shard ${r.shard}` : ''})`);
     this.log(`top-1    ${(r.top1 * 100).toFixed(2)}%`);
     this.log(`top-5    ${(r.top5 * 100).toFixed(2)}%`);
-    this.log(`speed    ${r.imagesPerSecond.toFixed(0)} images/s on ${r.device}`);
+    this.log(`speed    ${r.imagesPerSecond.toFixed(1)} images/s on ${r.device}`);
     return r;
   }
 }

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
-import {loadDataset, limitSplit, makeBatch} from '../data/index';
+import {parseShard} from '../data/imagefolder';
 import {CbpError} from '../errors';
 import {openSession, runBatch} from './session';
+import {evalSource} from './sources';
 import {countHits} from './topk';
 import {readOnnx} from '../../onnx/reader';
 
@@ -11,6 +12,8 @@ export interface EvalOptions {
   readonly device: string;
   readonly batchSize: number;
   readonly limit?: number;
+  /** K/N: evaluate every N-th image starting at the K-th, to split a run across processes. */
+  readonly shard?: string;
   readonly log?: (line: string) => void;
   readonly onBatch?: (done: number, total: number, elapsedSeconds: number) => void;
   /** Keep each image's top-1 class in the result (for comparing runtimes). */
@@ -23,57 +26,111 @@ export interface EvalResult {
   readonly top1: number;
   readonly top5: number;
   readonly images: number;
+  readonly top1Hits: number;
+  readonly top5Hits: number;
+  /** Files that could not be decoded (named in the log), not counted in `images`. */
+  readonly skipped: number;
   readonly imagesPerSecond: number;
   readonly device: 'cuda' | 'cpu';
+  readonly shard?: string;
   readonly predictions?: number[];
 }
 
-/** Top-1/top-5 of an ONNX classifier on a data set's test split, through onnxruntime-node. */
+/** Top-1/top-5 of an ONNX classifier on a data set's test split or an image folder, through onnxruntime-node. */
 export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   if (!fs.existsSync(opts.onnx)) throw new CbpError(`--onnx ${opts.onnx}: no such file`, 'NO_FILE');
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`);
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new CbpError(`--limit ${opts.limit}: expected an integer ≥ 1`);
+  const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
   const {model, bytes} = readOnnx(opts.onnx);
-  const ds = loadDataset(opts.data);
+  let skipped = 0;
+  const source = evalSource(opts.data, 'NCHW', opts.batchSize, opts.limit, shard, (file, why) => {
+    skipped++;
+    opts.log?.(`warning: skipped ${file}: ${why}`);
+  });
   const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
   const expected = dims.slice(1).map((d) => ('dim_value' in d ? d.dim_value : -1));
-  if (expected.join(',') !== ds.shape.join(',')) {
-    throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data set '${ds.name}' has images [${ds.shape.join(', ')}]`);
+  if (expected.join(',') !== source.shape.join(',')) {
+    throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data '${opts.data}' gives images [${source.shape.join(', ')}]`);
   }
   const opened = await openSession(bytes, opts.device, opts.onnx);
   if (opened.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${opened.fallback})`);
-  const split = limitSplit(ds.test, opts.limit, ds.shape[0] * ds.shape[1] * ds.shape[2]);
   let top1 = 0;
   let top5 = 0;
+  let images = 0;
+  let done = 0;
   const predictions: number[] = [];
   const started = process.hrtime.bigint();
   let inferenceNs = 0n;
   try {
-    for (let start = 0; start < split.count; start += opts.batchSize) {
-      const n = Math.min(opts.batchSize, split.count - start);
-      const {x, y} = makeBatch(ds, split, Array.from({length: n}, (_, i) => start + i), 'NCHW');
+    for await (const batch of source.batches) {
+      done += opts.batchSize;
+      if (batch.count === 0) continue;
       const t0 = process.hrtime.bigint();
-      const logits = await runBatch(opened.session, x, [n, ...ds.shape]);
+      const logits = await runBatch(opened.session, batch.x, [batch.count, ...source.shape]);
       inferenceNs += process.hrtime.bigint() - t0;
-      const classes = logits.length / n;
-      const hits = countHits(logits, y, classes);
+      const hits = countHits(logits, batch.y, logits.length / batch.count);
       top1 += hits.top1;
       top5 += hits.top5;
+      images += batch.count;
       if (opts.keepPredictions) predictions.push(...hits.predictions);
-      opts.onBatch?.(start + n, split.count, Number(process.hrtime.bigint() - started) / 1e9);
+      opts.onBatch?.(Math.min(done, source.images), source.images, Number(process.hrtime.bigint() - started) / 1e9);
     }
   } finally {
     await opened.session.release();
   }
+  if (images === 0) throw new CbpError(`--data ${opts.data}: no image could be evaluated (${skipped} skipped)`);
   return {
     model: opts.onnx,
-    data: ds.name,
-    top1: top1 / split.count,
-    top5: top5 / split.count,
-    images: split.count,
-    // Throughput of the runtime itself (decode and batching excluded), the figure a deployment cares about.
-    imagesPerSecond: split.count / (Number(inferenceNs) / 1e9),
+    data: source.name,
+    top1: top1 / images,
+    top5: top5 / images,
+    images,
+    top1Hits: top1,
+    top5Hits: top5,
+    skipped,
+    // Throughput of the runtime itself (decoding excluded), the figure a deployment cares about.
+    imagesPerSecond: images / (Number(inferenceNs) / 1e9),
     device: opened.device,
+    ...(opts.shard !== undefined ? {shard: opts.shard} : {}),
     ...(opts.keepPredictions ? {predictions} : {}),
+  };
+}
+
+/** Combines the counts of shard results (`cbp eval --shard K/N --json > part.json`) into one result. */
+export function mergeResults(files: readonly string[]): EvalResult {
+  if (files.length === 0) throw new CbpError('--merge: expected at least one result file');
+  const parts = files.map((f) => {
+    let r: Partial<EvalResult>;
+    try {
+      r = JSON.parse(fs.readFileSync(f, 'utf8')) as Partial<EvalResult>;
+    } catch (err) {
+      throw new CbpError(`--merge ${f}: not a readable JSON result (${(err as Error).message})`);
+    }
+    for (const k of ['model', 'data', 'images', 'top1Hits', 'top5Hits', 'imagesPerSecond'] as const) {
+      if (r[k] === undefined) throw new CbpError(`--merge ${f}: has no '${k}' (write shard results with cbp eval --json)`);
+    }
+    return r as EvalResult;
+  });
+  const first = parts[0];
+  for (const [i, p] of parts.entries()) {
+    if (p.model !== first.model || p.data !== first.data) {
+      throw new CbpError(`--merge ${files[i]}: result for ${p.model} on ${p.data}, but ${files[0]} is for ${first.model} on ${first.data}`);
+    }
+  }
+  const sum = (k: 'images' | 'top1Hits' | 'top5Hits' | 'skipped'): number => parts.reduce((s, p) => s + (p[k] ?? 0), 0);
+  const images = sum('images');
+  const seconds = parts.reduce((s, p) => s + p.images / p.imagesPerSecond, 0);
+  return {
+    model: first.model,
+    data: first.data,
+    top1: sum('top1Hits') / images,
+    top5: sum('top5Hits') / images,
+    images,
+    top1Hits: sum('top1Hits'),
+    top5Hits: sum('top5Hits'),
+    skipped: sum('skipped'),
+    imagesPerSecond: images / seconds,
+    device: first.device,
   };
 }

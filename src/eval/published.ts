@@ -1,0 +1,31 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {CbpError} from '../errors';
+import {exportCheckpoint} from '../export';
+import {importPth} from '../torch/import';
+import {checkModel, checkQuant} from '../train/options';
+
+/**
+ * The ONNX file for a published CBP model, as the reference's evaluate.py finds its checkpoint:
+ * model/{model}_{quant}.onnx if present, else model/{model}_{quant}_prequantized.pth imported and exported
+ * once (the .onnx is then reused).
+ */
+export async function publishedOnnx(modelName: string, quantName: string, dir = 'model', log?: (l: string) => void): Promise<string> {
+  const model = checkModel(modelName);
+  const quant = checkQuant(quantName);
+  const onnx = path.join(dir, `${model}_${quant}.onnx`);
+  if (fs.existsSync(onnx)) return onnx;
+  const pth = path.join(dir, `${model}_${quant}_prequantized.pth`);
+  if (!fs.existsSync(pth)) {
+    throw new CbpError(
+      `--model ${model} --quant ${quant}: neither ${onnx} nor ${pth} exists; put the pre-quantized checkpoint ` +
+        `from the CBP repository (dooseokjeong/CBP, model/README.md) at ${pth}`,
+      'NO_FILE',
+    );
+  }
+  log?.(`importing ${pth} (once; the ONNX file is cached as ${onnx})`);
+  const ck = path.join(dir, `${model}_${quant}_imported`);
+  importPth({file: pth, model, quant, out: ck, strict: false});
+  await exportCheckpoint({checkpoint: ck, format: 'onnx', out: onnx, weights: 'auto', log});
+  return onnx;
+}
