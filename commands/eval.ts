@@ -28,6 +28,7 @@ export default class Eval extends CbpCommand {
     'batch-size': Flags.integer({description: 'images per run', default: 64}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
     shard: Flags.string({description: 'evaluate shard K of N (K/N)'}),
+    'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: 'model'}),
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
   };
 
@@ -42,7 +43,7 @@ export default class Eval extends CbpCommand {
       let onnx = flags.onnx;
       if (onnx === undefined) {
         if (flags.model === undefined || flags.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES');
-        onnx = await publishedOnnx(flags.model, flags.quant, 'model', note);
+        onnx = await publishedOnnx(flags.model, flags.quant, flags['model-dir'], note);
       }
       r = await evaluateOnnx({
         onnx,

@@ -5,9 +5,7 @@ import {describeBackend, selectBackend} from '../backend';
 import {constraintTerm} from '../cbp/constraint';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
-import {batchNHWC, limitSplit, loadDataset, type Dataset} from '../data/index';
 import {CbpError} from '../errors';
-import {derivedRng} from '../util/rng';
 import type {Tensor32, Weights} from '../weights';
 import {getModel, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {
@@ -23,8 +21,9 @@ import {
   type RunState,
 } from './checkpoint';
 import {initialWeights} from './init';
+import {trainData, type TrainData} from './sources';
 import {fromTfjs, toTfjs} from './layout';
-import {cfs, constrainedCount, evaluate, levelHistograms, type LevelHistogram} from './metrics';
+import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
 import {Network, type BatchStats} from './network';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
 import {specOf} from '../spec-of';
@@ -39,6 +38,8 @@ export interface TrainOptions {
   readonly init?: string;
   readonly resume?: string;
   readonly limit?: number;
+  /** Evaluate on only this many test images (spread over the classes for folders). */
+  readonly testLimit?: number;
   readonly seed: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -83,7 +84,7 @@ interface RunSetup {
   resumed?: {state: RunState; tensors: Map<string, Tensor32>};
 }
 
-function setup(opts: TrainOptions, ds: Dataset): RunSetup {
+function setup(opts: TrainOptions, ds: TrainData): RunSetup {
   if (opts.resume !== undefined) {
     const ck = readCheckpoint(opts.resume, '--resume');
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
@@ -93,7 +94,7 @@ function setup(opts: TrainOptions, ds: Dataset): RunSetup {
   }
   const model = checkModel(opts.model);
   const quant = checkQuant(opts.quant);
-  const config: RunConfig = {
+  let config: RunConfig = {
     model,
     quant,
     data: ds.name,
@@ -108,7 +109,10 @@ function setup(opts: TrainOptions, ds: Dataset): RunSetup {
     epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
     init: opts.init ?? null,
   };
-  const spec = getModel(model, ds.numClasses, ds.shape);
+  // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
+  const base = opts.init !== undefined ? readCheckpoint(opts.init, '--init').state.config.base : undefined;
+  const spec = getModel(model, ds.numClasses, ds.shape, base);
+  if (base !== undefined) config = {...config, base};
   let weights = initialWeights(spec, quant, config.seed);
   if (opts.init !== undefined) weights = initFrom(opts.init, spec, quant, weights);
   return {config, spec, weights};
@@ -150,10 +154,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const backend = await selectBackend(opts.backend);
   log(describeBackend(backend));
-  const ds = loadDataset(opts.data);
+  const stored = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume').state.config : undefined;
+  const dataName = stored?.data ?? opts.data;
+  const limit = stored ? stored.limit ?? undefined : opts.limit;
+  if (limit !== undefined) checkInt('--limit', limit, 2);
+  const ds = trainData(dataName, limit, (file, why) => log(`warning: skipped ${file}: ${why}`), opts.testLimit);
   const {config, spec, weights, resumed} = setup(opts, ds);
   const out = opts.resume ?? opts.out;
-  const trainSplit = limitSplit(ds.train, config.limit ?? undefined, ds.shape[0] * ds.shape[1] * ds.shape[2]);
   const net = new Network(spec, config.quant, weights);
   const trainable = net.infos.filter((i) => i.trainable);
   const momentum = new Map(trainable.map((i) => [i.key, tf.variable(toTfjs(i, tensorOf(resumed?.tensors, MOMENTUM_PREFIX + i.key, i.shape)), false)]));
@@ -169,8 +176,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const startEpoch = resumed?.state.epoch ?? 0;
   const constrainedTotal = constrainedCount(net);
   log(
-    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${trainSplit.count} training images, ` +
-      `${ds.test.count} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
+    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${ds.trainCount} training images, ` +
+      `${ds.testCount} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
       `${constrainedTotal} constrained weights in ${net.constrained.length} layers`,
   );
 
@@ -208,20 +215,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let lastCfs = cfs(net);
   for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
     const epochStart = Date.now();
-    const perm = derivedRng(config.seed, 1, epoch).permutation(trainSplit.count);
-    const steps = Math.ceil(trainSplit.count / config.batchSize);
+    const steps = Math.ceil(ds.trainCount / config.batchSize);
     const lr = config.lr * schedule.lrFactor;
     let lagsum = 0;
     let losssum = 0;
     let seen = 0;
-    for (let step = 0; step < steps; step++) {
-      const idx = perm.subarray(step * config.batchSize, Math.min((step + 1) * config.batchSize, trainSplit.count));
-      if (idx.length < 2) continue; // batch-norm needs two samples
-      const {x, y} = batchNHWC(ds, trainSplit, idx);
+    let step = -1;
+    for await (const batch of ds.trainBatches(epoch, config.batchSize, config.seed)) {
+      step++;
+      if (batch.count < 2) continue; // batch-norm needs two samples
+      const {x, y} = batch;
+      const n = batch.count;
       const stats = new Map<string, BatchStats>();
       let ceKept: tf.Scalar | undefined;
       const {value, grads} = tf.variableGrads(() => {
-        const logits = net.forward(tf.tensor4d(x, [idx.length, h, w, c]), true, stats);
+        const logits = net.forward(tf.tensor4d(x, [n, h, w, c]), true, stats);
         const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), ds.numClasses);
         ceKept = tf.keep(ce);
         let lag: tf.Scalar = ce;
@@ -259,8 +267,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for (const g of Object.values(grads)) g.dispose();
       net.updateRunningStats(stats);
       lagsum += lagValue;
-      losssum += lossValue * idx.length;
-      seen += idx.length;
+      losssum += lossValue * n;
+      seen += n;
       opts.onStep?.({epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps, loss: lossValue, lagrangian: lagValue, cfs: lastCfs, elapsed: (Date.now() - epochStart) / 1000});
     }
     let lambdaUpdated = false;
@@ -272,7 +280,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lambdaUpdated = true;
       }
     }
-    const acc = evaluate(net, ds, ds.test);
+    const acc = await ds.evaluate(net);
     lastCfs = cfs(net);
     const record: EpochRecord = {
       epoch: epoch + 1,
@@ -297,7 +305,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
   const final = progress.length > 0 ? progress[progress.length - 1] : undefined;
-  const accNow = final ?? {...evaluate(net, ds, ds.test), cfs: cfs(net)};
+  const accNow = final ?? {...(await ds.evaluate(net)), cfs: cfs(net)};
   const histograms = levelHistograms(net);
   for (const v of momentum.values()) v.dispose();
   for (const l of lambdas.values()) (l.lambda.dispose(), l.m.dispose(), l.v.dispose());

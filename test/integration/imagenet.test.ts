@@ -1,0 +1,59 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type {EvalResult} from '../../src/eval/evaluate';
+import type {TrainResult} from '../../src/train/trainer';
+import {FIXTURES} from '../helpers';
+import {cbp, cbpJson, errorText} from '../cli';
+
+const VAL = path.join(FIXTURES, 'imagenet', 'val');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-imagenet-'));
+
+test('cbp eval --model resnet18 --quant bin imports the pre-quantized .pth once, then evaluates the folder in ONNX Runtime', () => {
+  const modelDir = path.join(tmp, 'model');
+  fs.mkdirSync(modelDir);
+  fs.copyFileSync(path.join(FIXTURES, 'torch', 'resnet18_cbp_zip.pth'), path.join(modelDir, 'resnet18_bin_prequantized.pth'));
+  const first = cbp(['eval', '--model', 'resnet18', '--quant', 'bin', '--model-dir', modelDir, '--data', VAL, '--json']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /importing .*resnet18_bin_prequantized\.pth/);
+  assert.match(first.stderr, /skipped .*coffee_truncated\.JPEG/);
+  const r = JSON.parse(first.stdout) as EvalResult;
+  assert.equal(r.images, 8);
+  assert.equal(r.skipped, 1);
+  assert.ok(fs.existsSync(path.join(modelDir, 'resnet18_bin.onnx')));
+  const again = cbp(['eval', '--model', 'resnet18', '--quant', 'bin', '--model-dir', modelDir, '--data', VAL, '--json']);
+  assert.doesNotMatch(again.stderr, /importing/);
+  assert.deepEqual({...(JSON.parse(again.stdout) as EvalResult), imagesPerSecond: 0}, {...r, imagesPerSecond: 0});
+
+  // Two shards merged give the same counts as one run.
+  const parts = ['1/2', '2/2'].map((s, i) => {
+    const out = cbp(['eval', '--onnx', path.join(modelDir, 'resnet18_bin.onnx'), '--data', VAL, '--shard', s, '--json']);
+    const file = path.join(tmp, `part${i}.json`);
+    fs.writeFileSync(file, out.stdout);
+    return file;
+  });
+  const merged = cbpJson<EvalResult>(['eval', '--merge', ...parts]);
+  assert.equal(merged.images, r.images);
+  assert.equal(merged.top1Hits, r.top1Hits);
+  assert.equal(merged.top5Hits, r.top5Hits);
+});
+
+test('cbp eval --model without the checkpoint says which files it looked for', () => {
+  const r = cbp(['eval', '--model', 'alexnet', '--quant', 'ter', '--model-dir', path.join(tmp, 'nothing'), '--data', VAL]);
+  assert.equal(r.status, 2);
+  assert.match(errorText(r.stderr), /--model alexnet --quant ter: neither \S*alexnet_ter\.onnx nor \S*alexnet_ter_prequantized\.pth exists/);
+});
+
+test('cbp train runs ResNet-18 CBP end to end on an ImageNet-style folder', () => {
+  const data = path.join(tmp, 'imagenet');
+  fs.cpSync(VAL, path.join(data, 'train'), {recursive: true});
+  fs.cpSync(VAL, path.join(data, 'val'), {recursive: true});
+  const r = cbpJson<TrainResult>(['train', '--model', 'resnet18', '--quant', 'bin', '--data', data, '--epochs', '1', '--batch-size', '4', '--limit', '4', '--test-limit', '4', '--backend', 'wasm', '--out', path.join(tmp, 'run')]);
+  assert.equal(r.epochs.length, 1);
+  assert.equal(r.histograms.length, 19);
+  assert.ok(r.histograms.every((h) => h.offLevel === 0));
+  const bad = cbp(['train', '--model', 'resnet18', '--data', VAL, '--limit', '4']);
+  assert.match(errorText(bad.stderr), /--data \S+: expected \S+\/train and \S+\/val with one sub-folder per class/);
+});
