@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../tf';
 import {describeBackend, selectBackend} from '../backend';
-import {constraintTerm} from '../cbp/constraint';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../errors';
@@ -22,9 +21,10 @@ import {
 } from './checkpoint';
 import {initialWeights} from './init';
 import {trainData, type TrainData} from './sources';
-import {fromTfjs, toTfjs} from './layout';
+import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
-import {Network, type BatchStats} from './network';
+import {cbpStep, createTrainState, disposeTrainState} from './step';
+import {Network} from './network';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
 import {specOf} from '../spec-of';
 
@@ -137,17 +137,6 @@ function initFrom(dir: string, spec: ModelSpec, quant: QuantOrNone, fresh: Weigh
   return out;
 }
 
-function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
-  return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1))) as tf.Scalar;
-}
-
-function tensorOf(tensors: Map<string, Tensor32> | undefined, key: string, shape: readonly number[]): tf.Tensor {
-  const t = tensors?.get(key);
-  if (t === undefined) return tf.zeros([...shape]);
-  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`checkpoint tensor '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-  return tf.tensor(t.data, [...t.shape], 'float32');
-}
-
 /** CBP training (or plain training with quant 'none'), one checkpoint per epoch. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
@@ -162,15 +151,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const {config, spec, weights, resumed} = setup(opts, ds);
   const out = opts.resume ?? opts.out;
   const net = new Network(spec, config.quant, weights);
+  const st = createTrainState(net, config.weightDecay, ds.numClasses, resumed?.tensors);
+  const {momentum, lambdas} = st;
   const trainable = net.infos.filter((i) => i.trainable);
-  const momentum = new Map(trainable.map((i) => [i.key, tf.variable(toTfjs(i, tensorOf(resumed?.tensors, MOMENTUM_PREFIX + i.key, i.shape)), false)]));
-  const lambdas = new Map<string, LambdaState>();
-  for (const c of net.constrained) {
-    const info = net.infos.find((i) => i.key === c.weightKey);
-    if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
-    const mk = (prefix: string): tf.Variable => tf.variable(toTfjs(info, tensorOf(resumed?.tensors, prefix + c.node.name, info.shape)), false);
-    lambdas.set(c.node.name, {lambda: mk(LAMBDA_PREFIX), m: mk(LAMBDA_M_PREFIX), v: mk(LAMBDA_V_PREFIX)});
-  }
   let schedule: ScheduleState = resumed?.state.schedule ?? initialSchedule();
   const progress: EpochRecord[] = [...(resumed?.state.progress ?? [])];
   const startEpoch = resumed?.state.epoch ?? 0;
@@ -211,7 +194,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     writeCheckpoint(out, state, tensors);
   };
 
-  const [c, h, w] = ds.shape;
   let lastCfs = cfs(net);
   for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
     const epochStart = Date.now();
@@ -226,46 +208,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (batch.count < 2) continue; // batch-norm needs two samples
       const {x, y} = batch;
       const n = batch.count;
-      const stats = new Map<string, BatchStats>();
-      let ceKept: tf.Scalar | undefined;
-      const {value, grads} = tf.variableGrads(() => {
-        const logits = net.forward(tf.tensor4d(x, [n, h, w, c]), true, stats);
-        const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), ds.numClasses);
-        ceKept = tf.keep(ce);
-        let lag: tf.Scalar = ce;
-        for (const layer of net.constrained) {
-          const l = lambdas.get(layer.node.name) as LambdaState;
-          lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, schedule.ucs));
-        }
-        return lag;
-      }, trainable.map((i) => net.variable(i.key)));
-      const lagValue = (await value.data())[0];
-      const lossValue = (await (ceKept as tf.Scalar).data())[0];
-      value.dispose();
-      (ceKept as tf.Scalar).dispose();
-      if (!Number.isFinite(lagValue) || !Number.isFinite(lossValue)) {
-        for (const g of Object.values(grads)) g.dispose();
-        for (const s of stats.values()) (s.mean.dispose(), s.variance.dispose());
+      const r = await cbpStep(st, x, y, n, ds.shape, schedule.ucs, lr);
+      if (!r.finite) {
         throw new CbpError(
-          `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${lossValue}, Lagrangian ${lagValue}; ` +
+          `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${r.loss}, Lagrangian ${r.lagrangian}; ` +
             `the last good checkpoint in ${out} is kept (try a lower --lr)`,
           'NON_FINITE_LOSS',
         );
       }
-      tf.tidy(() => {
-        for (const i of trainable) {
-          const v = net.variable(i.key);
-          let g = tf.clipByValue(grads[v.name], -1, 1);
-          if (i.role === 'weight' && config.weightDecay > 0) g = tf.add(g, tf.mul(v, config.weightDecay));
-          const buf = momentum.get(i.key) as tf.Variable;
-          buf.assign(tf.add(tf.mul(buf, 0.9), g));
-          let next = tf.sub(v, tf.mul(buf, lr));
-          if (net.constrained.some((l) => l.weightKey === i.key)) next = tf.clipByValue(next, -1, 1);
-          v.assign(next);
-        }
-      });
-      for (const g of Object.values(grads)) g.dispose();
-      net.updateRunningStats(stats);
+      const lagValue = r.lagrangian;
+      const lossValue = r.loss;
       lagsum += lagValue;
       losssum += lossValue * n;
       seen += n;
@@ -307,8 +259,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const final = progress.length > 0 ? progress[progress.length - 1] : undefined;
   const accNow = final ?? {...(await ds.evaluate(net)), cfs: cfs(net)};
   const histograms = levelHistograms(net);
-  for (const v of momentum.values()) v.dispose();
-  for (const l of lambdas.values()) (l.lambda.dispose(), l.m.dispose(), l.v.dispose());
+  disposeTrainState(st);
   net.dispose();
   fs.mkdirSync(path.dirname(path.resolve(out)), {recursive: true});
   return {

@@ -1,0 +1,103 @@
+import {tf} from '../tf';
+import {constraintTerm} from '../cbp/constraint';
+import type {LambdaState} from '../cbp/lambda';
+import {CbpError} from '../errors';
+import type {Tensor32} from '../weights';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from './checkpoint';
+import {toTfjs} from './layout';
+import type {BatchStats, Network} from './network';
+
+/** Everything one CBP step updates besides the network: SGD momentum per tensor and λ (with Adam state) per layer. */
+export interface TrainState {
+  readonly net: Network;
+  readonly momentum: Map<string, tf.Variable>;
+  readonly lambdas: Map<string, LambdaState>;
+  readonly weightDecay: number;
+  readonly classes: number;
+}
+
+function tensorOf(tensors: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[]): tf.Tensor {
+  const t = tensors?.get(key);
+  if (t === undefined) return tf.zeros([...shape]);
+  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`checkpoint tensor '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  return tf.tensor(t.data, [...t.shape], 'float32');
+}
+
+/** Fresh (zero) optimizer state and multipliers, or those stored in a checkpoint being resumed. */
+export function createTrainState(net: Network, weightDecay: number, classes: number, stored?: ReadonlyMap<string, Tensor32>): TrainState {
+  const make = (info: (typeof net.infos)[number], key: string): tf.Variable =>
+    tf.tidy(() => tf.variable(toTfjs(info, tensorOf(stored, key, info.shape)), false));
+  const momentum = new Map(net.infos.filter((i) => i.trainable).map((i) => [i.key, make(i, MOMENTUM_PREFIX + i.key)]));
+  const lambdas = new Map<string, LambdaState>();
+  for (const c of net.constrained) {
+    const info = net.infos.find((i) => i.key === c.weightKey);
+    if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
+    lambdas.set(c.node.name, {lambda: make(info, LAMBDA_PREFIX + c.node.name), m: make(info, LAMBDA_M_PREFIX + c.node.name), v: make(info, LAMBDA_V_PREFIX + c.node.name)});
+  }
+  return {net, momentum, lambdas, weightDecay, classes};
+}
+
+export function disposeTrainState(s: TrainState): void {
+  for (const v of s.momentum.values()) v.dispose();
+  for (const l of s.lambdas.values()) (l.lambda.dispose(), l.m.dispose(), l.v.dispose());
+}
+
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+export interface StepResult {
+  readonly loss: number;
+  readonly lagrangian: number;
+  /** False when the loss or Lagrangian was not finite; nothing was updated then. */
+  readonly finite: boolean;
+}
+
+/**
+ * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): gradients clipped to ±1, weight decay on
+ * conv/dense weights, SGD with momentum 0.9, constrained latent weights clamped to [−1, 1], batch-norm running
+ * statistics updated, as the reference's training loop does.
+ */
+export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number], ucs: number, lr: number): Promise<StepResult> {
+  const {net} = s;
+  const [c, h, w] = shape;
+  const trainable = net.infos.filter((i) => i.trainable);
+  const stats = new Map<string, BatchStats>();
+  let ceKept: tf.Scalar | undefined;
+  const {value, grads} = tf.variableGrads(() => {
+    const logits = net.forward(tf.tensor4d(x, [n, h, w, c]), true, stats);
+    const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), s.classes);
+    ceKept = tf.keep(ce);
+    let lag: tf.Scalar = ce;
+    for (const layer of net.constrained) {
+      const l = s.lambdas.get(layer.node.name) as LambdaState;
+      lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, ucs));
+    }
+    return lag;
+  }, trainable.map((i) => net.variable(i.key)));
+  const lagrangian = (await value.data())[0];
+  const loss = (await (ceKept as tf.Scalar).data())[0];
+  value.dispose();
+  (ceKept as tf.Scalar).dispose();
+  const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
+  if (finite) {
+    const constrained = new Set(net.constrained.map((l) => l.weightKey));
+    tf.tidy(() => {
+      for (const i of trainable) {
+        const v = net.variable(i.key);
+        let g = tf.clipByValue(grads[v.name], -1, 1);
+        if (i.role === 'weight' && s.weightDecay > 0) g = tf.add(g, tf.mul(v, s.weightDecay));
+        const buf = s.momentum.get(i.key) as tf.Variable;
+        buf.assign(tf.add(tf.mul(buf, 0.9), g));
+        let next = tf.sub(v, tf.mul(buf, lr));
+        if (constrained.has(i.key)) next = tf.clipByValue(next, -1, 1);
+        v.assign(next);
+      }
+    });
+    net.updateRunningStats(stats);
+  } else {
+    for (const st of stats.values()) (st.mean.dispose(), st.variance.dispose());
+  }
+  for (const g of Object.values(grads)) g.dispose();
+  return {loss, lagrangian, finite};
+}
