@@ -1,5 +1,8 @@
 import {tf} from '../tf';
 
+// tfjs calls a custom gradient outside any tidy scope and keeps its temporaries until the whole backward pass
+// ends; each gradient below runs in its own tidy so only its results outlive it.
+
 type GradInput = tf.Tensor | tf.GradSaveFunc;
 
 function first(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
@@ -11,7 +14,7 @@ export function withGradient1(value: (x: tf.Tensor) => tf.Tensor, grad: (x: tf.T
   const f = tf.customGrad((...inputs: GradInput[]) => {
     const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
     save([x]);
-    return {value: value(x), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => grad(saved[0], first(dy))};
+    return {value: value(x), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.tidy(() => grad(saved[0], first(dy)))};
   });
   return (x) => f(x);
 }
@@ -26,7 +29,7 @@ export function withGradient2<T extends tf.Tensor>(
     save([a, b]);
     return {
       value: value(a, b),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => grad(saved[0] as T, saved[1] as T, first(dy) as T),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.tidy(() => grad(saved[0] as T, saved[1] as T, first(dy) as T)),
     };
   });
   return (a, b) => f(a, b) as T;

@@ -160,12 +160,12 @@ export function materialize(pth: PthFile, t: TensorRef, name: string): Tensor32 
         return (i) => view.getUint8(i);
     }
   })();
-  const out = new Float32Array(count);
   const contiguous = stride.every((s, i) => s === size.slice(i + 1).reduce((a, b) => a * b, 1));
   if (contiguous && t.storage.dtype === 'FloatStorage' && (data.byteOffset + offset * 4) % 4 === 0) {
-    out.set(new Float32Array(data.buffer, data.byteOffset + offset * 4, count));
-    return {shape: [...size], data: out};
+    // The common case (PyTorch aligns storages in the zip): a view on the file's bytes, no copy.
+    return {shape: [...size], data: new Float32Array(data.buffer, data.byteOffset + offset * 4, count)};
   }
+  const out = new Float32Array(count);
   const idx = new Array<number>(size.length).fill(0);
   for (let n = 0; n < count; n++) {
     let p = offset;

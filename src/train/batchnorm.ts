@@ -27,7 +27,7 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
     save([xhat, invstd, g]);
     return {
       value: tf.add(tf.mul(xhat, g), b),
-      gradFunc: (dyIn: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      gradFunc: (dyIn: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.tidy(() => {
         const dy = Array.isArray(dyIn) ? dyIn[0] : dyIn;
         const [xh, inv, gm] = saved;
         const dyx = tf.mul(dy, xh);
@@ -37,7 +37,7 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
         const centred = tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xh, tf.div(dgamma, n)));
         const dx = tf.mul(centred, tf.mul(gm, inv));
         return [dx, dgamma, dbeta];
-      },
+      }),
     };
   });
   const y = f(x, gamma, beta);

@@ -4,13 +4,20 @@ import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
 /**
  * Fresh weights for a spec: He-normal convolutions (fan-out, as CBP's AlexNet), He-normal dense layers (fan-in),
- * zero biases, batch-norm γ = 1, β = 0, running mean 0 and variance 1.
+ * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1.
  */
 export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number): Weights {
   const rng = new Rng(seed);
   const out: Weights = new Map();
   for (const info of paramInfos(spec, quant)) {
-    if (info.role === 'scale') continue;
+    if (info.role === 'scale') {
+      // CBP's scale: mean |w| of the layer's starting weights (the weight precedes its scale in paramInfos).
+      const w = out.get(`${info.node}.weight`);
+      let sum = 0;
+      for (const v of w?.data ?? []) sum += Math.abs(v);
+      out.set(info.key, {shape: [1], data: Float32Array.of(w && w.data.length > 0 ? sum / w.data.length : 1)});
+      continue;
+    }
     const n = sizeOf(info.shape);
     const data = new Float32Array(n);
     if (info.role === 'weight') {

@@ -1,0 +1,38 @@
+/**
+ * One CBP training-step measurement in its own process (so its peak memory is its own):
+ * node dist/bench/step.js lenet5|resnet18 [backend]. Prints {msPerStep, peakRssMB, backend}.
+ */
+import {tf} from '../src/tf';
+import {selectBackend} from '../src/backend';
+import {Network} from '../src/train/network';
+import {initialWeights} from '../src/train/init';
+import {cbpStep, createTrainState} from '../src/train/step';
+import {Rng} from '../src/util/rng';
+import {getModel} from '../models/index';
+
+async function main(): Promise<void> {
+  const which = process.argv[2] === 'resnet18' ? 'resnet18' : 'lenet5';
+  const backend = await selectBackend(process.argv[3] ?? 'auto');
+  const [batch, shape, steps] = which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : [32, [3, 224, 224] as const, 3];
+  const spec = getModel(which, 10, shape);
+  const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 1));
+  const st = createTrainState(net, 1e-4, 10);
+  for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-4));
+  const rng = new Rng(3);
+  const x = Float32Array.from({length: batch * shape[0] * shape[1] * shape[2]}, () => rng.normal());
+  const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));
+  const times: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t = process.hrtime.bigint();
+    await cbpStep(st, x, y, batch, shape, 0, 1e-3);
+    if (i > 0) times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify({msPerStep: times[Math.floor(times.length / 2)], peakRssMB, backend: backend.name}) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(String(e) + '\n');
+  process.exit(1);
+});

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""PyTorch CPU reference figures for `npm run bench` (run only where /usr/bin/python3 has torch).
+
+Usage: torch_ref.py OUT_DIR. Prints one JSON object: the CBP training step time and peak memory for LeNet-5
+(batch 256, 28×28) and ResNet-18 (batch 32, 224×224), ResNet-18 float inference images/s, and writes
+OUT_DIR/resnet18_torch.onnx (PyTorch's own float export) and OUT_DIR/ckpt100.pth (a ~100 MB checkpoint).
+Each measurement runs in a fresh subprocess so peak memory is its own.
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+LEVELS = [-1.0, 1.0]
+
+
+def quantize(w, s):
+    out = (torch.sign(w - 0.0 * s) + 1)  # binary: one midpoint at 0, gap 2
+    return (out - 1) * s
+
+
+class QW(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w, s):
+        return quantize(w, s)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def constraint(w, s, lam):
+    # Binary, ucs = 0: only the outside penalty, as in the first CBP period.
+    return (lam * (F.relu((w + s) * -2) + F.relu((w - s) * 2))).sum()
+
+
+class QConv(nn.Conv2d):
+    def __init__(self, *a, q=True, **k):
+        super().__init__(*a, bias=False, **k)
+        self.q = q
+        self.s = self.weight.detach().abs().mean()
+
+    def forward(self, x):
+        w = QW.apply(self.weight, self.s) if self.q else self.weight
+        return F.conv2d(x, w, None, self.stride, self.padding)
+
+
+class QLin(nn.Linear):
+    def __init__(self, i, o, q=True, bias=False):
+        super().__init__(i, o, bias=bias)
+        self.q = q
+        self.s = self.weight.detach().abs().mean()
+
+    def forward(self, x):
+        return F.linear(x, QW.apply(self.weight, self.s) if self.q else self.weight, self.bias)
+
+
+def lenet():
+    return nn.Sequential(QConv(1, 20, 5, q=False), nn.BatchNorm2d(20), nn.ReLU(), nn.MaxPool2d(2),
+                         QConv(20, 50, 5), nn.BatchNorm2d(50), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         QLin(800, 500), nn.BatchNorm1d(500), nn.ReLU(), QLin(500, 10, q=False, bias=True))
+
+
+class Block(nn.Module):
+    def __init__(self, i, o, s):
+        super().__init__()
+        self.c1, self.b1 = QConv(i, o, 3, stride=s, padding=1), nn.BatchNorm2d(o)
+        self.c2, self.b2 = QConv(o, o, 3, padding=1), nn.BatchNorm2d(o)
+        self.d = nn.Sequential(QConv(i, o, 1, stride=s), nn.BatchNorm2d(o)) if s != 1 or i != o else None
+
+    def forward(self, x):
+        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        return F.relu(y + (self.d(x) if self.d is not None else x))
+
+
+def resnet18(q=True):
+    layers = [QConv(3, 64, 7, stride=2, padding=3, q=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    i = 64
+    for stage, o in enumerate([64, 128, 256, 512]):
+        for b in range(2):
+            layers.append(Block(i, o, 2 if b == 0 and stage > 0 else 1))
+            i = o
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), QLin(512, 1000, q=False, bias=True)]
+    m = nn.Sequential(*layers)
+    if not q:
+        for mod in m.modules():
+            if isinstance(mod, (QConv, QLin)):
+                mod.q = False
+    return m
+
+
+def step_time(name, batch, size, channels, steps):
+    m = lenet() if name == "lenet5" else resnet18()
+    qs = [mod for mod in m.modules() if isinstance(mod, (QConv, QLin)) and mod.q]
+    lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
+    opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(batch, channels, size, size)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        loss = F.cross_entropy(m(x), y) + sum(constraint(mod.weight, mod.s, l) for mod, l in zip(qs, lams))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(m.parameters(), 1)
+        opt.step()
+        for mod in qs:
+            mod.weight.data.clamp_(-1, 1)
+        if i > 0:
+            times.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"msPerStep": 1000 * sorted(times)[len(times) // 2], "peakRssMB": peak}
+
+
+def infer(out_dir):
+    m = resnet18(q=False).eval()
+    x = torch.randn(32, 3, 224, 224)
+    with torch.no_grad():
+        m(x)
+        t = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t < 10:
+            m(x)
+            n += 32
+        ips = n / (time.perf_counter() - t)
+    torch.onnx.export(m, x[:1], os.path.join(out_dir, "resnet18_torch.onnx"), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13)
+    return {"imagesPerSecond": ips}
+
+
+def ckpt(out_dir):
+    # About 100 MB of float32 in the zip format, as a CBP training checkpoint would be written.
+    sd = {"module.layer%d.weight" % i: torch.randn(1024, 1024) for i in range(25)}
+    torch.save({"model_state_dict": sd, "epoch": 1}, os.path.join(out_dir, "ckpt100.pth"))
+    return {"bytes": os.path.getsize(os.path.join(out_dir, "ckpt100.pth"))}
+
+
+def main():
+    if len(sys.argv) > 2:
+        what, out_dir = sys.argv[1], sys.argv[2]
+        if what == "lenet5":
+            r = step_time("lenet5", 256, 28, 1, 10)
+        elif what == "resnet18":
+            r = step_time("resnet18", 32, 224, 3, 3)
+        elif what == "infer":
+            r = infer(out_dir)
+        else:
+            r = ckpt(out_dir)
+        print(json.dumps(r))
+        return
+    out_dir = sys.argv[1]
+    res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    for what in ["lenet5", "resnet18", "infer", "ckpt"]:
+        out = subprocess.run([sys.executable, __file__, what, out_dir], capture_output=True, text=True, check=True).stdout
+        res[what] = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
