@@ -7,7 +7,7 @@ import {sizeOf} from './weights';
 import {QUANTS, paramInfos, type Quant} from '../models/spec';
 import {specOf} from './spec-of';
 import {PACKED_TYPE, encodeLevels, levelCodes, unpackSigned} from '../onnx/codes';
-import {readOnnx, metadataOf} from '../onnx/reader';
+import {decodeOnnx, readOnnx, metadataOf} from '../onnx/reader';
 import {DataType, type TensorMsg} from '../onnx/schema';
 
 export interface LayerInfo {
@@ -55,7 +55,13 @@ export function inspect(file: string): ModelInfo {
 }
 
 function inspectOnnx(file: string): ModelInfo {
-  const {model, bytes} = readOnnx(file);
+  const {bytes} = readOnnx(file);
+  return inspectOnnxBytes(bytes, file);
+}
+
+/** `cbp info` of ONNX bytes already in memory; `file` names them in errors. */
+export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
+  const model = decodeOnnx(bytes, file);
   const meta = metadataOf(model);
   const quantName = meta['cbp.constraint'] ?? 'unknown';
   const quant = (QUANTS as readonly string[]).includes(quantName) ? (quantName as Quant) : undefined;

@@ -110,12 +110,24 @@ export function resizeShorter(width: number, height: number, size: number): [num
 
 export type Transform = {kind: 'eval'; resize: number; crop: number} | {kind: 'train'; crop: number; rng: Rng};
 
-/** Decodes one image to RGB bytes (crop × crop × 3) under the transform. Greyscale, CMYK and alpha come out RGB. */
-export async function decodeRgb(file: string, t: Transform): Promise<Uint8Array> {
-  const img = sharp(file, {failOn: 'error'});
+/**
+ * Decodes one image (a file, or its bytes named by `name`) to RGB bytes (crop × crop × 3) under the transform.
+ * Greyscale, CMYK and alpha come out RGB. Any decoding failure is a CbpError naming the image.
+ */
+export async function decodeRgb(source: string | Buffer, t: Transform, name = typeof source === 'string' ? source : 'image'): Promise<Uint8Array> {
+  try {
+    return await decode(source, t, name);
+  } catch (err) {
+    if (err instanceof CbpError) throw err;
+    throw new CbpError(`${name}: cannot decode the image (${(err as Error).message.split('\n')[0]})`, 'BAD_IMAGE');
+  }
+}
+
+async function decode(file: string | Buffer, t: Transform, name: string): Promise<Uint8Array> {
+  const img = sharp(file, {failOn: 'error', limitInputPixels: 100_000_000});
   const meta = await img.metadata();
   const {width, height} = meta;
-  if (!width || !height) throw new CbpError(`${file}: image has no size`);
+  if (!width || !height) throw new CbpError(`${name}: image has no size`);
   // PIL's convert('RGB') drops alpha before any resampling; libvips would resample premultiplied colour, so an
   // image with alpha is first flattened to plain RGB bytes.
   let pipeline = meta.hasAlpha
@@ -134,7 +146,7 @@ export async function decodeRgb(file: string, t: Transform): Promise<Uint8Array>
   }
   const {data, info} = await pipeline.removeAlpha().raw().toBuffer({resolveWithObject: true});
   if (info.channels !== 3 || data.length !== t.crop * t.crop * 3) {
-    throw new CbpError(`${file}: decoded to ${info.channels} channels, expected RGB`);
+    throw new CbpError(`${name}: decoded to ${info.channels} channels, expected RGB`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
@@ -188,7 +200,7 @@ export async function* loadBatches(samples: readonly Sample[], opts: LoaderOptio
         try {
           images[i] = await decodeRgb(s.file, opts.transform(start + i));
         } catch (err) {
-          opts.onSkip?.(s.file, (err as Error).message.split('\n')[0]);
+              opts.onSkip?.(s.file, (err as Error).message.split('\n')[0]);
         }
       }
     };

@@ -44,9 +44,9 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
   const {model, bytes} = readOnnx(opts.onnx);
   let skipped = 0;
-  const source = evalSource(opts.data, 'NCHW', opts.batchSize, opts.limit, shard, (file, why) => {
+  const source = evalSource(opts.data, 'NCHW', opts.batchSize, opts.limit, shard, (_file, why) => {
     skipped++;
-    opts.log?.(`warning: skipped ${file}: ${why}`);
+    opts.log?.(`warning: skipped ${why}`);
   });
   const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
   const expected = dims.slice(1).map((d) => ('dim_value' in d ? d.dim_value : -1));

@@ -36,6 +36,11 @@ export function readPth(file: string): PthFile {
   } catch (err) {
     throw new CbpError(`cannot read ${file}: ${(err as Error).message}`, 'READ_FAILED');
   }
+  return parsePth(buf, file);
+}
+
+/** Parses checkpoint bytes already in memory; `file` names them in errors. */
+export function parsePth(buf: Uint8Array, file: string): PthFile {
   return isZip(buf) ? readZip(buf, file) : readLegacy(buf, file);
 }
 

@@ -107,13 +107,18 @@ export function readCheckpoint(dir: string, flag = '--checkpoint'): Checkpoint {
   const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
   const raw = metadata[STATE_KEY];
   if (raw === undefined) throw new CbpError(`${file}: metadata has no '${STATE_KEY}' entry (not written by cbp)`, 'BAD_CHECKPOINT');
+  return {dir, state: parseRunState(raw, file), tensors};
+}
+
+/** The run state from its JSON text, checked field by field. */
+export function parseRunState(raw: string, file: string): RunState {
   let state: unknown;
   try {
     state = JSON.parse(raw);
   } catch (e) {
-    throw new CbpError(`${file}: metadata '${STATE_KEY}' is not JSON (${(e as Error).message})`, 'BAD_CHECKPOINT');
+    throw new CbpError(`${file}: run state is not JSON (${(e as Error).message})`, 'BAD_CHECKPOINT');
   }
-  return {dir, state: validateState(state, file), tensors};
+  return validateState(state, file);
 }
 
 function validateState(s: unknown, file: string): RunState {

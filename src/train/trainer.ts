@@ -24,8 +24,9 @@ import {trainData, type TrainData} from './sources';
 import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
-import {Network} from './network';
+import {Network, meanAbs} from './network';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
+import {ensureWritableDir} from '../util/atomic';
 import {specOf} from '../spec-of';
 
 export interface TrainOptions {
@@ -122,8 +123,10 @@ function setup(opts: TrainOptions, ds: TrainData): RunSetup {
 function initFrom(dir: string, spec: ModelSpec, quant: QuantOrNone, fresh: Weights): Weights {
   const ck = readCheckpoint(dir, '--init');
   const given = modelWeights(ck.tensors);
+  const sameConstraint = ck.state.config.quant === quant;
   const out: Weights = new Map();
   for (const [key, t] of fresh) {
+    if (key.endsWith('.scale')) continue;
     const g = given.get(key);
     if (g === undefined) throw new CbpError(`--init ${dir}: checkpoint (model ${ck.state.config.model}) has no '${key}' needed by model ${spec.name}`);
     if (g.shape.join(',') !== t.shape.join(',')) {
@@ -131,8 +134,12 @@ function initFrom(dir: string, spec: ModelSpec, quant: QuantOrNone, fresh: Weigh
     }
     out.set(key, g);
   }
-  if (ck.state.config.quant === quant) {
-    for (const [key, t] of given) if (key.endsWith('.scale')) out.set(key, t);
+  for (const key of fresh.keys()) {
+    if (!key.endsWith('.scale')) continue;
+    // A run of the same constraint keeps its scales; otherwise CBP sets them to mean |w| of the starting weights.
+    const kept = sameConstraint ? given.get(key) : undefined;
+    const w = out.get(key.replace(/\.scale$/, '.weight'));
+    out.set(key, kept ?? {shape: [1], data: Float32Array.of(meanAbs(w?.data ?? new Float32Array(0)))});
   }
   return out;
 }
@@ -147,9 +154,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const dataName = stored?.data ?? opts.data;
   const limit = stored ? stored.limit ?? undefined : opts.limit;
   if (limit !== undefined) checkInt('--limit', limit, 2);
-  const ds = trainData(dataName, limit, (file, why) => log(`warning: skipped ${file}: ${why}`), opts.testLimit);
+  const ds = trainData(dataName, limit, (_file, why) => log(`warning: skipped ${why}`), opts.testLimit);
   const {config, spec, weights, resumed} = setup(opts, ds);
   const out = opts.resume ?? opts.out;
+  ensureWritableDir(out, opts.resume !== undefined ? '--resume' : '--out');
   const net = new Network(spec, config.quant, weights);
   const st = createTrainState(net, config.weightDecay, ds.numClasses, resumed?.tensors);
   const {momentum, lambdas} = st;

@@ -34,3 +34,16 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     // Some file systems refuse fsync on a directory; the rename has still happened.
   }
 }
+
+/** Checks before any work starts that `dir` can be created and written, so a long run cannot fail at its first save. */
+export function ensureWritableDir(dir: string, flag: string): void {
+  const probe = path.join(dir, `.cbp-write-test.${process.pid}`);
+  try {
+    fs.mkdirSync(dir, {recursive: true});
+    fs.writeFileSync(probe, 'ok');
+    fs.rmSync(probe, {force: true});
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${e.code ?? e.message})`, 'WRITE_FAILED');
+  }
+}
