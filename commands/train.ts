@@ -3,6 +3,7 @@ import {BACKEND_CHOICES} from '../src/backend';
 import {DATASET_NAMES} from '../src/data/index';
 import {train, type TrainResult} from '../src/train/trainer';
 import {ProgressBar} from '../src/util/progress';
+import {plotRun} from '../src/plot/run-plots';
 import {MODEL_NAMES, QUANT_OR_NONE} from '../models/index';
 import {CbpCommand} from './base';
 
@@ -34,6 +35,7 @@ export default class Train extends CbpCommand {
     'weight-decay': Flags.string({description: 'L2 penalty on conv/dense weights', default: '1e-4'}),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
     backend: Flags.string({description: `tfjs backend (${BACKEND_CHOICES.join(', ')})`, default: 'auto'}),
+    plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };
 
   async run(): Promise<TrainResult> {
@@ -73,6 +75,10 @@ export default class Train extends CbpCommand {
       }
     }
     this.log(`checkpoint: ${result.out}`);
+    if (flags.plot && result.epochs.length > 0) {
+      const p = await plotRun(result.out);
+      this.log(`plots: ${p.curves}${p.weights ? `, ${p.weights}` : ''}`);
+    }
     return result;
   }
 }
