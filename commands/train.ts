@@ -35,6 +35,7 @@ export default class Train extends CbpCommand {
     'weight-decay': Flags.string({description: 'L2 penalty on conv/dense weights', default: '1e-4'}),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
     backend: Flags.string({description: `tfjs backend (${BACKEND_CHOICES.join(', ')})`, default: 'auto'}),
+    method: Flags.string({description: 'cbp, or ste: the same quantized training without the constraint term (a baseline)', default: 'cbp'}),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };
 
@@ -51,6 +52,7 @@ export default class Train extends CbpCommand {
       out: flags.out ?? `runs/${flags.model}-${flags.quant}-${flags.data}`,
       limit: flags.limit,
       testLimit: flags['test-limit'],
+      method: flags.method,
       seed: flags.seed,
       batchSize: flags['batch-size'],
       lr: Number(flags.lr),

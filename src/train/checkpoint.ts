@@ -21,6 +21,9 @@ export interface EpochRecord {
   readonly seconds: number;
 }
 
+export const TRAIN_METHODS = ['cbp', 'ste'] as const;
+export type TrainMethod = (typeof TRAIN_METHODS)[number];
+
 export interface RunConfig {
   readonly model: string;
   readonly quant: QuantOrNone;
@@ -35,6 +38,8 @@ export interface RunConfig {
   readonly limit: number | null;
   readonly epochs: number;
   readonly init: string | null;
+  /** 'cbp' (default), or 'ste': the same quantized forward and clamping without the constraint term (a baseline). */
+  readonly method?: TrainMethod;
   /** Channels, height, width of the inputs, when not those of `data` (imported ImageNet models). */
   readonly inputShape?: readonly [number, number, number];
   /** Width of the architecture (its stem's channels) when not the published one. */

@@ -14,6 +14,8 @@ export interface TrainState {
   readonly lambdas: Map<string, LambdaState>;
   readonly weightDecay: number;
   readonly classes: number;
+  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
+  readonly constraintTerm: boolean;
 }
 
 function tensorOf(tensors: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[]): tf.Tensor {
@@ -24,7 +26,7 @@ function tensorOf(tensors: ReadonlyMap<string, Tensor32> | undefined, key: strin
 }
 
 /** Fresh (zero) optimizer state and multipliers, or those stored in a checkpoint being resumed. */
-export function createTrainState(net: Network, weightDecay: number, classes: number, stored?: ReadonlyMap<string, Tensor32>): TrainState {
+export function createTrainState(net: Network, weightDecay: number, classes: number, stored?: ReadonlyMap<string, Tensor32>, constraintTerm = true): TrainState {
   const make = (info: (typeof net.infos)[number], key: string): tf.Variable =>
     tf.tidy(() => tf.variable(toTfjs(info, tensorOf(stored, key, info.shape)), false));
   const momentum = new Map(net.infos.filter((i) => i.trainable).map((i) => [i.key, make(i, MOMENTUM_PREFIX + i.key)]));
@@ -34,7 +36,7 @@ export function createTrainState(net: Network, weightDecay: number, classes: num
     if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
     lambdas.set(c.node.name, {lambda: make(info, LAMBDA_PREFIX + c.node.name), m: make(info, LAMBDA_M_PREFIX + c.node.name), v: make(info, LAMBDA_V_PREFIX + c.node.name)});
   }
-  return {net, momentum, lambdas, weightDecay, classes};
+  return {net, momentum, lambdas, weightDecay, classes, constraintTerm};
 }
 
 export function disposeTrainState(s: TrainState): void {
@@ -69,7 +71,7 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
     const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), s.classes);
     ceKept = tf.keep(ce);
     let lag: tf.Scalar = ce;
-    for (const layer of net.constrained) {
+    for (const layer of s.constraintTerm ? net.constrained : []) {
       const l = s.lambdas.get(layer.node.name) as LambdaState;
       lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, ucs));
     }

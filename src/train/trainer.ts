@@ -16,8 +16,10 @@ import {
   readCheckpoint,
   writeCheckpoint,
   type EpochRecord,
+  TRAIN_METHODS,
   type RunConfig,
   type RunState,
+  type TrainMethod,
 } from './checkpoint';
 import {initialWeights} from './init';
 import {trainData, type TrainData} from './sources';
@@ -39,6 +41,8 @@ export interface TrainOptions {
   readonly init?: string;
   readonly resume?: string;
   readonly limit?: number;
+  /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
+  readonly method?: string;
   /** Evaluate on only this many test images (spread over the classes for folders). */
   readonly testLimit?: number;
   readonly seed: number;
@@ -109,6 +113,7 @@ function setup(opts: TrainOptions, ds: TrainData): RunSetup {
     limit: opts.limit === undefined ? null : checkInt('--limit', opts.limit, 2),
     epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
     init: opts.init ?? null,
+    method: checkMethod(opts.method ?? 'cbp'),
   };
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
   const base = opts.init !== undefined ? readCheckpoint(opts.init, '--init').state.config.base : undefined;
@@ -159,7 +164,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const out = opts.resume ?? opts.out;
   ensureWritableDir(out, opts.resume !== undefined ? '--resume' : '--out');
   const net = new Network(spec, config.quant, weights);
-  const st = createTrainState(net, config.weightDecay, ds.numClasses, resumed?.tensors);
+  const cbpMethod = (config.method ?? 'cbp') === 'cbp';
+  const st = createTrainState(net, config.weightDecay, ds.numClasses, resumed?.tensors, cbpMethod);
   const {momentum, lambdas} = st;
   const trainable = net.infos.filter((i) => i.trainable);
   let schedule: ScheduleState = resumed?.state.schedule ?? initialSchedule();
@@ -177,7 +183,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       ascendLambda(lambdas.get(c.node.name) as LambdaState, net.variable(c.weightKey), c.scale, c.levels, ucs, config.lrLambda, step);
     }
   };
-  if (!resumed && net.constrained.length > 0) {
+  if (!resumed && cbpMethod && net.constrained.length > 0) {
     // The reference raises λ once before the first epoch.
     schedule = {...schedule, lambdaSteps: 1};
     ascend(schedule.ucs, 1);
@@ -232,7 +238,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       opts.onStep?.({epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps, loss: lossValue, lagrangian: lagValue, cfs: lastCfs, elapsed: (Date.now() - epochStart) / 1000});
     }
     let lambdaUpdated = false;
-    if (net.constrained.length > 0) {
+    if (cbpMethod && net.constrained.length > 0) {
       const decision = afterEpoch(schedule, lagsum, config.period);
       schedule = decision.next;
       if (decision.updateLambda) {
@@ -294,4 +300,9 @@ function lambdaMean(lambdas: Map<string, LambdaState>, count: number): number {
     t.dispose();
   }
   return s / count;
+}
+
+function checkMethod(value: string): TrainMethod {
+  if (!(TRAIN_METHODS as readonly string[]).includes(value)) throw new CbpError(`--method ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`);
+  return value as TrainMethod;
 }

@@ -1,0 +1,110 @@
+/**
+ * `npm run study`: CBP against the simple alternatives, same model and epoch budget, evaluated through the
+ * exported ONNX model in ONNX Runtime:
+ *   round — post-training rounding of the float model to the levels (scale mean |w|), no training;
+ *   ste   — straight-through training: quantized forward, latent weights, clamp, no constraint term;
+ *   cbp   — CBP.
+ * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
+ *   --quants bin,ter,1bit,2bit --limit N --out study/NAME --float DIR (reuse a float run for seed 1) --backend wasm
+ * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {evaluateOnnx} from '../src/eval/evaluate';
+import {exportCheckpoint} from '../src/export';
+import {initialSchedule} from '../src/cbp/schedule';
+import {modelWeights, readCheckpoint, writeCheckpoint} from '../src/train/checkpoint';
+import {meanAbs} from '../src/train/network';
+import {specOf} from '../src/spec-of';
+import {train} from '../src/train/trainer';
+import {QUANTS, type Quant} from '../models/spec';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+/** Post-training rounding: the float model's weights as the latent weights of a constrained model. */
+function roundFrom(floatDir: string, quant: Quant, out: string): void {
+  const ck = readCheckpoint(floatDir);
+  const weights = new Map(modelWeights(ck.tensors));
+  const config = {...ck.state.config, quant, epochs: 0, init: floatDir};
+  // CBP's scale for every constrained layer: mean |w| of the float weights.
+  for (const node of specOf(config).nodes) {
+    if ((node.kind !== 'conv2d' && node.kind !== 'dense') || !node.constrained) continue;
+    weights.set(`${node.name}.scale`, {shape: [1], data: Float32Array.of(meanAbs(weights.get(`${node.name}.weight`)?.data ?? new Float32Array(0)))});
+  }
+  writeCheckpoint(out, {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'none'}, weights);
+}
+
+async function evalOnnx(run: string, data: string): Promise<number> {
+  const onnx = `${run}.onnx`;
+  await exportCheckpoint({checkpoint: run, format: 'onnx', out: onnx, weights: 'auto'});
+  return (await evaluateOnnx({onnx, data, device: 'cpu', batchSize: 500})).top1;
+}
+
+interface Row {
+  seed: number;
+  method: string;
+  quant: string;
+  top1: number;
+  seconds: number;
+}
+
+async function main(): Promise<void> {
+  const data = arg('data', 'fashion-mnist');
+  const model = arg('model', 'lenet5');
+  const seeds = arg('seeds', '1,2,3').split(',').map(Number);
+  const floatEpochs = Number(arg('float-epochs', '4'));
+  const epochs = Number(arg('epochs', '3'));
+  const quants = arg('quants', QUANTS.join(',')).split(',') as Quant[];
+  const limit = process.argv.includes('--limit') ? Number(arg('limit', '0')) : undefined;
+  const backend = arg('backend', 'auto');
+  const out = arg('out', path.join('study', `${model}-${data}`));
+  const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
+  fs.mkdirSync(out, {recursive: true});
+  const rows: Row[] = [];
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const common = {model, data, limit, batchSize: 256, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, backend, log};
+  for (const seed of seeds) {
+    let floatDir = path.join(out, `float-s${seed}`);
+    let t = Date.now();
+    if (reuse !== undefined && seed === seeds[0]) {
+      floatDir = reuse;
+    } else {
+      await train({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, out: floatDir});
+    }
+    const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
+    rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
+    for (const quant of quants) {
+      const r = path.join(out, `round-${quant}-s${seed}`);
+      t = Date.now();
+      roundFrom(floatDir, quant, r);
+      rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
+      for (const method of ['ste', 'cbp'] as const) {
+        const dir = path.join(out, `${method}-${quant}-s${seed}`);
+        t = Date.now();
+        await train({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir});
+        rows.push({seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000});
+      }
+      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, rows}, null, 2) + '\n');
+    }
+  }
+  const stat = (xs: number[]): string => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1));
+    return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
+  };
+  const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
+  process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method; top-1 (%) in ONNX Runtime\n\n`);
+  process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
+  process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
+  for (const method of ['round', 'ste', 'cbp']) {
+    process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});
