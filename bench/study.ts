@@ -5,7 +5,8 @@
  *   ste   — straight-through training: quantized forward, latent weights, clamp, no constraint term;
  *   cbp   — CBP.
  * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
- *   --quants bin,ter,1bit,2bit --limit N --out study/NAME --float DIR (reuse a float run for seed 1) --backend wasm
+ *   --quants bin,ter,1bit,2bit --limit N --batch-size 256 --out study/NAME --float DIR (reuse a float run for seed 1)
+ *   --backend wasm
  * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
  */
 import * as fs from 'node:fs';
@@ -65,7 +66,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, {recursive: true});
   const rows: Row[] = [];
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const common = {model, data, limit, batchSize: 256, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, backend, log};
+  const batchSize = Number(arg('batch-size', '256'));
+  const common = {model, data, limit, batchSize, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, backend, log};
   for (const seed of seeds) {
     let floatDir = path.join(out, `float-s${seed}`);
     let t = Date.now();

@@ -1,0 +1,30 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import {spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {ROOT} from '../helpers';
+
+interface Row {
+  method: string;
+  quant: string;
+  top1: number;
+}
+
+test('shortened study (MNIST subset, one seed): CBP binary beats post-training rounding, and every row is measured in ONNX Runtime', {timeout: 600_000}, () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-study-'));
+  const r = spawnSync(process.execPath, [
+    path.join(ROOT, 'dist', 'bench', 'study.js'),
+    '--data', 'mnist', '--seeds', '1', '--float-epochs', '2', '--epochs', '1', '--limit', '4096', '--batch-size', '64', '--quants', 'bin', '--backend', 'wasm', '--out', out,
+  ], {encoding: 'utf8', timeout: 590_000});
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\| method \| bin \|/);
+  const {rows} = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as {rows: Row[]};
+  const get = (m: string): number => (rows.find((x) => x.method === m) as Row).top1;
+  assert.deepEqual(rows.map((x) => x.method), ['float', 'round', 'ste', 'cbp']);
+  // Robust at this size: training with the constraint recovers what rounding a float model to ±s loses.
+  assert.ok(get('cbp') > get('round'), `cbp ${get('cbp')} vs round ${get('round')}`);
+  assert.ok(get('float') > 0.9, `float ${get('float')}`);
+  for (const m of ['float', 'round', 'ste', 'cbp']) assert.ok(fs.existsSync(path.join(out, m === 'float' ? 'float-s1.onnx' : `${m}-bin-s1.onnx`)), m);
+});
