@@ -27,6 +27,7 @@ import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
 import {Network, meanAbs} from './network';
+import {readPth, stateDict} from '../torch/load';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
 import {ensureWritableDir} from '../util/atomic';
 import {specOf} from '../spec-of';
@@ -116,24 +117,49 @@ function setup(opts: TrainOptions, ds: TrainData): RunSetup {
     method: checkMethod(opts.method ?? 'cbp'),
   };
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
-  const base = opts.init !== undefined ? readCheckpoint(opts.init, '--init').state.config.base : undefined;
+  const source = opts.init !== undefined ? initSource(opts.init) : undefined;
+  const base = source?.base;
   const spec = getModel(model, ds.numClasses, ds.shape, base);
   if (base !== undefined) config = {...config, base};
   let weights = initialWeights(spec, quant, config.seed);
-  if (opts.init !== undefined) weights = initFrom(opts.init, spec, quant, weights);
+  if (source !== undefined) weights = initFrom(source, spec, quant, weights);
   return {config, spec, weights};
 }
 
 /** Starting weights from another checkpoint, matched by name and shape; its scales are kept only for the same constraint. */
-function initFrom(dir: string, spec: ModelSpec, quant: QuantOrNone, fresh: Weights): Weights {
-  const ck = readCheckpoint(dir, '--init');
-  const given = modelWeights(ck.tensors);
-  const sameConstraint = ck.state.config.quant === quant;
+interface InitSource {
+  readonly path: string;
+  readonly weights: Weights;
+  /** Model and constraint of a cbp checkpoint; unknown for a PyTorch file. */
+  readonly model?: string;
+  readonly quant?: QuantOrNone;
+  readonly base?: number;
+}
+
+/** Starting weights: a cbp checkpoint folder, or a PyTorch .pth file (read through the safe importer). */
+function initSource(p: string): InitSource {
+  if (fs.existsSync(p) && fs.statSync(p).isFile()) {
+    const weights = stateDict(readPth(p));
+    const stem = [...weights.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
+    return {path: p, weights, base: stem && stem[1].shape[0] !== 64 ? stem[1].shape[0] : undefined};
+  }
+  const ck = readCheckpoint(p, '--init');
+  return {path: p, weights: modelWeights(ck.tensors), model: ck.state.config.model, quant: ck.state.config.quant, base: ck.state.config.base};
+}
+
+/**
+ * Starting weights matched by name and shape. Scales are kept from a cbp run of the same constraint or a .pth that
+ * has them (CBP's own checkpoints); otherwise they are mean |w| of the starting weights, as CBP initialises them.
+ */
+function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: Weights): Weights {
+  const dir = src.path;
+  const given = src.weights;
+  const sameConstraint = src.quant === undefined || src.quant === quant;
   const out: Weights = new Map();
   for (const [key, t] of fresh) {
     if (key.endsWith('.scale')) continue;
     const g = given.get(key);
-    if (g === undefined) throw new CbpError(`--init ${dir}: checkpoint (model ${ck.state.config.model}) has no '${key}' needed by model ${spec.name}`);
+    if (g === undefined) throw new CbpError(`--init ${dir}: ${src.model ? `checkpoint (model ${src.model})` : 'the .pth state dict'} has no '${key}' needed by model ${spec.name}`);
     if (g.shape.join(',') !== t.shape.join(',')) {
       throw new CbpError(`--init ${dir}: '${key}' has shape [${g.shape.join(', ')}], model ${spec.name} expects [${t.shape.join(', ')}]`);
     }

@@ -57,3 +57,22 @@ test('cbp train runs ResNet-18 CBP end to end on an ImageNet-style folder', () =
   const bad = cbp(['train', '--model', 'resnet18', '--data', VAL, '--limit', '4']);
   assert.match(errorText(bad.stderr), /--data \S+: expected \S+\/train and \S+\/val with one sub-folder per class/);
 });
+
+test('cbp train --init takes a PyTorch .pth directly (the published-checkpoint route), with its width and scales', () => {
+  // Ten classes, as the fixture checkpoint's fc layer has.
+  const data = path.join(tmp, 'ten');
+  const photos = fs.readdirSync(VAL, {recursive: true, encoding: 'utf8'}).filter((f) => f.endsWith('.JPEG') && !f.includes('truncated'));
+  for (const split of ['train', 'val']) {
+    for (let c = 0; c < 10; c++) {
+      const dir = path.join(data, split, `n0000${c}`);
+      fs.mkdirSync(dir, {recursive: true});
+      fs.copyFileSync(path.join(VAL, photos[c % photos.length]), path.join(dir, 'a.JPEG'));
+    }
+  }
+  const pth = path.join(FIXTURES, 'torch', 'resnet18_cbp_zip.pth');
+  const r = cbpJson<TrainResult>(['train', '--model', 'resnet18', '--quant', 'bin', '--init', pth, '--data', data, '--epochs', '1', '--batch-size', '5', '--backend', 'wasm', '--no-plot', '--out', path.join(tmp, 'from-pth')]);
+  assert.equal(r.epochs.length, 1);
+  // The fixture's narrow width (stem of 4 channels) is kept, and its 19 constrained layers train.
+  assert.equal(r.histograms.length, 19);
+  assert.equal(r.histograms[0].counts.reduce((a, b) => a + b, 0), 4 * 4 * 9);
+});
