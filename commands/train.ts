@@ -23,7 +23,7 @@ export default class Train extends CbpCommand {
     quant: Flags.string({description: `weight constraint (${QUANT_OR_NONE.join(', ')})`, default: 'bin'}),
     data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: 'mnist'}),
     epochs: Flags.integer({description: 'total epochs of the run [default: 3; with --resume: as stored]'}),
-    init: Flags.string({description: 'start from the weights of this checkpoint folder (e.g. a float run)'}),
+    init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run) or a PyTorch .pth'}),
     resume: Flags.string({description: 'continue the run in this checkpoint folder from its last completed epoch'}),
     out: Flags.string({description: 'checkpoint folder (default runs/MODEL-QUANT-DATA)'}),
     limit: Flags.integer({description: 'train on only N training images (the first N; spread over the classes for folders)'}),
