@@ -9,10 +9,13 @@ import {DataType} from './schema';
  */
 export const CODE_UNIT: Record<Quant, number> = {bin: 1, ter: 1, '1bit': 1 / 2, '2bit': 1 / 4};
 
+export const INT2 = {type: DataType.INT2, bits: 2, name: 'int2'} as const;
+
 /** The narrowest integer type onnxruntime runs DequantizeLinear on that holds every code of the constraint. */
-export const PACKED_TYPE: Record<Quant, {type: number; bits: number; name: string}> = {
-  bin: {type: DataType.INT2, bits: 2, name: 'int2'},
-  ter: {type: DataType.INT2, bits: 2, name: 'int2'},
+export const PACKED_TYPE: Record<Quant, {type: number; bits: 1 | 2 | 4; name: 'bit1' | 'int2' | 'int4'}> = {
+  // Binary weights are written one bit each and unpacked in-graph (see writer.ts); INT2 is the integer fallback.
+  bin: {type: DataType.UINT8, bits: 1, name: 'bit1'},
+  ter: INT2,
   '1bit': {type: DataType.INT4, bits: 4, name: 'int4'},
   '2bit': {type: DataType.INT4, bits: 4, name: 'int4'},
 };

@@ -1,16 +1,16 @@
 import {CbpError} from '../src/errors';
 import {sizeOf, type Tensor32, type Weights} from '../src/weights';
 import {INPUT, type ModelSpec, type Quant, type QuantOrNone, type SpecNode} from '../models/spec';
-import {CODE_UNIT, PACKED_TYPE, encodeLevels, packSigned} from './codes';
+import {CODE_UNIT, INT2, PACKED_TYPE, encodeLevels, packSigned} from './codes';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg} from './schema';
 
-export const WEIGHT_FORMATS = ['auto', 'int8', 'float'] as const;
+export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float'] as const;
 export type WeightFormat = (typeof WEIGHT_FORMATS)[number];
 
 export interface LayerExport {
   readonly layer: string;
   readonly constrained: boolean;
-  readonly storage: 'float32' | 'int8' | 'int4' | 'int2';
+  readonly storage: 'float32' | 'int8' | 'int4' | 'int2' | 'bit1';
   readonly bitsPerWeight: number;
   readonly weights: number;
   readonly scale?: number;
@@ -45,8 +45,47 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   const nodes: NodeMsg[] = [];
   const inits: TensorMsg[] = [];
   const layers: LayerExport[] = [];
-  const packed = quant !== 'none' && format === 'auto' ? PACKED_TYPE[quant] : undefined;
-  const storage: LayerExport['storage'] = quant === 'none' || format === 'float' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name as 'int2' | 'int4');
+  if (format === 'int2' && quant !== 'bin' && quant !== 'ter') {
+    throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (int4) or int8`);
+  }
+  const packed = quant === 'none' ? undefined : format === 'auto' ? PACKED_TYPE[quant] : format === 'int2' ? INT2 : undefined;
+  const storage: LayerExport['storage'] = quant === 'none' || format === 'float' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
+  const int64 = (name: string, values: readonly number[], dims: number[] = [values.length]): TensorMsg => ({
+    name,
+    dims,
+    data_type: DataType.INT64,
+    raw_data: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
+  });
+  const scalarF = (name: string, v: number): TensorMsg => ({name, dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(v).buffer)});
+  if (storage === 'bit1') {
+    inits.push({name: 'cbp.bit_shifts', dims: [1, 8], data_type: DataType.UINT8, raw_data: Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7)});
+    inits.push({name: 'cbp.bit_one', dims: [], data_type: DataType.UINT8, raw_data: Uint8Array.of(1)});
+  }
+  /**
+   * Binary weights at one bit each: bytes [m, 1] shifted right by 0..7 and masked give the bits (low bit first),
+   * cast to float, cut to the weight's size and mapped to {−s, s} as bit·2s − s. Every input is constant, so
+   * onnxruntime folds the whole chain into a float initializer when it loads the model.
+   */
+  const unpackBits = (key: string, codes: Int8Array, shape: readonly number[], scale: number): void => {
+    const n = codes.length;
+    const m = Math.ceil(n / 8);
+    const bytes = new Uint8Array(m);
+    for (let i = 0; i < n; i++) if (codes[i] > 0) bytes[i >> 3] |= 1 << (i & 7);
+    inits.push({name: `${key}_bits`, dims: [m, 1], data_type: DataType.UINT8, raw_data: bytes});
+    inits.push(int64(`${key}_flat_shape`, [m * 8]), int64(`${key}_cut_start`, [0]), int64(`${key}_cut_end`, [n]), int64(`${key}_shape`, [...shape]));
+    inits.push(scalarF(`${key}_two_scale`, Math.fround(2 * scale)), scalarF(`${key}_minus_scale`, -Math.fround(scale)));
+    const op = (op_type: string, input: string[], output: string, attribute: AttributeMsg[] = []): void => {
+      nodes.push({name: output, op_type, input, output: [output], attribute});
+    };
+    op('BitShift', [`${key}_bits`, 'cbp.bit_shifts'], `${key}_shifted`, [{name: 'direction', type: AttributeType.STRING, s: Buffer.from('RIGHT')}]);
+    op('BitwiseAnd', [`${key}_shifted`, 'cbp.bit_one'], `${key}_bit`);
+    op('Cast', [`${key}_bit`], `${key}_bitf`, [attrInt('to', DataType.FLOAT)]);
+    op('Reshape', [`${key}_bitf`, `${key}_flat_shape`], `${key}_flat`);
+    op('Slice', [`${key}_flat`, `${key}_cut_start`, `${key}_cut_end`], `${key}_cut`);
+    op('Reshape', [`${key}_cut`, `${key}_shape`], `${key}_01`);
+    op('Mul', [`${key}_01`, `${key}_two_scale`], `${key}_2s`);
+    op('Add', [`${key}_2s`, `${key}_minus_scale`], key);
+  };
   const get = (key: string): Tensor32 => {
     const t = weights.get(key);
     if (t === undefined) throw new CbpError(`cannot export ${spec.name}: weights have no '${key}'`);
@@ -72,6 +111,11 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
       const values = Float32Array.from(codes, (c) => c * step);
       inits.push(floatTensor(key, {shape: w.shape, data: values}));
       layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: 32, weights: count, scale, onMidpoint});
+      return key;
+    }
+    if (storage === 'bit1') {
+      unpackBits(key, codes, w.shape, scale);
+      layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: 1, weights: count, scale, onMidpoint});
       return key;
     }
     const bits = storage === 'int8' ? 8 : (packed?.bits as 2 | 4);
@@ -133,8 +177,9 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
         break;
     }
   }
-  // Sub-byte integer types need newer opsets: INT4 from opset 21 (IR 10), INT2 from opset 25 (IR 13).
-  const [opset, irVersion] = storage === 'int2' ? [25, 13] : storage === 'int4' ? [21, 10] : [13, 7];
+  // Sub-byte integer types need newer opsets: INT4 from opset 21 (IR 10), INT2 from opset 25 (IR 13); the bit
+  // unpack needs BitwiseAnd (opset 18).
+  const [opset, irVersion] = storage === 'int2' ? [25, 13] : storage === 'int4' ? [21, 10] : storage === 'bit1' ? [18, 8] : [13, 7];
   const [c, h, w] = spec.inputShape;
   const model: ModelMsg = {
     ir_version: irVersion,

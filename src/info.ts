@@ -75,12 +75,27 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   }
   const layers: LayerInfo[] = [];
   let parameters = 0;
-  for (const t of model.graph.initializer) if (!t.name.endsWith('_step')) parameters += sizeOf(t.dims);
+  // Parameters: float tensors other than dequantization constants, plus the coded weights of constrained layers.
+  const constant = /(_step|_two_scale|_minus_scale)$/;
+  for (const t of model.graph.initializer) if (t.data_type === DataType.FLOAT && !constant.test(t.name)) parameters += sizeOf(t.dims);
   for (const node of model.graph.node) {
     if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
     const wName = node.input[1];
     const deq = producers.get(wName);
     const codesT = deq?.op_type === 'DequantizeLinear' ? inits.get(deq.input[0]) : undefined;
+    const bitsT = inits.get(`${wName}_bits`);
+    const shapeT = inits.get(`${wName}_shape`);
+    if (bitsT !== undefined && shapeT !== undefined && quant !== undefined) {
+      // Binary weights one bit each (see onnx/writer.ts): bit 1 is +s, bit 0 is −s.
+      const raw = shapeT.raw_data ?? new Uint8Array(0);
+      const dims = Array.from({length: Math.floor(raw.length / 8)}, (_, i) => Number(new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getBigInt64(i * 8, true)));
+      const n = sizeOf(dims);
+      const packed = bitsT.raw_data ?? new Uint8Array(0);
+      if (packed.length * 8 < n) throw new CbpError(`${file}: '${wName}_bits' holds ${packed.length * 8} bits for ${n} weights`, 'BAD_ONNX');
+      const codes = Int8Array.from({length: n}, (_, i) => ((packed[i >> 3] >> (i & 7)) & 1 ? 1 : -1));
+      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: LEVELS[quant], counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8)});
+      continue;
+    }
     const t = codesT ?? inits.get(wName);
     if (t === undefined) continue;
     const n = sizeOf(t.dims);
@@ -98,6 +113,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       storedBytes: Math.ceil((n * bits) / 8),
     });
   }
+  for (const l of layers) if (l.constraint !== 'none') parameters += l.weights;
   return summary(file, 'onnx', meta['cbp.model'] ?? model.graph.name, quantName, layers, parameters, bytes.length);
 }
 

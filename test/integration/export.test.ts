@@ -54,10 +54,13 @@ for (const quant of QUANTS) {
     assert.ok(exp.maxDifference <= 1e-3 * Math.max(1, exp.maxLogit));
     // Stored as the narrowest integer type the constraint allows.
     const {model} = readOnnx(file);
-    const codes = model.graph.initializer.filter((t) => t.name.endsWith('_codes'));
-    assert.deepEqual(codes.map((t) => t.name), ['conv2.weight_codes', 'fc1.weight_codes']);
-    const expectedType = quant === 'bin' || quant === 'ter' ? DataType.INT2 : DataType.INT4;
+    const suffix = quant === 'bin' ? '_bits' : '_codes';
+    const codes = model.graph.initializer.filter((t) => t.name.endsWith(suffix));
+    assert.deepEqual(codes.map((t) => t.name), [`conv2.weight${suffix}`, `fc1.weight${suffix}`]);
+    // Binary: one bit per weight, unpacked in-graph; ternary INT2; the shift constraints INT4.
+    const expectedType = quant === 'bin' ? DataType.UINT8 : quant === 'ter' ? DataType.INT2 : DataType.INT4;
     assert.ok(codes.every((t) => t.data_type === expectedType));
+    if (quant === 'bin') assert.equal(codes[1].raw_data?.length, 400000 / 8);
 
     const ort = await evaluateOnnx({onnx: file, data: 'mnist', device: 'cpu', batchSize: 500, keepPredictions: true});
     const mine = await tfjsPredictions(run);
@@ -81,10 +84,14 @@ for (const quant of QUANTS) {
   });
 }
 
-test('binary LeNet-5 as ONNX is at most 1/8 of the float export; int8 and float fallbacks load too', () => {
+test('binary LeNet-5 as ONNX is at most 1/8 of the float export; int2, int8 and float fallbacks load too', () => {
   const binSize = fs.statSync(path.join(tmp, 'bin.onnx')).size;
   const floatSize = fs.statSync(path.join(tmp, 'float.onnx')).size;
   assert.ok(binSize * 8 <= floatSize, `bin ${binSize} bytes, float ${floatSize} bytes`);
+  assert.ok(binSize * 16 <= floatSize, `bin ${binSize} bytes at one bit per weight, float ${floatSize} bytes`);
+  const int2 = cbpJson<ExportResult>(['export', '--checkpoint', path.join(tmp, 'bin'), '--out', path.join(tmp, 'bin2.onnx'), '--weights', 'int2']);
+  assert.equal(int2.opset, 25);
+  assert.ok(int2.layers.filter((l) => l.constrained).every((l) => l.storage === 'int2'));
   const int8 = cbpJson<ExportResult>(['export', '--checkpoint', path.join(tmp, 'bin'), '--out', path.join(tmp, 'bin8.onnx'), '--weights', 'int8']);
   assert.equal(int8.opset, 13);
   assert.ok(int8.layers.filter((l) => l.constrained).every((l) => l.storage === 'int8'));
