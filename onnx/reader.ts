@@ -1,15 +1,10 @@
-import * as fs from 'node:fs';
+import {readBytes} from '../src/util/read';
 import {CbpError} from '../src/errors';
 import {ModelProto, type ModelMsg} from './schema';
 
 /** Decodes an ONNX file into plain objects (int64 as numbers, bytes as Uint8Array). */
 export function readOnnx(file: string): {model: ModelMsg; bytes: Uint8Array} {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (err) {
-    throw new CbpError(`cannot read ${file}: ${(err as Error).message}`, 'READ_FAILED');
-  }
+  const bytes = readBytes(file);
   return {model: decodeOnnx(bytes, file), bytes};
 }
 

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import {CbpError} from './errors';
 import {sizeOf, type Tensor32} from './weights';
 
@@ -85,14 +84,4 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
     tensors.set(name, {shape: shape as number[], data});
   }
   return {tensors, metadata};
-}
-
-export function readSafetensorsFile(file: string): Safetensors {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (err) {
-    throw new CbpError(`cannot read ${file}: ${(err as Error).message}`, 'READ_FAILED');
-  }
-  return decodeSafetensors(bytes, file);
 }

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import {readBytes} from '../util/read';
 import {CbpError} from '../errors';
 import type {Tensor32} from '../weights';
 import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyKey, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
@@ -30,13 +30,7 @@ function storageRef(pid: PyValue, file: string): StorageRef {
 }
 
 export function readPth(file: string): PthFile {
-  let buf: Uint8Array;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    throw new CbpError(`cannot read ${file}: ${(err as Error).message}`, 'READ_FAILED');
-  }
-  return parsePth(buf, file);
+  return parsePth(readBytes(file), file);
 }
 
 /** Parses checkpoint bytes already in memory; `file` names them in errors. */

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import {CbpError} from '../errors';
 import {decodeSafetensors, encodeSafetensors} from '../safetensors';
 import {writeFileAtomic} from '../util/atomic';
+import {readBytes} from '../util/read';
 import type {Tensor32, Weights} from '../weights';
 import type {QuantOrNone} from '../../models/spec';
 import type {ScheduleState} from '../cbp/schedule';
@@ -109,7 +110,7 @@ export function readCheckpoint(dir: string, flag = '--checkpoint'): Checkpoint {
   const file = path.join(dir, WEIGHTS_FILE);
   if (!fs.existsSync(dir)) throw new CbpError(`${flag} ${dir}: no such checkpoint folder`, 'NO_CHECKPOINT');
   if (!fs.existsSync(file)) throw new CbpError(`${flag} ${dir}: no ${WEIGHTS_FILE} in the folder (is it a cbp checkpoint?)`, 'NO_CHECKPOINT');
-  const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+  const {tensors, metadata} = decodeSafetensors(readBytes(file), file);
   const raw = metadata[STATE_KEY];
   if (raw === undefined) throw new CbpError(`${file}: metadata has no '${STATE_KEY}' entry (not written by cbp)`, 'BAD_CHECKPOINT');
   return {dir, state: parseRunState(raw, file), tensors};
