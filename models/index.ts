@@ -1,6 +1,6 @@
 import {alexnet} from './alexnet';
 import {lenet5, mlp} from './lenet';
-import {resnet18, resnet50} from './resnet';
+import {resnet18, resnet20, resnet50} from './resnet';
 import type {ModelSpec} from './spec';
 
 export * from './spec';
@@ -15,6 +15,7 @@ export const MODELS = {
   alexnet,
   resnet18,
   resnet50,
+  resnet20,
 } as const satisfies Record<string, ModelFactory>;
 
 export type ModelName = keyof typeof MODELS;

@@ -70,3 +70,43 @@ export function resnet18(numClasses = 1000, inputShape: readonly [number, number
 export function resnet50(numClasses = 1000, inputShape: readonly [number, number, number] = [3, 224, 224], base = 64): ModelSpec {
   return resnet(50, numClasses, inputShape, base);
 }
+
+/**
+ * A ResNet-20 in the style of He et al.'s CIFAR networks, for small images (Fashion-MNIST, 1×28×28): a 3×3 stem
+ * of `base` channels (full precision), three stages of three basic blocks (base, 2·base, 4·base channels; stride
+ * 2 at the start of stages 2 and 3 with a constrained 1×1 downsample convolution), global average pooling and a
+ * full-precision `fc`.
+ */
+export function resnet20(numClasses = 10, inputShape: readonly [number, number, number] = [1, 28, 28], base = 16): ModelSpec {
+  const b = new SpecBuilder('resnet20', inputShape);
+  b.conv('conv1', inputShape[0], base, 3, {padding: 1, constrained: false});
+  b.bn('bn1', base);
+  b.relu('relu');
+  let inplanes = base;
+  for (let stage = 0; stage < 3; stage++) {
+    const planes = base * 2 ** stage;
+    for (let i = 0; i < 3; i++) {
+      const stride = i === 0 && stage > 0 ? 2 : 1;
+      const p = `layer${stage + 1}.${i}`;
+      const input = b.current;
+      b.conv(`${p}.conv1`, inplanes, planes, 3, {stride, padding: 1, constrained: true});
+      b.bn(`${p}.bn1`, planes);
+      b.relu(`${p}.relu1`);
+      b.conv(`${p}.conv2`, planes, planes, 3, {padding: 1, constrained: true});
+      const branch = b.bn(`${p}.bn2`, planes);
+      let shortcut = input;
+      if (stride !== 1 || inplanes !== planes) {
+        b.from(input);
+        b.conv(`${p}.downsample.0`, inplanes, planes, 1, {stride, constrained: true});
+        shortcut = b.bn(`${p}.downsample.1`, planes);
+      }
+      b.add(`${p}.add`, branch, shortcut);
+      b.relu(`${p}.relu`);
+      inplanes = planes;
+    }
+  }
+  b.globalAvgPool('avgpool');
+  b.flatten('flatten');
+  b.dense('fc', inplanes, numClasses, {bias: true, constrained: false});
+  return b.build(numClasses);
+}
