@@ -7,6 +7,7 @@ import {INPUT, paramInfos, type ModelSpec, type ParamInfo, type QuantOrNone, typ
 import {batchNormTrain} from './batchnorm';
 import {makeConv2d} from './conv';
 import {dense} from './dense';
+import {makeMaxPool} from './pool';
 import {fromTfjs, toTfjs} from './layout';
 
 export interface ConstrainedLayer {
@@ -32,6 +33,7 @@ export class Network {
   readonly constrained: ConstrainedLayer[] = [];
   private readonly convs = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D>();
   private readonly quantizers = new Map<string, (w: tf.Tensor) => tf.Tensor>();
+  private readonly pools = new Map<string, (x: tf.Tensor4D) => tf.Tensor4D>();
   /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
   private readonly id = `net${++networkCount}`;
 
@@ -50,6 +52,10 @@ export class Network {
     }
     for (const node of spec.nodes) {
       if (node.kind === 'conv2d') this.convs.set(node.name, makeConv2d(node.stride, node.padding, node.input !== INPUT));
+      if (node.kind === 'maxpool') {
+        const pool = makeMaxPool(node.kernel, node.stride, node.padding);
+        if (pool !== undefined) this.pools.set(node.name, pool);
+      }
     }
     if (quant !== 'none') {
       for (const info of this.infos) {
@@ -120,8 +126,11 @@ export class Network {
       }
       case 'relu':
         return tf.relu(get(node.input));
-      case 'maxpool':
+      case 'maxpool': {
+        const pool = training ? this.pools.get(node.name) : undefined;
+        if (pool !== undefined) return pool(get(node.input) as tf.Tensor4D);
         return tf.maxPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], node.padding[0] === 0 ? 'valid' : node.padding[0]);
+      }
       case 'avgpool':
         if (node.padding[0] !== 0) throw new CbpError(`layer ${node.name}: padded average pooling is not supported`);
         return tf.avgPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], 'valid');

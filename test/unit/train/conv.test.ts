@@ -4,6 +4,7 @@ import {tf} from '../../../src/tf';
 import {makeConv2d} from '../../../src/train/conv';
 import {dense} from '../../../src/train/dense';
 import {batchNormTrain} from '../../../src/train/batchnorm';
+import {makeMaxPool} from '../../../src/train/pool';
 import {Rng} from '../../../src/util/rng';
 
 function randomTensor(rng: Rng, shape: number[]): tf.Tensor {
@@ -78,4 +79,24 @@ test('dense and batch-norm hand-written gradients match tfjs autodiff of the pla
     const d = tf.max(tf.abs(tf.sub(mine[i], auto[i]))).dataSync()[0];
     assert.ok(d < 1e-4, `gradient ${i} differs by ${d}`);
   }
+});
+
+test('max pooling with the mask gradient matches the cpu backend\'s MaxPoolGrad (no ties), on cpu and wasm', async () => {
+  // The reference is the cpu backend: tfjs-backend-wasm 4.22's own MaxPoolGrad misplaces gradients in windows of
+  // negative values (measured: a 2×2 window of all-negative inputs sent its gradient to the wrong element).
+  await tf.setBackend('cpu');
+  const rng = new Rng(11);
+  const x = randomTensor(rng, [3, 8, 6, 4]) as tf.Tensor4D;
+  const dy = randomTensor(rng, [3, 4, 3, 4]);
+  const expected = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'), dy)))(x).dataSync();
+  const [xd, dyd] = [x.dataSync(), dy.dataSync()];
+  for (const backend of ['cpu', 'wasm']) {
+    await tf.setBackend(backend);
+    const pool = makeMaxPool([2, 2], [2, 2], [0, 0]);
+    assert.ok(pool !== undefined);
+    const d = tf.tensor(dyd, dy.shape);
+    const got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul((pool as (t: tf.Tensor4D) => tf.Tensor4D)(a as tf.Tensor4D), d)))(tf.tensor(xd, x.shape)).dataSync();
+    for (let i = 0; i < got.length; i++) assert.ok(got[i] === expected[i], `${backend}: element ${i}: ${got[i]} vs ${expected[i]}`);
+  }
+  assert.equal(makeMaxPool([3, 3], [2, 2], [1, 1]), undefined);
 });
