@@ -3,6 +3,32 @@ import type {ModelSpec} from './spec';
 
 type Block = 'basic' | 'bottleneck';
 
+/**
+ * A basic residual block named as torchvision names it: two constrained 3×3 convolutions with batch norm, and a
+ * constrained 1×1 downsample convolution on the shortcut when the shape changes. Returns the block's output.
+ */
+function basicBlock(b: SpecBuilder, p: string, inplanes: number, planes: number, stride: number): string {
+  const input = b.current;
+  b.conv(`${p}.conv1`, inplanes, planes, 3, {stride, padding: 1, constrained: true});
+  b.bn(`${p}.bn1`, planes);
+  b.relu(`${p}.relu1`);
+  b.conv(`${p}.conv2`, planes, planes, 3, {padding: 1, constrained: true});
+  const branch = b.bn(`${p}.bn2`, planes);
+  return shortcutAdd(b, p, input, branch, inplanes, planes, stride);
+}
+
+function shortcutAdd(b: SpecBuilder, p: string, input: string, branch: string, inplanes: number, out: number, stride: number): string {
+  let shortcut = input;
+  if (stride !== 1 || inplanes !== out) {
+    b.from(input);
+    b.conv(`${p}.downsample.0`, inplanes, out, 1, {stride, constrained: true});
+    shortcut = b.bn(`${p}.downsample.1`, out);
+  }
+  b.add(`${p}.add`, branch, shortcut);
+  return b.relu(`${p}.relu`);
+}
+
+
 const DEPTHS: Record<18 | 50, {block: Block; layers: readonly number[]}> = {
   18: {block: 'basic', layers: [2, 2, 2, 2]},
   50: {block: 'bottleneck', layers: [3, 4, 6, 3]},
@@ -27,15 +53,11 @@ function resnet(depth: 18 | 50, numClasses: number, inputShape: readonly [number
     for (let i = 0; i < count; i++) {
       const stride = i === 0 && stage > 0 ? 2 : 1;
       const p = `layer${stage + 1}.${i}`;
-      const input = b.current;
       const out = planes * expansion;
       if (block === 'basic') {
-        b.conv(`${p}.conv1`, inplanes, planes, 3, {stride, padding: 1, constrained: true});
-        b.bn(`${p}.bn1`, planes);
-        b.relu(`${p}.relu1`);
-        b.conv(`${p}.conv2`, planes, planes, 3, {padding: 1, constrained: true});
-        b.bn(`${p}.bn2`, planes);
+        basicBlock(b, p, inplanes, planes, stride);
       } else {
+        const input = b.current;
         b.conv(`${p}.conv1`, inplanes, planes, 1, {constrained: true});
         b.bn(`${p}.bn1`, planes);
         b.relu(`${p}.relu1`);
@@ -43,17 +65,9 @@ function resnet(depth: 18 | 50, numClasses: number, inputShape: readonly [number
         b.bn(`${p}.bn2`, planes);
         b.relu(`${p}.relu2`);
         b.conv(`${p}.conv3`, planes, out, 1, {constrained: true});
-        b.bn(`${p}.bn3`, out);
+        const branch = b.bn(`${p}.bn3`, out);
+        shortcutAdd(b, p, input, branch, inplanes, out, stride);
       }
-      const branch = b.current;
-      let shortcut = input;
-      if (stride !== 1 || inplanes !== out) {
-        b.from(input);
-        b.conv(`${p}.downsample.0`, inplanes, out, 1, {stride, constrained: true});
-        shortcut = b.bn(`${p}.downsample.1`, out);
-      }
-      b.add(`${p}.add`, branch, shortcut);
-      b.relu(`${p}.relu`);
       inplanes = out;
     }
   });
@@ -87,21 +101,7 @@ export function resnet20(numClasses = 10, inputShape: readonly [number, number, 
     const planes = base * 2 ** stage;
     for (let i = 0; i < 3; i++) {
       const stride = i === 0 && stage > 0 ? 2 : 1;
-      const p = `layer${stage + 1}.${i}`;
-      const input = b.current;
-      b.conv(`${p}.conv1`, inplanes, planes, 3, {stride, padding: 1, constrained: true});
-      b.bn(`${p}.bn1`, planes);
-      b.relu(`${p}.relu1`);
-      b.conv(`${p}.conv2`, planes, planes, 3, {padding: 1, constrained: true});
-      const branch = b.bn(`${p}.bn2`, planes);
-      let shortcut = input;
-      if (stride !== 1 || inplanes !== planes) {
-        b.from(input);
-        b.conv(`${p}.downsample.0`, inplanes, planes, 1, {stride, constrained: true});
-        shortcut = b.bn(`${p}.downsample.1`, planes);
-      }
-      b.add(`${p}.add`, branch, shortcut);
-      b.relu(`${p}.relu`);
+      basicBlock(b, `layer${stage + 1}.${i}`, inplanes, planes, stride);
       inplanes = planes;
     }
   }

@@ -3,6 +3,7 @@ import {constraintValue} from '../cbp/constraint';
 import {quantizeValue} from '../cbp/quantizer';
 import {batchNHWC, type Dataset, type Split} from '../data/dataset';
 import type {Network} from './network';
+import {countHits} from '../eval/topk';
 
 export interface Accuracy {
   readonly top1: number;
@@ -14,21 +15,13 @@ export interface Accuracy {
 export function evaluate(net: Network, ds: Dataset, split: Split, batchSize = 500): Accuracy {
   let hit1 = 0;
   let hit5 = 0;
-  const k = Math.min(5, ds.numClasses);
   for (let start = 0; start < split.count; start += batchSize) {
     const n = Math.min(batchSize, split.count - start);
-    const idx = Array.from({length: n}, (_, i) => start + i);
-    const {x, y} = batchNHWC(ds, split, idx);
-    const top = tf.tidy(() => {
-      const logits = net.forward(tf.tensor4d(x, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false);
-      return tf.topk(logits, k).indices;
-    });
-    const ids = top.dataSync();
-    top.dispose();
-    for (let i = 0; i < n; i++) {
-      if (ids[i * k] === y[i]) hit1++;
-      for (let j = 0; j < k; j++) if (ids[i * k + j] === y[i]) hit5++;
-    }
+    const {x, y} = batchNHWC(ds, split, Array.from({length: n}, (_, i) => start + i));
+    const logits = tf.tidy(() => net.forward(tf.tensor4d(x, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false).dataSync() as Float32Array);
+    const hits = countHits(logits, y, ds.numClasses);
+    hit1 += hits.top1;
+    hit5 += hits.top5;
   }
   return {top1: hit1 / split.count, top5: hit5 / split.count, images: split.count};
 }
