@@ -23,7 +23,7 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, {force: true});
     const e = err as NodeJS.ErrnoException;
-    throw new CbpError(`cannot write ${file}: ${e.code ?? ''} ${e.message}`.trim(), 'WRITE_FAILED');
+    throw new CbpError(`cannot write ${file}: ${e.message}`, 'WRITE_FAILED');
   }
   try {
     // Make the rename itself durable.
@@ -43,6 +43,7 @@ export function ensureWritableDir(dir: string, flag: string): void {
     fs.writeFileSync(probe, 'ok');
     fs.rmSync(probe, {force: true});
   } catch (err) {
+    fs.rmSync(probe, {force: true});
     const e = err as NodeJS.ErrnoException;
     throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${e.code ?? e.message})`, 'WRITE_FAILED');
   }
