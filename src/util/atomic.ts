@@ -43,7 +43,11 @@ export function ensureWritableDir(dir: string, flag: string): void {
     fs.writeFileSync(probe, 'ok');
     fs.rmSync(probe, {force: true});
   } catch (err) {
-    fs.rmSync(probe, {force: true});
+    try {
+      fs.rmSync(probe, {force: true});
+    } catch {
+      // The folder itself is unusable (e.g. its parent is a file): there is no probe to remove.
+    }
     const e = err as NodeJS.ErrnoException;
     throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${e.code ?? e.message})`, 'WRITE_FAILED');
   }
