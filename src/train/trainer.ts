@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {tf} from '../tf';
 import {describeBackend, selectBackend} from '../backend';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
@@ -14,6 +13,7 @@ import {
   MOMENTUM_PREFIX,
   modelWeights,
   readCheckpoint,
+  type Checkpoint,
   writeCheckpoint,
   type EpochRecord,
   TRAIN_METHODS,
@@ -90,9 +90,8 @@ interface RunSetup {
   resumed?: {state: RunState; tensors: Map<string, Tensor32>};
 }
 
-function setup(opts: TrainOptions, ds: TrainData): RunSetup {
-  if (opts.resume !== undefined) {
-    const ck = readCheckpoint(opts.resume, '--resume');
+function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): RunSetup {
+  if (opts.resume !== undefined && ck !== undefined) {
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
     const spec = specOf(config, ds.shape);
@@ -181,12 +180,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const backend = await selectBackend(opts.backend);
   log(describeBackend(backend));
-  const stored = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume').state.config : undefined;
+  const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
+  const stored = resumeFrom?.state.config;
   const dataName = stored?.data ?? opts.data;
   const limit = stored ? stored.limit ?? undefined : opts.limit;
   if (limit !== undefined) checkInt('--limit', limit, 2);
   const ds = trainData(dataName, limit, (_file, why) => log(`warning: skipped ${why}`), opts.testLimit);
-  const {config, spec, weights, resumed} = setup(opts, ds);
+  const {config, spec, weights, resumed} = setup(opts, ds, resumeFrom);
   const out = opts.resume ?? opts.out;
   ensureWritableDir(out, opts.resume !== undefined ? '--resume' : '--out');
   const net = new Network(spec, config.quant, weights);
@@ -301,7 +301,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const histograms = levelHistograms(net);
   disposeTrainState(st);
   net.dispose();
-  fs.mkdirSync(path.dirname(path.resolve(out)), {recursive: true});
   return {
     out,
     model: spec.name,
