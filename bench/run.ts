@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const ortBin = await ortRate(binOnnx.bytes, 'resnet18_bin');
   const ortFloat = await ortRate(floatOnnx.bytes, 'resnet18_float');
   results.ort = {binImagesPerSecond: ortBin, floatImagesPerSecond: ortFloat, binBytes: binOnnx.bytes.length, floatBytes: floatOnnx.bytes.length};
-  line('ORT CPU, our ResNet-18 bin export (INT2), batch 32, images/s', ortBin.toFixed(1));
+  line('ORT CPU, our ResNet-18 bin export (1 bit per weight), batch 32, images/s', ortBin.toFixed(1));
   line('ORT CPU, our ResNet-18 float export, batch 32, images/s', ortFloat.toFixed(1));
   line('decode rate / ORT ResNet-18 bin rate', `${(decodeRate / ortBin).toFixed(2)}×`);
 
@@ -114,7 +114,15 @@ async function main(): Promise<void> {
   const ours: Record<string, Record<string, unknown> | undefined> = {};
   for (const m of ['lenet5', 'resnet18']) {
     ours[m] = childJson(process.execPath, [step, m]);
-    if (ours[m]) line(`CBP step ${m} on ${ours[m]?.backend}, ms (peak MB)`, `${(ours[m]?.msPerStep as number).toFixed(0)} (${(ours[m]?.peakRssMB as number).toFixed(0)})`);
+    if (ours[m]) line(`CBP step ${m} on ${ours[m]?.backend} × ${ours[m]?.threads} threads, ms (peak MB)`, `${(ours[m]?.msPerStep as number).toFixed(0)} (${(ours[m]?.peakRssMB as number).toFixed(0)})`);
+    if ((ours[m]?.threads as number) > 1) {
+      // The same step on one thread, to show what splitting the batch over threads buys on this machine.
+      const single = childJson(process.execPath, [step, m, 'auto', '1']);
+      if (single) {
+        line(`CBP step ${m} on ${single.backend} × 1 thread, ms (peak MB)`, `${(single.msPerStep as number).toFixed(0)} (${(single.peakRssMB as number).toFixed(0)})`);
+        ours[`${m}-1thread`] = single;
+      }
+    }
   }
   results.step = ours;
 

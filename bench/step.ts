@@ -1,12 +1,14 @@
 /**
  * One CBP training-step measurement in its own process (so its peak memory is its own):
- * node dist/bench/step.js lenet5|resnet18 [backend]. Prints {msPerStep, peakRssMB, backend}.
+ * node dist/bench/step.js lenet5|resnet18 [backend] [threads]. Prints {msPerStep, peakRssMB, backend, threads}; threads
+ * default to what `cbp train` uses (defaultWorkers).
  */
 import {tf} from '../src/tf';
 import {selectBackend} from '../src/backend';
 import {Network} from '../src/train/network';
 import {initialWeights} from '../src/train/init';
 import {cbpStep, createTrainState} from '../src/train/step';
+import {defaultWorkers, ShardPool} from '../src/train/shards';
 import {Rng} from '../src/util/rng';
 import {getModel} from '../models/index';
 
@@ -18,18 +20,21 @@ async function main(): Promise<void> {
   const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 1));
   const st = createTrainState(net, 1e-4, 10);
   for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-4));
+  const threads = process.argv[4] !== undefined ? Number(process.argv[4]) : defaultWorkers(backend.name, batch);
+  const pool = threads > 1 ? await ShardPool.create(threads, net, backend.name, 10) : undefined;
   const rng = new Rng(3);
   const x = Float32Array.from({length: batch * shape[0] * shape[1] * shape[2]}, () => rng.normal());
   const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));
   const times: number[] = [];
   for (let i = 0; i <= steps; i++) {
     const t = process.hrtime.bigint();
-    await cbpStep(st, x, y, batch, shape, 0, 1e-3);
+    await cbpStep(st, x, y, batch, shape, 0, 1e-3, pool);
     if (i > 0) times.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
+  await pool?.close();
   times.sort((a, b) => a - b);
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({msPerStep: times[Math.floor(times.length / 2)], peakRssMB, backend: backend.name}) + '\n');
+  process.stdout.write(JSON.stringify({msPerStep: times[Math.floor(times.length / 2)], peakRssMB, backend: backend.name, threads}) + '\n');
 }
 
 main().catch((e) => {

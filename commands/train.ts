@@ -35,6 +35,7 @@ export default class Train extends CbpCommand {
     'weight-decay': Flags.string({description: 'L2 penalty on conv/dense weights', default: '1e-4'}),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
     backend: Flags.string({description: `tfjs backend (${BACKEND_CHOICES.join(', ')})`, default: 'auto'}),
+    workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: 'auto'}),
     method: Flags.string({description: 'cbp, or ste: the same quantized training without the constraint term (a baseline)', default: 'cbp'}),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };
@@ -60,6 +61,7 @@ export default class Train extends CbpCommand {
       weightDecay: Number(flags['weight-decay']),
       period: flags.period,
       backend: flags.backend,
+      workers: flags.workers,
       log: (line) => {
         bar.clear();
         this.note(line);

@@ -2,9 +2,9 @@ import {tf} from '../tf';
 import {LEVELS} from '../cbp/levels';
 import {makeQuantizer, quantizeValue} from '../cbp/quantizer';
 import {CbpError} from '../errors';
-import {sameShape, sizeOf, type Weights} from '../weights';
+import {sameShape, type Weights} from '../weights';
 import {INPUT, paramInfos, type ModelSpec, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
-import {batchNormTrain} from './batchnorm';
+import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
 import {dense} from './dense';
 import {makeMaxPool} from './pool';
@@ -34,6 +34,8 @@ export class Network {
   private readonly convs = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D>();
   private readonly quantizers = new Map<string, (w: tf.Tensor) => tf.Tensor>();
   private readonly pools = new Map<string, (x: tf.Tensor4D) => tf.Tensor4D>();
+  /** Set while this network computes one shard of a data-parallel batch: batch norm then uses the whole batch's statistics. */
+  reducer: ShardReducer | undefined;
   /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
   private readonly id = `net${++networkCount}`;
 
@@ -115,8 +117,8 @@ export class Network {
         const gamma = this.variable(`${node.name}.weight`);
         const beta = this.variable(`${node.name}.bias`);
         if (training) {
-          const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps);
-          if (stats) stats.set(node.name, {mean: r.mean, variance: r.variance, count: sizeOf(x.shape) / node.channels});
+          const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps, this.reducer);
+          if (stats) stats.set(node.name, {mean: r.mean, variance: r.variance, count: r.count});
           else (r.mean.dispose(), r.variance.dispose());
           return r.y;
         }

@@ -6,6 +6,7 @@ import type {Tensor32} from '../weights';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from './checkpoint';
 import {toTfjs} from './layout';
 import type {BatchStats, Network} from './network';
+import type {ShardPool} from './shards';
 
 /** Everything one CBP step updates besides the network: SGD momentum per tensor and λ (with Adam state) per layer. */
 export interface TrainState {
@@ -56,38 +57,83 @@ export interface StepResult {
 }
 
 /**
- * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): gradients clipped to ±1, weight decay on
- * conv/dense weights, SGD with momentum 0.9, constrained latent weights clamped to [−1, 1], batch-norm running
- * statistics updated, as the reference's training loop does.
+ * The gradients of weight · cross-entropy on one batch (or one shard of it), plus Σ λ⊙c(w) when `lambdas` is
+ * given. Returns the value, the plain cross-entropy (mean over this batch) and one gradient per trainable variable.
  */
-export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number], ucs: number, lr: number): Promise<StepResult> {
-  const {net} = s;
+export function lossGrads(
+  net: Network,
+  x: Float32Array,
+  y: Int32Array,
+  n: number,
+  shape: readonly [number, number, number],
+  classes: number,
+  weight: number,
+  stats?: Map<string, BatchStats>,
+  constraint?: {lambdas: Map<string, LambdaState>; ucs: number},
+): {value: tf.Scalar; ce: tf.Scalar; grads: tf.NamedTensorMap} {
   const [c, h, w] = shape;
-  const trainable = net.infos.filter((i) => i.trainable);
-  const stats = new Map<string, BatchStats>();
   let ceKept: tf.Scalar | undefined;
   const {value, grads} = tf.variableGrads(() => {
     const logits = net.forward(tf.tensor4d(x, [n, h, w, c]), true, stats);
-    const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), s.classes);
+    const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), classes);
     ceKept = tf.keep(ce);
-    let lag: tf.Scalar = ce;
-    for (const layer of s.constraintTerm ? net.constrained : []) {
-      const l = s.lambdas.get(layer.node.name) as LambdaState;
-      lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, ucs));
+    let lag: tf.Scalar = weight === 1 ? ce : tf.mul(ce, weight);
+    for (const layer of constraint ? net.constrained : []) {
+      const l = constraint?.lambdas.get(layer.node.name) as LambdaState;
+      lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, constraint?.ucs ?? 0));
     }
     return lag;
-  }, trainable.map((i) => net.variable(i.key)));
-  const lagrangian = (await value.data())[0];
-  const loss = (await (ceKept as tf.Scalar).data())[0];
+  }, net.trainableVars());
+  return {value, ce: ceKept as tf.Scalar, grads};
+}
+
+/**
+ * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): gradients clipped to ±1, weight decay on
+ * conv/dense weights, SGD with momentum 0.9, constrained latent weights clamped to [−1, 1], batch-norm running
+ * statistics updated, as the reference's training loop does.
+ *
+ * With a shard pool the batch is split over threads: this thread computes the first shard (and the constraint
+ * term), the pool's workers the others, batch norm is synchronised over all of them, and the gradients are summed
+ * here before the update — the same step as on the whole batch, up to the order of floating-point sums.
+ */
+export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number], ucs: number, lr: number, pool?: ShardPool): Promise<StepResult> {
+  const {net} = s;
+  const trainable = net.infos.filter((i) => i.trainable);
+  const stats = new Map<string, BatchStats>();
+  const sharded = pool !== undefined && n >= pool.size ? pool : undefined;
+  const own = sharded ? sharded.shardSize(n, 0) : n;
+  const remote = sharded?.start(net, x, y, n, shape);
+  let local: ReturnType<typeof lossGrads>;
+  try {
+    net.reducer = sharded?.reducer;
+    const [xs, ys] = own === n ? [x, y] : [x.subarray(0, own * shape[0] * shape[1] * shape[2]), y.subarray(0, own)];
+    local = lossGrads(net, xs, ys, own, shape, s.classes, own / n, stats, s.constraintTerm ? {lambdas: s.lambdas, ucs} : undefined);
+  } catch (e) {
+    sharded?.abort();
+    await remote?.catch(() => undefined);
+    throw e;
+  } finally {
+    net.reducer = undefined;
+  }
+  const {value, ce, grads} = local;
+  const others = remote ? await remote : undefined;
+  let lagrangian = (await value.data())[0];
+  let loss = ((await ce.data())[0] * own) / n;
   value.dispose();
-  (ceKept as tf.Scalar).dispose();
+  ce.dispose();
+  if (others !== undefined) {
+    lagrangian += others.weightedLoss;
+    loss += others.weightedLoss;
+  }
   const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
   if (finite) {
     const constrained = new Set(net.constrained.map((l) => l.weightKey));
     tf.tidy(() => {
       for (const i of trainable) {
         const v = net.variable(i.key);
-        let g = tf.clipByValue(grads[v.name], -1, 1);
+        let g: tf.Tensor = grads[v.name];
+        if (others !== undefined) g = tf.add(g, others.grad(i.key, v.shape));
+        g = tf.clipByValue(g, -1, 1);
         if (i.role === 'weight' && s.weightDecay > 0) g = tf.add(g, tf.mul(v, s.weightDecay));
         const buf = s.momentum.get(i.key) as tf.Variable;
         buf.assign(tf.add(tf.mul(buf, 0.9), g));

@@ -27,6 +27,7 @@ import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
 import {Network, meanAbs} from './network';
+import {defaultWorkers, ShardPool} from './shards';
 import {readPth, stateDict} from '../torch/load';
 import {checkInt, checkModel, checkNumber, checkQuant} from './options';
 import {ensureWritableDir} from '../util/atomic';
@@ -53,6 +54,8 @@ export interface TrainOptions {
   readonly weightDecay: number;
   readonly period: number;
   readonly backend: string;
+  /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
+  readonly workers?: number | string;
   readonly log?: (line: string) => void;
   readonly onStep?: (p: StepProgress) => void;
 }
@@ -178,6 +181,7 @@ function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: W
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
+  const workersWanted = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const backend = await selectBackend(opts.backend);
   log(describeBackend(backend));
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
@@ -234,6 +238,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     writeCheckpoint(out, state, tensors);
   };
 
+  const workers = workersWanted === 'auto' ? defaultWorkers(backend.name, config.batchSize) : workersWanted;
+  const pool = workers > 1 ? await ShardPool.create(workers, net, backend.name, ds.numClasses) : undefined;
+  log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
+  try {
   let lastCfs = cfs(net);
   for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
     const epochStart = Date.now();
@@ -248,7 +256,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (batch.count < 2) continue; // batch-norm needs two samples
       const {x, y} = batch;
       const n = batch.count;
-      const r = await cbpStep(st, x, y, n, ds.shape, schedule.ucs, lr);
+      const r = await cbpStep(st, x, y, n, ds.shape, schedule.ucs, lr, pool);
       if (!r.finite) {
         throw new CbpError(
           `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${r.loss}, Lagrangian ${r.lagrangian}; ` +
@@ -295,6 +303,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         `ucs ${record.ucs.toFixed(3)}  λ-mean ${record.lambdaMean.toExponential(3)}${lambdaUpdated ? ' (λ updated)' : ''}  ${record.seconds.toFixed(1)}s`,
     );
   }
+  } finally {
+    await pool?.close();
+  }
   if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
   const final = progress.length > 0 ? progress[progress.length - 1] : undefined;
   const accNow = final ?? {...(await ds.evaluate(net)), cfs: cfs(net)};
@@ -325,6 +336,12 @@ function lambdaMean(lambdas: Map<string, LambdaState>, count: number): number {
     t.dispose();
   }
   return s / count;
+}
+
+function checkWorkers(value: number | string): number {
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CbpError(`--workers ${value}: expected 'auto' or a whole number from 1 to 64`);
+  return n;
 }
 
 function checkMethod(value: string): TrainMethod {

@@ -21,6 +21,9 @@ const CASES: [number, number, number, number, number, number, number][] = [
   [2, 13, 4, 6, 1, 2, 0],
   [2, 12, 3, 4, 3, 3, 0],
   [2, 14, 3, 8, 5, 1, 0],
+  // One input channel (LeNet-5's first layer) runs as a depthwise convolution.
+  [2, 12, 1, 4, 5, 1, 0],
+  [2, 11, 1, 3, 3, 2, 1],
 ];
 
 for (const backend of ['cpu', 'wasm']) {
@@ -33,9 +36,13 @@ for (const backend of ['cpu', 'wasm']) {
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
       const expected = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, pad))))([xv, wv]);
       const [ex, ew] = [expected[0].dataSync(), expected[1].dataSync()];
+      const ey = tf.conv2d(xv as tf.Tensor4D, wv as tf.Tensor4D, s, pad).dataSync();
       const [xd, wd] = [xv.dataSync(), wv.dataSync()];
       await tf.setBackend(backend);
       const conv = makeConv2d([s, s], [p, p]);
+      const gy = conv(tf.tensor4d(xd, [n, size, size, cin]), tf.tensor4d(wd, [k, k, cin, cout])).dataSync();
+      assert.equal(gy.length, ey.length);
+      for (let i = 0; i < ey.length; i++) assert.ok(Math.abs(gy[i] - ey[i]) <= 1e-5 * Math.max(1, Math.abs(ey[i])), `y case ${[n, size, cin, cout, k, s, p]}`);
       const got = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(conv(x as tf.Tensor4D, w as tf.Tensor4D))))([
         tf.tensor(xd, xv.shape),
         tf.tensor(wd, wv.shape),

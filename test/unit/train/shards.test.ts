@@ -1,0 +1,75 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import {tf} from '../../../src/tf';
+import {selectBackend} from '../../../src/backend';
+import {CbpError} from '../../../src/errors';
+import {AllReduce} from '../../../src/train/allreduce';
+import {initialWeights} from '../../../src/train/init';
+import {Network} from '../../../src/train/network';
+import {ShardPool} from '../../../src/train/shards';
+import {cbpStep, createTrainState} from '../../../src/train/step';
+import {Rng} from '../../../src/util/rng';
+import {getModel} from '../../../models/index';
+import type {Weights} from '../../../src/weights';
+
+const SHAPE = [1, 28, 28] as const;
+
+/** Two CBP steps of binary LeNet-5 on one batch, on `workers` threads; returns the weights afterwards. */
+async function twoSteps(workers: number, n: number): Promise<{weights: Weights; losses: number[]}> {
+  const spec = getModel('lenet5', 10, SHAPE);
+  const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 5));
+  const st = createTrainState(net, 1e-4, 10);
+  for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-3));
+  const rng = new Rng(11);
+  const x = Float32Array.from({length: n * 784}, () => rng.normal());
+  const y = Int32Array.from({length: n}, () => Math.floor(rng.next() * 10));
+  const pool = workers > 1 ? await ShardPool.create(workers, net, 'wasm', 10) : undefined;
+  const losses: number[] = [];
+  try {
+    for (let i = 0; i < 2; i++) losses.push((await cbpStep(st, x, y, n, SHAPE, 0.5, 1e-3, pool)).lagrangian);
+  } finally {
+    await pool?.close();
+  }
+  const weights = net.toWeights();
+  net.dispose();
+  return {weights, losses};
+}
+
+for (const n of [24, 25]) {
+  test(`a step split over 2 and 3 threads (synchronised batch norm) equals the step on one thread, batch ${n}`, async () => {
+    await selectBackend('wasm');
+    const one = await twoSteps(1, n);
+    for (const workers of [2, 3]) {
+      const many = await twoSteps(workers, n);
+      for (let i = 0; i < 2; i++) assert.ok(Math.abs(many.losses[i] - one.losses[i]) < 1e-5 * Math.abs(one.losses[i]), `Lagrangian of step ${i + 1}: ${many.losses[i]} vs ${one.losses[i]}`);
+      for (const [key, t] of one.weights) {
+        const u = many.weights.get(key)?.data as Float32Array;
+        let worst = 0;
+        let scale = 1e-3;
+        for (let i = 0; i < t.data.length; i++) {
+          worst = Math.max(worst, Math.abs(u[i] - t.data[i]));
+          scale = Math.max(scale, Math.abs(t.data[i]));
+        }
+        assert.ok(worst <= 1e-5 * scale, `${key} after 2 steps on ${workers} threads differs by ${worst} (largest value ${scale})`);
+      }
+    }
+  });
+}
+
+test('a batch smaller than the thread count runs on the calling thread alone', async () => {
+  await selectBackend('wasm');
+  const one = await twoSteps(1, 2);
+  const three = await twoSteps(3, 2);
+  assert.deepEqual(three.losses, one.losses);
+});
+
+test('a reduction gives up with a clear error when a peer failed or never answers, instead of hanging', () => {
+  const buffer = new SharedArrayBuffer(AllReduce.bytes(2, 4));
+  const lonely = new AllReduce(buffer, 0, 2, 4, 200);
+  const t = Date.now();
+  assert.throws(() => lonely.sum(Float32Array.of(1, 2)), (e: unknown) => e instanceof CbpError && /worker 1 did not answer within 0.2 s/.test(e.message));
+  assert.ok(Date.now() - t < 5000);
+  const other = new AllReduce(buffer, 1, 2, 4);
+  other.abort();
+  assert.throws(() => new AllReduce(buffer, 0, 2, 4).sum(Float32Array.of(1)), (e: unknown) => e instanceof CbpError && e.code === 'WORKER_FAILED');
+});
