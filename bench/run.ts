@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: the figures docs/BENCHMARKS.md records, measured in one run so they compare as ratios.
  *   1. sharp decode + transform images/s on full-size (500×375) JPEGs, against ONNX Runtime's ResNet-18 rate;
- *   2. ONNX Runtime evaluation of our exported binary ResNet-18 (INT2) and of its float export;
- *   3. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on our default backend, each in its own
- *      process for its peak memory;
- *   4. with /usr/bin/python3 and torch: the same step in PyTorch, PyTorch's inference, ORT on PyTorch's own
- *      float export, and reading a 100 MB PyTorch checkpoint.
+ *   2. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on our default backend and threads, each
+ *      in its own process for its peak memory, alternating with the same step in PyTorch (with /usr/bin/python3 and
+ *      torch), plus ours on one thread;
+ *   3. PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
+ *   4. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
+ *      own float export, in alternating rounds.
  * BENCH_QUICK=1 shortens every timing loop.
  */
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -61,21 +62,38 @@ async function decodeBench(): Promise<number> {
   return evalRate;
 }
 
-async function ortRate(bytes: Uint8Array, label: string): Promise<number> {
-  const {session} = await openSession(bytes, 'cpu', label);
+/**
+ * ONNX Runtime CPU throughput of several models, batch 32, measured in alternating rounds so that they see the same
+ * machine (this shared machine's speed drifts by tens of percent over minutes); returns each model's per-round rates.
+ */
+async function ortRates(models: {label: string; bytes: Uint8Array}[]): Promise<Map<string, number[]>> {
   const rng = new Rng(2);
   const x = Float32Array.from({length: 32 * 3 * 224 * 224}, () => rng.normal());
-  await runBatch(session, x, [32, 3, 224, 224]);
-  const t = process.hrtime.bigint();
-  let n = 0;
-  const seconds = QUICK ? 3 : 10;
-  while (Number(process.hrtime.bigint() - t) / 1e9 < seconds) {
+  const sessions = [];
+  for (const m of models) {
+    const {session} = await openSession(m.bytes, 'cpu', m.label);
     await runBatch(session, x, [32, 3, 224, 224]);
-    n += 32;
+    sessions.push({label: m.label, session});
   }
-  await session.release();
-  return n / (Number(process.hrtime.bigint() - t) / 1e9);
+  const rates = new Map<string, number[]>(models.map((m) => [m.label, []]));
+  const rounds = QUICK ? 1 : 3;
+  const seconds = QUICK ? 2 : 4;
+  for (let r = 0; r < rounds; r++) {
+    for (const {label, session} of sessions) {
+      const t = process.hrtime.bigint();
+      let n = 0;
+      while (Number(process.hrtime.bigint() - t) / 1e9 < seconds) {
+        await runBatch(session, x, [32, 3, 224, 224]);
+        n += 32;
+      }
+      rates.get(label)?.push(n / (Number(process.hrtime.bigint() - t) / 1e9));
+    }
+  }
+  for (const {session} of sessions) await session.release();
+  return rates;
 }
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function childJson(cmd: string, args: string[]): Record<string, unknown> | undefined {
   const r = spawnSync(cmd, args, {encoding: 'utf8', maxBuffer: 1 << 24});
@@ -103,56 +121,65 @@ async function main(): Promise<void> {
   const weights = initialWeights(spec, 'bin', 1);
   const binOnnx = writeOnnx(spec, 'bin', weights, 'auto', {});
   const floatOnnx = writeOnnx(spec, 'none', initialWeights(spec, 'none', 1), 'auto', {});
-  const ortBin = await ortRate(binOnnx.bytes, 'resnet18_bin');
-  const ortFloat = await ortRate(floatOnnx.bytes, 'resnet18_float');
-  results.ort = {binImagesPerSecond: ortBin, floatImagesPerSecond: ortFloat, binBytes: binOnnx.bytes.length, floatBytes: floatOnnx.bytes.length};
-  line('ORT CPU, our ResNet-18 bin export (1 bit per weight), batch 32, images/s', ortBin.toFixed(1));
-  line('ORT CPU, our ResNet-18 float export, batch 32, images/s', ortFloat.toFixed(1));
-  line('decode rate / ORT ResNet-18 bin rate', `${(decodeRate / ortBin).toFixed(2)}×`);
+  const ortModels = [
+    {label: 'resnet18_bin', bytes: binOnnx.bytes},
+    {label: 'resnet18_float', bytes: floatOnnx.bytes},
+  ];
 
+  // Training steps: ours and PyTorch's alternate, each in its own process (so peak memory is its own), and their
+  // ratio is taken within a round — this machine's speed drifts too much for figures taken minutes apart.
   const step = path.join(__dirname, 'step.js');
-  const ours: Record<string, Record<string, unknown> | undefined> = {};
-  for (const m of ['lenet5', 'resnet18']) {
-    ours[m] = childJson(process.execPath, [step, m]);
-    if (ours[m]) line(`CBP step ${m} on ${ours[m]?.backend} × ${ours[m]?.threads} threads, ms (peak MB)`, `${(ours[m]?.msPerStep as number).toFixed(0)} (${(ours[m]?.peakRssMB as number).toFixed(0)})`);
-    if ((ours[m]?.threads as number) > 1) {
+  const torchRef = path.join(ROOT, 'bench', 'torch_ref.py');
+  const torch = hasTorch();
+  if (!torch) line('PyTorch reference', 'skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)');
+  type StepFigure = {msPerStep: number; peakRssMB: number; backend?: string; threads?: number};
+  const stepResults: Record<string, unknown> = {};
+  for (const [m, rounds] of [['lenet5', QUICK ? 1 : 3], ['resnet18', 1]] as const) {
+    const figures: {ours: StepFigure; oneThread?: StepFigure; torch?: StepFigure}[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const o = childJson(process.execPath, [step, m]) as StepFigure | undefined;
+      if (o === undefined) break;
       // The same step on one thread, to show what splitting the batch over threads buys on this machine.
-      const single = childJson(process.execPath, [step, m, 'auto', '1']);
-      if (single) {
-        line(`CBP step ${m} on ${single.backend} × 1 thread, ms (peak MB)`, `${(single.msPerStep as number).toFixed(0)} (${(single.peakRssMB as number).toFixed(0)})`);
-        ours[`${m}-1thread`] = single;
-      }
+      const one = (o.threads ?? 1) > 1 ? (childJson(process.execPath, [step, m, 'auto', '1']) as StepFigure | undefined) : undefined;
+      const t = torch ? (childJson('/usr/bin/python3', [torchRef, m, tmp]) as StepFigure | undefined) : undefined;
+      figures.push({ours: o, oneThread: one, torch: t});
+      const single = one ? `; one thread ${one.msPerStep.toFixed(0)} ms (${one.peakRssMB.toFixed(0)} MB)` : '';
+      const vs = t ? `; PyTorch ${t.msPerStep.toFixed(0)} ms (${t.peakRssMB.toFixed(0)} MB): ${(o.msPerStep / t.msPerStep).toFixed(2)}× time, ${(o.peakRssMB / t.peakRssMB).toFixed(2)}× memory` : '';
+      line(`CBP step ${m}, round ${r + 1}: ours (${o.backend} × ${o.threads} threads)`, `${o.msPerStep.toFixed(0)} ms (${o.peakRssMB.toFixed(0)} MB)${single}${vs}`);
     }
+    stepResults[m] = figures;
   }
-  results.step = ours;
+  results.step = stepResults;
 
-  if (!hasTorch()) {
-    line('PyTorch reference', 'skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)');
-  } else {
-    const ref = childJson('/usr/bin/python3', [path.join(ROOT, 'bench', 'torch_ref.py'), tmp]);
-    results.torch = ref;
-    if (ref) {
-      for (const m of ['lenet5', 'resnet18']) {
-        const p = ref[m] as {msPerStep: number; peakRssMB: number};
-        const o = ours[m] as {msPerStep: number; peakRssMB: number} | undefined;
-        line(`PyTorch CBP step ${m}, ms (peak MB)`, `${p.msPerStep.toFixed(0)} (${p.peakRssMB.toFixed(0)})`);
-        if (o) line(`  ours / PyTorch: time, peak memory`, `${(o.msPerStep / p.msPerStep).toFixed(2)}×, ${(o.peakRssMB / p.peakRssMB).toFixed(2)}×`);
-      }
-      const torchInfer = (ref.infer as {imagesPerSecond: number}).imagesPerSecond;
-      const ortTorch = await ortRate(fs.readFileSync(path.join(tmp, 'resnet18_torch.onnx')), 'resnet18_torch');
-      results.ortOnTorchExport = ortTorch;
-      line('PyTorch CPU ResNet-18 float inference, batch 32, images/s', torchInfer.toFixed(1));
-      line('ORT CPU on PyTorch\'s float ResNet-18 export, images/s', ortTorch.toFixed(1));
-      line('  ours (bin, ORT) / PyTorch inference', `${(ortBin / torchInfer).toFixed(2)}×`);
-      line('  ours (bin, ORT) / ORT on PyTorch\'s export', `${(ortBin / ortTorch).toFixed(2)}×`);
-      const ck = path.join(tmp, 'ckpt100.pth');
-      const size = fs.statSync(ck).size;
+  if (torch) {
+    const infer = childJson('/usr/bin/python3', [torchRef, 'infer', tmp]);
+    const ck = childJson('/usr/bin/python3', [torchRef, 'ckpt', tmp]);
+    results.torch = {infer, ckpt: ck};
+    if (infer) ortModels.push({label: 'resnet18_torch', bytes: fs.readFileSync(path.join(tmp, 'resnet18_torch.onnx'))});
+    if (ck) {
+      const file = path.join(tmp, 'ckpt100.pth');
+      const size = fs.statSync(file).size;
       const t = process.hrtime.bigint();
-      const sd = stateDict(readPth(ck));
+      const sd = stateDict(readPth(file));
       const s = Number(process.hrtime.bigint() - t) / 1e9;
       results.pthRead = {bytes: size, seconds: s, mbPerSecond: size / 1e6 / s, tensors: sd.size};
       line(`read a ${(size / 1e6).toFixed(0)} MB .pth (zip) into float32 tensors, MB/s`, (size / 1e6 / s).toFixed(0));
     }
+  }
+  const rates = await ortRates(ortModels);
+  const ortBin = median(rates.get('resnet18_bin') as number[]);
+  results.ort = Object.fromEntries([...rates].map(([k, v]) => [k, {imagesPerSecond: median(v), rounds: v}]));
+  line('ORT CPU, our ResNet-18 bin export (1 bit per weight), batch 32, images/s', ortBin.toFixed(1));
+  line('ORT CPU, our ResNet-18 float export, batch 32, images/s', median(rates.get('resnet18_float') as number[]).toFixed(1));
+  line('decode rate / ORT ResNet-18 bin rate', `${(decodeRate / ortBin).toFixed(2)}×`);
+  const torchRates = rates.get('resnet18_torch');
+  const torchInfer = (results.torch as {infer?: {imagesPerSecond: number}} | undefined)?.infer?.imagesPerSecond;
+  if (torchRates !== undefined && torchInfer !== undefined) {
+    const ratios = torchRates.map((t, i) => (rates.get('resnet18_bin') as number[])[i] / t);
+    line('ORT CPU on PyTorch\'s float ResNet-18 export, images/s', median(torchRates).toFixed(1));
+    line('PyTorch CPU ResNet-18 float inference, batch 32, images/s', torchInfer.toFixed(1));
+    line('  ours (bin, ORT) / PyTorch inference', `${(ortBin / torchInfer).toFixed(2)}×`);
+    line('  ours (bin, ORT) / ORT on PyTorch\'s export, per round', ratios.map((r) => `${r.toFixed(2)}×`).join(' '));
   }
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
   fs.rmSync(tmp, {recursive: true, force: true});

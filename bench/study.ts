@@ -5,8 +5,10 @@
  *   ste   — straight-through training: quantized forward, latent weights, clamp, no constraint term;
  *   cbp   — CBP.
  * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
- *   --quants bin,ter,1bit,2bit --limit N --batch-size 256 --out study/NAME --float DIR (reuse a float run for seed 1)
- *   --backend wasm
+ *   --quants bin,ter,1bit,2bit --methods round,ste,cbp --limit N --batch-size 256 --out study/NAME --backend wasm
+ *   --workers auto --lr-lambda 1e-4 --period 20 (CBP's multiplier schedule; the reference's defaults)
+ *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
+ *   else DIR itself for the first seed.
  * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
  */
 import * as fs from 'node:fs';
@@ -63,15 +65,22 @@ async function main(): Promise<void> {
   const backend = arg('backend', 'auto');
   const out = arg('out', path.join('study', `${model}-${data}`));
   const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
+  const methods = arg('methods', 'round,ste,cbp').split(',');
+  for (const m of methods) if (!['round', 'ste', 'cbp'].includes(m)) throw new Error(`--methods: unknown method '${m}', expected round, ste or cbp`);
+  const workers = arg('workers', 'auto');
+  const lrLambda = Number(arg('lr-lambda', '1e-4'));
+  const period = Number(arg('period', '20'));
   fs.mkdirSync(out, {recursive: true});
   const rows: Row[] = [];
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const batchSize = Number(arg('batch-size', '256'));
-  const common = {model, data, limit, batchSize, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, backend, log};
+  const common = {model, data, limit, batchSize, lrLambda, weightDecay: 1e-4, period, backend, workers, log};
   for (const seed of seeds) {
     let floatDir = path.join(out, `float-s${seed}`);
     let t = Date.now();
-    if (reuse !== undefined && seed === seeds[0]) {
+    if (reuse !== undefined && fs.existsSync(path.join(reuse, `float-s${seed}`))) {
+      floatDir = path.join(reuse, `float-s${seed}`);
+    } else if (reuse !== undefined && seed === seeds[0]) {
       floatDir = reuse;
     } else {
       await train({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, out: floatDir});
@@ -79,17 +88,19 @@ async function main(): Promise<void> {
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
     for (const quant of quants) {
-      const r = path.join(out, `round-${quant}-s${seed}`);
-      t = Date.now();
-      roundFrom(floatDir, quant, r);
-      rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
-      for (const method of ['ste', 'cbp'] as const) {
+      if (methods.includes('round')) {
+        const r = path.join(out, `round-${quant}-s${seed}`);
+        t = Date.now();
+        roundFrom(floatDir, quant, r);
+        rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
+      }
+      for (const method of (['ste', 'cbp'] as const).filter((m) => methods.includes(m))) {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
         t = Date.now();
         await train({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir});
         rows.push({seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000});
       }
-      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, rows}, null, 2) + '\n');
+      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
   const stat = (xs: number[]): string => {
@@ -98,10 +109,10 @@ async function main(): Promise<void> {
     return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
   };
   const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
-  process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method; top-1 (%) in ONNX Runtime\n\n`);
+  process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method, CBP λ lr ${lrLambda} period ${period}; top-1 (%) in ONNX Runtime\n\n`);
   process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
   process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
-  for (const method of ['round', 'ste', 'cbp']) {
+  for (const method of methods) {
     process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
   }
 }
