@@ -1,5 +1,4 @@
 import {tf} from '../tf';
-import {withGradient1} from './custom-grad';
 import {segments} from './levels';
 
 /**
@@ -58,11 +57,60 @@ export function constraintSlope(w: tf.Tensor, scale: number, levels: readonly nu
   });
 }
 
-/** Σ λ⊙c(w) with the reference's gradient with respect to w (λ is treated as a constant here). */
-export function constraintTerm(w: tf.Tensor, lambda: tf.Tensor, scale: number, levels: readonly number[], ucs: number): tf.Scalar {
-  const f = withGradient1(
-    (x) => tf.sum(tf.mul(constraintValue(x, scale, levels, ucs), lambda)),
-    (x, dy) => tf.mul(tf.mul(constraintSlope(x, scale, levels, ucs), lambda), dy),
-  );
-  return f(w) as tf.Scalar;
+/**
+ * Σ λ⊙c(w) and its gradient λ⊙dc/dw computed directly on the arrays, in one pass: the same float32 thresholds and
+ * slopes as constraintValue/constraintSlope (which the tests hold to the reference), without the dozens of
+ * full-size tensor operations those take — on wasm they cost more than a small network's whole batch work.
+ */
+export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale: number, levels: readonly number[], ucs: number): {value: number; grad: Float32Array} {
+  const f = Math.fround;
+  const {mids} = segments(levels);
+  const lo = f(levels[0] * scale);
+  const hi = f(levels[levels.length - 1] * scale);
+  const pieces = mids.map((m, p) => {
+    const qlow = f(levels[p] * scale);
+    const qhigh = f(levels[p + 1] * scale);
+    const mean = f(m * scale);
+    const height = f(qhigh - qlow);
+    return {
+      qlow,
+      qhigh,
+      height,
+      toMeanLow: f(mean - qlow),
+      toMeanHigh: f(mean - qhigh),
+      windowTop: f(height * ucs),
+      rlow: f(qlow + f(f(mean - qlow) * ucs)),
+      rhigh: f(qhigh + f(f(mean - qhigh) * ucs)),
+      slopeLow: f(height / f(mean - qlow)),
+      slopeHigh: f(height / f(mean - qhigh)),
+    };
+  });
+  const grad = new Float32Array(w.length);
+  let value = 0;
+  for (let i = 0; i < w.length; i++) {
+    const x = w[i];
+    let c = Number.isNaN(x) ? NaN : 0;
+    // Slope 1 where no piece claims the position (NaN), as the reference leaves the incoming gradient there.
+    let slope = 1;
+    if (x < lo) {
+      c = f(-2 * f(x - lo));
+      slope = -2;
+    } else if (x >= hi) {
+      c = f(2 * f(x - hi));
+      slope = 2;
+    } else {
+      for (const q of pieces) {
+        if (!(x >= q.qlow && x < q.qhigh)) continue;
+        const rising = f(f(x - q.qlow) / q.toMeanLow);
+        const falling = f(f(x - q.qhigh) / q.toMeanHigh);
+        const line = Math.max(0, f(Math.min(rising, falling) * q.height));
+        c = line > q.windowTop ? 0 : line;
+        slope = x < q.rlow ? q.slopeLow : x >= q.rhigh ? q.slopeHigh : 0;
+        break;
+      }
+    }
+    value += f(c * lambda[i]);
+    grad[i] = f(slope * lambda[i]);
+  }
+  return {value, grad};
 }

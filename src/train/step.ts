@@ -1,5 +1,5 @@
 import {tf} from '../tf';
-import {constraintTerm} from '../cbp/constraint';
+import {constraintOnArrays} from '../cbp/constraint';
 import type {LambdaState} from '../cbp/lambda';
 import {CbpError} from '../errors';
 import type {Tensor32} from '../weights';
@@ -57,8 +57,8 @@ export interface StepResult {
 }
 
 /**
- * The gradients of weight · cross-entropy on one batch (or one shard of it), plus Σ λ⊙c(w) when `lambdas` is
- * given. Returns the value, the plain cross-entropy (mean over this batch) and one gradient per trainable variable.
+ * The gradients of weight · cross-entropy on one batch (or one shard of it). Returns the value, the plain
+ * cross-entropy (mean over this batch) and one gradient per trainable variable.
  */
 export function lossGrads(
   net: Network,
@@ -69,7 +69,6 @@ export function lossGrads(
   classes: number,
   weight: number,
   stats?: Map<string, BatchStats>,
-  constraint?: {lambdas: Map<string, LambdaState>; ucs: number},
 ): {value: tf.Scalar; ce: tf.Scalar; grads: tf.NamedTensorMap} {
   const [c, h, w] = shape;
   let ceKept: tf.Scalar | undefined;
@@ -77,12 +76,7 @@ export function lossGrads(
     const logits = net.forward(tf.tensor4d(x, [n, h, w, c]), true, stats);
     const ce = crossEntropy(logits, tf.tensor1d(y, 'int32'), classes);
     ceKept = tf.keep(ce);
-    let lag: tf.Scalar = weight === 1 ? ce : tf.mul(ce, weight);
-    for (const layer of constraint ? net.constrained : []) {
-      const l = constraint?.lambdas.get(layer.node.name) as LambdaState;
-      lag = tf.add(lag, constraintTerm(net.variable(layer.weightKey), l.lambda, layer.scale, layer.levels, constraint?.ucs ?? 0));
-    }
-    return lag;
+    return weight === 1 ? ce : tf.mul(ce, weight);
   }, net.trainableVars());
   return {value, ce: ceKept as tf.Scalar, grads};
 }
@@ -107,7 +101,7 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
   try {
     net.reducer = sharded?.reducer;
     const [xs, ys] = own === n ? [x, y] : [x.subarray(0, own * shape[0] * shape[1] * shape[2]), y.subarray(0, own)];
-    local = lossGrads(net, xs, ys, own, shape, s.classes, own / n, stats, s.constraintTerm ? {lambdas: s.lambdas, ucs} : undefined);
+    local = lossGrads(net, xs, ys, own, shape, s.classes, own / n, stats);
   } catch (e) {
     sharded?.abort();
     await remote?.catch(() => undefined);
@@ -125,6 +119,14 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
     lagrangian += others.weightedLoss;
     loss += others.weightedLoss;
   }
+  // Σ λ⊙c(w) and its gradient, on the arrays (see constraintOnArrays), added to the cross-entropy's.
+  const constraintGrads = new Map<string, Float32Array>();
+  for (const layer of s.constraintTerm ? net.constrained : []) {
+    const l = s.lambdas.get(layer.node.name) as LambdaState;
+    const c = constraintOnArrays(net.variable(layer.weightKey).dataSync() as Float32Array, l.lambda.dataSync() as Float32Array, layer.scale, layer.levels, ucs);
+    lagrangian += c.value;
+    constraintGrads.set(layer.weightKey, c.grad);
+  }
   const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
   if (finite) {
     const constrained = new Set(net.constrained.map((l) => l.weightKey));
@@ -133,6 +135,8 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
         const v = net.variable(i.key);
         let g: tf.Tensor = grads[v.name];
         if (others !== undefined) g = tf.add(g, others.grad(i.key, v.shape));
+        const cg = constraintGrads.get(i.key);
+        if (cg !== undefined) g = tf.add(g, tf.tensor(cg, v.shape, 'float32'));
         g = tf.clipByValue(g, -1, 1);
         if (i.role === 'weight' && s.weightDecay > 0) g = tf.add(g, tf.mul(v, s.weightDecay));
         const buf = s.momentum.get(i.key) as tf.Variable;

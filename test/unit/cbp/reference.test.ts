@@ -3,7 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../../../src/tf';
-import {constraintSlope, constraintTerm, constraintValue} from '../../../src/cbp/constraint';
+import {constraintOnArrays, constraintSlope, constraintValue} from '../../../src/cbp/constraint';
+import {Rng} from '../../../src/util/rng';
 import {LEVELS} from '../../../src/cbp/levels';
 import {quantizeValue, makeQuantizer} from '../../../src/cbp/quantizer';
 import {QUANTS} from '../../../models/spec';
@@ -57,10 +58,11 @@ for (const quant of QUANTS) {
       assert.ok(maxAbsDiff(c, value) < 1e-6, `value diff ${maxAbsDiff(c, value)}`);
       const slope = constraintSlope(w, scale, LEVELS[quant], ucs).dataSync();
       assert.ok(maxAbsDiff(slope, grad) < 1e-4, `slope diff ${maxAbsDiff(slope, grad)}`);
-      // Through the autodiff path training uses, with λ = 1.
-      const ones = tf.onesLike(w);
-      const g = tf.grad((x: tf.Tensor) => constraintTerm(x, ones, scale, LEVELS[quant], ucs))(w).dataSync();
-      assert.ok(maxAbsDiff(g, grad) < 1e-4, `autodiff diff ${maxAbsDiff(g, grad)}`);
+      // Through the one-pass array version training uses, with λ = 1.
+      const arrays = constraintOnArrays(Float32Array.from(r.w), new Float32Array(r.w.length).fill(1), scale, LEVELS[quant], ucs);
+      assert.ok(maxAbsDiff(arrays.grad, grad) < 1e-4, `array-version gradient diff ${maxAbsDiff(arrays.grad, grad)}`);
+      const total = value.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(arrays.value - total) < 1e-5 * Math.max(1, Math.abs(total)), `array-version Σc ${arrays.value} vs ${total}`);
     });
   }
 }
@@ -76,4 +78,30 @@ test('the unconstrained window: with ucs = 0 only the outside penalty remains, w
   const half = tf.tensor1d([0.125]);
   assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.4).dataSync()], [0]);
   assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.6).dataSync()], [0.25]);
+});
+
+test('the one-pass array constraint equals the tensor version on random weights and multipliers, thresholds included', async () => {
+  await tf.setBackend('cpu');
+  const rng = new Rng(5);
+  const s = Math.fround(0.0371);
+  for (const quant of QUANTS) {
+    const levels = LEVELS[quant];
+    // Random weights around the levels, plus every level, midpoint and window edge exactly.
+    const special = levels.flatMap((l, i) => {
+      const out = [Math.fround(l * s), Math.fround(-1.5 * s), Math.fround(1.5 * s)];
+      if (i > 0) out.push(Math.fround(((l + levels[i - 1]) / 2) * s));
+      return out;
+    });
+    const w = Float32Array.from([...special, ...Array.from({length: 5000}, () => rng.normal() * s * 1.2)]);
+    const lambda = Float32Array.from(w, () => Math.abs(rng.normal()) * 1e-3);
+    for (const ucs of [0, 0.5, 0.75, 0.9, 1]) {
+      const arrays = constraintOnArrays(w, lambda, s, levels, ucs);
+      const wt = tf.tensor1d(w);
+      const lt = tf.tensor1d(lambda);
+      const value = tf.sum(tf.mul(constraintValue(wt, s, levels, ucs), lt)).dataSync()[0];
+      const grad = tf.mul(constraintSlope(wt, s, levels, ucs), lt).dataSync();
+      assert.ok(Math.abs(arrays.value - value) <= 1e-5 * Math.max(1e-3, Math.abs(value)), `${quant} ucs ${ucs}: Σλc ${arrays.value} vs ${value}`);
+      assert.equal(maxAbsDiff(arrays.grad, grad), 0, `${quant} ucs ${ucs}: gradient`);
+    }
+  }
 });
