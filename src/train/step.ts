@@ -104,8 +104,9 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
     local = lossGrads(net, xs, ys, own, shape, s.classes, own / n, stats);
   } catch (e) {
     sharded?.abort();
-    await remote?.catch(() => undefined);
-    throw e;
+    // When this thread stopped because a worker failed, the worker's own error is the one worth reporting.
+    const remoteError: unknown = await remote?.then(() => undefined, (r: unknown) => r);
+    throw e instanceof CbpError && e.code === 'WORKER_FAILED' && remoteError !== undefined ? remoteError : e;
   } finally {
     net.reducer = undefined;
   }

@@ -184,6 +184,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const workersWanted = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const backend = await selectBackend(opts.backend);
   log(describeBackend(backend));
+  if (workersWanted !== 'auto' && workersWanted > 1 && backend.name === 'tensorflow') {
+    throw new CbpError(`--workers ${workersWanted}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
+  }
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
   const stored = resumeFrom?.state.config;
   const dataName = stored?.data ?? opts.data;

@@ -75,6 +75,10 @@ test('bad flags are refused with the flag, the value and what was expected', () 
   assert.match(errorText(lr.stderr), /--lr -1: expected a finite number > 0/);
   const b = cbp(['train', '--batch-size', '0', '--limit', '10']);
   assert.match(errorText(b.stderr), /--batch-size 0: expected an integer ≥ 2/);
+  const w = cbp(['train', '--workers', 'two', '--limit', '10']);
+  assert.match(errorText(w.stderr), /--workers two: expected 'auto' or a whole number from 1 to 64/);
+  const w0 = cbp(['train', '--workers', '0', '--limit', '10']);
+  assert.match(errorText(w0.stderr), /--workers 0: expected 'auto' or a whole number from 1 to 64/);
   const r = cbp(['train', '--resume', path.join(tmp, 'nothing-here')]);
   assert.match(errorText(r.stderr), /--resume .*nothing-here: no such checkpoint folder/);
 });
