@@ -73,3 +73,11 @@ test('a reduction gives up with a clear error when a peer failed or never answer
   other.abort();
   assert.throws(() => new AllReduce(buffer, 0, 2, 4).sum(Float32Array.of(1)), (e: unknown) => e instanceof CbpError && e.code === 'WORKER_FAILED');
 });
+
+test('a worker that cannot start reports its own error, naming the worker', async () => {
+  await selectBackend('wasm');
+  const spec = getModel('lenet5', 10, SHAPE);
+  const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 5));
+  await assert.rejects(ShardPool.create(2, net, 'no-such-backend', 10), (e: unknown) => e instanceof CbpError && /data-parallel worker 1: --backend no-such-backend: unknown backend/.test(e.message));
+  net.dispose();
+});
