@@ -4,7 +4,8 @@
  *   2. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on our default backend and threads, each
  *      in its own process for its peak memory, alternating with the same step in PyTorch (with /usr/bin/python3 and
  *      torch), plus ours on one thread;
- *   3. PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
+ *   3. forward-convolution GFLOP/s on one thread, ours (wasm) and PyTorch's, on ResNet-18/LeNet-5 shapes;
+ *      PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
  *   4. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
  *      own float export, in alternating rounds.
  * BENCH_QUICK=1 shortens every timing loop.
@@ -150,6 +151,16 @@ async function main(): Promise<void> {
     stepResults[m] = figures;
   }
   results.step = stepResults;
+
+  // Per-core convolution throughput: what bounds the step ratio once both sides use every core.
+  const convOurs = childJson(process.execPath, [path.join(__dirname, 'conv.js')]) as Record<string, number> | undefined;
+  const convTorch = torch ? (childJson('/usr/bin/python3', [torchRef, 'conv', tmp]) as Record<string, number> | undefined) : undefined;
+  results.conv = {ours: convOurs, torch: convTorch};
+  for (const name of Object.keys(convOurs ?? {})) {
+    const o = (convOurs as Record<string, number>)[name];
+    const t = convTorch?.[name];
+    line(`conv GFLOP/s, 1 thread, ${name}`, `ours (wasm) ${o.toFixed(1)}${t !== undefined ? `; PyTorch ${t.toFixed(1)}: ${(t / o).toFixed(2)}× ours` : ''}`);
+  }
 
   if (torch) {
     const infer = childJson('/usr/bin/python3', [torchRef, 'infer', tmp]);

@@ -135,6 +135,26 @@ def infer(out_dir):
     return {"imagesPerSecond": ips}
 
 
+def conv():
+    # Forward convolution GFLOP/s on ONE thread, the shapes of bench/conv.ts.
+    torch.set_num_threads(1)
+    out = {}
+    for name, n, h, c, k, o in [("ResNet-18 layer1 3×3 64→64 @56", 16, 56, 64, 3, 64),
+                                ("ResNet-18 layer3 3×3 256→256 @14", 16, 14, 256, 3, 256),
+                                ("LeNet-5 conv2 5×5 20→50 @12", 128, 12, 20, 5, 50)]:
+        x = torch.randn(n, c, h, h)
+        layer = nn.Conv2d(c, o, k, padding=1 if k == 3 else 0, bias=False)
+        with torch.no_grad():
+            layer(x)
+            t = time.perf_counter()
+            for _ in range(5):
+                layer(x)
+            seconds = (time.perf_counter() - t) / 5
+        oh = h if k == 3 else h - k + 1
+        out[name] = 2 * n * oh * oh * o * c * k * k / seconds / 1e9
+    return out
+
+
 def ckpt(out_dir):
     # About 100 MB of float32 in the zip format, as a CBP training checkpoint would be written.
     sd = {"module.layer%d.weight" % i: torch.randn(1024, 1024) for i in range(25)}
@@ -151,6 +171,8 @@ def main():
             r = step_time("resnet18", 32, 224, 3, 3)
         elif what == "infer":
             r = infer(out_dir)
+        elif what == "conv":
+            r = conv()
         else:
             r = ckpt(out_dir)
         print(json.dumps(r))
