@@ -21,6 +21,7 @@ import {meanAbs} from '../src/train/network';
 import {specOf} from '../src/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
+import {compareLevels, type LevelComparison} from './levels';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,6 +53,9 @@ interface Row {
   quant: string;
   top1: number;
   seconds: number;
+  /** For CBP: how many constrained weights sit at another level than in the STE run and in the rounded float model. */
+  levelsVsSte?: LevelComparison;
+  levelsVsRound?: LevelComparison;
 }
 
 async function main(): Promise<void> {
@@ -98,7 +102,12 @@ async function main(): Promise<void> {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
         t = Date.now();
         await train({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir});
-        rows.push({seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000});
+        const row: Row = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000};
+        const steDir = path.join(out, `ste-${quant}-s${seed}`);
+        const roundDir = path.join(out, `round-${quant}-s${seed}`);
+        if (method === 'cbp' && fs.existsSync(steDir)) row.levelsVsSte = compareLevels(steDir, dir);
+        if (method === 'cbp' && fs.existsSync(roundDir)) row.levelsVsRound = compareLevels(roundDir, dir);
+        rows.push(row);
       }
       fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
@@ -114,6 +123,14 @@ async function main(): Promise<void> {
   process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
   for (const method of methods) {
     process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
+  }
+  const moved = (q: string, key: 'levelsVsSte' | 'levelsVsRound'): string => {
+    const cs = rows.filter((r) => r.method === 'cbp' && r.quant === q && r[key] !== undefined).map((r) => r[key] as LevelComparison);
+    return cs.length === 0 ? '–' : `${cs.reduce((a, c) => a + c.differ, 0)} of ${cs.reduce((a, c) => a + c.weights, 0)}`;
+  };
+  if (methods.includes('cbp')) {
+    process.stdout.write(`| CBP weights at another level than STE's (all seeds) | ${quants.map((q) => moved(q, 'levelsVsSte')).join(' | ')} |\n`);
+    process.stdout.write(`| CBP weights at another level than rounding's (all seeds) | ${quants.map((q) => moved(q, 'levelsVsRound')).join(' | ')} |\n`);
   }
 }
 

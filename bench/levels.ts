@@ -1,0 +1,48 @@
+/**
+ * How many constrained weights sit at a different level in two runs of the same model and constraint:
+ * node dist/bench/levels.js RUN_A RUN_B. Prints {layers: [{layer, weights, differ}], weights, differ}. The study
+ * uses it to say whether CBP and STE trained different quantized networks or the same one.
+ */
+import {readCheckpoint, modelWeights} from '../src/train/checkpoint';
+import {LEVELS, nearestLevelIndex} from '../src/cbp/levels';
+import {CbpError} from '../src/errors';
+import type {Quant} from '../models/spec';
+
+export interface LevelComparison {
+  readonly layers: {layer: string; weights: number; differ: number}[];
+  readonly weights: number;
+  readonly differ: number;
+}
+
+export function compareLevels(a: string, b: string): LevelComparison {
+  const [ca, cb] = [readCheckpoint(a), readCheckpoint(b)];
+  const quant = ca.state.config.quant;
+  if (quant === 'none' || quant !== cb.state.config.quant) throw new CbpError(`${a} and ${b}: need two runs of the same constraint (got ${quant}, ${cb.state.config.quant})`);
+  const levels = LEVELS[quant as Quant];
+  const [wa, wb] = [modelWeights(ca.tensors), modelWeights(cb.tensors)];
+  const layers: LevelComparison['layers'] = [];
+  for (const [key, scaleA] of wa) {
+    if (!key.endsWith('.scale')) continue;
+    const name = key.slice(0, -'.scale'.length);
+    const [xa, xb] = [wa.get(`${name}.weight`)?.data, wb.get(`${name}.weight`)?.data];
+    const scaleB = wb.get(key)?.data[0];
+    if (xa === undefined || xb === undefined || scaleB === undefined || xa.length !== xb.length) throw new CbpError(`${b}: layer ${name} does not match ${a}`);
+    let differ = 0;
+    for (let i = 0; i < xa.length; i++) {
+      if (nearestLevelIndex(levels, xa[i], scaleA.data[0]) !== nearestLevelIndex(levels, xb[i], scaleB)) differ++;
+    }
+    layers.push({layer: name, weights: xa.length, differ});
+  }
+  return {layers, weights: layers.reduce((s, l) => s + l.weights, 0), differ: layers.reduce((s, l) => s + l.differ, 0)};
+}
+
+if (require.main === module) {
+  try {
+    const [a, b] = process.argv.slice(2);
+    if (a === undefined || b === undefined) throw new CbpError('usage: node dist/bench/levels.js RUN_A RUN_B');
+    process.stdout.write(JSON.stringify(compareLevels(a, b)) + '\n');
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
