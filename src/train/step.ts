@@ -111,7 +111,13 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
     net.reducer = undefined;
   }
   const {value, ce, grads} = local;
-  const others = remote ? await remote : undefined;
+  const others = remote
+    ? await remote.catch((e: unknown) => {
+        for (const t of [value, ce, ...Object.values(grads)]) t.dispose();
+        for (const st of stats.values()) (st.mean.dispose(), st.variance.dispose());
+        throw e;
+      })
+    : undefined;
   let lagrangian = (await value.data())[0];
   let loss = ((await ce.data())[0] * own) / n;
   value.dispose();
