@@ -10,7 +10,7 @@ import {ROOT} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-reliability-'));
-const args = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '2048', '--batch-size', '64', '--backend', 'wasm', '--quant', 'bin', '--epochs', '3', '--seed', '7'];
+const args = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '2048', '--batch-size', '64', '--backend', 'wasm', '--quant', 'bin', '--epochs', '3', '--seed', '7', '--workers', '2'];
 
 /** Completed epochs according to state.json (cheap to poll; the weights file is the authority on resume). */
 function completedEpochs(dir: string): number {
