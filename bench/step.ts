@@ -1,6 +1,6 @@
 /**
  * One CBP training-step measurement in its own process (so its peak memory is its own):
- * node dist/bench/step.js lenet5|resnet18 [backend] [threads]. Prints {msPerStep, peakRssMB, backend, threads}; threads
+ * node dist/bench/step.js lenet5|resnet18|resnet20 [backend] [threads] (resnet20: batch 128 on 1×28×28). Prints {msPerStep, peakRssMB, backend, threads}; threads
  * default to what `cbp train` uses (defaultWorkers).
  */
 import {tf} from '../src/tf';
@@ -13,9 +13,10 @@ import {Rng} from '../src/util/rng';
 import {getModel} from '../models/index';
 
 async function main(): Promise<void> {
-  const which = process.argv[2] === 'resnet18' ? 'resnet18' : 'lenet5';
+  const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const backend = await selectBackend(process.argv[3] ?? 'auto');
-  const [batch, shape, steps] = which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : [32, [3, 224, 224] as const, 3];
+  const [batch, shape, steps] =
+    which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : which === 'resnet20' ? [128, [1, 28, 28] as const, 3] : [32, [3, 224, 224] as const, 3];
   const spec = getModel(which, 10, shape);
   const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 1));
   const st = createTrainState(net, 1e-4, 10);
