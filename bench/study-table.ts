@@ -7,14 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {compareLevels} from './levels';
+import {meanStd, type StudyRow as Row} from './study-rows';
 
-interface Row {
-  seed: number;
-  method: string;
-  quant: string;
-  top1: number;
-  seconds: number;
-}
 
 const dirs = process.argv.slice(2);
 const rows: (Row & {dir: string})[] = [];
@@ -25,12 +19,7 @@ for (const dir of dirs) {
   for (const row of r.rows) rows.push({...row, dir});
 }
 const quants = [...new Set(rows.filter((r) => r.quant !== 'none').map((r) => r.quant))];
-const stat = (xs: number[]): string => {
-  if (xs.length === 0) return '–';
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1));
-  return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
-};
+const stat = meanStd;
 const seeds = [...new Set(rows.map((r) => r.seed))].sort();
 process.stdout.write(`seeds ${seeds.join(', ')}; ${JSON.stringify(meta)}\n\n`);
 process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);

@@ -22,6 +22,7 @@ import {specOf} from '../src/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
 import {compareLevels, type LevelComparison} from './levels';
+import {meanStd, type StudyRow} from './study-rows';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,16 +48,7 @@ async function evalOnnx(run: string, data: string): Promise<number> {
   return (await evaluateOnnx({onnx, data, device: 'cpu', batchSize: 500})).top1;
 }
 
-interface Row {
-  seed: number;
-  method: string;
-  quant: string;
-  top1: number;
-  seconds: number;
-  /** For CBP: how many constrained weights sit at another level than in the STE run and in the rounded float model. */
-  levelsVsSte?: LevelComparison;
-  levelsVsRound?: LevelComparison;
-}
+type Row = StudyRow;
 
 async function main(): Promise<void> {
   const data = arg('data', 'fashion-mnist');
@@ -112,11 +104,7 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
-  const stat = (xs: number[]): string => {
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1));
-    return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
-  };
+  const stat = meanStd;
   const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
   process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method, CBP λ lr ${lrLambda} period ${period}; top-1 (%) in ONNX Runtime\n\n`);
   process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
