@@ -1,6 +1,50 @@
 import {tf} from '../tf';
 import {segments} from './levels';
 
+/** One interval between neighbouring levels, its thresholds rounded to float32 as the reference sees them. */
+interface Piece {
+  readonly qlow: number;
+  readonly qhigh: number;
+  readonly height: number;
+  readonly toMeanLow: number;
+  readonly toMeanHigh: number;
+  /** c(w) above this is inside the unconstrained window (set to 0). */
+  readonly windowTop: number;
+  /** The window in w: [rlow, rhigh). */
+  readonly rlow: number;
+  readonly rhigh: number;
+  readonly slopeLow: number;
+  readonly slopeHigh: number;
+}
+
+/** The outer bounds and the pieces of c(w) for a layer's scale, levels and ucs — shared by every form below. */
+function pieces(scale: number, levels: readonly number[], ucs: number): {lo: number; hi: number; pieces: Piece[]} {
+  const f = Math.fround;
+  const {mids} = segments(levels);
+  return {
+    lo: f(levels[0] * scale),
+    hi: f(levels[levels.length - 1] * scale),
+    pieces: mids.map((m, p) => {
+      const qlow = f(levels[p] * scale);
+      const qhigh = f(levels[p + 1] * scale);
+      const mean = f(m * scale);
+      const height = f(qhigh - qlow);
+      return {
+        qlow,
+        qhigh,
+        height,
+        toMeanLow: f(mean - qlow),
+        toMeanHigh: f(mean - qhigh),
+        windowTop: f(height * ucs),
+        rlow: f(qlow + f(f(mean - qlow) * ucs)),
+        rhigh: f(qhigh + f(f(mean - qhigh) * ucs)),
+        slopeLow: f(height / f(mean - qlow)),
+        slopeHigh: f(height / f(mean - qhigh)),
+      };
+    }),
+  };
+}
+
 /**
  * The CBP constraint function c(w), elementwise: a slope-2 penalty outside [levels[0]·s, levels[-1]·s]; between
  * neighbouring levels a triangle, 0 at the levels and (q_hi − q_lo) at the midpoint, set to 0 wherever it
@@ -9,21 +53,13 @@ import {segments} from './levels';
  */
 export function constraintValue(w: tf.Tensor, scale: number, levels: readonly number[], ucs: number): tf.Tensor {
   return tf.tidy(() => {
-    const f = Math.fround;
-    const {mids} = segments(levels);
-    const lo = f(levels[0] * scale);
-    const hi = f(levels[levels.length - 1] * scale);
+    const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
     let out = tf.add(tf.relu(tf.mul(tf.sub(w, lo), -2)), tf.relu(tf.mul(tf.sub(w, hi), 2)));
-    for (let p = 0; p < mids.length; p++) {
-      const qlow = f(levels[p] * scale);
-      const qhigh = f(levels[p + 1] * scale);
-      const mean = f(mids[p] * scale);
-      const height = f(qhigh - qlow);
-      const rising = tf.div(tf.sub(w, qlow), f(mean - qlow));
-      const falling = tf.div(tf.sub(w, qhigh), f(mean - qhigh));
-      const line = tf.relu(tf.mul(tf.minimum(rising, falling), height));
-      const windowed = tf.where(tf.greater(line, f(height * ucs)), tf.zerosLike(line), line);
-      out = tf.add(out, windowed);
+    for (const q of ps) {
+      const rising = tf.div(tf.sub(w, q.qlow), q.toMeanLow);
+      const falling = tf.div(tf.sub(w, q.qhigh), q.toMeanHigh);
+      const line = tf.relu(tf.mul(tf.minimum(rising, falling), q.height));
+      out = tf.add(out, tf.where(tf.greater(line, q.windowTop), tf.zerosLike(line), line));
     }
     return out;
   });
@@ -32,26 +68,17 @@ export function constraintValue(w: tf.Tensor, scale: number, levels: readonly nu
 /** dc/dw, piece by piece as the reference's backward pass defines it (zero inside the unconstrained window). */
 export function constraintSlope(w: tf.Tensor, scale: number, levels: readonly number[], ucs: number): tf.Tensor {
   return tf.tidy(() => {
-    const f = Math.fround;
-    const {mids} = segments(levels);
-    const lo = f(levels[0] * scale);
-    const hi = f(levels[levels.length - 1] * scale);
+    const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
     const pick = (mask: tf.Tensor, value: number, current: tf.Tensor): tf.Tensor =>
       tf.where(mask, tf.fill(current.shape, value), current);
     // Positions no piece claims keep the incoming gradient unchanged in the reference: slope 1.
     let slope: tf.Tensor = tf.onesLike(w);
     slope = pick(tf.less(w, lo), -2, slope);
     slope = pick(tf.greaterEqual(w, hi), 2, slope);
-    for (let p = 0; p < mids.length; p++) {
-      const qlow = f(levels[p] * scale);
-      const qhigh = f(levels[p + 1] * scale);
-      const mean = f(mids[p] * scale);
-      const height = f(qhigh - qlow);
-      const rlow = f(qlow + f(f(mean - qlow) * ucs));
-      const rhigh = f(qhigh + f(f(mean - qhigh) * ucs));
-      slope = pick(tf.logicalAnd(tf.greaterEqual(w, qlow), tf.less(w, rlow)), height / f(mean - qlow), slope);
-      slope = pick(tf.logicalAnd(tf.less(w, qhigh), tf.greaterEqual(w, rhigh)), height / f(mean - qhigh), slope);
-      slope = pick(tf.logicalAnd(tf.greaterEqual(w, rlow), tf.less(w, rhigh)), 0, slope);
+    for (const q of ps) {
+      slope = pick(tf.logicalAnd(tf.greaterEqual(w, q.qlow), tf.less(w, q.rlow)), q.slopeLow, slope);
+      slope = pick(tf.logicalAnd(tf.less(w, q.qhigh), tf.greaterEqual(w, q.rhigh)), q.slopeHigh, slope);
+      slope = pick(tf.logicalAnd(tf.greaterEqual(w, q.rlow), tf.less(w, q.rhigh)), 0, slope);
     }
     return slope;
   });
@@ -64,27 +91,7 @@ export function constraintSlope(w: tf.Tensor, scale: number, levels: readonly nu
  */
 export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale: number, levels: readonly number[], ucs: number): {value: number; grad: Float32Array} {
   const f = Math.fround;
-  const {mids} = segments(levels);
-  const lo = f(levels[0] * scale);
-  const hi = f(levels[levels.length - 1] * scale);
-  const pieces = mids.map((m, p) => {
-    const qlow = f(levels[p] * scale);
-    const qhigh = f(levels[p + 1] * scale);
-    const mean = f(m * scale);
-    const height = f(qhigh - qlow);
-    return {
-      qlow,
-      qhigh,
-      height,
-      toMeanLow: f(mean - qlow),
-      toMeanHigh: f(mean - qhigh),
-      windowTop: f(height * ucs),
-      rlow: f(qlow + f(f(mean - qlow) * ucs)),
-      rhigh: f(qhigh + f(f(mean - qhigh) * ucs)),
-      slopeLow: f(height / f(mean - qlow)),
-      slopeHigh: f(height / f(mean - qhigh)),
-    };
-  });
+  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
   const grad = new Float32Array(w.length);
   let value = 0;
   for (let i = 0; i < w.length; i++) {
@@ -99,7 +106,7 @@ export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale:
       c = f(2 * f(x - hi));
       slope = 2;
     } else {
-      for (const q of pieces) {
+      for (const q of ps) {
         if (!(x >= q.qlow && x < q.qhigh)) continue;
         const rising = f(f(x - q.qlow) / q.toMeanLow);
         const falling = f(f(x - q.qhigh) / q.toMeanHigh);
