@@ -1,6 +1,7 @@
 /**
  * One CBP training-step measurement in its own process (so its peak memory is its own):
- * node dist/bench/step.js lenet5|resnet18|resnet20 [backend] [threads] (resnet20: batch 128 on 1×28×28). Prints {msPerStep, peakRssMB, backend, threads}; threads
+ * node dist/bench/step.js lenet5|resnet18|resnet20 [backend] [threads] [base] (resnet20: batch 128 on 1×28×28; base:
+ * the stem width, the model's own when omitted). Prints {msPerStep, peakRssMB, backend, threads}; threads
  * default to what `cbp train` uses (defaultWorkers).
  */
 import {tf} from '../src/tf';
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const backend = await selectBackend(process.argv[3] ?? 'auto');
   const [batch, shape, steps] =
     which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : which === 'resnet20' ? [128, [1, 28, 28] as const, 3] : [32, [3, 224, 224] as const, 3];
-  const spec = getModel(which, 10, shape);
+  const spec = getModel(which, 10, shape, process.argv[5] !== undefined ? Number(process.argv[5]) : undefined);
   const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 1));
   const st = createTrainState(net, 1e-4, 10);
   for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-4));

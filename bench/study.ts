@@ -6,7 +6,7 @@
  *   cbp   — CBP.
  * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
  *   --quants bin,ter,1bit,2bit --methods round,ste,cbp --limit N --batch-size 256 --out study/NAME --backend wasm
- *   --workers auto --lr-lambda 1e-4 --period 20 (CBP's multiplier schedule; the reference's defaults)
+ *   --workers auto --width N (resnet and alexnet models: channels of the first layer) --lr-lambda 1e-4 --period 20 (CBP's multiplier schedule; the reference's defaults)
  *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
  *   else DIR itself for the first seed.
  * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const workers = arg('workers', 'auto');
   const lrLambda = Number(arg('lr-lambda', '1e-4'));
   const period = Number(arg('period', '20'));
+  const width = process.argv.includes('--width') ? Number(arg('width', '0')) : undefined;
   fs.mkdirSync(out, {recursive: true});
   const rows: Row[] = [];
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     } else if (reuse !== undefined && seed === seeds[0]) {
       floatDir = reuse;
     } else {
-      await train({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, out: floatDir});
+      await train({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, width, out: floatDir});
     }
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
         if (method === 'cbp' && fs.existsSync(roundDir)) row.levelsVsRound = compareLevels(roundDir, dir);
         rows.push(row);
       }
-      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
+      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, width: width ?? null, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
   const stat = meanStd;

@@ -43,6 +43,9 @@ export interface TrainOptions {
   readonly init?: string;
   readonly resume?: string;
   readonly limit?: number;
+  /** Channels of the first layer (alexnet, resnet*); the widths of the later layers scale with it. The model's
+   * published width when omitted, or the --init checkpoint's. */
+  readonly width?: number;
   /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
   readonly method?: string;
   /** Evaluate on only this many test images (spread over the classes for folders). */
@@ -120,13 +123,24 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   };
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
   const source = opts.init !== undefined ? initSource(opts.init) : undefined;
-  const base = source?.base;
+  let base = source?.base;
+  if (opts.width !== undefined) {
+    if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
+    const width = checkInt('--width', opts.width, 1, 4096);
+    if (opts.init !== undefined && width !== (source?.base ?? getModel(model).nodes.find((n) => n.kind === 'conv2d')?.outChannels)) {
+      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${source?.base ?? 'as published'}; leave --width out to keep it`);
+    }
+    base = width;
+  }
   const spec = getModel(model, ds.numClasses, ds.shape, base);
   if (base !== undefined) config = {...config, base};
   let weights = initialWeights(spec, quant, config.seed);
   if (source !== undefined) weights = initFrom(source, spec, quant, weights);
   return {config, spec, weights};
 }
+
+/** The models whose widths scale with --width. */
+const WIDTH_MODELS: readonly string[] = ['alexnet', 'resnet18', 'resnet20', 'resnet50'];
 
 /** Starting weights from another checkpoint, matched by name and shape; its scales are kept only for the same constraint. */
 interface InitSource {

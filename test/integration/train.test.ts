@@ -82,3 +82,25 @@ test('bad flags are refused with the flag, the value and what was expected', () 
   const r = cbp(['train', '--resume', path.join(tmp, 'nothing-here')]);
   assert.match(errorText(r.stderr), /--resume .*nothing-here: no such checkpoint folder/);
 });
+
+test('--width sets the channel count of a residual network, and a run started from it keeps that width', () => {
+  const small = ['--model', 'resnet20', '--data', 'mnist', '--limit', '64', '--test-limit', '64', '--batch-size', '32', '--epochs', '1', '--backend', 'wasm', '--no-plot'];
+  const narrow = path.join(tmp, 'r20-w4');
+  cbpJson<TrainResult>(['train', ...small, '--quant', 'none', '--width', '4', '--out', narrow]);
+  const shapes = (dir: string): Map<string, readonly number[]> => new Map([...modelWeights(readCheckpoint(dir).tensors)].map(([k, t]) => [k, t.shape]));
+  const a = shapes(narrow);
+  assert.deepEqual(a.get('conv1.weight'), [4, 1, 3, 3]);
+  assert.deepEqual(a.get('layer3.2.conv2.weight'), [16, 16, 3, 3]);
+  assert.deepEqual(a.get('fc.weight'), [10, 16]);
+  const bin = path.join(tmp, 'r20-w4-bin');
+  cbpJson<TrainResult>(['train', ...small, '--quant', 'bin', '--init', narrow, '--out', bin]);
+  assert.deepEqual(shapes(bin).get('layer3.2.conv2.weight'), [16, 16, 3, 3]);
+  assert.equal(readCheckpoint(bin).state.config.base, 4);
+
+  const fixed = cbp(['train', '--model', 'lenet5', '--width', '8', '--limit', '10']);
+  assert.match(errorText(fixed.stderr), /--width 8: lenet5 has a fixed width; --width applies to alexnet, resnet18, resnet20, resnet50/);
+  const zero = cbp(['train', '--model', 'resnet20', '--width', '0', '--limit', '10']);
+  assert.match(errorText(zero.stderr), /--width 0: expected an integer in \[1, 4096\]/);
+  const clash = cbp(['train', ...small, '--quant', 'bin', '--init', narrow, '--width', '8', '--out', path.join(tmp, 'r20-clash')]);
+  assert.match(errorText(clash.stderr), /--width 8: the --init weights .*r20-w4 have width 4; leave --width out to keep it/);
+});
