@@ -2,13 +2,13 @@
  * The Markdown table of one or more `npm run study` outputs (e.g. seeds run as separate processes):
  * node dist/bench/study-table.js study/fm study/fm3 ... Reads each DIR/results.json, merges the rows, prints top-1
  * mean ± std over seeds per method and constraint, and under it how many constrained weights CBP put at another
- * level than STE and than rounding (from the checkpoints in each DIR).
+ * level than STE and than rounding (from the checkpoints in each DIR). A row met again (the same method, constraint
+ * and seed: e.g. a float model reused by a later study with --float) counts once, from the first DIR that has it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {compareLevels} from './levels';
 import {meanStd, type StudyRow as Row} from './study-rows';
-
 
 const dirs = process.argv.slice(2);
 const rows: (Row & {dir: string})[] = [];
@@ -16,7 +16,10 @@ const meta: Record<string, unknown>[] = [];
 for (const dir of dirs) {
   const r = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as {rows: Row[]} & Record<string, unknown>;
   meta.push({...r, rows: undefined});
-  for (const row of r.rows) rows.push({...row, dir});
+  for (const row of r.rows) {
+    if (rows.some((x) => x.method === row.method && x.quant === row.quant && x.seed === row.seed)) continue;
+    rows.push({...row, dir});
+  }
 }
 const quants = [...new Set(rows.filter((r) => r.quant !== 'none').map((r) => r.quant))];
 const stat = meanStd;
