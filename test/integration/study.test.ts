@@ -27,4 +27,16 @@ test('shortened study (MNIST subset, one seed): CBP binary beats post-training r
   assert.ok(get('cbp') > get('round'), `cbp ${get('cbp')} vs round ${get('round')}`);
   assert.ok(get('float') > 0.9, `float ${get('float')}`);
   for (const m of ['float', 'round', 'ste', 'cbp']) assert.ok(fs.existsSync(path.join(out, m === 'float' ? 'float-s1.onnx' : `${m}-bin-s1.onnx`)), m);
+
+  // The merged table of several study folders counts a row met twice (a reused float model) once: a folder given
+  // twice gives the table of the folder, not "x ± 0.00" over two copies.
+  const table = (dirs: string[]): string => {
+    const t = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'study-table.js'), ...dirs], {encoding: 'utf8'});
+    assert.equal(t.status, 0, t.stderr);
+    return t.stdout.split('\n').filter((l) => l.startsWith('|')).join('\n');
+  };
+  const once = table([out]);
+  assert.match(once, new RegExp(`\\| float \\| ${(get('float') * 100).toFixed(2)} \\|`));
+  assert.match(once, /\| CBP weights at another level than STE's \| \d+ of 4\d{5} \|/);
+  assert.equal(table([out, out]), once);
 });
