@@ -28,7 +28,7 @@ process.stdout.write(`seeds ${seeds.join(', ')}; ${JSON.stringify(meta)}\n\n`);
 process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
 const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
 process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
-for (const method of ['round', 'ste', 'cbp']) {
+for (const method of ['round', 'roundbn', 'ste', 'cbp'].filter((m) => rows.some((r) => r.method === m))) {
   process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
 }
 const moved = (q: string, other: string): string => {

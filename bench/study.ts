@@ -2,10 +2,12 @@
  * `npm run study`: CBP against the simple alternatives, same model and epoch budget, evaluated through the
  * exported ONNX model in ONNX Runtime:
  *   round — post-training rounding of the float model to the levels (scale mean |w|), no training;
+ *   roundbn — the same rounding, then batch norm's running statistics re-estimated on 10,240 training images (or --limit)
+ *             (forward passes only; the weights stay as rounded);
  *   ste   — straight-through training: quantized forward, latent weights, clamp, no constraint term;
  *   cbp   — CBP.
  * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
- *   --quants bin,ter,1bit,2bit --methods round,ste,cbp --limit N --batch-size 256 --out study/NAME --backend wasm
+ *   --quants bin,ter,1bit,2bit --methods round,roundbn,ste,cbp --limit N --batch-size 256 --out study/NAME --backend wasm
  *   --workers auto --width N (resnet and alexnet models: channels of the first layer) --lr-lambda 1e-4 --period 20 (CBP's multiplier schedule; the reference's defaults)
  *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
  *   else DIR itself for the first seed.
@@ -17,7 +19,9 @@ import {evaluateOnnx} from '../src/eval/evaluate';
 import {exportCheckpoint} from '../src/export';
 import {initialSchedule} from '../src/cbp/schedule';
 import {modelWeights, readCheckpoint, writeCheckpoint} from '../src/train/checkpoint';
-import {meanAbs} from '../src/train/network';
+import {meanAbs, Network} from '../src/train/network';
+import {recalibrateBatchNorm} from '../src/train/recalibrate';
+import {trainData} from '../src/train/sources';
 import {specOf} from '../src/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
@@ -42,6 +46,18 @@ function roundFrom(floatDir: string, quant: Quant, out: string): void {
   writeCheckpoint(out, {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'none'}, weights);
 }
 
+/** Rounding, then batch norm re-estimated for the rounded weights (src/train/recalibrate.ts). */
+async function roundBnFrom(roundDir: string, data: string, limit: number | undefined, seed: number, out: string): Promise<void> {
+  const ck = readCheckpoint(roundDir);
+  const ds = trainData(data, limit, () => undefined);
+  const net = new Network(specOf(ck.state.config, ds.shape), ck.state.config.quant, modelWeights(ck.tensors));
+  await recalibrateBatchNorm(net, ds, RECALIBRATION_IMAGES, 256, seed);
+  writeCheckpoint(out, ck.state, net.toWeights());
+  net.dispose();
+}
+
+const RECALIBRATION_IMAGES = 10_240;
+
 async function evalOnnx(run: string, data: string): Promise<number> {
   const onnx = `${run}.onnx`;
   await exportCheckpoint({checkpoint: run, format: 'onnx', out: onnx, weights: 'auto'});
@@ -61,8 +77,8 @@ async function main(): Promise<void> {
   const backend = arg('backend', 'auto');
   const out = arg('out', path.join('study', `${model}-${data}`));
   const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
-  const methods = arg('methods', 'round,ste,cbp').split(',');
-  for (const m of methods) if (!['round', 'ste', 'cbp'].includes(m)) throw new Error(`--methods: unknown method '${m}', expected round, ste or cbp`);
+  const methods = arg('methods', 'round,roundbn,ste,cbp').split(',');
+  for (const m of methods) if (!['round', 'roundbn', 'ste', 'cbp'].includes(m)) throw new Error(`--methods: unknown method '${m}', expected round, roundbn, ste or cbp`);
   const workers = arg('workers', 'auto');
   const lrLambda = Number(arg('lr-lambda', '1e-4'));
   const period = Number(arg('period', '20'));
@@ -85,11 +101,17 @@ async function main(): Promise<void> {
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
     for (const quant of quants) {
-      if (methods.includes('round')) {
+      if (methods.includes('round') || methods.includes('roundbn')) {
         const r = path.join(out, `round-${quant}-s${seed}`);
         t = Date.now();
         roundFrom(floatDir, quant, r);
-        rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
+        if (methods.includes('round')) rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
+        if (methods.includes('roundbn')) {
+          const rb = path.join(out, `roundbn-${quant}-s${seed}`);
+          t = Date.now();
+          await roundBnFrom(r, data, limit, seed, rb);
+          rows.push({seed, method: 'roundbn', quant, top1: await evalOnnx(rb, data), seconds: (Date.now() - t) / 1000});
+        }
       }
       for (const method of (['ste', 'cbp'] as const).filter((m) => methods.includes(m))) {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
