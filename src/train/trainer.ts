@@ -100,6 +100,9 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   if (opts.resume !== undefined && ck !== undefined) {
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
+    if (opts.width !== undefined && opts.width !== (config.base ?? getModel(config.model).nodes.find((n) => n.kind === 'conv2d')?.outChannels)) {
+      throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
+    }
     const spec = specOf(config, ds.shape);
     return {config, spec, weights: modelWeights(ck.tensors), resumed: {state: ck.state, tensors: ck.tensors}};
   }

@@ -103,4 +103,6 @@ test('--width sets the channel count of a residual network, and a run started fr
   assert.match(errorText(zero.stderr), /--width 0: expected an integer in \[1, 4096\]/);
   const clash = cbp(['train', ...small, '--quant', 'bin', '--init', narrow, '--width', '8', '--out', path.join(tmp, 'r20-clash')]);
   assert.match(errorText(clash.stderr), /--width 8: the --init weights .*r20-w4 have width 4; leave --width out to keep it/);
+  const resumed = cbp(['train', '--resume', bin, '--epochs', '2', '--width', '8', '--backend', 'wasm']);
+  assert.match(errorText(resumed.stderr), /--width 8: the run in .*r20-w4-bin has width 4; a resumed run keeps its width/);
 });
