@@ -100,7 +100,7 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   if (opts.resume !== undefined && ck !== undefined) {
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
-    if (opts.width !== undefined && opts.width !== (config.base ?? getModel(config.model).nodes.find((n) => n.kind === 'conv2d')?.outChannels)) {
+    if (opts.width !== undefined && opts.width !== widthOf(config.model, config.base)) {
       throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
     }
     const spec = specOf(config, ds.shape);
@@ -130,7 +130,7 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   if (opts.width !== undefined) {
     if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
     const width = checkInt('--width', opts.width, 1, 4096);
-    if (opts.init !== undefined && width !== (source?.base ?? getModel(model).nodes.find((n) => n.kind === 'conv2d')?.outChannels)) {
+    if (opts.init !== undefined && width !== widthOf(model, source?.base)) {
       throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${source?.base ?? 'as published'}; leave --width out to keep it`);
     }
     base = width;
@@ -144,6 +144,11 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
 
 /** The models whose widths scale with --width. */
 const WIDTH_MODELS: readonly string[] = ['alexnet', 'resnet18', 'resnet20', 'resnet50'];
+
+/** A model's width: the `base` a run or checkpoint recorded, else the published model's first-layer channels. */
+function widthOf(model: string, base: number | undefined): number | undefined {
+  return base ?? getModel(model).nodes.find((n) => n.kind === 'conv2d')?.outChannels;
+}
 
 /** Starting weights from another checkpoint, matched by name and shape; its scales are kept only for the same constraint. */
 interface InitSource {
