@@ -21,7 +21,7 @@ import {initialSchedule} from '../src/cbp/schedule';
 import {modelWeights, readCheckpoint, writeCheckpoint} from '../src/train/checkpoint';
 import {meanAbs, Network} from '../src/train/network';
 import {recalibrateBatchNorm} from '../src/train/recalibrate';
-import {trainData} from '../src/train/sources';
+import {trainData, type TrainData} from '../src/train/sources';
 import {specOf} from '../src/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
@@ -47,9 +47,8 @@ function roundFrom(floatDir: string, quant: Quant, out: string): void {
 }
 
 /** Rounding, then batch norm re-estimated for the rounded weights (src/train/recalibrate.ts). */
-async function roundBnFrom(roundDir: string, data: string, limit: number | undefined, seed: number, out: string): Promise<void> {
+async function roundBnFrom(roundDir: string, ds: TrainData, seed: number, out: string): Promise<void> {
   const ck = readCheckpoint(roundDir);
-  const ds = trainData(data, limit, () => undefined);
   const net = new Network(specOf(ck.state.config, ds.shape), ck.state.config.quant, modelWeights(ck.tensors));
   await recalibrateBatchNorm(net, ds, RECALIBRATION_IMAGES, 256, seed);
   writeCheckpoint(out, ck.state, net.toWeights());
@@ -84,6 +83,8 @@ async function main(): Promise<void> {
   const period = Number(arg('period', '20'));
   const width = process.argv.includes('--width') ? Number(arg('width', '0')) : undefined;
   fs.mkdirSync(out, {recursive: true});
+  // The training images batch norm is re-estimated on: loaded once for every rounded model of the study.
+  let recalibrationData: TrainData | undefined;
   const rows: Row[] = [];
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const batchSize = Number(arg('batch-size', '256'));
@@ -109,7 +110,8 @@ async function main(): Promise<void> {
         if (methods.includes('roundbn')) {
           const rb = path.join(out, `roundbn-${quant}-s${seed}`);
           t = Date.now();
-          await roundBnFrom(r, data, limit, seed, rb);
+          recalibrationData ??= trainData(data, limit, () => undefined);
+          await roundBnFrom(r, recalibrationData, seed, rb);
           rows.push({seed, method: 'roundbn', quant, top1: await evalOnnx(rb, data), seconds: (Date.now() - t) / 1000});
         }
       }
