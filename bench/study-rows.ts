@@ -19,3 +19,32 @@ export function meanStd(xs: number[]): string {
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1));
   return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
 }
+
+/** The study's methods, in table order. */
+export const STUDY_METHODS = ['round', 'roundbn', 'ste', 'cbp'] as const;
+
+/** "differ of weights" summed over several comparisons ('–' for none). */
+export function countDiffering(cs: readonly LevelComparison[]): string {
+  return cs.length === 0 ? '–' : `${cs.reduce((a, c) => a + c.differ, 0)} of ${cs.reduce((a, c) => a + c.weights, 0)}`;
+}
+
+/**
+ * The Markdown table of a study's rows: top-1 mean ± std over seeds for float and each method present, per
+ * constraint; then, where CBP rows exist, the constrained weights CBP puts at another level than STE and than
+ * rounding — `compare(row, 'ste' | 'round')` gives the comparison for one CBP row, or undefined where there is none.
+ */
+export function studyTable(rows: readonly StudyRow[], compare: (cbpRow: StudyRow, other: 'ste' | 'round') => LevelComparison | undefined): string {
+  const quants = [...new Set(rows.filter((r) => r.quant !== 'none').map((r) => r.quant))];
+  const line = (label: string, cells: string[]): string => `| ${label} | ${cells.join(' | ')} |\n`;
+  const floatTop = meanStd(rows.filter((r) => r.method === 'float').map((r) => r.top1));
+  let out = line('method', quants) + `|---|${quants.map(() => '---').join('|')}|\n` + line('float', quants.map(() => floatTop));
+  for (const method of STUDY_METHODS.filter((m) => rows.some((r) => r.method === m))) {
+    out += line(method, quants.map((q) => meanStd(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))));
+  }
+  if (!rows.some((r) => r.method === 'cbp')) return out;
+  const moved = (q: string, other: 'ste' | 'round'): string =>
+    countDiffering(rows.filter((r) => r.method === 'cbp' && r.quant === q).flatMap((r) => compare(r, other) ?? []));
+  out += line("CBP weights at another level than STE's", quants.map((q) => moved(q, 'ste')));
+  out += line("CBP weights at another level than rounding's", quants.map((q) => moved(q, 'round')));
+  return out;
+}

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {compareLevels} from './levels';
-import {meanStd, type StudyRow as Row} from './study-rows';
+import {studyTable, type StudyRow as Row} from './study-rows';
 
 const dirs = process.argv.slice(2);
 const rows: (Row & {dir: string})[] = [];
@@ -21,30 +21,16 @@ for (const dir of dirs) {
     rows.push({...row, dir});
   }
 }
-const quants = [...new Set(rows.filter((r) => r.quant !== 'none').map((r) => r.quant))];
-const stat = meanStd;
 const seeds = [...new Set(rows.map((r) => r.seed))].sort();
 process.stdout.write(`seeds ${seeds.join(', ')}; ${JSON.stringify(meta)}\n\n`);
-process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
-const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
-process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
-for (const method of ['round', 'roundbn', 'ste', 'cbp'].filter((m) => rows.some((r) => r.method === m))) {
-  process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
-}
-const moved = (q: string, other: string): string => {
-  let differ = 0;
-  let weights = 0;
-  for (const r of rows.filter((x) => x.method === 'cbp' && x.quant === q)) {
-    const a = path.join(r.dir, `${other}-${q}-s${r.seed}`);
-    if (!fs.existsSync(a)) continue;
-    const c = compareLevels(a, path.join(r.dir, `cbp-${q}-s${r.seed}`));
-    differ += c.differ;
-    weights += c.weights;
-  }
-  return weights === 0 ? '–' : `${differ} of ${weights}`;
-};
-process.stdout.write(`| CBP weights at another level than STE's | ${quants.map((q) => moved(q, 'ste')).join(' | ')} |\n`);
-process.stdout.write(`| CBP weights at another level than rounding's | ${quants.map((q) => moved(q, 'round')).join(' | ')} |\n`);
+// The comparisons are read from the checkpoints, so rows from studies that did not record them are covered too.
+process.stdout.write(
+  studyTable(rows, (r, other) => {
+    const dir = (r as Row & {dir: string}).dir;
+    const a = path.join(dir, `${other}-${r.quant}-s${r.seed}`);
+    return fs.existsSync(a) ? compareLevels(a, path.join(dir, `cbp-${r.quant}-s${r.seed}`)) : undefined;
+  }),
+);
 const time = (m: string): string => {
   const s = rows.filter((r) => r.method === m).map((r) => r.seconds);
   return s.length === 0 ? '–' : `${Math.min(...s).toFixed(0)}–${Math.max(...s).toFixed(0)} s`;

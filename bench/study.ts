@@ -25,8 +25,8 @@ import {trainData, type TrainData} from '../src/train/sources';
 import {specOf} from '../src/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
-import {compareLevels, type LevelComparison} from './levels';
-import {meanStd, type StudyRow} from './study-rows';
+import {compareLevels} from './levels';
+import {studyTable, STUDY_METHODS, type StudyRow} from './study-rows';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -63,8 +63,6 @@ async function evalOnnx(run: string, data: string): Promise<number> {
   return (await evaluateOnnx({onnx, data, device: 'cpu', batchSize: 500})).top1;
 }
 
-type Row = StudyRow;
-
 async function main(): Promise<void> {
   const data = arg('data', 'fashion-mnist');
   const model = arg('model', 'lenet5');
@@ -76,8 +74,8 @@ async function main(): Promise<void> {
   const backend = arg('backend', 'auto');
   const out = arg('out', path.join('study', `${model}-${data}`));
   const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
-  const methods = arg('methods', 'round,roundbn,ste,cbp').split(',');
-  for (const m of methods) if (!['round', 'roundbn', 'ste', 'cbp'].includes(m)) throw new Error(`--methods: unknown method '${m}', expected round, roundbn, ste or cbp`);
+  const methods = arg('methods', STUDY_METHODS.join(',')).split(',');
+  for (const m of methods) if (!(STUDY_METHODS as readonly string[]).includes(m)) throw new Error(`--methods: unknown method '${m}', expected one of ${STUDY_METHODS.join(', ')}`);
   const workers = arg('workers', 'auto');
   const lrLambda = Number(arg('lr-lambda', '1e-4'));
   const period = Number(arg('period', '20'));
@@ -85,7 +83,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, {recursive: true});
   // The training images batch norm is re-estimated on: loaded once for every rounded model of the study.
   let recalibrationData: TrainData | undefined;
-  const rows: Row[] = [];
+  const rows: StudyRow[] = [];
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const batchSize = Number(arg('batch-size', '256'));
   const common = {model, data, limit, batchSize, lrLambda, weightDecay: 1e-4, period, backend, workers, log};
@@ -119,7 +117,7 @@ async function main(): Promise<void> {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
         t = Date.now();
         await train({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir});
-        const row: Row = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000};
+        const row: StudyRow = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000};
         const steDir = path.join(out, `ste-${quant}-s${seed}`);
         const roundDir = path.join(out, `round-${quant}-s${seed}`);
         if (method === 'cbp' && fs.existsSync(steDir)) row.levelsVsSte = compareLevels(steDir, dir);
@@ -129,22 +127,8 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, width: width ?? null, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
-  const stat = meanStd;
-  const floatTop = rows.filter((r) => r.method === 'float').map((r) => r.top1);
   process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method, CBP λ lr ${lrLambda} period ${period}; top-1 (%) in ONNX Runtime\n\n`);
-  process.stdout.write(`| method | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
-  process.stdout.write(`| float | ${quants.map(() => stat(floatTop)).join(' | ')} |\n`);
-  for (const method of methods) {
-    process.stdout.write(`| ${method} | ${quants.map((q) => stat(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))).join(' | ')} |\n`);
-  }
-  const moved = (q: string, key: 'levelsVsSte' | 'levelsVsRound'): string => {
-    const cs = rows.filter((r) => r.method === 'cbp' && r.quant === q && r[key] !== undefined).map((r) => r[key] as LevelComparison);
-    return cs.length === 0 ? '–' : `${cs.reduce((a, c) => a + c.differ, 0)} of ${cs.reduce((a, c) => a + c.weights, 0)}`;
-  };
-  if (methods.includes('cbp')) {
-    process.stdout.write(`| CBP weights at another level than STE's (all seeds) | ${quants.map((q) => moved(q, 'levelsVsSte')).join(' | ')} |\n`);
-    process.stdout.write(`| CBP weights at another level than rounding's (all seeds) | ${quants.map((q) => moved(q, 'levelsVsRound')).join(' | ')} |\n`);
-  }
+  process.stdout.write(studyTable(rows, (r, other) => (other === 'ste' ? r.levelsVsSte : r.levelsVsRound)));
 }
 
 main().catch((e) => {
