@@ -3,8 +3,8 @@
  * {name: GFLOP/s} for ResNet-18's and LeNet-5's convolution shapes; bench/torch_ref.py conv prints the same for
  * PyTorch with one thread. Their ratio is the per-core gap that no amount of threading on two cores can close.
  */
-import {tf} from '../src/tf';
-import {selectBackend} from '../src/backend';
+import {tf} from '../src/core/tf';
+import {selectBackend} from '../src/core/backend';
 
 export const CONV_SHAPES: [string, number, number, number, number, number][] = [
   // [name, batch, size, in, kernel, out]; 3×3 'same', 5×5 'valid'

@@ -3,9 +3,9 @@
  * node dist/bench/levels.js RUN_A RUN_B. Prints {layers: [{layer, weights, differ}], weights, differ}. The study
  * uses it to say whether CBP and STE trained different quantized networks or the same one.
  */
-import {readCheckpoint, modelWeights} from '../src/train/checkpoint';
-import {LEVELS, nearestLevelIndex} from '../src/cbp/levels';
-import {CbpError} from '../src/errors';
+import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
+import {LEVELS, levelIndices} from '../src/cbp/levels';
+import {CbpError} from '../src/core/errors';
 import type {Quant} from '../models/spec';
 
 export interface LevelComparison {
@@ -27,10 +27,9 @@ export function compareLevels(a: string, b: string): LevelComparison {
     const [xa, xb] = [wa.get(`${name}.weight`)?.data, wb.get(`${name}.weight`)?.data];
     const scaleB = wb.get(key)?.data[0];
     if (xa === undefined || xb === undefined || scaleB === undefined || xa.length !== xb.length) throw new CbpError(`${b}: layer ${name} does not match ${a}`);
+    const [ia, ib] = [levelIndices(xa, scaleA.data[0], levels).index, levelIndices(xb, scaleB, levels).index];
     let differ = 0;
-    for (let i = 0; i < xa.length; i++) {
-      if (nearestLevelIndex(levels, xa[i], scaleA.data[0]) !== nearestLevelIndex(levels, xb[i], scaleB)) differ++;
-    }
+    for (let i = 0; i < ia.length; i++) if (ia[i] !== ib[i]) differ++;
     layers.push({layer: name, weights: xa.length, differ});
   }
   return {layers, weights: layers.reduce((s, l) => s + l.weights, 0), differ: layers.reduce((s, l) => s + l.differ, 0)};

@@ -1,7 +1,7 @@
 /** `npm run readme`: regenerates the command reference in README.md from the commands themselves. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {updateReadme} from '../src/cli-reference';
+import {updateReadme} from './cli-reference';
 
 const file = path.join(__dirname, '..', '..', 'README.md');
 fs.writeFileSync(file, updateReadme(fs.readFileSync(file, 'utf8')));

@@ -19,7 +19,7 @@ import {loadBatches, type Sample} from '../src/data/imagefolder';
 import {openSession, runBatch} from '../src/eval/session';
 import {initialWeights} from '../src/train/init';
 import {readPth, stateDict} from '../src/torch/load';
-import {Rng} from '../src/util/rng';
+import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import {writeOnnx} from '../onnx/writer';
 

@@ -4,13 +4,13 @@
  * the stem width, the model's own when omitted). Prints {msPerStep, peakRssMB, backend, threads}; threads
  * default to what `cbp train` uses (defaultWorkers).
  */
-import {tf} from '../src/tf';
-import {selectBackend} from '../src/backend';
+import {tf} from '../src/core/tf';
+import {selectBackend} from '../src/core/backend';
 import {Network} from '../src/train/network';
 import {initialWeights} from '../src/train/init';
 import {cbpStep, createTrainState} from '../src/train/step';
 import {defaultWorkers, ShardPool} from '../src/train/shards';
-import {Rng} from '../src/util/rng';
+import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 
 async function main(): Promise<void> {

@@ -16,13 +16,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {evaluateOnnx} from '../src/eval/evaluate';
-import {exportCheckpoint} from '../src/export';
+import {exportCheckpoint} from '../src/app/export';
 import {initialSchedule} from '../src/cbp/schedule';
-import {modelWeights, readCheckpoint, writeCheckpoint} from '../src/train/checkpoint';
-import {meanAbs, Network} from '../src/train/network';
+import {modelWeights, readCheckpoint, writeCheckpoint} from '../src/run/checkpoint';
+import {Network} from '../src/train/network';
+import {initialScale} from '../src/cbp/scale';
 import {recalibrateBatchNorm} from '../src/train/recalibrate';
 import {trainData, type TrainData} from '../src/train/sources';
-import {specOf} from '../src/spec-of';
+import {specOf} from '../src/run/spec-of';
 import {train} from '../src/train/trainer';
 import {QUANTS, type Quant} from '../models/spec';
 import {compareLevels} from './levels';
@@ -41,7 +42,7 @@ function roundFrom(floatDir: string, quant: Quant, out: string): void {
   // CBP's scale for every constrained layer: mean |w| of the float weights.
   for (const node of specOf(config).nodes) {
     if ((node.kind !== 'conv2d' && node.kind !== 'dense') || !node.constrained) continue;
-    weights.set(`${node.name}.scale`, {shape: [1], data: Float32Array.of(meanAbs(weights.get(`${node.name}.weight`)?.data ?? new Float32Array(0)))});
+    weights.set(`${node.name}.scale`, {shape: [1], data: Float32Array.of(initialScale(weights.get(`${node.name}.weight`)?.data ?? new Float32Array(0)))});
   }
   writeCheckpoint(out, {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'none'}, weights);
 }

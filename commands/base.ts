@@ -1,5 +1,5 @@
 import {Command, Errors} from '@oclif/core';
-import {CbpError} from '../src/errors';
+import {CbpError} from '../src/core/errors';
 
 /** Turns the library's errors into oclif errors with the exit code 2 for bad input, so messages print cleanly. */
 export abstract class CbpCommand extends Command {

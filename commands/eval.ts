@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core';
 import {DEVICES} from '../src/eval/session';
 import {evaluateOnnx, mergeResults, type EvalResult} from '../src/eval/evaluate';
-import {publishedOnnx} from '../src/eval/published';
-import {CbpError} from '../src/errors';
-import {ProgressBar} from '../src/util/progress';
+import {publishedOnnx} from '../src/app/published';
+import {CbpError} from '../src/core/errors';
+import {ProgressBar} from '../src/core/progress';
 import {CbpCommand} from './base';
 
 export default class Eval extends CbpCommand {

@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core';
-import {EXPORT_FORMATS, exportCheckpoint, type ExportResult} from '../src/export';
+import {EXPORT_FORMATS, exportCheckpoint, type ExportResult} from '../src/app/export';
 import {WEIGHT_FORMATS} from '../onnx/writer';
 import {CbpCommand} from './base';
+import {storageHelp} from '../onnx/codes';
 
 export default class Export extends CbpCommand {
   static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights, verified in ONNX Runtime.';
   static override description =
-    'Constrained layers are stored as INT2 (bin, ter) or INT4 (1bit, 2bit) level codes restored by DequantizeLinear; ' +
+    `Constrained layers are stored as level codes restored by DequantizeLinear (${storageHelp()}); ` +
     '--weights int8 uses INT8 (opset 13) for runtimes without sub-byte types, --weights float plain float32. ' +
     'After writing, the file is run in onnxruntime-node on test images and compared with the tfjs forward pass.';
   static override examples = [

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
-import {exportCheckpoint} from '../src/export';
+import {exportCheckpoint} from '../src/app/export';
 import {importPth, type ImportResult} from '../src/torch/import';
-import {MODEL_NAMES, QUANT_OR_NONE} from '../models/index';
+import {requiredModelFlag, requiredQuantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Import extends CbpCommand {
@@ -16,8 +16,8 @@ export default class Import extends CbpCommand {
   static override enableJsonFlag = true;
   static override args = {file: Args.string({description: 'PyTorch checkpoint (.pth)', required: true})};
   static override flags = {
-    model: Flags.string({description: `architecture (${MODEL_NAMES.join(', ')})`, required: true}),
-    quant: Flags.string({description: `constraint the weights follow (${QUANT_OR_NONE.join(', ')})`, required: true}),
+    model: requiredModelFlag('architecture'),
+    quant: requiredQuantFlag('constraint the weights follow'),
     out: Flags.string({description: 'cbp checkpoint folder to write [default: runs/MODEL-QUANT-imported]'}),
     onnx: Flags.string({description: 'also export the imported model to this ONNX file'}),
     'num-classes': Flags.integer({description: 'classes of the last layer [default: from the checkpoint]'}),
@@ -42,8 +42,8 @@ export default class Import extends CbpCommand {
     if (r.ignored.length > 0) this.log(`  ignored: ${r.ignored.join(', ')}`);
     this.log(`checkpoint: ${r.out}`);
     if (flags.onnx === undefined) return r;
-    const e = await exportCheckpoint({checkpoint: r.out, format: 'onnx', out: flags.onnx, weights: 'auto', log: (l) => this.note(l)});
-    this.log(`wrote ${e.out}: ${e.bytes} bytes (verified in ONNX Runtime, largest logit difference ${e.maxDifference.toExponential(2)})`);
+    const e = await exportCheckpoint({checkpoint: r.out, format: 'onnx', out: flags.onnx, weights: 'auto', verifyWith: 'float-onnx', log: (l) => this.note(l)});
+    this.log(`wrote ${e.out}: ${e.bytes} bytes (packing verified in ONNX Runtime against a float32 export, largest logit difference ${e.maxDifference.toExponential(2)})`);
     return {...r, onnx: e.out};
   }
 }

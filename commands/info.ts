@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core';
-import {inspect, type ModelInfo} from '../src/info';
+import {inspect, type ModelInfo} from '../src/app/info';
 import {CbpCommand} from './base';
 
 function kb(bytes: number): string {

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {plotRun, type PlotResult} from '../src/plot/run-plots';
+import {plotRun, type PlotResult} from '../src/app/plot';
 import {CbpCommand} from './base';
 
 export default class Plot extends CbpCommand {

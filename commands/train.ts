@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core';
-import {BACKEND_CHOICES} from '../src/backend';
 import {DATASET_NAMES} from '../src/data/index';
 import {train, type TrainResult} from '../src/train/trainer';
-import {ProgressBar} from '../src/util/progress';
-import {plotRun} from '../src/plot/run-plots';
-import {MODEL_NAMES, QUANT_OR_NONE} from '../models/index';
+import {ProgressBar} from '../src/core/progress';
+import {plotRun} from '../src/app/plot';
+import {backendFlag, methodFlag, modelFlag, numberFlag, quantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Train extends CbpCommand {
@@ -19,8 +18,8 @@ export default class Train extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    model: Flags.string({description: `architecture (${MODEL_NAMES.join(', ')})`, default: 'lenet5'}),
-    quant: Flags.string({description: `weight constraint (${QUANT_OR_NONE.join(', ')})`, default: 'bin'}),
+    model: modelFlag('architecture', 'lenet5'),
+    quant: quantFlag('weight constraint', 'bin'),
     data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: 'mnist'}),
     epochs: Flags.integer({description: 'total epochs of the run [default: 3; with --resume: as stored]'}),
     init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run) or a PyTorch .pth'}),
@@ -31,13 +30,13 @@ export default class Train extends CbpCommand {
     'test-limit': Flags.integer({description: 'evaluate each epoch on only N test images'}),
     seed: Flags.integer({description: 'seed of initial weights and shuffling', default: 1}),
     'batch-size': Flags.integer({description: 'images per step', default: 256}),
-    lr: Flags.string({description: 'learning rate of the weights (SGD, momentum 0.9)', default: '1e-3'}),
-    'lr-lambda': Flags.string({description: 'learning rate of the Lagrange multipliers (Adam ascent)', default: '1e-4'}),
-    'weight-decay': Flags.string({description: 'L2 penalty on conv/dense weights', default: '1e-4'}),
+    lr: numberFlag('lr', 'learning rate of the weights (SGD, momentum 0.9)', 0, false, 1e-3),
+    'lr-lambda': numberFlag('lr-lambda', 'learning rate of the Lagrange multipliers (Adam ascent)', 0, true, 1e-4),
+    'weight-decay': numberFlag('weight-decay', 'L2 penalty on conv/dense weights', 0, true, 1e-4),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
-    backend: Flags.string({description: `tfjs backend (${BACKEND_CHOICES.join(', ')})`, default: 'auto'}),
+    backend: backendFlag('tfjs backend', 'auto'),
     workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: 'auto'}),
-    method: Flags.string({description: 'cbp, or ste: the same quantized training without the constraint term (a baseline)', default: 'cbp'}),
+    method: methodFlag('cbp, or ste: the same quantized training without the constraint term (a baseline)', 'cbp'),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };
 
@@ -58,9 +57,9 @@ export default class Train extends CbpCommand {
       method: flags.method,
       seed: flags.seed,
       batchSize: flags['batch-size'],
-      lr: Number(flags.lr),
-      lrLambda: Number(flags['lr-lambda']),
-      weightDecay: Number(flags['weight-decay']),
+      lr: flags.lr,
+      lrLambda: flags['lr-lambda'],
+      weightDecay: flags['weight-decay'],
       period: flags.period,
       backend: flags.backend,
       workers: flags.workers,

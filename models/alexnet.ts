@@ -1,4 +1,4 @@
-import {CbpError} from '../src/errors';
+import {CbpError} from '../src/core/errors';
 import {SpecBuilder} from './builder';
 import type {ModelSpec} from './spec';
 

@@ -1,6 +1,7 @@
 import {alexnet} from './alexnet';
 import {lenet5, mlp} from './lenet';
 import {resnet18, resnet20, resnet50} from './resnet';
+import {CbpError} from '../src/core/errors';
 import type {ModelSpec} from './spec';
 
 export * from './spec';
@@ -30,4 +31,9 @@ export function getModel(name: string, numClasses?: number, inputShape?: readonl
     throw new Error(`unknown model '${name}': expected one of ${MODEL_NAMES.join(', ')}`);
   }
   return MODELS[name](numClasses, inputShape, base);
+}
+
+export function checkModel(value: string, flag = '--model'): ModelName {
+  if (!isModelName(value)) throw new CbpError(`${flag} ${value}: unknown model, expected one of ${MODEL_NAMES.join(', ')}`);
+  return value;
 }

@@ -1,9 +1,9 @@
 /** The one description of a network that training, ONNX export and the PyTorch importer all read. */
 
-export const QUANTS = ['bin', 'ter', '1bit', '2bit'] as const;
-export type Quant = (typeof QUANTS)[number];
-export type QuantOrNone = Quant | 'none';
-export const QUANT_OR_NONE: readonly QuantOrNone[] = ['none', ...QUANTS];
+import type {QuantOrNone} from '../src/cbp/registry';
+
+// The constraints live in one registry (src/cbp/registry.ts); re-exported here for the spec's readers.
+export {QUANTS, QUANT_OR_NONE, SEED_QUANTS, type Quant, type QuantOrNone} from '../src/cbp/registry';
 
 export type Pair = readonly [number, number];
 

@@ -1,27 +1,40 @@
-import {LEVELS, segments} from '../src/cbp/levels';
-import {CbpError} from '../src/errors';
-import type {Quant} from '../models/spec';
+import {levelIndices} from '../src/cbp/levels';
+import {CONSTRAINTS, QUANTS, levelCodes, type Quant, type Storage} from '../src/cbp/registry';
+import {CbpError} from '../src/core/errors';
 import {DataType} from './schema';
 
-/**
- * Each constraint's levels as small integers: level = code × unit, so that a layer's weights are the codes
- * times one per-layer step (unit × scale), which is exactly what DequantizeLinear computes.
- */
-export const CODE_UNIT: Record<Quant, number> = {bin: 1, ter: 1, '1bit': 1 / 2, '2bit': 1 / 4};
+export {levelCodes};
 
-export const INT2 = {type: DataType.INT2, bits: 2, name: 'int2'} as const;
-
-/** The narrowest integer type onnxruntime runs DequantizeLinear on that holds every code of the constraint. */
-export const PACKED_TYPE: Record<Quant, {type: number; bits: 1 | 2 | 4; name: 'bit1' | 'int2' | 'int4'}> = {
-  // Binary weights are written one bit each and unpacked in-graph (see writer.ts); INT2 is the integer fallback.
-  bin: {type: DataType.UINT8, bits: 1, name: 'bit1'},
-  ter: INT2,
-  '1bit': {type: DataType.INT4, bits: 4, name: 'int4'},
-  '2bit': {type: DataType.INT4, bits: 4, name: 'int4'},
+/** Each storage kind of the registry as ONNX sees it: the tensor type, bits per weight, opset and IR version. */
+export const STORAGE: Record<Storage, {readonly type: number; readonly bits: 1 | 2 | 4; readonly opset: number; readonly irVersion: number}> = {
+  // One bit per weight as UINT8 bytes, unpacked in-graph with BitShift/BitwiseAnd (opset 18); see writer.ts.
+  bit1: {type: DataType.UINT8, bits: 1, opset: 18, irVersion: 8},
+  // INT2 from opset 25 (IR 13), INT4 from opset 21 (IR 10).
+  int2: {type: DataType.INT2, bits: 2, opset: 25, irVersion: 13},
+  int4: {type: DataType.INT4, bits: 4, opset: 21, irVersion: 10},
 };
 
-export function levelCodes(quant: Quant): number[] {
-  return LEVELS[quant].map((l) => Math.round(l / CODE_UNIT[quant]));
+/** How each constraint is stored, for help texts: `bin: 1 bit, ter: INT2, …`. */
+export function storageHelp(): string {
+  const name: Record<Storage, string> = {bit1: '1 bit per weight, unpacked in-graph', int2: 'INT2', int4: 'INT4'};
+  return QUANTS.map((q) => `${q}: ${name[CONSTRAINTS[q].storage]}`).join(', ');
+}
+
+/** level = code × unit for each constraint (from the registry). */
+export function codeUnit(quant: Quant): number {
+  return CONSTRAINTS[quant].unit;
+}
+
+/** The registry's storage for a constraint, as an ONNX type. */
+export function packedType(quant: Quant): {readonly type: number; readonly bits: 1 | 2 | 4; readonly name: Storage} {
+  const name = CONSTRAINTS[quant].storage;
+  return {...STORAGE[name], name};
+}
+
+/** Whether every code of the constraint fits in `bits` signed bits. */
+export function codesFit(quant: Quant, bits: number): boolean {
+  const codes = levelCodes(quant);
+  return Math.min(...codes) >= -(1 << (bits - 1)) && Math.max(...codes) <= (1 << (bits - 1)) - 1;
 }
 
 export interface Coded {
@@ -30,25 +43,12 @@ export interface Coded {
   readonly onMidpoint: number;
 }
 
-/**
- * The level code of each latent weight under the reference quantizer: the number of midpoints the weight lies
- * above (compared in float32, as the forward pass compares them).
- */
+/** The level code of each latent weight under the reference quantizer (see levelIndices). */
 export function encodeLevels(latent: Float32Array, scale: number, quant: Quant): Coded {
-  const levels = LEVELS[quant];
   const codes = levelCodes(quant);
-  const mids = segments(levels).mids.map((m) => Math.fround(m * scale));
+  const {index, onMidpoint} = levelIndices(latent, scale, CONSTRAINTS[quant].levels);
   const out = new Int8Array(latent.length);
-  let onMidpoint = 0;
-  for (let i = 0; i < latent.length; i++) {
-    const w = latent[i];
-    let k = 0;
-    for (const m of mids) {
-      if (w > m) k++;
-      else if (w === m) (k++, onMidpoint++);
-    }
-    out[i] = codes[k];
-  }
+  for (let i = 0; i < index.length; i++) out[i] = codes[index[i]];
   return {codes: out, onMidpoint};
 }
 

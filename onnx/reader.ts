@@ -1,5 +1,5 @@
-import {readBytes} from '../src/util/read';
-import {CbpError} from '../src/errors';
+import {readBytes} from '../src/core/read';
+import {CbpError} from '../src/core/errors';
 import {ModelProto, type ModelMsg} from './schema';
 
 /** Decodes an ONNX file into plain objects (int64 as numbers, bytes as Uint8Array). */

@@ -1,7 +1,7 @@
-import {CbpError} from '../src/errors';
-import {sizeOf, type Tensor32, type Weights} from '../src/weights';
+import {CbpError} from '../src/core/errors';
+import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
 import {INPUT, type ModelSpec, type Quant, type QuantOrNone, type SpecNode} from '../models/spec';
-import {CODE_UNIT, INT2, PACKED_TYPE, encodeLevels, packSigned} from './codes';
+import {STORAGE, codeUnit, codesFit, encodeLevels, packSigned, packedType} from './codes';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg} from './schema';
 
 export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float'] as const;
@@ -37,7 +37,7 @@ function floatTensor(name: string, t: Tensor32): TensorMsg {
 
 /**
  * Writes a ModelSpec and its weights as an ONNX model. Constrained layers store their level codes as the
- * narrowest integer type (INT2 for bin/ter, INT4 for the shift constraints; INT8 with `int8`) and are restored
+ * registry's storage (one bit for binary, INT2 for ternary, INT4 for the others; INT8 with `int8`) and are restored
  * in-graph by DequantizeLinear with one per-layer step; `float` stores the quantized values as float32. Other
  * layers stay float32. The batch dimension is symbolic.
  */
@@ -45,10 +45,10 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   const nodes: NodeMsg[] = [];
   const inits: TensorMsg[] = [];
   const layers: LayerExport[] = [];
-  if (format === 'int2' && quant !== 'bin' && quant !== 'ter') {
-    throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (int4) or int8`);
+  if (format === 'int2' && quant !== 'none' && !codesFit(quant, 2)) {
+    throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${packedType(quant).name}) or int8`);
   }
-  const packed = quant === 'none' ? undefined : format === 'auto' ? PACKED_TYPE[quant] : format === 'int2' ? INT2 : undefined;
+  const packed = quant === 'none' ? undefined : format === 'auto' ? packedType(quant) : format === 'int2' ? {...STORAGE.int2, name: 'int2' as const} : undefined;
   const storage: LayerExport['storage'] = quant === 'none' || format === 'float' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
   const int64 = (name: string, values: readonly number[], dims: number[] = [values.length]): TensorMsg => ({
     name,
@@ -106,7 +106,7 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     const scale = get(`${node.name}.scale`).data[0];
     const q: Quant = quant;
     const {codes, onMidpoint} = encodeLevels(w.data, scale, q);
-    const step = Math.fround(CODE_UNIT[q] * scale);
+    const step = Math.fround(codeUnit(q) * scale);
     if (storage === 'float32') {
       const values = Float32Array.from(codes, (c) => c * step);
       inits.push(floatTensor(key, {shape: w.shape, data: values}));
@@ -177,9 +177,8 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
         break;
     }
   }
-  // Sub-byte integer types need newer opsets: INT4 from opset 21 (IR 10), INT2 from opset 25 (IR 13); the bit
-  // unpack needs BitwiseAnd (opset 18).
-  const [opset, irVersion] = storage === 'int2' ? [25, 13] : storage === 'int4' ? [21, 10] : storage === 'bit1' ? [18, 8] : [13, 7];
+  // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 DequantizeLinear run from opset 13.
+  const [opset, irVersion] = storage === 'float32' || storage === 'int8' ? [13, 7] : [STORAGE[storage].opset, STORAGE[storage].irVersion];
   const [c, h, w] = spec.inputShape;
   const model: ModelMsg = {
     ir_version: irVersion,

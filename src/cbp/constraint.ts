@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {segments} from './levels';
 
 /** One interval between neighbouring levels, its thresholds rounded to float32 as the reference sees them. */

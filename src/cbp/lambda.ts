@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {constraintValue} from './constraint';
 
 /** Adam state of one layer's multipliers, kept so a resumed run continues the same ascent. */

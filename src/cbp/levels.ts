@@ -1,12 +1,7 @@
-import type {Quant} from '../../models/spec';
+import {perConstraint} from './registry';
 
-/** The allowed weight values of each constraint, in units of the layer's scale, ascending. */
-export const LEVELS: Record<Quant, readonly number[]> = {
-  bin: [-1, 1],
-  ter: [-1, 0, 1],
-  '1bit': [-1, -1 / 2, 0, 1 / 2, 1],
-  '2bit': [-1, -1 / 2, -1 / 4, 0, 1 / 4, 1 / 2, 1],
-};
+/** The allowed weight values of each constraint, in units of the layer's scale, ascending (from the registry). */
+export const LEVELS = perConstraint((c) => c.levels);
 
 export interface Segments {
   /** Gap between neighbouring levels (df in the reference). */
@@ -25,11 +20,24 @@ export function segments(levels: readonly number[]): Segments {
   return {gaps, mids};
 }
 
-/** Index of the level nearest to w/scale (ties go up, as sign(0) quantizes a midpoint halfway in the reference). */
-export function nearestLevelIndex(levels: readonly number[], value: number, scale: number): number {
-  let best = 0;
-  for (let i = 1; i < levels.length; i++) {
-    if (value >= ((levels[i - 1] + levels[i]) / 2) * scale) best = i;
+/**
+ * Index of the level each latent weight maps to under the reference quantizer: the number of midpoints it lies at
+ * or above, compared in float32 as the forward pass compares them. A weight exactly on a midpoint (the reference
+ * puts it halfway between two levels, sign(0) = 0) counts one level up and is counted in `onMidpoint`.
+ * The one answer to "which level does w map to", used by the ONNX encoder, `cbp info`, histograms and the study.
+ */
+export function levelIndices(latent: Float32Array, scale: number, levels: readonly number[]): {index: Uint8Array; onMidpoint: number} {
+  const mids = segments(levels).mids.map((m) => Math.fround(m * scale));
+  const index = new Uint8Array(latent.length);
+  let onMidpoint = 0;
+  for (let i = 0; i < latent.length; i++) {
+    const w = latent[i];
+    let k = 0;
+    for (const m of mids) {
+      if (w > m) k++;
+      else if (w === m) (k++, onMidpoint++);
+    }
+    index[i] = k;
   }
-  return best;
+  return {index, onMidpoint};
 }

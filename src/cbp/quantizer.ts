@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {withGradient1} from './custom-grad';
 import {segments} from './levels';
 

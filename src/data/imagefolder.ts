@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import {CbpError} from '../errors';
-import {Rng} from '../util/rng';
+import {CbpError} from '../core/errors';
+import {Rng} from '../core/rng';
 import {IMAGENET_MEAN, IMAGENET_STD} from './imagenet-stats';
 import type {Layout} from './dataset';
 

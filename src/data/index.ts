@@ -1,4 +1,4 @@
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 import type {Dataset} from './dataset';
 import {loadFashionMnist, loadMnist} from './mnist';
 

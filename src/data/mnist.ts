@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 import type {Dataset, Split} from './dataset';
 
 function packageDir(name: string): string {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 import {openSession, runBatch} from './session';
 import {evalSource} from './sources';
-import {countHits} from './topk';
+import {countHits} from '../core/topk';
 import {readOnnx} from '../../onnx/reader';
 
 export interface EvalOptions {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];

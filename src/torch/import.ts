@@ -1,10 +1,12 @@
-import {CbpError} from '../errors';
-import {meanAbs} from '../train/network';
-import {writeCheckpoint, type RunState} from '../train/checkpoint';
+import {CbpError} from '../core/errors';
+import {initialScale} from '../cbp/scale';
+import {writeCheckpoint, type RunState} from '../run/checkpoint';
 import {initialSchedule} from '../cbp/schedule';
-import {checkInt, checkModel, checkQuant} from '../train/options';
-import {specOf} from '../spec-of';
-import {sameShape, type Tensor32, type Weights} from '../weights';
+import {checkInt} from '../core/checks';
+import {checkQuant} from '../cbp/registry';
+import {checkModel} from '../../models/index';
+import {specOf} from '../run/spec-of';
+import {sameShape, type Tensor32, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
 import {readPth, stateDict} from './load';
 
@@ -94,7 +96,7 @@ export function importPth(opts: ImportOptions): ImportResult {
         fromCk.push(info.node);
       } else {
         const w = sd.get(`${info.node}.weight`) as Tensor32;
-        weights.set(info.key, {shape: [1], data: Float32Array.of(meanAbs(w.data))});
+        weights.set(info.key, {shape: [1], data: Float32Array.of(initialScale(w.data))});
         fromW.push(info.node);
       }
       continue;

@@ -1,6 +1,6 @@
-import {readBytes} from '../util/read';
-import {CbpError} from '../errors';
-import type {Tensor32} from '../weights';
+import {readBytes} from '../core/read';
+import {CbpError} from '../core/errors';
+import type {Tensor32} from '../core/weights';
 import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyKey, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
 import {ZipArchive, isZip} from './zip';
 

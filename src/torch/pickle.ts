@@ -1,4 +1,4 @@
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 
 /**
  * A pickle reader for PyTorch checkpoints. It interprets the pickle opcodes as data only: a GLOBAL that is not

@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import {CbpError} from '../errors';
+import {CbpError} from '../core/errors';
 
 export interface ZipEntry {
   readonly name: string;

@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 
 /** `mean` and `variance` outlive any tidy scope: the caller must dispose them. */
 export interface BatchNormResult {

@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {withGradient2} from '../cbp/custom-grad';
 
 /**

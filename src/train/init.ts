@@ -1,5 +1,5 @@
-import {Rng} from '../util/rng';
-import {sizeOf, type Weights} from '../weights';
+import {Rng} from '../core/rng';
+import {sizeOf, type Weights} from '../core/weights';
 import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
 /**

@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import type {ParamInfo} from '../../models/spec';
 
 /**

@@ -1,9 +1,9 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {constraintValue} from '../cbp/constraint';
 import {quantizeValue} from '../cbp/quantizer';
 import {batchNHWC, type Dataset, type Split} from '../data/dataset';
 import type {Network} from './network';
-import {countHits} from '../eval/topk';
+import {countHits} from '../core/topk';
 
 export interface Accuracy {
   readonly top1: number;

@@ -1,8 +1,9 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {LEVELS} from '../cbp/levels';
+import {initialScale} from '../cbp/scale';
 import {makeQuantizer, quantizeValue} from '../cbp/quantizer';
-import {CbpError} from '../errors';
-import {sameShape, type Weights} from '../weights';
+import {CbpError} from '../core/errors';
+import {sameShape, type Weights} from '../core/weights';
 import {INPUT, paramInfos, type ModelSpec, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
@@ -66,7 +67,7 @@ export class Network {
         const weightKey = `${node.name}.weight`;
         const given = weights.get(info.key);
         // CBP initialises the scale to mean|w| of the starting weights and never trains it.
-        const scale = given !== undefined ? given.data[0] : meanAbs(weights.get(weightKey)?.data ?? new Float32Array(0));
+        const scale = given !== undefined ? given.data[0] : initialScale(weights.get(weightKey)?.data ?? new Float32Array(0));
         if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
         const levels = LEVELS[quant];
         this.constrained.push({node, weightKey, levels, scale});
@@ -189,9 +190,3 @@ export class Network {
 }
 
 let networkCount = 0;
-
-export function meanAbs(data: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < data.length; i++) s += Math.abs(data[i]);
-  return data.length > 0 ? s / data.length : 0;
-}

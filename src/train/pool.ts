@@ -1,4 +1,4 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {withGradient1} from '../cbp/custom-grad';
 import type {Pair} from '../../models/spec';
 

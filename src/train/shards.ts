@@ -1,9 +1,9 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
-import {tf} from '../tf';
-import {CbpError} from '../errors';
-import {sizeOf, type Weights} from '../weights';
+import {tf} from '../core/tf';
+import {CbpError} from '../core/errors';
+import {sizeOf, type Weights} from '../core/weights';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {AllReduce} from './allreduce';
 import type {Network} from './network';

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {batchNHWC, isDatasetName, limitSplit, loadDataset} from '../data/index';
 import {loadBatches, scanImageFolder, selectSamples, type Batch} from '../data/imagefolder';
-import {CbpError} from '../errors';
-import {countHits} from '../eval/topk';
-import {Rng, derivedRng} from '../util/rng';
+import {CbpError} from '../core/errors';
+import {countHits} from '../core/topk';
+import {Rng, derivedRng} from '../core/rng';
 import {evaluate, type Accuracy} from './metrics';
 import type {Network} from './network';
 

@@ -1,9 +1,9 @@
-import {tf} from '../tf';
+import {tf} from '../core/tf';
 import {constraintOnArrays} from '../cbp/constraint';
 import type {LambdaState} from '../cbp/lambda';
-import {CbpError} from '../errors';
-import type {Tensor32} from '../weights';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from './checkpoint';
+import {CbpError} from '../core/errors';
+import type {Tensor32} from '../core/weights';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
 import {toTfjs} from './layout';
 import type {BatchStats, Network} from './network';
 import type {ShardPool} from './shards';

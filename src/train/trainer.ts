@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
-import {tf} from '../tf';
-import {describeBackend, selectBackend} from '../backend';
+import {tf} from '../core/tf';
+import {describeBackend, selectBackend} from '../core/backend';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
-import {CbpError} from '../errors';
-import type {Tensor32, Weights} from '../weights';
-import {getModel, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {CbpError} from '../core/errors';
+import type {Tensor32, Weights} from '../core/weights';
+import {checkModel, getModel, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {
   LAMBDA_M_PREFIX,
   LAMBDA_PREFIX,
@@ -16,22 +16,23 @@ import {
   type Checkpoint,
   writeCheckpoint,
   type EpochRecord,
-  TRAIN_METHODS,
+  checkMethod,
   type RunConfig,
   type RunState,
-  type TrainMethod,
-} from './checkpoint';
+} from '../run/checkpoint';
 import {initialWeights} from './init';
 import {trainData, type TrainData} from './sources';
 import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms, type LevelHistogram} from './metrics';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
-import {Network, meanAbs} from './network';
+import {Network} from './network';
+import {initialScale} from '../cbp/scale';
 import {defaultWorkers, ShardPool} from './shards';
 import {readPth, stateDict} from '../torch/load';
-import {checkInt, checkModel, checkNumber, checkQuant} from './options';
-import {ensureWritableDir} from '../util/atomic';
-import {specOf} from '../spec-of';
+import {checkInt, checkNumber} from '../core/checks';
+import {checkQuant} from '../cbp/registry';
+import {ensureWritableDir} from '../core/atomic';
+import {specOf} from '../run/spec-of';
 
 export interface TrainOptions {
   readonly model: string;
@@ -194,7 +195,7 @@ function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: W
     // A run of the same constraint keeps its scales; otherwise CBP sets them to mean |w| of the starting weights.
     const kept = sameConstraint ? given.get(key) : undefined;
     const w = out.get(key.replace(/\.scale$/, '.weight'));
-    out.set(key, kept ?? {shape: [1], data: Float32Array.of(meanAbs(w?.data ?? new Float32Array(0)))});
+    out.set(key, kept ?? {shape: [1], data: Float32Array.of(initialScale(w?.data ?? new Float32Array(0)))});
   }
   return out;
 }
@@ -367,9 +368,4 @@ function checkWorkers(value: number | string): number {
   const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new CbpError(`--workers ${value}: expected 'auto' or a whole number from 1 to 64`);
   return n;
-}
-
-function checkMethod(value: string): TrainMethod {
-  if (!(TRAIN_METHODS as readonly string[]).includes(value)) throw new CbpError(`--method ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`);
-  return value as TrainMethod;
 }

@@ -4,13 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
-import {tf} from '../../src/tf';
+import {tf} from '../../src/core/tf';
 import {loadDataset, makeBatch} from '../../src/data/index';
 import {evaluateOnnx} from '../../src/eval/evaluate';
-import {countHits} from '../../src/eval/topk';
-import type {ExportResult} from '../../src/export';
-import type {ModelInfo} from '../../src/info';
-import {readCheckpoint, modelWeights} from '../../src/train/checkpoint';
+import {countHits} from '../../src/core/topk';
+import type {ExportResult} from '../../src/app/export';
+import type {ModelInfo} from '../../src/app/info';
+import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
 import {Network} from '../../src/train/network';
 import type {TrainResult} from '../../src/train/trainer';
 import {getModel, QUANTS} from '../../models/index';
@@ -58,7 +58,7 @@ for (const quant of QUANTS) {
     const codes = model.graph.initializer.filter((t) => t.name.endsWith(suffix));
     assert.deepEqual(codes.map((t) => t.name), [`conv2.weight${suffix}`, `fc1.weight${suffix}`]);
     // Binary: one bit per weight, unpacked in-graph; ternary INT2; the shift constraints INT4.
-    const expectedType = quant === 'bin' ? DataType.UINT8 : quant === 'ter' ? DataType.INT2 : DataType.INT4;
+    const expectedType = quant === 'bin' ? DataType.UINT8 : quant === 'ter' ? DataType.INT2 : DataType.INT4; // uni2's codes ±1, ±3 need INT4 too
     assert.ok(codes.every((t) => t.data_type === expectedType));
     if (quant === 'bin') assert.equal(codes[1].raw_data?.length, 400000 / 8);
 

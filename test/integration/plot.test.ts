@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type {TrainResult} from '../../src/train/trainer';
-import type {PlotResult} from '../../src/plot/run-plots';
+import type {PlotResult} from '../../src/app/plot';
 import {cbp, cbpJson, errorText} from '../cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-plot-'));

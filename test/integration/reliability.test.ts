@@ -4,7 +4,7 @@ import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {readCheckpoint} from '../../src/train/checkpoint';
+import {readCheckpoint} from '../../src/run/checkpoint';
 import type {TrainResult} from '../../src/train/trainer';
 import {ROOT} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';

@@ -2,7 +2,7 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {updateReadme} from '../../src/cli-reference';
+import {updateReadme} from '../../bench/cli-reference';
 import {ROOT} from '../helpers';
 
 test('README.md holds the command reference generated from the commands (run `npm run readme` after changing a flag)', () => {

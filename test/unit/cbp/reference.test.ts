@@ -2,12 +2,12 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from '../../../src/tf';
+import {tf} from '../../../src/core/tf';
 import {constraintOnArrays, constraintSlope, constraintValue} from '../../../src/cbp/constraint';
-import {Rng} from '../../../src/util/rng';
+import {Rng} from '../../../src/core/rng';
 import {LEVELS} from '../../../src/cbp/levels';
 import {quantizeValue, makeQuantizer} from '../../../src/cbp/quantizer';
-import {QUANTS} from '../../../models/spec';
+import {SEED_QUANTS as QUANTS} from '../../../models/spec';
 import {FIXTURES, maxAbsDiff} from '../../helpers';
 
 interface Reference {

@@ -1,6 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/tf';
+import {tf} from '../../../src/core/tf';
 import {ascendLambda} from '../../../src/cbp/lambda';
 import {LEVELS} from '../../../src/cbp/levels';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../../../src/cbp/schedule';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {decodeRgb, loadBatches, normaliseInto, parseShard, randomResizedCrop, resizeShorter, scanImageFolder, selectSamples} from '../../../src/data/imagefolder';
-import {Rng} from '../../../src/util/rng';
+import {Rng} from '../../../src/core/rng';
 import {FIXTURES} from '../../helpers';
 
 const VAL = path.join(FIXTURES, 'imagenet', 'val');

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {CbpError} from '../../../src/errors';
+import {CbpError} from '../../../src/core/errors';
 import {readPth, stateDict} from '../../../src/torch/load';
 import {NdArray, unpickle} from '../../../src/torch/pickle';
 import {FIXTURES} from '../../helpers';

@@ -1,11 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/tf';
+import {tf} from '../../../src/core/tf';
 import {makeConv2d} from '../../../src/train/conv';
 import {dense} from '../../../src/train/dense';
 import {batchNormTrain} from '../../../src/train/batchnorm';
 import {makeMaxPool} from '../../../src/train/pool';
-import {Rng} from '../../../src/util/rng';
+import {Rng} from '../../../src/core/rng';
 
 function randomTensor(rng: Rng, shape: number[]): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

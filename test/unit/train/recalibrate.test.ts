@@ -1,7 +1,7 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/tf';
-import {selectBackend} from '../../../src/backend';
+import {tf} from '../../../src/core/tf';
+import {selectBackend} from '../../../src/core/backend';
 import {initialWeights} from '../../../src/train/init';
 import {Network} from '../../../src/train/network';
 import {recalibrateBatchNorm} from '../../../src/train/recalibrate';

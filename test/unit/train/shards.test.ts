@@ -1,16 +1,16 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/tf';
-import {selectBackend} from '../../../src/backend';
-import {CbpError} from '../../../src/errors';
+import {tf} from '../../../src/core/tf';
+import {selectBackend} from '../../../src/core/backend';
+import {CbpError} from '../../../src/core/errors';
 import {AllReduce} from '../../../src/train/allreduce';
 import {initialWeights} from '../../../src/train/init';
 import {Network} from '../../../src/train/network';
 import {ShardPool} from '../../../src/train/shards';
 import {cbpStep, createTrainState} from '../../../src/train/step';
-import {Rng} from '../../../src/util/rng';
+import {Rng} from '../../../src/core/rng';
 import {getModel} from '../../../models/index';
-import type {Weights} from '../../../src/weights';
+import type {Weights} from '../../../src/core/weights';
 
 const SHAPE = [1, 28, 28] as const;
 

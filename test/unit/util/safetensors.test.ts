@@ -1,7 +1,7 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {decodeSafetensors, encodeSafetensors} from '../../../src/safetensors';
-import {CbpError} from '../../../src/errors';
+import {decodeSafetensors, encodeSafetensors} from '../../../src/run/safetensors';
+import {CbpError} from '../../../src/core/errors';
 
 test('safetensors: round trip keeps names, shapes, values and metadata; data starts 8-byte aligned', () => {
   const tensors = new Map([

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../errors';
-import {exportCheckpoint} from '../export';
+import {CbpError} from '../core/errors';
+import {exportCheckpoint} from './export';
 import {importPth} from '../torch/import';
-import {checkModel, checkQuant} from '../train/options';
+import {checkModel} from '../../models/index';
+import {checkQuant} from '../cbp/registry';
 
 /**
  * The ONNX file for a published CBP model, as the reference's evaluate.py finds its checkpoint:
@@ -26,6 +27,6 @@ export async function publishedOnnx(modelName: string, quantName: string, dir = 
   log?.(`importing ${pth} (once; the ONNX file is cached as ${onnx})`);
   const ck = path.join(dir, `${model}_${quant}_imported`);
   importPth({file: pth, model, quant, out: ck, strict: false});
-  await exportCheckpoint({checkpoint: ck, format: 'onnx', out: onnx, weights: 'auto', log});
+  await exportCheckpoint({checkpoint: ck, format: 'onnx', out: onnx, weights: 'auto', verifyWith: 'float-onnx', log});
   return onnx;
 }

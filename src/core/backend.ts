@@ -1,8 +1,9 @@
 import {tf} from './tf';
 import {CbpError} from './errors';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import {checkBackend} from './backend-choice';
+
+export {BACKEND_CHOICES, checkBackend, type BackendChoice} from './backend-choice';
 
 export interface BackendInfo {
   /** The tfjs backend in use: tensorflow, wasm or cpu. */
@@ -43,9 +44,7 @@ async function trySet(name: string): Promise<boolean> {
  * backend, recording why each better one was not used. An explicit choice that cannot load is an error.
  */
 export async function selectBackend(choice: string): Promise<BackendInfo> {
-  if (!(BACKEND_CHOICES as readonly string[]).includes(choice)) {
-    throw new CbpError(`--backend ${choice}: unknown backend, expected one of ${BACKEND_CHOICES.join(', ')}`);
-  }
+  checkBackend(choice);
   const skipped: string[] = [];
   if (choice === 'auto' || choice === 'tensorflow') {
     const pkg = loadNative(skipped);

@@ -1,5 +1,5 @@
-import {CbpError} from './errors';
-import {sizeOf, type Tensor32} from './weights';
+import {CbpError} from '../core/errors';
+import {sizeOf, type Tensor32} from '../core/weights';
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each name to

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {LEVELS} from './cbp/levels';
-import {CbpError} from './errors';
-import {readCheckpoint, modelWeights, WEIGHTS_FILE} from './train/checkpoint';
-import {sizeOf} from './weights';
-import {QUANTS, paramInfos, type Quant} from '../models/spec';
-import {specOf} from './spec-of';
-import {PACKED_TYPE, encodeLevels, levelCodes, unpackSigned} from '../onnx/codes';
-import {decodeOnnx, readOnnx, metadataOf} from '../onnx/reader';
-import {DataType, type TensorMsg} from '../onnx/schema';
+import {CbpError} from '../core/errors';
+import {readCheckpoint, modelWeights, WEIGHTS_FILE} from '../run/checkpoint';
+import {sizeOf} from '../core/weights';
+import {paramInfos} from '../../models/spec';
+import {CONSTRAINTS, isQuant, type Quant} from '../cbp/registry';
+import {specOf} from '../run/spec-of';
+import {encodeLevels, levelCodes, packedType, unpackSigned} from '../../onnx/codes';
+import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
+import {DataType, type TensorMsg} from '../../onnx/schema';
 
 export interface LayerInfo {
   readonly layer: string;
@@ -64,7 +64,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   const model = decodeOnnx(bytes, file);
   const meta = metadataOf(model);
   const quantName = meta['cbp.constraint'] ?? 'unknown';
-  const quant = (QUANTS as readonly string[]).includes(quantName) ? (quantName as Quant) : undefined;
+  const quant = isQuant(quantName) ? quantName : undefined;
   const inits = new Map<string, TensorMsg>(model.graph.initializer.map((t) => [t.name, t]));
   const producers = new Map(model.graph.node.map((n) => [n.output[0], n]));
   const scales = new Map<string, number>();
@@ -93,7 +93,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       const packed = bitsT.raw_data ?? new Uint8Array(0);
       if (packed.length * 8 < n) throw new CbpError(`${file}: '${wName}_bits' holds ${packed.length * 8} bits for ${n} weights`, 'BAD_ONNX');
       const codes = Int8Array.from({length: n}, (_, i) => ((packed[i >> 3] >> (i & 7)) & 1 ? 1 : -1));
-      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: LEVELS[quant], counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8)});
+      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: CONSTRAINTS[quant].levels, counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8)});
       continue;
     }
     const t = codesT ?? inits.get(wName);
@@ -107,7 +107,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       scale: scales.get(node.name) ?? null,
       weights: n,
       bitsPerWeight: bits,
-      levels: constrained ? LEVELS[quant as Quant] : [],
+      levels: constrained ? CONSTRAINTS[quant as Quant].levels : [],
       counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, bits as 2 | 4 | 8), quant as Quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),
@@ -132,14 +132,14 @@ function inspectCheckpoint(dir: string): ModelInfo {
     const n = w.data.length;
     const quant = node.constrained && config.quant !== 'none' ? config.quant : undefined;
     const scale = quant ? (weights.get(`${node.name}.scale`)?.data[0] ?? null) : null;
-    const bits = quant ? PACKED_TYPE[quant].bits : 32;
+    const bits = quant ? packedType(quant).bits : 32;
     layers.push({
       layer: node.name,
       constraint: quant ?? 'none',
       scale,
       weights: n,
       bitsPerWeight: bits,
-      levels: quant ? LEVELS[quant] : [],
+      levels: quant ? CONSTRAINTS[quant].levels : [],
       counts: quant && scale !== null ? histogram(encodeLevels(w.data, scale, quant).codes, quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),

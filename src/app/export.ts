@@ -1,19 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from './tf';
-import {selectBackend} from './backend';
-import {LEVELS} from './cbp/levels';
-import {isDatasetName, loadDataset, makeBatch} from './data/index';
-import {IMAGENET_MEAN, IMAGENET_STD} from './data/imagenet-stats';
-import {specOf} from './spec-of';
-import {Rng} from './util/rng';
-import {CbpError} from './errors';
-import {openSession, runBatch} from './eval/session';
-import {readCheckpoint, modelWeights} from './train/checkpoint';
-import {Network} from './train/network';
-import {writeFileAtomic} from './util/atomic';
-import {VERSION} from './version';
-import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../onnx/writer';
+import {LEVELS} from '../cbp/levels';
+import {isDatasetName, loadDataset, makeBatch} from '../data/index';
+import {IMAGENET_MEAN, IMAGENET_STD} from '../data/imagenet-stats';
+import {specOf} from '../run/spec-of';
+import {Rng} from '../core/rng';
+import {CbpError} from '../core/errors';
+import {openSession, runBatch} from '../eval/session';
+import {readCheckpoint, modelWeights} from '../run/checkpoint';
+import {writeFileAtomic} from '../core/atomic';
+import {VERSION} from '../core/version';
+import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../../onnx/writer';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
 
@@ -25,6 +22,12 @@ export interface ExportOptions {
   readonly backend?: string;
   /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
   readonly verifyImages?: number;
+  /**
+   * What the packed file's logits are checked against: `tfjs`, the training engine's forward pass (the default), or
+   * `float-onnx`, the same weights written as float32 and run in ONNX Runtime — a check of the integer packing that
+   * loads no TensorFlow.js (used by `cbp import` and the published models).
+   */
+  readonly verifyWith?: 'tfjs' | 'float-onnx';
   readonly log?: (line: string) => void;
 }
 
@@ -34,7 +37,7 @@ export interface ExportResult {
   readonly opset: number;
   readonly weights: WeightFormat;
   readonly layers: readonly LayerExport[];
-  /** Largest |ORT − tfjs| over the verification batch's logits, and the largest |logit|. */
+  /** Largest |ORT − reference| over the verification batch's logits, and the largest |logit|. */
   readonly maxDifference: number;
   readonly maxLogit: number;
   readonly verifiedImages: number;
@@ -77,33 +80,24 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
   if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
 
-  // Verification: ORT on the bytes about to be written against the tfjs forward pass.
+  // Verification: ORT on the bytes about to be written against an independent forward pass (see verifyWith).
   const pixels = shape[0] * shape[1] * shape[2];
   const n = opts.verifyImages ?? (ds ? Math.min(256, ds.test.count) : 4);
   const x = ds ? makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NCHW').x : randomInputs(n * pixels);
-  const opened = await openSession(withLayers.bytes, 'cpu', out);
-  let ortLogits: Float32Array;
-  try {
-    ortLogits = await runBatch(opened.session, x, [n, ...shape]);
-  } finally {
-    await opened.session.release();
-  }
-  await selectBackend(opts.backend ?? 'auto');
-  const net = new Network(spec, config.quant, weights);
-  const tfLogits = tf.tidy(() => {
-    const nchw = tf.tensor4d(x, [n, shape[0], shape[1], shape[2]]);
-    return net.forward(tf.transpose(nchw, [0, 2, 3, 1]), false).dataSync() as Float32Array;
-  });
-  net.dispose();
+  const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out);
+  const verifyWith = opts.verifyWith ?? 'tfjs';
+  const reference = verifyWith === 'tfjs'
+    ? await (await import('../train/forward')).tfjsLogits(spec, config.quant, weights, x, n, opts.backend ?? 'auto')
+    : await onnxLogits(writeOnnx(spec, config.quant, weights, 'float', metadata).bytes, x, [n, ...shape], out);
   let maxDifference = 0;
   let maxLogit = 0;
-  for (let i = 0; i < tfLogits.length; i++) {
-    maxDifference = Math.max(maxDifference, Math.abs(tfLogits[i] - ortLogits[i]));
-    maxLogit = Math.max(maxLogit, Math.abs(tfLogits[i]));
+  for (let i = 0; i < reference.length; i++) {
+    maxDifference = Math.max(maxDifference, Math.abs(reference[i] - ortLogits[i]));
+    maxLogit = Math.max(maxLogit, Math.abs(reference[i]));
   }
   if (!(maxDifference <= 1e-3 * Math.max(1, maxLogit))) {
     throw new CbpError(
-      `export of ${opts.checkpoint} failed verification: ONNX Runtime and tfjs logits differ by up to ${maxDifference} ` +
+      `export of ${opts.checkpoint} failed verification: ONNX Runtime and ${verifyWith === 'tfjs' ? 'tfjs' : 'the float32 export'} logits differ by up to ${maxDifference} ` +
         `(largest logit ${maxLogit}) on ${n} test images; no file was written`,
       'EXPORT_MISMATCH',
     );
@@ -121,6 +115,15 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     maxLogit,
     verifiedImages: n,
   };
+}
+
+async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly number[], name: string): Promise<Float32Array> {
+  const opened = await openSession(bytes, 'cpu', name);
+  try {
+    return await runBatch(opened.session, x, dims);
+  } finally {
+    await opened.session.release();
+  }
 }
 
 /** Standard-normal inputs from a fixed seed, so a verification failure can be reproduced. */

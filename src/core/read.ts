@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import {CbpError} from '../errors';
+import {CbpError} from './errors';
 
 /** A whole file's bytes, or a CbpError naming the file and the reason. */
 export function readBytes(file: string): Buffer {

@@ -1,10 +1,10 @@
 import * as path from 'node:path';
 import sharp from 'sharp';
-import {CbpError} from '../errors';
-import {readCheckpoint, modelWeights} from '../train/checkpoint';
-import {writeFileAtomic} from '../util/atomic';
+import {CbpError} from '../core/errors';
+import {readCheckpoint, modelWeights} from '../run/checkpoint';
+import {writeFileAtomic} from '../core/atomic';
 import {LEVELS} from '../cbp/levels';
-import {specOf} from '../spec-of';
+import {specOf} from '../run/spec-of';
 import {page, type Panel} from './svg';
 
 export interface PlotResult {

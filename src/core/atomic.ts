@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../errors';
+import {CbpError} from './errors';
 
 /**
  * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:

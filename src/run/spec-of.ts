@@ -1,5 +1,5 @@
-import type {RunConfig} from './train/checkpoint';
-import {getModel, type ModelSpec} from '../models/index';
+import type {RunConfig} from './checkpoint';
+import {getModel, type ModelSpec} from '../../models/index';
 
 /** The architecture a checkpoint was made for, rebuilt from its run configuration. */
 export function specOf(config: RunConfig, dataShape?: readonly [number, number, number]): ModelSpec {

@@ -1,18 +1,4 @@
-import {CbpError, describe} from '../errors';
-import {QUANT_OR_NONE, type QuantOrNone} from '../../models/spec';
-import {MODEL_NAMES, isModelName} from '../../models/index';
-
-export function checkQuant(value: string, flag = '--quant'): QuantOrNone {
-  if (!(QUANT_OR_NONE as readonly string[]).includes(value)) {
-    throw new CbpError(`${flag} ${value}: unknown constraint, expected one of ${QUANT_OR_NONE.join(', ')}`);
-  }
-  return value as QuantOrNone;
-}
-
-export function checkModel(value: string, flag = '--model'): string {
-  if (!isModelName(value)) throw new CbpError(`${flag} ${value}: unknown model, expected one of ${MODEL_NAMES.join(', ')}`);
-  return value;
-}
+import {CbpError, describe} from './errors';
 
 export function checkInt(flag: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < min || value > max) {

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../errors';
-import {decodeSafetensors, encodeSafetensors} from '../safetensors';
-import {writeFileAtomic} from '../util/atomic';
-import {readBytes} from '../util/read';
-import type {Tensor32, Weights} from '../weights';
+import {CbpError} from '../core/errors';
+import {decodeSafetensors, encodeSafetensors} from './safetensors';
+import {writeFileAtomic} from '../core/atomic';
+import {readBytes} from '../core/read';
+import type {Tensor32, Weights} from '../core/weights';
 import type {QuantOrNone} from '../../models/spec';
 import type {ScheduleState} from '../cbp/schedule';
 
@@ -24,6 +24,12 @@ export interface EpochRecord {
 
 export const TRAIN_METHODS = ['cbp', 'ste'] as const;
 export type TrainMethod = (typeof TRAIN_METHODS)[number];
+
+export function checkMethod(value: string, flag = '--method'): TrainMethod {
+  const found = TRAIN_METHODS.find((m) => m === value);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`);
+  return found;
+}
 
 export interface RunConfig {
   readonly model: string;

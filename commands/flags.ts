@@ -1,0 +1,40 @@
+import {Flags} from '@oclif/core';
+import {checkNumber} from '../src/core/checks';
+import {CbpError} from '../src/core/errors';
+import {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../src/core/backend-choice';
+import {QUANT_OR_NONE, checkQuant, constraintHelp, type QuantOrNone} from '../src/cbp/registry';
+import {MODEL_NAMES, checkModel, type ModelName} from '../models/index';
+import {TRAIN_METHODS, checkMethod, type TrainMethod} from '../src/run/checkpoint';
+
+/*
+ * Flags whose values are checked as they are parsed, by the library's own checks over its registries: a command
+ * receives typed values (a union, a number) and a bad value is refused with the message the library gives everywhere.
+ */
+
+export const quantFlag = (description: string, def: QuantOrNone) =>
+  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: `<${QUANT_OR_NONE.join('|')}>`, parse: async (v) => checkQuant(v), default: def})();
+
+export const requiredQuantFlag = (description: string) =>
+  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: `<${QUANT_OR_NONE.join('|')}>`, parse: async (v) => checkQuant(v), required: true})();
+
+export const modelFlag = (description: string, def: ModelName) =>
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: `<${MODEL_NAMES.join('|')}>`, parse: async (v) => checkModel(v), default: def})();
+
+export const requiredModelFlag = (description: string) =>
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: `<${MODEL_NAMES.join('|')}>`, parse: async (v) => checkModel(v), required: true})();
+
+export const methodFlag = (description: string, def: TrainMethod) =>
+  Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, parse: async (v) => checkMethod(v), default: def})();
+
+export const backendFlag = (description: string, def: BackendChoice) =>
+  Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, parse: async (v) => checkBackend(v), default: def})();
+
+/** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
+export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>
+  Flags.custom<number>({description, parse: async (input) => checkNumber(`--${flag}`, parseNumber(flag, input), min, inclusive), default: def})();
+
+function parseNumber(flag: string, input: string): number {
+  const v = Number(input);
+  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`);
+  return v;
+}

@@ -1,0 +1,20 @@
+import {tf} from '../core/tf';
+import {selectBackend} from '../core/backend';
+import type {Weights} from '../core/weights';
+import type {ModelSpec, QuantOrNone} from '../../models/spec';
+import {Network} from './network';
+
+/**
+ * Logits of the tfjs training engine's forward pass (quantized weights, running batch-norm statistics) for a batch
+ * of NCHW images: the independent side of an export's verification.
+ */
+export async function tfjsLogits(spec: ModelSpec, quant: QuantOrNone, weights: Weights, x: Float32Array, n: number, backend = 'auto'): Promise<Float32Array> {
+  await selectBackend(backend);
+  const [c, h, w] = spec.inputShape;
+  const net = new Network(spec, quant, weights);
+  try {
+    return tf.tidy(() => net.forward(tf.transpose(tf.tensor4d(x, [n, c, h, w]), [0, 2, 3, 1]), false).dataSync() as Float32Array);
+  } finally {
+    net.dispose();
+  }
+}

@@ -1,0 +1,140 @@
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import {spawnSync} from 'node:child_process';
+import {FIXTURES, ROOT} from '../helpers';
+
+/**
+ * The layers of docs/ARCHITECTURE.md, lowest first. A file may import files of a lower layer and of its own folder;
+ * folders that share a rank are peers and may not import each other.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['src/core'],
+  ['src/cbp'],
+  ['models', 'src/data'],
+  ['src/run'],
+  ['src/torch', 'onnx'],
+  ['src/eval', 'src/train'],
+  ['src/app'],
+  ['src/index.ts'],
+  ['commands'],
+];
+const LIBRARY = LAYERS.flat();
+
+function layerOf(file: string): {rank: number; folder: string} | undefined {
+  for (let rank = 0; rank < LAYERS.length; rank++) {
+    for (const folder of LAYERS[rank]) if (file === folder || file.startsWith(`${folder}/`)) return {rank, folder};
+  }
+  return undefined;
+}
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(ROOT, dir), {withFileTypes: true})) {
+    const rel = `${dir}/${e.name}`;
+    if (e.isDirectory()) out.push(...sources(rel));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
+
+/** Relative imports of a file (static, dynamic and require), as repository paths without extension. */
+function importsOf(file: string): {target: string; typeOnly: boolean}[] {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const out: {target: string; typeOnly: boolean}[] = [];
+  const re = /(import\s+type\s[^;]*?from\s+|import\s[^;]*?from\s+|export\s[^;]*?from\s+|import\(\s*|require\(\s*)'(\.{1,2}\/[^']+)'/g;
+  for (const m of text.matchAll(re)) {
+    out.push({target: path.posix.normalize(path.posix.join(path.posix.dirname(file), m[2])), typeOnly: /^import\s+type\s/.test(m[1])});
+  }
+  return out;
+}
+
+const FILES = ['src', 'models', 'onnx', 'commands'].flatMap(sources);
+const strip = (f: string): string => f.replace(/\.ts$/, '');
+const BY_STEM = new Map(FILES.map((f) => [strip(f), f]));
+const resolve = (target: string): string | undefined => BY_STEM.get(target) ?? BY_STEM.get(`${target}/index`);
+
+test('every library file belongs to a layer', () => {
+  const loose = FILES.filter((f) => layerOf(f) === undefined);
+  assert.deepEqual(loose, [], `files outside the layers of docs/ARCHITECTURE.md (${LIBRARY.join(', ')})`);
+});
+
+test('imports point down: no file imports a higher layer or a peer folder', () => {
+  const bad: string[] = [];
+  for (const file of FILES) {
+    const from = layerOf(file);
+    if (from === undefined) continue;
+    for (const {target} of importsOf(file)) {
+      const resolved = resolve(target);
+      if (resolved === undefined) {
+        bad.push(`${file} imports ${target}, which is no source file`);
+        continue;
+      }
+      const to = layerOf(resolved);
+      if (to === undefined) continue;
+      if (to.rank > from.rank || (to.rank === from.rank && to.folder !== from.folder)) bad.push(`${file} (${from.folder}) imports ${resolved} (${to.folder})`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('no import cycle among the library files', () => {
+  const edges = new Map(FILES.map((f) => [f, importsOf(f).filter((i) => !i.typeOnly).map((i) => resolve(i.target)).filter((t): t is string => t !== undefined)]));
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[] = [];
+  // Iterative depth-first search; a node met again while open closes a cycle.
+  for (const start of FILES) {
+    if (state.has(start)) continue;
+    const stack: {file: string; next: number}[] = [{file: start, next: 0}];
+    state.set(start, 'open');
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const targets = edges.get(top.file) ?? [];
+      if (top.next >= targets.length) {
+        state.set(top.file, 'done');
+        stack.pop();
+        continue;
+      }
+      const t = targets[top.next++];
+      if (state.get(t) === 'open') cycles.push([...stack.slice(stack.findIndex((s) => s.file === t)).map((s) => s.file), t].join(' → '));
+      else if (!state.has(t)) {
+        state.set(t, 'open');
+        stack.push({file: t, next: 0});
+      }
+    }
+  }
+  assert.deepEqual(cycles, []);
+});
+
+test('cbp eval, cbp import and cbp info load no TensorFlow.js when they start', () => {
+  // What node actually loads, not what the sources say: require each command and list the modules in the cache.
+  for (const cmd of ['eval', 'import', 'info']) {
+    const script = `require(${JSON.stringify(path.join(ROOT, 'dist', 'commands', `${cmd}.js`))}); ` +
+      `const tf = Object.keys(require.cache).filter((k) => k.includes('@tensorflow')); console.log(JSON.stringify(tf));`;
+    const r = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8'});
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [], `cbp ${cmd} loads TensorFlow.js`);
+  }
+});
+
+test('cbp import --onnx (import, export and its verification) runs without loading TensorFlow.js', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-layers-'));
+  try {
+    // A preloaded hook records, as the process exits, every module it loaded.
+    const hook = path.join(tmp, 'hook.js');
+    const record = path.join(tmp, 'loaded.json');
+    fs.writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(record)}, JSON.stringify(Object.keys(require.cache))));`);
+    const args = ['-r', hook, path.join(ROOT, 'bin', 'run.js'), 'import', path.join(FIXTURES, 'torch', 'resnet50_legacy.pth'), '--model', 'resnet50', '--quant', 'ter',
+      '--input-size', '64', '--out', path.join(tmp, 'run'), '--onnx', path.join(tmp, 'r50.onnx')];
+    const r = spawnSync(process.execPath, args, {cwd: ROOT, encoding: 'utf8', timeout: 300_000});
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(fs.statSync(path.join(tmp, 'r50.onnx')).size > 0);
+    const loaded = JSON.parse(fs.readFileSync(record, 'utf8')) as string[];
+    assert.ok(loaded.some((k) => k.includes('onnxruntime-node')), 'the check ran in ONNX Runtime');
+    assert.deepEqual(loaded.filter((k) => k.includes('@tensorflow')), []);
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+});
