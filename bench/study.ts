@@ -25,7 +25,10 @@ import {recalibrateBatchNorm} from '../src/train/recalibrate';
 import {trainData, type TrainData} from '../src/train/sources';
 import {specOf} from '../src/run/spec-of';
 import {train} from '../src/train/trainer';
-import {QUANTS, type Quant} from '../models/spec';
+import {SEED_QUANTS, type Quant} from '../models/spec';
+import {checkModel} from '../models/index';
+import {checkBackend} from '../src/core/backend-choice';
+import {isQuant} from '../src/cbp/registry';
 import {compareLevels} from './levels';
 import {studyTable, STUDY_METHODS, type StudyRow} from './study-rows';
 
@@ -64,15 +67,20 @@ async function evalOnnx(run: string, data: string): Promise<number> {
   return (await evaluateOnnx({onnx, data, device: 'cpu', batchSize: 500})).top1;
 }
 
+function checkConstraint(q: string): Quant {
+  if (!isQuant(q)) throw new Error(`--quants: unknown constraint '${q}'`);
+  return q;
+}
+
 async function main(): Promise<void> {
   const data = arg('data', 'fashion-mnist');
-  const model = arg('model', 'lenet5');
+  const model = checkModel(arg('model', 'lenet5'));
   const seeds = arg('seeds', '1,2,3').split(',').map(Number);
   const floatEpochs = Number(arg('float-epochs', '4'));
   const epochs = Number(arg('epochs', '3'));
-  const quants = arg('quants', QUANTS.join(',')).split(',') as Quant[];
+  const quants = arg('quants', SEED_QUANTS.join(',')).split(',').map((q) => checkConstraint(q));
   const limit = process.argv.includes('--limit') ? Number(arg('limit', '0')) : undefined;
-  const backend = arg('backend', 'auto');
+  const backend = checkBackend(arg('backend', 'auto'));
   const out = arg('out', path.join('study', `${model}-${data}`));
   const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
   const methods = arg('methods', STUDY_METHODS.join(',')).split(',');

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import {DATASET_NAMES} from '../src/data/index';
-import {train, type TrainResult} from '../src/train/trainer';
+import {train, type TrainResult} from '../src/index';
 import {ProgressBar} from '../src/core/progress';
 import {plotRun} from '../src/app/plot';
 import {backendFlag, methodFlag, modelFlag, numberFlag, quantFlag} from './flags';
@@ -22,7 +22,7 @@ export default class Train extends CbpCommand {
     quant: quantFlag('weight constraint', 'bin'),
     data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: 'mnist'}),
     epochs: Flags.integer({description: 'total epochs of the run [default: 3; with --resume: as stored]'}),
-    init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run) or a PyTorch .pth'}),
+    init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run; its scales are kept for the same --quant) or a PyTorch .pth (scales reset to mean |w| of its weights, as the reference does)'}),
     resume: Flags.string({description: 'continue the run in this checkpoint folder from its last completed epoch'}),
     out: Flags.string({description: 'checkpoint folder (default runs/MODEL-QUANT-DATA)'}),
     width: Flags.integer({description: 'channels of the first layer of alexnet/resnet* (later layers scale with it) [default: the published width, or --init\'s]'}),

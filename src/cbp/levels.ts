@@ -21,23 +21,49 @@ export function segments(levels: readonly number[]): Segments {
 }
 
 /**
- * Index of the level each latent weight maps to under the reference quantizer: the number of midpoints it lies at
- * or above, compared in float32 as the forward pass compares them. A weight exactly on a midpoint (the reference
- * puts it halfway between two levels, sign(0) = 0) counts one level up and is counted in `onMidpoint`.
- * The one answer to "which level does w map to", used by the ONNX encoder, `cbp info`, histograms and the study.
+ * The level a latent weight maps to under the reference quantizer: the number of midpoints (float32, scaled) it lies
+ * above. A weight exactly on a midpoint — the reference puts it halfway between two levels, sign(0) = 0 — is counted
+ * one level up and flagged by a negative return: −(k + 1).
+ */
+function levelOf(w: number, mids: readonly number[]): number {
+  let k = 0;
+  let onMid = false;
+  for (const m of mids) {
+    if (w > m) k++;
+    else if (w === m) (k++, (onMid = true));
+  }
+  return onMid ? -(k + 1) : k;
+}
+
+function scaledMids(levels: readonly number[], scale: number): number[] {
+  return segments(levels).mids.map((m) => Math.fround(m * scale));
+}
+
+/**
+ * Index of the level each latent weight maps to (midpoint weights one level up, counted in `onMidpoint`): the one
+ * answer to "which level does w map to", used by the ONNX encoder, `cbp info`, the histograms and the study.
  */
 export function levelIndices(latent: Float32Array, scale: number, levels: readonly number[]): {index: Uint8Array; onMidpoint: number} {
-  const mids = segments(levels).mids.map((m) => Math.fround(m * scale));
+  const mids = scaledMids(levels, scale);
   const index = new Uint8Array(latent.length);
   let onMidpoint = 0;
   for (let i = 0; i < latent.length; i++) {
-    const w = latent[i];
-    let k = 0;
-    for (const m of mids) {
-      if (w > m) k++;
-      else if (w === m) (k++, onMidpoint++);
-    }
-    index[i] = k;
+    const k = levelOf(latent[i], mids);
+    if (k < 0) onMidpoint++;
+    index[i] = k < 0 ? -k - 1 : k;
   }
   return {index, onMidpoint};
+}
+
+/** How many latent weights map to each level; those exactly on a midpoint (quantized to no level) apart. */
+export function levelCounts(latent: Float32Array, scale: number, levels: readonly number[]): {counts: number[]; offLevel: number} {
+  const mids = scaledMids(levels, scale);
+  const counts = levels.map(() => 0);
+  let offLevel = 0;
+  for (let i = 0; i < latent.length; i++) {
+    const k = levelOf(latent[i], mids);
+    if (k < 0) offLevel++;
+    else counts[k]++;
+  }
+  return {counts, offLevel};
 }

@@ -1,6 +1,32 @@
+/**
+ * The stable codes of CbpError, for programs that use the library: a code keeps its meaning across versions.
+ * CBP_ERROR is bad input in general (a flag or option value); the others name what failed.
+ */
+export const ERROR_CODES = [
+  'CBP_ERROR',
+  'BAD_CHECKPOINT',
+  'NO_CHECKPOINT',
+  'BAD_PTH',
+  'FORBIDDEN_GLOBAL',
+  'KEY_MISMATCH',
+  'SHAPE_MISMATCH',
+  'BAD_ONNX',
+  'BAD_SAFETENSORS',
+  'BAD_FOLDER',
+  'BAD_IMAGE',
+  'NO_FILE',
+  'READ_FAILED',
+  'WRITE_FAILED',
+  'NO_CUDA',
+  'NON_FINITE_LOSS',
+  'EXPORT_MISMATCH',
+  'WORKER_FAILED',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 /** The project's own error: every message names the flag, file or key, the value and what was expected. */
 export class CbpError extends Error {
-  constructor(message: string, readonly code: string = 'CBP_ERROR') {
+  constructor(message: string, readonly code: ErrorCode = 'CBP_ERROR') {
     super(message);
     this.name = 'CbpError';
   }

@@ -1,6 +1,6 @@
 import {tf} from '../core/tf';
-import {constraintValue} from '../cbp/constraint';
-import {quantizeValue} from '../cbp/quantizer';
+import {cfsOf} from '../cbp/constraint';
+import {levelCounts} from '../cbp/levels';
 import {batchNHWC, type Dataset, type Split} from '../data/dataset';
 import type {Network} from './network';
 import {countHits} from '../core/topk';
@@ -30,16 +30,9 @@ export function constrainedCount(net: Network): number {
   return net.constrained.reduce((s, c) => s + net.variable(c.weightKey).size, 0);
 }
 
-/** Constraint-satisfaction measure: the mean of c(w) with ucs = 1 over every constrained weight (0 for float models). */
+/** Constraint-satisfaction measure (src/cbp: mean c(w) at ucs = 1 over every constrained weight; 0 for float models). */
 export function cfs(net: Network): number {
-  const count = constrainedCount(net);
-  if (count === 0) return 0;
-  const total = tf.tidy(() =>
-    net.constrained.reduce((acc: tf.Tensor, c) => tf.add(acc, tf.sum(constraintValue(net.variable(c.weightKey), c.scale, c.levels, 1))), tf.scalar(0)),
-  );
-  const v = total.dataSync()[0];
-  total.dispose();
-  return v / count;
+  return cfsOf(net.constrained.map((c) => ({weights: net.variable(c.weightKey).dataSync() as Float32Array, scale: c.scale, levels: c.levels})));
 }
 
 export interface LevelHistogram {
@@ -55,17 +48,7 @@ export interface LevelHistogram {
 /** How many weights of each constrained layer sit at each allowed value. */
 export function levelHistograms(net: Network): LevelHistogram[] {
   return net.constrained.map((c) => {
-    const q = tf.tidy(() => quantizeValue(net.variable(c.weightKey), c.scale, c.levels));
-    const values = q.dataSync();
-    q.dispose();
-    const targets = c.levels.map((l) => Math.fround(l * c.scale));
-    const counts = c.levels.map(() => 0);
-    let offLevel = 0;
-    for (const v of values) {
-      const i = targets.indexOf(v);
-      if (i >= 0) counts[i]++;
-      else offLevel++;
-    }
+    const {counts, offLevel} = levelCounts(net.variable(c.weightKey).dataSync() as Float32Array, c.scale, c.levels);
     return {layer: c.node.name, scale: c.scale, levels: c.levels, counts, offLevel};
   });
 }

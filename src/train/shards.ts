@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
 import {tf} from '../core/tf';
-import {CbpError} from '../core/errors';
+import {CbpError, type ErrorCode} from '../core/errors';
 import {sizeOf, type Weights} from '../core/weights';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {AllReduce} from './allreduce';
@@ -29,7 +29,7 @@ export interface ShardWorkerData {
 export type ShardMessage =
   | {type: 'ready'}
   | {type: 'done'; ce: number}
-  | {type: 'error'; message: string; code?: string};
+  | {type: 'error'; message: string; code?: ErrorCode};
 
 export interface StepRequest {
   readonly type: 'step';

@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {constraintOnArrays} from '../cbp/constraint';
+import {updateWeights} from '../cbp/update';
 import type {LambdaState} from '../cbp/lambda';
 import {CbpError} from '../core/errors';
 import type {Tensor32} from '../core/weights';
@@ -82,9 +83,9 @@ export function lossGrads(
 }
 
 /**
- * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): gradients clipped to ±1, weight decay on
- * conv/dense weights, SGD with momentum 0.9, constrained latent weights clamped to [−1, 1], batch-norm running
- * statistics updated, as the reference's training loop does.
+ * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): the gradients here, the update by the reference's
+ * rule (src/cbp/update.ts: clip ±1, weight decay on conv/dense weights, SGD momentum 0.9, clamp of constrained latent
+ * weights to [−1, 1]), and the batch-norm running statistics updated.
  *
  * With a shard pool the batch is split over threads: this thread computes the first shard (and the constraint
  * term), the pool's workers the others, batch norm is synchronised over all of them, and the gradients are summed
@@ -137,22 +138,21 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
   const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
   if (finite) {
     const constrained = new Set(net.constrained.map((l) => l.weightKey));
-    tf.tidy(() => {
-      for (const i of trainable) {
-        const v = net.variable(i.key);
-        let g: tf.Tensor = grads[v.name];
-        if (others !== undefined) g = tf.add(g, others.grad(i.key, v.shape));
-        const cg = constraintGrads.get(i.key);
-        if (cg !== undefined) g = tf.add(g, tf.tensor(cg, v.shape, 'float32'));
-        g = tf.clipByValue(g, -1, 1);
-        if (i.role === 'weight' && s.weightDecay > 0) g = tf.add(g, tf.mul(v, s.weightDecay));
-        const buf = s.momentum.get(i.key) as tf.Variable;
-        buf.assign(tf.add(tf.mul(buf, 0.9), g));
-        let next = tf.sub(v, tf.mul(buf, lr));
-        if (constrained.has(i.key)) next = tf.clipByValue(next, -1, 1);
-        v.assign(next);
-      }
-    });
+    // The update itself is the engine-free rule of src/cbp/update.ts, on copies of the arrays.
+    for (const i of trainable) {
+      const v = net.variable(i.key);
+      const g = others === undefined ? grads[v.name] : tf.tidy(() => tf.add(grads[v.name], others.grad(i.key, v.shape)));
+      const grad = g.dataSync() as Float32Array;
+      if (g !== grads[v.name]) g.dispose();
+      const buf = s.momentum.get(i.key) as tf.Variable;
+      const w = Float32Array.from(v.dataSync() as Float32Array);
+      const m = Float32Array.from(buf.dataSync() as Float32Array);
+      updateWeights(w, grad, m, {lr, weightDecay: i.role === 'weight' ? s.weightDecay : 0, clamp: constrained.has(i.key)}, constraintGrads.get(i.key));
+      tf.tidy(() => {
+        buf.assign(tf.tensor(m, buf.shape, 'float32'));
+        v.assign(tf.tensor(w, v.shape, 'float32'));
+      });
+    }
     net.updateRunningStats(stats);
   } else {
     for (const st of stats.values()) (st.mean.dispose(), st.variance.dispose());

@@ -5,7 +5,8 @@ import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../core/errors';
 import type {Tensor32, Weights} from '../core/weights';
-import {checkModel, getModel, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {checkModel, getModel, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
+import type {BackendChoice} from '../core/backend-choice';
 import {
   LAMBDA_M_PREFIX,
   LAMBDA_PREFIX,
@@ -17,6 +18,7 @@ import {
   writeCheckpoint,
   type EpochRecord,
   checkMethod,
+  type TrainMethod,
   type RunConfig,
   type RunState,
 } from '../run/checkpoint';
@@ -35,8 +37,8 @@ import {ensureWritableDir} from '../core/atomic';
 import {specOf} from '../run/spec-of';
 
 export interface TrainOptions {
-  readonly model: string;
-  readonly quant: string;
+  readonly model: ModelName;
+  readonly quant: QuantOrNone;
   readonly data: string;
   /** Total epochs; on resume, the stored total when omitted. */
   readonly epochs?: number;
@@ -48,7 +50,7 @@ export interface TrainOptions {
    * published width when omitted, or the --init checkpoint's. */
   readonly width?: number;
   /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
-  readonly method?: string;
+  readonly method?: TrainMethod;
   /** Evaluate on only this many test images (spread over the classes for folders). */
   readonly testLimit?: number;
   readonly seed: number;
@@ -57,7 +59,7 @@ export interface TrainOptions {
   readonly lrLambda: number;
   readonly weightDecay: number;
   readonly period: number;
-  readonly backend: string;
+  readonly backend: BackendChoice;
   /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
   readonly workers?: number | string;
   readonly log?: (line: string) => void;
@@ -173,8 +175,8 @@ function initSource(p: string): InitSource {
 }
 
 /**
- * Starting weights matched by name and shape. Scales are kept from a cbp run of the same constraint or a .pth that
- * has them (CBP's own checkpoints); otherwise they are mean |w| of the starting weights, as CBP initialises them.
+ * Starting weights matched by name and shape. Scales are kept from a cbp run of the same constraint; otherwise,
+ * and always for a .pth, they are mean |w| of the starting weights, as the reference's main.py sets them.
  */
 function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: Weights): Weights {
   const dir = src.path;
@@ -192,8 +194,9 @@ function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: W
   }
   for (const key of fresh.keys()) {
     if (!key.endsWith('.scale')) continue;
-    // A run of the same constraint keeps its scales; otherwise CBP sets them to mean |w| of the starting weights.
-    const kept = sameConstraint ? given.get(key) : undefined;
+    // A cbp run of the same constraint keeps its scales; otherwise (another constraint, or any .pth, as the
+    // reference's main.py does after loading) CBP sets them to mean |w| of the starting weights.
+    const kept = sameConstraint && src.model !== undefined ? given.get(key) : undefined;
     const w = out.get(key.replace(/\.scale$/, '.weight'));
     out.set(key, kept ?? {shape: [1], data: Float32Array.of(initialScale(w?.data ?? new Float32Array(0)))});
   }

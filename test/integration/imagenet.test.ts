@@ -7,6 +7,8 @@ import type {EvalResult} from '../../src/eval/evaluate';
 import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
+import {readPth, stateDict} from '../../src/torch/load';
+import {modelWeights, readCheckpoint} from '../../src/run/checkpoint';
 
 const VAL = path.join(FIXTURES, 'imagenet', 'val');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-imagenet-'));
@@ -58,7 +60,7 @@ test('cbp train runs ResNet-18 CBP end to end on an ImageNet-style folder', () =
   assert.match(errorText(bad.stderr), /--data \S+: expected \S+\/train and \S+\/val with one sub-folder per class/);
 });
 
-test('cbp train --init takes a PyTorch .pth directly (the published-checkpoint route), with its width and scales', () => {
+test('cbp train --init takes a PyTorch .pth directly (the published-checkpoint route), with its width; scales reset to mean |w| as the reference does', () => {
   // Ten classes, as the fixture checkpoint's fc layer has.
   const data = path.join(tmp, 'ten');
   const photos = fs.readdirSync(VAL, {recursive: true, encoding: 'utf8'}).filter((f) => f.endsWith('.JPEG') && !f.includes('truncated'));
@@ -75,4 +77,12 @@ test('cbp train --init takes a PyTorch .pth directly (the published-checkpoint r
   // The fixture's narrow width (stem of 4 channels) is kept, and its 19 constrained layers train.
   assert.equal(r.histograms.length, 19);
   assert.equal(r.histograms[0].counts.reduce((a, b) => a + b, 0), 4 * 4 * 9);
+  // Scales are fixed during training: each equals mean |w| of the .pth's weights, not the scale stored in the file.
+  const given = stateDict(readPth(pth));
+  const stored = modelWeights(readCheckpoint(path.join(tmp, 'from-pth')).tensors);
+  for (const h of r.histograms) {
+    const w = given.get(`${h.layer}.weight`)?.data ?? new Float32Array(0);
+    const mean = w.reduce((a, v) => a + Math.abs(v), 0) / w.length;
+    assert.ok(Math.abs((stored.get(`${h.layer}.scale`)?.data[0] ?? NaN) - mean) <= 1e-6 * mean, `${h.layer}: scale is mean |w|`);
+  }
 });

@@ -1,0 +1,30 @@
+/**
+ * cbp as a library: train networks whose weights take a few fixed values by CBP, import the published PyTorch
+ * checkpoints, export compact ONNX, evaluate with ONNX Runtime. The same functions the `cbp` commands call; options
+ * are typed from the registries (constraints, models, data sets), and every failure is a CbpError with a stable code.
+ */
+import type {TrainOptions, TrainResult} from './train/trainer';
+
+export type {TrainOptions, TrainResult, StepProgress} from './train/trainer';
+
+/** CBP training (see TrainOptions). TensorFlow.js loads on the first call, not when the library is required. */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  return (await import('./train/trainer')).train(opts);
+}
+export {exportCheckpoint, EXPORT_FORMATS, type ExportOptions, type ExportResult} from './app/export';
+export {evaluateOnnx as evaluate, mergeResults, type EvalOptions, type EvalResult} from './eval/evaluate';
+export {importPth, type ImportOptions, type ImportResult} from './torch/import';
+export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
+export {plotRun as plot, type PlotResult} from './app/plot';
+export {publishedOnnx} from './app/published';
+export {CbpError, ERROR_CODES, type ErrorCode} from './core/errors';
+export type {Tensor32, Weights} from './core/weights';
+export {CONSTRAINTS, QUANTS, QUANT_OR_NONE, SEED_QUANTS, type ConstraintDef, type Quant, type QuantOrNone} from './cbp/registry';
+export {MODEL_NAMES, getModel, type ModelName} from '../models/index';
+export type {ModelSpec, SpecNode} from '../models/spec';
+export {DATASET_NAMES, type DatasetName} from './data/index';
+export {BACKEND_CHOICES, type BackendChoice} from './core/backend-choice';
+export {TRAIN_METHODS, type TrainMethod} from './run/checkpoint';
+export {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
+export {DEVICES} from './eval/session';
+export {VERSION} from './core/version';
