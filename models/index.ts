@@ -37,3 +37,16 @@ export function checkModel(value: string, flag = '--model'): ModelName {
   if (!isModelName(value)) throw new CbpError(`${flag} ${value}: unknown model, expected one of ${MODEL_NAMES.join(', ')}`);
   return value;
 }
+
+/** The models whose widths scale with `base` (--width). */
+export const WIDTH_MODELS: readonly ModelName[] = ['alexnet', 'resnet18', 'resnet20', 'resnet50'];
+
+/** A model's width: `base` when a run recorded one, else the published model's first-layer channels. */
+export function modelWidth(model: ModelName, base?: number): number | undefined {
+  return base ?? MODELS[model]().nodes.find((n) => n.kind === 'conv2d')?.outChannels;
+}
+
+/** The `base` to record for weights whose first conv has `channels` outputs: none when it is the published width. */
+export function baseFor(model: ModelName, channels: number | undefined): number | undefined {
+  return channels === undefined || channels === modelWidth(model) ? undefined : channels;
+}

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {LEVELS} from '../cbp/levels';
-import {isDatasetName, loadDataset, makeBatch} from '../data/index';
+import {isDatasetName} from '../data/index';
+import {openSource} from '../data/source';
 import {IMAGENET_MEAN, IMAGENET_STD} from '../data/imagenet-stats';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
@@ -59,7 +60,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
   // Models trained here verify on their own test images; imported ImageNet models on seeded random inputs.
-  const ds = isDatasetName(config.data) ? loadDataset(config.data) : undefined;
+  const ds = isDatasetName(config.data) ? openSource(config.data, {need: 'test', limit: opts.verifyImages ?? VERIFY_IMAGES}) : undefined;
   const spec = specOf(config, ds?.shape);
   const shape = spec.inputShape;
   const weights = modelWeights(ck.tensors);
@@ -82,8 +83,8 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
 
   // Verification: ORT on the bytes about to be written against an independent forward pass (see verifyWith).
   const pixels = shape[0] * shape[1] * shape[2];
-  const n = opts.verifyImages ?? (ds ? Math.min(256, ds.test.count) : 4);
-  const x = ds ? makeBatch(ds, ds.test, Array.from({length: n}, (_, i) => i), 'NCHW').x : randomInputs(n * pixels);
+  const n = ds ? ds.test.count : (opts.verifyImages ?? 4);
+  const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out);
   const verifyWith = opts.verifyWith ?? 'tfjs';
   const reference = verifyWith === 'tfjs'
@@ -124,6 +125,16 @@ async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly num
   } finally {
     await opened.session.release();
   }
+}
+
+/** Test images checked by default: enough to cover every class of the built-in sets many times. */
+const VERIFY_IMAGES = 256;
+
+async function firstBatch(batches: AsyncGenerator<{x: Float32Array}>): Promise<Float32Array> {
+  const first = await batches.next();
+  await batches.return(undefined);
+  if (first.done === true) throw new CbpError('internal: no test images to verify the export with');
+  return first.value.x;
 }
 
 /** Standard-normal inputs from a fixed seed, so a verification failure can be reproduced. */

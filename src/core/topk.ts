@@ -23,3 +23,27 @@ export function countHits(logits: Float32Array, labels: ArrayLike<number>, class
   }
   return {top1, top5, predictions};
 }
+
+/** Top-1/top-5 hits accumulated over batches: the one count behind every accuracy cbp reports. */
+export class TopK {
+  top1 = 0;
+  top5 = 0;
+  images = 0;
+  readonly predictions: number[] = [];
+
+  constructor(private readonly keepPredictions = false) {}
+
+  /** Adds a batch of logits (row-major [n, classes], n = labels.length). */
+  add(logits: Float32Array, labels: ArrayLike<number>): void {
+    if (labels.length === 0) return;
+    const hits = countHits(logits, labels, logits.length / labels.length);
+    this.top1 += hits.top1;
+    this.top5 += hits.top5;
+    this.images += labels.length;
+    if (this.keepPredictions) for (const p of hits.predictions) this.predictions.push(p);
+  }
+
+  accuracy(): {top1: number; top5: number; images: number} {
+    return {top1: this.images ? this.top1 / this.images : 0, top5: this.images ? this.top5 / this.images : 0, images: this.images};
+  }
+}

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
 import {CbpError} from '../core/errors';
 import {openSession, runBatch} from './session';
-import {evalSource} from './sources';
-import {countHits} from '../core/topk';
+import {openSource} from '../data/source';
+import {TopK} from '../core/topk';
 import {readOnnx} from '../../onnx/reader';
 
 export interface EvalOptions {
@@ -44,10 +44,10 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
   const {model, bytes} = readOnnx(opts.onnx);
   let skipped = 0;
-  const source = evalSource(opts.data, 'NCHW', opts.batchSize, opts.limit, shard, (_file, why) => {
+  const source = openSource(opts.data, {need: 'test', limit: opts.limit, shard, onSkip: (_file, why) => {
     skipped++;
     opts.log?.(`warning: skipped ${why}`);
-  });
+  }});
   const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
   const expected = dims.slice(1).map((d) => ('dim_value' in d ? d.dim_value : -1));
   if (expected.join(',') !== source.shape.join(',')) {
@@ -55,30 +55,24 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   }
   const opened = await openSession(bytes, opts.device, opts.onnx);
   if (opened.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${opened.fallback})`);
-  let top1 = 0;
-  let top5 = 0;
-  let images = 0;
+  const topk = new TopK(opts.keepPredictions === true);
   let done = 0;
-  const predictions: number[] = [];
   const started = process.hrtime.bigint();
   let inferenceNs = 0n;
   try {
-    for await (const batch of source.batches) {
+    for await (const batch of source.test.batches(opts.batchSize, 'NCHW')) {
       done += opts.batchSize;
       if (batch.count === 0) continue;
       const t0 = process.hrtime.bigint();
       const logits = await runBatch(opened.session, batch.x, [batch.count, ...source.shape]);
       inferenceNs += process.hrtime.bigint() - t0;
-      const hits = countHits(logits, batch.y, logits.length / batch.count);
-      top1 += hits.top1;
-      top5 += hits.top5;
-      images += batch.count;
-      if (opts.keepPredictions) predictions.push(...hits.predictions);
-      opts.onBatch?.(Math.min(done, source.images), source.images, Number(process.hrtime.bigint() - started) / 1e9);
+      topk.add(logits, batch.y);
+      opts.onBatch?.(Math.min(done, source.test.count), source.test.count, Number(process.hrtime.bigint() - started) / 1e9);
     }
   } finally {
     await opened.session.release();
   }
+  const {top1, top5, images} = topk;
   if (images === 0) throw new CbpError(`--data ${opts.data}: no image could be evaluated (${skipped} skipped)`);
   return {
     model: opts.onnx,
@@ -93,7 +87,7 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     imagesPerSecond: images / (Number(inferenceNs) / 1e9),
     device: opened.device,
     ...(opts.shard !== undefined ? {shard: opts.shard} : {}),
-    ...(opts.keepPredictions ? {predictions} : {}),
+    ...(opts.keepPredictions ? {predictions: topk.predictions} : {}),
   };
 }
 

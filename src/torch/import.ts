@@ -4,7 +4,7 @@ import {writeCheckpoint, type RunState} from '../run/checkpoint';
 import {initialSchedule} from '../cbp/schedule';
 import {checkInt} from '../core/checks';
 import {checkQuant} from '../cbp/registry';
-import {checkModel} from '../../models/index';
+import {baseFor, checkModel} from '../../models/index';
 import {specOf} from '../run/spec-of';
 import {sameShape, type Tensor32, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
@@ -46,6 +46,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   const sd = stateDict(pth);
   const first = [...sd.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
   const base = first ? first[1].shape[0] : undefined;
+  const recorded = baseFor(model, base);
   const lastDense = [...sd.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
   const size = opts.inputSize !== undefined ? checkInt('--input-size', opts.inputSize, 32) : 224;
@@ -64,7 +65,7 @@ export function importPth(opts: ImportOptions): ImportResult {
     epochs: 0,
     init: opts.file,
     inputShape: [3, size, size] as const,
-    ...(base !== undefined && base !== 64 ? {base} : {}),
+    ...(recorded !== undefined ? {base: recorded} : {}),
   };
   let spec;
   try {

@@ -1,29 +1,11 @@
-import {tf} from '../core/tf';
 import {cfsOf} from '../cbp/constraint';
 import {levelCounts} from '../cbp/levels';
-import {batchNHWC, type Dataset, type Split} from '../data/dataset';
 import type {Network} from './network';
-import {countHits} from '../core/topk';
 
 export interface Accuracy {
   readonly top1: number;
   readonly top5: number;
   readonly images: number;
-}
-
-/** Top-1/top-5 of the network with its quantized weights and running batch-norm statistics. */
-export function evaluate(net: Network, ds: Dataset, split: Split, batchSize = 500): Accuracy {
-  let hit1 = 0;
-  let hit5 = 0;
-  for (let start = 0; start < split.count; start += batchSize) {
-    const n = Math.min(batchSize, split.count - start);
-    const {x, y} = batchNHWC(ds, split, Array.from({length: n}, (_, i) => start + i));
-    const logits = tf.tidy(() => net.forward(tf.tensor4d(x, [n, ds.shape[1], ds.shape[2], ds.shape[0]]), false).dataSync() as Float32Array);
-    const hits = countHits(logits, y, ds.numClasses);
-    hit1 += hits.top1;
-    hit5 += hits.top5;
-  }
-  return {top1: hit1 / split.count, top5: hit5 / split.count, images: split.count};
 }
 
 export function constrainedCount(net: Network): number {

@@ -5,7 +5,7 @@ import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../core/errors';
 import type {Tensor32, Weights} from '../core/weights';
-import {checkModel, getModel, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {WIDTH_MODELS, baseFor, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
 import type {BackendChoice} from '../core/backend-choice';
 import {
   LAMBDA_M_PREFIX,
@@ -103,7 +103,7 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   if (opts.resume !== undefined && ck !== undefined) {
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
-    if (opts.width !== undefined && opts.width !== widthOf(config.model, config.base)) {
+    if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
       throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
     }
     const spec = specOf(config, ds.shape);
@@ -128,12 +128,12 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
     method: checkMethod(opts.method ?? 'cbp'),
   };
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
-  const source = opts.init !== undefined ? initSource(opts.init) : undefined;
+  const source = opts.init !== undefined ? initSource(opts.init, model) : undefined;
   let base = source?.base;
   if (opts.width !== undefined) {
     if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
     const width = checkInt('--width', opts.width, 1, 4096);
-    if (opts.init !== undefined && width !== widthOf(model, source?.base)) {
+    if (opts.init !== undefined && width !== modelWidth(model, source?.base)) {
       throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${source?.base ?? 'as published'}; leave --width out to keep it`);
     }
     base = width;
@@ -145,13 +145,6 @@ function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): R
   return {config, spec, weights};
 }
 
-/** The models whose widths scale with --width. */
-const WIDTH_MODELS: readonly string[] = ['alexnet', 'resnet18', 'resnet20', 'resnet50'];
-
-/** A model's width: the `base` a run or checkpoint recorded, else the published model's first-layer channels. */
-function widthOf(model: string, base: number | undefined): number | undefined {
-  return base ?? getModel(model).nodes.find((n) => n.kind === 'conv2d')?.outChannels;
-}
 
 /** Starting weights from another checkpoint, matched by name and shape; its scales are kept only for the same constraint. */
 interface InitSource {
@@ -164,11 +157,11 @@ interface InitSource {
 }
 
 /** Starting weights: a cbp checkpoint folder, or a PyTorch .pth file (read through the safe importer). */
-function initSource(p: string): InitSource {
+function initSource(p: string, model: ModelName): InitSource {
   if (fs.existsSync(p) && fs.statSync(p).isFile()) {
     const weights = stateDict(readPth(p));
     const stem = [...weights.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
-    return {path: p, weights, base: stem && stem[1].shape[0] !== 64 ? stem[1].shape[0] : undefined};
+    return {path: p, weights, base: baseFor(model, stem?.[1].shape[0])};
   }
   const ck = readCheckpoint(p, '--init');
   return {path: p, weights: modelWeights(ck.tensors), model: ck.state.config.model, quant: ck.state.config.quant, base: ck.state.config.base};

@@ -1,0 +1,73 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {spawnSync} from 'node:child_process';
+import {FIXTURES, ROOT} from '../helpers';
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function run(cmd: string, args: readonly string[], cwd: string): string {
+  const r = spawnSync(cmd, args, {cwd, encoding: 'utf8', timeout: 600_000});
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed in ${cwd}:\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+test('the packed package installs into a fresh folder and its library API works from there (CommonJS, ESM, TypeScript types)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-pack-'));
+  try {
+    // --ignore-scripts: the tree is already built by npm test; pack what a publish would publish.
+    const packed = run(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', tmp], ROOT).trim().split('\n').pop() ?? '';
+    const tarball = path.join(tmp, packed);
+    assert.ok(fs.existsSync(tarball), `npm pack wrote ${tarball}`);
+    const app = path.join(tmp, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({name: 'consumer', version: '1.0.0', private: true}));
+    fs.copyFileSync(path.join(ROOT, '.npmrc'), path.join(app, '.npmrc'));
+    run(npm, ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel', 'error', tarball], app);
+
+    // CommonJS: the registries, a PyTorch import, an export verified in ONNX Runtime, and info on the result.
+    const out = path.join(tmp, 'r50');
+    const onnx = path.join(tmp, 'r50.onnx');
+    fs.writeFileSync(path.join(app, 'use.js'), `
+      const cbp = require('cbp');
+      (async () => {
+        const imported = cbp.importPth({file: ${JSON.stringify(path.join(FIXTURES, 'torch', 'resnet50_legacy.pth'))}, model: 'resnet50', quant: 'uni2', out: ${JSON.stringify(out)}, inputSize: 64});
+        const exported = await cbp.exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: ${JSON.stringify(onnx)}, weights: 'auto', verifyWith: 'float-onnx'});
+        const info = cbp.info(${JSON.stringify(onnx)});
+        let code = 'none';
+        try { cbp.importPth({file: 'no-such.pth', model: 'resnet50', quant: 'bin', out: 'x'}); } catch (e) { code = e instanceof cbp.CbpError ? e.code : 'not a CbpError'; }
+        console.log(JSON.stringify({quants: cbp.QUANTS, version: cbp.VERSION, constraint: info.constraint, layers: info.layers.length, bytes: exported.bytes, code,
+          tf: Object.keys(require.cache).some((k) => k.includes('@tensorflow'))}));
+      })().catch((e) => { console.error(e); process.exit(1); });`);
+    const r = JSON.parse(run(process.execPath, ['use.js'], app)) as {quants: string[]; version: string; constraint: string; layers: number; bytes: number; code: string; tf: boolean};
+    assert.deepEqual(r.quants, ['bin', 'ter', '1bit', '2bit', 'uni2']);
+    assert.equal(r.version, (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}).version);
+    assert.equal(r.constraint, 'uni2');
+    assert.ok(r.layers > 0 && r.bytes > 0);
+    assert.equal(r.code, 'NO_FILE');
+    assert.equal(r.tf, false, 'requiring cbp and exporting loads no TensorFlow.js');
+
+    // ESM: named imports from the CommonJS build.
+    fs.writeFileSync(path.join(app, 'use.mjs'), `import {train, evaluate, CONSTRAINTS} from 'cbp';\nconsole.log(typeof train, typeof evaluate, CONSTRAINTS.uni2.levels.length);\n`);
+    assert.equal(run(process.execPath, ['use.mjs'], app).trim(), 'function function 4');
+
+    // TypeScript: the declarations resolve, option types are unions from the registries, and a wrong constraint
+    // is a compile error.
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const tsArgs = ['--noEmit', '--strict', '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types')];
+    fs.writeFileSync(path.join(app, 'good.ts'), `import {train, type TrainOptions, type Quant} from 'cbp';
+const q: Quant = 'uni2';
+const opts: TrainOptions = {model: 'lenet5', quant: q, data: 'mnist', out: 'runs/x', seed: 1, batchSize: 256, lr: 1e-3, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, backend: 'auto'};
+export const run = (): Promise<number> => train(opts).then((r) => r.top1);
+`);
+    run(process.execPath, [tsc, ...tsArgs, 'good.ts'], app);
+    fs.writeFileSync(path.join(app, 'bad.ts'), `import type {TrainOptions} from 'cbp';\nexport const bad: TrainOptions['quant'] = '3bit';\n`);
+    const bad = spawnSync(process.execPath, [tsc, ...tsArgs, 'bad.ts'], {cwd: app, encoding: 'utf8'});
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stdout, /'"3bit"' is not assignable to type 'QuantOrNone'/);
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+});
