@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   await selectBackend(process.argv[2] ?? 'wasm');
   const out: Record<string, number> = {};
   for (const [name, n, h, c, k, o] of CONV_SHAPES) {
-    const x = tf.randomNormal([n, h, h, c]) as tf.Tensor4D;
-    const w = tf.randomNormal([k, k, c, o]) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([n, h, h, c]);
+    const w = tf.randomNormal<tf.Rank.R4>([k, k, c, o]);
     const pad = k === 3 ? 'same' : 'valid';
     tf.conv2d(x, w, 1, pad).dispose();
     const reps = 5;

@@ -6,7 +6,6 @@
 import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
 import {LEVELS, levelIndices} from '../src/cbp/levels';
 import {CbpError} from '../src/core/errors';
-import type {Quant} from '../models/spec';
 
 export interface LevelComparison {
   readonly layers: {layer: string; weights: number; differ: number}[];
@@ -18,7 +17,7 @@ export function compareLevels(a: string, b: string): LevelComparison {
   const [ca, cb] = [readCheckpoint(a), readCheckpoint(b)];
   const quant = ca.state.config.quant;
   if (quant === 'none' || quant !== cb.state.config.quant) throw new CbpError(`${a} and ${b}: need two runs of the same constraint (got ${quant}, ${cb.state.config.quant})`);
-  const levels = LEVELS[quant as Quant];
+  const levels = LEVELS[quant];
   const [wa, wb] = [modelWeights(ca.tensors), modelWeights(cb.tensors)];
   const layers: LevelComparison['layers'] = [];
   for (const [key, scaleA] of wa) {

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core';
-import {DEVICES} from '../src/eval/session';
 import {evaluateOnnx, mergeResults, type EvalResult} from '../src/eval/evaluate';
 import {publishedOnnx} from '../src/app/published';
 import {CbpError} from '../src/core/errors';
 import {ProgressBar} from '../src/core/progress';
 import {CbpCommand} from './base';
+import {deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
 
 export default class Eval extends CbpCommand {
   static override summary = 'Top-1/top-5 accuracy of an ONNX model through ONNX Runtime (CUDA when present, CPU otherwise).';
@@ -21,10 +21,10 @@ export default class Eval extends CbpCommand {
   static override enableJsonFlag = true;
   static override flags = {
     onnx: Flags.string({description: 'ONNX model file'}),
-    model: Flags.string({description: 'published model to evaluate (alexnet, resnet18, resnet50), with --quant'}),
-    quant: Flags.string({description: 'constraint of the published model (bin, ter, 1bit, 2bit)'}),
+    model: optionalModelFlag('published model to evaluate, with --quant'),
+    quant: optionalQuantFlag('constraint of the published model'),
     data: Flags.string({description: 'mnist, fashion-mnist, or an image folder [default: mnist; with --model: data/imagenet/val]'}),
-    device: Flags.string({description: `execution provider (${DEVICES.join(', ')})`, default: 'auto'}),
+    device: deviceFlag('execution provider'),
     'batch-size': Flags.integer({description: 'images per run', default: 64}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
     shard: Flags.string({description: 'evaluate shard K of N (K/N)'}),

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
-import {EXPORT_FORMATS, exportCheckpoint, type ExportResult} from '../src/app/export';
-import {WEIGHT_FORMATS} from '../onnx/writer';
+import {exportCheckpoint, type ExportResult} from '../src/app/export';
 import {CbpCommand} from './base';
+import {backendFlag, exportFormatFlag, weightsFlag} from './flags';
 import {storageHelp} from '../onnx/codes';
 
 export default class Export extends CbpCommand {
@@ -16,11 +16,11 @@ export default class Export extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    format: Flags.string({description: `output format (${EXPORT_FORMATS.join(', ')})`, default: 'onnx'}),
+    format: exportFormatFlag('output format'),
     checkpoint: Flags.string({description: 'checkpoint folder written by cbp train or cbp import', required: true}),
     out: Flags.string({description: 'output file [default: MODEL_QUANT.onnx]'}),
-    weights: Flags.string({description: `storage of constrained weights (${WEIGHT_FORMATS.join(', ')})`, default: 'auto'}),
-    backend: Flags.string({description: 'tfjs backend for the verification forward pass', default: 'auto'}),
+    weights: weightsFlag('storage of constrained weights'),
+    backend: backendFlag('tfjs backend for the verification forward pass', 'auto'),
   };
 
   async run(): Promise<ExportResult> {

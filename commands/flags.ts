@@ -1,5 +1,8 @@
 import {Flags} from '@oclif/core';
-import {checkNumber} from '../src/core/checks';
+import {checkChoice, checkNumber} from '../src/core/checks';
+import {EXPORT_FORMATS, type ExportFormat} from '../src/app/export';
+import {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
+import {DEVICES, checkDevice, type DeviceChoice} from '../src/eval/session';
 import {CbpError} from '../src/core/errors';
 import {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../src/core/backend-choice';
 import {QUANT_OR_NONE, checkQuant, constraintHelp, type QuantOrNone} from '../src/cbp/registry';
@@ -28,6 +31,21 @@ export const methodFlag = (description: string, def: TrainMethod) =>
 
 export const backendFlag = (description: string, def: BackendChoice) =>
   Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, parse: async (v) => checkBackend(v), default: def})();
+
+export const exportFormatFlag = (description: string) =>
+  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, parse: async (v) => checkChoice('--format', v, EXPORT_FORMATS, 'format'), default: 'onnx'})();
+
+export const weightsFlag = (description: string) =>
+  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, parse: async (v) => checkChoice('--weights', v, WEIGHT_FORMATS, 'weight storage'), default: 'auto'})();
+
+export const deviceFlag = (description: string) =>
+  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, parse: async (v) => checkDevice(v), default: 'auto'})();
+
+export const optionalModelFlag = (description: string) =>
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, parse: async (v) => checkModel(v)})();
+
+export const optionalQuantFlag = (description: string) =>
+  Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, parse: async (v) => checkQuant(v)})();
 
 /** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
 export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>

@@ -7,6 +7,8 @@ import {IMAGENET_MEAN, IMAGENET_STD} from '../data/imagenet-stats';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError} from '../core/errors';
+import {checkChoice} from '../core/checks';
+import type {BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../eval/session';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
@@ -14,13 +16,14 @@ import {VERSION} from '../core/version';
 import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../../onnx/writer';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportOptions {
   readonly checkpoint: string;
-  readonly format: string;
+  readonly format: ExportFormat;
   readonly out?: string;
-  readonly weights: string;
-  readonly backend?: string;
+  readonly weights: WeightFormat;
+  readonly backend?: BackendChoice;
   /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
   readonly verifyImages?: number;
   /**
@@ -50,13 +53,8 @@ export interface ExportResult {
  * (deleting it) if their logits disagree beyond float32 rounding.
  */
 export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResult> {
-  if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-    throw new CbpError(`--format ${opts.format}: unknown format, expected one of ${EXPORT_FORMATS.join(', ')}`);
-  }
-  if (!(WEIGHT_FORMATS as readonly string[]).includes(opts.weights)) {
-    throw new CbpError(`--weights ${opts.weights}: unknown weight storage, expected one of ${WEIGHT_FORMATS.join(', ')}`);
-  }
-  const format = opts.weights as WeightFormat;
+  checkChoice('--format', opts.format, EXPORT_FORMATS, 'format');
+  const format = checkChoice('--weights', opts.weights, WEIGHT_FORMATS, 'weight storage');
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
   // Models trained here verify on their own test images; imported ImageNet models on seeded random inputs.

@@ -103,12 +103,12 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     const constrained = codesT !== undefined && quant !== undefined;
     layers.push({
       layer: node.name,
-      constraint: constrained ? (quant as Quant) : 'none',
+      constraint: constrained ? (quant) : 'none',
       scale: scales.get(node.name) ?? null,
       weights: n,
       bitsPerWeight: bits,
-      levels: constrained ? CONSTRAINTS[quant as Quant].levels : [],
-      counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, bits as 2 | 4 | 8), quant as Quant) : [],
+      levels: constrained ? CONSTRAINTS[quant].levels : [],
+      counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, bits as 2 | 4 | 8), quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),
     });

@@ -32,5 +32,5 @@ export function withGradient2<T extends tf.Tensor>(
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.tidy(() => grad(saved[0] as T, saved[1] as T, first(dy) as T)),
     };
   });
-  return (a, b) => f(a, b) as T;
+  return (a, b) => f(a, b);
 }

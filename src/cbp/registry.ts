@@ -38,10 +38,10 @@ export const SEED_QUANTS: readonly Quant[] = QUANTS.filter((q) => CONSTRAINTS[q]
 
 /** A value per constraint, computed from its entry. */
 export function perConstraint<T>(f: (c: ConstraintDef, quant: Quant) => T): Record<Quant, T> {
-  // Filled for every key of QUANTS just below, so the record is complete when returned.
-  const out = {} as Record<Quant, T>;
+  const out: Partial<Record<Quant, T>> = {};
   for (const q of QUANTS) out[q] = f(CONSTRAINTS[q], q);
-  return out;
+  // Filled for every key of QUANTS just above, so the record is complete.
+  return out as Record<Quant, T>;
 }
 
 export function constraintOf(quant: Quant): ConstraintDef {

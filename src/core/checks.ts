@@ -16,3 +16,10 @@ export function checkNumber(flag: string, value: number, min: number, inclusive:
   }
   return value;
 }
+
+/** One of a registry's names: the value typed as the union, or a CbpError naming the flag, the value and the choices. */
+export function checkChoice<T extends string>(flag: string, value: string, choices: readonly T[], what: string): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown ${what}, expected one of ${choices.join(', ')}`);
+  return found;
+}

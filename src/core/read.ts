@@ -7,6 +7,7 @@ export function readBytes(file: string): Buffer {
     return fs.readFileSync(file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new CbpError(`${file}: no such file`, 'NO_FILE');
     throw new CbpError(`cannot read ${file}: ${e.code ?? e.message}`, 'READ_FAILED');
   }
 }

@@ -2,9 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {CbpError} from '../core/errors';
+import {checkChoice} from '../core/checks';
 
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];
+
+export function checkDevice(value: string, flag = '--device'): DeviceChoice {
+  return checkChoice(flag, value, DEVICES, 'device');
+}
 
 export interface OpenSession {
   readonly session: ort.InferenceSession;
@@ -39,10 +44,8 @@ function firstLine(err: unknown): string {
  * An onnxruntime-node session on the CUDA execution provider when its libraries load, else on the CPU:
  * `auto` falls back with the reason, `cuda` fails with it.
  */
-export async function openSession(model: Uint8Array, choice: string, source: string): Promise<OpenSession> {
-  if (!(DEVICES as readonly string[]).includes(choice)) {
-    throw new CbpError(`--device ${choice}: unknown device, expected one of ${DEVICES.join(', ')}`);
-  }
+export async function openSession(model: Uint8Array, device: string, source: string): Promise<OpenSession> {
+  const choice = checkDevice(device);
   let fallback: string | undefined;
   if (choice !== 'cpu') {
     const supported = ort.listSupportedBackends?.() ?? [];

@@ -1,7 +1,7 @@
 import {readBytes} from '../core/read';
 import {CbpError} from '../core/errors';
 import type {Tensor32} from '../core/weights';
-import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyKey, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
+import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
 import {ZipArchive, isZip} from './zip';
 
 /** A checkpoint's top-level object and the bytes of each storage it refers to. */
@@ -91,7 +91,7 @@ function readLegacy(buf: Uint8Array, file: string): PthFile {
   const storages = new Map<string, Uint8Array>();
   let at = keys.end;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (const k of keys.value as string[]) {
+  for (const k of keys.value) {
     const ref = refs.get(k);
     if (ref === undefined) throw new CbpError(`${file}: storage '${k}' is listed but never used`, 'BAD_PTH');
     if (at + 8 > buf.length) throw new CbpError(`${file}: truncated before storage '${k}'`, 'BAD_PTH');
@@ -200,7 +200,7 @@ export function stateDict(pth: PthFile): Map<string, Tensor32> {
   }
   if (!(sd instanceof Map)) throw new CbpError(`${pth.file}: holds no state dict (expected a dict of tensors, or one under 'model_state_dict' or 'state_dict')`, 'BAD_PTH');
   const out = new Map<string, Tensor32>();
-  for (const [k, v] of sd as Map<PyKey, PyValue>) {
+  for (const [k, v] of sd) {
     if (typeof k !== 'string' || !isTensor(v)) continue;
     const name = k.startsWith('module.') ? k.slice('module.'.length) : k;
     out.set(name, materialize(pth, v, k));

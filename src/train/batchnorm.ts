@@ -45,11 +45,11 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
       variance = tf.keep(m.variance as tf.Tensor1D);
     } else {
       count = reducer.sum(Float32Array.of(count))[0];
-      const mu = tf.keep(tf.div(total(xi), count) as tf.Tensor1D);
+      const mu = tf.keep<tf.Tensor1D>(tf.div(total(xi), count));
       mean = mu;
-      variance = tf.keep(tf.div(total(tf.square(tf.sub(xi, mu))), count) as tf.Tensor1D);
+      variance = tf.keep<tf.Tensor1D>(tf.div(total(tf.square(tf.sub(xi, mu))), count));
     }
-    const [mu, va] = [mean as tf.Tensor1D, variance as tf.Tensor1D];
+    const [mu, va] = [mean, variance];
     const invstd = tf.rsqrt(tf.add(va, eps));
     const xhat = tf.mul(tf.sub(xi, mu), invstd);
     save([xhat, invstd, g]);

@@ -61,8 +61,8 @@ export function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: readonly numb
     const extraW = (wd + 2 * pw - kw) % sw;
     const d = dilate(dy, sh, sw);
     const full = padOrCrop(d, kh - 1 - ph, kh - 1 - ph + extraH, kw - 1 - pw, kw - 1 - pw + extraW);
-    const rotated = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-    return tf.conv2d(full, rotated, 1, 'valid') as tf.Tensor4D;
+    const rotated = tf.transpose<tf.Tensor4D>(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
+    return tf.conv2d<tf.Tensor4D>(full, rotated, 1, 'valid');
   });
 }
 
@@ -79,9 +79,9 @@ export function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: readonly num
     const usedH = (oh - 1) * sh + kh;
     const usedW = (ow - 1) * sw + kw;
     const padded = padOrCrop(x, ph, usedH - x.shape[1] - ph, pw, usedW - x.shape[2] - pw);
-    const xt = tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D;
-    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    const xt = tf.transpose<tf.Tensor4D>(padded, [3, 1, 2, 0]);
+    const dyt = tf.transpose<tf.Tensor4D>(dy, [1, 2, 0, 3]);
     const g = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]);
-    return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
+    return tf.transpose<tf.Tensor4D>(g, [1, 2, 0, 3]);
   });
 }

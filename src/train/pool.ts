@@ -21,7 +21,7 @@ export function makeMaxPool(kernel: Pair, stride: Pair, padding: Pair): ((x: tf.
       // Windows that do not tile the input exactly: fall back to tfjs's kernel.
       return tf.grad((a: tf.Tensor) => tf.mul(pool(a), dy))(x);
     }
-    const up = (t: tf.Tensor): tf.Tensor => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [h as number, w as number]);
+    const up = (t: tf.Tensor): tf.Tensor => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [h, w]);
     return tf.mul(tf.cast(tf.equal(x, up(pool(x))), 'float32'), up(dy));
   });
   return (x) => f(x) as tf.Tensor4D;

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
       r.ce.dispose();
       for (const {offset, v} of vars) {
         const g = r.grads[v.name];
-        grads.set(g.dataSync() as Float32Array, offset);
+        grads.set(g.dataSync(), offset);
       }
       for (const g of Object.values(r.grads)) g.dispose();
       send({type: 'done', ce});

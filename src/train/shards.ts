@@ -131,7 +131,7 @@ export class ShardPool {
   /** Publishes the weights, sends every worker its shard and resolves when all have left their gradients. */
   start(net: Network, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number]): Promise<RemoteResult> {
     if (this.closed) throw new CbpError('internal: shard pool used after close');
-    for (const [key, l] of this.offsets) this.weightView.set(net.variable(key).dataSync() as Float32Array, l.offset);
+    for (const [key, l] of this.offsets) this.weightView.set(net.variable(key).dataSync(), l.offset);
     const per = shape[0] * shape[1] * shape[2];
     let first = this.shardSize(n, 0);
     const pending: Promise<ShardMessage>[] = [];

@@ -46,7 +46,7 @@ async function checkAgainstPyTorch(file: string, model: string, fx: ModelFixture
 
     const ck = readCheckpoint(out);
     const net = new Network(specOf(ck.state.config), quant, modelWeights(ck.tensors));
-    const tfOut = tf.tidy(() => net.forward(tf.transpose(tf.tensor4d(x, [fx.batch, 3, fx.size, fx.size]), [0, 2, 3, 1]) as tf.Tensor4D, false).dataSync());
+    const tfOut = tf.tidy(() => net.forward(tf.transpose(tf.tensor4d(x, [fx.batch, 3, fx.size, fx.size]), [0, 2, 3, 1]), false).dataSync());
     net.dispose();
     let worstTf = 0;
     for (let i = 0; i < expected.length; i++) worstTf = Math.max(worstTf, Math.abs(tfOut[i] - expected[i]));

@@ -102,7 +102,7 @@ test('max pooling with the mask gradient matches the cpu backend\'s MaxPoolGrad 
     const pool = makeMaxPool([2, 2], [2, 2], [0, 0]);
     assert.ok(pool !== undefined);
     const d = tf.tensor(dyd, dy.shape);
-    const got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul((pool as (t: tf.Tensor4D) => tf.Tensor4D)(a as tf.Tensor4D), d)))(tf.tensor(xd, x.shape)).dataSync();
+    const got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul((pool)(a as tf.Tensor4D), d)))(tf.tensor(xd, x.shape)).dataSync();
     for (let i = 0; i < got.length; i++) assert.ok(got[i] === expected[i], `${backend}: element ${i}: ${got[i]} vs ${expected[i]}`);
   }
   assert.equal(makeMaxPool([3, 3], [2, 2], [1, 1]), undefined);

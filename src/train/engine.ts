@@ -1,0 +1,30 @@
+import type {Tensor32} from '../core/weights';
+import type {Batch} from '../data/imagefolder';
+import type {LevelHistogram} from './metrics';
+import type {StepResult} from './step';
+
+/**
+ * What the CBP loop (trainer.ts) needs from a training engine: one step on a batch, the multipliers' ascent, the
+ * test accuracy, the constraint measures and the state a checkpoint stores. The loop itself — epochs, schedule,
+ * records, checkpoints, logs — is the same for every engine.
+ */
+export interface Engine {
+  /** The engine and backend, as logged and stored in the checkpoint (`wasm`, `tensorflow`, `cpu`, …). */
+  readonly backend: string;
+  readonly constrainedLayers: number;
+  readonly constrainedWeights: number;
+  /** One step on the Lagrangian (λ fixed) at this ucs and learning rate; nothing is updated when it is not finite. */
+  step(batch: Batch, ucs: number, lr: number): Promise<StepResult>;
+  /** One Adam ascent step of every layer's λ on c(w) at this ucs; `step` is the 1-based count of ascents. */
+  ascendLambda(ucs: number, step: number): void;
+  /** Top-1/top-5 on the test images with the quantized weights. */
+  evaluate(): Promise<{top1: number; top5: number; images: number}>;
+  /** Mean c(w) at ucs = 1 over the constrained weights (0 without constraint). */
+  cfs(): number;
+  /** Mean λ over the constrained weights. */
+  lambdaMean(): number;
+  histograms(): LevelHistogram[];
+  /** Weights, momentum and λ with its Adam state, named and laid out as a checkpoint stores them. */
+  state(): Map<string, Tensor32>;
+  close(): Promise<void>;
+}

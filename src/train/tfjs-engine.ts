@@ -1,0 +1,98 @@
+import {tf} from '../core/tf';
+import {ascendLambda, type LambdaState} from '../cbp/lambda';
+import type {Tensor32, Weights} from '../core/weights';
+import type {ModelSpec, QuantOrNone} from '../../models/spec';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
+import type {Engine} from './engine';
+import {fromTfjs} from './layout';
+import {cfs, constrainedCount, levelHistograms} from './metrics';
+import {Network} from './network';
+import {ShardPool} from './shards';
+import type {TrainData} from './sources';
+import {cbpStep, createTrainState, disposeTrainState} from './step';
+
+export interface TfjsEngineOptions {
+  readonly spec: ModelSpec;
+  readonly quant: QuantOrNone;
+  readonly weights: Weights;
+  /** Momentum and λ state of a resumed run (zero when absent). */
+  readonly stored?: ReadonlyMap<string, Tensor32>;
+  readonly weightDecay: number;
+  readonly lrLambda: number;
+  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
+  readonly constraintTerm: boolean;
+  readonly data: TrainData;
+  /** The tfjs backend already selected (tensorflow, wasm, cpu). */
+  readonly backend: string;
+  /** Threads per step (data-parallel shards on wasm/cpu). */
+  readonly workers: number;
+}
+
+/** The TensorFlow.js engine: the network in tfjs variables, hand-written gradients, optional worker-thread shards. */
+export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
+  const net = new Network(o.spec, o.quant, o.weights);
+  const st = createTrainState(net, o.weightDecay, o.data.numClasses, o.stored, o.constraintTerm);
+  let pool: ShardPool | undefined;
+  try {
+    pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.data.numClasses) : undefined;
+  } catch (e) {
+    disposeTrainState(st);
+    net.dispose();
+    throw e;
+  }
+  const trainable = net.infos.filter((i) => i.trainable);
+  const constrainedWeights = constrainedCount(net);
+  const lambdaOf = (layer: string): LambdaState => {
+    const l = st.lambdas.get(layer);
+    if (l === undefined) throw new Error(`internal: no multipliers for ${layer}`);
+    return l;
+  };
+  return {
+    backend: o.backend,
+    constrainedLayers: net.constrained.length,
+    constrainedWeights,
+    step: (batch, ucs, lr) => cbpStep(st, batch.x, batch.y, batch.count, o.data.shape, ucs, lr, pool),
+    ascendLambda(ucs, step) {
+      for (const c of net.constrained) ascendLambda(lambdaOf(c.node.name), net.variable(c.weightKey), c.scale, c.levels, ucs, o.lrLambda, step);
+    },
+    evaluate: () => o.data.evaluate(net),
+    cfs: () => cfs(net),
+    lambdaMean() {
+      if (constrainedWeights === 0) return 0;
+      let s = 0;
+      for (const l of st.lambdas.values()) {
+        const t = tf.sum(l.lambda);
+        s += t.dataSync()[0];
+        t.dispose();
+      }
+      return s / constrainedWeights;
+    },
+    histograms: () => levelHistograms(net),
+    state() {
+      const tensors = new Map<string, Tensor32>(net.toWeights());
+      const put = (key: string, v: tf.Tensor, info: (typeof trainable)[number]): void => {
+        const t = tf.tidy(() => fromTfjs(info, v));
+        tensors.set(key, {shape: info.shape, data: t.dataSync() as Float32Array});
+        t.dispose();
+      };
+      for (const i of trainable) {
+        const m = st.momentum.get(i.key);
+        if (m !== undefined) put(MOMENTUM_PREFIX + i.key, m, i);
+      }
+      for (const c of net.constrained) {
+        const info = trainable.find((i) => i.key === c.weightKey);
+        if (info === undefined) throw new Error(`internal: no tensor info for ${c.weightKey}`);
+        const l = lambdaOf(c.node.name);
+        put(LAMBDA_PREFIX + c.node.name, l.lambda, info);
+        put(LAMBDA_M_PREFIX + c.node.name, l.m, info);
+        put(LAMBDA_V_PREFIX + c.node.name, l.v, info);
+      }
+      return tensors;
+    },
+    async close() {
+      await pool?.close();
+      disposeTrainState(st);
+      net.dispose();
+    },
+  };
+}
