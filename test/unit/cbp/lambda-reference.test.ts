@@ -1,0 +1,41 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {tf} from '../../../src/core/tf';
+import {ascendLambda, type LambdaState} from '../../../src/cbp/lambda';
+import {LEVELS} from '../../../src/cbp/levels';
+import {isQuant} from '../../../src/cbp/registry';
+import {FIXTURES} from '../../helpers';
+import {assertClose} from './torch-fixture';
+
+interface LambdaReference {
+  lr: number;
+  layers: {quant: string; levels: number[]; scale: number; steps: {ucs: number; w: number[]; lambda: number[]; m: number[]; v: number[]}[]}[];
+}
+
+// Made by test/fixtures/scripts/make_lambda_reference.py: main.py's updatelambda with torch.optim.Adam.
+const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'lambda_reference.json'), 'utf8')) as LambdaReference;
+
+for (const layer of ref.layers) {
+  test(`${layer.quant}: consecutive λ ascents, with the weights and ucs changing in between, follow PyTorch's Adam (λ and its m, v state)`, async () => {
+    await tf.setBackend('cpu');
+    const quant = layer.quant;
+    assert.ok(isQuant(quant), quant);
+    assert.deepEqual([...LEVELS[quant]], layer.levels);
+    const n = layer.steps[0].w.length;
+    const state: LambdaState = {lambda: tf.variable(tf.zeros([n])), m: tf.variable(tf.zeros([n])), v: tf.variable(tf.zeros([n]))};
+    try {
+      for (const [k, step] of layer.steps.entries()) {
+        const w = tf.tensor1d(step.w);
+        ascendLambda(state, w, Math.fround(layer.scale), LEVELS[quant], step.ucs, ref.lr, k + 1);
+        w.dispose();
+        assertClose(state.lambda.dataSync(), step.lambda, `ascent ${k + 1} (ucs ${step.ucs.toFixed(3)}) λ`);
+        assertClose(state.m.dataSync(), step.m, `ascent ${k + 1} Adam m`);
+        assertClose(state.v.dataSync(), step.v, `ascent ${k + 1} Adam v`);
+      }
+    } finally {
+      (state.lambda.dispose(), state.m.dispose(), state.v.dispose());
+    }
+  });
+}
