@@ -14,7 +14,7 @@ interface LambdaReference {
   layers: {quant: string; levels: number[]; scale: number; steps: {ucs: number; w: number[]; lambda: number[]; m: number[]; v: number[]}[]}[];
 }
 
-// Made by test/fixtures/scripts/make_lambda_reference.py: main.py's updatelambda with torch.optim.Adam.
+// Made by test/fixtures/scripts/make_lambda_reference.py: the reference's λ ascent with torch.optim.Adam.
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'lambda_reference.json'), 'utf8')) as LambdaReference;
 
 for (const layer of ref.layers) {

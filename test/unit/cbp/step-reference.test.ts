@@ -26,7 +26,7 @@ interface StepReference {
   steps: {x_nhwc: TensorJson; labels: number[]; loss: number; lagrangian: number; weights: Record<string, TensorJson>; momentum: Record<string, TensorJson>}[];
 }
 
-// Made by test/fixtures/scripts/make_step_reference.py: two steps of main.py's training loop in PyTorch.
+// Made by test/fixtures/scripts/make_step_reference.py: two steps of the reference's training loop in PyTorch.
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'step_reference.json'), 'utf8')) as StepReference;
 
 /** The network of make_step_reference.py, node for node. */
