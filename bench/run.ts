@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import {loadBatches, type Sample} from '../src/data/imagefolder';
-import {openSession, runBatch} from '../src/eval/session';
+import {openSession, runBatch} from '../src/core/ort';
 import {initialWeights} from '../src/train/init';
 import {readPth, stateDict} from '../src/torch/load';
 import {Rng} from '../src/core/rng';

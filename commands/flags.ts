@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core';
 import {checkChoice, checkNumber} from '../src/core/checks';
 import {EXPORT_FORMATS, type ExportFormat} from '../src/app/export';
 import {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
-import {DEVICES, checkDevice, type DeviceChoice} from '../src/eval/session';
+import {DEVICES, checkDevice, type DeviceChoice} from '../src/core/ort';
+import {ENGINES, checkEngine, type EngineChoice} from '../src/train/engines';
 import {CbpError} from '../src/core/errors';
 import {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../src/core/backend-choice';
 import {QUANT_OR_NONE, checkQuant, constraintHelp, type QuantOrNone} from '../src/cbp/registry';
@@ -46,6 +47,9 @@ export const optionalModelFlag = (description: string) =>
 
 export const optionalQuantFlag = (description: string) =>
   Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, parse: async (v) => checkQuant(v)})();
+
+export const engineFlag = (description: string) =>
+  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, parse: async (v) => checkEngine(v), default: 'auto'})();
 
 /** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
 export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>

@@ -3,7 +3,7 @@ import {DATASET_NAMES} from '../src/data/index';
 import {train, type TrainResult} from '../src/index';
 import {ProgressBar} from '../src/core/progress';
 import {plotRun} from '../src/app/plot';
-import {backendFlag, methodFlag, modelFlag, numberFlag, quantFlag} from './flags';
+import {backendFlag, deviceFlag, engineFlag, methodFlag, modelFlag, numberFlag, quantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Train extends CbpCommand {
@@ -34,7 +34,9 @@ export default class Train extends CbpCommand {
     'lr-lambda': numberFlag('lr-lambda', 'learning rate of the Lagrange multipliers (Adam ascent)', 0, true, 1e-4),
     'weight-decay': numberFlag('weight-decay', 'L2 penalty on conv/dense weights', 0, true, 1e-4),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: 20}),
-    backend: backendFlag('tfjs backend', 'auto'),
+    engine: engineFlag('training engine: auto picks onnxruntime on the CPU, tfjs when a tfjs --backend or --workers count is given or tfjs-node-gpu is installed'),
+    device: deviceFlag('execution provider of the onnxruntime engine'),
+    backend: backendFlag('tfjs backend (tfjs engine)', 'auto'),
     workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: 'auto'}),
     method: methodFlag('cbp, or ste: the same quantized training without the constraint term (a baseline)', 'cbp'),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
@@ -62,6 +64,8 @@ export default class Train extends CbpCommand {
       weightDecay: flags['weight-decay'],
       period: flags.period,
       backend: flags.backend,
+      engine: flags.engine,
+      device: flags.device,
       workers: flags.workers,
       log: (line) => {
         bar.clear();

@@ -26,5 +26,5 @@ export {DATASET_NAMES, type DatasetName} from './data/index';
 export {BACKEND_CHOICES, type BackendChoice} from './core/backend-choice';
 export {TRAIN_METHODS, type TrainMethod} from './run/checkpoint';
 export {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
-export {DEVICES} from './eval/session';
+export {DEVICES} from './core/ort';
 export {VERSION} from './core/version';

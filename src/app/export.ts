@@ -9,7 +9,7 @@ import {Rng} from '../core/rng';
 import {CbpError} from '../core/errors';
 import {checkChoice} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
-import {openSession, runBatch} from '../eval/session';
+import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {VERSION} from '../core/version';

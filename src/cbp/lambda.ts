@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {constraintValue} from './constraint';
+import {ADAM} from './ascent';
 
 /** Adam state of one layer's multipliers, kept so a resumed run continues the same ascent. */
 export interface LambdaState {
@@ -8,7 +9,7 @@ export interface LambdaState {
   v: tf.Variable;
 }
 
-export const ADAM = {beta1: 0.9, beta2: 0.999, eps: 1e-8} as const;
+export {ADAM} from './ascent';
 
 /**
  * One Adam step of gradient ascent on Σ λ⊙c(w) with respect to λ (the gradient is c(w) itself), as PyTorch's

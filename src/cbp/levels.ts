@@ -67,3 +67,26 @@ export function levelCounts(latent: Float32Array, scale: number, levels: readonl
   }
   return {counts, offLevel};
 }
+
+/**
+ * The reference quantizer on an array, in float32 exactly as the tfjs engine's quantizeValue computes it:
+ * (Σ_i (sign(w − mid_i·s) + 1)·gap_i/2 − 1)·s, with sign(0) = 0 (a weight on a midpoint lands halfway).
+ */
+export function quantizeArray(latent: Float32Array, scale: number, levels: readonly number[], out: Float32Array<ArrayBuffer> = new Float32Array(latent.length)): Float32Array<ArrayBuffer> {
+  const f = Math.fround;
+  const {gaps, mids} = segments(levels);
+  const m = mids.map((v) => f(v * scale));
+  const half = gaps.map((g) => f(g / 2));
+  const s = f(scale);
+  for (let i = 0; i < latent.length; i++) {
+    const w = latent[i];
+    let acc = 0;
+    for (let k = 0; k < m.length; k++) {
+      const d = f(w - m[k]);
+      const step = d > 0 ? 2 : d < 0 ? 0 : Number.isNaN(d) ? NaN : 1;
+      acc = f(acc + f(step * half[k]));
+    }
+    out[i] = f(f(acc - 1) * s);
+  }
+  return out;
+}

@@ -25,7 +25,7 @@ export function limitSplit(split: Split, limit: number | undefined, pixels: numb
 export type Layout = 'NHWC' | 'NCHW';
 
 /** Normalised float batch for the given sample indices: NHWC for tfjs, NCHW for ONNX Runtime. */
-export function makeBatch(ds: Dataset, split: Split, indices: ArrayLike<number>, layout: Layout): {x: Float32Array; y: Int32Array} {
+export function makeBatch(ds: Dataset, split: Split, indices: ArrayLike<number>, layout: Layout): {x: Float32Array<ArrayBuffer>; y: Int32Array} {
   const [c, h, w] = ds.shape;
   const pixels = c * h * w;
   const x = new Float32Array(indices.length * pixels);

@@ -164,7 +164,7 @@ export function normaliseInto(rgb: Uint8Array, out: Float32Array, index: number,
 }
 
 export interface Batch {
-  readonly x: Float32Array;
+  readonly x: Float32Array<ArrayBuffer>;
   readonly y: Int32Array;
   readonly count: number;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
 import {CbpError} from '../core/errors';
-import {openSession, runBatch} from './session';
+import {openSession, runBatch} from '../core/ort';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
 import {readOnnx} from '../../onnx/reader';

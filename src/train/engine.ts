@@ -1,5 +1,6 @@
 import type {Tensor32} from '../core/weights';
 import type {Batch} from '../data/imagefolder';
+import type {Layout} from '../data/dataset';
 import type {LevelHistogram} from './metrics';
 import type {StepResult} from './step';
 
@@ -11,6 +12,8 @@ import type {StepResult} from './step';
 export interface Engine {
   /** The engine and backend, as logged and stored in the checkpoint (`wasm`, `tensorflow`, `cpu`, …). */
   readonly backend: string;
+  /** The layout the engine takes batches in. */
+  readonly layout: Layout;
   readonly constrainedLayers: number;
   readonly constrainedWeights: number;
   /** One step on the Lagrangian (λ fixed) at this ucs and learning rate; nothing is updated when it is not finite. */

@@ -9,7 +9,7 @@ import {checkQuant} from '../cbp/registry';
 import {initialScale} from '../cbp/scale';
 import {readPth, stateDict} from '../torch/load';
 import {initialWeights} from './init';
-import type {TrainData} from './sources';
+
 import type {TrainOptions} from './trainer';
 
 /** A run's configuration, architecture and starting weights: a new run from the options, or a resumed one. */
@@ -21,7 +21,14 @@ export interface RunSetup {
   resumed?: {state: RunState; tensors: Map<string, Tensor32>};
 }
 
-export function setup(opts: TrainOptions, ds: TrainData, ck: Checkpoint | undefined): RunSetup {
+/** What setup needs to know of the data: its name, classes and image shape. */
+export interface DataFacts {
+  readonly name: string;
+  readonly numClasses: number;
+  readonly shape: readonly [number, number, number];
+}
+
+export function setup(opts: TrainOptions, ds: DataFacts, ck: Checkpoint | undefined): RunSetup {
   if (opts.resume !== undefined && ck !== undefined) {
     const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);

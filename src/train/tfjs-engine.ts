@@ -8,7 +8,8 @@ import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms} from './metrics';
 import {Network} from './network';
 import {ShardPool} from './shards';
-import type {TrainData} from './sources';
+import type {Source} from '../data/source';
+import {TopK} from '../core/topk';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
 
 export interface TfjsEngineOptions {
@@ -21,20 +22,24 @@ export interface TfjsEngineOptions {
   readonly lrLambda: number;
   /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
   readonly constraintTerm: boolean;
-  readonly data: TrainData;
+  readonly source: Source;
   /** The tfjs backend already selected (tensorflow, wasm, cpu). */
   readonly backend: string;
   /** Threads per step (data-parallel shards on wasm/cpu). */
   readonly workers: number;
 }
 
+/** Test-batch size of the per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
+const EVAL_BATCH = {builtin: 500, folder: 32} as const;
+
 /** The TensorFlow.js engine: the network in tfjs variables, hand-written gradients, optional worker-thread shards. */
 export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
   const net = new Network(o.spec, o.quant, o.weights);
-  const st = createTrainState(net, o.weightDecay, o.data.numClasses, o.stored, o.constraintTerm);
+  const st = createTrainState(net, o.weightDecay, o.source.numClasses, o.stored, o.constraintTerm);
+  const [c, h, w] = o.source.shape;
   let pool: ShardPool | undefined;
   try {
-    pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.data.numClasses) : undefined;
+    pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.source.numClasses) : undefined;
   } catch (e) {
     disposeTrainState(st);
     net.dispose();
@@ -49,13 +54,21 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
   };
   return {
     backend: o.backend,
+    layout: 'NHWC',
     constrainedLayers: net.constrained.length,
     constrainedWeights,
-    step: (batch, ucs, lr) => cbpStep(st, batch.x, batch.y, batch.count, o.data.shape, ucs, lr, pool),
+    step: (batch, ucs, lr) => cbpStep(st, batch.x, batch.y, batch.count, o.source.shape, ucs, lr, pool),
     ascendLambda(ucs, step) {
       for (const c of net.constrained) ascendLambda(lambdaOf(c.node.name), net.variable(c.weightKey), c.scale, c.levels, ucs, o.lrLambda, step);
     },
-    evaluate: () => o.data.evaluate(net),
+    async evaluate() {
+      const topk = new TopK();
+      for await (const b of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NHWC')) {
+        if (b.count === 0) continue;
+        topk.add(tf.tidy(() => net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false).dataSync() as Float32Array), b.y);
+      }
+      return topk.accuracy();
+    },
     cfs: () => cfs(net),
     lambdaMean() {
       if (constrainedWeights === 0) return 0;

@@ -1,4 +1,3 @@
-import {describeBackend, selectBackend} from '../core/backend';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../core/errors';
 import {checkInt} from '../core/checks';
@@ -7,11 +6,14 @@ import type {ModelName, QuantOrNone} from '../../models/index';
 import type {BackendChoice} from '../core/backend-choice';
 import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunState, type TrainMethod} from '../run/checkpoint';
 import type {Engine} from './engine';
+import type {Batch} from '../data/imagefolder';
 import type {LevelHistogram} from './metrics';
 import {checkWorkers, setup} from './setup';
-import {defaultWorkers} from './shards';
-import {trainData} from './sources';
-import {createTfjsEngine} from './tfjs-engine';
+import {chooseEngine, type EngineChoice} from './engines';
+import {openSource, type Source} from '../data/source';
+import type {DeviceChoice} from '../core/ort';
+import type {Weights, Tensor32} from '../core/weights';
+import type {ModelSpec} from '../../models/spec';
 
 export interface TrainOptions {
   readonly model: ModelName;
@@ -37,6 +39,10 @@ export interface TrainOptions {
   readonly weightDecay: number;
   readonly period: number;
   readonly backend: BackendChoice;
+  /** The training engine: auto (see chooseEngine), onnxruntime or tfjs. */
+  readonly engine?: EngineChoice;
+  /** Execution provider of the ONNX Runtime engine: auto, cpu or cuda. */
+  readonly device?: DeviceChoice;
   /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
   readonly workers?: number | string;
   readonly log?: (line: string) => void;
@@ -73,44 +79,33 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const workersWanted = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
-  const backend = await selectBackend(opts.backend);
-  log(describeBackend(backend));
-  if (workersWanted !== 'auto' && workersWanted > 1 && backend.name === 'tensorflow') {
-    throw new CbpError(`--workers ${workersWanted}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
-  }
+  const choice = chooseEngine(opts.engine ?? 'auto', {backend: opts.backend, workers: opts.workers, device: opts.device ?? 'auto'});
+  log(`engine: ${choice.engine} (${choice.why})`);
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
   const stored = resumeFrom?.state.config;
   const limit = stored ? stored.limit ?? undefined : opts.limit;
   if (limit !== undefined) checkInt('--limit', limit, 2);
-  const ds = trainData(stored?.data ?? opts.data, limit, (_file, why) => log(`warning: skipped ${why}`), opts.testLimit);
+  const ds = openSource(stored?.data ?? opts.data, {need: 'train', limit, testLimit: opts.testLimit, onSkip: (_file, why) => log(`warning: skipped ${why}`)});
+  const train = ds.train;
+  if (train === undefined) throw new Error(`internal: ${ds.name} opened without training images`);
   const {config, spec, weights, resumed} = setup(opts, ds, resumeFrom);
   const out = opts.resume ?? opts.out;
   ensureWritableDir(out, opts.resume !== undefined ? '--resume' : '--out');
-  const workers = workersWanted === 'auto' ? defaultWorkers(backend.name, config.batchSize) : workersWanted;
   const cbpMethod = (config.method ?? 'cbp') === 'cbp';
-  const engine = await createTfjsEngine({
-    spec,
-    quant: config.quant,
-    weights,
-    stored: resumed?.tensors,
-    weightDecay: config.weightDecay,
-    lrLambda: config.lrLambda,
-    constraintTerm: cbpMethod,
-    data: ds,
-    backend: backend.name,
-    workers,
-  });
+  const common = {spec, quant: config.quant, weights, stored: resumed?.tensors, weightDecay: config.weightDecay, lrLambda: config.lrLambda, constraintTerm: cbpMethod, source: ds};
+  const engine = choice.engine === 'onnxruntime'
+    ? await (await import('./ort-engine')).createOrtEngine({...common, device: opts.device ?? 'auto'})
+    : await tfjsEngine(common, opts.backend, workersWanted, config.batchSize, log);
   const startEpoch = resumed?.state.epoch ?? 0;
   log(
-    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${ds.trainCount} training images, ` +
-      `${ds.testCount} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
+    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${train.count} training images, ` +
+      `${ds.test.count} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
       `${engine.constrainedWeights} constrained weights in ${engine.constrainedLayers} layers`,
   );
-  log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
   let progress: readonly EpochRecord[];
   let final: {top1: number; top5: number; cfs: number; histograms: LevelHistogram[]};
   try {
-    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], cbpMethod, steps: Math.ceil(ds.trainCount / config.batchSize), log, onStep: opts.onStep}, (epoch) => ds.trainBatches(epoch, config.batchSize, config.seed));
+    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], cbpMethod, steps: Math.ceil(train.count / config.batchSize), log, onStep: opts.onStep}, (epoch) => train.epoch(epoch, config.seed).batches(config.batchSize, engine.layout));
     if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
     const last = progress.length > 0 ? progress[progress.length - 1] : undefined;
     final = {...(last ?? {...(await engine.evaluate()), cfs: engine.cfs()}), histograms: engine.histograms()};
@@ -122,7 +117,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     model: spec.name,
     quant: config.quant,
     data: ds.name,
-    backend: backend.name,
+    backend: engine.backend,
     epochs: progress,
     top1: final.top1,
     top5: final.top5,
@@ -130,6 +125,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     histograms: final.histograms,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** The TensorFlow.js engine on its backend and threads, loaded only when chosen. */
+async function tfjsEngine(
+  common: {spec: ModelSpec; quant: QuantOrNone; weights: Weights; stored?: ReadonlyMap<string, Tensor32>; weightDecay: number; lrLambda: number; constraintTerm: boolean; source: Source},
+  backendChoice: BackendChoice,
+  workersWanted: number | 'auto',
+  batchSize: number,
+  log: (line: string) => void,
+): Promise<Engine> {
+  const {describeBackend, selectBackend} = await import('../core/backend');
+  const {defaultWorkers} = await import('./shards');
+  const backend = await selectBackend(backendChoice);
+  log(describeBackend(backend));
+  if (workersWanted !== 'auto' && workersWanted > 1 && backend.name === 'tensorflow') {
+    throw new CbpError(`--workers ${workersWanted}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
+  }
+  const workers = workersWanted === 'auto' ? defaultWorkers(backend.name, batchSize) : workersWanted;
+  log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
+  return (await import('./tfjs-engine')).createTfjsEngine({...common, backend: backend.name, workers});
 }
 
 interface LoopContext {
@@ -149,7 +164,7 @@ interface LoopContext {
  * The CBP loop over epochs, the same for every engine: steps on the Lagrangian, then the schedule decides whether λ
  * ascends (g, ucs, the learning-rate drop), the test accuracy and CFS are recorded, and a checkpoint is written.
  */
-async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: number) => AsyncGenerator<{x: Float32Array; y: Int32Array; count: number}>): Promise<EpochRecord[]> {
+async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: number) => AsyncGenerator<Batch>): Promise<EpochRecord[]> {
   const {config, log} = c;
   const constrained = c.cbpMethod && engine.constrainedLayers > 0;
   let schedule: ScheduleState = c.schedule ?? initialSchedule();

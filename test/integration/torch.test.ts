@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {tf} from '../../src/core/tf';
-import {openSession, runBatch} from '../../src/eval/session';
+import {openSession, runBatch} from '../../src/core/ort';
 import {exportCheckpoint} from '../../src/app/export';
 import {importPth} from '../../src/torch/import';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import {CbpError} from '../core/errors';
-import {checkChoice} from '../core/checks';
+import {CbpError} from './errors';
+import {checkChoice} from './checks';
 
 export const DEVICES = ['auto', 'cuda', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];

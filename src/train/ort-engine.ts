@@ -1,0 +1,222 @@
+import * as ort from 'onnxruntime-node';
+import {CbpError} from '../core/errors';
+import {TopK} from '../core/topk';
+import {sizeOf, type Tensor32, type Weights} from '../core/weights';
+import {openSession, type DeviceChoice} from '../core/ort';
+import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
+import {cfsOf, constraintOnArrays} from '../cbp/constraint-arrays';
+import {levelCounts, LEVELS, quantizeArray} from '../cbp/levels';
+import {updateWeights} from '../cbp/update';
+import {constrainedNodes, paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
+import type {Source} from '../data/source';
+import {writeOnnx} from '../../onnx/writer';
+import {writeTrainGraph} from '../../onnx/train-graph';
+import type {Engine} from './engine';
+import type {LevelHistogram} from './metrics';
+
+export interface OrtEngineOptions {
+  readonly spec: ModelSpec;
+  readonly quant: QuantOrNone;
+  readonly weights: Weights;
+  /** Momentum and λ state of a resumed run (zero when absent). */
+  readonly stored?: ReadonlyMap<string, Tensor32>;
+  readonly weightDecay: number;
+  readonly lrLambda: number;
+  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
+  readonly constraintTerm: boolean;
+  readonly source: Source;
+  readonly device: DeviceChoice;
+}
+
+interface ConstrainedLayer {
+  readonly name: string;
+  readonly weightKey: string;
+  readonly scale: number;
+  readonly levels: readonly number[];
+  /** The quantized weight fed to the graph, rewritten before each step. */
+  readonly quantized: Float32Array<ArrayBuffer>;
+  readonly lambda: LambdaArrays;
+}
+
+/** Test-batch size of the per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
+const EVAL_BATCH = {builtin: 500, folder: 32} as const;
+
+function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[], what: string): Float32Array<ArrayBuffer> {
+  const t = map?.get(key);
+  if (t === undefined) return new Float32Array(sizeOf(shape));
+  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`${what} '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+  return Float32Array.from(t.data);
+}
+
+/**
+ * The ONNX Runtime engine: the whole forward and backward pass is one ONNX graph written from the ModelSpec
+ * (onnx/train-graph.ts) and run by onnxruntime-node's inference build; the weights, momentum and multipliers live
+ * here as arrays in PyTorch's layout, and the CBP update is the engine-free code of src/cbp.
+ */
+export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
+  const {spec, quant} = o;
+  const graph = writeTrainGraph(spec);
+  const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`);
+  const {session} = opened;
+  const infos = paramInfos(spec, quant);
+  // Every tensor of the model (latent weights, biases, batch norm, running statistics, scales), PyTorch layout.
+  const tensors = new Map<string, Float32Array<ArrayBuffer>>();
+  for (const info of infos) {
+    const t = o.weights.get(info.key);
+    if (t === undefined) throw new CbpError(`weights for model ${spec.name}: no '${info.key}'`, 'KEY_MISMATCH');
+    if (t.shape.join(',') !== info.shape.join(',')) throw new CbpError(`weights for model ${spec.name}: '${info.key}' has shape [${t.shape.join(', ')}], expected [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    tensors.set(info.key, Float32Array.from(t.data));
+  }
+  const trainable = infos.filter((i) => i.trainable);
+  const momentum = new Map(trainable.map((i) => [i.key, arrayOf(o.stored, MOMENTUM_PREFIX + i.key, i.shape, 'checkpoint tensor')]));
+  const layers: ConstrainedLayer[] = constrainedNodes(spec, quant).map((node) => {
+    const weightKey = `${node.name}.weight`;
+    const w = tensors.get(weightKey) ?? new Float32Array(0);
+    const shape = infos.find((i) => i.key === weightKey)?.shape ?? [];
+    const scale = tensors.get(`${node.name}.scale`)?.[0] ?? NaN;
+    if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
+    return {
+      name: node.name,
+      weightKey,
+      scale,
+      levels: quant === 'none' ? [] : LEVELS[quant],
+      quantized: new Float32Array(w.length),
+      lambda: {
+        lambda: arrayOf(o.stored, LAMBDA_PREFIX + node.name, shape, 'checkpoint tensor'),
+        m: arrayOf(o.stored, LAMBDA_M_PREFIX + node.name, shape, 'checkpoint tensor'),
+        v: arrayOf(o.stored, LAMBDA_V_PREFIX + node.name, shape, 'checkpoint tensor'),
+      },
+    };
+  });
+  const constrainedKeys = new Map(layers.map((l) => [l.weightKey, l]));
+  const constrainedWeights = layers.reduce((s, l) => s + l.quantized.length, 0);
+  const roles = new Map(infos.map((i) => [i.key, i.role]));
+  const [c, h, w] = spec.inputShape;
+  const tensorOf = (key: string): Float32Array<ArrayBuffer> => {
+    const t = tensors.get(key);
+    if (t === undefined) throw new Error(`internal: no tensor ${key}`);
+    return t;
+  };
+
+  const step: Engine['step'] = async (batch, ucs, lr) => {
+    const n = batch.count;
+    const feeds: Record<string, ort.Tensor> = {
+      input: new ort.Tensor('float32', batch.x, [n, c, h, w]),
+      labels: new ort.Tensor('int64', BigInt64Array.from(batch.y, (v) => BigInt(v)), [n]),
+    };
+    for (const p of graph.params) {
+      const layer = constrainedKeys.get(p.key);
+      const data = layer === undefined ? tensorOf(p.key) : quantizeArray(tensorOf(p.key), layer.scale, layer.levels, layer.quantized);
+      feeds[p.key] = new ort.Tensor('float32', data, [...p.shape]);
+    }
+    const out = await session.run(feeds);
+    const floats = (name: string): Float32Array => {
+      const t = out[name];
+      if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`internal: training graph output ${name} missing or not float32`);
+      return t.data;
+    };
+    const loss = floats('loss')[0];
+    let lagrangian = loss;
+    const constraintGrads = new Map<string, Float32Array>();
+    if (o.constraintTerm) {
+      for (const l of layers) {
+        const r = constraintOnArrays(tensorOf(l.weightKey), l.lambda.lambda, l.scale, l.levels, ucs);
+        lagrangian += r.value;
+        constraintGrads.set(l.weightKey, r.grad);
+      }
+    }
+    const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
+    if (finite) {
+      for (const p of graph.params) {
+        const m = momentum.get(p.key);
+        if (m === undefined) throw new Error(`internal: no momentum for ${p.key}`);
+        updateWeights(tensorOf(p.key), floats(`grad.${p.key}`), m, {lr, weightDecay: roles.get(p.key) === 'weight' ? o.weightDecay : 0, clamp: constrainedKeys.has(p.key)}, constraintGrads.get(p.key));
+      }
+      for (const bn of graph.batchNorms) updateRunningStats(tensorOf(`${bn.name}.running_mean`), tensorOf(`${bn.name}.running_var`), floats(`mean.${bn.name}`), floats(`var.${bn.name}`), momentumOf(spec, bn.name), n * bn.perSample);
+    }
+    for (const t of Object.values(out)) t.dispose();
+    return {loss, lagrangian, finite};
+  };
+
+  const weightsNow = (): Weights => new Map([...tensors].map(([k, v]) => [k, {shape: infos.find((i) => i.key === k)?.shape ?? [v.length], data: v}]));
+
+  return {
+    backend: `onnxruntime-${opened.device}`,
+    layout: 'NCHW',
+    constrainedLayers: layers.length,
+    constrainedWeights,
+    step,
+    ascendLambda(ucs, n) {
+      for (const l of layers) ascendLambdaArrays(l.lambda, tensorOf(l.weightKey), l.scale, l.levels, ucs, o.lrLambda, n);
+    },
+    async evaluate() {
+      // The model as cbp exports it (quantized weights as float32, running statistics), in the same runtime.
+      const model = writeOnnx(spec, quant, weightsNow(), 'float', {});
+      const evalSession = await openSession(model.bytes, o.device, `${spec.name} evaluation graph`);
+      const topk = new TopK();
+      try {
+        for await (const batch of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NCHW')) {
+          if (batch.count === 0) continue;
+          const input = new ort.Tensor('float32', batch.x, [batch.count, c, h, w]);
+          const result = await evalSession.session.run({[evalSession.session.inputNames[0]]: input});
+          const logits = result[evalSession.session.outputNames[0]];
+          if (!(logits.data instanceof Float32Array)) throw new Error('internal: evaluation logits are not float32');
+          topk.add(logits.data, batch.y);
+          logits.dispose();
+        }
+      } finally {
+        await evalSession.session.release();
+      }
+      return topk.accuracy();
+    },
+    cfs: () => cfsOf(layers.map((l) => ({weights: tensorOf(l.weightKey), scale: l.scale, levels: l.levels}))),
+    lambdaMean() {
+      if (constrainedWeights === 0) return 0;
+      let s = 0;
+      for (const l of layers) for (const v of l.lambda.lambda) s += v;
+      return s / constrainedWeights;
+    },
+    histograms(): LevelHistogram[] {
+      return layers.map((l) => ({layer: l.name, scale: l.scale, levels: l.levels, ...levelCounts(tensorOf(l.weightKey), l.scale, l.levels)}));
+    },
+    state() {
+      const out = new Map<string, Tensor32>(weightsNow());
+      const copy = (data: Float32Array, shape: readonly number[]): Tensor32 => ({shape, data: Float32Array.from(data)});
+      for (const i of trainable) {
+        const m = momentum.get(i.key);
+        if (m !== undefined) out.set(MOMENTUM_PREFIX + i.key, copy(m, i.shape));
+      }
+      for (const l of layers) {
+        const shape = infos.find((i) => i.key === l.weightKey)?.shape ?? [];
+        out.set(LAMBDA_PREFIX + l.name, copy(l.lambda.lambda, shape));
+        out.set(LAMBDA_M_PREFIX + l.name, copy(l.lambda.m, shape));
+        out.set(LAMBDA_V_PREFIX + l.name, copy(l.lambda.v, shape));
+      }
+      return out;
+    },
+    async close() {
+      await session.release();
+    },
+  };
+}
+
+function momentumOf(spec: ModelSpec, bn: string): number {
+  const node = spec.nodes.find((x) => x.name === bn);
+  return node?.kind === 'batchnorm' ? node.momentum : 0.1;
+}
+
+/**
+ * PyTorch's running-statistics update (momentum m, the unbiased batch variance), in float32 as the tfjs engine
+ * computes it: r ← r·(1 − m) + batch·m.
+ */
+function updateRunningStats(rm: Float32Array, rv: Float32Array, mean: Float32Array, variance: Float32Array, m: number, count: number): void {
+  const f = Math.fround;
+  const keep = f(1 - m);
+  const take = f(m);
+  const takeVar = f(m * (count > 1 ? count / (count - 1) : 1));
+  for (let i = 0; i < rm.length; i++) {
+    rm[i] = f(f(rm[i] * keep) + f(mean[i] * take));
+    rv[i] = f(f(rv[i] * keep) + f(variance[i] * takeVar));
+  }
+}
