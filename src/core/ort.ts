@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import {CbpError} from './errors';
 import {checkChoice} from './checks';
 
-export const DEVICES = ['auto', 'cuda', 'cpu'] as const;
+export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];
 
 export function checkDevice(value: string, flag = '--device'): DeviceChoice {
@@ -13,7 +13,7 @@ export function checkDevice(value: string, flag = '--device'): DeviceChoice {
 
 export interface OpenSession {
   readonly session: ort.InferenceSession;
-  readonly device: 'cuda' | 'cpu';
+  readonly device: 'cuda' | 'webgpu' | 'cpu';
   /** Why CUDA was not used, when auto fell back to the CPU. */
   readonly fallback?: string;
 }
@@ -47,7 +47,17 @@ function firstLine(err: unknown): string {
 export async function openSession(model: Uint8Array, device: string, source: string): Promise<OpenSession> {
   const choice = checkDevice(device);
   let fallback: string | undefined;
-  if (choice !== 'cpu') {
+  if (choice === 'webgpu') {
+    // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and
+    // where no GPU adapter exists Dawn says so on stderr before failing.
+    try {
+      const session = await ort.InferenceSession.create(model, {executionProviders: ['webgpu'], ...SESSION_OPTIONS});
+      return {session, device: 'webgpu'};
+    } catch (err) {
+      throw new CbpError(`--device webgpu: ONNX Runtime's WebGPU provider did not start (${firstLine(err).replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}); use --device cpu, or a machine with a GPU and its Vulkan driver`, 'NO_WEBGPU');
+    }
+  }
+  if (choice === 'auto' || choice === 'cuda') {
     const supported = ort.listSupportedBackends?.() ?? [];
     const cuda = supported.find((b) => b.name === 'cuda');
     const missing = missingCudaLibrary();

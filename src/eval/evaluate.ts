@@ -31,7 +31,7 @@ export interface EvalResult {
   /** Files that could not be decoded (named in the log), not counted in `images`. */
   readonly skipped: number;
   readonly imagesPerSecond: number;
-  readonly device: 'cuda' | 'cpu';
+  readonly device: 'cuda' | 'webgpu' | 'cpu';
   readonly shard?: string;
   readonly predictions?: number[];
 }

@@ -1,0 +1,81 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import {spawn} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {readCheckpoint} from '../../src/run/checkpoint';
+import type {TrainResult} from '../../src/train/trainer';
+import type {EvalResult} from '../../src/eval/evaluate';
+import {ROOT} from '../helpers';
+import {cbp, cbpJson, errorText} from '../cli';
+
+// The ONNX Runtime engine through the command line, as a user runs it: no --engine, no --backend.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-ort-train-'));
+const floatRun = path.join(tmp, 'float');
+const common = ['--model', 'lenet5', '--data', 'mnist', '--limit', '4096', '--batch-size', '64', '--no-plot'];
+
+test('cbp train picks the ONNX Runtime engine by default on a CPU-only machine, says why, and trains float LeNet-5 far above chance', () => {
+  const r = cbp(['train', ...common, '--quant', 'none', '--epochs', '2', '--lr', '0.05', '--out', floatRun, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /engine: onnxruntime \(the fastest engine measured on the CPU/);
+  const result = JSON.parse(r.stdout) as TrainResult;
+  assert.equal(result.backend, 'onnxruntime-cpu');
+  assert.ok(result.top1 > 0.9, `top-1 ${result.top1}`);
+  assert.equal(readCheckpoint(floatRun).state.backend, 'onnxruntime-cpu');
+});
+
+for (const method of ['cbp', 'ste'] as const) {
+  test(`${method} binary from the float model on the ONNX Runtime engine stays accurate, and its exported model scores the same in ONNX Runtime`, () => {
+    const out = path.join(tmp, `bin-${method}`);
+    const r = cbpJson<TrainResult>(['train', ...common, '--quant', 'bin', '--method', method, '--epochs', '1', '--init', floatRun, '--out', out]);
+    assert.ok(r.top1 > 0.9, `top-1 ${r.top1}`);
+    assert.deepEqual(r.histograms.map((h) => h.layer), ['conv2', 'fc1']);
+    assert.ok(r.histograms.every((h) => h.offLevel === 0));
+    const file = path.join(tmp, `bin-${method}.onnx`);
+    cbpJson(['export', '--format', 'onnx', '--checkpoint', out, '--out', file]);
+    const ev = cbpJson<EvalResult>(['eval', '--onnx', file, '--data', 'mnist']);
+    assert.ok(Math.abs(ev.top1 - r.top1) <= 0.0005, `exported ${ev.top1}, training's evaluation ${r.top1}`);
+  });
+}
+
+test('ONNX Runtime engine: a run stopped by kill -9 mid-epoch and resumed reaches bit-identical weights, λ and optimizer state', {timeout: 600_000}, async () => {
+  const args = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '4096', '--batch-size', '64', '--quant', 'bin', '--epochs', '3', '--seed', '7', '--period', '1', '--no-plot'];
+  const whole = path.join(tmp, 'whole');
+  cbpJson<TrainResult>([...args, '--out', whole]);
+  const killed = path.join(tmp, 'killed');
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args, '--out', killed], {stdio: 'ignore'});
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const epochs = (): number => {
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(killed, 'state.json'), 'utf8')) as {epoch: number}).epoch;
+    } catch {
+      return 0;
+    }
+  };
+  while (epochs() < 1) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGKILL');
+  await exited;
+  const after = readCheckpoint(killed).state.epoch;
+  assert.ok(after >= 1 && after < 3, `checkpoint after the kill holds ${after} epochs`);
+  const resumed = cbpJson<TrainResult>(['train', '--resume', killed]);
+  assert.equal(resumed.epochs.length, 3);
+  assert.ok(resumed.epochs.some((e) => e.lambdaUpdated), 'λ was raised during the run (--period 1)');
+  const a = readCheckpoint(whole).tensors;
+  const b = readCheckpoint(killed).tensors;
+  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+  for (const [k, t] of a) assert.deepEqual(b.get(k)?.data, t.data, k);
+});
+
+test('--engine and --device are checked; --device webgpu without a GPU adapter fails with a clear error', () => {
+  const e = cbp(['train', '--engine', 'pytorch', '--limit', '64']);
+  assert.equal(e.status, 2);
+  assert.match(errorText(e.stderr), /--engine pytorch: unknown engine, expected one of auto, onnxruntime, tfjs/);
+  const d = cbp(['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '64', '--epochs', '1', '--device', 'webgpu', '--out', path.join(tmp, 'webgpu')]);
+  // On a machine with a GPU adapter the run may simply work; without one it must say why.
+  if (d.status !== 0) {
+    assert.equal(d.status, 2);
+    assert.match(errorText(d.stderr), /--device webgpu: ONNX Runtime's WebGPU provider did not start \(.*adapter.*\)/);
+  }
+});
