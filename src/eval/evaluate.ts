@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {openSession, runBatch} from './session';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
@@ -99,7 +99,7 @@ export function mergeResults(files: readonly string[]): EvalResult {
     try {
       r = JSON.parse(fs.readFileSync(f, 'utf8')) as Partial<EvalResult>;
     } catch (err) {
-      throw new CbpError(`--merge ${f}: not a readable JSON result (${(err as Error).message})`);
+      throw new CbpError(`--merge ${f}: not a readable JSON result (${errorMessage(err)})`);
     }
     for (const k of ['model', 'data', 'images', 'top1Hits', 'top5Hits', 'imagesPerSecond'] as const) {
       if (r[k] === undefined) throw new CbpError(`--merge ${f}: has no '${k}' (write shard results with cbp eval --json)`);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {decodeSafetensors, encodeSafetensors} from './safetensors';
 import {writeFileAtomic} from '../core/atomic';
 import {readBytes} from '../core/read';
@@ -96,7 +96,7 @@ export function writeCheckpoint(dir: string, state: RunState, tensors: ReadonlyM
   try {
     fs.mkdirSync(dir, {recursive: true});
   } catch (err) {
-    throw new CbpError(`--out ${dir}: cannot create the folder (${(err as Error).message})`, 'WRITE_FAILED');
+    throw new CbpError(`--out ${dir}: cannot create the folder (${errorMessage(err)})`, 'WRITE_FAILED');
   }
   const json = JSON.stringify(state, null, 2);
   writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, {[STATE_KEY]: json}));
@@ -128,7 +128,7 @@ export function parseRunState(raw: string, file: string): RunState {
   try {
     state = JSON.parse(raw);
   } catch (e) {
-    throw new CbpError(`${file}: run state is not JSON (${(e as Error).message})`, 'BAD_CHECKPOINT');
+    throw new CbpError(`${file}: run state is not JSON (${errorMessage(e)})`, 'BAD_CHECKPOINT');
   }
   return validateState(state, file);
 }

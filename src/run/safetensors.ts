@@ -1,4 +1,4 @@
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {sizeOf, type Tensor32} from '../core/weights';
 
 /**
@@ -51,7 +51,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
   try {
     header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, hl).toString('utf8'));
   } catch (e) {
-    fail(`header is not JSON (${(e as Error).message})`);
+    fail(`header is not JSON (${errorMessage(e)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const dataStart = 8 + hl;

@@ -1,4 +1,4 @@
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {initialScale} from '../cbp/scale';
 import {writeCheckpoint, type RunState} from '../run/checkpoint';
 import {initialSchedule} from '../cbp/schedule';
@@ -71,7 +71,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   try {
     spec = specOf(config);
   } catch (err) {
-    throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${(err as Error).message}`);
+    throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${errorMessage(err)}`);
   }
   const infos = paramInfos(spec, quant);
   const expected = new Set(infos.map((i) => i.key));

@@ -6,7 +6,7 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {tf} from '../core/tf';
 import {selectBackend} from '../core/backend';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {AllReduce} from './allreduce';
 import {Network} from './network';
 import type {ShardMessage, ShardWorkerData, StepRequest} from './shards';
@@ -45,10 +45,10 @@ async function main(): Promise<void> {
       send({type: 'done', ce});
     } catch (e) {
       reducer.abort();
-      send({type: 'error', message: (e as Error).message, code: e instanceof CbpError ? e.code : undefined});
+      send({type: 'error', message: errorMessage(e), code: e instanceof CbpError ? e.code : undefined});
     }
   });
   send({type: 'ready'});
 }
 
-main().catch((e) => send({type: 'error', message: (e as Error).message}));
+main().catch((e) => send({type: 'error', message: errorMessage(e)}));
