@@ -12,6 +12,7 @@ import {Network} from './network';
 import type {ShardMessage, ShardWorkerData, StepRequest} from './shards';
 import {lossGrads} from './step';
 
+// ShardPool (shards.ts) starts this file only as a worker, always with a ShardWorkerData; @types/node types it any.
 const data = workerData as ShardWorkerData;
 const port = parentPort;
 

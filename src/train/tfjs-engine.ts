@@ -1,6 +1,7 @@
 import {tf} from '../core/tf';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import type {Tensor32, Weights} from '../core/weights';
+import {float32Values} from '../core/tensors';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
 import type {Engine} from './engine';
@@ -72,7 +73,7 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
       const tensors = new Map<string, Tensor32>(net.toWeights());
       const put = (key: string, v: tf.Tensor, info: (typeof trainable)[number]): void => {
         const t = tf.tidy(() => fromTfjs(info, v));
-        tensors.set(key, {shape: info.shape, data: t.dataSync() as Float32Array});
+        tensors.set(key, {shape: info.shape, data: float32Values(t)});
         t.dispose();
       };
       for (const i of trainable) {
