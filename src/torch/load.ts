@@ -26,6 +26,7 @@ function storageRef(pid: PyValue, file: string): StorageRef {
   if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw new CbpError(`${file}: storage with key ${String(key)} has no valid size`, 'BAD_PTH');
   }
+  // Checked above: type.name is a key of STORAGE_TYPES (and a PyGlobal only ever holds an allowlisted global).
   return {kind: 'storage', dtype: type.name as StorageType, key, numel: n};
 }
 
