@@ -12,6 +12,7 @@ export function decodeOnnx(bytes: Uint8Array, file: string): ModelMsg {
   let model: ModelMsg;
   try {
     const msg = ModelProto.decode(bytes);
+    // protobufjs types toObject as a loose record; ModelMsg mirrors the schema it decoded, and a missing graph is checked below.
     model = ModelProto.toObject(msg, {longs: Number, bytes: Uint8Array, defaults: true, arrays: true}) as ModelMsg;
   } catch (err) {
     throw new CbpError(`${file}: not an ONNX model (${errorMessage(err)})`, 'BAD_ONNX');

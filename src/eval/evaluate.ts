@@ -97,6 +97,7 @@ export function mergeResults(files: readonly string[]): EvalResult {
   const parts = files.map((f) => {
     let r: Partial<EvalResult>;
     try {
+      // JSON.parse gives any; the loop below checks that each field the merge reads is present.
       r = JSON.parse(fs.readFileSync(f, 'utf8')) as Partial<EvalResult>;
     } catch (err) {
       throw new CbpError(`--merge ${f}: not a readable JSON result (${errorMessage(err)})`);
@@ -104,6 +105,7 @@ export function mergeResults(files: readonly string[]): EvalResult {
     for (const k of ['model', 'data', 'images', 'top1Hits', 'top5Hits', 'imagesPerSecond'] as const) {
       if (r[k] === undefined) throw new CbpError(`--merge ${f}: has no '${k}' (write shard results with cbp eval --json)`);
     }
+    // Every field the merge reads was checked present above (a missing skipped counts 0); values are taken as cbp eval --json wrote them.
     return r as EvalResult;
   });
   const first = parts[0];

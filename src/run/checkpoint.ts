@@ -134,19 +134,23 @@ export function parseRunState(raw: string, file: string): RunState {
 }
 
 function validateState(s: unknown, file: string): RunState {
+  // A view for the checks below, which test the type of each field they read.
   const o = s as Partial<RunState> | null;
   if (typeof o !== 'object' || o === null || o.format !== 'cbp-checkpoint' || o.version !== 1) {
     throw new CbpError(`${file}: run state is not a cbp-checkpoint version 1`, 'BAD_CHECKPOINT');
   }
+  // As above: the next line tests each field it reads.
   const c = o.config as Partial<RunConfig> | undefined;
   if (typeof c !== 'object' || c === null || typeof c.model !== 'string' || typeof c.quant !== 'string' || typeof c.numClasses !== 'number') {
     throw new CbpError(`${file}: run state lacks config.model, config.quant or config.numClasses`, 'BAD_CHECKPOINT');
   }
-  if (!Number.isInteger(o.epoch) || (o.epoch as number) < 0) throw new CbpError(`${file}: run state epoch ${String(o.epoch)} is not a non-negative integer`, 'BAD_CHECKPOINT');
+  if (!Number.isInteger(o.epoch) || (o.epoch ?? -1) < 0) throw new CbpError(`${file}: run state epoch ${String(o.epoch)} is not a non-negative integer`, 'BAD_CHECKPOINT');
+  // As above: the next line tests each field it reads.
   const sc = o.schedule as Partial<ScheduleState> | undefined;
   if (typeof sc !== 'object' || sc === null || typeof sc.g !== 'number' || typeof sc.ucs !== 'number') {
     throw new CbpError(`${file}: run state has no valid schedule`, 'BAD_CHECKPOINT');
   }
   if (!Array.isArray(o.progress)) throw new CbpError(`${file}: run state progress is not a list`, 'BAD_CHECKPOINT');
+  // The fields a resume depends on were checked above; the rest are taken as cbp wrote them.
   return o as RunState;
 }
