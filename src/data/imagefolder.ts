@@ -225,8 +225,8 @@ export async function* loadBatches(samples: readonly Sample[], opts: LoaderOptio
     }
   };
   fill();
-  while (queue.length > 0) {
-    const batch = await (queue.shift() as Promise<Batch>);
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const batch = await next;
     fill();
     yield batch;
   }
