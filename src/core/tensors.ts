@@ -14,7 +14,7 @@ function ofRank<R extends tf.Rank>(t: tf.Tensor, rank: R): tf.Tensor<R> {
   return t;
 }
 
-export const scalarOf = (t: tf.Tensor): tf.Scalar => ofRank(t, tf.Rank.R0);
+/** `t` with the rank its type claims, checked. */
 export const rank1 = (t: tf.Tensor): tf.Tensor1D => ofRank(t, tf.Rank.R1);
 export const rank2 = (t: tf.Tensor): tf.Tensor2D => ofRank(t, tf.Rank.R2);
 export const rank4 = (t: tf.Tensor): tf.Tensor4D => ofRank(t, tf.Rank.R4);
