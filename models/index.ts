@@ -20,7 +20,7 @@ export const MODELS = {
 } as const satisfies Record<string, ModelFactory>;
 
 export type ModelName = keyof typeof MODELS;
-export const MODEL_NAMES = Object.keys(MODELS) as ModelName[];
+export const MODEL_NAMES = Object.keys(MODELS).filter(isModelName);
 
 export function isModelName(name: string): name is ModelName {
   return Object.prototype.hasOwnProperty.call(MODELS, name);

@@ -1,5 +1,5 @@
 import {readBytes} from '../src/core/read';
-import {CbpError} from '../src/core/errors';
+import {CbpError, errorMessage} from '../src/core/errors';
 import {ModelProto, type ModelMsg} from './schema';
 
 /** Decodes an ONNX file into plain objects (int64 as numbers, bytes as Uint8Array). */
@@ -12,9 +12,10 @@ export function decodeOnnx(bytes: Uint8Array, file: string): ModelMsg {
   let model: ModelMsg;
   try {
     const msg = ModelProto.decode(bytes);
+    // protobufjs types toObject as a loose record; ModelMsg mirrors the schema it decoded, and a missing graph is checked below.
     model = ModelProto.toObject(msg, {longs: Number, bytes: Uint8Array, defaults: true, arrays: true}) as ModelMsg;
   } catch (err) {
-    throw new CbpError(`${file}: not an ONNX model (${(err as Error).message})`, 'BAD_ONNX');
+    throw new CbpError(`${file}: not an ONNX model (${errorMessage(err)})`, 'BAD_ONNX');
   }
   if (!model.graph || model.graph.node.length === 0) throw new CbpError(`${file}: not an ONNX model (no graph nodes)`, 'BAD_ONNX');
   return model;

@@ -118,8 +118,8 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
       layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: 1, weights: count, scale, onMidpoint});
       return key;
     }
-    const bits = storage === 'int8' ? 8 : (packed?.bits as 2 | 4);
-    const type = storage === 'int8' ? DataType.INT8 : (packed?.type as number);
+    const bits = storage === 'int8' ? 8 : storage === 'int2' ? 2 : 4;
+    const type = storage === 'int8' ? DataType.INT8 : STORAGE[storage].type;
     inits.push({name: `${key}_codes`, dims: [...w.shape], data_type: type, raw_data: packSigned(codes, bits)});
     inits.push({name: `${key}_step`, dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(step).buffer)});
     nodes.push({name: `${key}_dequantize`, op_type: 'DequantizeLinear', input: [`${key}_codes`, `${key}_step`], output: [key], attribute: []});

@@ -38,6 +38,33 @@ export interface ModelInfo {
 }
 
 const BITS: Record<number, number> = {[DataType.FLOAT]: 32, [DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
+/** Bits per code of the tensor types a DequantizeLinear's codes may have. */
+const CODE_BITS: Partial<Record<number, 2 | 4 | 8>> = {[DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
+
+function codeBits(t: TensorMsg, file: string): 2 | 4 | 8 {
+  const bits = CODE_BITS[t.data_type];
+  if (bits === undefined) throw new CbpError(`${file}: '${t.name}' holds level codes as ONNX data type ${t.data_type}, expected INT2, INT4 or INT8`, 'BAD_ONNX');
+  return bits;
+}
+
+/** The scale of each layer from the 'cbp.layers' metadata (a JSON list of {layer, scale}); null scales are left out. */
+function layerScales(json: string, file: string): Map<string, number> {
+  const notJson = new CbpError(`${file}: metadata 'cbp.layers' is not JSON`, 'BAD_ONNX');
+  let list: unknown;
+  try {
+    list = JSON.parse(json);
+  } catch {
+    throw notJson;
+  }
+  if (!Array.isArray(list)) throw notJson;
+  const entries: readonly unknown[] = list;
+  const scales = new Map<string, number>();
+  for (const l of entries) {
+    if (typeof l !== 'object' || l === null) throw notJson;
+    if ('layer' in l && 'scale' in l && typeof l.layer === 'string' && typeof l.scale === 'number') scales.set(l.layer, l.scale);
+  }
+  return scales;
+}
 
 function histogram(codes: Int8Array, quant: Quant): number[] {
   const allowed = levelCodes(quant);
@@ -67,12 +94,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   const quant = isQuant(quantName) ? quantName : undefined;
   const inits = new Map<string, TensorMsg>(model.graph.initializer.map((t) => [t.name, t]));
   const producers = new Map(model.graph.node.map((n) => [n.output[0], n]));
-  const scales = new Map<string, number>();
-  try {
-    for (const l of JSON.parse(meta['cbp.layers'] ?? '[]') as {layer: string; scale: number | null}[]) if (l.scale !== null) scales.set(l.layer, l.scale);
-  } catch {
-    throw new CbpError(`${file}: metadata 'cbp.layers' is not JSON`, 'BAD_ONNX');
-  }
+  const scales = layerScales(meta['cbp.layers'] ?? '[]', file);
   const layers: LayerInfo[] = [];
   let parameters = 0;
   // Parameters: float tensors other than dequantization constants, plus the coded weights of constrained layers.
@@ -108,7 +130,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       weights: n,
       bitsPerWeight: bits,
       levels: constrained ? CONSTRAINTS[quant].levels : [],
-      counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, bits as 2 | 4 | 8), quant) : [],
+      counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, codeBits(t, file)), quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),
     });

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import sharp from 'sharp';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {LEVELS} from '../cbp/levels';
@@ -19,7 +19,7 @@ async function toPng(svg: string, file: string): Promise<void> {
     writeFileAtomic(file, await sharp(Buffer.from(svg)).png().toBuffer());
   } catch (err) {
     if (err instanceof CbpError) throw err;
-    throw new CbpError(`cannot render ${file}: ${(err as Error).message}`);
+    throw new CbpError(`cannot render ${file}: ${errorMessage(err)}`);
   }
 }
 

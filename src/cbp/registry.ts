@@ -31,7 +31,7 @@ export const CONSTRAINTS = {
 export type Quant = keyof typeof CONSTRAINTS;
 export type QuantOrNone = Quant | 'none';
 
-export const QUANTS = Object.keys(CONSTRAINTS) as Quant[];
+export const QUANTS = Object.keys(CONSTRAINTS).filter(isQuant);
 export const QUANT_OR_NONE: readonly QuantOrNone[] = ['none', ...QUANTS];
 /** The constraints of the reference implementation, for which PyTorch fixtures and published models exist. */
 export const SEED_QUANTS: readonly Quant[] = QUANTS.filter((q) => CONSTRAINTS[q].seed);

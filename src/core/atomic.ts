@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from './errors';
+import {CbpError, errnoCode, errorMessage} from './errors';
 
 /**
  * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
@@ -22,8 +22,7 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, {force: true});
-    const e = err as NodeJS.ErrnoException;
-    throw new CbpError(`cannot write ${file}: ${e.message}`, 'WRITE_FAILED');
+    throw new CbpError(`cannot write ${file}: ${errorMessage(err)}`, 'WRITE_FAILED');
   }
   try {
     // Make the rename itself durable.
@@ -48,7 +47,6 @@ export function ensureWritableDir(dir: string, flag: string): void {
     } catch {
       // The folder itself is unusable (e.g. its parent is a file): there is no probe to remove.
     }
-    const e = err as NodeJS.ErrnoException;
-    throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${e.code ?? e.message})`, 'WRITE_FAILED');
+    throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${errnoCode(err) ?? errorMessage(err)})`, 'WRITE_FAILED');
   }
 }

@@ -1,5 +1,5 @@
 import {tf} from './tf';
-import {CbpError} from './errors';
+import {CbpError, errnoCode, errorMessage} from './errors';
 
 import {checkBackend} from './backend-choice';
 
@@ -24,8 +24,8 @@ function loadNative(skipped: string[]): string | undefined {
       if (tf.findBackend('tensorflow') !== null || tf.findBackendFactory('tensorflow') !== null) return pkg;
       skipped.push(`${pkg} loaded but registered no 'tensorflow' backend with this copy of tfjs-core (versions must match 4.22.0)`);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      skipped.push(e.code === 'MODULE_NOT_FOUND' && e.message.includes(pkg) ? `${pkg} is not installed` : `${pkg} failed to load: ${e.message.split('\n')[0]}`);
+      const message = errorMessage(err);
+      skipped.push(errnoCode(err) === 'MODULE_NOT_FOUND' && message.includes(pkg) ? `${pkg} is not installed` : `${pkg} failed to load: ${message.split('\n')[0]}`);
     }
   }
   return undefined;

@@ -23,3 +23,10 @@ export function checkChoice<T extends string>(flag: string, value: string, choic
   if (found === undefined) throw new CbpError(`${flag} ${value}: unknown ${what}, expected one of ${choices.join(', ')}`);
   return found;
 }
+
+/** `map`'s value for `key`, where cbp itself put every key that is looked up: a missing one is a bug. */
+export function required<K, V>(map: ReadonlyMap<K, V>, key: K, what: string): V {
+  const value = map.get(key);
+  if (value === undefined) throw new Error(`internal: no ${what} for '${String(key)}'`);
+  return value;
+}

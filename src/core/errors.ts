@@ -36,3 +36,15 @@ export class CbpError extends Error {
 export function describe(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : String(value);
 }
+
+/** The message of a thrown value: an Error's, an error-like object's (from a worker or another realm), else its text. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string') return err.message;
+  return String(err);
+}
+
+/** The Node error code (ENOENT, MODULE_NOT_FOUND, …) of a thrown value, when it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import {CbpError} from './errors';
+import {CbpError, errorMessage} from './errors';
 import {checkChoice} from './checks';
 
 export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
@@ -37,7 +37,7 @@ function missingCudaLibrary(): string | undefined {
 const SESSION_OPTIONS = {extra: {session: {disable_quant_qdq: '1'}}} as const;
 
 function firstLine(err: unknown): string {
-  return String((err as Error).message ?? err).split('\n')[0];
+  return errorMessage(err).split('\n')[0];
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import {CbpError} from '../core/errors';
+import {CbpError, errnoCode, errorMessage} from '../core/errors';
 import {Rng} from '../core/rng';
 import {IMAGENET_MEAN, IMAGENET_STD} from './imagenet-stats';
 import type {Layout} from './dataset';
@@ -27,7 +27,7 @@ export function scanImageFolder(root: string, flag = '--data'): ImageFolder {
   try {
     entries = fs.readdirSync(root, {withFileTypes: true});
   } catch (err) {
-    throw new CbpError(`${flag} ${root}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'NO_FILE');
+    throw new CbpError(`${flag} ${root}: cannot read the folder (${errnoCode(err) ?? errorMessage(err)})`, 'NO_FILE');
   }
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) {
@@ -119,7 +119,7 @@ export async function decodeRgb(source: string | Buffer, t: Transform, name = ty
     return await decode(source, t, name);
   } catch (err) {
     if (err instanceof CbpError) throw err;
-    throw new CbpError(`${name}: cannot decode the image (${(err as Error).message.split('\n')[0]})`, 'BAD_IMAGE');
+    throw new CbpError(`${name}: cannot decode the image (${errorMessage(err).split('\n')[0]})`, 'BAD_IMAGE');
   }
 }
 
@@ -200,7 +200,7 @@ export async function* loadBatches(samples: readonly Sample[], opts: LoaderOptio
         try {
           images[i] = await decodeRgb(s.file, opts.transform(start + i));
         } catch (err) {
-              opts.onSkip?.(s.file, (err as Error).message.split('\n')[0]);
+              opts.onSkip?.(s.file, errorMessage(err).split('\n')[0]);
         }
       }
     };
@@ -225,8 +225,8 @@ export async function* loadBatches(samples: readonly Sample[], opts: LoaderOptio
     }
   };
   fill();
-  while (queue.length > 0) {
-    const batch = await (queue.shift() as Promise<Batch>);
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const batch = await next;
     fill();
     yield batch;
   }

@@ -10,7 +10,7 @@ export const DATASETS = {
 } as const satisfies Record<string, () => Dataset>;
 
 export type DatasetName = keyof typeof DATASETS;
-export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+export const DATASET_NAMES = Object.keys(DATASETS).filter(isDatasetName);
 
 export function isDatasetName(name: string): name is DatasetName {
   return Object.prototype.hasOwnProperty.call(DATASETS, name);

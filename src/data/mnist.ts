@@ -67,7 +67,7 @@ export function loadFashionMnist(): Dataset {
   for (let cls = 0; cls < 10; cls++) {
     const file = path.join(dir, `${cls}.json`);
     const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const data = (parsed as {data?: unknown}).data;
+    const data = typeof parsed === 'object' && parsed !== null && 'data' in parsed ? parsed.data : undefined;
     if (!Array.isArray(data) || data.length < FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS) {
       throw new CbpError(`${file}: expected a 'data' array of at least ${FASHION_TRAIN_PER_CLASS + FASHION_TEST_PER_CLASS} images`);
     }

@@ -52,7 +52,7 @@ function memoryRun(ds: Dataset, split: Split, indices: ArrayLike<number>): Image
     count: indices.length,
     async *batches(batchSize, layout) {
       for (let start = 0; start < indices.length; start += batchSize) {
-        const idx = Array.prototype.slice.call(indices, start, Math.min(start + batchSize, indices.length)) as number[];
+        const idx = Array.from({length: Math.min(batchSize, indices.length - start)}, (_, i) => indices[start + i]);
         const b = makeBatch(ds, split, idx, layout);
         yield {x: b.x, y: b.y, count: idx.length};
       }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {openSession, runBatch} from '../core/ort';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
@@ -97,13 +97,15 @@ export function mergeResults(files: readonly string[]): EvalResult {
   const parts = files.map((f) => {
     let r: Partial<EvalResult>;
     try {
+      // JSON.parse gives any; the loop below checks that each field the merge reads is present.
       r = JSON.parse(fs.readFileSync(f, 'utf8')) as Partial<EvalResult>;
     } catch (err) {
-      throw new CbpError(`--merge ${f}: not a readable JSON result (${(err as Error).message})`);
+      throw new CbpError(`--merge ${f}: not a readable JSON result (${errorMessage(err)})`);
     }
     for (const k of ['model', 'data', 'images', 'top1Hits', 'top5Hits', 'imagesPerSecond'] as const) {
       if (r[k] === undefined) throw new CbpError(`--merge ${f}: has no '${k}' (write shard results with cbp eval --json)`);
     }
+    // Every field the merge reads was checked present above (a missing skipped counts 0); values are taken as cbp eval --json wrote them.
     return r as EvalResult;
   });
   const first = parts[0];

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {decodeSafetensors, encodeSafetensors} from './safetensors';
 import {writeFileAtomic} from '../core/atomic';
 import {readBytes} from '../core/read';
@@ -96,7 +96,7 @@ export function writeCheckpoint(dir: string, state: RunState, tensors: ReadonlyM
   try {
     fs.mkdirSync(dir, {recursive: true});
   } catch (err) {
-    throw new CbpError(`--out ${dir}: cannot create the folder (${(err as Error).message})`, 'WRITE_FAILED');
+    throw new CbpError(`--out ${dir}: cannot create the folder (${errorMessage(err)})`, 'WRITE_FAILED');
   }
   const json = JSON.stringify(state, null, 2);
   writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, {[STATE_KEY]: json}));
@@ -128,25 +128,29 @@ export function parseRunState(raw: string, file: string): RunState {
   try {
     state = JSON.parse(raw);
   } catch (e) {
-    throw new CbpError(`${file}: run state is not JSON (${(e as Error).message})`, 'BAD_CHECKPOINT');
+    throw new CbpError(`${file}: run state is not JSON (${errorMessage(e)})`, 'BAD_CHECKPOINT');
   }
   return validateState(state, file);
 }
 
 function validateState(s: unknown, file: string): RunState {
+  // A view for the checks below, which test the type of each field they read.
   const o = s as Partial<RunState> | null;
   if (typeof o !== 'object' || o === null || o.format !== 'cbp-checkpoint' || o.version !== 1) {
     throw new CbpError(`${file}: run state is not a cbp-checkpoint version 1`, 'BAD_CHECKPOINT');
   }
+  // As above: the next line tests each field it reads.
   const c = o.config as Partial<RunConfig> | undefined;
   if (typeof c !== 'object' || c === null || typeof c.model !== 'string' || typeof c.quant !== 'string' || typeof c.numClasses !== 'number') {
     throw new CbpError(`${file}: run state lacks config.model, config.quant or config.numClasses`, 'BAD_CHECKPOINT');
   }
-  if (!Number.isInteger(o.epoch) || (o.epoch as number) < 0) throw new CbpError(`${file}: run state epoch ${String(o.epoch)} is not a non-negative integer`, 'BAD_CHECKPOINT');
+  if (!Number.isInteger(o.epoch) || (o.epoch ?? -1) < 0) throw new CbpError(`${file}: run state epoch ${String(o.epoch)} is not a non-negative integer`, 'BAD_CHECKPOINT');
+  // As above: the next line tests each field it reads.
   const sc = o.schedule as Partial<ScheduleState> | undefined;
   if (typeof sc !== 'object' || sc === null || typeof sc.g !== 'number' || typeof sc.ucs !== 'number') {
     throw new CbpError(`${file}: run state has no valid schedule`, 'BAD_CHECKPOINT');
   }
   if (!Array.isArray(o.progress)) throw new CbpError(`${file}: run state progress is not a list`, 'BAD_CHECKPOINT');
+  // The fields a resume depends on were checked above; the rest are taken as cbp wrote them.
   return o as RunState;
 }

@@ -1,4 +1,4 @@
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {sizeOf, type Tensor32} from '../core/weights';
 
 /**
@@ -9,9 +9,8 @@ import {sizeOf, type Tensor32} from '../core/weights';
 export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor32>, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {__metadata__: metadata};
   let offset = 0;
-  const names = [...tensors.keys()].sort();
-  for (const name of names) {
-    const t = tensors.get(name) as Tensor32;
+  const sorted = [...tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, t] of sorted) {
     if (t.data.length !== sizeOf(t.shape)) throw new CbpError(`tensor '${name}': ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     header[name] = {dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength]};
     offset += t.data.byteLength;
@@ -24,12 +23,24 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor32>, metada
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
   let at = 8 + head.length;
-  for (const name of names) {
-    const t = tensors.get(name) as Tensor32;
+  for (const [, t] of sorted) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
     at += t.data.byteLength;
   }
   return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return isObject(v) && !Array.isArray(v) && Object.values(v).every((s) => typeof s === 'string');
+}
+
+/** Whether `v` is a list of non-negative integers (a shape or a pair of offsets). */
+function isCounts(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
 export interface Safetensors {
@@ -40,7 +51,8 @@ export interface Safetensors {
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors {
-  const fail = (why: string): never => {
+  // Typed on the name so that a call narrows like a throw (`if (!ok) fail(…)`).
+  const fail: (why: string) => never = (why) => {
     throw new CbpError(`${file}: not a valid safetensors file: ${why}`, 'BAD_SAFETENSORS');
   };
   if (bytes.length < 8) fail(`${bytes.length} bytes, shorter than the 8-byte header length`);
@@ -51,37 +63,34 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
   try {
     header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, hl).toString('utf8'));
   } catch (e) {
-    fail(`header is not JSON (${(e as Error).message})`);
+    fail(`header is not JSON (${errorMessage(e)})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (!isObject(header) || Array.isArray(header)) fail('header is not a JSON object');
   const dataStart = 8 + hl;
   const dataLen = bytes.length - dataStart;
   const tensors = new Map<string, Tensor32>();
   let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, e] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || !Object.values(entry).every((v) => typeof v === 'string')) {
-        fail(`'__metadata__' must map names to strings`);
-      }
-      metadata = {...(entry as Record<string, string>)};
+      if (!isStringMap(e)) fail(`'__metadata__' must map names to strings`);
+      metadata = {...e};
       continue;
     }
-    const e = entry as {dtype?: unknown; shape?: unknown; data_offsets?: unknown};
-    if (typeof e !== 'object' || e === null) fail(`entry '${name}' is not an object`);
+    if (!isObject(e)) fail(`entry '${name}' is not an object`);
     if (e.dtype !== 'F32') fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
+    if (!isCounts(shape)) fail(`tensor '${name}' has an invalid shape`);
     const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has invalid data_offsets`);
-    const [begin, end] = offs as [number, number];
-    const count = sizeOf(shape as number[]);
+    if (!isCounts(offs) || offs.length !== 2) fail(`tensor '${name}' has invalid data_offsets`);
+    const [begin, end] = offs;
+    const count = sizeOf(shape);
     if (end < begin || end > dataLen || end - begin !== count * 4) {
       fail(`tensor '${name}': data_offsets [${begin}, ${end}] do not hold ${count} float32 values within ${dataLen} data bytes`);
     }
     // Copy so the tensor is aligned and independent of the file buffer.
     const data = new Float32Array(count);
     new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors.set(name, {shape: shape as number[], data});
+    tensors.set(name, {shape, data});
   }
   return {tensors, metadata};
 }

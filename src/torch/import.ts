@@ -1,12 +1,12 @@
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {initialScale} from '../cbp/scale';
 import {writeCheckpoint, type RunState} from '../run/checkpoint';
 import {initialSchedule} from '../cbp/schedule';
-import {checkInt} from '../core/checks';
+import {checkInt, required} from '../core/checks';
 import {checkQuant} from '../cbp/registry';
 import {baseFor, checkModel} from '../../models/index';
 import {specOf} from '../run/spec-of';
-import {sameShape, type Tensor32, type Weights} from '../core/weights';
+import {sameShape, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
 import {readPth, stateDict} from './load';
 
@@ -71,7 +71,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   try {
     spec = specOf(config);
   } catch (err) {
-    throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${(err as Error).message}`);
+    throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${errorMessage(err)}`);
   }
   const infos = paramInfos(spec, quant);
   const expected = new Set(infos.map((i) => i.key));
@@ -96,13 +96,13 @@ export function importPth(opts: ImportOptions): ImportResult {
         weights.set(info.key, {shape: [1], data: Float32Array.of(t.data[0])});
         fromCk.push(info.node);
       } else {
-        const w = sd.get(`${info.node}.weight`) as Tensor32;
+        const w = required(sd, `${info.node}.weight`, 'weight of the scaled layer');
         weights.set(info.key, {shape: [1], data: Float32Array.of(initialScale(w.data))});
         fromW.push(info.node);
       }
       continue;
     }
-    const t = sd.get(info.key) as Tensor32;
+    const t = required(sd, info.key, 'tensor');
     if (!sameShape(t.shape, info.shape)) {
       throw new CbpError(`${opts.file}: '${info.key}' has shape [${t.shape.join(', ')}], ${model} expects [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
     }

@@ -1,5 +1,5 @@
 import {readBytes} from '../core/read';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import type {Tensor32} from '../core/weights';
 import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
 import {ZipArchive, isZip} from './zip';
@@ -26,6 +26,7 @@ function storageRef(pid: PyValue, file: string): StorageRef {
   if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw new CbpError(`${file}: storage with key ${String(key)} has no valid size`, 'BAD_PTH');
   }
+  // Checked above: type.name is a key of STORAGE_TYPES (and a PyGlobal only ever holds an allowlisted global).
   return {kind: 'storage', dtype: type.name as StorageType, key, numel: n};
 }
 
@@ -71,7 +72,7 @@ function readLegacy(buf: Uint8Array, file: string): PthFile {
   try {
     ({value: magic, end: pos} = unpickle(buf, file, none));
   } catch (err) {
-    throw new CbpError(`${file}: neither a zip archive nor a legacy PyTorch file (${(err as Error).message})`, 'BAD_PTH');
+    throw new CbpError(`${file}: neither a zip archive nor a legacy PyTorch file (${errorMessage(err)})`, 'BAD_PTH');
   }
   if (magic !== LEGACY_MAGIC && !(typeof magic === 'number' && BigInt(magic) === LEGACY_MAGIC)) {
     throw new CbpError(`${file}: not a PyTorch checkpoint (wrong magic number)`, 'BAD_PTH');

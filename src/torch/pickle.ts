@@ -174,7 +174,8 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
   let stack: PyValue[] = [];
   const marks: PyValue[][] = [];
   const memo = new Map<number, PyValue>();
-  const fail = (why: string): never => {
+  // Typed on the name so that a call narrows like a throw (`if (!ok) fail(…)`).
+  const fail: (why: string) => never = (why) => {
     throw new CbpError(`${file}: bad pickle at byte ${pos}: ${why}`, 'BAD_PTH');
   };
   const need = (n: number): void => {
@@ -209,17 +210,16 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
     stack.push(v);
   };
   const pop = (): PyValue => {
-    if (stack.length === 0) fail('pop from an empty stack');
-    return stack.pop() as PyValue;
+    const v = stack.pop();
+    return v === undefined ? fail('pop from an empty stack') : v;
   };
   const top = (): PyValue => {
     if (stack.length === 0) fail('empty stack');
     return stack[stack.length - 1];
   };
   const popMark = (): PyValue[] => {
-    if (marks.length === 0) fail('no MARK to pop to');
     const items = stack;
-    stack = marks.pop() as PyValue[];
+    stack = marks.pop() ?? fail('no MARK to pop to');
     return items;
   };
   const memoPut = (i: number): void => {
@@ -227,8 +227,8 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
     memo.set(i, top());
   };
   const memoGet = (i: number): void => {
-    if (!memo.has(i)) fail(`memo entry ${i} was never stored`);
-    push(memo.get(i) as PyValue);
+    const v = memo.get(i);
+    push(v === undefined ? fail(`memo entry ${i} was never stored`) : v);
   };
   const key = (k: PyValue): PyKey => {
     if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
@@ -237,9 +237,8 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
   };
   const setItems = (target: PyValue, items: PyValue[]): void => {
     if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
-    const m = target as Map<PyKey, PyValue>;
     if (items.length % 2 !== 0) fail('odd number of items for a dict');
-    for (let i = 0; i < items.length; i += 2) m.set(key(items[i]), items[i + 1]);
+    for (let i = 0; i < items.length; i += 2) target.set(key(items[i]), items[i + 1]);
   };
   const global = (module: string, name: string): void => {
     const q = `${module}.${name}`;
@@ -388,7 +387,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const v = pop();
         const l = top();
         if (!Array.isArray(l)) fail('APPEND to something that is not a list');
-        (l as PyValue[]).push(v);
+        l.push(v);
         break;
       }
       case 0x65: {
@@ -396,7 +395,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const items = popMark();
         const l = top();
         if (!Array.isArray(l)) fail('APPENDS to something that is not a list');
-        for (const v of items) (l as PyValue[]).push(v);
+        for (const v of items) l.push(v);
         break;
       }
       case 0x7d: // EMPTY_DICT
@@ -430,7 +429,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) fail('ADDITEMS to something that is not a set');
-        for (const v of items) (s as Set<PyKey>).add(key(v));
+        for (const v of items) s.add(key(v));
         break;
       }
       case 0x91: // FROZENSET
@@ -468,7 +467,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL without two strings');
-        global(module as string, name as string);
+        global(module, name);
         break;
       }
       case 0x52: {
@@ -477,7 +476,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const fn = pop();
         if (!(fn instanceof PyGlobal) || !(fn.qualified in CALLABLES)) fail(`REDUCE on ${fn instanceof PyGlobal ? `'${fn.qualified}', which is data, not a constructor` : 'a non-global'}`);
         if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple');
-        push(CALLABLES[(fn as PyGlobal).qualified]((args as PyTuple).items, file));
+        push(CALLABLES[fn.qualified](args.items, file));
         break;
       }
       case 0x62: {

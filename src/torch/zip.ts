@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 
 export interface ZipEntry {
   readonly name: string;
@@ -81,7 +81,7 @@ export class ZipArchive {
         return out;
       } catch (err) {
         if (err instanceof CbpError) throw err;
-        return fail(`cannot inflate (${(err as Error).message})`);
+        return fail(`cannot inflate (${errorMessage(err)})`);
       }
     }
     return fail(`compression method ${e.method} is not supported (expected stored or deflate)`);

@@ -1,4 +1,6 @@
 import {tf} from '../core/tf';
+import {float32Values, rank1} from '../core/tensors';
+import {gradInputs} from '../cbp/custom-grad';
 
 /** `mean` and `variance` outlive any tidy scope: the caller must dispose them. */
 export interface BatchNormResult {
@@ -30,24 +32,24 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
   let mean: tf.Tensor1D | undefined;
   let variance: tf.Tensor1D | undefined;
   /** Per-channel sums of `t` over the whole batch (all shards). */
-  const total = (t: tf.Tensor): tf.Tensor1D => {
+  const total = (r: ShardReducer, t: tf.Tensor): tf.Tensor1D => {
     const local = tf.sum(t, axes);
-    const all = (reducer as ShardReducer).sum(local.dataSync() as Float32Array);
+    const all = r.sum(float32Values(local));
     local.dispose();
     return tf.tensor1d(all);
   };
   const f = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xi, g, b, save] = inputs as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const {tensors: [xi, g, b], save} = gradInputs(inputs, 3);
     if (reducer === undefined) {
       const m = tf.moments(xi, axes);
       // Kept past the kernel's scope for the running statistics; the caller disposes them.
-      mean = tf.keep(m.mean as tf.Tensor1D);
-      variance = tf.keep(m.variance as tf.Tensor1D);
+      mean = tf.keep(rank1(m.mean));
+      variance = tf.keep(rank1(m.variance));
     } else {
       count = reducer.sum(Float32Array.of(count))[0];
-      const mu = tf.keep<tf.Tensor1D>(tf.div(total(xi), count));
+      const mu = tf.keep<tf.Tensor1D>(tf.div(total(reducer, xi), count));
       mean = mu;
-      variance = tf.keep<tf.Tensor1D>(tf.div(total(tf.square(tf.sub(xi, mu))), count));
+      variance = tf.keep<tf.Tensor1D>(tf.div(total(reducer, tf.square(tf.sub(xi, mu))), count));
     }
     const [mu, va] = [mean, variance];
     const invstd = tf.rsqrt(tf.add(va, eps));
@@ -63,7 +65,7 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
         const dgamma = tf.sum(dyx, axes);
         let [sumDy, sumDyx] = [dbeta, dgamma];
         if (reducer !== undefined) {
-          const all = reducer.sum(tf.concat([dbeta, dgamma]).dataSync() as Float32Array);
+          const all = reducer.sum(float32Values(tf.concat([dbeta, dgamma])));
           [sumDy, sumDyx] = [tf.tensor1d(all.subarray(0, channels)), tf.tensor1d(all.subarray(channels))];
         }
         const centred = tf.sub(tf.sub(dy, tf.div(sumDy, count)), tf.mul(xh, tf.div(sumDyx, count)));
@@ -73,5 +75,7 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
     };
   });
   const y = f(x, gamma, beta);
-  return {y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count};
+  // f ran the forward pass just above, which sets both.
+  if (mean === undefined || variance === undefined) throw new Error('internal: batch norm ran without computing its statistics');
+  return {y, mean, variance, count};
 }

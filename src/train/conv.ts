@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {withGradient2} from '../cbp/custom-grad';
+import {rank4} from '../core/tensors';
 import type {Pair} from '../../models/spec';
 
 /**
@@ -16,7 +17,7 @@ export function makeConv2d(stride: Pair, padding: Pair, inputGradNeeded = true):
   // about 1.5× faster on wasm than the same general convolution (LeNet-5's first layer).
   const forward = (x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D =>
     w.shape[2] === 1 && sh === sw ? tf.depthwiseConv2d(x, w, [sh, sw], pad) : tf.conv2d(x, w, [sh, sw], pad);
-  return withGradient2<tf.Tensor4D>(forward, (x, w, dy) => [
+  return withGradient2(rank4, forward, (x, w, dy) => [
     // The image fed to the first layer needs no gradient; skipping it saves a full-size convolution.
     inputGradNeeded ? inputGrad(dy, w, x.shape, stride, padding) : tf.zerosLike(x),
     filterGrad(x, dy, w.shape, stride, padding),
@@ -30,12 +31,12 @@ function dilate(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   let out: tf.Tensor4D = dy;
   if (sh > 1) {
     const spread = tf.pad(tf.reshape(out, [n, h, 1, w, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, 0]]);
-    out = tf.slice(tf.reshape(spread, [n, h * sh, w, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, w, c]) as tf.Tensor4D;
+    out = tf.slice(tf.reshape<tf.Rank.R4>(spread, [n, h * sh, w, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, w, c]);
   }
   if (sw > 1) {
     const hh = out.shape[1];
     const spread = tf.pad(tf.reshape(out, [n, hh, w, 1, c]), [[0, 0], [0, 0], [0, 0], [0, sw - 1], [0, 0]]);
-    out = tf.slice(tf.reshape(spread, [n, hh, w * sw, c]), [0, 0, 0, 0], [n, hh, (w - 1) * sw + 1, c]) as tf.Tensor4D;
+    out = tf.slice(tf.reshape<tf.Rank.R4>(spread, [n, hh, w * sw, c]), [0, 0, 0, 0], [n, hh, (w - 1) * sw + 1, c]);
   }
   return out;
 }

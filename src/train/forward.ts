@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {selectBackend} from '../core/backend';
+import {float32Values} from '../core/tensors';
 import type {Weights} from '../core/weights';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {Network} from './network';
@@ -13,7 +14,7 @@ export async function tfjsLogits(spec: ModelSpec, quant: QuantOrNone, weights: W
   const [c, h, w] = spec.inputShape;
   const net = new Network(spec, quant, weights);
   try {
-    return tf.tidy(() => net.forward(tf.transpose(tf.tensor4d(x, [n, c, h, w]), [0, 2, 3, 1]), false).dataSync() as Float32Array);
+    return tf.tidy(() => float32Values(net.forward(tf.transpose(tf.tensor4d(x, [n, c, h, w]), [0, 2, 3, 1]), false)));
   } finally {
     net.dispose();
   }

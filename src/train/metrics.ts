@@ -1,5 +1,6 @@
 import {cfsOf} from '../cbp/constraint';
 import {levelCounts} from '../cbp/levels';
+import {float32Values} from '../core/tensors';
 import type {Network} from './network';
 
 export interface Accuracy {
@@ -14,7 +15,7 @@ export function constrainedCount(net: Network): number {
 
 /** Constraint-satisfaction measure (src/cbp: mean c(w) at ucs = 1 over every constrained weight; 0 for float models). */
 export function cfs(net: Network): number {
-  return cfsOf(net.constrained.map((c) => ({weights: net.variable(c.weightKey).dataSync() as Float32Array, scale: c.scale, levels: c.levels})));
+  return cfsOf(net.constrained.map((c) => ({weights: float32Values(net.variable(c.weightKey)), scale: c.scale, levels: c.levels})));
 }
 
 export interface LevelHistogram {
@@ -30,7 +31,7 @@ export interface LevelHistogram {
 /** How many weights of each constrained layer sit at each allowed value. */
 export function levelHistograms(net: Network): LevelHistogram[] {
   return net.constrained.map((c) => {
-    const {counts, offLevel} = levelCounts(net.variable(c.weightKey).dataSync() as Float32Array, c.scale, c.levels);
+    const {counts, offLevel} = levelCounts(float32Values(net.variable(c.weightKey)), c.scale, c.levels);
     return {layer: c.node.name, scale: c.scale, levels: c.levels, counts, offLevel};
   });
 }

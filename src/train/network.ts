@@ -3,8 +3,10 @@ import {LEVELS} from '../cbp/levels';
 import {initialScale} from '../cbp/scale';
 import {makeQuantizer, quantizeValue} from '../cbp/quantizer';
 import {CbpError} from '../core/errors';
+import {required} from '../core/checks';
+import {float32Values, rank1, rank2, rank4} from '../core/tensors';
 import {sameShape, type Weights} from '../core/weights';
-import {INPUT, paramInfos, type ModelSpec, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
+import {INPUT, isWeightNode, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
 import {dense} from './dense';
@@ -63,7 +65,8 @@ export class Network {
     if (quant !== 'none') {
       for (const info of this.infos) {
         if (info.role !== 'scale') continue;
-        const node = spec.nodes.find((n) => n.name === info.node) as WeightNode;
+        const node = spec.nodes.find((n): n is WeightNode => n.name === info.node && isWeightNode(n));
+        if (node === undefined) throw new Error(`internal: scale ${info.key} of no weight layer`);
         const weightKey = `${node.name}.weight`;
         const given = weights.get(info.key);
         // CBP initialises the scale to mean|w| of the starting weights and never trains it.
@@ -77,7 +80,7 @@ export class Network {
   }
 
   trainableVars(): tf.Variable[] {
-    return this.infos.filter((i) => i.trainable).map((i) => this.vars.get(i.key) as tf.Variable);
+    return this.infos.filter((i) => i.trainable).map((i) => this.variable(i.key));
   }
 
   variable(key: string): tf.Variable {
@@ -91,26 +94,26 @@ export class Network {
     const w = this.variable(`${node.name}.weight`);
     const layer = this.constrained.find((c) => c.node.name === node.name);
     if (layer === undefined) return w;
-    return ste ? (this.quantizers.get(node.name) as (w: tf.Tensor) => tf.Tensor)(w) : quantizeValue(w, layer.scale, layer.levels);
+    return ste ? required(this.quantizers, node.name, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
   }
 
   /** Logits for an NHWC batch. In training mode batch-norm uses batch statistics and reports them in `stats`. */
   forward(x: tf.Tensor4D, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor2D {
     const values = new Map<string, tf.Tensor>([[INPUT, x]]);
-    const get = (name: string): tf.Tensor => values.get(name) as tf.Tensor;
+    const get = (name: string): tf.Tensor => required(values, name, 'computed value');
     for (const node of this.spec.nodes) values.set(node.name, this.apply(node, get, training, stats));
-    return get(this.spec.output) as tf.Tensor2D;
+    return rank2(get(this.spec.output));
   }
 
   private apply(node: SpecNode, get: (name: string) => tf.Tensor, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor {
     switch (node.kind) {
       case 'conv2d': {
-        const conv = this.convs.get(node.name) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
-        const y = conv(get(node.input) as tf.Tensor4D, this.effectiveWeight(node, training) as tf.Tensor4D);
+        const conv = required(this.convs, node.name, 'convolution');
+        const y = conv(rank4(get(node.input)), rank4(this.effectiveWeight(node, training)));
         return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
       }
       case 'dense': {
-        const y = dense(get(node.input) as tf.Tensor2D, this.effectiveWeight(node, training) as tf.Tensor2D);
+        const y = dense(rank2(get(node.input)), rank2(this.effectiveWeight(node, training)));
         return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
       }
       case 'batchnorm': {
@@ -118,7 +121,7 @@ export class Network {
         const gamma = this.variable(`${node.name}.weight`);
         const beta = this.variable(`${node.name}.bias`);
         if (training) {
-          const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, node.eps, this.reducer);
+          const r = batchNormTrain(x, rank1(gamma), rank1(beta), node.eps, this.reducer);
           if (stats) stats.set(node.name, {mean: r.mean, variance: r.variance, count: r.count});
           else (r.mean.dispose(), r.variance.dispose());
           return r.y;
@@ -131,12 +134,12 @@ export class Network {
         return tf.relu(get(node.input));
       case 'maxpool': {
         const pool = training ? this.pools.get(node.name) : undefined;
-        if (pool !== undefined) return pool(get(node.input) as tf.Tensor4D);
-        return tf.maxPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], node.padding[0] === 0 ? 'valid' : node.padding[0]);
+        if (pool !== undefined) return pool(rank4(get(node.input)));
+        return tf.maxPool(rank4(get(node.input)), pair(node.kernel), pair(node.stride), node.padding[0] === 0 ? 'valid' : node.padding[0]);
       }
       case 'avgpool':
         if (node.padding[0] !== 0) throw new CbpError(`layer ${node.name}: padded average pooling is not supported`);
-        return tf.avgPool(get(node.input) as tf.Tensor4D, [...node.kernel] as [number, number], [...node.stride] as [number, number], 'valid');
+        return tf.avgPool(rank4(get(node.input)), pair(node.kernel), pair(node.stride), 'valid');
       case 'globalavgpool':
         return tf.mean(get(node.input), [1, 2], true);
       case 'add':
@@ -173,12 +176,13 @@ export class Network {
     const out: Weights = new Map();
     for (const info of this.infos) {
       if (info.role === 'scale') {
-        const layer = this.constrained.find((c) => c.node.name === info.node) as ConstrainedLayer;
+        const layer = this.constrained.find((c) => c.node.name === info.node);
+        if (layer === undefined) throw new Error(`internal: scale ${info.key} of no constrained layer`);
         out.set(info.key, {shape: [1], data: Float32Array.of(layer.scale)});
         continue;
       }
       const t = tf.tidy(() => fromTfjs(info, this.variable(info.key)));
-      out.set(info.key, {shape: info.shape, data: t.dataSync() as Float32Array});
+      out.set(info.key, {shape: info.shape, data: float32Values(t)});
       t.dispose();
     }
     return out;
@@ -190,3 +194,8 @@ export class Network {
 }
 
 let networkCount = 0;
+
+/** A kernel or stride as the mutable tuple tfjs's pooling ops take. */
+function pair(p: Pair): [number, number] {
+  return [p[0], p[1]];
+}

@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {withGradient1} from '../cbp/custom-grad';
+import {rank4} from '../core/tensors';
 import type {Pair} from '../../models/spec';
 
 /**
@@ -12,17 +13,16 @@ import type {Pair} from '../../models/spec';
 export function makeMaxPool(kernel: Pair, stride: Pair, padding: Pair): ((x: tf.Tensor4D) => tf.Tensor4D) | undefined {
   const [kh, kw] = kernel;
   if (kh !== stride[0] || kw !== stride[1] || padding[0] !== 0 || padding[1] !== 0) return undefined;
-  const pool = (x: tf.Tensor): tf.Tensor4D => tf.maxPool(x as tf.Tensor4D, [kh, kw], [kh, kw], 'valid');
+  const pool = (x: tf.Tensor): tf.Tensor4D => tf.maxPool(rank4(x), [kh, kw], [kh, kw], 'valid');
   const f = withGradient1(pool, (x, dy) => {
-    const [, h, w] = x.shape;
-    const oh = dy.shape[1] as number;
-    const ow = dy.shape[2] as number;
+    const [, h, w] = rank4(x).shape;
+    const [, oh, ow] = rank4(dy).shape;
     if (oh * kh !== h || ow * kw !== w) {
       // Windows that do not tile the input exactly: fall back to tfjs's kernel.
       return tf.grad((a: tf.Tensor) => tf.mul(pool(a), dy))(x);
     }
-    const up = (t: tf.Tensor): tf.Tensor => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [h, w]);
+    const up = (t: tf.Tensor): tf.Tensor => tf.image.resizeNearestNeighbor(rank4(t), [h, w]);
     return tf.mul(tf.cast(tf.equal(x, up(pool(x))), 'float32'), up(dy));
   });
-  return (x) => f(x) as tf.Tensor4D;
+  return (x) => rank4(f(x));
 }

@@ -6,12 +6,13 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {tf} from '../core/tf';
 import {selectBackend} from '../core/backend';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {AllReduce} from './allreduce';
 import {Network} from './network';
 import type {ShardMessage, ShardWorkerData, StepRequest} from './shards';
 import {lossGrads} from './step';
 
+// ShardPool (shards.ts) starts this file only as a worker, always with a ShardWorkerData; @types/node types it any.
 const data = workerData as ShardWorkerData;
 const port = parentPort;
 
@@ -45,10 +46,10 @@ async function main(): Promise<void> {
       send({type: 'done', ce});
     } catch (e) {
       reducer.abort();
-      send({type: 'error', message: (e as Error).message, code: e instanceof CbpError ? e.code : undefined});
+      send({type: 'error', message: errorMessage(e), code: e instanceof CbpError ? e.code : undefined});
     }
   });
   send({type: 'ready'});
 }
 
-main().catch((e) => send({type: 'error', message: (e as Error).message}));
+main().catch((e) => send({type: 'error', message: errorMessage(e)}));

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
 import {tf} from '../core/tf';
 import {CbpError, type ErrorCode} from '../core/errors';
+import {required} from '../core/checks';
 import {sizeOf, type Weights} from '../core/weights';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {AllReduce} from './allreduce';
@@ -33,8 +34,9 @@ export type ShardMessage =
 
 export interface StepRequest {
   readonly type: 'step';
-  readonly x: Float32Array;
-  readonly y: Int32Array;
+  // Own buffers (not shared memory), so that posting the request can transfer them.
+  readonly x: Float32Array<ArrayBuffer>;
+  readonly y: Int32Array<ArrayBuffer>;
   readonly n: number;
   readonly total: number;
   readonly shape: readonly [number, number, number];
@@ -140,7 +142,7 @@ export class ShardPool {
       const req: StepRequest = {type: 'step', x: x.slice(first * per, (first + m) * per), y: y.slice(first, first + m), n: m, total: n, shape};
       const w = this.workers[rank - 1];
       pending.push(nextMessage(w, rank));
-      w.postMessage(req, [req.x.buffer as ArrayBuffer, req.y.buffer as ArrayBuffer]);
+      w.postMessage(req, [req.x.buffer, req.y.buffer]);
       first += m;
     }
     return Promise.all(pending).then((msgs) => {
@@ -151,7 +153,7 @@ export class ShardPool {
       return {
         weightedLoss,
         grad: (key: string, shape2: readonly number[]): tf.Tensor => {
-          const l = this.offsets.get(key) as {offset: number; size: number};
+          const l = required(this.offsets, key, 'gradient offsets');
           const sum = new Float32Array(l.size);
           for (const g of this.gradViews) {
             const part = g.subarray(l.offset, l.offset + l.size);

@@ -1,5 +1,6 @@
 import {tf} from '../core/tf';
 import {TopK} from '../core/topk';
+import {float32Values} from '../core/tensors';
 import {openSource, type Source} from '../data/source';
 import type {Batch} from '../data/imagefolder';
 import type {Accuracy} from './metrics';
@@ -39,7 +40,7 @@ export function trainData(data: string, limit: number | undefined, onSkip: (file
       const topk = new TopK();
       for await (const b of src.test.batches(evalBatch, 'NHWC')) {
         if (b.count === 0) continue;
-        const logits = tf.tidy(() => net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false).dataSync() as Float32Array);
+        const logits = tf.tidy(() => float32Values(net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false)));
         topk.add(logits, b.y);
       }
       return topk.accuracy();

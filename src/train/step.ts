@@ -4,6 +4,8 @@ import {updateWeights} from '../cbp/update';
 import type {LambdaState} from '../cbp/lambda';
 import {CbpError} from '../core/errors';
 import type {Tensor32} from '../core/weights';
+import {required} from '../core/checks';
+import {float32Values} from '../core/tensors';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
 import {toTfjs} from './layout';
 import type {BatchStats, Network} from './network';
@@ -47,7 +49,7 @@ export function disposeTrainState(s: TrainState): void {
 }
 
 function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
-  return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  return tf.neg(tf.mean<tf.Scalar>(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1)));
 }
 
 export interface StepResult {
@@ -79,7 +81,8 @@ export function lossGrads(
     ceKept = tf.keep(ce);
     return weight === 1 ? ce : tf.mul(ce, weight);
   }, net.trainableVars());
-  return {value, ce: ceKept as tf.Scalar, grads};
+  if (ceKept === undefined) throw new Error('internal: variableGrads did not run the loss function');
+  return {value, ce: ceKept, grads};
 }
 
 /**
@@ -130,8 +133,8 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
   // Σ λ⊙c(w) and its gradient, on the arrays (see constraintOnArrays), added to the cross-entropy's.
   const constraintGrads = new Map<string, Float32Array>();
   for (const layer of s.constraintTerm ? net.constrained : []) {
-    const l = s.lambdas.get(layer.node.name) as LambdaState;
-    const c = constraintOnArrays(net.variable(layer.weightKey).dataSync() as Float32Array, l.lambda.dataSync() as Float32Array, layer.scale, layer.levels, ucs);
+    const l = required(s.lambdas, layer.node.name, 'multipliers');
+    const c = constraintOnArrays(float32Values(net.variable(layer.weightKey)), float32Values(l.lambda), layer.scale, layer.levels, ucs);
     lagrangian += c.value;
     constraintGrads.set(layer.weightKey, c.grad);
   }
@@ -142,11 +145,11 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
     for (const i of trainable) {
       const v = net.variable(i.key);
       const g = others === undefined ? grads[v.name] : tf.tidy(() => tf.add(grads[v.name], others.grad(i.key, v.shape)));
-      const grad = g.dataSync() as Float32Array;
+      const grad = float32Values(g);
       if (g !== grads[v.name]) g.dispose();
-      const buf = s.momentum.get(i.key) as tf.Variable;
-      const w = Float32Array.from(v.dataSync() as Float32Array);
-      const m = Float32Array.from(buf.dataSync() as Float32Array);
+      const buf = required(s.momentum, i.key, 'momentum');
+      const w = Float32Array.from(float32Values(v));
+      const m = Float32Array.from(float32Values(buf));
       updateWeights(w, grad, m, {lr, weightDecay: i.role === 'weight' ? s.weightDecay : 0, clamp: constrained.has(i.key)}, constraintGrads.get(i.key));
       tf.tidy(() => {
         buf.assign(tf.tensor(m, buf.shape, 'float32'));

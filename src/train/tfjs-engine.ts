@@ -1,6 +1,7 @@
 import {tf} from '../core/tf';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
 import type {Tensor32, Weights} from '../core/weights';
+import {float32Values} from '../core/tensors';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
 import type {Engine} from './engine';
@@ -65,7 +66,7 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
       const topk = new TopK();
       for await (const b of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NHWC')) {
         if (b.count === 0) continue;
-        topk.add(tf.tidy(() => net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false).dataSync() as Float32Array), b.y);
+        topk.add(tf.tidy(() => float32Values(net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false))), b.y);
       }
       return topk.accuracy();
     },
@@ -85,7 +86,7 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
       const tensors = new Map<string, Tensor32>(net.toWeights());
       const put = (key: string, v: tf.Tensor, info: (typeof trainable)[number]): void => {
         const t = tf.tidy(() => fromTfjs(info, v));
-        tensors.set(key, {shape: info.shape, data: t.dataSync() as Float32Array});
+        tensors.set(key, {shape: info.shape, data: float32Values(t)});
         t.dispose();
       };
       for (const i of trainable) {
