@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the figures docs/BENCHMARKS.md records, measured in one run so they compare as ratios.
  *   1. sharp decode + transform images/s on full-size (500×375) JPEGs, against ONNX Runtime's ResNet-18 rate;
- *   2. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on our default backend and threads, each
- *      in its own process for its peak memory, alternating with the same step in PyTorch (with /usr/bin/python3 and
- *      torch), plus ours on one thread;
+ *   2. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on the ONNX Runtime engine and on the tfjs
+ *      engine (wasm), each in its own process for its peak memory, alternating with the same step in PyTorch (with
+ *      /usr/bin/python3 and torch); then a whole `cbp train` LeNet-5 epoch process against a PyTorch script doing the
+ *      same, alternating;
  *   3. forward-convolution GFLOP/s on one thread, ours (wasm) and PyTorch's, on ResNet-18/LeNet-5 shapes;
  *      PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
  *   4. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
@@ -133,24 +134,45 @@ async function main(): Promise<void> {
   const torchRef = path.join(ROOT, 'bench', 'torch_ref.py');
   const torch = hasTorch();
   if (!torch) line('PyTorch reference', 'skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)');
-  type StepFigure = {msPerStep: number; peakRssMB: number; backend?: string; threads?: number};
+  type StepFigure = {msPerStep: number; peakRssMB: number; backend?: string; threads?: number; firstStepMs?: number};
   const stepResults: Record<string, unknown> = {};
-  for (const [m, rounds] of [['lenet5', QUICK ? 1 : 3], ['resnet18', 1]] as const) {
-    const figures: {ours: StepFigure; oneThread?: StepFigure; torch?: StepFigure}[] = [];
+  const vs = (o: StepFigure, t: StepFigure | undefined): string =>
+    t ? `: ${(o.msPerStep / t.msPerStep).toFixed(2)}× PyTorch's time, ${(o.peakRssMB / t.peakRssMB).toFixed(2)}× its memory` : '';
+  for (const [m, rounds] of [['lenet5', QUICK ? 1 : 3], ['resnet18', QUICK ? 1 : 2]] as const) {
+    const figures: {ort?: StepFigure; wasm?: StepFigure; torch?: StepFigure}[] = [];
     for (let r = 0; r < rounds; r++) {
-      const o = childJson(process.execPath, [step, m]) as StepFigure | undefined;
-      if (o === undefined) break;
-      // The same step on one thread, to show what splitting the batch over threads buys on this machine.
-      const one = (o.threads ?? 1) > 1 ? (childJson(process.execPath, [step, m, 'auto', '1']) as StepFigure | undefined) : undefined;
+      // The three sides alternate within a round; ratios are taken within the round.
+      const ort = childJson(process.execPath, [step, m, 'onnxruntime']) as StepFigure | undefined;
       const t = torch ? (childJson('/usr/bin/python3', [torchRef, m, tmp]) as StepFigure | undefined) : undefined;
-      figures.push({ours: o, oneThread: one, torch: t});
-      const single = one ? `; one thread ${one.msPerStep.toFixed(0)} ms (${one.peakRssMB.toFixed(0)} MB)` : '';
-      const vs = t ? `; PyTorch ${t.msPerStep.toFixed(0)} ms (${t.peakRssMB.toFixed(0)} MB): ${(o.msPerStep / t.msPerStep).toFixed(2)}× time, ${(o.peakRssMB / t.peakRssMB).toFixed(2)}× memory` : '';
-      line(`CBP step ${m}, round ${r + 1}: ours (${o.backend} × ${o.threads} threads)`, `${o.msPerStep.toFixed(0)} ms (${o.peakRssMB.toFixed(0)} MB)${single}${vs}`);
+      const wasm = childJson(process.execPath, [step, m, 'wasm']) as StepFigure | undefined;
+      figures.push({ort, wasm, torch: t});
+      if (t) line(`CBP step ${m}, round ${r + 1}: PyTorch`, `${t.msPerStep.toFixed(0)} ms (${t.peakRssMB.toFixed(0)} MB)`);
+      if (ort) line(`  ONNX Runtime engine (first step ${ort.firstStepMs?.toFixed(0)} ms)`, `${ort.msPerStep.toFixed(0)} ms (${ort.peakRssMB.toFixed(0)} MB)${vs(ort, t)}`);
+      if (wasm) line(`  tfjs engine (${wasm.backend} × ${wasm.threads} threads)`, `${wasm.msPerStep.toFixed(0)} ms (${wasm.peakRssMB.toFixed(0)} MB)${vs(wasm, t)}`);
     }
     stepResults[m] = figures;
   }
   results.step = stepResults;
+
+  // A whole `cbp train` process (start-up, data, one LeNet-5 binary epoch on 12,800 MNIST images, the test pass,
+  // the checkpoint) against a PyTorch script doing the same, alternating, wall time of each process.
+  const epochArgs = ['train', '--model', 'lenet5', '--quant', 'bin', '--data', 'mnist', '--limit', '12800', '--epochs', '1', '--batch-size', '256', '--no-plot'];
+  const wall = (cmd: string, args: string[]): number | undefined => {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(cmd, args, {encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 24});
+    return r.status === 0 ? Number(process.hrtime.bigint() - t) / 1e9 : undefined;
+  };
+  const epochRounds: {ort?: number; wasm?: number; torch?: number}[] = [];
+  for (let r = 0; r < (QUICK ? 1 : 3); r++) {
+    const ort = wall(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...epochArgs, '--engine', 'onnxruntime', '--out', path.join(tmp, `epoch-ort-${r}`)]);
+    const t = torch ? wall('/usr/bin/python3', [torchRef, 'epoch']) : undefined;
+    const wasm = wall(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...epochArgs, '--engine', 'tfjs', '--out', path.join(tmp, `epoch-wasm-${r}`)]);
+    epochRounds.push({ort, wasm, torch: t});
+    const ratio = (o: number | undefined): string => (o !== undefined && t !== undefined ? ` (${(o / t).toFixed(2)}× PyTorch's ${t.toFixed(1)} s)` : '');
+    line(`whole cbp train LeNet-5 bin epoch (12,800 images + test), round ${r + 1}: ONNX Runtime engine, s`, `${ort?.toFixed(1)}${ratio(ort)}`);
+    line('  tfjs engine (wasm), s', `${wasm?.toFixed(1)}${ratio(wasm)}`);
+  }
+  results.epoch = epochRounds;
 
   // Per-core convolution throughput: what bounds the step ratio once both sides use every core.
   const convOurs = childJson(process.execPath, [path.join(__dirname, 'conv.js')]) as Record<string, number> | undefined;

@@ -138,3 +138,21 @@ test('cbp import --onnx (import, export and its verification) runs without loadi
     fs.rmSync(tmp, {recursive: true, force: true});
   }
 });
+
+test('cbp train on the ONNX Runtime engine runs without loading TensorFlow.js', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-layers-'));
+  try {
+    const hook = path.join(tmp, 'hook.js');
+    const record = path.join(tmp, 'loaded.json');
+    fs.writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(record)}, JSON.stringify(Object.keys(require.cache))));`);
+    const args = ['-r', hook, path.join(ROOT, 'bin', 'run.js'), 'train', '--model', 'lenet5', '--quant', 'bin', '--data', 'mnist', '--limit', '256', '--test-limit', '256', '--epochs', '1',
+      '--engine', 'onnxruntime', '--no-plot', '--out', path.join(tmp, 'run')];
+    const r = spawnSync(process.execPath, args, {cwd: ROOT, encoding: 'utf8', timeout: 300_000});
+    assert.equal(r.status, 0, r.stderr);
+    const loaded = JSON.parse(fs.readFileSync(record, 'utf8')) as string[];
+    assert.ok(loaded.some((k) => k.includes('onnxruntime-node')));
+    assert.deepEqual(loaded.filter((k) => k.includes('@tensorflow')), []);
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+});
