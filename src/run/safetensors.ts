@@ -70,11 +70,12 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
     if (typeof e !== 'object' || e === null) fail(`entry '${name}' is not an object`);
     if (e.dtype !== 'F32') fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
+    if (!Array.isArray(shape) || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has shape ${JSON.stringify(shape)?.slice(0, 80)}, expected at most 64 non-negative integers`);
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}' has invalid data_offsets`);
     const [begin, end] = offs as [number, number];
     const count = sizeOf(shape as number[]);
+    if (!Number.isSafeInteger(count) || count > dataLen) fail(`tensor '${name}' claims ${count} values, more than the ${dataLen} data bytes hold`);
     if (end < begin || end > dataLen || end - begin !== count * 4) {
       fail(`tensor '${name}': data_offsets [${begin}, ${end}] do not hold ${count} float32 values within ${dataLen} data bytes`);
     }
