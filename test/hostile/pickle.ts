@@ -82,7 +82,10 @@ export class PickleWriter {
   /** Pushes a tuple of integers (or of raw writes, via the callback). */
   ints(values: readonly number[]): this {
     this.mark();
-    for (const v of values) this.int(v);
+    for (const v of values) {
+      if (Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31) this.int(v);
+      else this.long(BigInt(v));
+    }
     return this.tuple();
   }
 }
@@ -105,9 +108,12 @@ export function stateDictPickle(tensors: readonly TensorSpec[], extra?: (w: Pick
     w.str(t.key).global('torch._utils', '_rebuild_tensor_v2').mark();
     w.mark().str('storage').global('torch', t.dtype ?? 'FloatStorage').str(t.storage).str('cpu');
     if (typeof t.numel === 'bigint') w.long(t.numel);
-    else w.int(t.numel);
+    else if (t.numel >= -(2 ** 31) && t.numel < 2 ** 31) w.int(t.numel);
+    else w.long(BigInt(t.numel));
     w.tuple().op(0x51); // BINPERSID
-    w.int(t.offset).ints(t.size).ints(t.stride).op(0x89).none().tuple().reduce();
+    if (t.offset >= -(2 ** 31) && t.offset < 2 ** 31) w.int(t.offset);
+    else w.long(BigInt(t.offset));
+    w.ints(t.size).ints(t.stride).op(0x89).none().tuple().reduce();
   }
   w.setitems();
   extra?.(w);
