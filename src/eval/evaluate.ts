@@ -61,10 +61,14 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data '${opts.data}' gives images [${source.shape.join(', ')}]`);
   }
   const classes = source.numClasses;
+  // A built-in set must match exactly; an image folder may hold a subset of the model's classes (labelled in
+  // sorted folder order), never more: a label past the row would read logits that do not exist.
+  const fits = (outputs: number): boolean => (source.kind === 'builtin' ? outputs === classes : outputs >= classes);
+  const need = source.kind === 'builtin' ? `${classes}` : `at least ${classes}`;
   const outDims = model.graph.output[0]?.type?.tensor_type?.shape?.dim ?? [];
   const declared = outDims.length === 2 && 'dim_value' in outDims[1] ? outDims[1].dim_value : undefined;
-  if (declared !== undefined && declared !== classes) {
-    throw new CbpError(`${opts.onnx}: the model has ${declared} outputs per image, data '${opts.data}' has ${classes} classes`, 'BAD_ONNX');
+  if (declared !== undefined && !fits(declared)) {
+    throw new CbpError(`${opts.onnx}: the model has ${declared} outputs per image, data '${opts.data}' has ${classes} classes (expected ${need} outputs)`, 'BAD_ONNX');
   }
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
@@ -82,11 +86,12 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
       const logits = await session.run(batch.x, [batch.count, ...source.shape]);
       inferenceNs += process.hrtime.bigint() - t0;
       // Checked on what the model returns, not only on what it declares: a model may declare anything.
-      if (logits.data.length !== batch.count * classes || (logits.dims.length > 0 && logits.dims[0] !== batch.count)) {
-        throw new CbpError(`${opts.onnx}: the model returned [${logits.dims.join(', ')}] for ${batch.count} images; data '${opts.data}' has ${classes} classes, so [${batch.count}, ${classes}] was expected`, 'BAD_ONNX');
+      const outputs = logits.data.length / batch.count;
+      if (logits.dims.length !== 2 || logits.dims[0] !== batch.count || !Number.isInteger(outputs) || !fits(outputs)) {
+        throw new CbpError(`${opts.onnx}: the model returned [${logits.dims.join(', ')}] for ${batch.count} images; data '${opts.data}' has ${classes} classes, so [${batch.count}, ${need}] was expected`, 'BAD_ONNX');
       }
       const before = topk.nanRows;
-      topk.add(logits.data, batch.y, classes);
+      topk.add(logits.data, batch.y, outputs);
       if (topk.nanRows > before && before === 0) opts.log?.(`warning: ${opts.onnx} returned NaN logits; such images count as misses`);
       opts.onBatch?.(Math.min(done, source.test.count), source.test.count, Number(process.hrtime.bigint() - started) / 1e9);
     }
