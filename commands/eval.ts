@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
-import {evaluateOnnx, mergeResults, type EvalResult} from '../src/eval/evaluate';
+import {DEFAULT_TIMEOUT, evaluateOnnx, type EvalResult} from '../src/eval/evaluate';
+import {mergeResults} from '../src/eval/merge';
 import {publishedOnnx} from '../src/app/published';
 import {CbpError} from '../src/core/errors';
 import {ProgressBar} from '../src/core/progress';
@@ -30,6 +31,7 @@ export default class Eval extends CbpCommand {
     shard: Flags.string({description: 'evaluate shard K of N (K/N)'}),
     'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: 'model'}),
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
+    timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: DEFAULT_TIMEOUT}),
   };
 
   async run(): Promise<EvalResult> {
@@ -52,6 +54,7 @@ export default class Eval extends CbpCommand {
         batchSize: flags['batch-size'],
         limit: flags.limit,
         shard: flags.shard,
+        timeout: flags.timeout,
         log: note,
         onBatch: (done, total, s) => bar.update(done, total, 'eval', '', s),
       });
@@ -61,6 +64,7 @@ export default class Eval extends CbpCommand {
     this.log(`data     ${r.data} (${r.images} images${r.skipped > 0 ? `, ${r.skipped} unreadable skipped` : ''}${r.shard ? `, shard ${r.shard}` : ''})`);
     this.log(`top-1    ${(r.top1 * 100).toFixed(2)}%`);
     this.log(`top-5    ${(r.top5 * 100).toFixed(2)}%`);
+    if (r.nanRows !== undefined) this.log(`NaN      ${r.nanRows} images had NaN logits (counted as misses)`);
     this.log(`speed    ${r.imagesPerSecond.toFixed(1)} images/s on ${r.device}`);
     return r;
   }

@@ -1,6 +1,8 @@
 import {readBytes} from '../src/core/read';
 import {CbpError, errorMessage} from '../src/core/errors';
 import {ModelProto, type ModelMsg} from './schema';
+import {scanOnnx} from './scan';
+import {checkTensor} from './tensor-check';
 
 /** Decodes an ONNX file into plain objects (int64 as numbers, bytes as Uint8Array). */
 export function readOnnx(file: string): {model: ModelMsg; bytes: Uint8Array} {
@@ -8,7 +10,12 @@ export function readOnnx(file: string): {model: ModelMsg; bytes: Uint8Array} {
   return {model: decodeOnnx(bytes, file), bytes};
 }
 
+/**
+ * Decodes ONNX bytes after a scan of their structure (counts, nesting, no external data) and checks every
+ * initializer's dims against its data, so nothing downstream allocates from a size the file lies about.
+ */
 export function decodeOnnx(bytes: Uint8Array, file: string): ModelMsg {
+  scanOnnx(bytes, file);
   let model: ModelMsg;
   try {
     const msg = ModelProto.decode(bytes);
@@ -18,6 +25,7 @@ export function decodeOnnx(bytes: Uint8Array, file: string): ModelMsg {
     throw new CbpError(`${file}: not an ONNX model (${errorMessage(err)})`, 'BAD_ONNX');
   }
   if (!model.graph || model.graph.node.length === 0) throw new CbpError(`${file}: not an ONNX model (no graph nodes)`, 'BAD_ONNX');
+  for (const t of model.graph.initializer) checkTensor(t, file);
   return model;
 }
 

@@ -12,7 +12,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return (await import('./train/trainer')).train(opts);
 }
 export {exportCheckpoint, EXPORT_FORMATS, type ExportOptions, type ExportResult} from './app/export';
-export {evaluateOnnx as evaluate, mergeResults, type EvalOptions, type EvalResult} from './eval/evaluate';
+export {evaluateOnnx as evaluate, type EvalOptions, type EvalResult} from './eval/evaluate';
+export {mergeResults} from './eval/merge';
 export {importPth, type ImportOptions, type ImportResult} from './torch/import';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';

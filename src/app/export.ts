@@ -119,7 +119,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
 async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly number[], name: string): Promise<Float32Array> {
   const opened = await openSession(bytes, 'cpu', name);
   try {
-    return await runBatch(opened.session, x, dims);
+    return (await runBatch(opened.session, x, dims, name)).data;
   } finally {
     await opened.session.release();
   }

@@ -9,6 +9,7 @@ import {specOf} from '../run/spec-of';
 import {encodeLevels, levelCodes, packedType, unpackSigned} from '../../onnx/codes';
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type TensorMsg} from '../../onnx/schema';
+import {checkedSize} from '../../onnx/tensor-check';
 
 export interface LayerInfo {
   readonly layer: string;
@@ -110,8 +111,9 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     if (bitsT !== undefined && shapeT !== undefined && quant !== undefined) {
       // Binary weights one bit each (see onnx/writer.ts): bit 1 is +s, bit 0 is −s.
       const raw = shapeT.raw_data ?? new Uint8Array(0);
+      if (raw.length > 8 * 64) throw new CbpError(`${file}: '${wName}_shape' holds ${raw.length / 8} dimensions, expected at most 64`, 'BAD_ONNX');
       const dims = Array.from({length: Math.floor(raw.length / 8)}, (_, i) => Number(new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getBigInt64(i * 8, true)));
-      const n = sizeOf(dims);
+      const n = checkedSize(dims, `'${wName}_shape'`, file);
       const packed = bitsT.raw_data ?? new Uint8Array(0);
       if (packed.length * 8 < n) throw new CbpError(`${file}: '${wName}_bits' holds ${packed.length * 8} bits for ${n} weights`, 'BAD_ONNX');
       const codes = Int8Array.from({length: n}, (_, i) => ((packed[i >> 3] >> (i & 7)) & 1 ? 1 : -1));
@@ -123,6 +125,9 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     const n = sizeOf(t.dims);
     const bits = BITS[t.data_type] ?? 32;
     const constrained = codesT !== undefined && quant !== undefined;
+    if (constrained && (bits > 8 || (t.raw_data?.length ?? 0) < Math.ceil((n * bits) / 8))) {
+      throw new CbpError(`${file}: codes '${t.name}' of layer ${node.name} are not packed raw data of 2, 4 or 8 bits (data type ${t.data_type}, ${t.raw_data?.length ?? 0} bytes for ${n} codes)`, 'BAD_ONNX');
+    }
     layers.push({
       layer: node.name,
       constraint: constrained ? (quant) : 'none',

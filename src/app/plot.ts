@@ -1,6 +1,7 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import {CbpError, errorMessage} from '../core/errors';
+import {CbpError, errnoCode, errorMessage} from '../core/errors';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {LEVELS} from '../cbp/levels';
@@ -12,6 +13,13 @@ export interface PlotResult {
   readonly weights: string | null;
   readonly width: number;
   readonly height: number;
+}
+
+const MAX_POINTS = 2000;
+
+function thin<T>(items: readonly T[], max: number): readonly T[] {
+  if (items.length <= max) return items;
+  return Array.from({length: max}, (_, i) => items[Math.round((i * (items.length - 1)) / (max - 1))]);
 }
 
 async function toPng(svg: string, file: string): Promise<void> {
@@ -32,8 +40,15 @@ export async function plotRun(dir: string, outDir = dir): Promise<PlotResult> {
   const ck = readCheckpoint(dir, 'plot');
   const {config, progress} = ck.state;
   if (progress.length === 0) throw new CbpError(`plot ${dir}: the run has no completed epoch yet`);
-  const ep = (f: (r: (typeof progress)[number]) => number): [number, number][] => progress.map((r) => [r.epoch, f(r)]);
-  const updates = progress.filter((r) => r.lambdaUpdated).map((r) => r.epoch);
+  try {
+    fs.mkdirSync(outDir, {recursive: true});
+  } catch (err) {
+    throw new CbpError(`--out ${outDir}: cannot create the folder (${errnoCode(err) ?? errorMessage(err)})`, 'WRITE_FAILED');
+  }
+  // A picture 460 pixels wide shows no more than this many epochs; longer runs are thinned evenly.
+  const shown = thin(progress, MAX_POINTS);
+  const ep = (f: (r: (typeof progress)[number]) => number): [number, number][] => shown.map((r) => [r.epoch, f(r)]);
+  const updates = thin(progress.filter((r) => r.lambdaUpdated).map((r) => r.epoch), MAX_POINTS);
   const mk = (title: string, yLabel: string, color: string, points: [number, number][]): Panel => ({
     title,
     xLabel: 'epoch',

@@ -13,15 +13,35 @@ export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** About five round tick values covering [lo, hi]. */
+/**
+ * About five round tick values covering [lo, hi]. Counted rather than stepped, and never more than 4·count: at
+ * 1e17 a step can be smaller than a double's spacing, and `v += step` would then never move.
+ */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) return [lo];
+  if (!(hi > lo) || !Number.isFinite(hi - lo)) return Number.isFinite(lo) ? [lo] : [];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const first = Math.ceil(lo / step);
   const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  for (let i = 0; i <= 4 * count; i++) {
+    const v = (first + i) * step;
+    if (v > hi + step * 1e-9) break;
+    const t = Number(v.toPrecision(12));
+    if (ticks.length === 0 || t > ticks[ticks.length - 1]) ticks.push(t);
+  }
   return ticks;
+}
+
+/** Smallest and largest of many values (a spread into Math.min would overflow the stack past ~100,000). */
+export function extent(values: readonly number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
 }
 
 export function fmt(v: number): string {
@@ -59,10 +79,10 @@ export function panel(p: Panel, box: Box): string {
   const ph = box.h - m.t - m.b;
   const xs = p.series.flatMap((s) => s.points.map((q) => q[0]));
   const ys = p.series.flatMap((s) => s.points.map((q) => q[1])).filter(Number.isFinite);
-  let [x0, x1] = p.xRange ?? [Math.min(...xs), Math.max(...xs)];
+  let [x0, x1] = p.xRange ?? extent(xs);
   if (!(x1 > x0)) [x0, x1] = [x0 - 1, x1 + 1];
-  let y0 = p.bars ? 0 : Math.min(...ys);
-  let y1 = Math.max(...ys);
+  let [y0, y1] = extent(ys);
+  if (p.bars) y0 = 0;
   if (!Number.isFinite(y0) || !Number.isFinite(y1)) [y0, y1] = [0, 1];
   if (!(y1 > y0)) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.05, y1 + Math.abs(y1 || 1) * 0.05];
   const pad = (y1 - y0) * 0.05;

@@ -1,6 +1,15 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError, errnoCode, errorMessage} from './errors';
+
+/**
+ * A fresh name beside `file`, unguessable, so nobody can plant a symlink there in advance; it is also opened with
+ * O_EXCL ('wx'), which refuses an existing name, a symlink included, rather than write through it.
+ */
+function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(12).toString('hex')}.tmp`);
+}
 
 /**
  * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
@@ -8,10 +17,12 @@ import {CbpError, errnoCode, errorMessage} from './errors';
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  const tmp = tempName(file);
   let fd: number | undefined;
+  let created = false;
   try {
-    fd = fs.openSync(tmp, 'w');
+    fd = fs.openSync(tmp, 'wx');
+    created = true;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
@@ -21,7 +32,8 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     fs.renameSync(tmp, file);
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, {force: true});
+    // Only our own file: had 'wx' failed, whatever is at that name belongs to someone else.
+    if (created) fs.rmSync(tmp, {force: true});
     throw new CbpError(`cannot write ${file}: ${errorMessage(err)}`, 'WRITE_FAILED');
   }
   try {
@@ -36,17 +48,15 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
 
 /** Checks before any work starts that `dir` can be created and written, so a long run cannot fail at its first save. */
 export function ensureWritableDir(dir: string, flag: string): void {
-  const probe = path.join(dir, `.cbp-write-test.${process.pid}`);
+  const probe = tempName(path.join(dir, '.cbp-write-test'));
+  let created = false;
   try {
     fs.mkdirSync(dir, {recursive: true});
-    fs.writeFileSync(probe, 'ok');
+    fs.writeFileSync(probe, 'ok', {flag: 'wx'});
+    created = true;
     fs.rmSync(probe, {force: true});
   } catch (err) {
-    try {
-      fs.rmSync(probe, {force: true});
-    } catch {
-      // The folder itself is unusable (e.g. its parent is a file): there is no probe to remove.
-    }
+    if (created) fs.rmSync(probe, {force: true});
     throw new CbpError(`${flag} ${dir}: cannot write checkpoints there (${errnoCode(err) ?? errorMessage(err)})`, 'WRITE_FAILED');
   }
 }

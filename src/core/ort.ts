@@ -84,15 +84,28 @@ export async function openSession(model: Uint8Array, device: string, source: str
   }
 }
 
-/** Logits for one NCHW batch. */
-export async function runBatch(session: ort.InferenceSession, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+/** A model's output for one batch: the values of its first output and their shape. */
+export interface Logits {
+  readonly data: Float32Array;
+  readonly dims: number[];
+}
+
+/** Logits for one NCHW batch; a failure inside ONNX Runtime is a CbpError naming the model. */
+export async function runBatch(session: ort.InferenceSession, x: Float32Array, dims: readonly number[], source = 'model'): Promise<Logits> {
   const input = new ort.Tensor('float32', x, [...dims]);
-  const result = await session.run({[session.inputNames[0]]: input});
+  let result: ort.InferenceSession.OnnxValueMapType;
+  try {
+    result = await session.run({[session.inputNames[0]]: input});
+  } catch (err) {
+    throw new CbpError(`${source}: ONNX Runtime failed running a batch of [${dims.join(', ')}]: ${firstLine(err)}`, 'ONNX_RUNTIME');
+  } finally {
+    input.dispose?.();
+  }
   const out = result[session.outputNames[0]];
-  input.dispose?.();
   const data = out.data;
-  if (!(data instanceof Float32Array)) throw new CbpError(`model output '${session.outputNames[0]}' is ${out.type}, expected float32 logits`);
+  if (!(data instanceof Float32Array)) throw new CbpError(`${source}: model output '${session.outputNames[0]}' is ${out.type}, expected float32 logits`, 'BAD_ONNX');
   const copy = Float32Array.from(data);
+  const outDims = out.dims.map(Number);
   out.dispose?.();
-  return copy;
+  return {data: copy, dims: outDims};
 }

@@ -2,9 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import {CbpError, errnoCode, errorMessage} from '../core/errors';
+import {readBytes} from '../core/read';
 import {Rng} from '../core/rng';
 import {IMAGENET_MEAN, IMAGENET_STD} from './imagenet-stats';
 import type {Layout} from './dataset';
+
+/** The largest image file read (a 100-megapixel TIFF is about 300 MB). */
+const MAX_IMAGE_BYTES = 512 * 1024 * 1024;
 
 /** What torchvision's ImageFolder accepts, compared case-insensitively. */
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp']);
@@ -115,8 +119,10 @@ export type Transform = {kind: 'eval'; resize: number; crop: number} | {kind: 't
  * Greyscale, CMYK and alpha come out RGB. Any decoding failure is a CbpError naming the image.
  */
 export async function decodeRgb(source: string | Buffer, t: Transform, name = typeof source === 'string' ? source : 'image'): Promise<Uint8Array> {
+  // Read by cbp, not by libvips: only a regular file (a symlink to /dev/zero or a FIFO would hang the decoder).
+  const bytes = typeof source === 'string' ? readBytes(source, MAX_IMAGE_BYTES) : source;
   try {
-    return await decode(source, t, name);
+    return await decode(bytes, t, name);
   } catch (err) {
     if (err instanceof CbpError) throw err;
     throw new CbpError(`${name}: cannot decode the image (${errorMessage(err).split('\n')[0]})`, 'BAD_IMAGE');

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
+import {readBytes} from '../core/read';
 import type {Dataset, Split} from './dataset';
 
 function packageDir(name: string): string {
@@ -13,7 +14,7 @@ function packageDir(name: string): string {
 
 /** Reads an IDX file (big-endian header: magic, then one uint32 per dimension, then unsigned bytes). */
 export function readIdx(file: string, expectedDims: number): {dims: number[]; data: Uint8Array} {
-  const buf = fs.readFileSync(file);
+  const buf = readBytes(file);
   if (buf.length < 4 + 4 * expectedDims) throw new CbpError(`${file}: too short for an IDX header (${buf.length} bytes)`);
   const magic = buf.readUInt32BE(0);
   if (magic !== 0x800 + expectedDims) {

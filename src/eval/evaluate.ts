@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
-import {CbpError, errorMessage} from '../core/errors';
-import {openSession, runBatch} from '../core/ort';
+import {CbpError} from '../core/errors';
+import {IsolatedSession} from './isolated';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
 import {readOnnx} from '../../onnx/reader';
@@ -18,7 +18,12 @@ export interface EvalOptions {
   readonly onBatch?: (done: number, total: number, elapsedSeconds: number) => void;
   /** Keep each image's top-1 class in the result (for comparing runtimes). */
   readonly keepPredictions?: boolean;
+  /** Seconds the model may take to load or to run one batch before it is stopped (default DEFAULT_TIMEOUT). */
+  readonly timeout?: number;
 }
+
+/** Generous for ImageNet: a ResNet-50 batch of 64 on one slow CPU core takes about a minute. */
+export const DEFAULT_TIMEOUT = 600;
 
 export interface EvalResult {
   readonly model: string;
@@ -33,6 +38,8 @@ export interface EvalResult {
   readonly imagesPerSecond: number;
   readonly device: 'cuda' | 'webgpu' | 'cpu';
   readonly shard?: string;
+  /** Images whose logits held a NaN: counted as misses. */
+  readonly nanRows?: number;
   readonly predictions?: number[];
 }
 
@@ -53,8 +60,20 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   if (expected.join(',') !== source.shape.join(',')) {
     throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data '${opts.data}' gives images [${source.shape.join(', ')}]`);
   }
-  const opened = await openSession(bytes, opts.device, opts.onnx);
-  if (opened.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${opened.fallback})`);
+  const classes = source.numClasses;
+  // A built-in set must match exactly; an image folder may hold a subset of the model's classes (labelled in
+  // sorted folder order), never more: a label past the row would read logits that do not exist.
+  const fits = (outputs: number): boolean => (source.kind === 'builtin' ? outputs === classes : outputs >= classes);
+  const need = source.kind === 'builtin' ? `${classes}` : `at least ${classes}`;
+  const outDims = model.graph.output[0]?.type?.tensor_type?.shape?.dim ?? [];
+  const declared = outDims.length === 2 && 'dim_value' in outDims[1] ? outDims[1].dim_value : undefined;
+  if (declared !== undefined && !fits(declared)) {
+    throw new CbpError(`${opts.onnx}: the model has ${declared} outputs per image, data '${opts.data}' has ${classes} classes (expected ${need} outputs)`, 'BAD_ONNX');
+  }
+  const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
+  const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000);
+  if (session.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${session.fallback})`);
   const topk = new TopK(opts.keepPredictions === true);
   let done = 0;
   const started = process.hrtime.bigint();
@@ -64,13 +83,20 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
       done += opts.batchSize;
       if (batch.count === 0) continue;
       const t0 = process.hrtime.bigint();
-      const logits = await runBatch(opened.session, batch.x, [batch.count, ...source.shape]);
+      const logits = await session.run(batch.x, [batch.count, ...source.shape]);
       inferenceNs += process.hrtime.bigint() - t0;
-      topk.add(logits, batch.y);
+      // Checked on what the model returns, not only on what it declares: a model may declare anything.
+      const outputs = logits.data.length / batch.count;
+      if (logits.dims.length !== 2 || logits.dims[0] !== batch.count || !Number.isInteger(outputs) || !fits(outputs)) {
+        throw new CbpError(`${opts.onnx}: the model returned [${logits.dims.join(', ')}] for ${batch.count} images; data '${opts.data}' has ${classes} classes, so [${batch.count}, ${need}] was expected`, 'BAD_ONNX');
+      }
+      const before = topk.nanRows;
+      topk.add(logits.data, batch.y, outputs);
+      if (topk.nanRows > before && before === 0) opts.log?.(`warning: ${opts.onnx} returned NaN logits; such images count as misses`);
       opts.onBatch?.(Math.min(done, source.test.count), source.test.count, Number(process.hrtime.bigint() - started) / 1e9);
     }
   } finally {
-    await opened.session.release();
+    session.release();
   }
   const {top1, top5, images} = topk;
   if (images === 0) throw new CbpError(`--data ${opts.data}: no image could be evaluated (${skipped} skipped)`);
@@ -85,48 +111,9 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     skipped,
     // Throughput of the runtime itself (decoding excluded), the figure a deployment cares about.
     imagesPerSecond: images / (Number(inferenceNs) / 1e9),
-    device: opened.device,
+    device: session.device,
     ...(opts.shard !== undefined ? {shard: opts.shard} : {}),
+    ...(topk.nanRows > 0 ? {nanRows: topk.nanRows} : {}),
     ...(opts.keepPredictions ? {predictions: topk.predictions} : {}),
-  };
-}
-
-/** Combines the counts of shard results (`cbp eval --shard K/N --json > part.json`) into one result. */
-export function mergeResults(files: readonly string[]): EvalResult {
-  if (files.length === 0) throw new CbpError('--merge: expected at least one result file');
-  const parts = files.map((f) => {
-    let r: Partial<EvalResult>;
-    try {
-      // JSON.parse gives any; the loop below checks that each field the merge reads is present.
-      r = JSON.parse(fs.readFileSync(f, 'utf8')) as Partial<EvalResult>;
-    } catch (err) {
-      throw new CbpError(`--merge ${f}: not a readable JSON result (${errorMessage(err)})`);
-    }
-    for (const k of ['model', 'data', 'images', 'top1Hits', 'top5Hits', 'imagesPerSecond'] as const) {
-      if (r[k] === undefined) throw new CbpError(`--merge ${f}: has no '${k}' (write shard results with cbp eval --json)`);
-    }
-    // Every field the merge reads was checked present above (a missing skipped counts 0); values are taken as cbp eval --json wrote them.
-    return r as EvalResult;
-  });
-  const first = parts[0];
-  for (const [i, p] of parts.entries()) {
-    if (p.model !== first.model || p.data !== first.data) {
-      throw new CbpError(`--merge ${files[i]}: result for ${p.model} on ${p.data}, but ${files[0]} is for ${first.model} on ${first.data}`);
-    }
-  }
-  const sum = (k: 'images' | 'top1Hits' | 'top5Hits' | 'skipped'): number => parts.reduce((s, p) => s + (p[k] ?? 0), 0);
-  const images = sum('images');
-  const seconds = parts.reduce((s, p) => s + p.images / p.imagesPerSecond, 0);
-  return {
-    model: first.model,
-    data: first.data,
-    top1: sum('top1Hits') / images,
-    top5: sum('top5Hits') / images,
-    images,
-    top1Hits: sum('top1Hits'),
-    top5Hits: sum('top5Hits'),
-    skipped: sum('skipped'),
-    imagesPerSecond: images / seconds,
-    device: first.device,
   };
 }

@@ -79,11 +79,12 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
     if (!isObject(e)) fail(`entry '${name}' is not an object`);
     if (e.dtype !== 'F32') fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
     const shape = e.shape;
-    if (!isCounts(shape)) fail(`tensor '${name}' has an invalid shape`);
+    if (!isCounts(shape) || shape.length > 64) fail(`tensor '${name}' has shape ${JSON.stringify(shape)?.slice(0, 80)}, expected at most 64 non-negative integers`);
     const offs = e.data_offsets;
     if (!isCounts(offs) || offs.length !== 2) fail(`tensor '${name}' has invalid data_offsets`);
     const [begin, end] = offs;
     const count = sizeOf(shape);
+    if (!Number.isSafeInteger(count) || count > dataLen) fail(`tensor '${name}' claims ${count} values, more than the ${dataLen} data bytes hold`);
     if (end < begin || end > dataLen || end - begin !== count * 4) {
       fail(`tensor '${name}': data_offsets [${begin}, ${end}] do not hold ${count} float32 values within ${dataLen} data bytes`);
     }

@@ -1,4 +1,4 @@
-import type {RunConfig} from './checkpoint';
+import type {RunConfig} from './format';
 import {getModel, type ModelSpec} from '../../models/index';
 
 /** The architecture a checkpoint was made for, rebuilt from its run configuration. */

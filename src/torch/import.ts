@@ -49,7 +49,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   const recorded = baseFor(model, base);
   const lastDense = [...sd.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
-  const size = opts.inputSize !== undefined ? checkInt('--input-size', opts.inputSize, 32) : 224;
+  const size = opts.inputSize !== undefined ? checkInt('--input-size', opts.inputSize, 32, 4096) : 224;
   const config = {
     model,
     quant,

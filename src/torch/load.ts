@@ -1,7 +1,7 @@
 import {readBytes} from '../core/read';
 import {CbpError, errorMessage} from '../core/errors';
 import type {Tensor32} from '../core/weights';
-import {PyGlobal, PyTuple, STORAGE_TYPES, unpickle, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
+import {PyGlobal, PyTuple, STORAGE_TYPES, describePy, unpickle, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
 import {ZipArchive, isZip} from './zip';
 
 /** A checkpoint's top-level object and the bytes of each storage it refers to. */
@@ -20,11 +20,11 @@ function storageRef(pid: PyValue, file: string): StorageRef {
   }
   const [, type, key, , numel] = pid.items;
   if (!(type instanceof PyGlobal) || type.module !== 'torch' || !(type.name in STORAGE_TYPES)) {
-    throw new CbpError(`${file}: storage type ${type instanceof PyGlobal ? type.qualified : String(type)} is not supported`, 'BAD_PTH');
+    throw new CbpError(`${file}: storage type ${describePy(type)} is not supported (expected one of ${Object.keys(STORAGE_TYPES).join(', ')})`, 'BAD_PTH');
   }
   const n = typeof numel === 'bigint' ? Number(numel) : numel;
   if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new CbpError(`${file}: storage with key ${String(key)} has no valid size`, 'BAD_PTH');
+    throw new CbpError(`${file}: storage with key ${describePy(key)} has size ${describePy(numel)}, expected a non-negative integer`, 'BAD_PTH');
   }
   // Checked above: type.name is a key of STORAGE_TYPES (and a PyGlobal only ever holds an allowlisted global).
   return {kind: 'storage', dtype: type.name as StorageType, key, numel: n};
@@ -74,11 +74,12 @@ function readLegacy(buf: Uint8Array, file: string): PthFile {
   } catch (err) {
     throw new CbpError(`${file}: neither a zip archive nor a legacy PyTorch file (${errorMessage(err)})`, 'BAD_PTH');
   }
-  if (magic !== LEGACY_MAGIC && !(typeof magic === 'number' && BigInt(magic) === LEGACY_MAGIC)) {
-    throw new CbpError(`${file}: not a PyTorch checkpoint (wrong magic number)`, 'BAD_PTH');
+  // The magic is wider than a double, so the reader keeps it as a bigint; a float or NaN there is simply wrong.
+  if (magic !== LEGACY_MAGIC) {
+    throw new CbpError(`${file}: not a PyTorch checkpoint (magic number ${describePy(magic)}, expected ${LEGACY_MAGIC})`, 'BAD_PTH');
   }
   const proto = unpickle(buf, file, none, pos);
-  if (proto.value !== 1001) throw new CbpError(`${file}: legacy protocol ${String(proto.value)}, expected 1001`, 'BAD_PTH');
+  if (proto.value !== 1001) throw new CbpError(`${file}: legacy protocol ${describePy(proto.value)}, expected 1001`, 'BAD_PTH');
   const sys = unpickle(buf, file, none, proto.end);
   if (sys.value instanceof Map && sys.value.get('little_endian') === false) throw new CbpError(`${file}: big-endian checkpoints are not supported`, 'BAD_PTH');
   const refs = new Map<string, StorageRef>();
@@ -88,7 +89,7 @@ function readLegacy(buf: Uint8Array, file: string): PthFile {
     return ref;
   }, sys.end);
   const keys = unpickle(buf, file, none, main.end);
-  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) throw new CbpError(`${file}: storage key list is missing`, 'BAD_PTH');
+  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) throw new CbpError(`${file}: storage key list is missing (found ${describePy(keys.value)})`, 'BAD_PTH');
   const storages = new Map<string, Uint8Array>();
   let at = keys.end;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -114,63 +115,130 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-/** A tensor's values as float32, honouring storage offset and strides; sizes are checked before allocating. */
-export function materialize(pth: PthFile, t: TensorRef, name: string): Tensor32 {
-  const data = pth.storages.get(t.storage.key);
-  if (data === undefined) throw new CbpError(`${pth.file}: tensor '${name}' refers to missing storage ${t.storage.key}`, 'BAD_PTH');
+/** Decoders of one element of each storage type, little-endian. */
+function reader(dtype: StorageType, view: DataView): (i: number) => number {
+  switch (dtype) {
+    case 'FloatStorage':
+      return (i) => view.getFloat32(i * 4, true);
+    case 'DoubleStorage':
+      return (i) => view.getFloat64(i * 8, true);
+    case 'HalfStorage':
+      return (i) => halfToFloat(view.getUint16(i * 2, true));
+    case 'BFloat16Storage': {
+      const b = new DataView(new ArrayBuffer(4));
+      return (i) => {
+        b.setUint32(0, view.getUint16(i * 2, true) << 16, true);
+        return b.getFloat32(0, true);
+      };
+    }
+    case 'LongStorage':
+      return (i) => Number(view.getBigInt64(i * 8, true));
+    case 'IntStorage':
+      return (i) => view.getInt32(i * 4, true);
+    case 'ShortStorage':
+      return (i) => view.getInt16(i * 2, true);
+    case 'CharStorage':
+      return (i) => view.getInt8(i);
+    case 'ByteStorage':
+    case 'BoolStorage':
+      return (i) => view.getUint8(i);
+  }
+}
+
+/** The most float32 values one tensor may hold (4 GiB). */
+const MAX_TENSOR = 2 ** 30;
+
+/**
+ * What the tensors of one checkpoint may cost in memory beyond the file itself. Each storage is decoded to float32
+ * at most once, however many tensors view it, and a contiguous tensor is a view of that, never a copy; only a
+ * strided tensor is gathered into a copy. Decoded and gathered values together may not exceed twice the values
+ * the storages hold, plus 16M (so a handful of transposed weights is always fine).
+ */
+export class MaterializeBudget {
+  private readonly decoded = new Map<string, Float32Array>();
+  private spent = 0;
+
+  constructor(private readonly pth: PthFile) {
+    let stored = 0;
+    for (const [, bytes] of pth.storages) stored += bytes.length / 2;
+    this.limit = 2 * stored + 2 ** 24;
+  }
+
+  readonly limit: number;
+
+  charge(values: number, name: string): void {
+    this.spent += values;
+    if (this.spent > this.limit) {
+      throw new CbpError(`${this.pth.file}: tensor '${name}' would bring the values copied out of the storages to ${this.spent}, more than the limit of ${this.limit} (many strided views of the same storage?)`, 'OVER_BUDGET');
+    }
+  }
+
+  /** A storage as float32 values, decoded once. */
+  storage(ref: StorageRef, name: string): Float32Array {
+    const cached = this.decoded.get(ref.key);
+    if (cached !== undefined) return cached;
+    const data = this.pth.storages.get(ref.key);
+    if (data === undefined) throw new CbpError(`${this.pth.file}: tensor '${name}' refers to missing storage '${ref.key}'`, 'BAD_PTH');
+    const elem = STORAGE_TYPES[ref.dtype].bytes;
+    const n = Math.min(Math.floor(data.length / elem), ref.numel);
+    let values: Float32Array;
+    if (ref.dtype === 'FloatStorage' && data.byteOffset % 4 === 0) {
+      // The common case (PyTorch aligns storages in the zip): a view on the file's bytes, no copy.
+      values = new Float32Array(data.buffer, data.byteOffset, n);
+    } else {
+      this.charge(n, name);
+      const read = reader(ref.dtype, new DataView(data.buffer, data.byteOffset, data.byteLength));
+      values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = read(i);
+    }
+    this.decoded.set(ref.key, values);
+    return values;
+  }
+}
+
+/**
+ * A tensor's values as float32, honouring storage offset and strides. Every size, stride and offset is checked
+ * as a non-negative integer that keeps the tensor inside its storage before anything is allocated.
+ */
+export function materialize(pth: PthFile, t: TensorRef, name: string, budget = new MaterializeBudget(pth)): Tensor32 {
   const {size, stride, offset} = t;
-  if (size.length !== stride.length || size.some((d) => d < 0) || offset < 0) throw new CbpError(`${pth.file}: tensor '${name}' has an invalid size/stride`, 'BAD_PTH');
-  const count = size.reduce((a, b) => a * b, 1);
-  const elem = STORAGE_TYPES[t.storage.dtype].bytes;
-  const available = Math.floor(data.length / elem);
+  const bad = (why: string): never => {
+    throw new CbpError(`${pth.file}: tensor '${name}' ${why}`, 'BAD_PTH');
+  };
+  if (size.length !== stride.length) bad(`has ${size.length} sizes but ${stride.length} strides`);
+  const values = budget.storage(t.storage, name);
+  const available = values.length;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > available) bad(`has storage offset ${offset}, expected an integer in [0, ${available}]`);
+  let count = 1;
+  for (const [i, d] of size.entries()) {
+    if (!Number.isSafeInteger(d) || d < 0) bad(`has size ${d} in dimension ${i}, expected a non-negative integer`);
+    if (!Number.isSafeInteger(stride[i]) || stride[i] < 0) bad(`has stride ${stride[i]} in dimension ${i}, expected a non-negative integer`);
+    count *= d;
+    if (count > MAX_TENSOR) bad(`[${size.join(', ')}] holds more than ${MAX_TENSOR} values`);
+  }
   if (count > 0) {
-    const last = offset + size.reduce((acc, d, i) => acc + (d - 1) * stride[i], 0);
-    if (last >= available || last >= t.storage.numel) {
-      throw new CbpError(`${pth.file}: tensor '${name}' [${size.join(', ')}] reaches element ${last} of a storage with ${Math.min(available, t.storage.numel)}`, 'BAD_PTH');
-    }
-    if (count > 16 * Math.max(available, 1) || count > 2 ** 30) {
-      throw new CbpError(`${pth.file}: tensor '${name}' would expand ${available} stored values to ${count}`, 'BAD_PTH');
+    let last = offset;
+    for (const [i, d] of size.entries()) {
+      // Each term is checked as it is added, so the sum never leaves the safe integers.
+      if (d > 1 && stride[i] > available) bad(`has stride ${stride[i]} in dimension ${i}, past its storage of ${available} values`);
+      last += (d - 1) * stride[i];
+      if (last >= available) bad(`[${size.join(', ')}] (offset ${offset}, strides [${stride.join(', ')}]) reaches element ${last} of a storage with ${available}`);
     }
   }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const read: (i: number) => number = (() => {
-    switch (t.storage.dtype) {
-      case 'FloatStorage':
-        return (i) => view.getFloat32(i * 4, true);
-      case 'DoubleStorage':
-        return (i) => view.getFloat64(i * 8, true);
-      case 'HalfStorage':
-        return (i) => halfToFloat(view.getUint16(i * 2, true));
-      case 'BFloat16Storage':
-        return (i) => {
-          const b = new DataView(new ArrayBuffer(4));
-          b.setUint32(0, view.getUint16(i * 2, true) << 16, true);
-          return b.getFloat32(0, true);
-        };
-      case 'LongStorage':
-        return (i) => Number(view.getBigInt64(i * 8, true));
-      case 'IntStorage':
-        return (i) => view.getInt32(i * 4, true);
-      case 'ShortStorage':
-        return (i) => view.getInt16(i * 2, true);
-      case 'CharStorage':
-        return (i) => view.getInt8(i);
-      case 'ByteStorage':
-      case 'BoolStorage':
-        return (i) => view.getUint8(i);
-    }
-  })();
-  const contiguous = stride.every((s, i) => s === size.slice(i + 1).reduce((a, b) => a * b, 1));
-  if (contiguous && t.storage.dtype === 'FloatStorage' && (data.byteOffset + offset * 4) % 4 === 0) {
-    // The common case (PyTorch aligns storages in the zip): a view on the file's bytes, no copy.
-    return {shape: [...size], data: new Float32Array(data.buffer, data.byteOffset + offset * 4, count)};
+  let expected = 1;
+  let contiguous = true;
+  for (let i = size.length - 1; i >= 0; i--) {
+    if (size[i] !== 1 && stride[i] !== expected) contiguous = false;
+    expected *= size[i];
   }
+  if (contiguous) return {shape: [...size], data: values.subarray(offset, offset + count)};
+  budget.charge(count, name);
   const out = new Float32Array(count);
   const idx = new Array<number>(size.length).fill(0);
   for (let n = 0; n < count; n++) {
     let p = offset;
     for (let d = 0; d < size.length; d++) p += idx[d] * stride[d];
-    out[n] = read(p);
+    out[n] = values[p];
     for (let d = size.length - 1; d >= 0; d--) {
       if (++idx[d] < size[d]) break;
       idx[d] = 0;
@@ -201,10 +269,11 @@ export function stateDict(pth: PthFile): Map<string, Tensor32> {
   }
   if (!(sd instanceof Map)) throw new CbpError(`${pth.file}: holds no state dict (expected a dict of tensors, or one under 'model_state_dict' or 'state_dict')`, 'BAD_PTH');
   const out = new Map<string, Tensor32>();
+  const budget = new MaterializeBudget(pth);
   for (const [k, v] of sd) {
     if (typeof k !== 'string' || !isTensor(v)) continue;
     const name = k.startsWith('module.') ? k.slice('module.'.length) : k;
-    out.set(name, materialize(pth, v, k));
+    out.set(name, materialize(pth, v, k, budget));
   }
   if (out.size === 0) throw new CbpError(`${pth.file}: the state dict holds no tensors`, 'BAD_PTH');
   return out;

@@ -79,15 +79,39 @@ export type StorageType = keyof typeof STORAGE_TYPES;
 
 type Callable = (args: PyValue[], file: string) => PyValue;
 
+/**
+ * A short description of a value for error messages, never walking into it: a value from a hostile pickle may be
+ * nested a million levels deep or share one list a billion ways, and String() of such a list would recurse or
+ * explode.
+ */
+export function describePy(v: PyValue): string {
+  if (v === null) return 'None';
+  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (v instanceof Uint8Array) return `bytes of length ${v.length}`;
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (v instanceof PyTuple) return `a tuple of ${v.items.length}`;
+  if (v instanceof Map) return `a dict of ${v.size}`;
+  if (v instanceof Set) return `a set of ${v.size}`;
+  if (v instanceof PyGlobal) return v.qualified;
+  if (v instanceof NdArray) return 'a numpy array';
+  if (v instanceof NpDtype) return `numpy dtype ${v.descr}`;
+  return v.kind === 'storage' ? `storage '${v.key}'` : 'a tensor';
+}
+
 function num(v: PyValue, what: string, file: string): number {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(v);
-  throw new CbpError(`${file}: ${what} is not an integer`, 'BAD_PTH');
+  throw new CbpError(`${file}: ${what} is ${describePy(v)}, expected an integer`, 'BAD_PTH');
 }
+
+/** More dimensions than any tensor a model holds (PyTorch itself stops at 64). */
+export const MAX_DIMS = 64;
 
 function intList(v: PyValue, what: string, file: string): number[] {
   const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
-  if (items === null) throw new CbpError(`${file}: ${what} is not a tuple of integers`, 'BAD_PTH');
+  if (items === null) throw new CbpError(`${file}: ${what} is ${describePy(v)}, expected a tuple of integers`, 'BAD_PTH');
+  if (items.length > MAX_DIMS) throw new CbpError(`${file}: ${what} has ${items.length} entries, expected at most ${MAX_DIMS}`, 'BAD_PTH');
   return items.map((x, i) => num(x, `${what}[${i}]`, file));
 }
 
@@ -106,8 +130,8 @@ const CALLABLES: Record<string, Callable> = {
   'torch._utils._rebuild_tensor': rebuildTensor,
   'torch._utils._rebuild_parameter': (args) => args[0],
   'torch._utils._rebuild_parameter_with_state': (args) => args[0],
-  'torch.device': (args) => args.map(String).join(':'),
-  'torch.Size': (args) => (args[0] instanceof PyTuple ? [...args[0].items] : []),
+  'torch.device': (args) => args.map((a) => (typeof a === 'string' || typeof a === 'number' ? String(a) : '?')).join(':'),
+  'torch.Size': (args, file) => (args[0] instanceof PyTuple || Array.isArray(args[0]) ? intList(args[0], 'torch.Size', file) : []),
   'numpy.core.multiarray._reconstruct': () => new NdArray(),
   'numpy._core.multiarray._reconstruct': () => new NdArray(),
   'numpy.dtype': (args) => new NpDtype(String(args[0])),
@@ -115,7 +139,7 @@ const CALLABLES: Record<string, Callable> = {
   'numpy._core.multiarray.scalar': (args, file) => npScalar(args, file),
   // Protocol 2 pickles Python bytes as _codecs.encode(text, 'latin1').
   '_codecs.encode': (args, file) => {
-    if (typeof args[0] !== 'string') throw new CbpError(`${file}: _codecs.encode of a non-string`, 'BAD_PTH');
+    if (typeof args[0] !== 'string') throw new CbpError(`${file}: _codecs.encode of ${describePy(args[0])}, expected a string`, 'BAD_PTH');
     return Uint8Array.from(args[0], (ch) => ch.charCodeAt(0) & 0xff);
   },
 };
@@ -155,9 +179,22 @@ export interface PickleLimits {
   readonly maxMemo: number;
   /** Deepest MARK nesting. */
   readonly maxDepth: number;
+  /**
+   * Work: one unit per opcode plus one per value copied or visited by it (the items a TUPLE, LIST, APPENDS or
+   * SETITEMS moves, a tuple key hashed, a dict state merged, the characters of a string decoded). A value reached
+   * again through the memo costs nothing more, so a DAG that would be exponential as a tree costs what is on disk.
+   */
+  readonly maxWork: number;
+  /** Characters of text and bytes decoded into new strings or arrays (byte strings are views of the file: free). */
+  readonly maxBytes: number;
 }
 
-const DEFAULT_LIMITS: PickleLimits = {maxStack: 5_000_000, maxMemo: 5_000_000, maxDepth: 10_000};
+/**
+ * The defaults: measured, a full ResNet-50 state dict holds at most 754 values at once and costs 21,577 units of
+ * work, the ResNet-18 CBP training fixture (optimizer state, λ, progress) 292 and 13,250; these limits are ~1,000×
+ * that, yet keep a hostile pickle to about a second and a few hundred MB.
+ */
+export const DEFAULT_LIMITS: PickleLimits = {maxStack: 1_000_000, maxMemo: 1_000_000, maxDepth: 1_000, maxWork: 20_000_000, maxBytes: 64 * 1024 * 1024};
 
 export interface PickleResult {
   readonly value: PyValue;
@@ -173,10 +210,26 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
   let pos = start;
   let stack: PyValue[] = [];
   const marks: PyValue[][] = [];
+  // Values held in all frames together (the current stack plus every frame a MARK set aside).
+  let held = 0;
+  let work = 0;
+  let decoded = 0;
   const memo = new Map<number, PyValue>();
   // Typed on the name so that a call narrows like a throw (`if (!ok) fail(…)`).
   const fail: (why: string) => never = (why) => {
     throw new CbpError(`${file}: bad pickle at byte ${pos}: ${why}`, 'BAD_PTH');
+  };
+  const over = (why: string): never => {
+    throw new CbpError(`${file}: refused at byte ${pos} of the pickle: ${why} (limits: docs/RELIABILITY.md)`, 'OVER_BUDGET');
+  };
+  const charge = (units: number): void => {
+    work += units;
+    if (work > limits.maxWork) over(`it asks for more than ${limits.maxWork} units of work (values built, copied or visited)`);
+  };
+  const chargeBytes = (n: number): void => {
+    decoded += n;
+    if (decoded > limits.maxBytes) over(`it decodes more than ${limits.maxBytes} bytes of text`);
+    charge(n >> 6);
   };
   const need = (n: number): void => {
     if (n < 0 || pos + n > buf.length) fail(`needs ${n} more bytes, the file ends (truncated?)`);
@@ -197,19 +250,30 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
     pos += n;
     return buf.subarray(pos - n, pos);
   };
-  const text = (n: number): string => Buffer.from(bytes(n)).toString('utf8');
+  const text = (n: number): string => {
+    chargeBytes(n);
+    return Buffer.from(bytes(n)).toString('utf8');
+  };
+  const latin1 = (n: number): string => {
+    chargeBytes(n);
+    return Buffer.from(bytes(n)).toString('latin1');
+  };
   const line = (): string => {
     const endAt = buf.indexOf(0x0a, pos);
     if (endAt < 0) fail('unterminated text line');
+    chargeBytes(endAt - pos);
     const s = Buffer.from(buf.subarray(pos, endAt)).toString('latin1');
     pos = endAt + 1;
     return s;
   };
   const push = (v: PyValue): void => {
-    if (stack.length >= limits.maxStack) fail(`more than ${limits.maxStack} values on the stack`);
+    if (held >= limits.maxStack) over(`more than ${limits.maxStack} values on the stack and in its marked frames`);
+    held++;
     stack.push(v);
   };
   const pop = (): PyValue => {
+    if (stack.length === 0) fail('pop from an empty stack');
+    held--;
     const v = stack.pop();
     return v === undefined ? fail('pop from an empty stack') : v;
   };
@@ -220,10 +284,12 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
   const popMark = (): PyValue[] => {
     const items = stack;
     stack = marks.pop() ?? fail('no MARK to pop to');
+    held -= items.length;
+    charge(items.length);
     return items;
   };
   const memoPut = (i: number): void => {
-    if (memo.size >= limits.maxMemo && !memo.has(i)) fail(`more than ${limits.maxMemo} memo entries`);
+    if (memo.size >= limits.maxMemo && !memo.has(i)) over(`more than ${limits.maxMemo} memo entries`);
     memo.set(i, top());
   };
   const memoGet = (i: number): void => {
@@ -232,13 +298,20 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
   };
   const key = (k: PyValue): PyKey => {
     if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
-    if (k instanceof PyTuple) return `(${k.items.map((x) => String(x)).join(', ')})`;
-    return fail('unhashable dictionary key');
+    if (k instanceof PyTuple) {
+      // Only flat tuples of scalars: a state dict needs no more, and a nested key could be a DAG of any size.
+      charge(k.items.length);
+      const parts = k.items.map((x) => (x === null || typeof x === 'string' || typeof x === 'number' || typeof x === 'bigint' || typeof x === 'boolean' ? String(x) : fail(`dictionary key holds ${describePy(x)}`)));
+      return `(${parts.join(', ')})`;
+    }
+    return fail(`unhashable dictionary key (${describePy(k)})`);
   };
   const setItems = (target: PyValue, items: PyValue[]): void => {
     if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
     if (items.length % 2 !== 0) fail('odd number of items for a dict');
+    charge(items.length);
     for (let i = 0; i < items.length; i += 2) target.set(key(items[i]), items[i + 1]);
+    if (target.size > limits.maxStack) over(`a dict of more than ${limits.maxStack} items`);
   };
   const global = (module: string, name: string): void => {
     const q = `${module}.${name}`;
@@ -262,6 +335,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
 
   for (;;) {
     const op = u8();
+    charge(1);
     switch (op) {
       case 0x80: // PROTO
         u8();
@@ -271,7 +345,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         pos += 8;
         break;
       case 0x2e: // STOP
-        if (stack.length !== 1 || marks.length !== 0) fail(`STOP with ${stack.length} values on the stack`);
+        if (stack.length !== 1 || marks.length !== 0) fail(`STOP with ${held} values on the stack`);
         return {value: stack[0], end: pos};
       case 0x28: // MARK
         if (marks.length >= limits.maxDepth) fail(`nesting deeper than ${limits.maxDepth}`);
@@ -342,10 +416,10 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         push(text(u64()));
         break;
       case 0x54: // BINSTRING
-        push(Buffer.from(bytes(i32())).toString('latin1'));
+        push(latin1(i32()));
         break;
       case 0x55: // SHORT_BINSTRING
-        push(Buffer.from(bytes(u8())).toString('latin1'));
+        push(latin1(u8()));
         break;
       case 0x42: // BINBYTES
         push(bytes(u32()));
@@ -396,6 +470,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const l = top();
         if (!Array.isArray(l)) fail('APPENDS to something that is not a list');
         for (const v of items) l.push(v);
+        if (l.length > limits.maxStack) over(`a list of more than ${limits.maxStack} items`);
         break;
       }
       case 0x7d: // EMPTY_DICT
@@ -430,6 +505,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const s = top();
         if (!(s instanceof Set)) fail('ADDITEMS to something that is not a set');
         for (const v of items) s.add(key(v));
+        if (s.size > limits.maxStack) over(`a set of more than ${limits.maxStack} items`);
         break;
       }
       case 0x91: // FROZENSET
@@ -466,7 +542,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL without two strings');
+        if (typeof module !== 'string' || typeof name !== 'string') fail(`STACK_GLOBAL of ${describePy(module)} and ${describePy(name)}, expected two strings`);
         global(module, name);
         break;
       }
@@ -475,8 +551,11 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const args = pop();
         const fn = pop();
         if (!(fn instanceof PyGlobal) || !(fn.qualified in CALLABLES)) fail(`REDUCE on ${fn instanceof PyGlobal ? `'${fn.qualified}', which is data, not a constructor` : 'a non-global'}`);
-        if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple');
-        push(CALLABLES[fn.qualified](args.items, file));
+        if (!(args instanceof PyTuple)) fail(`REDUCE arguments are ${describePy(args)}, expected a tuple`);
+        const argv = args.items;
+        // A constructor may copy its arguments (torch.Size, _codecs.encode): their size is work.
+        charge(argv.reduce<number>((n, a) => n + (a instanceof PyTuple ? a.items.length : Array.isArray(a) ? a.length : typeof a === 'string' ? a.length : 1), 0));
+        push(CALLABLES[fn.qualified](argv, file));
         break;
       }
       case 0x62: {
@@ -487,9 +566,12 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
           const [, shape, dtype, , data] = state.items;
           obj.shape = intList(shape, 'numpy shape', file);
           obj.dtype = dtype instanceof NpDtype ? dtype.descr : '';
+          if (typeof data === 'string') charge(data.length);
           obj.data = data instanceof Uint8Array ? data : typeof data === 'string' ? Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff) : new Uint8Array(0);
         } else if (obj instanceof Map && state instanceof Map) {
+          charge(state.size);
           for (const [k, v] of state) obj.set(k, v);
+          if (obj.size > limits.maxStack) over(`a dict of more than ${limits.maxStack} items`);
         }
         break;
       }

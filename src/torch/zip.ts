@@ -9,6 +9,10 @@ export interface ZipEntry {
   readonly localOffset: number;
 }
 
+/** The most one deflated entry may inflate to, and all of an archive's deflated entries together. */
+export const MAX_INFLATED_ENTRY = 1024 ** 3;
+export const MAX_INFLATED_TOTAL = 2 * 1024 ** 3;
+
 const EOCD = 0x06054b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
@@ -16,9 +20,12 @@ const LOCAL = 0x04034b50;
 /**
  * A reader for the zip archives PyTorch writes (stored entries, 64-byte-aligned data), reading only the
  * central directory and the entries asked for. Every offset and size is checked against the file before use.
+ * Stored entries are views of the file, never copies; a deflated entry (torch never writes one, but a file may)
+ * is inflated only up to the size the central directory promises, within MAX_INFLATED_ENTRY and MAX_INFLATED_TOTAL.
  */
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
+  private inflated = 0;
 
   constructor(private readonly buf: Uint8Array, private readonly file: string) {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -75,14 +82,22 @@ export class ZipArchive {
       return raw;
     }
     if (e.method === 8) {
-      try {
-        const out = zlib.inflateRawSync(raw, {maxOutputLength: e.size});
-        if (out.length !== e.size) fail(`inflates to ${out.length} bytes, header says ${e.size}`);
-        return out;
-      } catch (err) {
-        if (err instanceof CbpError) throw err;
-        return fail(`cannot inflate (${errorMessage(err)})`);
+      // Deflate cannot expand more than 1032:1, so a larger promise is a lie; and nothing inflates past the hard caps.
+      if (e.size > MAX_INFLATED_ENTRY) fail(`inflates to ${e.size} bytes by its header, more than the ${MAX_INFLATED_ENTRY} bytes cbp inflates`);
+      if (e.size > 1032 * e.compressedSize + 1024) fail(`claims ${e.size} bytes from ${e.compressedSize} deflated bytes, more than deflate can expand`);
+      if (this.inflated + e.size > MAX_INFLATED_TOTAL) {
+        throw new CbpError(`${this.file}: entry '${name}': the archive's deflated entries inflate to more than ${MAX_INFLATED_TOTAL} bytes`, 'OVER_BUDGET');
       }
+      let out: Buffer;
+      try {
+        // maxOutputLength stops zlib at the promised size, whatever the stream would go on to produce.
+        out = zlib.inflateRawSync(raw, {maxOutputLength: Math.max(e.size, 1)});
+      } catch (err) {
+        return fail(`cannot inflate to the ${e.size} bytes its header promises (${errorMessage(err)})`);
+      }
+      if (out.length !== e.size) fail(`inflates to ${out.length} bytes, header says ${e.size}`);
+      this.inflated += out.length;
+      return out;
     }
     return fail(`compression method ${e.method} is not supported (expected stored or deflate)`);
   }

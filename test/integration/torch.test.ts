@@ -38,7 +38,7 @@ async function checkAgainstPyTorch(file: string, model: string, fx: ModelFixture
     const expected = fx.logits[quant].flat();
     const largest = Math.max(...expected.map(Math.abs));
     const opened = await openSession(fs.readFileSync(onnx), 'cpu', onnx);
-    const ort = await runBatch(opened.session, x, [fx.batch, 3, fx.size, fx.size]);
+    const ort = (await runBatch(opened.session, x, [fx.batch, 3, fx.size, fx.size])).data;
     await opened.session.release();
     let worst = 0;
     for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(ort[i] - expected[i]));

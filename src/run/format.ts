@@ -1,0 +1,68 @@
+import {CbpError} from '../core/errors';
+import type {QuantOrNone} from '../../models/spec';
+import type {ScheduleState} from '../cbp/schedule';
+
+/** The run format's records and names, apart from its reading and writing so that the schema can use them. */
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly top1: number;
+  readonly top5: number;
+  readonly cfs: number;
+  readonly loss: number;
+  readonly lagrangian: number;
+  readonly ucs: number;
+  readonly lambdaMean: number;
+  readonly lambdaUpdated: boolean;
+  readonly lr: number;
+  readonly seconds: number;
+}
+
+export const TRAIN_METHODS = ['cbp', 'ste'] as const;
+export type TrainMethod = (typeof TRAIN_METHODS)[number];
+
+export function checkMethod(value: string, flag = '--method'): TrainMethod {
+  const found = TRAIN_METHODS.find((m) => m === value);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`);
+  return found;
+}
+
+export interface RunConfig {
+  readonly model: string;
+  readonly quant: QuantOrNone;
+  readonly data: string;
+  readonly numClasses: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly lrLambda: number;
+  readonly weightDecay: number;
+  readonly period: number;
+  readonly limit: number | null;
+  readonly epochs: number;
+  readonly init: string | null;
+  /** 'cbp' (default), or 'ste': the same quantized forward and clamping without the constraint term (a baseline). */
+  readonly method?: TrainMethod;
+  /** Channels, height, width of the inputs, when not those of `data` (imported ImageNet models). */
+  readonly inputShape?: readonly [number, number, number];
+  /** Width of the architecture (its stem's channels) when not the published one. */
+  readonly base?: number;
+}
+
+export interface RunState {
+  readonly format: 'cbp-checkpoint';
+  readonly version: 1;
+  readonly config: RunConfig;
+  /** Epochs completed. */
+  readonly epoch: number;
+  readonly schedule: ScheduleState;
+  readonly progress: readonly EpochRecord[];
+  readonly backend: string;
+}
+
+/** Prefixes of the non-model tensors kept in the checkpoint. */
+export const LAMBDA_PREFIX = 'cbp.lambda.';
+export const LAMBDA_M_PREFIX = 'cbp.lambda_adam_m.';
+export const LAMBDA_V_PREFIX = 'cbp.lambda_adam_v.';
+export const MOMENTUM_PREFIX = 'optim.momentum.';
+

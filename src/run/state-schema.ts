@@ -1,0 +1,147 @@
+import {CbpError} from '../core/errors';
+import {isModelName} from '../../models/index';
+import {isQuantOrNone} from '../cbp/registry';
+import type {ScheduleState} from '../cbp/schedule';
+import {TRAIN_METHODS, type EpochRecord, type RunConfig, type RunState} from './format';
+
+/** More epochs than any run has: the bound keeps `plot` and `--resume` loops finite. */
+export const MAX_EPOCHS = 100_000;
+export const MAX_CLASSES = 100_000;
+/** Largest input height/width and stem width a run may record. */
+export const MAX_INPUT_SIDE = 4096;
+export const MAX_BASE = 4096;
+
+type Obj = Record<string, unknown>;
+
+/**
+ * The run state as a schema: every field named, typed and bounded, and a fresh object built from those fields
+ * only, so nothing else a file carries (a `__proto__` key, a nesting a million deep) travels on into the program.
+ */
+export class StateReader {
+  constructor(private readonly file: string) {}
+
+  fail(key: string, value: unknown, expected: string): never {
+    let shown: string;
+    try {
+      shown = JSON.stringify(value)?.slice(0, 80) ?? String(value);
+    } catch {
+      shown = typeof value;
+    }
+    throw new CbpError(`${this.file}: run state '${key}' is ${shown}, expected ${expected}`, 'BAD_CHECKPOINT');
+  }
+
+  obj(v: unknown, key: string): Obj {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(key, v, 'an object');
+    // Checked on the line above to be a non-null, non-array object.
+    return v as Obj;
+  }
+
+  int(v: unknown, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) this.fail(key, v, `an integer in [${min}, ${max}]`);
+    return v;
+  }
+
+  num(v: unknown, key: string, min = -Infinity, minInclusive = true): number {
+    if (typeof v !== 'number' || !Number.isFinite(v) || (minInclusive ? v < min : v <= min)) this.fail(key, v, `a finite number ${minInclusive ? '≥' : '>'} ${min}`);
+    return v;
+  }
+
+  str(v: unknown, key: string): string {
+    if (typeof v !== 'string' || v.length === 0 || v.length > 4096) this.fail(key, v, 'a string of 1 to 4096 characters');
+    return v;
+  }
+
+  bool(v: unknown, key: string): boolean {
+    if (typeof v !== 'boolean') this.fail(key, v, 'true or false');
+    return v;
+  }
+}
+
+function config(r: StateReader, v: unknown): RunConfig {
+  const c = r.obj(v, 'config');
+  const model = r.str(c.model, 'config.model');
+  if (!isModelName(model)) r.fail('config.model', model, 'a model cbp knows (cbp train --help lists them)');
+  const quant = r.str(c.quant, 'config.quant');
+  if (!isQuantOrNone(quant)) r.fail('config.quant', quant, 'a constraint cbp knows (cbp train --help lists them)');
+  const method = c.method === undefined ? undefined : TRAIN_METHODS.find((m) => m === c.method) ?? r.fail('config.method', c.method, TRAIN_METHODS.join(' or '));
+  let inputShape: RunConfig['inputShape'];
+  if (c.inputShape !== undefined) {
+    if (!Array.isArray(c.inputShape) || c.inputShape.length !== 3) r.fail('config.inputShape', c.inputShape, '[channels, height, width]');
+    // Checked on the line above to be an array of three; each element is checked as it is read.
+    const [ch, h, w] = c.inputShape as unknown[];
+    inputShape = [r.int(ch, 'config.inputShape[0]', 1, 64), r.int(h, 'config.inputShape[1]', 1, MAX_INPUT_SIDE), r.int(w, 'config.inputShape[2]', 1, MAX_INPUT_SIDE)];
+  }
+  return {
+    model,
+    quant: quant,
+    data: r.str(c.data, 'config.data'),
+    numClasses: r.int(c.numClasses, 'config.numClasses', 1, MAX_CLASSES),
+    seed: r.int(c.seed, 'config.seed', Number.MIN_SAFE_INTEGER),
+    batchSize: r.int(c.batchSize, 'config.batchSize', 1, 1_000_000),
+    lr: r.num(c.lr, 'config.lr', 0, false),
+    lrLambda: r.num(c.lrLambda, 'config.lrLambda', 0, false),
+    weightDecay: r.num(c.weightDecay, 'config.weightDecay', 0),
+    period: r.int(c.period, 'config.period', 1, MAX_EPOCHS),
+    limit: c.limit === null || c.limit === undefined ? null : r.int(c.limit, 'config.limit', 1),
+    epochs: r.int(c.epochs, 'config.epochs', 0, MAX_EPOCHS),
+    init: c.init === null || c.init === undefined ? null : r.str(c.init, 'config.init'),
+    ...(method !== undefined ? {method} : {}),
+    ...(inputShape !== undefined ? {inputShape} : {}),
+    ...(c.base !== undefined ? {base: r.int(c.base, 'config.base', 1, MAX_BASE)} : {}),
+  };
+}
+
+function schedule(r: StateReader, v: unknown): ScheduleState {
+  const s = r.obj(v, 'schedule');
+  return {
+    g: r.num(s.g, 'schedule.g', 0),
+    ucs: r.num(s.ucs, 'schedule.ucs', 0),
+    sinceUpdate: r.int(s.sinceUpdate, 'schedule.sinceUpdate', 0),
+    lagsumPrev: s.lagsumPrev === null ? null : r.num(s.lagsumPrev, 'schedule.lagsumPrev'),
+    lrFactor: r.num(s.lrFactor, 'schedule.lrFactor', 0, false),
+    lambdaSteps: r.int(s.lambdaSteps, 'schedule.lambdaSteps', 0),
+  };
+}
+
+function record(r: StateReader, v: unknown, i: number, epochs: number): EpochRecord {
+  const e = r.obj(v, `progress[${i}]`);
+  const k = (name: string): string => `progress[${i}].${name}`;
+  return {
+    epoch: r.int(e.epoch, k('epoch'), 1, epochs),
+    top1: r.num(e.top1, k('top1'), 0),
+    top5: r.num(e.top5, k('top5'), 0),
+    cfs: r.num(e.cfs, k('cfs')),
+    loss: r.num(e.loss, k('loss')),
+    lagrangian: r.num(e.lagrangian, k('lagrangian')),
+    ucs: r.num(e.ucs, k('ucs')),
+    lambdaMean: r.num(e.lambdaMean, k('lambdaMean')),
+    lambdaUpdated: r.bool(e.lambdaUpdated, k('lambdaUpdated')),
+    lr: r.num(e.lr, k('lr'), 0),
+    seconds: r.num(e.seconds, k('seconds'), 0),
+  };
+}
+
+/** A run state read back from a file, checked against the schema above. */
+export function validateState(s: unknown, file: string): RunState {
+  const r = new StateReader(file);
+  const o = r.obj(s, '(top level)');
+  if (o.format !== 'cbp-checkpoint' || o.version !== 1) throw new CbpError(`${file}: run state is not a cbp-checkpoint version 1`, 'BAD_CHECKPOINT');
+  const epoch = r.int(o.epoch, 'epoch', 0, MAX_EPOCHS);
+  if (!Array.isArray(o.progress)) r.fail('progress', o.progress, 'a list of epoch records');
+  // Checked on the line above to be an array; each record is checked below.
+  const rows = o.progress as unknown[];
+  if (rows.length > epoch) r.fail('progress', `${rows.length} records`, `at most one per completed epoch (${epoch})`);
+  const progress = rows.map((row, i) => record(r, row, i, epoch));
+  for (let i = 1; i < progress.length; i++) {
+    if (progress[i].epoch <= progress[i - 1].epoch) r.fail(`progress[${i}].epoch`, progress[i].epoch, `more than the previous record's ${progress[i - 1].epoch}`);
+  }
+  return {
+    format: 'cbp-checkpoint',
+    version: 1,
+    config: config(r, o.config),
+    epoch,
+    schedule: schedule(r, o.schedule),
+    progress,
+    backend: typeof o.backend === 'string' ? o.backend.slice(0, 200) : 'unknown',
+  };
+}
