@@ -70,23 +70,35 @@ export function levelCounts(latent: Float32Array, scale: number, levels: readonl
 
 /**
  * The reference quantizer on an array, in float32 exactly as the tfjs engine's quantizeValue computes it:
- * (Σ_i (sign(w − mid_i·s) + 1)·gap_i/2 − 1)·s, with sign(0) = 0 (a weight on a midpoint lands halfway).
+ * (Σ_i (sign(w − mid_i·s) + 1)·gap_i/2 − 1)·s, with sign(0) = 0 (a weight on a midpoint lands halfway). The sum
+ * depends only on how many midpoints lie below w and whether w equals the next one, so its float32 value for each
+ * case is computed once and looked up.
  */
 export function quantizeArray(latent: Float32Array, scale: number, levels: readonly number[], out: Float32Array<ArrayBuffer> = new Float32Array(latent.length)): Float32Array<ArrayBuffer> {
   const f = Math.fround;
   const {gaps, mids} = segments(levels);
   const m = mids.map((v) => f(v * scale));
-  const half = gaps.map((g) => f(g / 2));
   const s = f(scale);
+  const below: number[] = [];
+  const onMid: number[] = [];
+  let acc = 0;
+  for (let k = 0; k <= m.length; k++) {
+    below.push(f(f(acc - 1) * s));
+    if (k < m.length) {
+      onMid.push(f(f(f(acc + f(gaps[k] / 2)) - 1) * s));
+      acc = f(acc + f(2 * f(gaps[k] / 2)));
+    }
+  }
+  const n = m.length;
   for (let i = 0; i < latent.length; i++) {
     const w = latent[i];
-    let acc = 0;
-    for (let k = 0; k < m.length; k++) {
-      const d = f(w - m[k]);
-      const step = d > 0 ? 2 : d < 0 ? 0 : Number.isNaN(d) ? NaN : 1;
-      acc = f(acc + f(step * half[k]));
+    if (Number.isNaN(w)) {
+      out[i] = NaN;
+      continue;
     }
-    out[i] = f(f(acc - 1) * s);
+    let k = 0;
+    while (k < n && w > m[k]) k++;
+    out[i] = k < n && w === m[k] ? onMid[k] : below[k];
   }
   return out;
 }

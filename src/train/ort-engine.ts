@@ -110,7 +110,12 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       const data = layer === undefined ? tensorOf(p.key) : quantizeArray(tensorOf(p.key), layer.scale, layer.levels, layer.quantized);
       feeds[p.key] = new ort.Tensor('float32', data, [...p.shape]);
     }
-    const out = await session.run(feeds);
+    // ONNX Runtime runs the graph on its own threads; the constraint term, which needs only the latent weights and
+    // λ, is computed here meanwhile.
+    const running = session.run(feeds);
+    const constraint = new Map<string, {value: number; grad: Float32Array}>();
+    if (o.constraintTerm) for (const l of layers) constraint.set(l.weightKey, constraintOnArrays(tensorOf(l.weightKey), l.lambda.lambda, l.scale, l.levels, ucs));
+    const out = await running;
     const floats = (name: string): Float32Array => {
       const t = out[name];
       if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`internal: training graph output ${name} missing or not float32`);
@@ -119,12 +124,9 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     const loss = floats('loss')[0];
     let lagrangian = loss;
     const constraintGrads = new Map<string, Float32Array>();
-    if (o.constraintTerm) {
-      for (const l of layers) {
-        const r = constraintOnArrays(tensorOf(l.weightKey), l.lambda.lambda, l.scale, l.levels, ucs);
-        lagrangian += r.value;
-        constraintGrads.set(l.weightKey, r.grad);
-      }
+    for (const [key, r] of constraint) {
+      lagrangian += r.value;
+      constraintGrads.set(key, r.grad);
     }
     const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
     if (finite) {
