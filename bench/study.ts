@@ -72,6 +72,25 @@ function checkConstraint(q: string): Quant {
   return q;
 }
 
+/**
+ * Trains a run, or continues it: a folder that already holds a checkpoint of the same run is resumed from its last
+ * completed epoch (or left as it is when it has all its epochs), so a study stopped at any point restarts where it
+ * stopped — long studies span several sessions.
+ */
+async function trainOrResume(opts: Parameters<typeof train>[0] & {epochs: number}, log: (l: string) => void): Promise<void> {
+  if (fs.existsSync(path.join(opts.out, 'state.json'))) {
+    const done = readCheckpoint(opts.out).state.epoch;
+    if (done >= opts.epochs) {
+      log(`${opts.out}: already trained ${done} of ${opts.epochs} epochs, kept`);
+      return;
+    }
+    log(`${opts.out}: resuming after epoch ${done} of ${opts.epochs}`);
+    await train({...opts, resume: opts.out, init: undefined});
+    return;
+  }
+  await train(opts);
+}
+
 async function main(): Promise<void> {
   const data = arg('data', 'fashion-mnist');
   const model = checkModel(arg('model', 'lenet5'));
@@ -104,7 +123,7 @@ async function main(): Promise<void> {
     } else if (reuse !== undefined && seed === seeds[0]) {
       floatDir = reuse;
     } else {
-      await train({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, width, out: floatDir});
+      await trainOrResume({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, width, out: floatDir}, log);
     }
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
@@ -125,7 +144,7 @@ async function main(): Promise<void> {
       for (const method of (['ste', 'cbp'] as const).filter((m) => methods.includes(m))) {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
         t = Date.now();
-        await train({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir});
+        await trainOrResume({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir}, log);
         const row: StudyRow = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000};
         const steDir = path.join(out, `ste-${quant}-s${seed}`);
         const roundDir = path.join(out, `round-${quant}-s${seed}`);

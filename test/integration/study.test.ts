@@ -42,4 +42,17 @@ test('shortened study (MNIST subset, one seed): CBP binary beats post-training r
   assert.match(once, new RegExp(`\\| float \\| ${(get('float') * 100).toFixed(2)} \\|`));
   assert.match(once, /\| CBP weights at another level than STE's \| \d+ of 4\d{5} \|/);
   assert.equal(table([out, out]), once);
+
+  // Run again into the same folder, with one more epoch for the methods: finished runs are kept as they are, the
+  // others resume from their checkpoints, so a long study stopped at any point restarts where it stopped.
+  const floatBefore = fs.statSync(path.join(out, 'float-s1', 'weights.safetensors')).mtimeMs;
+  const again = spawnSync(process.execPath, [
+    path.join(ROOT, 'dist', 'bench', 'study.js'),
+    '--data', 'mnist', '--seeds', '1', '--float-epochs', '2', '--epochs', '2', '--limit', '4096', '--batch-size', '64', '--quants', 'bin', '--methods', 'ste,cbp', '--backend', 'wasm', '--out', out,
+  ], {encoding: 'utf8', timeout: 590_000});
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /float-s1: already trained 2 of 2 epochs, kept/);
+  assert.match(again.stderr, /cbp-bin-s1: resuming after epoch 1 of 2/);
+  assert.equal(fs.statSync(path.join(out, 'float-s1', 'weights.safetensors')).mtimeMs, floatBefore);
+  for (const m of ['ste', 'cbp']) assert.equal(JSON.parse(fs.readFileSync(path.join(out, `${m}-bin-s1`, 'state.json'), 'utf8')).epoch, 2, m);
 });
