@@ -81,6 +81,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const workersWanted = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const choice = chooseEngine(opts.engine ?? 'auto', {backend: opts.backend, workers: opts.workers, device: opts.device ?? 'auto'});
   log(`engine: ${choice.engine} (${choice.why})`);
+  if (choice.engine === 'onnxruntime') {
+    // tfjs options on the ONNX Runtime engine would be silently ignored: refuse them instead.
+    if (opts.backend !== 'auto') throw new CbpError(`--backend ${opts.backend}: a TensorFlow.js backend, but --engine is onnxruntime; use --engine tfjs or leave --backend out`);
+    if (opts.workers !== undefined && opts.workers !== 'auto') throw new CbpError(`--workers ${opts.workers}: threads of the TensorFlow.js engine; ONNX Runtime threads itself over every core (use --engine tfjs or leave --workers out)`);
+  }
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
   const stored = resumeFrom?.state.config;
   const limit = stored ? stored.limit ?? undefined : opts.limit;

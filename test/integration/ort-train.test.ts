@@ -69,6 +69,11 @@ test('ONNX Runtime engine: a run stopped by kill -9 mid-epoch and resumed reache
 });
 
 test('--engine and --device are checked; --device webgpu without a GPU adapter fails with a clear error', () => {
+  for (const [flag, value] of [['--backend', 'wasm'], ['--workers', '2']]) {
+    const c = cbp(['train', '--engine', 'onnxruntime', flag, value, '--limit', '64']);
+    assert.equal(c.status, 2);
+    assert.match(errorText(c.stderr), new RegExp(`${flag} ${value}: .*--engine (is )?onnxruntime|${flag} ${value}: threads of the TensorFlow.js engine`));
+  }
   const e = cbp(['train', '--engine', 'pytorch', '--limit', '64']);
   assert.equal(e.status, 2);
   assert.match(errorText(e.stderr), /--engine pytorch: unknown engine, expected one of auto, onnxruntime, tfjs/);
