@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
+import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import type {EvalResult} from '../../src/eval/evaluate';
 import {ROOT} from '../helpers';
@@ -82,5 +83,31 @@ test('--engine and --device are checked; --device webgpu without a GPU adapter f
   if (d.status !== 0) {
     assert.equal(d.status, 2);
     assert.match(errorText(d.stderr), /--device webgpu: ONNX Runtime's WebGPU provider did not start \(.*adapter.*\)/);
+  }
+});
+
+test('--resume of a checkpoint whose run state lies (batch size 0, an unknown constraint, a prototype key) stops with an error naming the file, before any training', () => {
+  const good = path.join(tmp, 'bin-cbp');
+  const lies: [string, (c: Record<string, unknown>) => void, RegExp][] = [
+    ['zero-batch', (c) => void (c.batchSize = 0), /config\.batchSize/],
+    ['unknown-quant', (c) => void (c.quant = '3bit'), /config\.quant/],
+    ['proto-model', (c) => void (c.model = '__proto__'), /config\.model/],
+  ];
+  for (const [name, lie, field] of lies) {
+    const dir = path.join(tmp, `lying-${name}`);
+    fs.cpSync(good, dir, {recursive: true});
+    // The weights file's metadata is the authority on the run state (state.json is a readable copy): lie there.
+    const file = path.join(dir, 'weights.safetensors');
+    const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+    const state = JSON.parse(metadata['cbp.state'] ?? '{}') as {config: Record<string, unknown>};
+    lie(state.config);
+    fs.writeFileSync(file, encodeSafetensors(tensors, {...metadata, 'cbp.state': JSON.stringify(state)}));
+    const r = cbp(['train', '--resume', dir, '--epochs', '3'], 60_000);
+    assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+    const text = errorText(r.stderr);
+    assert.match(text, /weights\.safetensors/, name);
+    assert.match(text, field, name);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${name}: no stack trace`);
+    assert.doesNotMatch(r.stderr, /epoch \d+\/3/, `${name}: no training`);
   }
 });
