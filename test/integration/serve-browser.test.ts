@@ -103,6 +103,8 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     assert.equal(trained.status, 0, trained.stderr);
     const exported = cbp(['export', '--format', 'onnx', '--checkpoint', run, '--out', model]);
     assert.equal(exported.status, 0, exported.stderr);
+    const float = cbp(['train', '--model', 'lenet5', '--quant', 'none', '--data', 'mnist', '--limit', '256', '--batch-size', '64', '--lr', '0.05', '--epochs', '2', '--test-limit', '200', '--engine', 'onnxruntime', '--no-plot', '--out', path.join(runs, 'lenet5-float')]);
+    assert.equal(float.status, 0, float.stderr);
 
     const served = await startServe(runs);
     children.push(served.child);
@@ -133,6 +135,19 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     assert.match(drawn.levels, /-1: \d+ {3}\+1: \d+/);
     assert.equal(drawn.epochs, '2');
     if (SHOTS) await page.screenshot({path: path.join(SHOTS, 'serve-run.png'), fullPage: true});
+
+    // A float run: three curves, no constraint panels, no histograms.
+    await page.goto(`${served.url}#/run/lenet5-float`);
+    await page.waitForSelector('#curves svg path');
+    const floatPage = JSON.parse(await text(page, `JSON.stringify({
+      paths: document.querySelectorAll('#curves svg path').length,
+      weights: document.querySelector('#weights') !== null,
+      text: document.querySelector('#curves').textContent,
+    })`)) as {paths: number; weights: boolean; text: string};
+    assert.deepEqual([floatPage.paths, floatPage.weights], [3, false]);
+    assert.doesNotMatch(floatPage.text, /CFS|Lagrange multiplier|ucs/);
+    await page.goto(`${served.url}#/run/lenet5-bin`);
+    await page.waitForSelector('#curves svg path');
 
     // Live: a third epoch written by cbp train shows up without a reload.
     await page.evaluate('window.notReloaded = true; 0');

@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {serve} from '../../src/app/serve/server';
+import {cbp, errorText} from '../cli';
 
 interface Reply {
   readonly status: number;
@@ -108,4 +109,16 @@ test('cbp serve refuses every path outside RUNS_DIR (.., %2e%2e, absolute, symli
   }
   assert.deepEqual(snapshot(tmp), before, 'serving wrote nothing');
   fs.rmSync(tmp, {recursive: true, force: true});
+});
+
+test('cbp serve names RUNS_DIR or the flag when it cannot start', () => {
+  const missing = cbp(['serve', path.join(os.tmpdir(), 'cbp-no-such-runs-dir'), '--port', '0']);
+  assert.equal(missing.status, 2);
+  assert.match(errorText(missing.stderr), /RUNS_DIR \S*cbp-no-such-runs-dir: no such folder/);
+  const port = cbp(['serve', os.tmpdir(), '--port', '70000']);
+  assert.equal(port.status, 2);
+  assert.match(errorText(port.stderr), /70000/);
+  const host = cbp(['serve', os.tmpdir(), '--port', '0', '--host', 'bad host!']);
+  assert.equal(host.status, 2);
+  assert.match(errorText(host.stderr), /--host "bad host!": expected an IP address or a host name/);
 });
