@@ -480,5 +480,7 @@ events.addEventListener('error', () => {
   live.textContent = 'disconnected; retrying…';
 });
 window.addEventListener('hashchange', render);
+// "3 s ago" grows old while nothing is written; the list redraws now and then to say so.
+setInterval(() => shown?.kind === 'list' && renderList(), 10_000);
 // The list needs the catalog (it comes with the first event); a run or a model can be fetched at once.
 if (route().kind !== 'list') render();
