@@ -18,6 +18,7 @@ export {importPth, type ImportOptions, type ImportResult} from './torch/import';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';
+export {serve, type ServeOptions, type Served} from './app/serve/server';
 export {CbpError, ERROR_CODES, type ErrorCode} from './core/errors';
 export type {Tensor32, Weights} from './core/weights';
 export {CONSTRAINTS, QUANTS, QUANT_OR_NONE, SEED_QUANTS, type ConstraintDef, type Quant, type QuantOrNone} from './cbp/registry';

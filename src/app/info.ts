@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
-import {readCheckpoint, modelWeights, WEIGHTS_FILE} from '../run/checkpoint';
+import {readCheckpoint, modelWeights, WEIGHTS_FILE, type Checkpoint} from '../run/checkpoint';
 import {sizeOf} from '../core/weights';
 import {paramInfos} from '../../models/spec';
 import {CONSTRAINTS, isQuant, type Quant} from '../cbp/registry';
@@ -145,7 +145,12 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
 }
 
 function inspectCheckpoint(dir: string): ModelInfo {
-  const ck = readCheckpoint(dir, 'checkpoint');
+  return inspectLoadedCheckpoint(readCheckpoint(dir, 'checkpoint'));
+}
+
+/** `cbp info` of a checkpoint already read (`cbp serve` reads it once for the curves, histograms and this). */
+export function inspectLoadedCheckpoint(ck: Checkpoint): ModelInfo {
+  const dir = ck.dir;
   const {config} = ck.state;
   const spec = specOf(config);
   const weights = modelWeights(ck.tensors);

@@ -2,8 +2,9 @@
  * The stable codes of CbpError, for programs that use the library: a code keeps its meaning across versions.
  * CBP_ERROR is bad input in general (a flag or option value); the others name what failed. OVER_BUDGET: a file
  * asks for more objects, bytes or work than the limits in docs/RELIABILITY.md; TIMEOUT: `cbp eval --timeout`
- * expired; BAD_RESULT: a `--merge` input; ONNX_RUNTIME: ONNX Runtime failed while running a model; INTERNAL: an
- * error cbp did not foresee, reported by the command wrapper rather than as a stack.
+ * expired; BAD_RESULT: a `--merge` input; ONNX_RUNTIME: ONNX Runtime failed while running a model; OUTSIDE_ROOT: a
+ * path that leaves the folder `cbp serve` shows; INTERNAL: an error cbp did not foresee, reported by the command
+ * wrapper rather than as a stack.
  */
 export const ERROR_CODES = [
   'CBP_ERROR',
@@ -29,6 +30,7 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'BAD_RESULT',
   'ONNX_RUNTIME',
+  'OUTSIDE_ROOT',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -38,15 +38,23 @@ test('the packed package installs into a fresh folder and its library API works 
         const info = cbp.info(${JSON.stringify(onnx)});
         let code = 'none';
         try { cbp.importPth({file: 'no-such.pth', model: 'resnet50', quant: 'bin', out: 'x'}); } catch (e) { code = e instanceof cbp.CbpError ? e.code : 'not a CbpError'; }
+        // cbp serve's page is not compiled by tsc: it must ship as it is.
+        const served = await cbp.serve({dir: ${JSON.stringify(tmp)}, port: 0});
+        const page = await (await fetch(served.url)).text();
+        const appJs = (await fetch(served.url + 'static/app.js')).status;
+        await served.close();
         console.log(JSON.stringify({quants: cbp.QUANTS, version: cbp.VERSION, constraint: info.constraint, layers: info.layers.length, bytes: exported.bytes, code,
+          page: page.includes('/static/app.js'), appJs,
           tf: Object.keys(require.cache).some((k) => k.includes('@tensorflow'))}));
       })().catch((e) => { console.error(e); process.exit(1); });`);
-    const r = JSON.parse(run(process.execPath, ['use.js'], app)) as {quants: string[]; version: string; constraint: string; layers: number; bytes: number; code: string; tf: boolean};
+    const r = JSON.parse(run(process.execPath, ['use.js'], app)) as {quants: string[]; version: string; constraint: string; layers: number; bytes: number; code: string; tf: boolean; page: boolean; appJs: number};
     assert.deepEqual(r.quants, ['bin', 'ter', '1bit', '2bit', 'uni2']);
     assert.equal(r.version, (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}).version);
     assert.equal(r.constraint, 'uni2');
     assert.ok(r.layers > 0 && r.bytes > 0);
     assert.equal(r.code, 'NO_FILE');
+    assert.equal(r.page, true, 'the installed cbp serves its page');
+    assert.equal(r.appJs, 200, 'the installed cbp serves the page\'s script');
     assert.equal(r.tf, false, 'requiring cbp and exporting loads no TensorFlow.js');
 
     // ESM: named imports from the CommonJS build.

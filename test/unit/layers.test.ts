@@ -108,9 +108,9 @@ test('no import cycle among the library files', () => {
   assert.deepEqual(cycles, []);
 });
 
-test('cbp eval, cbp import and cbp info load no TensorFlow.js when they start', () => {
+test('cbp eval, cbp import, cbp info and cbp serve load no TensorFlow.js when they start', () => {
   // What node actually loads, not what the sources say: require each command and list the modules in the cache.
-  for (const cmd of ['eval', 'import', 'info']) {
+  for (const cmd of ['eval', 'import', 'info', 'serve']) {
     const script = `require(${JSON.stringify(path.join(ROOT, 'dist', 'commands', `${cmd}.js`))}); ` +
       `const tf = Object.keys(require.cache).filter((k) => k.includes('@tensorflow')); console.log(JSON.stringify(tf));`;
     const r = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8'});

@@ -8,7 +8,7 @@ import {ROOT} from '../helpers';
 test('README.md holds the command reference generated from the commands (run `npm run readme` after changing a flag)', () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   assert.equal(updateReadme(readme), readme);
-  for (const c of ['train', 'export', 'eval', 'import', 'info', 'plot']) assert.match(readme, new RegExp(`### \`cbp ${c}\``));
+  for (const c of ['train', 'export', 'eval', 'import', 'info', 'plot', 'serve']) assert.match(readme, new RegExp(`### \`cbp ${c}\``));
 });
 
 test('README gives the install and test commands that CI runs', () => {

@@ -1,0 +1,36 @@
+import {Args, Flags} from '@oclif/core';
+import {serve} from '../src/app/serve/server';
+import {CbpCommand} from './base';
+
+export default class Serve extends CbpCommand {
+  static override summary = 'A local, read-only web page over a folder of runs and models: live training curves, weight histograms, model cards, and a model tried in the browser.';
+  static override description =
+    'Lists every run (a folder with state.json) and every .onnx file below RUNS_DIR. A run shows its config, status ' +
+    '(running, finished or stopped), curves that follow cbp train as it writes each epoch, latent-weight histograms ' +
+    'against the levels and cbp info. A model shows its metadata, its layers, and runs in the page on ' +
+    'onnxruntime-web (wasm, served from node_modules, nothing from the internet) on a dropped image or, for 28×28 grey ' +
+    'models, a digit drawn with the mouse. Nothing outside RUNS_DIR is read (.., absolute paths and symlinks out are ' +
+    'refused) and nothing is written. Prints the URL; Ctrl-C stops it.';
+  static override examples = ['<%= config.bin %> serve runs', '<%= config.bin %> serve . --port 0', '<%= config.bin %> serve runs --host 0.0.0.0 --port 8080'];
+  static override args = {dir: Args.string({description: 'folder of runs and .onnx models (RUNS_DIR)', default: 'runs'})};
+  static override flags = {
+    host: Flags.string({description: 'address to listen on; anything but 127.0.0.1/localhost shows the runs to the network', default: '127.0.0.1'}),
+    port: Flags.integer({description: 'port to listen on (0: a free one)', default: 8080, min: 0, max: 65535}),
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Serve);
+    const served = await serve({dir: args.dir, host: flags.host, port: flags.port, log: (l) => this.note(l)});
+    this.log(served.url);
+    if (served.ortDir === null) this.note('onnxruntime-web is not installed, so models cannot be tried in the page (npm install onnxruntime-web@1.30.0)');
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        served.close().then(resolve, resolve);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  }
+}
