@@ -229,7 +229,7 @@ export function cardText(card: ModelCard): {metadata: Record<string, string>; do
   const lines = [
     `${card.model} with ${constraint}, exported by cbp ${card.exportedBy} (--weights ${card.weights}).`,
     s.kind === 'trained'
-      ? `Trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}` + (s.top1 !== null ? ` (test top-1 ${(s.top1 * 100).toFixed(2)}% after ${s.epochs} epochs).` : '.')
+      ? `Trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}` + (s.top1 !== null ? ` (test top-1 ${(s.top1 * 100).toFixed(2)}% after ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}).` : '.')
       : `Imported from ${s.file}${s.sha256 !== null ? ` (sha256 ${s.sha256})` : ''}${s.data !== null ? `, trained on ${s.data}` : ', training data not recorded'}.`,
     `Input '${INPUT_NAME}': float32 [batch, ${c}, ${h}, ${w}] (NCHW)` +
       (p.known
