@@ -53,7 +53,7 @@ async function ortStep(spec: ModelSpec, batch: number, steps: number): Promise<v
     const shape = paramInfos(spec, 'bin').find((p) => p.key === `${n.name}.weight`)?.shape ?? [];
     return [LAMBDA_PREFIX + n.name, {shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1e-4)}];
   }));
-  const source = {kind: 'builtin' as const, name: 'bench', shape: spec.inputShape, numClasses: 10, mean: [0], std: [1], test: {count: 0, batches: async function* () {}}};
+  const source = {kind: 'builtin' as const, name: 'bench', shape: spec.inputShape, numClasses: 10, labels: [], mean: [0], std: [1], test: {count: 0, batches: async function* () {}}};
   const engine = await createOrtEngine({spec, quant: 'bin', weights, stored: lambdas, weightDecay: 1e-4, lrLambda: 1e-4, constraintTerm: true, source, device: 'cpu'});
   const rng = new Rng(3);
   const x = Float32Array.from({length: batch * c * h * w}, () => rng.normal());

@@ -12,12 +12,13 @@ export default class Eval extends CbpCommand {
   static override description =
     'Evaluates --onnx FILE, or a published CBP model by --model and --quant (model/{model}_{quant}.onnx, made once from ' +
     'model/{model}_{quant}_prequantized.pth), on a built-in test set or an ImageNet-style folder decoded with sharp ' +
-    '(resize 256, centre crop 224). --shard K/N splits a run; --merge combines the JSON results of the shards.';
+    '(resize 256, centre crop 224). --shard K/N splits a run (--shard auto takes K/N from a SLURM array or a Kubernetes Indexed Job); --merge combines the JSON results of the shards.';
   static override examples = [
     '<%= config.bin %> eval --onnx lenet5_bin.onnx --data mnist',
     '<%= config.bin %> eval --model alexnet --quant ter --data data/imagenet/val',
     '<%= config.bin %> eval --model resnet18 --quant bin --shard 1/2 --json > part1.json',
     '<%= config.bin %> eval --merge part1.json part2.json',
+    '<%= config.bin %> eval --onnx lenet5_bin.onnx --data mnist --shard auto --json > part-$SLURM_ARRAY_TASK_ID.json',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -28,7 +29,7 @@ export default class Eval extends CbpCommand {
     device: deviceFlag('execution provider'),
     'batch-size': Flags.integer({description: 'images per run', default: 64}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
-    shard: Flags.string({description: 'evaluate shard K of N (K/N)'}),
+    shard: Flags.string({description: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'}),
     'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: 'model'}),
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
     timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: DEFAULT_TIMEOUT}),

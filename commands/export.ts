@@ -5,31 +5,38 @@ import {backendFlag, exportFormatFlag, weightsFlag} from './flags';
 import {storageHelp} from '../onnx/codes';
 
 export default class Export extends CbpCommand {
-  static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights, verified in ONNX Runtime.';
+  static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights and a model card, verified in ONNX Runtime.';
   static override description =
-    `Constrained layers are stored as level codes restored by DequantizeLinear (${storageHelp()}); ` +
-    '--weights int8 uses INT8 (opset 13) for runtimes without sub-byte types, --weights float plain float32. ' +
+    `Constrained layers are stored as level codes (${storageHelp()}); --weights int8 uses INT8 through ` +
+    'DequantizeLinear (opset 13) for runtimes without sub-byte types, --weights float plain float32, and --weights ' +
+    'portable the float32 file for other runtimes (it passes the onnx checker and loads in OpenCV\'s DNN; see ' +
+    'docs/DEPLOY.md for which runtime takes which). Every file carries a model card (class names, preprocessing, the ' +
+    'oldest ONNX Runtime that loads it, where the weights came from) in its metadata and doc_string; `cbp info` shows it. ' +
     'After writing, the file is run in onnxruntime-node on test images and compared with the tfjs forward pass.';
   static override examples = [
     '<%= config.bin %> export --format onnx --checkpoint runs/lenet5-bin',
     '<%= config.bin %> export --format onnx --checkpoint runs/lenet5-ter --out lenet5_ter_int8.onnx --weights int8',
+    '<%= config.bin %> export --checkpoint runs/resnet18-bin-imported --out resnet18_bin_portable.onnx --weights portable --labels classes.txt',
   ];
   static override enableJsonFlag = true;
   static override flags = {
     format: exportFormatFlag('output format'),
     checkpoint: Flags.string({description: 'checkpoint folder written by cbp train or cbp import', required: true}),
     out: Flags.string({description: 'output file [default: MODEL_QUANT.onnx]'}),
-    weights: weightsFlag('storage of constrained weights'),
+    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.20), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN)'),
+    labels: Flags.string({description: 'class names for the model card, one per line in output order [default: those the run recorded]'}),
     backend: backendFlag('tfjs backend for the verification forward pass', 'auto'),
   };
 
   async run(): Promise<ExportResult> {
     const {flags} = await this.parse(Export);
     const r = await exportCheckpoint({...flags, log: (l) => this.note(l)});
-    this.log(`wrote ${r.out}: ${r.bytes} bytes, opset ${r.opset}`);
+    this.log(`wrote ${r.out}: ${r.bytes} bytes, opset ${r.opset}, needs ONNX Runtime ≥ ${r.card.minOnnxRuntime}`);
     for (const l of r.layers) {
       this.log(`  ${l.layer.padEnd(12)} ${l.constrained ? 'constrained' : 'float      '}  ${l.storage.padEnd(7)} ${l.weights} weights${l.scale !== undefined ? `, scale ${l.scale.toPrecision(4)}` : ''}`);
     }
+    const labels = r.card.labels;
+    this.log(`card: ${labels === null ? 'no class names (give --labels FILE)' : `${labels.length} class names`}; preprocessing ${r.card.preprocessing.known ? 'recorded' : 'not recorded (cbp was not told the training data)'}; ${r.card.source.kind}`);
     this.log(`verified in ONNX Runtime on ${r.verifiedImages} test images: largest logit difference from tfjs ${r.maxDifference.toExponential(2)} (largest logit ${r.maxLogit.toFixed(2)})`);
     return r;
   }

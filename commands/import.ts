@@ -11,7 +11,7 @@ export default class Import extends CbpCommand {
     'in the file is executed. Keys are matched by name (a module. prefix is stripped) with shape checks.';
   static override examples = [
     '<%= config.bin %> import model/resnet18_bin_prequantized.pth --model resnet18 --quant bin --onnx model/resnet18_bin.onnx',
-    '<%= config.bin %> import resnet18-5c106cde.pth --model resnet18 --quant none --out runs/resnet18-float',
+    '<%= config.bin %> import resnet18-5c106cde.pth --model resnet18 --quant none --data imagenet --labels imagenet_classes.txt --out runs/resnet18-float',
   ];
   static override enableJsonFlag = true;
   static override args = {file: Args.string({description: 'PyTorch checkpoint (.pth)', required: true})};
@@ -21,7 +21,9 @@ export default class Import extends CbpCommand {
     out: Flags.string({description: 'cbp checkpoint folder to write [default: runs/MODEL-QUANT-imported]'}),
     onnx: Flags.string({description: 'also export the imported model to this ONNX file'}),
     'num-classes': Flags.integer({description: 'classes of the last layer [default: from the checkpoint]'}),
-    'input-size': Flags.integer({description: 'input height and width', default: 224}),
+    'input-size': Flags.integer({description: 'input height and width [default: 224, or the --data set\'s]'}),
+    data: Flags.string({description: 'what the weights were trained on, recorded in the model card: imagenet, mnist, fashion-mnist or an image folder (its class folders become the labels) [default: not recorded]'}),
+    labels: Flags.string({description: 'class names for the model card, one per line in output order'}),
     strict: Flags.boolean({description: 'refuse checkpoints with keys the model does not have', default: true, allowNo: true}),
   };
 
@@ -35,6 +37,8 @@ export default class Import extends CbpCommand {
       numClasses: flags['num-classes'],
       inputSize: flags['input-size'],
       strict: flags.strict,
+      data: flags.data,
+      labels: flags.labels,
     });
     this.log(`read ${args.file} (${r.format} format): ${r.tensors} tensors for ${r.model} (${r.numClasses} classes, width ${r.base})`);
     if (r.scalesFromCheckpoint.length > 0) this.log(`  scales from the checkpoint: ${r.scalesFromCheckpoint.length} layers`);

@@ -1,13 +1,48 @@
 import {Args} from '@oclif/core';
 import {inspect, type ModelInfo} from '../src/app/info';
+import type {CardView} from '../src/app/card';
 import {CbpCommand} from './base';
 
 function kb(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+const num = (v: number): string => String(Number(v.toPrecision(6)));
+
+/** The model card in a few lines: what a deployer reads before feeding the model an image. */
+function cardLines(card: CardView): string[] {
+  const lines: string[] = [];
+  const l = card.labels;
+  lines.push(`labels        ${l === null ? 'not recorded' : `${l.length}: ${l.slice(0, 5).join(', ')}${l.length > 5 ? ', …' : ''}`}`);
+  const p = card.preprocessing;
+  if (p === null) {
+    lines.push('preprocessing not recorded (a file from before model cards)');
+  } else {
+    const shape = `float32 [batch, ${p.shape.join(', ')}] ${p.layout}`;
+    lines.push(
+      p.known
+        ? `preprocessing ${shape}, ${p.colour ?? '?'}, ${p.resize !== null ? `shorter side → ${p.resize}` : `images of ${p.shape[1]}×${p.shape[2]}`}${p.crop !== null ? `, centre crop ${p.crop}` : ''}, ` +
+            `x = (pixel·${p.scale !== null ? `1/${Math.round(1 / p.scale)}` : '?'} − mean)/std, mean ${(p.mean ?? []).map(num).join(' ')}, std ${(p.std ?? []).map(num).join(' ')}`
+        : `preprocessing ${shape}; the rest not recorded (cbp was not told the training data)`,
+    );
+  }
+  lines.push(`runtime       ONNX Runtime ≥ ${card.minOnnxRuntime ?? '?'}${card.weights !== null ? ` (--weights ${card.weights})` : ''}`);
+  const s = card.source;
+  lines.push(
+    s === null
+      ? 'source        not recorded'
+      : s.kind === 'trained'
+        ? `source        trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}`
+        : `source        imported from ${s.file}${s.sha256 !== null ? ` (sha256 ${s.sha256.slice(0, 16)}…)` : ''}; training data ${s.data ?? 'not recorded'}`,
+  );
+  return lines;
+}
+
 export default class Info extends CbpCommand {
-  static override summary = 'Per-layer constraint, scale, level histogram and storage of an .onnx file or a checkpoint folder.';
+  static override summary = 'Per-layer constraint, scale, level histogram and storage of an .onnx file or a checkpoint folder, and its model card.';
+  static override description =
+    'The model card: class names, preprocessing, the oldest ONNX Runtime that loads the file and where the weights came ' +
+    'from (for a checkpoint folder, the card `cbp export` would write). --json gives every field (docs/FORMAT.md).';
   static override examples = ['<%= config.bin %> info lenet5_bin.onnx', '<%= config.bin %> info runs/lenet5-bin --json'];
   static override enableJsonFlag = true;
   static override args = {file: Args.string({description: '.onnx file or checkpoint folder', required: true})};
@@ -16,6 +51,7 @@ export default class Info extends CbpCommand {
     const {args} = await this.parse(Info);
     const r = inspect(args.file);
     this.log(`${r.file} (${r.kind}): ${r.model}, constraint ${r.constraint}`);
+    for (const line of cardLines(r.card)) this.log(line);
     const rows = [['layer', 'constraint', 'scale', 'weights', 'bits/w', 'float32', 'stored', 'ratio', 'weights at each level']];
     for (const l of r.layers) {
       const hist = l.levels.map((v, i) => `${v >= 0 ? '+' : ''}${v}:${l.counts[i]}`).join(' ');

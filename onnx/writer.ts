@@ -1,10 +1,15 @@
 import {CbpError} from '../src/core/errors';
 import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
 import {INPUT, type ModelSpec, type Quant, type QuantOrNone, type SpecNode} from '../models/spec';
-import {STORAGE, codeUnit, codesFit, encodeLevels, packSigned, packedType} from './codes';
+import {PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, packSigned, packedType} from './codes';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg} from './schema';
 
-export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float'] as const;
+/**
+ * How constrained weights are stored: `auto` the registry's narrowest storage, `int2`/`int8` integer codes,
+ * `float` float32 values, and `portable` the same float32 file named for what it is for: opset 13 with no
+ * quantization operator, the form the onnx checker and other runtimes (OpenCV's DNN) accept (docs/DEPLOY.md).
+ */
+export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float', 'portable'] as const;
 export type WeightFormat = (typeof WEIGHT_FORMATS)[number];
 
 export interface LayerExport {
@@ -22,7 +27,20 @@ export interface OnnxExport {
   readonly opset: number;
   readonly irVersion: number;
   readonly layers: readonly LayerExport[];
+  /** The oldest ONNX Runtime release that loads the file (STORAGE and PLAIN_STORAGE in codes.ts). */
+  readonly onnxruntime: string;
 }
+
+/** What the writer decided, for the model card: the layers' storage, the opset and the oldest runtime. */
+export interface Written {
+  readonly layers: readonly LayerExport[];
+  readonly opset: number;
+  readonly irVersion: number;
+  readonly onnxruntime: string;
+}
+
+/** The model card's text made from what was written (src/app/card.ts): metadata entries and the doc_string. */
+export type Describe = (written: Written) => {readonly metadata: Record<string, string>; readonly docString: string};
 
 export const INPUT_NAME = 'input';
 export const OUTPUT_NAME = 'logits';
@@ -41,7 +59,7 @@ function floatTensor(name: string, t: Tensor32): TensorMsg {
  * in-graph by DequantizeLinear with one per-layer step; `float` stores the quantized values as float32. Other
  * layers stay float32. The batch dimension is symbolic.
  */
-export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>): OnnxExport {
+export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>, describe?: Describe): OnnxExport {
   const nodes: NodeMsg[] = [];
   const inits: TensorMsg[] = [];
   const layers: LayerExport[] = [];
@@ -49,7 +67,7 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${packedType(quant).name}) or int8`);
   }
   const packed = quant === 'none' ? undefined : format === 'auto' ? packedType(quant) : format === 'int2' ? {...STORAGE.int2, name: 'int2' as const} : undefined;
-  const storage: LayerExport['storage'] = quant === 'none' || format === 'float' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
+  const storage: LayerExport['storage'] = quant === 'none' || format === 'float' || format === 'portable' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
   const int64 = (name: string, values: readonly number[], dims: number[] = [values.length]): TensorMsg => ({
     name,
     dims,
@@ -178,13 +196,15 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     }
   }
   // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 DequantizeLinear run from opset 13.
-  const [opset, irVersion] = storage === 'float32' || storage === 'int8' ? [13, 7] : [STORAGE[storage].opset, STORAGE[storage].irVersion];
+  const {opset, irVersion, onnxruntime} = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
+  const card = describe?.({layers, opset, irVersion, onnxruntime});
   const [c, h, w] = spec.inputShape;
   const model: ModelMsg = {
     ir_version: irVersion,
     opset_import: [{domain: '', version: opset}],
     producer_name: 'cbp',
-    producer_version: metadata['cbp.version'] ?? '',
+    producer_version: metadata['cbp.version'] ?? card?.metadata['cbp.version'] ?? '',
+    doc_string: card?.docString ?? '',
     graph: {
       name: spec.name,
       node: nodes,
@@ -194,11 +214,12 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     },
     metadata_props: Object.entries({
       ...metadata,
-      'cbp.layers': JSON.stringify(layers.map((l) => ({layer: l.layer, constrained: l.constrained, storage: l.storage, scale: l.scale ?? null}))),
+      ...card?.metadata,
+      'cbp.layers': JSON.stringify(layers.map((l) => ({layer: l.layer, constrained: l.constrained, storage: l.storage, bits: l.bitsPerWeight, scale: l.scale ?? null}))),
     }).map(([key, value]) => ({key, value})),
   };
   const err = ModelProto.verify(model);
   if (err) throw new CbpError(`internal: ONNX model for ${spec.name} does not fit the schema: ${err}`);
   const bytes = ModelProto.encode(ModelProto.fromObject(model)).finish();
-  return {bytes, opset, irVersion, layers};
+  return {bytes, opset, irVersion, layers, onnxruntime};
 }

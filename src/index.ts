@@ -14,6 +14,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 export {exportCheckpoint, EXPORT_FORMATS, type ExportOptions, type ExportResult} from './app/export';
 export {evaluateOnnx as evaluate, type EvalOptions, type EvalResult} from './eval/evaluate';
 export {mergeResults} from './eval/merge';
+export {shardFromEnv, SHARD_COUNT_VAR, type AutoShard} from './eval/shard-env';
+export {CARD_KEYS, CARD_VERSION, readCard, type ModelCard, type CardView, type CardSource, type Preprocessing} from './app/card';
 export {importPth, type ImportOptions, type ImportResult} from './torch/import';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';

@@ -9,13 +9,13 @@ export interface CliRun {
 }
 
 /** Runs the real `cbp` binary, as a user would, and returns what it printed. */
-export function cbp(args: readonly string[], timeoutMs = 300_000): CliRun {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: ROOT, encoding: 'utf8', timeout: timeoutMs});
+export function cbp(args: readonly string[], timeoutMs = 300_000, env?: NodeJS.ProcessEnv): CliRun {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args], {cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, ...(env !== undefined ? {env} : {})});
   return {status: r.status, stdout: r.stdout, stderr: r.stderr};
 }
 
-export function cbpJson<T>(args: readonly string[], timeoutMs?: number): T {
-  const r = cbp([...args, '--json'], timeoutMs);
+export function cbpJson<T>(args: readonly string[], timeoutMs?: number, env?: NodeJS.ProcessEnv): T {
+  const r = cbp([...args, '--json'], timeoutMs, env);
   if (r.status !== 0) throw new Error(`cbp ${args.join(' ')} exited ${r.status}\n${r.stderr}\n${r.stdout}`);
   return JSON.parse(r.stdout) as T;
 }

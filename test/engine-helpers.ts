@@ -7,6 +7,7 @@ export function shapeOnlySource(shape: readonly [number, number, number], numCla
     name: 'test-batches',
     shape,
     numClasses,
+    labels: [],
     mean: Array.from({length: shape[0]}, () => 0),
     std: Array.from({length: shape[0]}, () => 1),
     test: {

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {LEVELS} from '../cbp/levels';
 import {isDatasetName} from '../data/index';
 import {openSource} from '../data/source';
-import {IMAGENET_MEAN, IMAGENET_STD} from '../data/imagenet-stats';
+import {checkLabels, readLabels} from '../data/labels';
+import {sameShape} from '../core/weights';
+import {describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError} from '../core/errors';
@@ -12,7 +13,6 @@ import type {BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
-import {VERSION} from '../core/version';
 import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../../onnx/writer';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
@@ -32,6 +32,8 @@ export interface ExportOptions {
    * loads no TensorFlow.js (used by `cbp import` and the published models).
    */
   readonly verifyWith?: 'tfjs' | 'float-onnx';
+  /** Class names in output order for the model card (a file with one per line, or the names); by default the run's. */
+  readonly labels?: string | readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -45,6 +47,8 @@ export interface ExportResult {
   readonly maxDifference: number;
   readonly maxLogit: number;
   readonly verifiedImages: number;
+  /** The model card written into the file (metadata_props and doc_string; docs/FORMAT.md). */
+  readonly card: ModelCard;
 }
 
 /**
@@ -57,24 +61,18 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const format = checkChoice('--weights', opts.weights, WEIGHT_FORMATS, 'weight storage');
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
-  // Models trained here verify on their own test images; imported ImageNet models on seeded random inputs.
-  const ds = isDatasetName(config.data) ? openSource(config.data, {need: 'test', limit: opts.verifyImages ?? VERIFY_IMAGES}) : undefined;
+  // Models trained here verify on their own test images; imported models (unless told a built-in set of their
+  // input shape) on seeded random inputs.
+  const opened = isDatasetName(config.data) ? openSource(config.data, {need: 'test', limit: opts.verifyImages ?? VERIFY_IMAGES}) : undefined;
+  const ds = opened !== undefined && (config.inputShape === undefined || sameShape(opened.shape, config.inputShape)) ? opened : undefined;
   const spec = specOf(config, ds?.shape);
   const shape = spec.inputShape;
   const weights = modelWeights(ck.tensors);
-  const last = ck.state.progress[ck.state.progress.length - 1];
-  const metadata: Record<string, string> = {
-    'cbp.version': VERSION,
-    'cbp.model': config.model,
-    'cbp.constraint': config.quant,
-    'cbp.levels': JSON.stringify(config.quant === 'none' ? [] : LEVELS[config.quant]),
-    'cbp.data': config.data,
-    'cbp.input_mean': JSON.stringify(ds?.mean ?? IMAGENET_MEAN),
-    'cbp.input_std': JSON.stringify(ds?.std ?? IMAGENET_STD),
-    'cbp.epochs': String(ck.state.epoch),
-    ...(last ? {'cbp.top1': String(last.top1), 'cbp.top5': String(last.top5), 'cbp.cfs': String(last.cfs)} : {}),
-  };
-  const withLayers = writeOnnx(spec, config.quant, weights, format, metadata);
+  // Checked before the graph is written, so a wrong labels file fails at once on a large model.
+  const labels = opts.labels === undefined ? undefined
+    : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
+  const card = {state: ck.state, spec, weights: format, ...(labels !== undefined ? {labels} : {})};
+  const withLayers = writeOnnx(spec, config.quant, weights, format, {}, describeWith(card));
   const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
   const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
   if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
@@ -83,11 +81,11 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const pixels = shape[0] * shape[1] * shape[2];
   const n = ds ? ds.test.count : (opts.verifyImages ?? 4);
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
-  const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out);
+  const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
   const verifyWith = opts.verifyWith ?? 'tfjs';
   const reference = verifyWith === 'tfjs'
     ? await (await import('../train/forward')).tfjsLogits(spec, config.quant, weights, x, n, opts.backend ?? 'auto')
-    : await onnxLogits(writeOnnx(spec, config.quant, weights, 'float', metadata).bytes, x, [n, ...shape], out);
+    : await onnxLogits(writeOnnx(spec, config.quant, weights, 'float', {}).bytes, x, [n, ...shape], out);
   let maxDifference = 0;
   let maxLogit = 0;
   for (let i = 0; i < reference.length; i++) {
@@ -113,11 +111,12 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     maxDifference,
     maxLogit,
     verifiedImages: n,
+    card: cardOf(card, withLayers),
   };
 }
 
-async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly number[], name: string): Promise<Float32Array> {
-  const opened = await openSession(bytes, 'cpu', name);
+async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly number[], name: string, needs?: string): Promise<Float32Array> {
+  const opened = await openSession(bytes, 'cpu', name, needs);
   try {
     return (await runBatch(opened.session, x, dims, name)).data;
   } finally {

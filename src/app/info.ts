@@ -10,6 +10,7 @@ import {encodeLevels, levelCodes, packedType, unpackSigned} from '../../onnx/cod
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type TensorMsg} from '../../onnx/schema';
 import {checkedSize} from '../../onnx/tensor-check';
+import {checkpointCard, readCard, type CardView} from './card';
 
 export interface LayerInfo {
   readonly layer: string;
@@ -36,6 +37,8 @@ export interface ModelInfo {
   readonly float32Bytes: number;
   /** float32-equivalent bytes over bytes on disk. */
   readonly compression: number;
+  /** The model card: read from an ONNX file (null fields where the file does not say), or what `cbp export` would write for a checkpoint. */
+  readonly card: CardView;
 }
 
 const BITS: Record<number, number> = {[DataType.FLOAT]: 32, [DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
@@ -141,7 +144,8 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     });
   }
   for (const l of layers) if (l.constraint !== 'none') parameters += l.weights;
-  return summary(file, 'onnx', meta['cbp.model'] ?? model.graph.name, quantName, layers, parameters, bytes.length);
+  const opset = model.opset_import.find((o) => (o.domain ?? '') === '')?.version ?? 0;
+  return summary(file, 'onnx', meta['cbp.model'] ?? model.graph.name, quantName, layers, parameters, bytes.length, readCard(meta, file, Number(opset)));
 }
 
 function inspectCheckpoint(dir: string): ModelInfo {
@@ -177,10 +181,12 @@ export function inspectLoadedCheckpoint(ck: Checkpoint): ModelInfo {
       storedBytes: Math.ceil((n * bits) / 8),
     });
   }
-  return summary(dir, 'checkpoint', config.model, config.quant, layers, parameters, fs.statSync(path.join(dir, WEIGHTS_FILE)).size);
+  const card = checkpointCard(ck.state, spec);
+  const view: CardView = {cardVersion: card.cardVersion, labels: card.labels, preprocessing: card.preprocessing, minOnnxRuntime: card.minOnnxRuntime, weights: card.weights, source: card.source};
+  return summary(dir, 'checkpoint', config.model, config.quant, layers, parameters, fs.statSync(path.join(dir, WEIGHTS_FILE)).size, view);
 }
 
-function summary(file: string, kind: ModelInfo['kind'], model: string, constraint: string, layers: LayerInfo[], parameters: number, bytesOnDisk: number): ModelInfo {
+function summary(file: string, kind: ModelInfo['kind'], model: string, constraint: string, layers: LayerInfo[], parameters: number, bytesOnDisk: number, card: CardView): ModelInfo {
   const float32Bytes = parameters * 4;
-  return {file, kind, model, constraint, layers, parameters, bytesOnDisk, float32Bytes, compression: float32Bytes / bytesOnDisk};
+  return {file, kind, model, constraint, layers, parameters, bytesOnDisk, float32Bytes, compression: float32Bytes / bytesOnDisk, card};
 }

@@ -26,7 +26,8 @@ export async function publishedOnnx(modelName: string, quantName: string, dir = 
   }
   log?.(`importing ${pth} (once; the ONNX file is cached as ${onnx})`);
   const ck = path.join(dir, `${model}_${quant}_imported`);
-  importPth({file: pth, model, quant, out: ck, strict: false});
+  // The reference's published checkpoints are its ImageNet models (dooseokjeong/CBP, model/README.md).
+  importPth({file: pth, model, quant, out: ck, strict: false, data: 'imagenet'});
   await exportCheckpoint({checkpoint: ck, format: 'onnx', out: onnx, weights: 'auto', verifyWith: 'float-onnx', log});
   return onnx;
 }

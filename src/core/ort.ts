@@ -40,11 +40,44 @@ function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0];
 }
 
+/** The installed onnxruntime-node's version. */
+export function runtimeVersion(): string {
+  return ort.env.versions.node ?? ort.env.versions.common;
+}
+
+function olderThan(version: string, needed: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = needed.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+  return false;
+}
+
+/** ONNX Runtime's words when a file is newer than it: an IR version, opset, element type or operator version it lacks. */
+const TOO_NEW = /IR version|opset|ONNX_TYPE|data type|Unsupported model|is not supported|No Op registered|Could not find an implementation/i;
+
+/**
+ * Why ONNX Runtime refused a model, in words a deployer can act on: when the file's model card says it needs a
+ * newer runtime than the one installed, or the error names an opset, IR version or type, the message says the
+ * runtime is too old and which export loads in older ones.
+ */
+export function loadFailure(source: string, err: unknown, needs?: string): CbpError {
+  const line = firstLine(err);
+  const installed = runtimeVersion();
+  const fallback = 'or export with --weights int8 (ONNX Runtime ≥ 1.6) or --weights portable (float32, opset 13; docs/DEPLOY.md)';
+  if (needs !== undefined && olderThan(installed, needs)) {
+    return new CbpError(`${source}: ONNX Runtime ${installed} is too old for this file, which needs ≥ ${needs} (its cbp.min_onnxruntime): upgrade onnxruntime, ${fallback} (${line})`, 'BAD_ONNX');
+  }
+  if (TOO_NEW.test(line)) {
+    return new CbpError(`${source}: ONNX Runtime ${installed} cannot load the model, which uses an opset, IR version or type newer than this runtime knows (${line})${needs !== undefined ? `; the file says it needs ONNX Runtime ≥ ${needs}` : ''}: upgrade onnxruntime, ${fallback}`, 'BAD_ONNX');
+  }
+  return new CbpError(`${source}: ONNX Runtime cannot load the model: ${line}`, 'BAD_ONNX');
+}
+
 /**
  * An onnxruntime-node session on the CUDA execution provider when its libraries load, else on the CPU:
  * `auto` falls back with the reason, `cuda` fails with it.
  */
-export async function openSession(model: Uint8Array, device: string, source: string): Promise<OpenSession> {
+export async function openSession(model: Uint8Array, device: string, source: string, needs?: string): Promise<OpenSession> {
   const choice = checkDevice(device);
   let fallback: string | undefined;
   if (choice === 'webgpu') {
@@ -80,7 +113,7 @@ export async function openSession(model: Uint8Array, device: string, source: str
     const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...SESSION_OPTIONS});
     return {session, device: 'cpu', fallback};
   } catch (err) {
-    throw new CbpError(`${source}: ONNX Runtime cannot load the model: ${firstLine(err)}`, 'BAD_ONNX');
+    throw loadFailure(source, err, needs);
   }
 }
 

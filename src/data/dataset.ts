@@ -5,7 +5,8 @@ export interface Split {
   readonly count: number;
 }
 
-export interface Dataset {
+/** What a built-in set's models need at deployment (shape, statistics, class names), known without reading images. */
+export interface DatasetFacts {
   readonly name: string;
   /** Channels, height, width. */
   readonly shape: readonly [number, number, number];
@@ -13,6 +14,11 @@ export interface Dataset {
   /** Per-channel mean and std applied to x/255. */
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /** Class names in label order. */
+  readonly labels: readonly string[];
+}
+
+export interface Dataset extends DatasetFacts {
   readonly train: Split;
   readonly test: Split;
 }

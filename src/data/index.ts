@@ -1,6 +1,6 @@
 import {CbpError} from '../core/errors';
-import type {Dataset} from './dataset';
-import {loadFashionMnist, loadMnist} from './mnist';
+import type {Dataset, DatasetFacts} from './dataset';
+import {FASHION_MNIST_FACTS, MNIST_FACTS, loadFashionMnist, loadMnist} from './mnist';
 
 export * from './dataset';
 
@@ -11,6 +11,9 @@ export const DATASETS = {
 
 export type DatasetName = keyof typeof DATASETS;
 export const DATASET_NAMES = Object.keys(DATASETS).filter(isDatasetName);
+
+/** Each built-in set's shape, statistics and class names, for model cards (no images are read). */
+export const DATASET_FACTS: Record<DatasetName, DatasetFacts> = {mnist: MNIST_FACTS, 'fashion-mnist': FASHION_MNIST_FACTS};
 
 export function isDatasetName(name: string): name is DatasetName {
   return Object.prototype.hasOwnProperty.call(DATASETS, name);

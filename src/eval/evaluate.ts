@@ -4,7 +4,8 @@ import {CbpError} from '../core/errors';
 import {IsolatedSession} from './isolated';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
-import {readOnnx} from '../../onnx/reader';
+import {metadataOf, readOnnx} from '../../onnx/reader';
+import {shardFromEnv} from './shard-env';
 
 export interface EvalOptions {
   readonly onnx: string;
@@ -12,8 +13,10 @@ export interface EvalOptions {
   readonly device: string;
   readonly batchSize: number;
   readonly limit?: number;
-  /** K/N: evaluate every N-th image starting at the K-th, to split a run across processes. */
+  /** K/N: evaluate every N-th image starting at the K-th, to split a run across processes; `auto`: K/N from a SLURM array or a Kubernetes Indexed Job (shard-env.ts). */
   readonly shard?: string;
+  /** The environment `auto` reads (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   readonly log?: (line: string) => void;
   readonly onBatch?: (done: number, total: number, elapsedSeconds: number) => void;
   /** Keep each image's top-1 class in the result (for comparing runtimes). */
@@ -48,7 +51,10 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   if (!fs.existsSync(opts.onnx)) throw new CbpError(`--onnx ${opts.onnx}: no such file`, 'NO_FILE');
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`);
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new CbpError(`--limit ${opts.limit}: expected an integer ≥ 1`);
-  const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+  const auto = opts.shard === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
+  if (auto !== undefined) opts.log?.(`shard ${auto.shard} (${auto.from})`);
+  const shardText = auto?.shard ?? opts.shard;
+  const shard = shardText === undefined ? undefined : parseShard(shardText);
   const {model, bytes} = readOnnx(opts.onnx);
   let skipped = 0;
   const source = openSource(opts.data, {need: 'test', limit: opts.limit, shard, onSkip: (_file, why) => {
@@ -72,7 +78,8 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   }
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
-  const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000);
+  // The card's oldest runtime lets a load failure say whether this runtime is too old for the file.
+  const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
   if (session.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${session.fallback})`);
   const topk = new TopK(opts.keepPredictions === true);
   let done = 0;
@@ -112,7 +119,7 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     // Throughput of the runtime itself (decoding excluded), the figure a deployment cares about.
     imagesPerSecond: images / (Number(inferenceNs) / 1e9),
     device: session.device,
-    ...(opts.shard !== undefined ? {shard: opts.shard} : {}),
+    ...(shardText !== undefined ? {shard: shardText} : {}),
     ...(topk.nanRows > 0 ? {nanRows: topk.nanRows} : {}),
     ...(opts.keepPredictions ? {predictions: topk.predictions} : {}),
   };

@@ -17,9 +17,9 @@ export class IsolatedSession {
     readonly fallback: string | undefined,
   ) {}
 
-  static async open(model: Uint8Array, device: string, source: string, timeoutMs: number): Promise<IsolatedSession> {
+  static async open(model: Uint8Array, device: string, source: string, timeoutMs: number, needs?: string): Promise<IsolatedSession> {
     const child = fork(path.join(__dirname, 'session-child.js'), [], {serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
-    const answer = await ask(child, {kind: 'open', model, device, source}, source, timeoutMs, 'load');
+    const answer = await ask(child, {kind: 'open', model, device, source, ...(needs !== undefined ? {needs} : {})}, source, timeoutMs, 'load');
     if (answer.kind !== 'opened') throw new CbpError(`${source}: internal: unexpected answer '${answer.kind}' to open`, 'INTERNAL');
     return new IsolatedSession(child, source, timeoutMs, answer.device, answer.fallback);
   }

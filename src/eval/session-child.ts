@@ -7,7 +7,7 @@
 import {CbpError} from '../core/errors';
 import {openSession, runBatch, type OpenSession} from '../core/ort';
 
-export type ToChild = {kind: 'open'; model: Uint8Array; device: string; source: string} | {kind: 'run'; x: Float32Array; dims: number[]};
+export type ToChild = {kind: 'open'; model: Uint8Array; device: string; source: string; needs?: string} | {kind: 'run'; x: Float32Array; dims: number[]};
 export type FromChild =
   | {kind: 'opened'; device: 'cuda' | 'webgpu' | 'cpu'; fallback?: string}
   | {kind: 'logits'; data: Float32Array; dims: number[]}
@@ -24,7 +24,7 @@ async function handle(m: ToChild): Promise<void> {
   try {
     if (m.kind === 'open') {
       source = m.source;
-      opened = await openSession(m.model, m.device, m.source);
+      opened = await openSession(m.model, m.device, m.source, m.needs);
       reply({kind: 'opened', device: opened.device, ...(opened.fallback !== undefined ? {fallback: opened.fallback} : {})});
       return;
     }

@@ -7,9 +7,9 @@ import {readBytes} from '../core/read';
 import type {Tensor32, Weights} from '../core/weights';
 import {validateState} from './state-schema';
 import {checkTensors} from './check-tensors';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX, TRAIN_METHODS, checkMethod, type EpochRecord, type RunConfig, type RunState, type TrainMethod} from './format';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX, TRAIN_METHODS, checkMethod, type EpochRecord, type RunConfig, type RunOrigin, type RunState, type TrainMethod} from './format';
 
-export {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX, TRAIN_METHODS, checkMethod, type EpochRecord, type RunConfig, type RunState, type TrainMethod};
+export {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX, TRAIN_METHODS, checkMethod, type EpochRecord, type RunConfig, type RunOrigin, type RunState, type TrainMethod};
 
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const STATE_FILE = 'state.json';

@@ -49,6 +49,25 @@ export interface RunConfig {
   readonly base?: number;
 }
 
+/**
+ * Where a checkpoint's weights came from, for the model card an export writes (docs/FORMAT.md). Only facts: a
+ * field is absent when cbp was not told it. Checkpoints written before cbp recorded it have no origin.
+ */
+export interface RunOrigin {
+  /** 'train': made by `cbp train` as `config` records; 'import': read from a PyTorch file. */
+  readonly kind: 'train' | 'import';
+  /** The cbp version that made the checkpoint. */
+  readonly version: string;
+  /** Class names in output order: the data set's, the image folder's class folders, or `--labels`. */
+  readonly labels?: readonly string[];
+  /** import: the file as given, its SHA-256 and its container format. */
+  readonly file?: string;
+  readonly sha256?: string;
+  readonly format?: 'zip' | 'legacy';
+  /** import: what `--data` said the weights were trained on (imagenet, a built-in set or a folder). */
+  readonly data?: string;
+}
+
 export interface RunState {
   readonly format: 'cbp-checkpoint';
   readonly version: 1;
@@ -58,6 +77,7 @@ export interface RunState {
   readonly schedule: ScheduleState;
   readonly progress: readonly EpochRecord[];
   readonly backend: string;
+  readonly origin?: RunOrigin;
 }
 
 /** Prefixes of the non-model tensors kept in the checkpoint. */

@@ -2,7 +2,7 @@ import {CbpError} from '../core/errors';
 import {isModelName} from '../../models/index';
 import {isQuantOrNone} from '../cbp/registry';
 import type {ScheduleState} from '../cbp/schedule';
-import {TRAIN_METHODS, type EpochRecord, type RunConfig, type RunState} from './format';
+import {TRAIN_METHODS, type EpochRecord, type RunConfig, type RunOrigin, type RunState} from './format';
 
 /** More epochs than any run has: the bound keeps `plot` and `--resume` loops finite. */
 export const MAX_EPOCHS = 100_000;
@@ -121,6 +121,27 @@ function record(r: StateReader, v: unknown, i: number, epochs: number): EpochRec
   };
 }
 
+function origin(r: StateReader, v: unknown): RunOrigin {
+  const o = r.obj(v, 'origin');
+  const kind = o.kind === 'train' || o.kind === 'import' ? o.kind : r.fail('origin.kind', o.kind, "'train' or 'import'");
+  let labels: string[] | undefined;
+  if (o.labels !== undefined) {
+    if (!Array.isArray(o.labels) || o.labels.length > MAX_CLASSES) r.fail('origin.labels', o.labels, `a list of at most ${MAX_CLASSES} class names`);
+    // Checked on the line above to be an array; each element is checked as it is read.
+    labels = (o.labels as unknown[]).map((l, i) => r.str(l, `origin.labels[${i}]`));
+  }
+  const format = o.format === undefined ? undefined : o.format === 'zip' || o.format === 'legacy' ? o.format : r.fail('origin.format', o.format, "'zip' or 'legacy'");
+  return {
+    kind,
+    version: r.str(o.version, 'origin.version'),
+    ...(labels !== undefined ? {labels} : {}),
+    ...(o.file !== undefined ? {file: r.str(o.file, 'origin.file')} : {}),
+    ...(o.sha256 !== undefined ? {sha256: r.str(o.sha256, 'origin.sha256')} : {}),
+    ...(format !== undefined ? {format} : {}),
+    ...(o.data !== undefined ? {data: r.str(o.data, 'origin.data')} : {}),
+  };
+}
+
 /** A run state read back from a file, checked against the schema above. */
 export function validateState(s: unknown, file: string): RunState {
   const r = new StateReader(file);
@@ -143,5 +164,6 @@ export function validateState(s: unknown, file: string): RunState {
     schedule: schedule(r, o.schedule),
     progress,
     backend: typeof o.backend === 'string' ? o.backend.slice(0, 200) : 'unknown',
+    ...(o.origin !== undefined ? {origin: origin(r, o.origin)} : {}),
   };
 }

@@ -8,7 +8,16 @@ import {baseFor, checkModel} from '../../models/index';
 import {specOf} from '../run/spec-of';
 import {sameShape, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
-import {readPth, stateDict} from './load';
+import {parsePth, stateDict} from './load';
+import {createHash} from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {readBytes} from '../core/read';
+import {VERSION} from '../core/version';
+import {DATASET_FACTS, isDatasetName} from '../data/index';
+import {checkLabels, readLabels} from '../data/labels';
+import {scanImageFolder} from '../data/imagefolder';
+import type {RunOrigin} from '../run/checkpoint';
 
 export interface ImportOptions {
   readonly file: string;
@@ -19,6 +28,15 @@ export interface ImportOptions {
   readonly inputSize?: number;
   /** List missing and unexpected keys as an error (default); otherwise missing keys are still an error, extras are ignored. */
   readonly strict?: boolean;
+  /**
+   * What the weights were trained on, recorded in the model card: `imagenet` (torchvision's statistics, resize 256,
+   * crop 224), a built-in set (its statistics, image shape and class names) or an image folder (ImageNet statistics
+   * as cbp's folders use them; its class folders are the labels). Without it the card records no data and no
+   * preprocessing beyond the input shape: cbp does not guess.
+   */
+  readonly data?: string;
+  /** Class names in output order: a file with one per line, or the names. */
+  readonly labels?: string | readonly string[];
 }
 
 export interface ImportResult {
@@ -42,18 +60,27 @@ const ALWAYS_IGNORED = /\.num_batches_tracked$/;
 export function importPth(opts: ImportOptions): ImportResult {
   const model = checkModel(opts.model);
   const quant = checkQuant(opts.quant);
-  const pth = readPth(opts.file);
+  const bytes = readBytes(opts.file);
+  const pth = parsePth(bytes, opts.file);
   const sd = stateDict(pth);
   const first = [...sd.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
   const base = first ? first[1].shape[0] : undefined;
   const recorded = baseFor(model, base);
   const lastDense = [...sd.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
+  const told = opts.data === undefined ? undefined : toldData(opts.data);
+  if (told?.shape !== undefined && opts.inputSize !== undefined) {
+    throw new CbpError(`--input-size ${opts.inputSize}: --data ${opts.data} has images of ${told.shape.join('×')}; leave --input-size out`);
+  }
   const size = opts.inputSize !== undefined ? checkInt('--input-size', opts.inputSize, 32, 4096) : 224;
+  const labels = opts.labels !== undefined
+    ? checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels')
+    : told?.labels !== undefined ? checkLabels(told.labels, numClasses, `--data ${opts.data}`) : undefined;
   const config = {
     model,
     quant,
-    data: 'imagenet',
+    // Not a data set cbp can open unless --data named one: an imported run records what it was told, nothing more.
+    data: opts.data ?? 'unknown',
     numClasses,
     seed: 0,
     batchSize: 256,
@@ -64,7 +91,7 @@ export function importPth(opts: ImportOptions): ImportResult {
     limit: null,
     epochs: 0,
     init: opts.file,
-    inputShape: [3, size, size] as const,
+    inputShape: told?.shape ?? ([3, size, size] as const),
     ...(recorded !== undefined ? {base: recorded} : {}),
   };
   let spec;
@@ -108,7 +135,16 @@ export function importPth(opts: ImportOptions): ImportResult {
     }
     weights.set(info.key, t);
   }
-  const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import'};
+  const origin: RunOrigin = {
+    kind: 'import',
+    version: VERSION,
+    file: opts.file,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    format: pth.format,
+    ...(opts.data !== undefined ? {data: opts.data} : {}),
+    ...(labels !== undefined ? {labels} : {}),
+  };
+  const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
   writeCheckpoint(opts.out, state, weights);
   return {
     out: opts.out,
@@ -122,4 +158,15 @@ export function importPth(opts: ImportOptions): ImportResult {
     scalesFromWeights: fromW,
     ignored: unexpected,
   };
+}
+
+/** What `--data` tells of the weights: a built-in set's image shape and class names, or a folder's class names. */
+function toldData(data: string): {shape?: readonly [number, number, number]; labels?: readonly string[]} {
+  if (data === 'imagenet') return {};
+  if (isDatasetName(data)) return {shape: DATASET_FACTS[data].shape, labels: DATASET_FACTS[data].labels};
+  if (!fs.existsSync(data) || !fs.statSync(data).isDirectory()) {
+    throw new CbpError(`--data ${data}: expected imagenet, one of ${Object.keys(DATASET_FACTS).join(', ')}, or an image folder (one sub-folder per class)`);
+  }
+  const val = path.join(data, 'val');
+  return {labels: scanImageFolder(fs.existsSync(val) ? val : data, '--data').classes};
 }

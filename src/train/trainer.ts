@@ -4,7 +4,8 @@ import {checkInt} from '../core/checks';
 import {ensureWritableDir} from '../core/atomic';
 import type {ModelName, QuantOrNone} from '../../models/index';
 import type {BackendChoice} from '../core/backend-choice';
-import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunState, type TrainMethod} from '../run/checkpoint';
+import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunOrigin, type RunState, type TrainMethod} from '../run/checkpoint';
+import {VERSION} from '../core/version';
 import type {Engine} from './engine';
 import type {Batch} from '../data/imagefolder';
 import type {LevelHistogram} from './metrics';
@@ -101,6 +102,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const engine = choice.engine === 'onnxruntime'
     ? await (await import('./ort-engine')).createOrtEngine({...common, device: opts.device ?? 'auto'})
     : await tfjsEngine(common, opts.backend, workersWanted, config.batchSize, log);
+  // A resumed run keeps the origin it was given; runs from before origins were recorded get one now.
+  const origin: RunOrigin = resumed?.state.origin ?? {kind: 'train', version: VERSION, ...(ds.labels.length > 0 ? {labels: ds.labels} : {})};
   const startEpoch = resumed?.state.epoch ?? 0;
   log(
     `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${train.count} training images, ` +
@@ -110,7 +113,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let progress: readonly EpochRecord[];
   let final: {top1: number; top5: number; cfs: number; histograms: LevelHistogram[]};
   try {
-    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], cbpMethod, steps: Math.ceil(train.count / config.batchSize), log, onStep: opts.onStep}, (epoch) => train.epoch(epoch, config.seed).batches(config.batchSize, engine.layout));
+    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], origin, cbpMethod, steps: Math.ceil(train.count / config.batchSize), log, onStep: opts.onStep}, (epoch) => train.epoch(epoch, config.seed).batches(config.batchSize, engine.layout));
     if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
     const last = progress.length > 0 ? progress[progress.length - 1] : undefined;
     final = {...(last ?? {...(await engine.evaluate()), cfs: engine.cfs()}), histograms: engine.histograms()};
@@ -159,6 +162,7 @@ interface LoopContext {
   /** The stored schedule of a resumed run. */
   readonly schedule?: ScheduleState;
   readonly progress: readonly EpochRecord[];
+  readonly origin: RunOrigin;
   readonly cbpMethod: boolean;
   readonly steps: number;
   readonly log: (line: string) => void;
@@ -228,7 +232,7 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
       seconds: (Date.now() - epochStart) / 1000,
     };
     progress.push(record);
-    const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: epoch + 1, schedule, progress, backend: engine.backend};
+    const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: epoch + 1, schedule, progress, backend: engine.backend, origin: c.origin};
     writeCheckpoint(c.out, state, engine.state());
     log(
       `epoch ${record.epoch}/${config.epochs}  top1 ${(record.top1 * 100).toFixed(2)}%  top5 ${(record.top5 * 100).toFixed(2)}%  ` +

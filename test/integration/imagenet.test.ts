@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type {EvalResult} from '../../src/eval/evaluate';
 import type {TrainResult} from '../../src/train/trainer';
+import type {ModelInfo} from '../../src/app/info';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 import {readPth, stateDict} from '../../src/torch/load';
@@ -25,6 +26,10 @@ test('cbp eval --model resnet18 --quant bin imports the pre-quantized .pth once,
   assert.equal(r.images, 8);
   assert.equal(r.skipped, 1);
   assert.ok(fs.existsSync(path.join(modelDir, 'resnet18_bin.onnx')));
+  // The published checkpoints are the reference's ImageNet models: their card says so, and names the file.
+  const card = cbpJson<ModelInfo>(['info', path.join(modelDir, 'resnet18_bin.onnx')]).card;
+  assert.deepEqual([card.source?.kind, card.source?.kind === 'imported' ? card.source.file : '', card.source?.data], ['imported', 'resnet18_bin_prequantized.pth', 'imagenet']);
+  assert.deepEqual(card.preprocessing?.mean, [0.485, 0.456, 0.406]);
   const again = cbp(['eval', '--model', 'resnet18', '--quant', 'bin', '--model-dir', modelDir, '--data', VAL, '--json']);
   assert.doesNotMatch(again.stderr, /importing/);
   assert.deepEqual({...(JSON.parse(again.stdout) as EvalResult), imagesPerSecond: 0}, {...r, imagesPerSecond: 0});
@@ -56,6 +61,11 @@ test('cbp train runs ResNet-18 CBP end to end on an ImageNet-style folder', () =
   assert.equal(r.epochs.length, 1);
   assert.equal(r.histograms.length, 19);
   assert.ok(r.histograms.every((h) => h.offLevel === 0));
+  // The card its export carries: the class folders as labels, cbp's folder preprocessing, the training command.
+  const info = cbpJson<ModelInfo>(['info', path.join(tmp, 'run')]);
+  assert.deepEqual(info.card.labels, fs.readdirSync(VAL).sort());
+  assert.deepEqual([info.card.preprocessing?.colour, info.card.preprocessing?.resize, info.card.preprocessing?.crop], ['RGB', 256, 224]);
+  assert.equal(info.card.source?.kind, 'trained');
   const bad = cbp(['train', '--model', 'resnet18', '--data', VAL, '--limit', '4']);
   assert.match(errorText(bad.stderr), /--data \S+: expected \S+\/train and \S+\/val with one sub-folder per class/);
 });
