@@ -73,7 +73,7 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
   const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000);
-  if (session.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${session.fallback})`);
+  opts.log?.(session.line);
   const topk = new TopK(opts.keepPredictions === true);
   let done = 0;
   const started = process.hrtime.bigint();
