@@ -215,7 +215,8 @@ function child(args: readonly string[], capMs: number, env: NodeJS.ProcessEnv = 
   const timeoutMs = left(capMs);
   if (timeoutMs < 5000) return {ok: false, reason: 'not run: the check\'s --budget was spent'};
   const r = spawnSync(process.execPath, [__filename, ...args], {encoding: 'utf8', timeout: timeoutMs, env, maxBuffer: 64 * 1024 * 1024});
-  const native = (r.stderr ?? '').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('gpu-check: ')).slice(-4);
+  // ONNX Runtime colours its native errors; the JSON keeps the text.
+  const native = (r.stderr ?? '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('gpu-check: ')).slice(-4);
   const extra = native.length > 0 ? {nativeLog: native} : {};
   const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   let parsed: unknown;
