@@ -373,8 +373,8 @@ async function check(o: CheckOptions): Promise<Record<string, unknown>> {
   const env = {...process.env};
   let vulkan = child(['--role', 'vulkan'], 30_000, env);
   const kitLib = path.join(ROOT, '..', 'lib');
-  let loader = 'system';
   const loads = (a: ChildAnswer): boolean => a.ok && isRecord(a.value) && a.value.loads === true;
+  let loader = loads(vulkan) ? 'the system\'s' : 'none';
   if (!loads(vulkan) && fs.existsSync(path.join(kitLib, 'libvulkan.so.1'))) {
     // The system has no Vulkan loader: the kit's own (Khronos', from Debian's libvulkan1) is found through the library path.
     env.LD_LIBRARY_PATH = [kitLib, env.LD_LIBRARY_PATH].filter((p) => p !== undefined && p !== '').join(':');
