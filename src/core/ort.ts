@@ -14,8 +14,8 @@ export function checkDevice(value: string, flag = '--device'): DeviceChoice {
 export interface OpenSession {
   readonly session: ort.InferenceSession;
   readonly device: 'cuda' | 'webgpu' | 'cpu';
-  /** Why CUDA was not used, when auto fell back to the CPU. */
-  readonly fallback?: string;
+  /** One line for the log: the device and why (`device: cpu (--device auto: CUDA not used: …)`). */
+  readonly line: string;
 }
 
 /** The CUDA provider library onnxruntime-node would load on Linux, if it is absent. */
@@ -74,8 +74,9 @@ export function loadFailure(source: string, err: unknown, needs?: string): CbpEr
 }
 
 /**
- * An onnxruntime-node session on the CUDA execution provider when its libraries load, else on the CPU:
- * `auto` falls back with the reason, `cuda` fails with it.
+ * An onnxruntime-node session on the device asked for. `auto` takes CUDA when its libraries load, else the CPU, and
+ * says why in `line`; WebGPU only on request, as it is unmeasured against the CPU. An explicit device that cannot
+ * start fails (NO_CUDA, NO_WEBGPU) rather than running somewhere else.
  */
 export async function openSession(model: Uint8Array, device: string, source: string, needs?: string): Promise<OpenSession> {
   const choice = checkDevice(device);
@@ -85,7 +86,7 @@ export async function openSession(model: Uint8Array, device: string, source: str
     // where no GPU adapter exists Dawn says so on stderr before failing.
     try {
       const session = await ort.InferenceSession.create(model, {executionProviders: ['webgpu'], ...SESSION_OPTIONS});
-      return {session, device: 'webgpu'};
+      return {session, device: 'webgpu', line: 'device: webgpu (--device webgpu)'};
     } catch (err) {
       throw new CbpError(`--device webgpu: ONNX Runtime's WebGPU provider did not start (${firstLine(err).replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}); use --device cpu, or a machine with a GPU and its Vulkan driver`, 'NO_WEBGPU');
     }
@@ -102,7 +103,8 @@ export async function openSession(model: Uint8Array, device: string, source: str
     } else {
       try {
         const session = await ort.InferenceSession.create(model, {executionProviders: ['cuda'], ...SESSION_OPTIONS});
-        return {session, device: 'cuda'};
+        const why = choice === 'auto' ? "--device auto: onnxruntime-node's CUDA provider loaded" : '--device cuda';
+        return {session, device: 'cuda', line: `device: cuda (${why})`};
       } catch (err) {
         fallback = `the CUDA execution provider did not load (${firstLine(err)}); install its binaries with 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12`;
       }
@@ -111,7 +113,8 @@ export async function openSession(model: Uint8Array, device: string, source: str
   }
   try {
     const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...SESSION_OPTIONS});
-    return {session, device: 'cpu', fallback};
+    const why = fallback === undefined ? `--device ${choice}` : `--device auto: CUDA not used: ${fallback}; WebGPU only with --device webgpu`;
+    return {session, device: 'cpu', line: `device: cpu (${why})`};
   } catch (err) {
     throw loadFailure(source, err, needs);
   }

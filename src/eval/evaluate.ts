@@ -80,7 +80,7 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
   // The card's oldest runtime lets a load failure say whether this runtime is too old for the file.
   const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
-  if (session.fallback !== undefined) opts.log?.(`device: cpu (CUDA not used: ${session.fallback})`);
+  opts.log?.(session.line);
   const topk = new TopK(opts.keepPredictions === true);
   let done = 0;
   const started = process.hrtime.bigint();

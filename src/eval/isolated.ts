@@ -14,14 +14,15 @@ export class IsolatedSession {
     private readonly source: string,
     private readonly timeoutMs: number,
     readonly device: 'cuda' | 'webgpu' | 'cpu',
-    readonly fallback: string | undefined,
+    /** The device and why, in one line for the log. */
+    readonly line: string,
   ) {}
 
   static async open(model: Uint8Array, device: string, source: string, timeoutMs: number, needs?: string): Promise<IsolatedSession> {
     const child = fork(path.join(__dirname, 'session-child.js'), [], {serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
     const answer = await ask(child, {kind: 'open', model, device, source, ...(needs !== undefined ? {needs} : {})}, source, timeoutMs, 'load');
     if (answer.kind !== 'opened') throw new CbpError(`${source}: internal: unexpected answer '${answer.kind}' to open`, 'INTERNAL');
-    return new IsolatedSession(child, source, timeoutMs, answer.device, answer.fallback);
+    return new IsolatedSession(child, source, timeoutMs, answer.device, answer.line);
   }
 
   async run(x: Float32Array, dims: readonly number[]): Promise<Logits> {

@@ -9,7 +9,7 @@ import {openSession, runBatch, type OpenSession} from '../core/ort';
 
 export type ToChild = {kind: 'open'; model: Uint8Array; device: string; source: string; needs?: string} | {kind: 'run'; x: Float32Array; dims: number[]};
 export type FromChild =
-  | {kind: 'opened'; device: 'cuda' | 'webgpu' | 'cpu'; fallback?: string}
+  | {kind: 'opened'; device: 'cuda' | 'webgpu' | 'cpu'; line: string}
   | {kind: 'logits'; data: Float32Array; dims: number[]}
   | {kind: 'error'; message: string; code: string};
 
@@ -25,7 +25,7 @@ async function handle(m: ToChild): Promise<void> {
     if (m.kind === 'open') {
       source = m.source;
       opened = await openSession(m.model, m.device, m.source, m.needs);
-      reply({kind: 'opened', device: opened.device, ...(opened.fallback !== undefined ? {fallback: opened.fallback} : {})});
+      reply({kind: 'opened', device: opened.device, line: opened.line});
       return;
     }
     if (opened === undefined) throw new CbpError('internal: run before open');

@@ -27,6 +27,8 @@ export interface OrtEngineOptions {
   readonly constraintTerm: boolean;
   readonly source: Source;
   readonly device: DeviceChoice;
+  /** Receives the one line saying which device runs the steps and why. */
+  readonly log?: (line: string) => void;
 }
 
 interface ConstrainedLayer {
@@ -59,6 +61,7 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const graph = writeTrainGraph(spec);
   const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`);
   const {session} = opened;
+  o.log?.(opened.line);
   const infos = paramInfos(spec, quant);
   // Every tensor of the model (latent weights, biases, batch norm, running statistics, scales), PyTorch layout.
   const tensors = new Map<string, Float32Array<ArrayBuffer>>();

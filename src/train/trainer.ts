@@ -42,7 +42,7 @@ export interface TrainOptions {
   readonly backend: BackendChoice;
   /** The training engine: auto (see chooseEngine), onnxruntime or tfjs. */
   readonly engine?: EngineChoice;
-  /** Execution provider of the ONNX Runtime engine: auto, cpu or cuda. */
+  /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
   readonly device?: DeviceChoice;
   /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
   readonly workers?: number | string;
@@ -100,7 +100,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const cbpMethod = (config.method ?? 'cbp') === 'cbp';
   const common = {spec, quant: config.quant, weights, stored: resumed?.tensors, weightDecay: config.weightDecay, lrLambda: config.lrLambda, constraintTerm: cbpMethod, source: ds};
   const engine = choice.engine === 'onnxruntime'
-    ? await (await import('./ort-engine')).createOrtEngine({...common, device: opts.device ?? 'auto'})
+    ? await (await import('./ort-engine')).createOrtEngine({...common, device: opts.device ?? 'auto', log})
     : await tfjsEngine(common, opts.backend, workersWanted, config.batchSize, log);
   // A resumed run keeps the origin it was given; runs from before origins were recorded get one now.
   const origin: RunOrigin = resumed?.state.origin ?? {kind: 'train', version: VERSION, ...(ds.labels.length > 0 ? {labels: ds.labels} : {})};

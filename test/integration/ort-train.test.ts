@@ -20,6 +20,8 @@ test('cbp train picks the ONNX Runtime engine by default on a CPU-only machine, 
   const r = cbp(['train', ...common, '--quant', 'none', '--epochs', '2', '--lr', '0.05', '--out', floatRun, '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /engine: onnxruntime \(the fastest engine measured on the CPU/);
+  // The device in one line, and why: auto on a machine without ONNX Runtime's CUDA provider.
+  assert.match(r.stderr, /^device: cpu \(--device auto: CUDA not used: .*; WebGPU only with --device webgpu\)$/m);
   const result = JSON.parse(r.stdout) as TrainResult;
   assert.equal(result.backend, 'onnxruntime-cpu');
   assert.ok(result.top1 > 0.9, `top-1 ${result.top1}`);
