@@ -1,4 +1,6 @@
-import type {Tensor32} from '../core/weights';
+import type {Tensor32, Weights} from '../core/weights';
+import type {Source} from '../data/source';
+import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import type {Batch} from '../data/imagefolder';
 import type {Layout} from '../data/dataset';
 import type {LevelHistogram} from './metrics';
@@ -30,4 +32,18 @@ export interface Engine {
   /** Weights, momentum and λ with its Adam state, named and laid out as a checkpoint stores them. */
   state(): Map<string, Tensor32>;
   close(): Promise<void>;
+}
+
+/** What every engine starts from: the model, its weights, a resumed run's optimizer state, the CBP settings, the data. */
+export interface EngineOptions {
+  readonly spec: ModelSpec;
+  readonly quant: QuantOrNone;
+  readonly weights: Weights;
+  /** Momentum and λ state of a resumed run (zero when absent). */
+  readonly stored?: ReadonlyMap<string, Tensor32>;
+  readonly weightDecay: number;
+  readonly lrLambda: number;
+  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
+  readonly constraintTerm: boolean;
+  readonly source: Source;
 }

@@ -7,25 +7,14 @@ import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
 import {cfsOf, constraintOnArrays} from '../cbp/constraint-arrays';
 import {levelCounts, LEVELS, quantizeArray} from '../cbp/levels';
 import {updateWeights} from '../cbp/update';
-import {constrainedNodes, paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
+import {constrainedNodes, paramInfos, type ModelSpec} from '../../models/spec';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
-import type {Source} from '../data/source';
 import {writeOnnx} from '../../onnx/writer';
 import {writeTrainGraph} from '../../onnx/train-graph';
-import type {Engine} from './engine';
+import type {Engine, EngineOptions} from './engine';
 import type {LevelHistogram} from './metrics';
 
-export interface OrtEngineOptions {
-  readonly spec: ModelSpec;
-  readonly quant: QuantOrNone;
-  readonly weights: Weights;
-  /** Momentum and λ state of a resumed run (zero when absent). */
-  readonly stored?: ReadonlyMap<string, Tensor32>;
-  readonly weightDecay: number;
-  readonly lrLambda: number;
-  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
-  readonly constraintTerm: boolean;
-  readonly source: Source;
+export interface OrtEngineOptions extends EngineOptions {
   readonly device: DeviceChoice;
   /** Receives the one line saying which device runs the steps and why. */
   readonly log?: (line: string) => void;

@@ -1,29 +1,17 @@
 import {tf} from '../core/tf';
 import {ascendLambda, type LambdaState} from '../cbp/lambda';
-import type {Tensor32, Weights} from '../core/weights';
+import type {Tensor32} from '../core/weights';
 import {float32Values} from '../core/tensors';
-import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
-import type {Engine} from './engine';
+import type {Engine, EngineOptions} from './engine';
 import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms} from './metrics';
 import {Network} from './network';
 import {ShardPool} from './shards';
-import type {Source} from '../data/source';
 import {TopK} from '../core/topk';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
 
-export interface TfjsEngineOptions {
-  readonly spec: ModelSpec;
-  readonly quant: QuantOrNone;
-  readonly weights: Weights;
-  /** Momentum and λ state of a resumed run (zero when absent). */
-  readonly stored?: ReadonlyMap<string, Tensor32>;
-  readonly weightDecay: number;
-  readonly lrLambda: number;
-  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
-  readonly constraintTerm: boolean;
-  readonly source: Source;
+export interface TfjsEngineOptions extends EngineOptions {
   /** The tfjs backend already selected (tensorflow, wasm, cpu). */
   readonly backend: string;
   /** Threads per step (data-parallel shards on wasm/cpu). */

@@ -6,15 +6,13 @@ import type {ModelName, QuantOrNone} from '../../models/index';
 import type {BackendChoice} from '../core/backend-choice';
 import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunOrigin, type RunState, type TrainMethod} from '../run/checkpoint';
 import {VERSION} from '../core/version';
-import type {Engine} from './engine';
+import type {Engine, EngineOptions} from './engine';
 import type {Batch} from '../data/imagefolder';
 import type {LevelHistogram} from './metrics';
 import {checkWorkers, setup} from './setup';
 import {chooseEngine, type EngineChoice} from './engines';
-import {openSource, type Source} from '../data/source';
+import {openSource} from '../data/source';
 import type {DeviceChoice} from '../core/ort';
-import type {Weights, Tensor32} from '../core/weights';
-import type {ModelSpec} from '../../models/spec';
 
 export interface TrainOptions {
   readonly model: ModelName;
@@ -137,7 +135,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
 /** The TensorFlow.js engine on its backend and threads, loaded only when chosen. */
 async function tfjsEngine(
-  common: {spec: ModelSpec; quant: QuantOrNone; weights: Weights; stored?: ReadonlyMap<string, Tensor32>; weightDecay: number; lrLambda: number; constraintTerm: boolean; source: Source},
+  common: EngineOptions,
   backendChoice: BackendChoice,
   workersWanted: number | 'auto',
   batchSize: number,

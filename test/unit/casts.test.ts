@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
-import {ROOT} from '../helpers';
+import {ROOT, tsSources} from '../helpers';
 
 /**
  * A type assertion (`x as T`, `<T>x`; `as const` aside) tells the compiler to believe what it cannot check, so the
@@ -11,16 +11,6 @@ import {ROOT} from '../helpers';
  * or the line of its `as`. Everything else is a type guard, a typed helper or a runtime check.
  */
 const LIBRARY = ['src', 'models', 'onnx', 'commands'];
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(ROOT, dir), {withFileTypes: true})) {
-    const rel = `${dir}/${e.name}`;
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
 
 function isAsConst(type: ts.TypeNode): boolean {
   return ts.isTypeReferenceNode(type) && ts.isIdentifier(type.typeName) && type.typeName.text === 'const';
@@ -71,7 +61,7 @@ function uncommentedCasts(file: string, text: string): string[] {
 }
 
 test('every type assertion in the library has a comment saying why it holds', () => {
-  const found = LIBRARY.flatMap(sources).flatMap((f) => uncommentedCasts(f, fs.readFileSync(path.join(ROOT, f), 'utf8')));
+  const found = LIBRARY.flatMap(tsSources).flatMap((f) => uncommentedCasts(f, fs.readFileSync(path.join(ROOT, f), 'utf8')));
   assert.deepEqual(found, [], `casts without a comment (replace with a type guard or a checked helper, or say why the cast holds):\n${found.join('\n')}`);
 });
 

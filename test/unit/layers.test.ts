@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import {spawnSync} from 'node:child_process';
-import {FIXTURES, ROOT} from '../helpers';
+import {FIXTURES, ROOT, tsSources} from '../helpers';
 
 /**
  * The layers of docs/ARCHITECTURE.md, lowest first. A file may import files of a lower layer and of its own folder;
@@ -30,16 +30,6 @@ function layerOf(file: string): {rank: number; folder: string} | undefined {
   return undefined;
 }
 
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(ROOT, dir), {withFileTypes: true})) {
-    const rel = `${dir}/${e.name}`;
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
-
 /** Relative imports of a file (static, dynamic and require), as repository paths without extension. */
 function importsOf(file: string): {target: string; typeOnly: boolean}[] {
   const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -51,7 +41,7 @@ function importsOf(file: string): {target: string; typeOnly: boolean}[] {
   return out;
 }
 
-const FILES = ['src', 'models', 'onnx', 'commands'].flatMap(sources);
+const FILES = ['src', 'models', 'onnx', 'commands'].flatMap(tsSources);
 const strip = (f: string): string => f.replace(/\.ts$/, '');
 const BY_STEM = new Map(FILES.map((f) => [strip(f), f]));
 const resolve = (target: string): string | undefined => BY_STEM.get(target) ?? BY_STEM.get(`${target}/index`);

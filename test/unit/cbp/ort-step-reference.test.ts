@@ -1,52 +1,17 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../../src/run/checkpoint';
 import {createOrtEngine} from '../../../src/train/ort-engine';
-import {SpecBuilder} from '../../../models/builder';
-import type {ModelSpec} from '../../../models/spec';
-import {FIXTURES} from '../../helpers';
 import {shapeOnlySource, toNCHW} from '../../engine-helpers';
-import {assertClose, type TensorJson, weightsOf} from './torch-fixture';
+import {assertClose, weightsOf, stepReference, tinyStepSpec} from './torch-fixture';
 
-interface StepReference {
-  quant: string;
-  ucs: number;
-  lr: number;
-  weight_decay: number;
-  classes: number;
-  input_shape: [number, number, number];
-  weights: Record<string, TensorJson>;
-  lambda: Record<string, TensorJson>;
-  momentum: Record<string, TensorJson>;
-  steps: {x_nhwc: TensorJson; labels: number[]; loss: number; lagrangian: number; weights: Record<string, TensorJson>; momentum: Record<string, TensorJson>}[];
-}
-
-// Made by test/fixtures/scripts/make_step_reference.py: two steps of the reference's training loop in PyTorch.
-const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'step_reference.json'), 'utf8')) as StepReference;
-
-function tinyStepSpec(): ModelSpec {
-  const b = new SpecBuilder('tiny-step', ref.input_shape);
-  b.conv('conv1', 2, 4, 3, {padding: 1, bias: true, constrained: false});
-  b.bn('bn1', 4);
-  b.relu('relu1');
-  b.maxpool('pool1', 2, 2);
-  b.conv('conv2', 4, 6, 3, {padding: 1, constrained: true});
-  b.bn('bn2', 6);
-  b.relu('relu2');
-  b.flatten('flatten');
-  b.dense('fc1', 54, 8, {constrained: true});
-  b.relu('relu3');
-  b.dense('fc2', 8, ref.classes, {bias: true, constrained: false});
-  return b.build(ref.classes);
-}
+const ref = stepReference();
 
 test('the ONNX Runtime engine: two CBP steps match the reference training loop in PyTorch (loss, Lagrangian, every weight, momentum, batch-norm statistics)', async () => {
   assert.equal(ref.quant, 'ter');
   const stored = new Map([...weightsOf(ref.lambda, LAMBDA_PREFIX), ...weightsOf(ref.momentum, MOMENTUM_PREFIX)]);
   const engine = await createOrtEngine({
-    spec: tinyStepSpec(),
+    spec: tinyStepSpec(ref),
     quant: 'ter',
     weights: weightsOf(ref.weights),
     stored,

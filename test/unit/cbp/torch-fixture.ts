@@ -1,5 +1,10 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type {Tensor32, Weights} from '../../../src/core/weights';
+import {SpecBuilder} from '../../../models/builder';
+import type {ModelSpec} from '../../../models/spec';
+import {FIXTURES} from '../../helpers';
 
 /** A tensor as the fixture scripts write it (test/fixtures/scripts/cbp_torch.py, tensor_json). */
 export interface TensorJson {
@@ -31,4 +36,39 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (!(d <= worst)) [worst, at] = [d, i];
   }
   assert.ok(worst <= rel * largest, `${what}: element ${at} is ${actual[at]}, PyTorch ${expected[at]} (off by ${worst}, allowed ${rel * largest})`);
+}
+
+/** test/fixtures/step_reference.json, made by make_step_reference.py: two steps of the reference's loop in PyTorch. */
+export interface StepReference {
+  quant: string;
+  ucs: number;
+  lr: number;
+  weight_decay: number;
+  classes: number;
+  input_shape: [number, number, number];
+  weights: Record<string, TensorJson>;
+  lambda: Record<string, TensorJson>;
+  momentum: Record<string, TensorJson>;
+  steps: {x_nhwc: TensorJson; labels: number[]; loss: number; lagrangian: number; weights: Record<string, TensorJson>; momentum: Record<string, TensorJson>}[];
+}
+
+export function stepReference(): StepReference {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'step_reference.json'), 'utf8')) as StepReference;
+}
+
+/** The network of make_step_reference.py, node for node. */
+export function tinyStepSpec(ref: StepReference): ModelSpec {
+  const b = new SpecBuilder('tiny-step', ref.input_shape);
+  b.conv('conv1', 2, 4, 3, {padding: 1, bias: true, constrained: false});
+  b.bn('bn1', 4);
+  b.relu('relu1');
+  b.maxpool('pool1', 2, 2);
+  b.conv('conv2', 4, 6, 3, {padding: 1, constrained: true});
+  b.bn('bn2', 6);
+  b.relu('relu2');
+  b.flatten('flatten');
+  b.dense('fc1', 54, 8, {constrained: true});
+  b.relu('relu3');
+  b.dense('fc2', 8, ref.classes, {bias: true, constrained: false});
+  return b.build(ref.classes);
 }
