@@ -96,23 +96,33 @@ def resnet18(q=True):
     return m
 
 
-def step_time(name, batch, size, channels, steps):
-    m = lenet() if name == "lenet5" else resnet18()
+def cbp_setup(m):
+    """The constrained layers, their multipliers (1e-4) and the weights' SGD, as cbp trains."""
     qs = [mod for mod in m.modules() if isinstance(mod, (QConv, QLin)) and mod.q]
     lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
-    opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    return qs, lams, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+
+
+def cbp_step(m, qs, lams, opt, x, y):
+    """One CBP step: cross-entropy + Σ λ·c(w), gradients clipped to ±1, SGD, constrained weights clamped."""
+    loss = F.cross_entropy(m(x), y) + sum(constraint(mod.weight, mod.s, l) for mod, l in zip(qs, lams))
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_value_(m.parameters(), 1)
+    opt.step()
+    for mod in qs:
+        mod.weight.data.clamp_(-1, 1)
+
+
+def step_time(name, batch, size, channels, steps):
+    m = lenet() if name == "lenet5" else resnet18()
+    qs, lams, opt = cbp_setup(m)
     x = torch.randn(batch, channels, size, size)
     y = torch.randint(0, 10, (batch,))
     times = []
     for i in range(steps + 1):
         t = time.perf_counter()
-        loss = F.cross_entropy(m(x), y) + sum(constraint(mod.weight, mod.s, l) for mod, l in zip(qs, lams))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_value_(m.parameters(), 1)
-        opt.step()
-        for mod in qs:
-            mod.weight.data.clamp_(-1, 1)
+        cbp_step(m, qs, lams, opt, x, y)
         if i > 0:
             times.append(time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -180,18 +190,10 @@ def epoch(limit=12800, batch=256):
     ty = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), 1).long()
     torch.manual_seed(1)
     m = lenet()
-    qs = [mod for mod in m.modules() if isinstance(mod, (QConv, QLin)) and mod.q]
-    lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
-    opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    qs, lams, opt = cbp_setup(m)
     m.train()
     for idx in torch.randperm(limit).split(batch):
-        loss = F.cross_entropy(m(x[idx]), y[idx]) + sum(constraint(mod.weight, mod.s, l) for mod, l in zip(qs, lams))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_value_(m.parameters(), 1)
-        opt.step()
-        for mod in qs:
-            mod.weight.data.clamp_(-1, 1)
+        cbp_step(m, qs, lams, opt, x[idx], y[idx])
     m.eval()
     hit = 0
     with torch.no_grad():

@@ -9,6 +9,9 @@ import {IMAGENET_MEAN, IMAGENET_STD} from './imagenet-stats';
 /** The transforms of image folders, as the reference's data loaders define them. */
 export const FOLDER_TRANSFORM = {resize: 256, crop: 224} as const;
 
+/** Test-batch size of a per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
+export const EVAL_BATCH: Record<Source['kind'], number> = {builtin: 500, folder: 32};
+
 /** A run of images: how many, and its batches (one pass). */
 export interface ImageRun {
   readonly count: number;

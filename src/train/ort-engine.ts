@@ -12,6 +12,7 @@ import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '
 import {writeOnnx} from '../../onnx/writer';
 import {writeTrainGraph} from '../../onnx/train-graph';
 import type {Engine, EngineOptions} from './engine';
+import {EVAL_BATCH} from '../data/source';
 import type {LevelHistogram} from './metrics';
 
 export interface OrtEngineOptions extends EngineOptions {
@@ -29,9 +30,6 @@ interface ConstrainedLayer {
   readonly quantized: Float32Array<ArrayBuffer>;
   readonly lambda: LambdaArrays;
 }
-
-/** Test-batch size of the per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
-const EVAL_BATCH = {builtin: 500, folder: 32} as const;
 
 function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[], what: string): Float32Array<ArrayBuffer> {
   const t = map?.get(key);

@@ -1,7 +1,7 @@
 import {tf} from '../core/tf';
 import {TopK} from '../core/topk';
 import {float32Values} from '../core/tensors';
-import {openSource, type Source} from '../data/source';
+import {EVAL_BATCH, openSource, type Source} from '../data/source';
 import type {Batch} from '../data/imagefolder';
 import type {Accuracy} from './metrics';
 import type {Network} from './network';
@@ -20,15 +20,21 @@ export interface TrainData {
   evaluate(net: Network): Promise<Accuracy>;
 }
 
-/** Test-batch size of the per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
-const EVAL_BATCH = {memory: 500, folder: 32} as const;
+/** Top-1/top-5 of the network (quantized weights, running batch-norm statistics) on the source's test images. */
+export async function tfjsAccuracy(net: Network, src: Source): Promise<Accuracy> {
+  const [c, h, w] = src.shape;
+  const topk = new TopK();
+  for await (const b of src.test.batches(EVAL_BATCH[src.kind], 'NHWC')) {
+    if (b.count === 0) continue;
+    topk.add(tf.tidy(() => float32Values(net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false))), b.y);
+  }
+  return topk.accuracy();
+}
 
 export function trainData(data: string, limit: number | undefined, onSkip: (file: string, why: string) => void, testLimit?: number): TrainData {
   const src: Source = openSource(data, {need: 'train', limit, testLimit, onSkip});
   const train = src.train;
   if (train === undefined) throw new Error(`internal: ${data} opened without training images`);
-  const [c, h, w] = src.shape;
-  const evalBatch = EVAL_BATCH[src.kind === 'builtin' ? 'memory' : 'folder'];
   return {
     name: src.name,
     shape: src.shape,
@@ -36,14 +42,6 @@ export function trainData(data: string, limit: number | undefined, onSkip: (file
     trainCount: train.count,
     testCount: src.test.count,
     trainBatches: (epoch, batchSize, seed) => train.epoch(epoch, seed).batches(batchSize, 'NHWC'),
-    async evaluate(net) {
-      const topk = new TopK();
-      for await (const b of src.test.batches(evalBatch, 'NHWC')) {
-        if (b.count === 0) continue;
-        const logits = tf.tidy(() => float32Values(net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false)));
-        topk.add(logits, b.y);
-      }
-      return topk.accuracy();
-    },
+    evaluate: (net) => tfjsAccuracy(net, src),
   };
 }

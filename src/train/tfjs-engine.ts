@@ -8,8 +8,8 @@ import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms} from './metrics';
 import {Network} from './network';
 import {ShardPool} from './shards';
-import {TopK} from '../core/topk';
 import {cbpStep, createTrainState, disposeTrainState} from './step';
+import {tfjsAccuracy} from './sources';
 
 export interface TfjsEngineOptions extends EngineOptions {
   /** The tfjs backend already selected (tensorflow, wasm, cpu). */
@@ -18,14 +18,10 @@ export interface TfjsEngineOptions extends EngineOptions {
   readonly workers: number;
 }
 
-/** Test-batch size of the per-epoch evaluation: built-in sets are in memory, folders decode as they go. */
-const EVAL_BATCH = {builtin: 500, folder: 32} as const;
-
 /** The TensorFlow.js engine: the network in tfjs variables, hand-written gradients, optional worker-thread shards. */
 export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
   const net = new Network(o.spec, o.quant, o.weights);
   const st = createTrainState(net, o.weightDecay, o.source.numClasses, o.stored, o.constraintTerm);
-  const [c, h, w] = o.source.shape;
   let pool: ShardPool | undefined;
   try {
     pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.source.numClasses) : undefined;
@@ -50,14 +46,7 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
     ascendLambda(ucs, step) {
       for (const c of net.constrained) ascendLambda(lambdaOf(c.node.name), net.variable(c.weightKey), c.scale, c.levels, ucs, o.lrLambda, step);
     },
-    async evaluate() {
-      const topk = new TopK();
-      for await (const b of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NHWC')) {
-        if (b.count === 0) continue;
-        topk.add(tf.tidy(() => float32Values(net.forward(tf.tensor4d(b.x, [b.count, h, w, c]), false))), b.y);
-      }
-      return topk.accuracy();
-    },
+    evaluate: () => tfjsAccuracy(net, o.source),
     cfs: () => cfs(net),
     lambdaMean() {
       if (constrainedWeights === 0) return 0;
