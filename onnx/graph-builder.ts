@@ -43,6 +43,11 @@ export class GraphBuilder {
     }));
   }
 
+  /** An int64 constant of any shape, shared under `key` (which must determine the values). */
+  i64Table(key: string, shape: readonly number[], values: BigInt64Array): string {
+    return this.constant(`i64t:${key}`, () => ({dims: [...shape], data_type: DataType.INT64, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength)}));
+  }
+
   /** A float32 constant: a scalar, or `shape` filled with the value. */
   f32(value: number, shape: readonly number[] = []): string {
     const n = shape.reduce((a, b) => a * b, 1);

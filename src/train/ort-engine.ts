@@ -4,7 +4,8 @@ import {TopK} from '../core/topk';
 import {sizeOf, type Tensor32, type Weights} from '../core/weights';
 import {openSession, type DeviceChoice} from '../core/ort';
 import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
-import {cfsOf, constraintOnArrays} from '../cbp/constraint-arrays';
+import {cfsOf} from '../cbp/constraint-arrays';
+import {fusedUpdate} from '../cbp/fused';
 import {levelCounts, LEVELS, quantizeArray} from '../cbp/levels';
 import {updateWeights} from '../cbp/update';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../../models/spec';
@@ -26,7 +27,7 @@ interface ConstrainedLayer {
   readonly weightKey: string;
   readonly scale: number;
   readonly levels: readonly number[];
-  /** The quantized weight fed to the graph, rewritten before each step. */
+  /** The quantized weight fed to the graph, rewritten by each step's update for the next. */
   readonly quantized: Float32Array<ArrayBuffer>;
   readonly lambda: LambdaArrays;
 }
@@ -89,23 +90,19 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     return t;
   };
 
+  // The quantized weights fed to the next step are written by the update pass (fusedUpdate); they are computed
+  // from the latent weights only before the first step.
+  let quantizedFresh = false;
   const step: Engine['step'] = async (batch, ucs, lr) => {
     const n = batch.count;
+    if (!quantizedFresh) for (const l of layers) quantizeArray(tensorOf(l.weightKey), l.scale, l.levels, l.quantized);
+    quantizedFresh = true;
     const feeds: Record<string, ort.Tensor> = {
       input: new ort.Tensor('float32', batch.x, [n, c, h, w]),
       labels: new ort.Tensor('int64', BigInt64Array.from(batch.y, (v) => BigInt(v)), [n]),
     };
-    for (const p of graph.params) {
-      const layer = constrainedKeys.get(p.key);
-      const data = layer === undefined ? tensorOf(p.key) : quantizeArray(tensorOf(p.key), layer.scale, layer.levels, layer.quantized);
-      feeds[p.key] = new ort.Tensor('float32', data, [...p.shape]);
-    }
-    // ONNX Runtime runs the graph on its own threads; the constraint term, which needs only the latent weights and
-    // λ, is computed here meanwhile.
-    const running = session.run(feeds);
-    const constraint = new Map<string, {value: number; grad: Float32Array}>();
-    if (o.constraintTerm) for (const l of layers) constraint.set(l.weightKey, constraintOnArrays(tensorOf(l.weightKey), l.lambda.lambda, l.scale, l.levels, ucs));
-    const out = await running;
+    for (const p of graph.params) feeds[p.key] = new ort.Tensor('float32', constrainedKeys.get(p.key)?.quantized ?? tensorOf(p.key), [...p.shape]);
+    const out = await session.run(feeds);
     const floats = (name: string): Float32Array => {
       const t = out[name];
       if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`internal: training graph output ${name} missing or not float32`);
@@ -113,22 +110,21 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     };
     const loss = floats('loss')[0];
     let lagrangian = loss;
-    const constraintGrads = new Map<string, Float32Array>();
-    for (const [key, r] of constraint) {
-      lagrangian += r.value;
-      constraintGrads.set(key, r.grad);
-    }
-    const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
-    if (finite) {
+    if (Number.isFinite(loss)) {
+      // One pass per tensor after the run: for a constrained layer, Σ λ⊙c(w) and its gradient at the weights the
+      // step saw, the update, and the next step's quantized weights (src/cbp/fused.ts).
       for (const p of graph.params) {
         const m = momentum.get(p.key);
         if (m === undefined) throw new Error(`internal: no momentum for ${p.key}`);
-        updateWeights(tensorOf(p.key), floats(`grad.${p.key}`), m, {lr, weightDecay: roles.get(p.key) === 'weight' ? o.weightDecay : 0, clamp: constrainedKeys.has(p.key)}, constraintGrads.get(p.key));
+        const layer = constrainedKeys.get(p.key);
+        const rule = {lr, weightDecay: roles.get(p.key) === 'weight' ? o.weightDecay : 0, clamp: layer !== undefined};
+        if (layer === undefined) updateWeights(tensorOf(p.key), floats(`grad.${p.key}`), m, rule);
+        else lagrangian += fusedUpdate(tensorOf(p.key), floats(`grad.${p.key}`), m, rule, {scale: layer.scale, levels: layer.levels, lambda: o.constraintTerm ? layer.lambda.lambda : undefined, quantized: layer.quantized}, ucs);
       }
       for (const bn of graph.batchNorms) updateRunningStats(tensorOf(`${bn.name}.running_mean`), tensorOf(`${bn.name}.running_var`), floats(`mean.${bn.name}`), floats(`var.${bn.name}`), momentumOf(spec, bn.name), n * bn.perSample);
     }
     for (const t of Object.values(out)) t.dispose();
-    return {loss, lagrangian, finite};
+    return {loss, lagrangian, finite: Number.isFinite(loss) && Number.isFinite(lagrangian)};
   };
 
   const weightsNow = (): Weights => new Map([...tensors].map(([k, v]) => [k, {shape: infos.find((i) => i.key === k)?.shape ?? [v.length], data: v}]));
