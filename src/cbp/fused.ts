@@ -29,6 +29,8 @@ interface Tables {
   toMeanLow: Float64Array;
   toMeanHigh: Float64Array;
   windowTop: Float64Array;
+  /** The float32 midpoint of each piece: below it the rising line is the smaller, from it on the falling one. */
+  mean: Float64Array;
   rlow: Float64Array;
   rhigh: Float64Array;
   slopeLow: Float64Array;
@@ -64,6 +66,7 @@ function tables(scale: number, levels: readonly number[], ucs: number): Tables {
     toMeanLow: col((p) => p.toMeanLow),
     toMeanHigh: col((p) => p.toMeanHigh),
     windowTop: col((p) => p.windowTop),
+    mean: Float64Array.from(mids, (m) => f(m * scale)),
     rlow: col((p) => p.rlow),
     rhigh: col((p) => p.rhigh),
     slopeLow: col((p) => p.slopeLow),
@@ -85,7 +88,8 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
   }
   const f = Math.fround;
   const t = tables(layer.scale, layer.levels, ucs);
-  const {lo, hi, qlow, qhigh, height, toMeanLow, toMeanHigh, windowTop, rlow, rhigh, slopeLow, slopeHigh, mids, below, onMid} = t;
+  const {lo, hi, qlow, qhigh, height, toMeanLow, toMeanHigh, windowTop, mean, rlow, rhigh, slopeLow, slopeHigh, mids, below, onMid} = t;
+  const clip = GRAD_CLIP;
   const np = qlow.length;
   const nm = mids.length;
   const lr = f(rule.lr);
@@ -111,9 +115,11 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
       } else {
         for (let p = 0; p < np; p++) {
           if (!(x >= qlow[p] && x < qhigh[p])) continue;
-          const rising = f(f(x - qlow[p]) / toMeanLow[p]);
-          const falling = f(f(x - qhigh[p]) / toMeanHigh[p]);
-          const line = Math.max(0, f(Math.min(rising, falling) * height[p]));
+          // min(rising, falling) of pointwise() with one division: below the float32 midpoint f(x − qlow) ≤
+          // toMeanLow, so rising ≤ 1 ≤ falling after rounding (rounding is monotonic and 1 is exact); from the
+          // midpoint on the other way round.
+          const ratio = x < mean[p] ? f(f(x - qlow[p]) / toMeanLow[p]) : f(f(x - qhigh[p]) / toMeanHigh[p]);
+          const line = Math.max(0, f(ratio * height[p]));
           c = line > windowTop[p] ? 0 : line;
           slope = x < rlow[p] ? slopeLow[p] : x >= rhigh[p] ? slopeHigh[p] : 0;
           break;
@@ -123,7 +129,7 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
       value += f(c * l);
       g = f(g + f(slope * l));
     }
-    g = g > GRAD_CLIP ? GRAD_CLIP : g < -GRAD_CLIP ? -GRAD_CLIP : g;
+    g = g > clip ? clip : g < -clip ? -clip : g;
     if (wd > 0) g = f(g + f(x * wd));
     const m = f(f(momentum[i] * beta) + g);
     momentum[i] = m;
