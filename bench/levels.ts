@@ -4,7 +4,8 @@
  * uses it to say whether CBP and STE trained different quantized networks or the same one.
  */
 import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
-import {LEVELS, levelIndices} from '../src/cbp/levels';
+import {LEVELS, levelIndices, quantizeArray} from '../src/cbp/levels';
+import {cfsOf} from '../src/cbp/constraint-arrays';
 import {CbpError} from '../src/core/errors';
 
 export interface LevelComparison {
@@ -32,6 +33,41 @@ export function compareLevels(a: string, b: string): LevelComparison {
     layers.push({layer: name, weights: xa.length, differ});
   }
   return {layers, weights: layers.reduce((s, l) => s + l.weights, 0), differ: layers.reduce((s, l) => s + l.differ, 0)};
+}
+
+/** How close a run's latent weights sit to their levels: the quantities docs/RESULTS.md reports per run. */
+export interface LatentStats {
+  readonly weights: number;
+  /** Latent weights exactly equal (in float32) to the level they quantize to. */
+  readonly onLevel: number;
+  /** Latent weights within 1% of the layer's scale from their level. */
+  readonly near: number;
+  /** The constraint-satisfaction measure: mean c(w) with ucs = 1. */
+  readonly cfs: number;
+}
+
+export function latentStats(run: string): LatentStats {
+  const ck = readCheckpoint(run);
+  const quant = ck.state.config.quant;
+  if (quant === 'none') throw new CbpError(`${run}: a float run has no levels`);
+  const levels = LEVELS[quant];
+  const w = modelWeights(ck.tensors);
+  let [weights, onLevel, near] = [0, 0, 0];
+  const layers: {weights: Float32Array; scale: number; levels: readonly number[]}[] = [];
+  for (const [key, scale] of w) {
+    if (!key.endsWith('.scale')) continue;
+    const x = w.get(`${key.slice(0, -'.scale'.length)}.weight`)?.data;
+    if (x === undefined) throw new CbpError(`${run}: no weight for ${key}`);
+    const s = scale.data[0];
+    const q = quantizeArray(x, s, levels);
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] === q[i]) onLevel++;
+      if (Math.abs(x[i] - q[i]) <= 0.01 * s) near++;
+    }
+    weights += x.length;
+    layers.push({weights: x, scale: s, levels});
+  }
+  return {weights, onLevel, near, cfs: cfsOf(layers)};
 }
 
 if (require.main === module) {

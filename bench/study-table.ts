@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {compareLevels} from './levels';
+import {compareLevels, latentStats, type LatentStats} from './levels';
 import {studyTable, type StudyRow as Row} from './study-rows';
 
 const dirs = process.argv.slice(2);
@@ -27,8 +27,9 @@ process.stdout.write(`seeds ${seeds.join(', ')}; ${JSON.stringify(meta)}\n\n`);
 process.stdout.write(
   studyTable(rows, (r, other) => {
     const dir = (r as Row & {dir: string}).dir;
-    const a = path.join(dir, `${other}-${r.quant}-s${r.seed}`);
-    return fs.existsSync(a) ? compareLevels(a, path.join(dir, `cbp-${r.quant}-s${r.seed}`)) : undefined;
+    // The other run from the CBP row's study, else from any of the studies given (rounding lives with the floats).
+    const a = [dir, ...dirs].map((d) => path.join(d, `${other}-${r.quant}-s${r.seed}`)).find((d) => fs.existsSync(d));
+    return a !== undefined ? compareLevels(a, path.join(dir, `cbp-${r.quant}-s${r.seed}`)) : undefined;
   }),
 );
 const time = (m: string): string => {
@@ -36,3 +37,21 @@ const time = (m: string): string => {
   return s.length === 0 ? '–' : `${Math.min(...s).toFixed(0)}–${Math.max(...s).toFixed(0)} s`;
 };
 process.stdout.write(`\nwall time per run: float ${time('float')}, ste ${time('ste')}, cbp ${time('cbp')}\n`);
+
+// Where the trained latent weights sit: CFS, exactly on a level, within 1% of the scale — mean over seeds, STE and
+// CBP side by side — and the runs' wall times.
+const trained = rows.filter((r) => r.method === 'ste' || r.method === 'cbp');
+const quants = [...new Set(trained.map((r) => r.quant))];
+const stats = new Map(trained.map((r) => [r, latentStats(path.join(r.dir, `${r.method}-${r.quant}-s${r.seed}`))]));
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+const cell = (q: string, f: (s: LatentStats, r: Row) => number, digits: (v: number) => string): string =>
+  (['ste', 'cbp'] as const).map((m) => digits(mean(trained.filter((r) => r.method === m && r.quant === q).map((r) => f(stats.get(r) ?? {weights: 0, onLevel: 0, near: 0, cfs: NaN}, r))))).join(' / ');
+if (trained.length > 0) {
+  process.stdout.write(`\n| STE / CBP, mean over seeds | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
+  const row = (label: string, f: (s: LatentStats, r: Row) => number, digits: (v: number) => string): void =>
+    void process.stdout.write(`| ${label} | ${quants.map((q) => cell(q, f, digits)).join(' | ')} |\n`);
+  row('CFS after training', (s) => s.cfs, (v) => v.toExponential(2));
+  row('latent weights exactly on a level, %', (s) => (100 * s.onLevel) / s.weights, (v) => v.toFixed(2));
+  row('within 1% of the scale from a level, %', (s) => (100 * s.near) / s.weights, (v) => v.toFixed(2));
+  row('wall time per run, s', (_, r) => r.seconds, (v) => v.toFixed(0));
+}

@@ -36,6 +36,16 @@ function missingCudaLibrary(): string | undefined {
  */
 const SESSION_OPTIONS = {extra: {session: {disable_quant_qdq: '1'}}} as const;
 
+/**
+ * Per-session choices on top of SESSION_OPTIONS. memoryPattern: false turns off ONNX Runtime's memory pattern (one
+ * block planned from the first run for every intermediate value): for the training graph, whose values are many
+ * and short-lived, the planned block is far larger than what is alive at once — ResNet-18 b32 peak RSS 2.66 →
+ * 1.86 GB, LeNet-5 b256 388 → 294 MB, step time unchanged (docs/BENCHMARKS.md, run 7).
+ */
+export interface SessionTuning {
+  readonly memoryPattern?: boolean;
+}
+
 function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0];
 }
@@ -78,14 +88,15 @@ export function loadFailure(source: string, err: unknown, needs?: string): CbpEr
  * says why in `line`; WebGPU only on request, as it is unmeasured against the CPU. An explicit device that cannot
  * start fails (NO_CUDA, NO_WEBGPU) rather than running somewhere else.
  */
-export async function openSession(model: Uint8Array, device: string, source: string, needs?: string): Promise<OpenSession> {
+export async function openSession(model: Uint8Array, device: string, source: string, needs?: string, tuning: SessionTuning = {}): Promise<OpenSession> {
   const choice = checkDevice(device);
+  const options = {...SESSION_OPTIONS, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
   let fallback: string | undefined;
   if (choice === 'webgpu') {
     // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and
     // where no GPU adapter exists Dawn says so on stderr before failing.
     try {
-      const session = await ort.InferenceSession.create(model, {executionProviders: ['webgpu'], ...SESSION_OPTIONS});
+      const session = await ort.InferenceSession.create(model, {executionProviders: ['webgpu'], ...options});
       return {session, device: 'webgpu', line: 'device: webgpu (--device webgpu)'};
     } catch (err) {
       throw new CbpError(`--device webgpu: ONNX Runtime's WebGPU provider did not start (${firstLine(err).replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}); use --device cpu, or a machine with a GPU and its Vulkan driver`, 'NO_WEBGPU');
@@ -102,7 +113,7 @@ export async function openSession(model: Uint8Array, device: string, source: str
       fallback = `onnxruntime-node's CUDA provider is not installed (${missing} is missing; 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12 installs it)`;
     } else {
       try {
-        const session = await ort.InferenceSession.create(model, {executionProviders: ['cuda'], ...SESSION_OPTIONS});
+        const session = await ort.InferenceSession.create(model, {executionProviders: ['cuda'], ...options});
         const why = choice === 'auto' ? "--device auto: onnxruntime-node's CUDA provider loaded" : '--device cuda';
         return {session, device: 'cuda', line: `device: cuda (${why})`};
       } catch (err) {
@@ -112,7 +123,7 @@ export async function openSession(model: Uint8Array, device: string, source: str
     if (choice === 'cuda') throw new CbpError(`--device cuda: CUDA is not available: ${fallback}`, 'NO_CUDA');
   }
   try {
-    const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...SESSION_OPTIONS});
+    const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...options});
     const why = fallback === undefined ? `--device ${choice}` : `--device auto: CUDA not used: ${fallback}; WebGPU only with --device webgpu`;
     return {session, device: 'cpu', line: `device: cpu (${why})`};
   } catch (err) {

@@ -55,7 +55,7 @@ function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, sh
 export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const {spec, quant} = o;
   const graph = writeTrainGraph(spec);
-  const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`);
+  const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`, undefined, {memoryPattern: false});
   const {session} = opened;
   o.log?.(opened.line);
   const infos = paramInfos(spec, quant);
