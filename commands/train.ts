@@ -38,7 +38,7 @@ export default class Train extends CbpCommand {
     device: deviceFlag('execution provider of the onnxruntime engine'),
     backend: backendFlag('tfjs backend (tfjs engine)', 'auto'),
     workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: 'auto'}),
-    method: methodFlag('cbp, or ste: the same quantized training without the constraint term (a baseline)', 'cbp'),
+    method: methodFlag('cbp, or ste: the same quantized training without the constraint term (a baseline; its learning rate follows the same schedule, dropping ×0.1 where CBP\'s would)', 'cbp'),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };
 

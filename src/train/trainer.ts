@@ -174,6 +174,10 @@ interface LoopContext {
 async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: number) => AsyncGenerator<Batch>): Promise<EpochRecord[]> {
   const {config, log} = c;
   const constrained = c.cbpMethod && engine.constrainedLayers > 0;
+  // STE runs the same schedule for its learning rate — g advancing by the same rule on its loss sum (its Lagrangian,
+  // with no constraint term), the ×0.1 drop at g = 20 — so that CBP and STE with the same flags get the same
+  // learning rates (with --period 1, both drop after epoch 10); only CBP raises λ and uses ucs.
+  const scheduled = engine.constrainedLayers > 0;
   let schedule: ScheduleState = c.schedule ?? initialSchedule();
   if (c.schedule === undefined && constrained) {
     // The reference raises λ once before the first epoch.
@@ -206,10 +210,10 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
       c.onStep?.({epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps: c.steps, loss: r.loss, lagrangian: r.lagrangian, cfs: lastCfs, elapsed: (Date.now() - epochStart) / 1000});
     }
     let lambdaUpdated = false;
-    if (constrained) {
+    if (scheduled) {
       const decision = afterEpoch(schedule, lagsum, config.period);
       schedule = decision.next;
-      if (decision.updateLambda) {
+      if (decision.updateLambda && constrained) {
         engine.ascendLambda(schedule.ucs, schedule.lambdaSteps);
         lambdaUpdated = true;
       }
@@ -223,7 +227,7 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
       cfs: lastCfs,
       loss: losssum / Math.max(seen, 1),
       lagrangian: lagsum,
-      ucs: schedule.ucs,
+      ucs: constrained ? schedule.ucs : 0,
       lambdaMean: engine.lambdaMean(),
       lambdaUpdated,
       lr,

@@ -113,3 +113,22 @@ test('--resume of a checkpoint whose run state lies (batch size 0, an unknown co
     assert.doesNotMatch(r.stderr, /epoch \d+\/3/, `${name}: no training`);
   }
 });
+
+// STE is CBP's baseline: with the same flags it must get the same learning rates. The schedule drops the rate ×0.1
+// when g reaches 20 — with --period 1 after the tenth epoch — for STE as for CBP; only CBP raises λ and uses ucs.
+test('STE follows the same learning-rate schedule as CBP (the ×0.1 drop after epoch 10 with --period 1), with λ 0 and ucs 0', () => {
+  const lrs: Record<string, number[]> = {};
+  for (const method of ['cbp', 'ste'] as const) {
+    const out = path.join(tmp, `schedule-${method}`);
+    cbpJson<TrainResult>(['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '256', '--test-limit', '256', '--batch-size', '128', '--quant', 'ter', '--method', method, '--epochs', '12', '--period', '1', '--lr', '0.01', '--init', floatRun, '--no-plot', '--out', out]);
+    const progress = readCheckpoint(out).state.progress;
+    lrs[method] = progress.map((r) => r.lr);
+    if (method === 'ste') {
+      assert.ok(progress.every((r) => r.ucs === 0 && r.lambdaMean === 0 && !r.lambdaUpdated), 'STE has no λ and no window');
+    } else {
+      assert.ok(progress.every((r) => r.lambdaUpdated && r.lambdaMean > 0), 'CBP raises λ every epoch with --period 1');
+    }
+  }
+  const expected = [...Array.from({length: 10}, () => 0.01), 0.001, 0.001];
+  for (const [method, lr] of Object.entries(lrs)) assert.deepEqual(lr.map((v) => Number(v.toPrecision(6))), expected, `${method}'s learning rate per epoch`);
+});
