@@ -1,5 +1,5 @@
 import {pieces} from './constraint-arrays';
-import {segments} from './levels';
+import {quantizerTable} from './levels';
 import {GRAD_CLIP, MOMENTUM, type UpdateRule} from './update';
 
 /**
@@ -41,22 +41,9 @@ interface Tables {
 }
 
 function tables(scale: number, levels: readonly number[], ucs: number): Tables {
-  const f = Math.fround;
   const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
   const col = (pick: (p: (typeof ps)[number]) => number): Float64Array => Float64Array.from(ps, pick);
-  // The quantizer's thresholds and outputs, as quantizeArray derives them.
-  const {gaps, mids} = segments(levels);
-  const s = f(scale);
-  const below: number[] = [];
-  const onMid: number[] = [];
-  let acc = 0;
-  for (let k = 0; k <= mids.length; k++) {
-    below.push(f(f(acc - 1) * s));
-    if (k < mids.length) {
-      onMid.push(f(f(f(acc + f(gaps[k] / 2)) - 1) * s));
-      acc = f(acc + f(2 * f(gaps[k] / 2)));
-    }
-  }
+  const quantizer = quantizerTable(scale, levels);
   return {
     lo,
     hi,
@@ -66,14 +53,14 @@ function tables(scale: number, levels: readonly number[], ucs: number): Tables {
     toMeanLow: col((p) => p.toMeanLow),
     toMeanHigh: col((p) => p.toMeanHigh),
     windowTop: col((p) => p.windowTop),
-    mean: Float64Array.from(mids, (m) => f(m * scale)),
+    mean: Float64Array.from(quantizer.mids),
     rlow: col((p) => p.rlow),
     rhigh: col((p) => p.rhigh),
     slopeLow: col((p) => p.slopeLow),
     slopeHigh: col((p) => p.slopeHigh),
-    mids: Float64Array.from(mids, (v) => f(v * scale)),
-    below: Float64Array.from(below),
-    onMid: Float64Array.from(onMid),
+    mids: Float64Array.from(quantizer.mids),
+    below: Float64Array.from(quantizer.below),
+    onMid: Float64Array.from(quantizer.onMid),
   };
 }
 

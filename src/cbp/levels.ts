@@ -69,26 +69,34 @@ export function levelCounts(latent: Float32Array, scale: number, levels: readonl
 }
 
 /**
+ * The quantizer's float32 constants for a layer: the scaled midpoints, the value of a weight with k midpoints below
+ * it (below[k]) and of a weight exactly on midpoint k (onMid[k]).
+ */
+export function quantizerTable(scale: number, levels: readonly number[]): {mids: number[]; below: number[]; onMid: number[]} {
+  const f = Math.fround;
+  const {gaps, mids} = segments(levels);
+  const s = f(scale);
+  const below: number[] = [];
+  const onMid: number[] = [];
+  let acc = 0;
+  for (let k = 0; k <= mids.length; k++) {
+    below.push(f(f(acc - 1) * s));
+    if (k < mids.length) {
+      onMid.push(f(f(f(acc + f(gaps[k] / 2)) - 1) * s));
+      acc = f(acc + f(2 * f(gaps[k] / 2)));
+    }
+  }
+  return {mids: mids.map((v) => f(v * scale)), below, onMid};
+}
+
+/**
  * The reference quantizer on an array, in float32 exactly as the tfjs engine's quantizeValue computes it:
  * (Σ_i (sign(w − mid_i·s) + 1)·gap_i/2 − 1)·s, with sign(0) = 0 (a weight on a midpoint lands halfway). The sum
  * depends only on how many midpoints lie below w and whether w equals the next one, so its float32 value for each
  * case is computed once and looked up.
  */
 export function quantizeArray(latent: Float32Array, scale: number, levels: readonly number[], out: Float32Array<ArrayBuffer> = new Float32Array(latent.length)): Float32Array<ArrayBuffer> {
-  const f = Math.fround;
-  const {gaps, mids} = segments(levels);
-  const m = mids.map((v) => f(v * scale));
-  const s = f(scale);
-  const below: number[] = [];
-  const onMid: number[] = [];
-  let acc = 0;
-  for (let k = 0; k <= m.length; k++) {
-    below.push(f(f(acc - 1) * s));
-    if (k < m.length) {
-      onMid.push(f(f(f(acc + f(gaps[k] / 2)) - 1) * s));
-      acc = f(acc + f(2 * f(gaps[k] / 2)));
-    }
-  }
+  const {mids: m, below, onMid} = quantizerTable(scale, levels);
   const n = m.length;
   for (let i = 0; i < latent.length; i++) {
     const w = latent[i];

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
+import {nextReply} from './worker-reply';
 import {tf} from '../core/tf';
 import {CbpError, type ErrorCode} from '../core/errors';
 import {required} from '../core/checks';
@@ -179,27 +180,5 @@ export class ShardPool {
 
 /** The worker's next message; its error or exit rejects with a message naming the worker. */
 function nextMessage(w: Worker, rank: number): Promise<ShardMessage> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      w.off('message', onMessage);
-      w.off('error', onError);
-      w.off('exit', onExit);
-    };
-    const onMessage = (m: ShardMessage): void => {
-      cleanup();
-      if (m.type === 'error') reject(new CbpError(`data-parallel worker ${rank}: ${m.message}`, m.code));
-      else resolve(m);
-    };
-    const onError = (e: Error): void => {
-      cleanup();
-      reject(new CbpError(`data-parallel worker ${rank} failed: ${e.message}`));
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new CbpError(`data-parallel worker ${rank} exited (code ${code}) in the middle of a step`));
-    };
-    w.on('message', onMessage);
-    w.on('error', onError);
-    w.on('exit', onExit);
-  });
+  return nextReply<ShardMessage>(w, `data-parallel worker ${rank}`);
 }

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
-import {CbpError} from '../core/errors';
 import {fusedUpdate} from '../cbp/fused';
 import type {UpdateRule} from '../cbp/update';
+import {nextReply} from './worker-reply';
 
 /**
  * The ONNX Runtime engine's update pass on two threads. Between two runs of the training graph the CPU does one
@@ -44,7 +44,10 @@ export interface UpdateRequest {
   readonly withLambda: boolean;
 }
 
-export type UpdateReply = {readonly type: 'done'; readonly values: readonly number[]} | {readonly type: 'error'; readonly message: string};
+export interface UpdateReply {
+  readonly type: 'done';
+  readonly values: readonly number[];
+}
 
 /** A Float32Array over a SharedArrayBuffer holding a copy of `data`. */
 export function sharedCopy(data: ArrayLike<number>): Float32Array {
@@ -98,32 +101,10 @@ export class UpdatePool {
     return heads.map((h, i) => h + tails[i]);
   }
 
-  private reply(): Promise<readonly number[]> {
-    const w = this.worker;
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-      };
-      const onMessage = (m: UpdateReply): void => {
-        cleanup();
-        if (m.type === 'error') reject(new CbpError(`update thread: ${m.message}`));
-        else resolve(m.values);
-      };
-      const onError = (e: Error): void => {
-        cleanup();
-        reject(new CbpError(`update thread failed: ${e.message}`));
-      };
-      const onExit = (code: number): void => {
-        cleanup();
-        reject(new CbpError(`update thread exited (code ${code}) in the middle of a step`));
-      };
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
-    });
+  private async reply(): Promise<readonly number[]> {
+    return (await nextReply<UpdateReply>(this.worker, 'update thread')).values;
   }
+
 
   async close(): Promise<void> {
     await this.worker.terminate();

@@ -6,6 +6,7 @@ import {parentPort, workerData} from 'node:worker_threads';
 import {errorMessage} from '../core/errors';
 import {fusedUpdate} from '../cbp/fused';
 import type {UpdateReply, UpdateRequest, UpdateWorkerData} from './update-pool';
+import type {WorkerError} from './worker-reply';
 
 // UpdatePool.start is the only place that starts this file, always with an UpdateWorkerData; @types/node types it any.
 const data = workerData as UpdateWorkerData;
@@ -15,7 +16,7 @@ const layers = data.layers.map((l) => {
 });
 
 parentPort?.on('message', (req: UpdateRequest) => {
-  let reply: UpdateReply;
+  let reply: UpdateReply | WorkerError;
   try {
     const values = layers.map((l) => fusedUpdate(l.w, l.grad, l.momentum, req.rule, {scale: l.scale, levels: l.levels, lambda: req.withLambda ? l.lambda : undefined, quantized: l.quantized}, req.ucs));
     reply = {type: 'done', values};
