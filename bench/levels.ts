@@ -44,6 +44,8 @@ export interface LatentStats {
   readonly near: number;
   /** The constraint-satisfaction measure: mean c(w) with ucs = 1. */
   readonly cfs: number;
+  /** Training time: the epochs' seconds (test passes included) as the run recorded them. */
+  readonly seconds: number;
 }
 
 export function latentStats(run: string): LatentStats {
@@ -67,7 +69,7 @@ export function latentStats(run: string): LatentStats {
     weights += x.length;
     layers.push({weights: x, scale: s, levels});
   }
-  return {weights, onLevel, near, cfs: cfsOf(layers)};
+  return {weights, onLevel, near, cfs: cfsOf(layers), seconds: ck.state.progress.reduce((a, r) => a + r.seconds, 0)};
 }
 
 if (require.main === module) {

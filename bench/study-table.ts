@@ -39,19 +39,19 @@ const time = (m: string): string => {
 process.stdout.write(`\nwall time per run: float ${time('float')}, ste ${time('ste')}, cbp ${time('cbp')}\n`);
 
 // Where the trained latent weights sit: CFS, exactly on a level, within 1% of the scale — mean over seeds, STE and
-// CBP side by side — and the runs' wall times.
+// CBP side by side — and the runs' training times.
 const trained = rows.filter((r) => r.method === 'ste' || r.method === 'cbp');
 const quants = [...new Set(trained.map((r) => r.quant))];
 const stats = new Map(trained.map((r) => [r, latentStats(path.join(r.dir, `${r.method}-${r.quant}-s${r.seed}`))]));
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-const cell = (q: string, f: (s: LatentStats, r: Row) => number, digits: (v: number) => string): string =>
-  (['ste', 'cbp'] as const).map((m) => digits(mean(trained.filter((r) => r.method === m && r.quant === q).map((r) => f(stats.get(r) ?? {weights: 0, onLevel: 0, near: 0, cfs: NaN}, r))))).join(' / ');
+const cell = (q: string, f: (s: LatentStats) => number, digits: (v: number) => string): string =>
+  (['ste', 'cbp'] as const).map((m) => digits(mean(trained.filter((r) => r.method === m && r.quant === q).map((r) => f(stats.get(r) ?? {weights: 0, onLevel: 0, near: 0, cfs: NaN, seconds: NaN}))))).join(' / ');
 if (trained.length > 0) {
   process.stdout.write(`\n| STE / CBP, mean over seeds | ${quants.join(' | ')} |\n|---|${quants.map(() => '---').join('|')}|\n`);
-  const row = (label: string, f: (s: LatentStats, r: Row) => number, digits: (v: number) => string): void =>
+  const row = (label: string, f: (s: LatentStats) => number, digits: (v: number) => string): void =>
     void process.stdout.write(`| ${label} | ${quants.map((q) => cell(q, f, digits)).join(' | ')} |\n`);
   row('CFS after training', (s) => s.cfs, (v) => v.toExponential(2));
   row('latent weights exactly on a level, %', (s) => (100 * s.onLevel) / s.weights, (v) => v.toFixed(2));
   row('within 1% of the scale from a level, %', (s) => (100 * s.near) / s.weights, (v) => v.toFixed(2));
-  row('wall time per run, s', (_, r) => r.seconds, (v) => v.toFixed(0));
+  row('training time per run (Σ epochs), s', (st) => st.seconds, (v) => v.toFixed(0));
 }
