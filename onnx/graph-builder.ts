@@ -28,6 +28,13 @@ export class GraphBuilder {
     return out;
   }
 
+  /** A node of another operator domain (e.g. ONNX Runtime's `com.microsoft.nchwc`), version 1; one output. */
+  opIn(domain: string, type: string, inputs: readonly string[], attrs: Record<string, Attr> = {}, name?: string): string {
+    const out = name ?? this.fresh(type);
+    this.nodes.push({name: out, op_type: type, domain, input: [...inputs], output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    return out;
+  }
+
   /** Adds a node with several outputs. */
   opN(type: string, inputs: readonly string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
     const outs = Array.from({length: outputs}, () => this.fresh(type));
@@ -71,7 +78,7 @@ export class GraphBuilder {
   model(name: string, inputs: ValueInfoMsg[], outputs: ValueInfoMsg[], opset: number, irVersion: number): Uint8Array {
     const model: ModelMsg = {
       ir_version: irVersion,
-      opset_import: [{domain: '', version: opset}],
+      opset_import: [{domain: '', version: opset}, ...[...new Set(this.nodes.map((n) => n.domain ?? '').filter((d) => d !== ''))].map((domain) => ({domain, version: 1}))],
       producer_name: 'cbp',
       producer_version: '',
       graph: {name, node: this.nodes, initializer: this.inits, input: inputs, output: outputs},

@@ -50,6 +50,16 @@ function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0];
 }
 
+/**
+ * Whether openSession(…, device) will run on the CPU provider without trying another first: `cpu`, or `auto` where
+ * ONNX Runtime's CUDA provider is absent. (`auto` with CUDA installed tries CUDA first.)
+ */
+export function cpuWillRun(device: DeviceChoice): boolean {
+  if (device === 'cpu') return true;
+  if (device !== 'auto') return false;
+  return !(ort.listSupportedBackends?.() ?? []).some((b) => b.name === 'cuda') || missingCudaLibrary() !== undefined;
+}
+
 /** The installed onnxruntime-node's version. */
 export function runtimeVersion(): string {
   return ort.env.versions.node ?? ort.env.versions.common;

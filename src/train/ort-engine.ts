@@ -3,7 +3,8 @@ import * as ort from 'onnxruntime-node';
 import {CbpError} from '../core/errors';
 import {TopK} from '../core/topk';
 import {sizeOf, type Tensor32, type Weights} from '../core/weights';
-import {openSession, type DeviceChoice} from '../core/ort';
+import {cpuWillRun, openSession, type DeviceChoice} from '../core/ort';
+import {nchwcBlockSize} from './nchwc';
 import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
 import {cfsOf} from '../cbp/constraint-arrays';
 import {fusedUpdate} from '../cbp/fused';
@@ -25,6 +26,11 @@ export interface OrtEngineOptions extends EngineOptions {
    * (update-pool.ts). Default: 2 from POOL_MIN_WEIGHTS constrained weights on a machine with two cores or more.
    */
   readonly updateThreads?: 1 | 2;
+  /**
+   * Blocked (NCHWc) convolutions where the CPU runs the graph and the channels fit (onnx/train-graph.ts); default on.
+   * Off, every convolution is a plain Conv (the tests compare the two).
+   */
+  readonly nchwc?: boolean;
   /** Receives the one line saying which device runs the steps and why. */
   readonly log?: (line: string) => void;
 }
@@ -54,7 +60,9 @@ function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, sh
  */
 export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const {spec, quant} = o;
-  const graph = writeTrainGraph(spec);
+  // ONNX Runtime's NCHWc convolution kernels exist only on its CPU provider.
+  const nchwcBlock = o.nchwc !== false && cpuWillRun(o.device) ? await nchwcBlockSize() : undefined;
+  const graph = writeTrainGraph(spec, {nchwcBlock});
   const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`, undefined, {memoryPattern: false});
   const {session} = opened;
   o.log?.(opened.line);
