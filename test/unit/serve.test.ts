@@ -8,28 +8,18 @@ import {labelsOf, preprocessingOf, type CardNotes} from '../../src/app/serve/car
 import {ServedRoot} from '../../src/app/serve/paths';
 import {trainCommand} from '../../src/app/serve/views';
 import {CbpError} from '../../src/core/errors';
-import type {EpochRecord, RunConfig, RunState} from '../../src/run/checkpoint';
+import {RUN_CONFIG, runState} from '../run-state';
 
-const config: RunConfig = {model: 'lenet5', quant: 'bin', data: 'mnist', numClasses: 10, seed: 1, batchSize: 256, lr: 1e-3, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, limit: 512, epochs: 4, init: null};
-
-function record(epoch: number, seconds = 5): EpochRecord {
-  return {epoch, top1: 0.5 + epoch / 10, top5: 0.9, cfs: 0.1 / epoch, loss: 1 / epoch, lagrangian: 10 / epoch, ucs: 0.5, lambdaMean: 1e-3 * epoch, lambdaUpdated: epoch === 2, lr: 1e-3, seconds};
-}
-
-function state(c: RunConfig, epochs: number, seconds = 5): RunState {
-  return {format: 'cbp-checkpoint', version: 1, config: c, epoch: epochs, progress: Array.from({length: epochs}, (_, i) => record(i + 1, seconds)),
-    schedule: {g: 2, ucs: 0.5, sinceUpdate: 0, lagsumPrev: null, lrFactor: 1, lambdaSteps: 1}, backend: 'onnxruntime-cpu'};
-}
 
 test('a run is finished at its configured epochs, running while its files change, stopped when they have been still for long', () => {
   const now = 1_000_000_000;
-  assert.equal(runStatus(state(config, 4), now - 3_600_000, now), 'finished');
-  assert.equal(runStatus(state(config, 2), now - 10_000, now), 'running');
+  assert.equal(runStatus(runState(RUN_CONFIG, 4), now - 3_600_000, now), 'finished');
+  assert.equal(runStatus(runState(RUN_CONFIG, 2), now - 10_000, now), 'running');
   // Still for longer than a minute (its epochs take 5 s): stopped.
-  assert.equal(runStatus(state(config, 2), now - 61_000, now), 'stopped');
+  assert.equal(runStatus(runState(RUN_CONFIG, 2), now - 61_000, now), 'stopped');
   // Epochs of 10 minutes: half an hour of quiet is still one epoch in progress.
-  assert.equal(runStatus(state(config, 2, 600), now - 1_700_000, now), 'running');
-  assert.equal(runStatus(state(config, 2, 600), now - 1_900_000, now), 'stopped');
+  assert.equal(runStatus(runState(RUN_CONFIG, 2, 600), now - 1_700_000, now), 'running');
+  assert.equal(runStatus(runState(RUN_CONFIG, 2, 600), now - 1_900_000, now), 'stopped');
 });
 
 test('preprocessing comes from the metadata when it fits the input, from the input shape otherwise', () => {
@@ -85,6 +75,6 @@ test('the served root refuses .., absolute paths, NULs and symlinks that point o
 });
 
 test('a run page gives the cbp train command that starts the same run', () => {
-  assert.equal(trainCommand({...config, method: 'ste', init: 'runs/my float'}, 'runs/x'),
+  assert.equal(trainCommand({...RUN_CONFIG, method: 'ste', init: 'runs/my float'}, 'runs/x'),
     "cbp train --model lenet5 --quant bin --data mnist --epochs 4 --limit 512 --init 'runs/my float' --method ste --seed 1 --batch-size 256 --lr 0.001 --lr-lambda 0.0001 --weight-decay 0.0001 --period 20 --out runs/x");
 });
