@@ -2,6 +2,9 @@ import * as ort from 'onnxruntime-node';
 import {nchwcCheckGraph, nchwcProbeGraph} from '../../onnx/train-graph';
 import {Rng} from '../core/rng';
 
+/** The smallest block the training graph uses (AVX2's); a model whose convolutions fit no block of this size needs no probe. */
+export const MIN_NCHWC_BLOCK = 8;
+
 let known: Promise<number | undefined> | undefined;
 
 /**
@@ -21,7 +24,7 @@ async function probe(): Promise<number | undefined> {
     const out = await probeSession.run({x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1])});
     const block = out.y.dims[1];
     await probeSession.release();
-    if (!(block >= 8) || block % 4 !== 0) return undefined;
+    if (!(block >= MIN_NCHWC_BLOCK) || block % 4 !== 0) return undefined;
     const check = await ort.InferenceSession.create(nchwcCheckGraph(block), {executionProviders: ['cpu']});
     const c = 2 * block;
     const rng = new Rng(11);

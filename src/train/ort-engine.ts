@@ -4,7 +4,7 @@ import {CbpError} from '../core/errors';
 import {TopK} from '../core/topk';
 import {sizeOf, type Tensor32, type Weights} from '../core/weights';
 import {cpuWillRun, openSession, type DeviceChoice} from '../core/ort';
-import {nchwcBlockSize} from './nchwc';
+import {MIN_NCHWC_BLOCK, nchwcBlockSize} from './nchwc';
 import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
 import {cfsOf} from '../cbp/constraint-arrays';
 import {fusedUpdate} from '../cbp/fused';
@@ -60,8 +60,10 @@ function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, sh
  */
 export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const {spec, quant} = o;
-  // ONNX Runtime's NCHWc convolution kernels exist only on its CPU provider.
-  const nchwcBlock = o.nchwc !== false && cpuWillRun(o.device) ? await nchwcBlockSize() : undefined;
+  // ONNX Runtime's NCHWc convolution kernels exist only on its CPU provider; the probe (two small sessions) is
+  // skipped for models with no convolution a block could fit (LeNet-5's 1→20→50 channels).
+  const blockable = spec.nodes.some((n) => n.kind === 'conv2d' && n.inChannels % MIN_NCHWC_BLOCK === 0 && n.outChannels % MIN_NCHWC_BLOCK === 0);
+  const nchwcBlock = o.nchwc !== false && blockable && cpuWillRun(o.device) ? await nchwcBlockSize() : undefined;
   const graph = writeTrainGraph(spec, {nchwcBlock});
   const opened = await openSession(graph.bytes, o.device, `${spec.name} training graph`, undefined, {memoryPattern: false});
   const {session} = opened;
