@@ -9,6 +9,7 @@
  * Options (all optional): --data fashion-mnist --model lenet5 --seeds 1,2,3 --float-epochs 4 --epochs 3
  *   --quants bin,ter,1bit,2bit --methods round,roundbn,ste,cbp --limit N --batch-size 256 --out study/NAME --backend wasm
  *   --workers auto --width N (resnet and alexnet models: channels of the first layer) --lr-lambda 1e-4 --period 20 (CBP's multiplier schedule; the reference's defaults)
+ *   --float-lr-drops 15 (epochs after which the float runs' learning rate drops ×0.1; default none, a constant 0.05)
  *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
  *   else DIR itself for the first seed.
  * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
   const lrLambda = Number(arg('lr-lambda', '1e-4'));
   const period = Number(arg('period', '20'));
   const width = process.argv.includes('--width') ? Number(arg('width', '0')) : undefined;
+  const floatLrDrops = process.argv.includes('--float-lr-drops') ? arg('float-lr-drops', '') : undefined;
   fs.mkdirSync(out, {recursive: true});
   // The training images batch norm is re-estimated on: loaded once for every rounded model of the study.
   let recalibrationData: TrainData | undefined;
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     } else if (reuse !== undefined && seed === seeds[0]) {
       floatDir = reuse;
     } else {
-      await trainOrResume({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, seed, width, out: floatDir}, log);
+      await trainOrResume({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, lrDrops: floatLrDrops, seed, width, out: floatDir}, log);
     }
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
@@ -152,7 +154,7 @@ async function main(): Promise<void> {
         if (method === 'cbp' && fs.existsSync(roundDir)) row.levelsVsRound = compareLevels(roundDir, dir);
         rows.push(row);
       }
-      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, width: width ?? null, seeds, floatEpochs, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
+      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, width: width ?? null, seeds, floatEpochs, floatLrDrops: floatLrDrops ?? null, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
   process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method, CBP λ lr ${lrLambda} period ${period}; top-1 (%) in ONNX Runtime\n\n`);

@@ -44,3 +44,13 @@ export function afterEpoch(state: ScheduleState, lagsum: number, period: number)
     updateLambda: true,
   };
 }
+
+/**
+ * The learning rate of a full-precision run after `finished` epochs: the base rate, ×0.1 for each epoch in `drops`
+ * that has been completed (drops [15, 25]: epochs 1–15 at the base rate, 16–25 at a tenth, then a hundredth).
+ */
+export function droppedLr(base: number, drops: readonly number[] | undefined, finished: number): number {
+  let lr = base;
+  for (const d of drops ?? []) if (d <= finished) lr *= 0.1;
+  return lr;
+}

@@ -47,6 +47,8 @@ export interface RunConfig {
   readonly inputShape?: readonly [number, number, number];
   /** Width of the architecture (its stem's channels) when not the published one. */
   readonly base?: number;
+  /** Full-precision runs: the epochs after which the learning rate drops ×0.1 (CBP's schedule governs the others). */
+  readonly lrDrops?: readonly number[];
 }
 
 /**

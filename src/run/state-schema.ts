@@ -88,7 +88,18 @@ function config(r: StateReader, v: unknown): RunConfig {
     ...(method !== undefined ? {method} : {}),
     ...(inputShape !== undefined ? {inputShape} : {}),
     ...(c.base !== undefined ? {base: r.int(c.base, 'config.base', 1, MAX_BASE)} : {}),
+    ...(c.lrDrops !== undefined ? {lrDrops: lrDrops(r, c.lrDrops)} : {}),
   };
+}
+
+function lrDrops(r: StateReader, v: unknown): number[] {
+  if (!Array.isArray(v) || v.length > MAX_EPOCHS) r.fail('config.lrDrops', v, `an array of at most ${MAX_EPOCHS} epochs`);
+  // Checked on the line above to be an array; each element is checked as it is read.
+  const drops = (v as unknown[]).map((e, i) => r.int(e, `config.lrDrops[${i}]`, 1, MAX_EPOCHS));
+  drops.forEach((e, i) => {
+    if (i > 0 && e <= drops[i - 1]) r.fail(`config.lrDrops[${i}]`, e, `an epoch after ${drops[i - 1]} (increasing)`);
+  });
+  return drops;
 }
 
 function schedule(r: StateReader, v: unknown): ScheduleState {

@@ -30,7 +30,9 @@ export interface DataFacts {
 
 export function setup(opts: TrainOptions, ds: DataFacts, ck: Checkpoint | undefined): RunSetup {
   if (opts.resume !== undefined && ck !== undefined) {
-    const config = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
+    let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
+    // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
+    if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
     if (config.data !== ds.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${ds.name}'`);
     if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
       throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
@@ -56,6 +58,7 @@ export function setup(opts: TrainOptions, ds: DataFacts, ck: Checkpoint | undefi
     init: opts.init ?? null,
     method: checkMethod(opts.method ?? 'cbp'),
   };
+  if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
   const source = opts.init !== undefined ? initSource(opts.init, model) : undefined;
   let base = source?.base;
@@ -125,6 +128,26 @@ function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: W
   return out;
 }
 
+
+/**
+ * `--lr-drops`: increasing epochs (a comma-separated list or numbers) after which a full-precision run's learning
+ * rate drops ×0.1, each before the run's last epoch. Constrained runs follow CBP's schedule, which drops the rate
+ * itself (at g = 20): a second schedule would make CBP and STE runs incomparable, so it is refused for them.
+ */
+export function checkLrDrops(value: string | readonly number[], quant: QuantOrNone, epochs: number): number[] {
+  const flag = '--lr-drops';
+  if (quant !== 'none') throw new CbpError(`${flag} ${String(value)}: a schedule for full-precision runs (--quant none); a ${quant} run's learning rate follows CBP's schedule (×0.1 when g reaches 20, see --period)`);
+  const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : value.map(String);
+  const drops = parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new CbpError(`${flag} ${String(value)}: '${p}' is not an epoch; expected whole numbers separated by commas, e.g. 15,25`);
+    return Number(p);
+  });
+  drops.forEach((d, i) => {
+    if (d < 1 || d >= epochs) throw new CbpError(`${flag} ${String(value)}: epoch ${d} is outside 1..${epochs - 1} (the rate drops after an epoch and before the last of --epochs ${epochs})`);
+    if (i > 0 && d <= drops[i - 1]) throw new CbpError(`${flag} ${String(value)}: epochs must increase (${drops[i - 1]} then ${d})`);
+  });
+  return drops;
+}
 
 export function checkWorkers(value: number | string): number {
   const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;

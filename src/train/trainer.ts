@@ -1,4 +1,4 @@
-import {afterEpoch, initialSchedule, type ScheduleState} from '../cbp/schedule';
+import {afterEpoch, droppedLr, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../core/errors';
 import {checkInt} from '../core/checks';
 import {ensureWritableDir} from '../core/atomic';
@@ -34,6 +34,8 @@ export interface TrainOptions {
   readonly seed: number;
   readonly batchSize: number;
   readonly lr: number;
+  /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
+  readonly lrDrops?: string | readonly number[];
   readonly lrLambda: number;
   readonly weightDecay: number;
   readonly period: number;
@@ -188,7 +190,8 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
   let lastCfs = engine.cfs();
   for (let epoch = c.startEpoch; epoch < config.epochs; epoch++) {
     const epochStart = Date.now();
-    const lr = config.lr * schedule.lrFactor;
+    // Constrained runs: CBP's schedule; full-precision ones: the --lr-drops (none: a constant rate).
+    const lr = scheduled ? config.lr * schedule.lrFactor : droppedLr(config.lr, config.lrDrops, epoch);
     let lagsum = 0;
     let losssum = 0;
     let seen = 0;

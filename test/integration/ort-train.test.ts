@@ -94,6 +94,8 @@ test('--resume of a checkpoint whose run state lies (batch size 0, an unknown co
     ['zero-batch', (c) => void (c.batchSize = 0), /config\.batchSize/],
     ['unknown-quant', (c) => void (c.quant = '3bit'), /config\.quant/],
     ['proto-model', (c) => void (c.model = '__proto__'), /config\.model/],
+    ['drops-not-array', (c) => void (c.lrDrops = '2'), /config\.lrDrops/],
+    ['drops-decreasing', (c) => void (c.lrDrops = [2, 1]), /config\.lrDrops\[1\]/],
   ];
   for (const [name, lie, field] of lies) {
     const dir = path.join(tmp, `lying-${name}`);
@@ -131,4 +133,33 @@ test('STE follows the same learning-rate schedule as CBP (the ×0.1 drop after e
   }
   const expected = [...Array.from({length: 10}, () => 0.01), 0.001, 0.001];
   for (const [method, lr] of Object.entries(lrs)) assert.deepEqual(lr.map((v) => Number(v.toPrecision(6))), expected, `${method}'s learning rate per epoch`);
+});
+
+// A full-precision run needs a learning-rate schedule to converge (a constant rate plateaus); --lr-drops gives one,
+// is stored with the run, can be given or changed on --resume, and is refused where CBP's own schedule governs.
+test('--lr-drops: a float run\'s learning rate drops ×0.1 after the listed epochs, is kept on resume, and bad or misplaced values are refused', () => {
+  const base = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '256', '--test-limit', '256', '--batch-size', '128', '--no-plot'];
+  const out = path.join(tmp, 'drops');
+  cbpJson<TrainResult>([...base, '--quant', 'none', '--epochs', '2', '--lr', '0.05', '--lr-drops', '1', '--out', out]);
+  assert.deepEqual(readCheckpoint(out).state.config.lrDrops, [1]);
+  // Resumed with one more drop: the stored list is replaced, the epochs before keep the rates they had.
+  cbpJson<TrainResult>(['train', '--resume', out, '--epochs', '4', '--lr-drops', '1,3', '--no-plot']);
+  const rates = readCheckpoint(out).state.progress.map((r) => Number(r.lr.toPrecision(6)));
+  assert.deepEqual(rates, [0.05, 0.005, 0.005, 0.0005]);
+  // Resumed without the flag: the stored drops still apply.
+  cbpJson<TrainResult>(['train', '--resume', out, '--epochs', '5', '--no-plot']);
+  assert.equal(Number(readCheckpoint(out).state.progress[4].lr.toPrecision(6)), 0.0005);
+  const bad: [string[], RegExp][] = [
+    [['--quant', 'ter', '--lr-drops', '1', '--epochs', '3'], /--lr-drops 1: a schedule for full-precision runs \(--quant none\); a ter run's learning rate follows CBP's schedule/],
+    [['--quant', 'none', '--lr-drops', '3', '--epochs', '3'], /--lr-drops 3: epoch 3 is outside 1\.\.2/],
+    [['--quant', 'none', '--lr-drops', '2,1', '--epochs', '5'], /--lr-drops 2,1: epochs must increase \(2 then 1\)/],
+    [['--quant', 'none', '--lr-drops', '1.5', '--epochs', '3'], /--lr-drops 1\.5: '1\.5' is not an epoch; expected whole numbers separated by commas/],
+  ];
+  for (const [flags, message] of bad) {
+    const dir = path.join(tmp, 'drops-bad');
+    const r = cbp([...base, ...flags, '--out', dir], 60_000);
+    assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(errorText(r.stderr), message);
+    assert.ok(!fs.existsSync(path.join(dir, 'state.json')), `${flags.join(' ')}: nothing trained`);
+  }
 });
