@@ -7,6 +7,8 @@ export interface Piece {
   readonly height: number;
   readonly toMeanLow: number;
   readonly toMeanHigh: number;
+  /** The float32 midpoint between the two levels. */
+  readonly mean: number;
   /** c(w) above this is inside the unconstrained window (set to 0). */
   readonly windowTop: number;
   /** The window in w: [rlow, rhigh). */
@@ -36,6 +38,7 @@ export function pieces(scale: number, levels: readonly number[], ucs: number): {
         height,
         toMeanLow: f(mean - qlow),
         toMeanHigh: f(mean - qhigh),
+        mean,
         windowTop: f(height * u),
         rlow: f(qlow + f(f(mean - qlow) * u)),
         rhigh: f(qhigh + f(f(mean - qhigh) * u)),
@@ -46,26 +49,70 @@ export function pieces(scale: number, levels: readonly number[], ucs: number): {
   };
 }
 
-/** c(w) and dc/dw at one position, written into `out` (reused, so the loops below allocate nothing per weight). */
-function pointwise(x: number, lo: number, hi: number, ps: readonly Piece[], out: {c: number; slope: number}): void {
+/** The pieces as flat arrays (the loops below read numbers, not objects), with the outer bounds. */
+export interface ConstraintTable {
+  readonly lo: number;
+  readonly hi: number;
+  readonly qlow: Float64Array;
+  readonly qhigh: Float64Array;
+  readonly height: Float64Array;
+  readonly toMeanLow: Float64Array;
+  readonly toMeanHigh: Float64Array;
+  readonly windowTop: Float64Array;
+  /** The float32 midpoint of each piece: below it the rising line is the smaller, from it on the falling one. */
+  readonly mean: Float64Array;
+  readonly rlow: Float64Array;
+  readonly rhigh: Float64Array;
+  readonly slopeLow: Float64Array;
+  readonly slopeHigh: Float64Array;
+}
+
+export function constraintTable(scale: number, levels: readonly number[], ucs: number): ConstraintTable {
+  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
+  const col = (pick: (p: Piece) => number): Float64Array => Float64Array.from(ps, pick);
+  return {
+    lo,
+    hi,
+    qlow: col((p) => p.qlow),
+    qhigh: col((p) => p.qhigh),
+    height: col((p) => p.height),
+    toMeanLow: col((p) => p.toMeanLow),
+    toMeanHigh: col((p) => p.toMeanHigh),
+    windowTop: col((p) => p.windowTop),
+    mean: col((p) => p.mean),
+    rlow: col((p) => p.rlow),
+    rhigh: col((p) => p.rhigh),
+    slopeLow: col((p) => p.slopeLow),
+    slopeHigh: col((p) => p.slopeHigh),
+  };
+}
+
+/**
+ * c(w) and dc/dw at one position, written into `out` (reused, so that no loop allocates per weight) — the one
+ * implementation every array form uses, the fused update pass included.
+ */
+export function constraintAt(x: number, t: ConstraintTable, out: {c: number; slope: number}): void {
   const f = Math.fround;
   // Slope 1 where no piece claims the position (NaN), as the reference leaves the incoming gradient there.
   out.c = Number.isNaN(x) ? NaN : 0;
   out.slope = 1;
-  if (x < lo) {
-    out.c = f(-2 * f(x - lo));
+  if (x < t.lo) {
+    out.c = f(-2 * f(x - t.lo));
     out.slope = -2;
-  } else if (x >= hi) {
-    out.c = f(2 * f(x - hi));
+  } else if (x >= t.hi) {
+    out.c = f(2 * f(x - t.hi));
     out.slope = 2;
   } else {
-    for (const q of ps) {
-      if (!(x >= q.qlow && x < q.qhigh)) continue;
-      const rising = f(f(x - q.qlow) / q.toMeanLow);
-      const falling = f(f(x - q.qhigh) / q.toMeanHigh);
-      const line = Math.max(0, f(Math.min(rising, falling) * q.height));
-      out.c = line > q.windowTop ? 0 : line;
-      out.slope = x < q.rlow ? q.slopeLow : x >= q.rhigh ? q.slopeHigh : 0;
+    const {qlow, qhigh} = t;
+    for (let p = 0; p < qlow.length; p++) {
+      if (!(x >= qlow[p] && x < qhigh[p])) continue;
+      // The tensor form's min(rising, falling) with one division: below the float32 midpoint f(x − qlow) ≤
+      // toMeanLow, so rising ≤ 1 ≤ falling after rounding (rounding is monotonic and 1 is exact); from the midpoint
+      // on the other way round.
+      const ratio = x < t.mean[p] ? f(f(x - qlow[p]) / t.toMeanLow[p]) : f(f(x - qhigh[p]) / t.toMeanHigh[p]);
+      const line = Math.max(0, f(ratio * t.height[p]));
+      out.c = line > t.windowTop[p] ? 0 : line;
+      out.slope = x < t.rlow[p] ? t.slopeLow[p] : x >= t.rhigh[p] ? t.slopeHigh[p] : 0;
       return;
     }
   }
@@ -78,12 +125,12 @@ function pointwise(x: number, lo: number, hi: number, ps: readonly Piece[], out:
  */
 export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale: number, levels: readonly number[], ucs: number): {value: number; grad: Float32Array} {
   const f = Math.fround;
-  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
+  const t = constraintTable(scale, levels, ucs);
   const grad = new Float32Array(w.length);
   const at = {c: 0, slope: 1};
   let value = 0;
   for (let i = 0; i < w.length; i++) {
-    pointwise(w[i], lo, hi, ps, at);
+    constraintAt(w[i], t, at);
     value += f(at.c * lambda[i]);
     grad[i] = f(at.slope * lambda[i]);
   }
@@ -92,11 +139,11 @@ export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale:
 
 /** Σ c(w) over a layer (λ = 1), without the gradient: the constraint-satisfaction measure's sum. */
 export function constraintTotal(w: Float32Array, scale: number, levels: readonly number[], ucs: number): number {
-  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
+  const t = constraintTable(scale, levels, ucs);
   const at = {c: 0, slope: 1};
   let value = 0;
   for (let i = 0; i < w.length; i++) {
-    pointwise(w[i], lo, hi, ps, at);
+    constraintAt(w[i], t, at);
     value += at.c;
   }
   return value;
@@ -104,11 +151,11 @@ export function constraintTotal(w: Float32Array, scale: number, levels: readonly
 
 /** The values c(w) elementwise (the gradient of Σ λ⊙c(w) with respect to λ, which the λ ascent follows). */
 export function constraintValues(w: Float32Array, scale: number, levels: readonly number[], ucs: number): Float32Array {
-  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
+  const t = constraintTable(scale, levels, ucs);
   const at = {c: 0, slope: 1};
   const out = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) {
-    pointwise(w[i], lo, hi, ps, at);
+    constraintAt(w[i], t, at);
     out[i] = at.c;
   }
   return out;

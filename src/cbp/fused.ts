@@ -1,4 +1,4 @@
-import {pieces} from './constraint-arrays';
+import {constraintAt, constraintTable} from './constraint-arrays';
 import {quantizerTable} from './levels';
 import {GRAD_CLIP, MOMENTUM, type UpdateRule} from './update';
 
@@ -19,51 +19,6 @@ export interface FusedLayer {
   readonly quantized: Float32Array;
 }
 
-/** The per-layer constants of c(w) and of the quantizer as flat arrays, so the loop reads numbers, not objects. */
-interface Tables {
-  lo: number;
-  hi: number;
-  qlow: Float64Array;
-  qhigh: Float64Array;
-  height: Float64Array;
-  toMeanLow: Float64Array;
-  toMeanHigh: Float64Array;
-  windowTop: Float64Array;
-  /** The float32 midpoint of each piece: below it the rising line is the smaller, from it on the falling one. */
-  mean: Float64Array;
-  rlow: Float64Array;
-  rhigh: Float64Array;
-  slopeLow: Float64Array;
-  slopeHigh: Float64Array;
-  mids: Float64Array;
-  below: Float64Array;
-  onMid: Float64Array;
-}
-
-function tables(scale: number, levels: readonly number[], ucs: number): Tables {
-  const {lo, hi, pieces: ps} = pieces(scale, levels, ucs);
-  const col = (pick: (p: (typeof ps)[number]) => number): Float64Array => Float64Array.from(ps, pick);
-  const quantizer = quantizerTable(scale, levels);
-  return {
-    lo,
-    hi,
-    qlow: col((p) => p.qlow),
-    qhigh: col((p) => p.qhigh),
-    height: col((p) => p.height),
-    toMeanLow: col((p) => p.toMeanLow),
-    toMeanHigh: col((p) => p.toMeanHigh),
-    windowTop: col((p) => p.windowTop),
-    mean: Float64Array.from(quantizer.mids),
-    rlow: col((p) => p.rlow),
-    rhigh: col((p) => p.rhigh),
-    slopeLow: col((p) => p.slopeLow),
-    slopeHigh: col((p) => p.slopeHigh),
-    mids: Float64Array.from(quantizer.mids),
-    below: Float64Array.from(quantizer.below),
-    onMid: Float64Array.from(quantizer.onMid),
-  };
-}
-
 /**
  * Updates `w` and `momentum` in place over [from, to) and writes the quantized new weights; returns Σ λ⊙c(w) over
  * that range at the weights before the update (0 without λ).
@@ -74,10 +29,12 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
     throw new Error(`internal: fused update of ${n} weights with ${grad.length} gradients, ${momentum.length} momenta`);
   }
   const f = Math.fround;
-  const t = tables(layer.scale, layer.levels, ucs);
-  const {lo, hi, qlow, qhigh, height, toMeanLow, toMeanHigh, windowTop, mean, rlow, rhigh, slopeLow, slopeHigh, mids, below, onMid} = t;
+  const t = constraintTable(layer.scale, layer.levels, ucs);
+  const quantizer = quantizerTable(layer.scale, layer.levels);
+  const mids = Float64Array.from(quantizer.mids);
+  const below = Float64Array.from(quantizer.below);
+  const onMid = Float64Array.from(quantizer.onMid);
   const clip = GRAD_CLIP;
-  const np = qlow.length;
   const nm = mids.length;
   const lr = f(rule.lr);
   const wd = f(rule.weightDecay);
@@ -85,36 +42,16 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
   const clamp = rule.clamp;
   const lambda = layer.lambda;
   const q = layer.quantized;
+  const at = {c: 0, slope: 1};
   let value = 0;
   for (let i = from; i < to; i++) {
     const x = w[i];
     let g = grad[i];
     if (lambda !== undefined) {
-      // c(w) and dc/dw as constraint-arrays.ts's pointwise() computes them.
-      let c = Number.isNaN(x) ? NaN : 0;
-      let slope = 1;
-      if (x < lo) {
-        c = f(-2 * f(x - lo));
-        slope = -2;
-      } else if (x >= hi) {
-        c = f(2 * f(x - hi));
-        slope = 2;
-      } else {
-        for (let p = 0; p < np; p++) {
-          if (!(x >= qlow[p] && x < qhigh[p])) continue;
-          // min(rising, falling) of pointwise() with one division: below the float32 midpoint f(x − qlow) ≤
-          // toMeanLow, so rising ≤ 1 ≤ falling after rounding (rounding is monotonic and 1 is exact); from the
-          // midpoint on the other way round.
-          const ratio = x < mean[p] ? f(f(x - qlow[p]) / toMeanLow[p]) : f(f(x - qhigh[p]) / toMeanHigh[p]);
-          const line = Math.max(0, f(ratio * height[p]));
-          c = line > windowTop[p] ? 0 : line;
-          slope = x < rlow[p] ? slopeLow[p] : x >= rhigh[p] ? slopeHigh[p] : 0;
-          break;
-        }
-      }
+      constraintAt(x, t, at);
       const l = lambda[i];
-      value += f(c * l);
-      g = f(g + f(slope * l));
+      value += f(at.c * l);
+      g = f(g + f(at.slope * l));
     }
     g = g > clip ? clip : g < -clip ? -clip : g;
     if (wd > 0) g = f(g + f(x * wd));
