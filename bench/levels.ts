@@ -2,9 +2,11 @@
  * How many constrained weights sit at a different level in two runs of the same model and constraint:
  * node dist/bench/levels.js RUN_A RUN_B. Prints {layers: [{layer, weights, differ}], weights, differ}. The study
  * uses it to say whether CBP and STE trained different quantized networks or the same one.
+ * node dist/bench/levels.js --moved FLOAT RUN: the weights whose level RUN changed from its float starting point,
+ * by how far that float weight sat from the nearest midpoint between levels (in units of the layer's scale).
  */
 import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
-import {LEVELS, levelIndices, quantizeArray} from '../src/cbp/levels';
+import {LEVELS, levelIndices, quantizeArray, segments} from '../src/cbp/levels';
 import {cfsOf} from '../src/cbp/constraint-arrays';
 import {CbpError} from '../src/core/errors';
 
@@ -33,6 +35,50 @@ export function compareLevels(a: string, b: string): LevelComparison {
     layers.push({layer: name, weights: xa.length, differ});
   }
   return {layers, weights: layers.reduce((s, l) => s + l.weights, 0), differ: layers.reduce((s, l) => s + l.differ, 0)};
+}
+
+/** Upper bounds (× scale) of the distance bins of `movedFrom`; the last bin is everything farther. */
+export const MOVED_BINS = [0.1, 0.25, 0.5] as const;
+
+export interface Moved {
+  readonly weights: number;
+  /** Weights at another level than the float model's weight rounded with the run's scale. */
+  readonly moved: number;
+  /** Of those, how many started within MOVED_BINS[k]·s of a midpoint (and beyond the bin before); last: the rest. */
+  readonly byDistance: readonly number[];
+}
+
+/**
+ * Which weights a run moved to another level than its float starting point, and how far from a midpoint (the
+ * quantizer's threshold) each of them started: weights that start near a threshold cross it where c(w) is flat (the
+ * unconstrained window), so CBP's pull cannot hold them back there.
+ */
+export function movedFrom(floatRun: string, run: string): Moved {
+  const [cf, cr] = [readCheckpoint(floatRun), readCheckpoint(run)];
+  const quant = cr.state.config.quant;
+  if (quant === 'none') throw new CbpError(`${run}: a float run has no levels`);
+  const levels = LEVELS[quant];
+  const mids = segments(levels).mids;
+  const [wf, wr] = [modelWeights(cf.tensors), modelWeights(cr.tensors)];
+  const byDistance = new Array<number>(MOVED_BINS.length + 1).fill(0);
+  let [weights, moved] = [0, 0];
+  for (const [key, scale] of wr) {
+    if (!key.endsWith('.scale')) continue;
+    const name = key.slice(0, -'.scale'.length);
+    const [xf, xr] = [wf.get(`${name}.weight`)?.data, wr.get(`${name}.weight`)?.data];
+    if (xf === undefined || xr === undefined || xf.length !== xr.length) throw new CbpError(`${floatRun}: layer ${name} does not match ${run}`);
+    const s = scale.data[0];
+    const [qf, qr] = [quantizeArray(xf, s, levels), quantizeArray(xr, s, levels)];
+    for (let i = 0; i < xr.length; i++) {
+      if (qf[i] === qr[i]) continue;
+      moved++;
+      const d = Math.min(...mids.map((m) => Math.abs(xf[i] - m * s))) / s;
+      const bin = MOVED_BINS.findIndex((b) => d < b);
+      byDistance[bin < 0 ? MOVED_BINS.length : bin]++;
+    }
+    weights += xr.length;
+  }
+  return {weights, moved, byDistance};
 }
 
 /** How close a run's latent weights sit to their levels: the quantities docs/RESULTS.md reports per run. */
@@ -74,9 +120,11 @@ export function latentStats(run: string): LatentStats {
 
 if (require.main === module) {
   try {
-    const [a, b] = process.argv.slice(2);
-    if (a === undefined || b === undefined) throw new CbpError('usage: node dist/bench/levels.js RUN_A RUN_B');
-    process.stdout.write(JSON.stringify(compareLevels(a, b)) + '\n');
+    const args = process.argv.slice(2);
+    const moved = args[0] === '--moved';
+    const [a, b] = moved ? args.slice(1) : args;
+    if (a === undefined || b === undefined) throw new CbpError('usage: node dist/bench/levels.js RUN_A RUN_B, or node dist/bench/levels.js --moved FLOAT RUN');
+    process.stdout.write(JSON.stringify(moved ? movedFrom(a, b) : compareLevels(a, b)) + '\n');
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(1);
