@@ -55,6 +55,23 @@ export function levelIndices(latent: Float32Array, scale: number, levels: readon
   return {index, onMidpoint};
 }
 
+/**
+ * The latent weights as an export stores them: a weight exactly on a midpoint (which the reference quantizes halfway
+ * between two levels, where no code can say it) moved onto the level above, as levelIndices counts it; the others
+ * unchanged. The same array when no weight is on a midpoint.
+ */
+export function asStored(latent: Float32Array, scale: number, levels: readonly number[]): Float32Array {
+  const mids = scaledMids(levels, scale);
+  let out: Float32Array | undefined;
+  for (let i = 0; i < latent.length; i++) {
+    const k = levelOf(latent[i], mids);
+    if (k >= 0) continue;
+    out ??= Float32Array.from(latent);
+    out[i] = Math.fround(levels[-k - 1] * scale);
+  }
+  return out ?? latent;
+}
+
 /** How many latent weights map to each level; those exactly on a midpoint (quantized to no level) apart. */
 export function levelCounts(latent: Float32Array, scale: number, levels: readonly number[]): {counts: number[]; offLevel: number} {
   const mids = scaledMids(levels, scale);

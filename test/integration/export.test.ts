@@ -11,6 +11,7 @@ import {countHits} from '../../src/core/topk';
 import type {ExportResult} from '../../src/app/export';
 import type {ModelInfo} from '../../src/app/info';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
+import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import {Network} from '../../src/train/network';
 import type {TrainResult} from '../../src/train/trainer';
 import {getModel, QUANTS} from '../../models/index';
@@ -97,6 +98,29 @@ test('binary LeNet-5 as ONNX is at most 1/8 of the float export; int2, int8 and 
   assert.ok(int8.layers.filter((l) => l.constrained).every((l) => l.storage === 'int8'));
   const fl = cbpJson<ExportResult>(['export', '--checkpoint', path.join(tmp, 'bin'), '--out', path.join(tmp, 'binf.onnx'), '--weights', 'float']);
   assert.ok(fl.maxDifference <= 1e-3 * Math.max(1, fl.maxLogit));
+});
+
+// A latent weight exactly on a midpoint has no code (the reference quantizes it halfway between two levels): the
+// export stores it one level up and says so. The file must still verify — against the weights as stored — and be
+// written, not refused (a real 15-epoch run ended with one such weight).
+test('a checkpoint with latent weights exactly on a midpoint exports with a warning, verified against the weights as stored', () => {
+  const dir = path.join(tmp, 'ter-midpoints');
+  fs.cpSync(path.join(tmp, 'ter'), dir, {recursive: true});
+  const file = path.join(dir, 'weights.safetensors');
+  const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+  const scale = tensors.get('fc1.scale')?.data[0];
+  const w = tensors.get('fc1.weight');
+  if (scale === undefined || w === undefined) throw new Error('no fc1 in the ternary checkpoint');
+  // 3,000 weights on the two midpoints ±s/2 (float32, as the quantizer compares them), spread over the layer.
+  const mid = Math.fround(0.5 * scale);
+  for (let i = 0; i < 3000; i++) w.data[i * 131] = i % 2 === 0 ? mid : -mid;
+  fs.writeFileSync(file, encodeSafetensors(tensors, metadata));
+  const r = cbp(['export', '--checkpoint', dir, '--out', path.join(tmp, 'ter-midpoints.onnx'), '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: 3000 latent weights lie exactly on a midpoint; they are stored at the level above/);
+  const exp = JSON.parse(r.stdout) as ExportResult;
+  assert.ok(exp.maxDifference <= 1e-3 * Math.max(1, exp.maxLogit), `logits differ by ${exp.maxDifference}`);
+  assert.ok(fs.existsSync(path.join(tmp, 'ter-midpoints.onnx')));
 });
 
 test('cbp info reports per-layer levels and the compression of the file', () => {
