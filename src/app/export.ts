@@ -53,15 +53,17 @@ export interface ExportResult {
   readonly card: ModelCard;
 }
 
-/** Every constrained layer's latent weights as the export stores them (see asStored). */
-function storedWeights(weights: Weights, quant: QuantOrNone): Weights {
+/**
+ * The weights as the file stores them: in each layer the encoder reported midpoint weights for, those moved to the
+ * level above (see asStored); every other tensor as it is.
+ */
+function storedWeights(weights: Weights, layers: readonly LayerExport[], quant: QuantOrNone): Weights {
   if (quant === 'none') return weights;
   const out: Weights = new Map(weights);
-  for (const [key, scale] of weights) {
-    if (!key.endsWith('.scale')) continue;
-    const wkey = `${key.slice(0, -'.scale'.length)}.weight`;
-    const w = weights.get(wkey);
-    if (w !== undefined) out.set(wkey, {shape: w.shape, data: asStored(w.data, scale.data[0], LEVELS[quant])});
+  for (const l of layers) {
+    const w = weights.get(`${l.layer}.weight`);
+    if (!l.onMidpoint || l.scale === undefined || w === undefined) continue;
+    out.set(`${l.layer}.weight`, {shape: w.shape, data: asStored(w.data, l.scale, LEVELS[quant])});
   }
   return out;
 }
@@ -101,7 +103,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   // The reference runs the weights as the file stores them: a latent weight exactly on a midpoint is stored at the
   // level above (warned above), so the check compares the encoding and the graph, not that documented choice.
   const reference = verifyWith === 'tfjs'
-    ? await (await import('../train/forward')).tfjsLogits(spec, config.quant, onMidpoint > 0 ? storedWeights(weights, config.quant) : weights, x, n, opts.backend ?? 'auto')
+    ? await (await import('../train/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
     : await onnxLogits(writeOnnx(spec, config.quant, weights, 'float', {}).bytes, x, [n, ...shape], out);
   let maxDifference = 0;
   let maxLogit = 0;
