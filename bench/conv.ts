@@ -4,7 +4,7 @@
  * PyTorch with one thread. Their ratio is the per-core gap that no amount of threading on two cores can close.
  */
 import {tf} from '../src/core/tf';
-import {selectBackend} from '../src/core/backend';
+import {selectBackend} from '../src/train/tfjs/backend';
 
 export const CONV_SHAPES: [string, number, number, number, number, number][] = [
   // [name, batch, size, in, kernel, out]; 3×3 'same', 5×5 'valid'

@@ -123,7 +123,7 @@ async function evalRole(device: CheckDevice, models: string, work: string, quick
 
 /** Steps of the ONNX Runtime training engine on one device (binary weights, λ 1e-4, random data, as bench/step.ts). */
 async function trainRole(device: CheckDevice, quick: boolean): Promise<unknown> {
-  const {createOrtEngine} = await import('../src/train/ort-engine');
+  const {createOrtEngine} = await import('../src/train/ort/engine');
   const {constrainedNodes, paramInfos} = await import('../models/spec');
   const {LAMBDA_PREFIX} = await import('../src/run/checkpoint');
   const cases = [

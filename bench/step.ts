@@ -6,17 +6,17 @@
  * of a tfjs backend (its first step, which includes ORT's own warm-up, is reported apart as firstStepMs).
  */
 import {tf} from '../src/core/tf';
-import {selectBackend} from '../src/core/backend';
-import {Network} from '../src/train/network';
+import {selectBackend} from '../src/train/tfjs/backend';
+import {Network} from '../src/train/tfjs/network';
 import {initialWeights} from '../src/train/init';
-import {cbpStep, createTrainState} from '../src/train/step';
-import {defaultWorkers, ShardPool} from '../src/train/shards';
+import {cbpStep, createTrainState} from '../src/train/tfjs/step';
+import {defaultWorkers, ShardPool} from '../src/train/tfjs/shards';
 import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import * as os from 'node:os';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../models/spec';
 import {LAMBDA_PREFIX} from '../src/run/checkpoint';
-import {createOrtEngine} from '../src/train/ort-engine';
+import {createOrtEngine} from '../src/train/ort/engine';
 
 async function main(): Promise<void> {
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';

@@ -3,7 +3,7 @@ import {checkChoice, checkNumber} from '../src/core/checks';
 import {EXPORT_FORMATS, type ExportFormat} from '../src/app/export';
 import {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
 import {DEVICES, checkDevice, type DeviceChoice} from '../src/core/ort';
-import {ENGINES, checkEngine, type EngineChoice} from '../src/train/engines';
+import {ENGINES, checkEngine, type EngineChoice} from '../src/train/registry';
 import {CbpError} from '../src/core/errors';
 import {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../src/core/backend-choice';
 import {QUANT_OR_NONE, checkQuant, constraintHelp, type QuantOrNone} from '../src/cbp/registry';

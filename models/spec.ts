@@ -99,10 +99,6 @@ export function isWeightNode(node: SpecNode): node is WeightNode {
   return node.kind === 'conv2d' || node.kind === 'dense';
 }
 
-export function nodeInputs(node: SpecNode): readonly string[] {
-  return node.kind === 'add' ? node.inputs : [node.input];
-}
-
 export function weightShape(node: WeightNode): readonly number[] {
   return node.kind === 'conv2d'
     ? [node.outChannels, node.inChannels, node.kernel[0], node.kernel[1]]

@@ -3,9 +3,11 @@
  * checkpoints, export compact ONNX, evaluate with ONNX Runtime. The same functions the `cbp` commands call; options
  * are typed from the registries (constraints, models, data sets), and every failure is a CbpError with a stable code.
  */
-import type {TrainOptions, TrainResult} from './train/trainer';
+import type {TrainResult} from './train/trainer';
+import type {TrainOptions} from './train/options';
 
-export type {TrainOptions, TrainResult, StepProgress} from './train/trainer';
+export type {TrainResult} from './train/trainer';
+export type {TrainOptions, StepProgress} from './train/options';
 
 /** CBP training (see TrainOptions). TensorFlow.js loads on the first call, not when the library is required. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {

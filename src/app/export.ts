@@ -103,7 +103,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   // The reference runs the weights as the file stores them: a latent weight exactly on a midpoint is stored at the
   // level above (warned above), so the check compares the encoding and the graph, not that documented choice.
   const reference = verifyWith === 'tfjs'
-    ? await (await import('../train/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
+    ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
     : await onnxLogits(writeOnnx(spec, config.quant, weights, 'float', {}).bytes, x, [n, ...shape], out);
   let maxDifference = 0;
   let maxLogit = 0;

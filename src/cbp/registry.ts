@@ -44,14 +44,6 @@ export function perConstraint<T>(f: (c: ConstraintDef, quant: Quant) => T): Reco
   return out as Record<Quant, T>;
 }
 
-export function constraintOf(quant: Quant): ConstraintDef {
-  return CONSTRAINTS[quant];
-}
-
-export function levelsOf(quant: Quant): readonly number[] {
-  return CONSTRAINTS[quant].levels;
-}
-
 /** The level codes (level / unit, integers) of a constraint, ascending. */
 export function levelCodes(quant: Quant): number[] {
   const c = CONSTRAINTS[quant];

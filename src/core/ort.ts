@@ -120,14 +120,14 @@ export async function openSession(model: Uint8Array, device: string, source: str
       fallback = 'this onnxruntime-node build has no CUDA execution provider';
     } else if (missing !== undefined) {
       // Checked first: trying to load it anyway makes onnxruntime print a native error of its own.
-      fallback = `onnxruntime-node's CUDA provider is not installed (${missing} is missing; 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12 installs it)`;
+      fallback = `onnxruntime-node's CUDA provider is not installed (${missing} is missing; 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js' on a machine with CUDA 12 installs it)`;
     } else {
       try {
         const session = await ort.InferenceSession.create(model, {executionProviders: ['cuda'], ...options});
         const why = choice === 'auto' ? "--device auto: onnxruntime-node's CUDA provider loaded" : '--device cuda';
         return {session, device: 'cuda', line: `device: cuda (${why})`};
       } catch (err) {
-        fallback = `the CUDA execution provider did not load (${firstLine(err)}); install its binaries with 'npm install --onnxruntime-node-install=cuda12' on a machine with CUDA 12`;
+        fallback = `the CUDA execution provider did not load (${firstLine(err)}); install its binaries with 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js' on a machine with CUDA 12`;
       }
     }
     if (choice === 'cuda') throw new CbpError(`--device cuda: CUDA is not available: ${fallback}`, 'NO_CUDA');

@@ -53,6 +53,3 @@ export function makeBatch(ds: Dataset, split: Split, indices: ArrayLike<number>,
   return {x, y};
 }
 
-export function batchNHWC(ds: Dataset, split: Split, indices: ArrayLike<number>): {x: Float32Array; y: Int32Array} {
-  return makeBatch(ds, split, indices, 'NHWC');
-}

@@ -3,8 +3,8 @@ import type {Source} from '../data/source';
 import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import type {Batch} from '../data/imagefolder';
 import type {Layout} from '../data/dataset';
-import type {LevelHistogram} from './metrics';
-import type {StepResult} from './step';
+import type {BackendChoice} from '../core/backend-choice';
+import type {DeviceChoice} from '../core/ort';
 
 /**
  * What the CBP loop (trainer.ts) needs from a training engine: one step on a batch, the multipliers' ascent, the
@@ -47,3 +47,31 @@ export interface EngineOptions {
   readonly constraintTerm: boolean;
   readonly source: Source;
 }
+
+export interface StepResult {
+  readonly loss: number;
+  readonly lagrangian: number;
+  /** False when the loss or Lagrangian was not finite; nothing was updated then. */
+  readonly finite: boolean;
+}
+
+export interface LevelHistogram {
+  readonly layer: string;
+  readonly scale: number;
+  readonly levels: readonly number[];
+  /** counts[i]: weights whose quantized value is levels[i]·scale. */
+  readonly counts: readonly number[];
+  /** Weights whose quantized value is no level (only a latent weight exactly on a midpoint gives one). */
+  readonly offLevel: number;
+}
+
+/** What a run asks of the engines beyond the model and data: each option belongs to one engine (`owns` in registry.ts). */
+export interface EngineSettings {
+  readonly backend: BackendChoice;
+  /** Threads sharing each step ('auto' or a count). */
+  readonly workers: number | 'auto';
+  readonly device: DeviceChoice;
+  readonly batchSize: number;
+  readonly log: (line: string) => void;
+}
+

@@ -1,65 +1,15 @@
 import {afterEpoch, droppedLr, initialSchedule, type ScheduleState} from '../cbp/schedule';
 import {CbpError} from '../core/errors';
-import {checkInt} from '../core/checks';
 import {ensureWritableDir} from '../core/atomic';
-import type {ModelName, QuantOrNone} from '../../models/index';
-import type {BackendChoice} from '../core/backend-choice';
-import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunOrigin, type RunState, type TrainMethod} from '../run/checkpoint';
+import type {QuantOrNone} from '../../models/index';
+import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunOrigin, type RunState} from '../run/checkpoint';
 import {VERSION} from '../core/version';
-import type {Engine, EngineOptions} from './engine';
+import type {Engine, EngineOptions, LevelHistogram} from './engine';
 import type {Batch} from '../data/imagefolder';
-import type {LevelHistogram} from './metrics';
-import {checkWorkers, setup} from './setup';
-import {chooseEngine, type EngineChoice} from './engines';
+import {startingWeights} from './setup';
+import {resolveTrainOptions, type StepProgress, type TrainOptions} from './options';
 import {openSource} from '../data/source';
-import type {DeviceChoice} from '../core/ort';
 
-export interface TrainOptions {
-  readonly model: ModelName;
-  readonly quant: QuantOrNone;
-  readonly data: string;
-  /** Total epochs; on resume, the stored total when omitted. */
-  readonly epochs?: number;
-  readonly out: string;
-  readonly init?: string;
-  readonly resume?: string;
-  readonly limit?: number;
-  /** Channels of the first layer (alexnet, resnet*); the widths of the later layers scale with it. The model's
-   * published width when omitted, or the --init checkpoint's. */
-  readonly width?: number;
-  /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
-  readonly method?: TrainMethod;
-  /** Evaluate on only this many test images (spread over the classes for folders). */
-  readonly testLimit?: number;
-  readonly seed: number;
-  readonly batchSize: number;
-  readonly lr: number;
-  /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
-  readonly lrDrops?: string | readonly number[];
-  readonly lrLambda: number;
-  readonly weightDecay: number;
-  readonly period: number;
-  readonly backend: BackendChoice;
-  /** The training engine: auto (see chooseEngine), onnxruntime or tfjs. */
-  readonly engine?: EngineChoice;
-  /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
-  readonly device?: DeviceChoice;
-  /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
-  readonly workers?: number | string;
-  readonly log?: (line: string) => void;
-  readonly onStep?: (p: StepProgress) => void;
-}
-
-export interface StepProgress {
-  readonly epoch: number;
-  readonly epochs: number;
-  readonly step: number;
-  readonly steps: number;
-  readonly loss: number;
-  readonly lagrangian: number;
-  readonly cfs: number;
-  readonly elapsed: number;
-}
 
 export interface TrainResult {
   readonly out: string;
@@ -79,29 +29,20 @@ export interface TrainResult {
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
-  const workersWanted = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
-  const choice = chooseEngine(opts.engine ?? 'auto', {backend: opts.backend, workers: opts.workers, device: opts.device ?? 'auto'});
-  log(`engine: ${choice.engine} (${choice.why})`);
-  if (choice.engine === 'onnxruntime') {
-    // tfjs options on the ONNX Runtime engine would be silently ignored: refuse them instead.
-    if (opts.backend !== 'auto') throw new CbpError(`--backend ${opts.backend}: a TensorFlow.js backend, but --engine is onnxruntime; use --engine tfjs or leave --backend out`);
-    if (opts.workers !== undefined && opts.workers !== 'auto') throw new CbpError(`--workers ${opts.workers}: threads of the TensorFlow.js engine; ONNX Runtime threads itself over every core (use --engine tfjs or leave --workers out)`);
-  }
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
-  const stored = resumeFrom?.state.config;
-  const limit = stored ? stored.limit ?? undefined : opts.limit;
-  if (limit !== undefined) checkInt('--limit', limit, 2);
-  const ds = openSource(stored?.data ?? opts.data, {need: 'train', limit, testLimit: opts.testLimit, onSkip: (_file, why) => log(`warning: skipped ${why}`)});
+  const run = resolveTrainOptions(opts, resumeFrom, (data, limit) =>
+    openSource(data, {need: 'train', limit, testLimit: opts.testLimit, onSkip: (_file, why) => log(`warning: skipped ${why}`)}),
+  );
+  const {config, spec, source: ds, out} = run;
+  log(`engine: ${run.engine.name} (${run.engine.why})`);
   const train = ds.train;
   if (train === undefined) throw new Error(`internal: ${ds.name} opened without training images`);
-  const {config, spec, weights, resumed} = setup(opts, ds, resumeFrom);
-  const out = opts.resume ?? opts.out;
+  const weights = startingWeights(run);
+  const resumed = run.resumed;
   ensureWritableDir(out, opts.resume !== undefined ? '--resume' : '--out');
   const cbpMethod = (config.method ?? 'cbp') === 'cbp';
-  const common = {spec, quant: config.quant, weights, stored: resumed?.tensors, weightDecay: config.weightDecay, lrLambda: config.lrLambda, constraintTerm: cbpMethod, source: ds};
-  const engine = choice.engine === 'onnxruntime'
-    ? await (await import('./ort-engine')).createOrtEngine({...common, device: opts.device ?? 'auto', log})
-    : await tfjsEngine(common, opts.backend, workersWanted, config.batchSize, log);
+  const common: EngineOptions = {spec, quant: config.quant, weights, stored: resumed?.tensors, weightDecay: config.weightDecay, lrLambda: config.lrLambda, constraintTerm: cbpMethod, source: ds};
+  const engine = await run.engine.entry.create(common, run.settings);
   // A resumed run keeps the origin it was given; runs from before origins were recorded get one now.
   const origin: RunOrigin = resumed?.state.origin ?? {kind: 'train', version: VERSION, ...(ds.labels.length > 0 ? {labels: ds.labels} : {})};
   const startEpoch = resumed?.state.epoch ?? 0;
@@ -133,26 +74,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     histograms: final.histograms,
     seconds: (Date.now() - started) / 1000,
   };
-}
-
-/** The TensorFlow.js engine on its backend and threads, loaded only when chosen. */
-async function tfjsEngine(
-  common: EngineOptions,
-  backendChoice: BackendChoice,
-  workersWanted: number | 'auto',
-  batchSize: number,
-  log: (line: string) => void,
-): Promise<Engine> {
-  const {describeBackend, selectBackend} = await import('../core/backend');
-  const {defaultWorkers} = await import('./shards');
-  const backend = await selectBackend(backendChoice);
-  log(describeBackend(backend));
-  if (workersWanted !== 'auto' && workersWanted > 1 && backend.name === 'tensorflow') {
-    throw new CbpError(`--workers ${workersWanted}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
-  }
-  const workers = workersWanted === 'auto' ? defaultWorkers(backend.name, batchSize) : workersWanted;
-  log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
-  return (await import('./tfjs-engine')).createTfjsEngine({...common, backend: backend.name, workers});
 }
 
 interface LoopContext {

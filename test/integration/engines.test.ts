@@ -1,13 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {selectBackend} from '../../src/core/backend';
+import {selectBackend} from '../../src/train/tfjs/backend';
 import {Rng} from '../../src/core/rng';
 import type {Weights} from '../../src/core/weights';
 import {QUANT_OR_NONE} from '../../src/cbp/registry';
 import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../src/run/checkpoint';
 import {initialWeights} from '../../src/train/init';
-import {createOrtEngine} from '../../src/train/ort-engine';
-import {createTfjsEngine} from '../../src/train/tfjs-engine';
+import {createOrtEngine} from '../../src/train/ort/engine';
+import {createTfjsEngine} from '../../src/train/tfjs/engine';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../../models/spec';
 import {getModel} from '../../models/index';
 import {shapeOnlySource} from '../engine-helpers';

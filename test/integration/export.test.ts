@@ -12,7 +12,7 @@ import type {ExportResult} from '../../src/app/export';
 import type {ModelInfo} from '../../src/app/info';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
-import {Network} from '../../src/train/network';
+import {Network} from '../../src/train/tfjs/network';
 import type {TrainResult} from '../../src/train/trainer';
 import {getModel, QUANTS} from '../../models/index';
 import {readOnnx} from '../../onnx/reader';

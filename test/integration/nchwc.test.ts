@@ -1,8 +1,8 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {createOrtEngine} from '../../src/train/ort-engine';
-import {nchwcBlockSize} from '../../src/train/nchwc';
-import {writeTrainGraph} from '../../onnx/train-graph';
+import {createOrtEngine} from '../../src/train/ort/engine';
+import {nchwcBlockSize} from '../../src/train/ort/nchwc';
+import {writeTrainGraph} from '../../src/train/ort/train-graph';
 import {initialWeights} from '../../src/train/init';
 import {getModel} from '../../models/index';
 import {Rng} from '../../src/core/rng';

@@ -24,7 +24,6 @@ test('the packed package installs into a fresh folder and its library API works 
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({name: 'consumer', version: '1.0.0', private: true}));
-    fs.copyFileSync(path.join(ROOT, '.npmrc'), path.join(app, '.npmrc'));
     run(npm, ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel', 'error', tarball], app);
 
     // CommonJS: the registries, a PyTorch import, an export verified in ONNX Runtime, and info on the result.

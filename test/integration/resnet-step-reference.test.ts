@@ -2,11 +2,11 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {selectBackend} from '../../src/core/backend';
+import {selectBackend} from '../../src/train/tfjs/backend';
 import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../src/run/checkpoint';
 import {isQuant} from '../../src/cbp/registry';
-import {createOrtEngine} from '../../src/train/ort-engine';
-import {createTfjsEngine} from '../../src/train/tfjs-engine';
+import {createOrtEngine} from '../../src/train/ort/engine';
+import {createTfjsEngine} from '../../src/train/tfjs/engine';
 import {getModel} from '../../models/index';
 import {FIXTURES} from '../helpers';
 import {shapeOnlySource} from '../engine-helpers';
@@ -30,7 +30,7 @@ interface Case {
 // statistics), for ternary and 2-bit shift weights.
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'resnet20_step_reference.json'), 'utf8')) as {ucs: number; lr: number; weight_decay: number; width: number; cases: Case[]};
 
-// The ONNX Runtime engine twice: its update pass on one thread, and split with a worker thread (update-pool.ts),
+// The ONNX Runtime engine twice: its update pass on one thread, and split with a worker thread (update-threads.ts),
 // which the engine chooses by itself only for models of a million constrained weights or more.
 for (const [engine, updateThreads] of [['onnxruntime', 1], ['onnxruntime', 2], ['tfjs', 1]] as const) {
   test(`${engine} engine${engine === 'onnxruntime' ? ` (update on ${updateThreads} thread${updateThreads > 1 ? 's' : ''})` : ''}: one CBP step of a narrow ResNet-20 matches PyTorch (loss, Lagrangian, every tensor and momentum buffer), ternary and 2-bit`, async () => {

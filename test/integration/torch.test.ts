@@ -8,7 +8,7 @@ import {openSession, runBatch} from '../../src/core/ort';
 import {exportCheckpoint} from '../../src/app/export';
 import {importPth} from '../../src/torch/import';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
-import {Network} from '../../src/train/network';
+import {Network} from '../../src/train/tfjs/network';
 import {specOf} from '../../src/run/spec-of';
 import {SEED_QUANTS, type QuantOrNone} from '../../models/spec';
 import {ROOT, FIXTURES} from '../helpers';

@@ -1,13 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {createOrtEngine} from '../../src/train/ort-engine';
+import {createOrtEngine} from '../../src/train/ort/engine';
 import {initialWeights} from '../../src/train/init';
 import {getModel} from '../../models/index';
 import {Rng} from '../../src/core/rng';
 import {QUANTS} from '../../src/cbp/registry';
 import {shapeOnlySource} from '../engine-helpers';
 
-// The update pass split over two threads (update-pool.ts) must be the one-thread pass exactly: same weights,
+// The update pass split over two threads (update-threads.ts) must be the one-thread pass exactly: same weights,
 // momentum, λ and λ's Adam moments, same loss and Lagrangian, step after step and across λ ascents — or a run
 // would depend on the machine's core count and a resumed run on the machine it resumed on.
 test('the ONNX Runtime engine gives bit-identical runs with its update on one thread and on two, every constraint, CBP and STE', async () => {

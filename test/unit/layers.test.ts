@@ -22,12 +22,31 @@ const LAYERS: readonly (readonly string[])[] = [
   ['commands'],
 ];
 const LIBRARY = LAYERS.flat();
+/**
+ * Sub-folders of a layer's folder: peers of each other (the two training engines never import each other). A file
+ * of a sub-folder may import its parent folder's own files (the engine contract); the parent's files may import
+ * its sub-folders (the registry creates the engines).
+ */
+const SUBFOLDERS: Readonly<Record<string, readonly string[]>> = {'src/train': ['src/train/ort', 'src/train/tfjs']};
 
-function layerOf(file: string): {rank: number; folder: string} | undefined {
+const within = (file: string, folder: string): boolean => file === folder || file.startsWith(`${folder}/`);
+
+function layerOf(file: string): {rank: number; folder: string; parent?: string} | undefined {
   for (let rank = 0; rank < LAYERS.length; rank++) {
-    for (const folder of LAYERS[rank]) if (file === folder || file.startsWith(`${folder}/`)) return {rank, folder};
+    for (const folder of LAYERS[rank]) {
+      if (!within(file, folder)) continue;
+      const sub = (SUBFOLDERS[folder] ?? []).find((f) => within(file, f));
+      return sub === undefined ? {rank, folder} : {rank, folder: sub, parent: folder};
+    }
   }
   return undefined;
+}
+
+/** Whether a file of `from` may import a file of `to` of the same rank. */
+function sameRankAllowed(from: {folder: string; parent?: string}, to: {folder: string; parent?: string}): boolean {
+  if (to.folder === from.folder) return true;
+  if (from.parent !== undefined && to.folder === from.parent) return true;
+  return from.parent === undefined && to.parent === from.folder;
 }
 
 /** Relative imports of a file (static, dynamic and require), as repository paths without extension. */
@@ -64,14 +83,14 @@ test('imports point down: no file imports a higher layer or a peer folder', () =
       }
       const to = layerOf(resolved);
       if (to === undefined) continue;
-      if (to.rank > from.rank || (to.rank === from.rank && to.folder !== from.folder)) bad.push(`${file} (${from.folder}) imports ${resolved} (${to.folder})`);
+      if (to.rank > from.rank || (to.rank === from.rank && !sameRankAllowed(from, to))) bad.push(`${file} (${from.folder}) imports ${resolved} (${to.folder})`);
     }
   }
   assert.deepEqual(bad, []);
 });
 
-test('no import cycle among the library files', () => {
-  const edges = new Map(FILES.map((f) => [f, importsOf(f).filter((i) => !i.typeOnly).map((i) => resolve(i.target)).filter((t): t is string => t !== undefined)]));
+test('no import cycle among the library files, type-only imports included', () => {
+  const edges = new Map(FILES.map((f) => [f, importsOf(f).map((i) => resolve(i.target)).filter((t): t is string => t !== undefined)]));
   const state = new Map<string, 'open' | 'done'>();
   const cycles: string[] = [];
   // Iterative depth-first search; a node met again while open closes a cycle.
@@ -96,6 +115,26 @@ test('no import cycle among the library files', () => {
     }
   }
   assert.deepEqual(cycles, []);
+});
+
+test('the engines are peers: neither imports the other, and the layer check sees it', () => {
+  const ort = layerOf('src/train/ort/engine.ts');
+  const tfjs = layerOf('src/train/tfjs/engine.ts');
+  const loop = layerOf('src/train/trainer.ts');
+  assert.ok(ort !== undefined && tfjs !== undefined && loop !== undefined);
+  assert.equal(sameRankAllowed(ort, tfjs), false);
+  assert.equal(sameRankAllowed(tfjs, ort), false);
+  assert.equal(sameRankAllowed(ort, loop), true);
+  assert.equal(sameRankAllowed(loop, tfjs), true);
+  assert.equal(sameRankAllowed(layerOf('src/eval/evaluate.ts') ?? loop, ort), false);
+});
+
+test('only the TensorFlow.js engine (and the loader src/core/tf.ts) imports TensorFlow.js', () => {
+  const bad = FILES.filter((f) => f !== 'src/core/tf.ts' && !within(f, 'src/train/tfjs')).filter((f) => {
+    const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
+    return /from\s+'@tensorflow\/|require\(\s*'@tensorflow\/|import\(\s*'@tensorflow\//.test(text) || importsOf(f).some((i) => resolve(i.target) === 'src/core/tf.ts');
+  });
+  assert.deepEqual(bad, []);
 });
 
 test('cbp eval, cbp import, cbp info and cbp serve load no TensorFlow.js when they start', () => {

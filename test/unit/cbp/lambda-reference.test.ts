@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../../../src/core/tf';
-import {ascendLambda, type LambdaState} from '../../../src/cbp/lambda';
+import {ascendLambda, type LambdaState} from '../../../src/train/tfjs/lambda';
 import {LEVELS} from '../../../src/cbp/levels';
 import {isQuant} from '../../../src/cbp/registry';
 import {FIXTURES} from '../../helpers';

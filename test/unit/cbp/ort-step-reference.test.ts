@@ -1,7 +1,7 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../../src/run/checkpoint';
-import {createOrtEngine} from '../../../src/train/ort-engine';
+import {createOrtEngine} from '../../../src/train/ort/engine';
 import {shapeOnlySource, toNCHW} from '../../engine-helpers';
 import {assertClose, weightsOf, stepReference, tinyStepSpec} from './torch-fixture';
 

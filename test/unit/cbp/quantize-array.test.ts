@@ -2,7 +2,7 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
 import {LEVELS, quantizeArray, segments} from '../../../src/cbp/levels';
-import {quantizeValue} from '../../../src/cbp/quantizer';
+import {quantizeValue} from '../../../src/train/tfjs/quantizer';
 import {QUANTS} from '../../../src/cbp/registry';
 import {Rng} from '../../../src/core/rng';
 

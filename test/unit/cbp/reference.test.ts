@@ -3,10 +3,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../../../src/core/tf';
-import {constraintOnArrays, constraintSlope, constraintValue} from '../../../src/cbp/constraint';
+import {constraintOnArrays, constraintSlope, constraintValue} from '../../../src/train/tfjs/constraint';
 import {Rng} from '../../../src/core/rng';
 import {LEVELS} from '../../../src/cbp/levels';
-import {quantizeValue, makeQuantizer} from '../../../src/cbp/quantizer';
+import {quantizeValue, makeQuantizer} from '../../../src/train/tfjs/quantizer';
 import {SEED_QUANTS as QUANTS} from '../../../models/spec';
 import {FIXTURES, maxAbsDiff} from '../../helpers';
 

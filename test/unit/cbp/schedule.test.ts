@@ -1,7 +1,7 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
-import {ascendLambda} from '../../../src/cbp/lambda';
+import {ascendLambda} from '../../../src/train/tfjs/lambda';
 import {LEVELS} from '../../../src/cbp/levels';
 import {afterEpoch, initialSchedule, type ScheduleState} from '../../../src/cbp/schedule';
 

@@ -1,11 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
-import {selectBackend} from '../../../src/core/backend';
+import {selectBackend} from '../../../src/train/tfjs/backend';
 import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../../src/run/checkpoint';
-import {fromTfjs} from '../../../src/train/layout';
-import {Network} from '../../../src/train/network';
-import {cbpStep, createTrainState, disposeTrainState} from '../../../src/train/step';
+import {fromTfjs} from '../../../src/train/tfjs/layout';
+import {Network} from '../../../src/train/tfjs/network';
+import {cbpStep, createTrainState, disposeTrainState} from '../../../src/train/tfjs/step';
 import {assertClose, weightsOf, stepReference, tinyStepSpec} from './torch-fixture';
 
 const ref = stepReference();

@@ -1,10 +1,10 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
-import {makeConv2d} from '../../../src/train/conv';
-import {dense} from '../../../src/train/dense';
-import {batchNormTrain} from '../../../src/train/batchnorm';
-import {makeMaxPool} from '../../../src/train/pool';
+import {makeConv2d} from '../../../src/train/tfjs/conv';
+import {dense} from '../../../src/train/tfjs/dense';
+import {batchNormTrain} from '../../../src/train/tfjs/batchnorm';
+import {makeMaxPool} from '../../../src/train/tfjs/maxpool';
 import {Rng} from '../../../src/core/rng';
 
 function randomTensor(rng: Rng, shape: number[]): tf.Tensor {

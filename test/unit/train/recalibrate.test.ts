@@ -1,11 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
-import {selectBackend} from '../../../src/core/backend';
+import {selectBackend} from '../../../src/train/tfjs/backend';
 import {initialWeights} from '../../../src/train/init';
-import {Network} from '../../../src/train/network';
-import {recalibrateBatchNorm} from '../../../src/train/recalibrate';
-import {trainData} from '../../../src/train/sources';
+import {Network} from '../../../src/train/tfjs/network';
+import {recalibrateBatchNorm} from '../../../src/train/tfjs/recalibrate';
+import {trainData} from '../../../src/train/tfjs/sources';
 import {getModel} from '../../../models/index';
 
 test('batch-norm re-estimation: afterwards inference normalises as the batch itself did, and the weights stay as they were', async () => {

@@ -1,13 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {tf} from '../../../src/core/tf';
-import {selectBackend} from '../../../src/core/backend';
+import {selectBackend} from '../../../src/train/tfjs/backend';
 import {CbpError} from '../../../src/core/errors';
-import {AllReduce} from '../../../src/train/allreduce';
+import {AllReduce} from '../../../src/train/tfjs/allreduce';
 import {initialWeights} from '../../../src/train/init';
-import {Network} from '../../../src/train/network';
-import {ShardPool} from '../../../src/train/shards';
-import {cbpStep, createTrainState} from '../../../src/train/step';
+import {Network} from '../../../src/train/tfjs/network';
+import {ShardPool} from '../../../src/train/tfjs/shards';
+import {cbpStep, createTrainState} from '../../../src/train/tfjs/step';
 import {Rng} from '../../../src/core/rng';
 import {getModel} from '../../../models/index';
 import type {Weights} from '../../../src/core/weights';

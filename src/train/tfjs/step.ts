@@ -1,15 +1,16 @@
-import {tf} from '../core/tf';
-import {constraintOnArrays} from '../cbp/constraint';
-import {updateWeights} from '../cbp/update';
-import type {LambdaState} from '../cbp/lambda';
-import {CbpError} from '../core/errors';
-import type {Tensor32} from '../core/weights';
-import {required} from '../core/checks';
-import {float32Values} from '../core/tensors';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
+import {tf} from '../../core/tf';
+import {constraintOnArrays} from './constraint';
+import {updateWeights} from '../../cbp/update';
+import type {LambdaState} from './lambda';
+import {CbpError} from '../../core/errors';
+import type {Tensor32} from '../../core/weights';
+import {required} from '../../core/checks';
+import {float32Values} from './tensors';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
 import {toTfjs} from './layout';
 import type {BatchStats, Network} from './network';
 import type {ShardPool} from './shards';
+import type {StepResult} from '../engine';
 
 /** Everything one CBP step updates besides the network: SGD momentum per tensor and λ (with Adam state) per layer. */
 export interface TrainState {
@@ -52,12 +53,6 @@ function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number)
   return tf.neg(tf.mean<tf.Scalar>(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1)));
 }
 
-export interface StepResult {
-  readonly loss: number;
-  readonly lagrangian: number;
-  /** False when the loss or Lagrangian was not finite; nothing was updated then. */
-  readonly finite: boolean;
-}
 
 /**
  * The gradients of weight · cross-entropy on one batch (or one shard of it). Returns the value, the plain

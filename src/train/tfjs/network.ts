@@ -1,16 +1,16 @@
-import {tf} from '../core/tf';
-import {LEVELS} from '../cbp/levels';
-import {initialScale} from '../cbp/scale';
-import {makeQuantizer, quantizeValue} from '../cbp/quantizer';
-import {CbpError} from '../core/errors';
-import {required} from '../core/checks';
-import {float32Values, rank1, rank2, rank4} from '../core/tensors';
-import {sameShape, type Weights} from '../core/weights';
-import {INPUT, isWeightNode, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../models/spec';
+import {tf} from '../../core/tf';
+import {LEVELS} from '../../cbp/levels';
+import {initialScale} from '../../cbp/scale';
+import {makeQuantizer, quantizeValue} from './quantizer';
+import {CbpError} from '../../core/errors';
+import {required} from '../../core/checks';
+import {float32Values, rank1, rank2, rank4} from './tensors';
+import {sameShape, type Weights} from '../../core/weights';
+import {INPUT, isWeightNode, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../../models/spec';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
 import {dense} from './dense';
-import {makeMaxPool} from './pool';
+import {makeMaxPool} from './maxpool';
 import {fromTfjs, toTfjs} from './layout';
 
 export interface ConstrainedLayer {
@@ -89,12 +89,15 @@ export class Network {
     return v;
   }
 
-  /** The weights the forward pass uses for a layer: quantized for constrained layers, latent otherwise. */
-  effectiveWeight(node: WeightNode, ste: boolean): tf.Tensor {
+  /**
+   * The weights the forward pass uses for a layer: quantized for constrained layers, latent otherwise. In training
+   * the quantizer passes the gradient straight through to the latent weight; outside it the plain quantized value.
+   */
+  forwardWeight(node: WeightNode, training: boolean): tf.Tensor {
     const w = this.variable(`${node.name}.weight`);
     const layer = this.constrained.find((c) => c.node.name === node.name);
     if (layer === undefined) return w;
-    return ste ? required(this.quantizers, node.name, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
+    return training ? required(this.quantizers, node.name, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
   }
 
   /** Logits for an NHWC batch. In training mode batch-norm uses batch statistics and reports them in `stats`. */
@@ -109,11 +112,11 @@ export class Network {
     switch (node.kind) {
       case 'conv2d': {
         const conv = required(this.convs, node.name, 'convolution');
-        const y = conv(rank4(get(node.input)), rank4(this.effectiveWeight(node, training)));
+        const y = conv(rank4(get(node.input)), rank4(this.forwardWeight(node, training)));
         return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
       }
       case 'dense': {
-        const y = dense(rank2(get(node.input)), rank2(this.effectiveWeight(node, training)));
+        const y = dense(rank2(get(node.input)), rank2(this.forwardWeight(node, training)));
         return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
       }
       case 'batchnorm': {

@@ -1,4 +1,4 @@
-import {CbpError} from '../core/errors';
+import {CbpError} from '../../core/errors';
 
 /**
  * A blocking sum over threads that share one SharedArrayBuffer: each participant writes its vector into its own

@@ -1,14 +1,14 @@
 /**
- * The worker thread of update-pool.ts: for each request it runs the fused update over the tail of every
+ * The worker thread of update-threads.ts: for each request it runs the fused update over the tail of every
  * constrained layer, in shared memory, and replies with the tails' Σ λ⊙c(w).
  */
 import {parentPort, workerData} from 'node:worker_threads';
-import {errorMessage} from '../core/errors';
-import {fusedUpdate} from '../cbp/fused';
-import type {UpdateReply, UpdateRequest, UpdateWorkerData} from './update-pool';
-import type {WorkerError} from './worker-reply';
+import {errorMessage} from '../../core/errors';
+import {fusedUpdate} from '../../cbp/fused';
+import type {UpdateReply, UpdateRequest, UpdateWorkerData} from './update-threads';
+import type {WorkerError} from '../../core/worker-reply';
 
-// UpdatePool.start is the only place that starts this file, always with an UpdateWorkerData; @types/node types it any.
+// UpdateThreads.start is the only place that starts this file, always with an UpdateWorkerData; @types/node types it any.
 const data = workerData as UpdateWorkerData;
 const layers = data.layers.map((l) => {
   const tail = (b: SharedArrayBuffer): Float32Array => new Float32Array(b).subarray(l.split);

@@ -1,5 +1,5 @@
 import type {Worker} from 'node:worker_threads';
-import {CbpError, type ErrorCode} from '../core/errors';
+import {CbpError, type ErrorCode} from './errors';
 
 /** What a worker thread of ours posts when it caught an error (with the CbpError code when it had one). */
 export interface WorkerError {

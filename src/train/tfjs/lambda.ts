@@ -1,6 +1,6 @@
-import {tf} from '../core/tf';
+import {tf} from '../../core/tf';
 import {constraintValue} from './constraint';
-import {ADAM} from './ascent';
+import {ADAM} from '../../cbp/ascent';
 
 /** Adam state of one layer's multipliers, kept so a resumed run continues the same ascent. */
 export interface LambdaState {
@@ -9,7 +9,7 @@ export interface LambdaState {
   v: tf.Variable;
 }
 
-export {ADAM} from './ascent';
+export {ADAM} from '../../cbp/ascent';
 
 /**
  * One Adam step of gradient ascent on Σ λ⊙c(w) with respect to λ (the gradient is c(w) itself), as PyTorch's

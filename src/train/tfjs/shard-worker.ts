@@ -4,9 +4,9 @@
  * norm synchronised over all shards, and leaves the gradient in shared memory.
  */
 import {parentPort, workerData} from 'node:worker_threads';
-import {tf} from '../core/tf';
-import {selectBackend} from '../core/backend';
-import {CbpError, errorMessage} from '../core/errors';
+import {tf} from '../../core/tf';
+import {selectBackend} from './backend';
+import {CbpError, errorMessage} from '../../core/errors';
 import {AllReduce} from './allreduce';
 import {Network} from './network';
 import type {ShardMessage, ShardWorkerData, StepRequest} from './shards';

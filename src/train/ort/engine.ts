@@ -1,33 +1,32 @@
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import {CbpError} from '../core/errors';
-import {TopK} from '../core/topk';
-import {sizeOf, type Tensor32, type Weights} from '../core/weights';
-import {cpuWillRun, openSession, type DeviceChoice} from '../core/ort';
+import {CbpError} from '../../core/errors';
+import {TopK} from '../../core/topk';
+import {sizeOf, type Tensor32, type Weights} from '../../core/weights';
+import {cpuWillRun, openSession, type DeviceChoice} from '../../core/ort';
 import {MIN_NCHWC_BLOCK, nchwcBlockSize} from './nchwc';
-import {ascendLambdaArrays, type LambdaArrays} from '../cbp/ascent';
-import {cfsOf} from '../cbp/constraint-arrays';
-import {fusedUpdate} from '../cbp/fused';
-import {sharedCopy, UpdatePool} from './update-pool';
-import {levelCounts, LEVELS, quantizeArray} from '../cbp/levels';
-import {updateWeights} from '../cbp/update';
-import {constrainedNodes, paramInfos, type ModelSpec} from '../../models/spec';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
-import {writeOnnx} from '../../onnx/writer';
-import {writeTrainGraph} from '../../onnx/train-graph';
-import type {Engine, EngineOptions} from './engine';
-import {EVAL_BATCH} from '../data/source';
-import type {LevelHistogram} from './metrics';
+import {ascendLambdaArrays, type LambdaArrays} from '../../cbp/ascent';
+import {cfsOf} from '../../cbp/constraint-arrays';
+import {fusedUpdate} from '../../cbp/fused';
+import {sharedCopy, UpdateThreads} from './update-threads';
+import {levelCounts, LEVELS, quantizeArray} from '../../cbp/levels';
+import {updateWeights} from '../../cbp/update';
+import {constrainedNodes, paramInfos, type ModelSpec} from '../../../models/spec';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
+import {writeOnnx} from '../../../onnx/writer';
+import {writeTrainGraph} from './train-graph';
+import type {Engine, EngineOptions, LevelHistogram} from '../engine';
+import {EVAL_BATCH} from '../../data/source';
 
 export interface OrtEngineOptions extends EngineOptions {
   readonly device: DeviceChoice;
   /**
    * Threads of the update pass between two runs: 2 splits every constrained layer with a worker thread
-   * (update-pool.ts). Default: 2 from POOL_MIN_WEIGHTS constrained weights on a machine with two cores or more.
+   * (update-threads.ts). Default: 2 from THREADS_MIN_WEIGHTS constrained weights on a machine with two cores or more.
    */
   readonly updateThreads?: 1 | 2;
   /**
-   * Blocked (NCHWc) convolutions where the CPU runs the graph and the channels fit (onnx/train-graph.ts); default on.
+   * Blocked (NCHWc) convolutions where the CPU runs the graph and the channels fit (src/train/ort/train-graph.ts); default on.
    * Off, every convolution is a plain Conv (the tests compare the two).
    */
   readonly nchwc?: boolean;
@@ -55,7 +54,7 @@ function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, sh
 
 /**
  * The ONNX Runtime engine: the whole forward and backward pass is one ONNX graph written from the ModelSpec
- * (onnx/train-graph.ts) and run by onnxruntime-node's inference build; the weights, momentum and multipliers live
+ * (src/train/ort/train-graph.ts) and run by onnxruntime-node's inference build; the weights, momentum and multipliers live
  * here as arrays in PyTorch's layout, and the CBP update is the engine-free code of src/cbp.
  */
 export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
@@ -99,9 +98,9 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     };
   });
   const constrainedWeights = layers.reduce((s, l) => s + l.quantized.length, 0);
-  // Large models update on two threads (update-pool.ts): their latent weights, momentum and λ move to shared memory.
-  const threads = o.updateThreads ?? (constrainedWeights >= POOL_MIN_WEIGHTS && os.availableParallelism() >= 2 ? 2 : 1);
-  const pool = threads === 2 && layers.length > 0 ? sharePoolArrays(layers, tensors, momentum) : undefined;
+  // Large models update on two threads (update-threads.ts): their latent weights, momentum and λ move to shared memory.
+  const threads = o.updateThreads ?? (constrainedWeights >= THREADS_MIN_WEIGHTS && os.availableParallelism() >= 2 ? 2 : 1);
+  const pool = threads === 2 && layers.length > 0 ? shareForThreads(layers, tensors, momentum) : undefined;
   const constrainedKeys = new Map(layers.map((l) => [l.weightKey, l]));
   const roles = new Map(infos.map((i) => [i.key, i.role]));
   const [c, h, w] = spec.inputShape;
@@ -219,10 +218,10 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
 }
 
 /** Constrained weights from which the update runs on two threads (measured: ResNet-18's 11 M; LeNet-5's 0.4 M is not worth a thread). */
-const POOL_MIN_WEIGHTS = 1 << 20;
+const THREADS_MIN_WEIGHTS = 1 << 20;
 
 /** Moves the constrained layers' latent weights, momentum and λ into shared memory and starts the update thread. */
-function sharePoolArrays(layers: ConstrainedLayer[], tensors: Map<string, Float32Array>, momentum: Map<string, Float32Array>): UpdatePool {
+function shareForThreads(layers: ConstrainedLayer[], tensors: Map<string, Float32Array>, momentum: Map<string, Float32Array>): UpdateThreads {
   const share = (map: Map<string, Float32Array>, key: string): Float32Array => {
     const a = map.get(key);
     if (a === undefined) throw new Error(`internal: no tensor ${key}`);
@@ -230,7 +229,7 @@ function sharePoolArrays(layers: ConstrainedLayer[], tensors: Map<string, Float3
     map.set(key, shared);
     return shared;
   };
-  return UpdatePool.start(
+  return UpdateThreads.start(
     layers.map((l) => {
       l.lambda = {...l.lambda, lambda: sharedCopy(l.lambda.lambda)};
       return {w: share(tensors, l.weightKey), momentum: share(momentum, l.weightKey), lambda: l.lambda.lambda, quantized: l.quantized, scale: l.scale, levels: l.levels};

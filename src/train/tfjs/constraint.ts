@@ -1,7 +1,7 @@
-import {tf} from '../core/tf';
-import {pieces} from './constraint-arrays';
+import {tf} from '../../core/tf';
+import {pieces} from '../../cbp/constraint-arrays';
 
-export {cfsOf, constraintOnArrays, constraintTotal, constraintValues} from './constraint-arrays';
+export {cfsOf, constraintOnArrays, constraintTotal, constraintValues} from '../../cbp/constraint-arrays';
 
 /**
  * The CBP constraint function c(w), elementwise: a slope-2 penalty outside [levels[0]·s, levels[-1]·s]; between

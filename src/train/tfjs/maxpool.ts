@@ -1,7 +1,7 @@
-import {tf} from '../core/tf';
-import {withGradient1} from '../cbp/custom-grad';
-import {rank4} from '../core/tensors';
-import type {Pair} from '../../models/spec';
+import {tf} from '../../core/tf';
+import {withGradient1} from './custom-grad';
+import {rank4} from './tensors';
+import type {Pair} from '../../../models/spec';
 
 /**
  * Max pooling over non-overlapping windows (kernel = stride, no padding) with its gradient written as a mask: the

@@ -1,8 +1,8 @@
-import {tf} from '../core/tf';
-import {TopK} from '../core/topk';
-import {float32Values} from '../core/tensors';
-import {EVAL_BATCH, openSource, type Source} from '../data/source';
-import type {Batch} from '../data/imagefolder';
+import {tf} from '../../core/tf';
+import {TopK} from '../../core/topk';
+import {float32Values} from './tensors';
+import {EVAL_BATCH, openSource, type Source} from '../../data/source';
+import type {Batch} from '../../data/imagefolder';
 import type {Accuracy} from './metrics';
 import type {Network} from './network';
 

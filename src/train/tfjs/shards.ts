@@ -1,12 +1,12 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
-import {nextReply} from './worker-reply';
-import {tf} from '../core/tf';
-import {CbpError, type ErrorCode} from '../core/errors';
-import {required} from '../core/checks';
-import {sizeOf, type Weights} from '../core/weights';
-import type {ModelSpec, QuantOrNone} from '../../models/spec';
+import {nextReply} from '../../core/worker-reply';
+import {tf} from '../../core/tf';
+import {CbpError, type ErrorCode} from '../../core/errors';
+import {required} from '../../core/checks';
+import {sizeOf, type Weights} from '../../core/weights';
+import type {ModelSpec, QuantOrNone} from '../../../models/spec';
 import {AllReduce} from './allreduce';
 import type {Network} from './network';
 

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
-import {fusedUpdate} from '../cbp/fused';
-import type {UpdateRule} from '../cbp/update';
-import {nextReply} from './worker-reply';
+import {fusedUpdate} from '../../cbp/fused';
+import type {UpdateRule} from '../../cbp/update';
+import {nextReply} from '../../core/worker-reply';
 
 /**
  * The ONNX Runtime engine's update pass on two threads. Between two runs of the training graph the CPU does one
@@ -14,7 +14,7 @@ import {nextReply} from './worker-reply';
  * arrays fed to ONNX Runtime. The split is fixed, so a run stays bit-identical (the halves' Σ λ⊙c(w) are added in
  * a fixed order).
  */
-export interface PoolLayer {
+export interface ThreadedLayer {
   readonly w: Float32Array;
   readonly momentum: Float32Array;
   readonly lambda: Float32Array;
@@ -61,13 +61,13 @@ function sharedBuffer(a: Float32Array): SharedArrayBuffer {
   return a.buffer;
 }
 
-export class UpdatePool {
+export class UpdateThreads {
   private constructor(
     private readonly worker: Worker,
-    private readonly layers: readonly (PoolLayer & {readonly split: number; readonly gradTail: Float32Array; readonly quantizedTail: Float32Array})[],
+    private readonly layers: readonly (ThreadedLayer & {readonly split: number; readonly gradTail: Float32Array; readonly quantizedTail: Float32Array})[],
   ) {}
 
-  static start(layers: readonly PoolLayer[]): UpdatePool {
+  static start(layers: readonly ThreadedLayer[]): UpdateThreads {
     const parts = layers.map((l) => {
       const split = Math.floor(l.w.length / 2);
       const tail = l.w.length - split;
@@ -80,7 +80,7 @@ export class UpdatePool {
     // Between steps the idle thread must not keep the process alive (an engine left unclosed after an error);
     // during an update it is referenced, so the process waits for its reply.
     worker.unref();
-    return new UpdatePool(worker, parts);
+    return new UpdateThreads(worker, parts);
   }
 
   /**

@@ -1,9 +1,9 @@
-import {tf} from './tf';
-import {CbpError, errnoCode, errorMessage} from './errors';
+import {tf} from '../../core/tf';
+import {CbpError, errnoCode, errorMessage} from '../../core/errors';
 
-import {checkBackend} from './backend-choice';
+import {checkBackend} from '../../core/backend-choice';
 
-export {BACKEND_CHOICES, checkBackend, type BackendChoice} from './backend-choice';
+export {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../../core/backend-choice';
 
 export interface BackendInfo {
   /** The tfjs backend in use: tensorflow, wasm or cpu. */

@@ -1,6 +1,6 @@
-import {tf} from '../core/tf';
+import {tf} from '../../core/tf';
 import {withGradient1} from './custom-grad';
-import {segments} from './levels';
+import {segments} from '../../cbp/levels';
 
 /**
  * The reference quantizer: Σ_i gap_i·(sign(w − mid_i·s)+1)/2 − 1, times s. A weight exactly on a midpoint

@@ -1,8 +1,8 @@
-import {tf} from '../core/tf';
-import {selectBackend} from '../core/backend';
-import {float32Values} from '../core/tensors';
-import type {Weights} from '../core/weights';
-import type {ModelSpec, QuantOrNone} from '../../models/spec';
+import {tf} from '../../core/tf';
+import {selectBackend} from './backend';
+import {float32Values} from './tensors';
+import type {Weights} from '../../core/weights';
+import type {ModelSpec, QuantOrNone} from '../../../models/spec';
 import {Network} from './network';
 
 /**

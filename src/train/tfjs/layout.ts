@@ -1,5 +1,5 @@
-import {tf} from '../core/tf';
-import type {ParamInfo} from '../../models/spec';
+import {tf} from '../../core/tf';
+import type {ParamInfo} from '../../../models/spec';
 
 /**
  * PyTorch keeps convolution weights as OIHW and dense weights as [out, in]; the training interpreter holds them

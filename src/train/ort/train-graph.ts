@@ -1,7 +1,7 @@
-import {CbpError} from '../src/core/errors';
-import {INPUT, type ModelSpec, type SpecNode} from '../models/spec';
-import {GraphBuilder, valueInfo, type Attr} from './graph-builder';
-import {DataType} from './schema';
+import {CbpError} from '../../core/errors';
+import {INPUT, type ModelSpec, type SpecNode} from '../../../models/spec';
+import {GraphBuilder, valueInfo, type Attr} from '../../../onnx/graph-builder';
+import {DataType} from '../../../onnx/schema';
 
 /**
  * A CBP training step as one ordinary ONNX graph, written from the ModelSpec: the forward pass in training mode
@@ -78,7 +78,7 @@ export function valueShapes(spec: ModelSpec): Map<string, readonly number[]> {
 
 export interface TrainGraphOptions {
   /**
-   * ONNX Runtime's NCHWc block size on this CPU (src/train/nchwc.ts), or undefined: convolutions whose input and
+   * ONNX Runtime's NCHWc block size on this CPU (src/train/ort/nchwc.ts), or undefined: convolutions whose input and
    * output channels are multiples of it run as `com.microsoft.nchwc` Conv kernels, the filter reordered in-graph.
    */
   readonly nchwcBlock?: number;
@@ -305,7 +305,7 @@ function flipTransposed(b: GraphBuilder, w: string): string {
 type Convolution = (inputs: readonly string[], cin: number, cout: number, attrs: Record<string, Attr>, name?: string) => string;
 
 /**
- * Convolutions for this graph. With an NCHWc block size B (src/train/nchwc.ts), one whose channels are multiples
+ * Convolutions for this graph. With an NCHWc block size B (src/train/ort/nchwc.ts), one whose channels are multiples
  * of B runs on ONNX Runtime's `com.microsoft.nchwc` Conv — the kernel ORT's optimizer picks for constant filters,
  * which our weights fed per step never get: the input reordered to blocks (ReorderInput), the filter reordered
  * in-graph from [O, I, kh, kw] to [O/B, I/B, kh, kw, B_in, B_out], the output reordered back (ReorderOutput).
@@ -383,7 +383,7 @@ function im2colFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, c
 }
 
 /**
- * The self-check of the NCHWc convolutions for a block size B (src/train/nchwc.ts): a probe that reads B (ReorderInput
+ * The self-check of the NCHWc convolutions for a block size B (src/train/ort/nchwc.ts): a probe that reads B (ReorderInput
  * pads 4 channels up to one block), and a 3×3 convolution of 2B → 2B channels written both ways by the same
  * `convolution` the training graph uses — outputs `plain` and `blocked` must agree.
  */

@@ -1,9 +1,12 @@
-import {tf} from '../core/tf';
-import {ascendLambda, type LambdaState} from '../cbp/lambda';
-import type {Tensor32} from '../core/weights';
-import {float32Values} from '../core/tensors';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
-import type {Engine, EngineOptions} from './engine';
+import {tf} from '../../core/tf';
+import {ascendLambda, type LambdaState} from './lambda';
+import type {Tensor32} from '../../core/weights';
+import {float32Values} from './tensors';
+import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
+import type {Engine, EngineOptions, EngineSettings} from '../engine';
+import {CbpError} from '../../core/errors';
+import {describeBackend, selectBackend} from './backend';
+import {defaultWorkers} from './shards';
 import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms} from './metrics';
 import {Network} from './network';
@@ -16,6 +19,18 @@ export interface TfjsEngineOptions extends EngineOptions {
   readonly backend: string;
   /** Threads per step (data-parallel shards on wasm/cpu). */
   readonly workers: number;
+}
+
+/** The TensorFlow.js engine on the backend and threads a run asks for (`--backend`, `--workers`). */
+export async function createTfjsOnBackend(common: EngineOptions, s: EngineSettings): Promise<Engine> {
+  const backend = await selectBackend(s.backend);
+  s.log(describeBackend(backend));
+  if (s.workers !== 'auto' && s.workers > 1 && backend.name === 'tensorflow') {
+    throw new CbpError(`--workers ${s.workers}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
+  }
+  const workers = s.workers === 'auto' ? defaultWorkers(backend.name, s.batchSize) : s.workers;
+  s.log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
+  return createTfjsEngine({...common, backend: backend.name, workers});
 }
 
 /** The TensorFlow.js engine: the network in tfjs variables, hand-written gradients, optional worker-thread shards. */

@@ -1,6 +1,6 @@
-import {tf} from '../core/tf';
-import {withGradient2} from '../cbp/custom-grad';
-import {rank2} from '../core/tensors';
+import {tf} from '../../core/tf';
+import {withGradient2} from './custom-grad';
+import {rank2} from './tensors';
 
 /**
  * x·W for x [N, in] and W [in, out], with gradients written as plain (untransposed) products: on wasm a matMul

@@ -1,6 +1,6 @@
-import {tf} from '../core/tf';
-import {float32Values, rank1} from '../core/tensors';
-import {gradInputs} from '../cbp/custom-grad';
+import {tf} from '../../core/tf';
+import {float32Values, rank1} from './tensors';
+import {gradInputs} from './custom-grad';
 
 /** `mean` and `variance` outlive any tidy scope: the caller must dispose them. */
 export interface BatchNormResult {

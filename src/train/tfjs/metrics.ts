@@ -1,7 +1,8 @@
-import {cfsOf} from '../cbp/constraint';
-import {levelCounts} from '../cbp/levels';
-import {float32Values} from '../core/tensors';
+import {cfsOf} from './constraint';
+import {levelCounts} from '../../cbp/levels';
+import {float32Values} from './tensors';
 import type {Network} from './network';
+import type {LevelHistogram} from '../engine';
 
 export interface Accuracy {
   readonly top1: number;
@@ -18,15 +19,6 @@ export function cfs(net: Network): number {
   return cfsOf(net.constrained.map((c) => ({weights: float32Values(net.variable(c.weightKey)), scale: c.scale, levels: c.levels})));
 }
 
-export interface LevelHistogram {
-  readonly layer: string;
-  readonly scale: number;
-  readonly levels: readonly number[];
-  /** counts[i]: weights whose quantized value is levels[i]·scale. */
-  readonly counts: readonly number[];
-  /** Weights whose quantized value is no level (only a latent weight exactly on a midpoint gives one). */
-  readonly offLevel: number;
-}
 
 /** How many weights of each constrained layer sit at each allowed value. */
 export function levelHistograms(net: Network): LevelHistogram[] {

@@ -1,7 +1,7 @@
-import {tf} from '../core/tf';
-import {withGradient2} from '../cbp/custom-grad';
-import {rank4} from '../core/tensors';
-import type {Pair} from '../../models/spec';
+import {tf} from '../../core/tf';
+import {withGradient2} from './custom-grad';
+import {rank4} from './tensors';
+import type {Pair} from '../../../models/spec';
 
 /**
  * 2-D convolution (NHWC input, HWIO filter, symmetric zero padding as PyTorch's Conv2d) whose gradients are

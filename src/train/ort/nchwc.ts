@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import {nchwcCheckGraph, nchwcProbeGraph} from '../../onnx/train-graph';
-import {Rng} from '../core/rng';
+import {nchwcCheckGraph, nchwcProbeGraph} from './train-graph';
+import {Rng} from '../../core/rng';
 
 /** The smallest block the training graph uses (AVX2's); a model whose convolutions fit no block of this size needs no probe. */
 export const MIN_NCHWC_BLOCK = 8;
@@ -9,7 +9,7 @@ let known: Promise<number | undefined> | undefined;
 
 /**
  * ONNX Runtime's NCHWc block size on this CPU (16 with AVX-512, 8 with AVX2), for the training graph's blocked
- * convolutions (onnx/train-graph.ts) — or undefined where this build has no NCHWc kernels, the block is too small
+ * convolutions (src/train/ort/train-graph.ts) — or undefined where this build has no NCHWc kernels, the block is too small
  * to pay, or a 3×3 convolution written with it disagrees with the plain one (so a wrong filter layout can never
  * train silently). Measured once per process.
  */

@@ -1,0 +1,149 @@
+import {CbpError} from '../core/errors';
+import {checkInt, checkNumber} from '../core/checks';
+import type {BackendChoice} from '../core/backend-choice';
+import type {DeviceChoice} from '../core/ort';
+import {WIDTH_MODELS, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {checkMethod, type Checkpoint, type RunConfig, type TrainMethod} from '../run/checkpoint';
+import {specOf} from '../run/spec-of';
+import {checkQuant} from '../cbp/registry';
+import type {Source} from '../data/source';
+import {checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type EngineName} from './registry';
+import type {EngineSettings} from './engine';
+import {initSource, type InitSource, type Resumed} from './setup';
+
+export interface TrainOptions {
+  readonly model: ModelName;
+  readonly quant: QuantOrNone;
+  readonly data: string;
+  /** Total epochs; on resume, the stored total when omitted. */
+  readonly epochs?: number;
+  readonly out: string;
+  readonly init?: string;
+  readonly resume?: string;
+  readonly limit?: number;
+  /** Channels of the first layer (alexnet, resnet*); the widths of the later layers scale with it. The model's
+   * published width when omitted, or the --init checkpoint's. */
+  readonly width?: number;
+  /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
+  readonly method?: TrainMethod;
+  /** Evaluate on only this many test images (spread over the classes for folders). */
+  readonly testLimit?: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
+  readonly lrDrops?: string | readonly number[];
+  readonly lrLambda: number;
+  readonly weightDecay: number;
+  readonly period: number;
+  readonly backend: BackendChoice;
+  /** The training engine: auto (see resolveEngine in registry.ts), onnxruntime or tfjs. */
+  readonly engine?: EngineChoice;
+  /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
+  readonly device?: DeviceChoice;
+  /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
+  readonly workers?: number | string;
+  readonly log?: (line: string) => void;
+  readonly onStep?: (p: StepProgress) => void;
+}
+
+export interface StepProgress {
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly loss: number;
+  readonly lagrangian: number;
+  readonly cfs: number;
+  readonly elapsed: number;
+}
+
+/** Everything a run is, decided once from the options and the stored run: nothing after this refuses an option. */
+export interface ResolvedRun {
+  readonly config: RunConfig;
+  readonly spec: ModelSpec;
+  readonly source: Source;
+  readonly engine: {readonly name: EngineName; readonly why: string; readonly entry: EngineEntry};
+  readonly settings: EngineSettings;
+  readonly out: string;
+  readonly initSource?: InitSource;
+  readonly resumed?: Resumed;
+}
+
+/**
+ * The one place where `cbp train`'s options (or a library caller's) meet the stored run: every option is checked
+ * and every bad combination refused here, before anything is trained or written. `open` opens the data with the
+ * run's image limit (a resumed run keeps its own).
+ */
+export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
+  const log = opts.log ?? (() => undefined);
+  const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
+  const stored = ck?.state.config;
+  const limit = stored ? stored.limit ?? undefined : opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 2);
+  const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
+  const engine = resolveEngine(opts.engine ?? 'auto', settings);
+  const source = open(stored?.data ?? opts.data, limit);
+  const out = opts.resume ?? opts.out;
+  if (opts.resume !== undefined && ck !== undefined) {
+    let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
+    // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
+    if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
+    if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`);
+    if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
+      throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
+    }
+    return {config, spec: specOf(config, source.shape), source, engine, settings, out, resumed: {state: ck.state, tensors: ck.tensors}};
+  }
+  const model = checkModel(opts.model);
+  const quant = checkQuant(opts.quant);
+  let config: RunConfig = {
+    model,
+    quant,
+    data: source.name,
+    numClasses: source.numClasses,
+    seed: checkInt('--seed', opts.seed, 0, 0xffffffff),
+    batchSize: checkInt('--batch-size', opts.batchSize, 2),
+    lr: checkNumber('--lr', opts.lr, 0, false),
+    lrLambda: checkNumber('--lr-lambda', opts.lrLambda, 0, true),
+    weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
+    period: checkInt('--period', opts.period, 1),
+    limit: limit ?? null,
+    epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
+    init: opts.init ?? null,
+    method: checkMethod(opts.method ?? 'cbp'),
+  };
+  if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
+  // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
+  const init = opts.init !== undefined ? initSource(opts.init, model) : undefined;
+  let base = init?.base;
+  if (opts.width !== undefined) {
+    if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
+    const width = checkInt('--width', opts.width, 1, 4096);
+    if (opts.init !== undefined && width !== modelWidth(model, init?.base)) {
+      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`);
+    }
+    base = width;
+  }
+  if (base !== undefined) config = {...config, base};
+  return {config, spec: getModel(model, source.numClasses, source.shape, base), source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+}
+
+/**
+ * `--lr-drops`: increasing epochs (a comma-separated list or numbers) after which a full-precision run's learning
+ * rate drops ×0.1, each before the run's last epoch. Constrained runs follow CBP's schedule, which drops the rate
+ * itself (at g = 20): a second schedule would make CBP and STE runs incomparable, so it is refused for them.
+ */
+export function checkLrDrops(value: string | readonly number[], quant: QuantOrNone, epochs: number): number[] {
+  const flag = '--lr-drops';
+  if (quant !== 'none') throw new CbpError(`${flag} ${String(value)}: a schedule for full-precision runs (--quant none); a ${quant} run's learning rate follows CBP's schedule (×0.1 when g reaches 20, see --period)`);
+  const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : value.map(String);
+  const drops = parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new CbpError(`${flag} ${String(value)}: '${p}' is not an epoch; expected whole numbers separated by commas, e.g. 15,25`);
+    return Number(p);
+  });
+  drops.forEach((d, i) => {
+    if (d < 1 || d >= epochs) throw new CbpError(`${flag} ${String(value)}: epoch ${d} is outside 1..${epochs - 1} (the rate drops after an epoch and before the last of --epochs ${epochs})`);
+    if (i > 0 && d <= drops[i - 1]) throw new CbpError(`${flag} ${String(value)}: epochs must increase (${drops[i - 1]} then ${d})`);
+  });
+  return drops;
+}
