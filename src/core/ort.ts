@@ -40,7 +40,7 @@ const SESSION_OPTIONS = {extra: {session: {disable_quant_qdq: '1'}}} as const;
  * Per-session choices on top of SESSION_OPTIONS. memoryPattern: false turns off ONNX Runtime's memory pattern (one
  * block planned from the first run for every intermediate value): for the training graph, whose values are many
  * and short-lived, the planned block is far larger than what is alive at once — ResNet-18 b32 peak RSS 2.66 →
- * 1.86 GB, LeNet-5 b256 388 → 294 MB, step time unchanged (docs/BENCHMARKS.md, run 7).
+ * 1.86 GB, LeNet-5 b256 388 → 294 MB, step time unchanged (docs/BENCHMARKS.md).
  */
 export interface SessionTuning {
   readonly memoryPattern?: boolean;
