@@ -1,86 +1,15 @@
 /** The one description of a network that training, ONNX export and the PyTorch importer all read. */
 
 import type {QuantOrNone} from '../src/cbp/registry';
+import {CbpError} from '../src/core/errors';
+import {INPUT, kindOf, type Conv2dNode, type DenseNode, type ParamRole, type SpecNode} from './kinds/index';
 
 // The constraints live in one registry (src/cbp/registry.ts); re-exported here for the spec's readers.
 export {QUANTS, QUANT_OR_NONE, SEED_QUANTS, type Quant, type QuantOrNone} from '../src/cbp/registry';
 
-export type Pair = readonly [number, number];
+export {INPUT, KINDS, kindOf, type Pair, type ParamRole, type SpecNode, type NodeKind} from './kinds/index';
+export type {AddNode, AvgPoolNode, BatchNormNode, Conv2dNode, DenseNode, FlattenNode, GlobalAvgPoolNode, MaxPoolNode, ReluNode} from './kinds/index';
 
-interface NodeBase {
-  /** PyTorch state_dict prefix of the layer (`features.4`, `layer1.0.conv1`), unique within the spec. */
-  readonly name: string;
-}
-
-export interface Conv2dNode extends NodeBase {
-  readonly kind: 'conv2d';
-  readonly input: string;
-  readonly inChannels: number;
-  readonly outChannels: number;
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Pair;
-  readonly bias: boolean;
-  /** Whether CBP constrains this layer's weights (first conv and last dense stay full precision). */
-  readonly constrained: boolean;
-}
-
-export interface DenseNode extends NodeBase {
-  readonly kind: 'dense';
-  readonly input: string;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  readonly bias: boolean;
-  readonly constrained: boolean;
-}
-
-export interface BatchNormNode extends NodeBase {
-  readonly kind: 'batchnorm';
-  readonly input: string;
-  readonly channels: number;
-  readonly eps: number;
-  readonly momentum: number;
-}
-
-export interface ReluNode extends NodeBase {
-  readonly kind: 'relu';
-  readonly input: string;
-}
-
-export interface PoolNode extends NodeBase {
-  readonly kind: 'maxpool' | 'avgpool';
-  readonly input: string;
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Pair;
-}
-
-export interface GlobalAvgPoolNode extends NodeBase {
-  readonly kind: 'globalavgpool';
-  readonly input: string;
-}
-
-export interface AddNode extends NodeBase {
-  readonly kind: 'add';
-  readonly inputs: readonly [string, string];
-}
-
-export interface FlattenNode extends NodeBase {
-  readonly kind: 'flatten';
-  readonly input: string;
-}
-
-export type SpecNode =
-  | Conv2dNode
-  | DenseNode
-  | BatchNormNode
-  | ReluNode
-  | PoolNode
-  | GlobalAvgPoolNode
-  | AddNode
-  | FlattenNode;
-
-export type NodeKind = SpecNode['kind'];
 export type WeightNode = Conv2dNode | DenseNode;
 
 export interface ModelSpec {
@@ -93,19 +22,15 @@ export interface ModelSpec {
   readonly output: string;
 }
 
-export const INPUT = 'input';
-
 export function isWeightNode(node: SpecNode): node is WeightNode {
   return node.kind === 'conv2d' || node.kind === 'dense';
 }
 
 export function weightShape(node: WeightNode): readonly number[] {
-  return node.kind === 'conv2d'
-    ? [node.outChannels, node.inChannels, node.kernel[0], node.kernel[1]]
-    : [node.outFeatures, node.inFeatures];
+  const weight = kindOf(node).params(node).find((p) => p.role === 'weight');
+  if (weight === undefined) throw new Error(`internal: layer ${node.name} has no weight`);
+  return weight.shape;
 }
-
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale';
 
 export interface ParamInfo {
   readonly key: string;
@@ -120,22 +45,28 @@ export interface ParamInfo {
 export function paramInfos(spec: ModelSpec, quant: QuantOrNone): ParamInfo[] {
   const out: ParamInfo[] = [];
   for (const node of spec.nodes) {
-    if (isWeightNode(node)) {
-      out.push({key: `${node.name}.weight`, node: node.name, role: 'weight', shape: weightShape(node), trainable: true});
-      const width = node.kind === 'conv2d' ? node.outChannels : node.outFeatures;
-      if (node.bias) out.push({key: `${node.name}.bias`, node: node.name, role: 'bias', shape: [width], trainable: true});
-      if (node.constrained && quant !== 'none') {
-        out.push({key: `${node.name}.scale`, node: node.name, role: 'scale', shape: [1], trainable: false});
-      }
-    } else if (node.kind === 'batchnorm') {
-      const c = [node.channels];
-      out.push({key: `${node.name}.weight`, node: node.name, role: 'bn_weight', shape: c, trainable: true});
-      out.push({key: `${node.name}.bias`, node: node.name, role: 'bn_bias', shape: c, trainable: true});
-      out.push({key: `${node.name}.running_mean`, node: node.name, role: 'running_mean', shape: c, trainable: false});
-      out.push({key: `${node.name}.running_var`, node: node.name, role: 'running_var', shape: c, trainable: false});
+    const kind = kindOf(node);
+    for (const p of kind.params(node)) out.push({key: `${node.name}.${p.suffix}`, node: node.name, role: p.role, shape: p.shape, trainable: p.trainable});
+    if (kind.weight?.(node).constrained && quant !== 'none') {
+      out.push({key: `${node.name}.scale`, node: node.name, role: 'scale', shape: [1], trainable: false});
     }
   }
   return out;
+}
+
+/** Per-sample shape of every value of the spec: [C, H, W] after convolutional layers, [F] after flatten/dense. */
+export function valueShapes(spec: ModelSpec): Map<string, readonly number[]> {
+  const shapes = new Map<string, readonly number[]>([[INPUT, spec.inputShape]]);
+  for (const node of spec.nodes) {
+    const kind = kindOf(node);
+    const inputs = kind.inputs(node).map((name) => {
+      const s = shapes.get(name);
+      if (s === undefined) throw new CbpError(`model ${spec.name}: '${name}' is used before it is defined`);
+      return s;
+    });
+    shapes.set(node.name, kind.shape(node, inputs));
+  }
+  return shapes;
 }
 
 export function constrainedNodes(spec: ModelSpec, quant: QuantOrNone): WeightNode[] {

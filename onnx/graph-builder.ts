@@ -1,9 +1,11 @@
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
 import {CbpError} from '../src/core/errors';
 
-export type Attr = number | readonly number[] | string | {readonly float: number};
+import type {Attr, Ops} from '../models/kinds/index';
 
-function attribute(name: string, v: Attr): AttributeMsg {
+export type {Attr};
+
+export function attribute(name: string, v: Attr): AttributeMsg {
   if (typeof v === 'string') return {name, type: AttributeType.STRING, s: Buffer.from(v)};
   if (typeof v === 'number') return {name, type: AttributeType.INT, i: v};
   if ('float' in v) return {name, type: AttributeType.FLOAT, f: v.float};
@@ -11,7 +13,7 @@ function attribute(name: string, v: Attr): AttributeMsg {
 }
 
 /** A small ONNX graph builder: fresh value names, shared constants, nodes in the order they are added. */
-export class GraphBuilder {
+export class GraphBuilder implements Ops {
   readonly nodes: NodeMsg[] = [];
   readonly inits: TensorMsg[] = [];
   private count = 0;

@@ -1,8 +1,10 @@
 import {CbpError} from '../src/core/errors';
 import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
-import {INPUT, type ModelSpec, type Quant, type QuantOrNone, type SpecNode} from '../models/spec';
+import {INPUT, kindOf, type ModelSpec, type Quant, type QuantOrNone} from '../models/spec';
+import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index';
+import {GraphBuilder, attribute} from './graph-builder';
 import {PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, packSigned, packedType} from './codes';
-import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type NodeMsg, type TensorMsg} from './schema';
+import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type TensorMsg} from './schema';
 
 /**
  * How constrained weights are stored: `auto` the registry's narrowest storage, `int2`/`int8` integer codes,
@@ -45,9 +47,7 @@ export type Describe = (written: Written) => {readonly metadata: Record<string, 
 export const INPUT_NAME = 'input';
 export const OUTPUT_NAME = 'logits';
 
-const attrInts = (name: string, ints: readonly number[]): AttributeMsg => ({name, type: AttributeType.INTS, ints: [...ints]});
 const attrInt = (name: string, i: number): AttributeMsg => ({name, type: AttributeType.INT, i});
-const attrFloat = (name: string, f: number): AttributeMsg => ({name, type: AttributeType.FLOAT, f});
 
 function floatTensor(name: string, t: Tensor32): TensorMsg {
   return {name, dims: [...t.shape], data_type: DataType.FLOAT, raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)};
@@ -60,8 +60,9 @@ function floatTensor(name: string, t: Tensor32): TensorMsg {
  * layers stay float32. The batch dimension is symbolic.
  */
 export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>, describe?: Describe): OnnxExport {
-  const nodes: NodeMsg[] = [];
-  const inits: TensorMsg[] = [];
+  const ops = new GraphBuilder();
+  const nodes = ops.nodes;
+  const inits = ops.inits;
   const layers: LayerExport[] = [];
   if (format === 'int2' && quant !== 'none' && !codesFit(quant, 2)) {
     throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${packedType(quant).name}) or int8`);
@@ -109,10 +110,10 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     if (t === undefined) throw new CbpError(`cannot export ${spec.name}: weights have no '${key}'`);
     return t;
   };
-  const out = (node: SpecNode): string => (node.name === spec.output ? OUTPUT_NAME : node.name);
+  const out = (node: NodeBase): string => (node.name === spec.output ? OUTPUT_NAME : node.name);
   const src = (name: string): string => (name === INPUT ? INPUT_NAME : name === spec.output ? OUTPUT_NAME : name);
 
-  const weightInput = (node: SpecNode & {constrained: boolean}, count: number): string => {
+  const weightInput = (node: WeightLayer, count: number): string => {
     const key = `${node.name}.weight`;
     const w = get(key);
     if (sizeOf(w.shape) !== count) throw new CbpError(`cannot export ${spec.name}: '${key}' has ${sizeOf(w.shape)} values, expected ${count}`);
@@ -145,56 +146,19 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     return key;
   };
 
-  for (const node of spec.nodes) {
-    switch (node.kind) {
-      case 'conv2d': {
-        const w = weightInput(node, node.outChannels * node.inChannels * node.kernel[0] * node.kernel[1]);
-        const inputs = [src(node.input), w];
-        if (node.bias) (inits.push(floatTensor(`${node.name}.bias`, get(`${node.name}.bias`))), inputs.push(`${node.name}.bias`));
-        nodes.push({
-          name: node.name,
-          op_type: 'Conv',
-          input: inputs,
-          output: [out(node)],
-          attribute: [attrInts('kernel_shape', node.kernel), attrInts('strides', node.stride), attrInts('pads', [node.padding[0], node.padding[1], node.padding[0], node.padding[1]])],
-        });
-        break;
-      }
-      case 'dense': {
-        const w = weightInput(node, node.outFeatures * node.inFeatures);
-        const inputs = [src(node.input), w];
-        if (node.bias) (inits.push(floatTensor(`${node.name}.bias`, get(`${node.name}.bias`))), inputs.push(`${node.name}.bias`));
-        nodes.push({name: node.name, op_type: 'Gemm', input: inputs, output: [out(node)], attribute: [attrInt('transB', 1)]});
-        break;
-      }
-      case 'batchnorm': {
-        const keys = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => `${node.name}.${k}`);
-        for (const k of keys) inits.push(floatTensor(k, get(k)));
-        nodes.push({name: node.name, op_type: 'BatchNormalization', input: [src(node.input), ...keys], output: [out(node)], attribute: [attrFloat('epsilon', node.eps)]});
-        break;
-      }
-      case 'relu':
-        nodes.push({name: node.name, op_type: 'Relu', input: [src(node.input)], output: [out(node)], attribute: []});
-        break;
-      case 'maxpool':
-      case 'avgpool': {
-        const attrs = [attrInts('kernel_shape', node.kernel), attrInts('strides', node.stride), attrInts('pads', [node.padding[0], node.padding[1], node.padding[0], node.padding[1]])];
-        // PyTorch's AvgPool2d counts padded zeros by default.
-        if (node.kind === 'avgpool') attrs.push(attrInt('count_include_pad', 1));
-        nodes.push({name: node.name, op_type: node.kind === 'maxpool' ? 'MaxPool' : 'AveragePool', input: [src(node.input)], output: [out(node)], attribute: attrs});
-        break;
-      }
-      case 'globalavgpool':
-        nodes.push({name: node.name, op_type: 'GlobalAveragePool', input: [src(node.input)], output: [out(node)], attribute: []});
-        break;
-      case 'add':
-        nodes.push({name: node.name, op_type: 'Add', input: [src(node.inputs[0]), src(node.inputs[1])], output: [out(node)], attribute: []});
-        break;
-      case 'flatten':
-        nodes.push({name: node.name, op_type: 'Flatten', input: [src(node.input)], output: [out(node)], attribute: [attrInt('axis', 1)]});
-        break;
-    }
-  }
+  const graph: InferenceGraph = {
+    ops,
+    value: src,
+    emit: (node, op_type, input, attrs = {}) => {
+      nodes.push({name: node.name, op_type, input: [...input], output: [out(node)], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    },
+    weight: weightInput,
+    param: (key) => {
+      inits.push(floatTensor(key, get(key)));
+      return key;
+    },
+  };
+  for (const node of spec.nodes) kindOf(node).onnx(node, graph);
   // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 DequantizeLinear run from opset 13.
   const {opset, irVersion, onnxruntime} = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
   const card = describe?.({layers, opset, irVersion, onnxruntime});

@@ -1,5 +1,6 @@
 import {CbpError} from '../../core/errors';
-import {INPUT, type ModelSpec, type SpecNode} from '../../../models/spec';
+import {INPUT, kindOf, valueShapes, type ModelSpec} from '../../../models/spec';
+import type {ConvolutionOps, TrainingGraph} from '../../../models/kinds/index';
 import {GraphBuilder, valueInfo, type Attr} from '../../../onnx/graph-builder';
 import {DataType} from '../../../onnx/schema';
 
@@ -33,49 +34,6 @@ export const TRAIN_OPSET = 17;
 const IR_VERSION = 8;
 const BIG = 2 ** 62;
 
-/** Per-sample shape of every value: [C, H, W] after convolutional layers, [F] after flatten/dense. */
-export function valueShapes(spec: ModelSpec): Map<string, readonly number[]> {
-  const shapes = new Map<string, readonly number[]>([[INPUT, spec.inputShape]]);
-  const of = (name: string): readonly number[] => {
-    const s = shapes.get(name);
-    if (s === undefined) throw new CbpError(`model ${spec.name}: '${name}' is used before it is defined`);
-    return s;
-  };
-  const spatial = (n: number, k: number, s: number, p: number): number => Math.floor((n + 2 * p - k) / s) + 1;
-  for (const node of spec.nodes) {
-    switch (node.kind) {
-      case 'conv2d': {
-        const [, h, w] = of(node.input);
-        shapes.set(node.name, [node.outChannels, spatial(h, node.kernel[0], node.stride[0], node.padding[0]), spatial(w, node.kernel[1], node.stride[1], node.padding[1])]);
-        break;
-      }
-      case 'maxpool':
-      case 'avgpool': {
-        const [c, h, w] = of(node.input);
-        shapes.set(node.name, [c, spatial(h, node.kernel[0], node.stride[0], node.padding[0]), spatial(w, node.kernel[1], node.stride[1], node.padding[1])]);
-        break;
-      }
-      case 'globalavgpool':
-        shapes.set(node.name, [of(node.input)[0], 1, 1]);
-        break;
-      case 'dense':
-        shapes.set(node.name, [node.outFeatures]);
-        break;
-      case 'flatten':
-        shapes.set(node.name, [of(node.input).reduce((a, b) => a * b, 1)]);
-        break;
-      case 'add':
-        shapes.set(node.name, of(node.inputs[0]));
-        break;
-      case 'batchnorm':
-      case 'relu':
-        shapes.set(node.name, of(node.input));
-        break;
-    }
-  }
-  return shapes;
-}
-
 export interface TrainGraphOptions {
   /**
    * ONNX Runtime's NCHWc block size on this CPU (src/train/ort/nchwc.ts), or undefined: convolutions whose input and
@@ -87,9 +45,13 @@ export interface TrainGraphOptions {
 /** The training-step graph of a model (see the file comment). */
 export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}): TrainGraph {
   const b = new GraphBuilder();
-  const conv = convolution(b, options.nchwcBlock);
+  const forward = convolution(b, options.nchwcBlock);
+  const conv: ConvolutionOps = {
+    forward,
+    inputGrad: (gy, w, c) => convInputGrad(b, forward, gy, w, [c.cin, c.cout], c.in, c.out, c.kernel, c.stride, c.padding),
+    filterGrad: (x, gy, c) => convFilterGrad(b, x, gy, c.cin, c.cout, c.out, c.kernel, c.stride, c.padding, c.in),
+  };
   const shapes = valueShapes(spec);
-  const shapeOf = (v: string): readonly number[] => shapes.get(v) ?? [];
   const params: {key: string; shape: readonly number[]}[] = [];
   const batchNorms: {name: string; channels: number; perSample: number}[] = [];
   const statOutputs: {name: string; channels: number}[] = [];
@@ -105,170 +67,27 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
     if (list === undefined) return undefined;
     return list.length === 1 ? list[0] : b.op('Sum', list);
   };
-  const param = (key: string, shape: readonly number[]): string => {
-    params.push({key, shape});
-    return key;
+  const graph: TrainingGraph = {
+    ops: b,
+    conv,
+    value: (name) => name,
+    shape: (name) => shapes.get(name) ?? [],
+    param: (key, shape) => {
+      params.push({key, shape});
+      return key;
+    },
+    // Values whose gradient nobody needs: the input images.
+    needsGrad: (name) => name !== INPUT,
+    backward: (fn) => tape.push(fn),
+    gradOf,
+    accumulate,
+    batchStats: (name, mean, variance, channels, perSample) => {
+      statOutputs.push({name: mean, channels}, {name: variance, channels});
+      batchNorms.push({name, channels, perSample});
+    },
   };
-  // Values whose gradient nobody needs: the input images.
-  const needsGrad = (value: string): boolean => value !== INPUT;
-  const input = (name: string): string => (name === INPUT ? 'input' : name);
-
-  for (const node of spec.nodes) emitForward(node);
-
-  function emitForward(node: SpecNode): void {
-    switch (node.kind) {
-      case 'conv2d': {
-        const x = input(node.input);
-        const [cin, h, w] = shapeOf(node.input);
-        const [, ho, wo] = shapeOf(node.name);
-        const [kh, kw] = node.kernel;
-        const [sh, sw] = node.stride;
-        const [ph, pw] = node.padding;
-        const weight = param(`${node.name}.weight`, [node.outChannels, node.inChannels, kh, kw]);
-        const bias = node.bias ? param(`${node.name}.bias`, [node.outChannels]) : undefined;
-        conv(bias ? [x, weight, bias] : [x, weight], cin, node.outChannels, {kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw]}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined) return;
-          if (bias) accumulate(bias, b.op('ReduceSum', [gy, b.i64([0, 2, 3])], {keepdims: 0}));
-          accumulate(weight, convFilterGrad(b, x, gy, cin, node.outChannels, [ho, wo], [kh, kw], [sh, sw], [ph, pw], [h, w]));
-          if (needsGrad(node.input)) accumulate(x, convInputGrad(b, conv, gy, weight, [cin, node.outChannels], [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw]));
-        });
-        break;
-      }
-      case 'dense': {
-        const x = input(node.input);
-        const weight = param(`${node.name}.weight`, [node.outFeatures, node.inFeatures]);
-        const bias = node.bias ? param(`${node.name}.bias`, [node.outFeatures]) : undefined;
-        b.op('Gemm', bias ? [x, weight, bias] : [x, weight], {transB: 1}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined) return;
-          accumulate(weight, b.op('Gemm', [gy, x], {transA: 1}));
-          if (bias) accumulate(bias, b.op('ReduceSum', [gy, b.i64([0])], {keepdims: 0}));
-          if (needsGrad(node.input)) accumulate(x, b.op('MatMul', [gy, weight]));
-        });
-        break;
-      }
-      case 'batchnorm':
-        emitBatchNorm(node.name, input(node.input), node.channels, node.eps, shapeOf(node.input));
-        break;
-      case 'relu': {
-        const x = input(node.input);
-        const y = b.op('Relu', [x], {}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined || !needsGrad(node.input)) return;
-          accumulate(x, b.op('Where', [b.op('Greater', [y, b.f32(0)]), gy, b.f32(0)]));
-        });
-        break;
-      }
-      case 'maxpool': {
-        const x = input(node.input);
-        const [y, indices] = b.opN('MaxPool', [x], 2, {kernel_shape: [...node.kernel], strides: [...node.stride], pads: [node.padding[0], node.padding[1], node.padding[0], node.padding[1]]});
-        b.op('Identity', [y], {}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined || !needsGrad(node.input)) return;
-          // Indices are positions in the whole flattened input (batch and channel included).
-          const size = b.op('Reshape', [b.op('Size', [x]), b.i64([1])]);
-          const zeros = b.op('Expand', [b.f32(0), size]);
-          const flat = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, b.i64([-1])]), b.op('Reshape', [gy, b.i64([-1])])], {axis: 0, reduction: 'add'});
-          accumulate(x, b.op('Reshape', [flat, b.op('Shape', [x])]));
-        });
-        break;
-      }
-      case 'avgpool': {
-        const x = input(node.input);
-        const [c, h, w] = shapeOf(node.input);
-        const [, ho, wo] = shapeOf(node.name);
-        const pads = [node.padding[0], node.padding[1], node.padding[0], node.padding[1]];
-        // PyTorch's AvgPool2d counts padded zeros by default.
-        b.op('AveragePool', [x], {kernel_shape: [...node.kernel], strides: [...node.stride], pads, count_include_pad: 1}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined || !needsGrad(node.input)) return;
-          const [kh, kw] = node.kernel;
-          const spread = b.f32(1 / (kh * kw), [c, 1, kh, kw]);
-          const outPad = [h - ((ho - 1) * node.stride[0] + kh - 2 * node.padding[0]), w - ((wo - 1) * node.stride[1] + kw - 2 * node.padding[1])];
-          accumulate(x, b.op('ConvTranspose', [gy, spread], {kernel_shape: [kh, kw], strides: [...node.stride], pads, output_padding: outPad, group: c}));
-        });
-        break;
-      }
-      case 'globalavgpool': {
-        const x = input(node.input);
-        const [, h, w] = shapeOf(node.input);
-        b.op('GlobalAveragePool', [x], {}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined || !needsGrad(node.input)) return;
-          accumulate(x, b.op('Expand', [b.op('Mul', [gy, b.f32(1 / (h * w))]), b.op('Shape', [x])]));
-        });
-        break;
-      }
-      case 'add': {
-        const [x1, x2] = [input(node.inputs[0]), input(node.inputs[1])];
-        b.op('Add', [x1, x2], {}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined) return;
-          if (needsGrad(node.inputs[0])) accumulate(x1, gy);
-          if (needsGrad(node.inputs[1])) accumulate(x2, gy);
-        });
-        break;
-      }
-      case 'flatten': {
-        const x = input(node.input);
-        b.op('Flatten', [x], {axis: 1}, node.name);
-        tape.push(() => {
-          const gy = gradOf(node.name);
-          if (gy === undefined || !needsGrad(node.input)) return;
-          accumulate(x, b.op('Reshape', [gy, b.op('Shape', [x])]));
-        });
-        break;
-      }
-    }
-  }
-
-  function emitBatchNorm(name: string, x: string, channels: number, eps: number, shape: readonly number[]): void {
-    const spatial = shape.length === 3;
-    const perSample = spatial ? shape[1] * shape[2] : 1;
-    const gamma = param(`${name}.weight`, [channels]);
-    const beta = param(`${name}.bias`, [channels]);
-    // Means over the spatial axes first, then over the batch: float32 accumulates far less error this way. The
-    // variance is the mean of (x − mean)², two passes: E[x²] − mean² loses 1e-3 of a ResNet-20's gradients to
-    // cancellation (measured against PyTorch in float64). The centred copy is transient: the backward pass below
-    // needs only x and the mean, so no activation-sized tensor per batch norm stays alive until then.
-    const overBatch = (t: string): string => b.op('ReduceMean', [t], {axes: [0], keepdims: 1});
-    const mean = overBatch(spatial ? b.op('ReduceMean', [x], {axes: [2, 3], keepdims: 1}) : x);
-    const centred = b.op('Sub', [x, mean]);
-    const squares = b.op('Mul', [centred, centred]);
-    const variance = overBatch(spatial ? b.op('ReduceMean', [squares], {axes: [2, 3], keepdims: 1}) : squares);
-    const meanC = b.op('Reshape', [mean, b.i64([channels])], {}, `mean.${name}`);
-    const varC = b.op('Reshape', [variance, b.i64([channels])], {}, `var.${name}`);
-    statOutputs.push({name: meanC, channels}, {name: varC, channels});
-    batchNorms.push({name, channels, perSample});
-    b.op('BatchNormalization', [x, gamma, beta, meanC, varC], {epsilon: {float: eps}}, name);
-    tape.push(() => {
-      const gy = gradOf(name);
-      if (gy === undefined) return;
-      const sum2 = (t: string): string => (spatial ? b.op('ReduceSum', [b.op('ReduceSum', [t, b.i64([2, 3])], {keepdims: 1}), b.i64([0])], {keepdims: 1}) : b.op('ReduceSum', [t, b.i64([0])], {keepdims: 1}));
-      const invstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, b.f32(eps)])])]);
-      const sdy = sum2(gy);
-      // Σ dy·x̂ = invstd · (Σ dy·x − mean · Σ dy)
-      const sdyxhat = b.op('Mul', [invstd, b.op('Sub', [sum2(b.op('Mul', [gy, x])), b.op('Mul', [mean, sdy])])]);
-      accumulate(gamma, b.op('Reshape', [sdyxhat, b.i64([channels])]));
-      accumulate(beta, b.op('Reshape', [sdy, b.i64([channels])]));
-      // dx = A·dy + B·x + C with A = γ·invstd, B = −A·invstd·Σ(dy·x̂)/M, C = −A·Σdy/M − B·mean (M values per channel).
-      const invM = b.op('Reciprocal', [b.op('Div', [b.op('Cast', [b.op('Size', [x])], {to: DataType.FLOAT}), b.f32(channels)])]);
-      const a = b.op('Mul', [b.op('Reshape', [gamma, b.i64(spatial ? [1, channels, 1, 1] : [1, channels])]), invstd]);
-      const bx = b.op('Neg', [b.op('Mul', [b.op('Mul', [a, invstd]), b.op('Mul', [sdyxhat, invM])])]);
-      const c = b.op('Neg', [b.op('Add', [b.op('Mul', [a, b.op('Mul', [sdy, invM])]), b.op('Mul', [bx, mean])])]);
-      // x·B + C in one pass: BatchNormalization with scale B, bias C, mean 0, variance 1 and epsilon 0.
-      const affine = b.op('BatchNormalization', [x, b.op('Reshape', [bx, b.i64([channels])]), b.op('Reshape', [c, b.i64([channels])]), b.f32(0, [channels]), b.f32(1, [channels])], {epsilon: {float: 0}});
-      accumulate(x, b.op('Add', [b.op('Mul', [gy, a]), affine]));
-    });
-  }
+  // Each kind writes its forward pass and queues its backward pass (models/kinds).
+  for (const node of spec.nodes) kindOf(node).train(node, graph);
 
   // Loss: mean softmax cross-entropy; its gradient (softmax − one-hot)/N.
   const logits = b.op('Identity', [spec.output], {}, 'logits');

@@ -6,7 +6,8 @@ import {CbpError} from '../../core/errors';
 import {required} from '../../core/checks';
 import {float32Values, rank1, rank2, rank4} from './tensors';
 import {sameShape, type Weights} from '../../core/weights';
-import {INPUT, isWeightNode, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../../models/spec';
+import {INPUT, isWeightNode, kindOf, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type WeightNode} from '../../../models/spec';
+import type {TfjsKernels} from '../../../models/kinds/index';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
 import {dense} from './dense';
@@ -34,15 +35,23 @@ export class Network {
   readonly infos: ParamInfo[];
   readonly vars = new Map<string, tf.Variable>();
   readonly constrained: ConstrainedLayer[] = [];
+  /** Convolutions and max-pools with their own gradients, one per geometry. */
   private readonly convs = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D>();
+  private readonly maxPools = new Map<string, ((x: tf.Tensor4D) => tf.Tensor4D) | undefined>();
   private readonly quantizers = new Map<string, (w: tf.Tensor) => tf.Tensor>();
-  private readonly pools = new Map<string, (x: tf.Tensor4D) => tf.Tensor4D>();
   /** Set while this network computes one shard of a data-parallel batch: batch norm then uses the whole batch's statistics. */
   reducer: ShardReducer | undefined;
   /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
   private readonly id = `net${++networkCount}`;
 
   constructor(readonly spec: ModelSpec, readonly quant: QuantOrNone, weights: Weights) {
+    const refused = spec.nodes.filter((n) => kindOf(n).tfjs === undefined);
+    if (refused.length > 0) {
+      throw new CbpError(
+        `model ${spec.name} needs the ONNX Runtime engine (--engine onnxruntime): the TensorFlow.js engine has no ` +
+          `${[...new Set(refused.map((n) => n.kind))].join(', ')} (layers ${refused.map((n) => n.name).join(', ')})`,
+      );
+    }
     this.infos = paramInfos(spec, quant);
     for (const info of this.infos) {
       if (info.role === 'scale') continue;
@@ -54,13 +63,6 @@ export class Network {
       const value = tf.tidy(() => toTfjs(info, tf.tensor(t.data, [...t.shape], 'float32')));
       this.vars.set(info.key, tf.variable(value, info.trainable, `${this.id}/${info.key}`));
       value.dispose();
-    }
-    for (const node of spec.nodes) {
-      if (node.kind === 'conv2d') this.convs.set(node.name, makeConv2d(node.stride, node.padding, node.input !== INPUT));
-      if (node.kind === 'maxpool') {
-        const pool = makeMaxPool(node.kernel, node.stride, node.padding);
-        if (pool !== undefined) this.pools.set(node.name, pool);
-      }
     }
     if (quant !== 'none') {
       for (const info of this.infos) {
@@ -93,66 +95,69 @@ export class Network {
    * The weights the forward pass uses for a layer: quantized for constrained layers, latent otherwise. In training
    * the quantizer passes the gradient straight through to the latent weight; outside it the plain quantized value.
    */
-  forwardWeight(node: WeightNode, training: boolean): tf.Tensor {
-    const w = this.variable(`${node.name}.weight`);
-    const layer = this.constrained.find((c) => c.node.name === node.name);
+  forwardWeight(layerName: string, training: boolean): tf.Tensor {
+    const w = this.variable(`${layerName}.weight`);
+    const layer = this.constrained.find((c) => c.node.name === layerName);
     if (layer === undefined) return w;
-    return training ? required(this.quantizers, node.name, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
+    return training ? required(this.quantizers, layerName, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
   }
 
   /** Logits for an NHWC batch. In training mode batch-norm uses batch statistics and reports them in `stats`. */
   forward(x: tf.Tensor4D, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor2D {
     const values = new Map<string, tf.Tensor>([[INPUT, x]]);
     const get = (name: string): tf.Tensor => required(values, name, 'computed value');
-    for (const node of this.spec.nodes) values.set(node.name, this.apply(node, get, training, stats));
+    const kernels = this.kernels(training, stats);
+    for (const node of this.spec.nodes) {
+      const kind = kindOf(node);
+      if (kind.tfjs === undefined) throw new Error(`internal: ${node.kind} passed the constructor's check`);
+      values.set(node.name, kind.tfjs(node, kernels, kind.inputs(node).map(get)));
+    }
     return rank2(get(this.spec.output));
   }
 
-  private apply(node: SpecNode, get: (name: string) => tf.Tensor, training: boolean, stats?: Map<string, BatchStats>): tf.Tensor {
-    switch (node.kind) {
-      case 'conv2d': {
-        const conv = required(this.convs, node.name, 'convolution');
-        const y = conv(rank4(get(node.input)), rank4(this.forwardWeight(node, training)));
-        return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
-      }
-      case 'dense': {
-        const y = dense(rank2(get(node.input)), rank2(this.forwardWeight(node, training)));
-        return node.bias ? tf.add(y, this.variable(`${node.name}.bias`)) : y;
-      }
-      case 'batchnorm': {
-        const x = get(node.input);
-        const gamma = this.variable(`${node.name}.weight`);
-        const beta = this.variable(`${node.name}.bias`);
+  /** The kernels the node kinds' tfjs forward passes wire (models/kinds). */
+  private kernels(training: boolean, stats?: Map<string, BatchStats>): TfjsKernels<tf.Tensor> {
+    return {
+      training,
+      param: (key) => this.variable(key),
+      weight: (node) => this.forwardWeight(node.name, training),
+      conv2d: (x, w, stride, padding, firstLayer) => {
+        const key = `${stride.join(',')}:${padding.join(',')}:${firstLayer}`;
+        let conv = this.convs.get(key);
+        if (conv === undefined) this.convs.set(key, (conv = makeConv2d(stride, padding, !firstLayer)));
+        return conv(rank4(x), rank4(w));
+      },
+      dense: (x, w) => dense(rank2(x), rank2(w)),
+      batchNorm: (layer, eps, x) => {
+        const gamma = this.variable(`${layer}.weight`);
+        const beta = this.variable(`${layer}.bias`);
         if (training) {
-          const r = batchNormTrain(x, rank1(gamma), rank1(beta), node.eps, this.reducer);
-          if (stats) stats.set(node.name, {mean: r.mean, variance: r.variance, count: r.count});
+          const r = batchNormTrain(x, rank1(gamma), rank1(beta), eps, this.reducer);
+          if (stats) stats.set(layer, {mean: r.mean, variance: r.variance, count: r.count});
           else (r.mean.dispose(), r.variance.dispose());
           return r.y;
         }
-        const mean = this.variable(`${node.name}.running_mean`);
-        const variance = this.variable(`${node.name}.running_var`);
-        return tf.add(tf.mul(tf.sub(x, mean), tf.mul(tf.rsqrt(tf.add(variance, node.eps)), gamma)), beta);
-      }
-      case 'relu':
-        return tf.relu(get(node.input));
-      case 'maxpool': {
-        const pool = training ? this.pools.get(node.name) : undefined;
-        if (pool !== undefined) return pool(rank4(get(node.input)));
-        return tf.maxPool(rank4(get(node.input)), pair(node.kernel), pair(node.stride), node.padding[0] === 0 ? 'valid' : node.padding[0]);
-      }
-      case 'avgpool':
-        if (node.padding[0] !== 0) throw new CbpError(`layer ${node.name}: padded average pooling is not supported`);
-        return tf.avgPool(rank4(get(node.input)), pair(node.kernel), pair(node.stride), 'valid');
-      case 'globalavgpool':
-        return tf.mean(get(node.input), [1, 2], true);
-      case 'add':
-        return tf.add(get(node.inputs[0]), get(node.inputs[1]));
-      case 'flatten': {
-        const x = get(node.input);
-        // PyTorch flattens NCHW (channel-major), so match it to keep dense weights in PyTorch order.
-        return x.rank === 4 ? tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]) : x;
-      }
-    }
+        const mean = this.variable(`${layer}.running_mean`);
+        const variance = this.variable(`${layer}.running_var`);
+        return tf.add(tf.mul(tf.sub(x, mean), tf.mul(tf.rsqrt(tf.add(variance, eps)), gamma)), beta);
+      },
+      maxPool: (x, kernel, stride, padding) => {
+        const key = `${kernel.join(',')}:${stride.join(',')}:${padding.join(',')}`;
+        if (!this.maxPools.has(key)) this.maxPools.set(key, makeMaxPool(kernel, stride, padding));
+        const pool = training ? this.maxPools.get(key) : undefined;
+        if (pool !== undefined) return pool(rank4(x));
+        return tf.maxPool(rank4(x), pair(kernel), pair(stride), padding[0] === 0 ? 'valid' : padding[0]);
+      },
+      avgPool: (layer, x, kernel, stride, padding) => {
+        if (padding[0] !== 0) throw new CbpError(`layer ${layer}: padded average pooling is not supported`);
+        return tf.avgPool(rank4(x), pair(kernel), pair(stride), 'valid');
+      },
+      spatialMean: (x) => tf.mean(x, [1, 2], true),
+      add: (a, b) => tf.add(a, b),
+      relu: (x) => tf.relu(x),
+      // PyTorch flattens NCHW (channel-major), so match it to keep dense weights in PyTorch order.
+      flatten: (x) => (x.rank === 4 ? tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]) : x),
+    };
   }
 
   /** Folds a training batch's statistics into the running mean and (unbiased) variance, as PyTorch does. */

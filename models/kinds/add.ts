@@ -1,0 +1,26 @@
+import type {KindDef, NodeBase} from './kind';
+
+/** The sum of two values of one shape (a residual connection). */
+export interface AddNode extends NodeBase {
+  readonly kind: 'add';
+  readonly inputs: readonly [string, string];
+}
+
+export const add: KindDef<AddNode> = {
+  kind: 'add',
+  inputs: (n) => n.inputs,
+  shape: (_n, [a]) => a,
+  params: () => [],
+  onnx: (n, g) => g.emit(n, 'Add', [g.value(n.inputs[0]), g.value(n.inputs[1])]),
+  train(n, g) {
+    const [x1, x2] = [g.value(n.inputs[0]), g.value(n.inputs[1])];
+    g.ops.op('Add', [x1, x2], {}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined) return;
+      if (g.needsGrad(n.inputs[0])) g.accumulate(x1, gy);
+      if (g.needsGrad(n.inputs[1])) g.accumulate(x2, gy);
+    });
+  },
+  tfjs: (_n, k, [a, b]) => k.add(a, b),
+};

@@ -1,0 +1,51 @@
+import {INPUT, pads, windows, type KindDef, type Pair, type WeightLayer} from './kind';
+
+/** A 2-d convolution (PyTorch's Conv2d): weight [out, in, kh, kw], optional bias. */
+export interface Conv2dNode extends WeightLayer {
+  readonly kind: 'conv2d';
+  readonly input: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  readonly bias: boolean;
+}
+
+const weightShape = (n: Conv2dNode): number[] => [n.outChannels, n.inChannels, n.kernel[0], n.kernel[1]];
+
+export const conv2d: KindDef<Conv2dNode> = {
+  kind: 'conv2d',
+  inputs: (n) => [n.input],
+  shape: (n, [[, h, w]]) => [n.outChannels, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  params: (n) => [
+    {suffix: 'weight', role: 'weight', shape: weightShape(n), trainable: true},
+    ...(n.bias ? [{suffix: 'bias', role: 'bias' as const, shape: [n.outChannels], trainable: true}] : []),
+  ],
+  weight: (n) => n,
+  onnx(n, g) {
+    const inputs = [g.value(n.input), g.weight(n, weightShape(n).reduce((a, b) => a * b, 1))];
+    if (n.bias) inputs.push(g.param(`${n.name}.bias`));
+    g.emit(n, 'Conv', inputs, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)});
+  },
+  train(n, g) {
+    const x = g.value(n.input);
+    const [cin, h, w] = g.shape(n.input);
+    const weight = g.param(`${n.name}.weight`, weightShape(n));
+    const bias = n.bias ? g.param(`${n.name}.bias`, [n.outChannels]) : undefined;
+    g.conv.forward(bias ? [x, weight, bias] : [x, weight], cin, n.outChannels, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)}, n.name);
+    const [, ho, wo] = g.shape(n.name);
+    const geometry = {cin, cout: n.outChannels, in: [h, w] as const, out: [ho, wo] as const, kernel: n.kernel, stride: n.stride, padding: n.padding};
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined) return;
+      if (bias) g.accumulate(bias, g.ops.op('ReduceSum', [gy, g.ops.i64([0, 2, 3])], {keepdims: 0}));
+      g.accumulate(weight, g.conv.filterGrad(x, gy, geometry));
+      if (g.needsGrad(n.input)) g.accumulate(x, g.conv.inputGrad(gy, weight, geometry));
+    });
+  },
+  tfjs(n, k, [x]) {
+    const y = k.conv2d(x, k.weight(n), n.stride, n.padding, n.input === INPUT);
+    return n.bias ? k.add(y, k.param(`${n.name}.bias`)) : y;
+  },
+};

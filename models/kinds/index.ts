@@ -1,0 +1,40 @@
+import type {KindDef, NodeBase} from './kind';
+import {add} from './add';
+import {avgpool} from './avgpool';
+import {batchnorm} from './batchnorm';
+import {conv2d} from './conv2d';
+import {dense} from './dense';
+import {flatten} from './flatten';
+import {globalavgpool} from './globalavgpool';
+import {maxpool} from './maxpool';
+import {relu} from './relu';
+
+export * from './kind';
+export type {AddNode} from './add';
+export type {AvgPoolNode} from './avgpool';
+export type {BatchNormNode} from './batchnorm';
+export type {Conv2dNode} from './conv2d';
+export type {DenseNode} from './dense';
+export type {FlattenNode} from './flatten';
+export type {GlobalAvgPoolNode} from './globalavgpool';
+export type {MaxPoolNode} from './maxpool';
+export type {ReluNode} from './relu';
+
+/** Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. */
+export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten} as const;
+
+type NodeOf<D> = D extends KindDef<infer N> ? N : never;
+/** A node of a spec: the union of every registered kind's node. */
+export type SpecNode = NodeOf<(typeof KINDS)[keyof typeof KINDS]>;
+export type NodeKind = SpecNode['kind'];
+
+/** The definition of a node's kind. */
+export function kindOf(node: SpecNode): KindDef<SpecNode> {
+  return KINDS[node.kind];
+}
+
+// Every entry is registered under its own kind: a kind filed under another key makes this line fail to compile.
+type Keyed = {[K in keyof typeof KINDS]: (typeof KINDS)[K]['kind'] extends K ? K : never}[keyof typeof KINDS];
+export const KINDS_KEYED: keyof typeof KINDS extends Keyed ? true : never = true;
+
+export type {NodeBase};

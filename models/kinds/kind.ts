@@ -1,0 +1,157 @@
+/**
+ * What a node kind is: one file per kind (models/kinds/*.ts) says everything every interpreter needs of it, against
+ * the small interfaces below, which the interpreters implement — the ONNX writer (`onnx/writer.ts`), the ONNX
+ * Runtime engine's training graph (`src/train/ort/train-graph.ts`) and the TensorFlow.js engine
+ * (`src/train/tfjs/network.ts`). The interfaces live here, at the bottom, so that a kind file imports nothing above
+ * `models/` and every interpreter depends on the kinds, never the other way round.
+ */
+
+export type Pair = readonly [number, number];
+
+/** The name of the network's input image batch in a spec. */
+export const INPUT = 'input';
+
+export interface NodeBase {
+  /** PyTorch state_dict prefix of the layer (`features.4`, `layer1.0.conv1`), unique within the spec. */
+  readonly name: string;
+}
+
+/** A layer with a weight CBP may constrain (convolutions, dense layers). */
+export interface WeightLayer extends NodeBase {
+  /** Whether CBP constrains this layer's weights (first conv and last dense stay full precision). */
+  readonly constrained: boolean;
+}
+
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale';
+
+/** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
+export interface ParamSpec {
+  readonly suffix: string;
+  readonly role: ParamRole;
+  readonly shape: readonly number[];
+  /** Updated by the optimizer (running statistics and scales are not). */
+  readonly trainable: boolean;
+}
+
+/** An ONNX attribute value: int, ints, string or {float}. */
+export type Attr = number | readonly number[] | string | {readonly float: number};
+
+/** Emits ONNX nodes and shared constants (onnx/graph-builder.ts implements it). */
+export interface Ops {
+  /** One node with one output (named `name` when given); returns the output's name. */
+  op(type: string, inputs: readonly string[], attrs?: Record<string, Attr>, name?: string): string;
+  /** One node of another operator domain (e.g. ONNX Runtime's `com.microsoft.nchwc`). */
+  opIn(domain: string, type: string, inputs: readonly string[], attrs?: Record<string, Attr>, name?: string): string;
+  /** One node with several outputs. */
+  opN(type: string, inputs: readonly string[], outputs: number, attrs?: Record<string, Attr>): string[];
+  i64(values: readonly number[]): string;
+  /** An int64 constant of any shape, shared under `key` (which must determine the values). */
+  i64Table(key: string, shape: readonly number[], values: BigInt64Array): string;
+  /** A float32 constant: a scalar, or `shape` filled with the value. */
+  f32(value: number, shape?: readonly number[]): string;
+  f32Vector(values: readonly number[]): string;
+}
+
+/** The inference graph a kind writes into (onnx/writer.ts). */
+export interface InferenceGraph {
+  readonly ops: Ops;
+  /** The graph value of a spec value (the image input, or an earlier node's output). */
+  value(name: string): string;
+  /** The node's last ONNX node: named after the layer, its output the layer's value (or the graph's logits). */
+  emit(node: NodeBase, type: string, inputs: readonly string[], attrs?: Record<string, Attr>): void;
+  /** The weight of a layer as the export stores it (float32, or codes restored in-graph); `count` values expected. */
+  weight(node: WeightLayer, count: number): string;
+  /** A float32 tensor of the weights (`${node}.${suffix}`) as an initializer. */
+  param(key: string): string;
+}
+
+/** Convolution formulations the training graph measured fastest (src/train/ort/train-graph.ts). */
+export interface ConvolutionOps {
+  /** A Conv (inputs x, w[, bias]) of cin → cout channels, on the blocked kernel where it fits. */
+  forward(inputs: readonly string[], cin: number, cout: number, attrs: Record<string, Attr>, name?: string): string;
+  inputGrad(gy: string, w: string, c: ConvGeometry): string;
+  filterGrad(x: string, gy: string, c: ConvGeometry): string;
+}
+
+export interface ConvGeometry {
+  readonly cin: number;
+  readonly cout: number;
+  /** Input and output height, width. */
+  readonly in: Pair;
+  readonly out: Pair;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+}
+
+/** The training graph a kind writes its forward pass (training mode) and backward pass into. */
+export interface TrainingGraph {
+  readonly ops: Ops;
+  readonly conv: ConvolutionOps;
+  /** The graph value of a spec value. */
+  value(name: string): string;
+  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  shape(name: string): readonly number[];
+  /** A trainable tensor fed to the graph (its gradient becomes an output). */
+  param(key: string, shape: readonly number[]): string;
+  /** Whether anything needs the gradient of a spec value (the images need none). */
+  needsGrad(name: string): boolean;
+  /** Runs `fn` in the backward pass, in reverse order of the forward pass. */
+  backward(fn: () => void): void;
+  /** The summed gradient of a graph value, or undefined when nothing reaches it. */
+  gradOf(value: string): string | undefined;
+  accumulate(value: string, grad: string): void;
+  /** A batch norm's biased batch statistics, as outputs for the running-statistics update. */
+  batchStats(layer: string, mean: string, variance: string, channels: number, perSample: number): void;
+}
+
+/**
+ * The TensorFlow.js engine's kernels (src/train/tfjs/network.ts), over its tensor type T in NHWC. A kind's tfjs
+ * implementation wires them; a kind without one is refused by that engine.
+ */
+export interface TfjsKernels<T> {
+  readonly training: boolean;
+  /** A tensor of the model (`${layer}.${suffix}`), in the engine's layout. */
+  param(key: string): T;
+  /** A weight layer's weight as the forward pass uses it (quantized, straight-through, when constrained). */
+  weight(node: WeightLayer): T;
+  conv2d(x: T, w: T, stride: Pair, padding: Pair, firstLayer: boolean): T;
+  dense(x: T, w: T): T;
+  batchNorm(layer: string, eps: number, x: T): T;
+  maxPool(x: T, kernel: Pair, stride: Pair, padding: Pair): T;
+  avgPool(layer: string, x: T, kernel: Pair, stride: Pair, padding: Pair): T;
+  /** Mean over height and width, keeping them as 1 × 1. */
+  spatialMean(x: T): T;
+  add(a: T, b: T): T;
+  relu(x: T): T;
+  /** NHWC → [N, C·H·W] in PyTorch's (channel-major) order; a rank-2 tensor as it is. */
+  flatten(x: T): T;
+}
+
+/**
+ * Everything about one node kind. Members are methods (checked bivariantly), so that the definition of one kind is a
+ * KindDef of any spec node and the interpreters look a node's kind up without a cast.
+ */
+export interface KindDef<N extends NodeBase & {readonly kind: string}> {
+  readonly kind: N['kind'];
+  /** The spec values the node reads. */
+  inputs(node: N): readonly string[];
+  /** Per-sample output shape from the inputs' per-sample shapes. */
+  shape(node: N, inputs: readonly (readonly number[])[]): readonly number[];
+  /** Its tensors, as PyTorch's state_dict names them (CBP's `scale` is added for constrained layers). */
+  params(node: N): readonly ParamSpec[];
+  /** Its constrainable weight, when it has one. */
+  weight?(node: N): WeightLayer;
+  /** The inference ONNX. */
+  onnx(node: N, g: InferenceGraph): void;
+  /** The forward pass in training mode and its backward pass, for the ONNX Runtime engine. */
+  train(node: N, g: TrainingGraph): void;
+  /** The TensorFlow.js forward pass, or undefined: that engine refuses models with this kind. */
+  tfjs?<T>(node: N, k: TfjsKernels<T>, inputs: readonly T[]): T;
+}
+
+/** ONNX's pads for a symmetric 2-d padding. */
+export const pads = (p: Pair): number[] => [p[0], p[1], p[0], p[1]];
+
+/** Output size of a window of k with stride s and padding p on each side over n positions (floor mode). */
+export const windows = (n: number, k: number, s: number, p: number): number => Math.floor((n + 2 * p - k) / s) + 1;

@@ -1,0 +1,34 @@
+import {pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
+
+export interface MaxPoolNode extends NodeBase {
+  readonly kind: 'maxpool';
+  readonly input: string;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+}
+
+export const maxpool: KindDef<MaxPoolNode> = {
+  kind: 'maxpool',
+  inputs: (n) => [n.input],
+  shape: (n, [[c, h, w]]) => [c, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  params: () => [],
+  onnx: (n, g) => g.emit(n, 'MaxPool', [g.value(n.input)], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)}),
+  train(n, g) {
+    const x = g.value(n.input);
+    const [y, indices] = g.ops.opN('MaxPool', [x], 2, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)});
+    g.ops.op('Identity', [y], {}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined || !g.needsGrad(n.input)) return;
+      // Indices are positions in the whole flattened input (batch and channel included); MaxUnpool would sum
+      // overlapping windows wrongly, so the gradient is scattered with reduction 'add'.
+      const o = g.ops;
+      const size = o.op('Reshape', [o.op('Size', [x]), o.i64([1])]);
+      const zeros = o.op('Expand', [o.f32(0), size]);
+      const flat = o.op('ScatterElements', [zeros, o.op('Reshape', [indices, o.i64([-1])]), o.op('Reshape', [gy, o.i64([-1])])], {axis: 0, reduction: 'add'});
+      g.accumulate(x, o.op('Reshape', [flat, o.op('Shape', [x])]));
+    });
+  },
+  tfjs: (n, k, [x]) => k.maxPool(x, n.kernel, n.stride, n.padding),
+};

@@ -1,0 +1,24 @@
+import type {KindDef, NodeBase} from './kind';
+
+export interface ReluNode extends NodeBase {
+  readonly kind: 'relu';
+  readonly input: string;
+}
+
+export const relu: KindDef<ReluNode> = {
+  kind: 'relu',
+  inputs: (n) => [n.input],
+  shape: (_n, [x]) => x,
+  params: () => [],
+  onnx: (n, g) => g.emit(n, 'Relu', [g.value(n.input)]),
+  train(n, g) {
+    const x = g.value(n.input);
+    const y = g.ops.op('Relu', [x], {}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined || !g.needsGrad(n.input)) return;
+      g.accumulate(x, g.ops.op('Where', [g.ops.op('Greater', [y, g.ops.f32(0)]), gy, g.ops.f32(0)]));
+    });
+  },
+  tfjs: (_n, k, [x]) => k.relu(x),
+};
