@@ -1,4 +1,5 @@
 import {Rng} from '../core/rng';
+import {initialScale} from '../cbp/scale';
 import {sizeOf, type Weights} from '../core/weights';
 import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
@@ -12,10 +13,7 @@ export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number
   for (const info of paramInfos(spec, quant)) {
     if (info.role === 'scale') {
       // CBP's scale: mean |w| of the layer's starting weights (the weight precedes its scale in paramInfos).
-      const w = out.get(`${info.node}.weight`);
-      let sum = 0;
-      for (const v of w?.data ?? []) sum += Math.abs(v);
-      out.set(info.key, {shape: [1], data: Float32Array.of(w && w.data.length > 0 ? sum / w.data.length : 1)});
+      out.set(info.key, {shape: [1], data: Float32Array.of(initialScale(out.get(`${info.node}.weight`)?.data ?? []))});
       continue;
     }
     const n = sizeOf(info.shape);

@@ -65,7 +65,7 @@ function initFrom(src: InitSource, spec: ModelSpec, quant: QuantOrNone, fresh: W
     // reference's main.py does after loading) CBP sets them to mean |w| of the starting weights.
     const kept = sameConstraint && src.model !== undefined ? given.get(key) : undefined;
     const w = out.get(key.replace(/\.scale$/, '.weight'));
-    out.set(key, kept ?? {shape: [1], data: Float32Array.of(initialScale(w?.data ?? new Float32Array(0)))});
+    out.set(key, kept ?? {shape: [1], data: Float32Array.of(initialScale(w?.data ?? []))});
   }
   return out;
 }

@@ -16,6 +16,7 @@ import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '
 import {writeOnnx} from '../../../onnx/writer';
 import {writeTrainGraph} from './train-graph';
 import type {Engine, EngineOptions, LevelHistogram} from '../engine';
+import {updateRunningStats} from '../running-stats';
 import {EVAL_BATCH} from '../../data/source';
 
 export interface OrtEngineOptions extends EngineOptions {
@@ -242,17 +243,3 @@ function bnMomentumOf(spec: ModelSpec, bn: string): number {
   return node?.kind === 'batchnorm' ? node.momentum : 0.1;
 }
 
-/**
- * PyTorch's running-statistics update (momentum m, the unbiased batch variance), in float32 as the tfjs engine
- * computes it: r ← r·(1 − m) + batch·m.
- */
-function updateRunningStats(rm: Float32Array, rv: Float32Array, mean: Float32Array, variance: Float32Array, m: number, count: number): void {
-  const f = Math.fround;
-  const keep = f(1 - m);
-  const take = f(m);
-  const takeVar = f(m * (count > 1 ? count / (count - 1) : 1));
-  for (let i = 0; i < rm.length; i++) {
-    rm[i] = f(f(rm[i] * keep) + f(mean[i] * take));
-    rv[i] = f(f(rv[i] * keep) + f(variance[i] * takeVar));
-  }
-}

@@ -13,6 +13,7 @@ import {makeConv2d} from './conv';
 import {dense} from './dense';
 import {makeMaxPool} from './maxpool';
 import {fromTfjs, toTfjs} from './layout';
+import {updateRunningStats} from '../running-stats';
 
 export interface ConstrainedLayer {
   readonly node: WeightNode;
@@ -72,7 +73,7 @@ export class Network {
         const weightKey = `${node.name}.weight`;
         const given = weights.get(info.key);
         // CBP initialises the scale to mean|w| of the starting weights and never trains it.
-        const scale = given !== undefined ? given.data[0] : initialScale(weights.get(weightKey)?.data ?? new Float32Array(0));
+        const scale = given !== undefined ? given.data[0] : initialScale(weights.get(weightKey)?.data ?? []);
         if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
         const levels = LEVELS[quant];
         this.constrained.push({node, weightKey, levels, scale});
@@ -168,12 +169,10 @@ export class Network {
       if (s === undefined) continue;
       const rm = this.variable(`${node.name}.running_mean`);
       const rv = this.variable(`${node.name}.running_var`);
-      const m = node.momentum;
-      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
-      tf.tidy(() => {
-        rm.assign(tf.add(tf.mul(rm, 1 - m), tf.mul(s.mean, m)));
-        rv.assign(tf.add(tf.mul(rv, 1 - m), tf.mul(s.variance, m * unbias)));
-      });
+      const [mean, variance] = [float32Values(rm).slice(), float32Values(rv).slice()];
+      updateRunningStats(mean, variance, float32Values(s.mean), float32Values(s.variance), node.momentum, s.count);
+      rm.assign(tf.tensor1d(mean));
+      rv.assign(tf.tensor1d(variance));
       s.mean.dispose();
       s.variance.dispose();
     }
