@@ -5,6 +5,7 @@ import {CbpError} from '../src/core/errors';
 import type {ModelSpec} from './spec';
 
 export * from './spec';
+export {checkSpec, MAX_SPEC_NODES, MAX_SPEC_PARAMS} from './check';
 
 /** `base` scales the widths (the stem's channel count; the published models' value when omitted). */
 export type ModelFactory = (numClasses?: number, inputShape?: readonly [number, number, number], base?: number) => ModelSpec;

@@ -7,7 +7,7 @@ import {INPUT, kindOf, type Conv2dNode, type DenseNode, type ParamRole, type Spe
 // The constraints live in one registry (src/cbp/registry.ts); re-exported here for the spec's readers.
 export {QUANTS, QUANT_OR_NONE, SEED_QUANTS, type Quant, type QuantOrNone} from '../src/cbp/registry';
 
-export {INPUT, KINDS, kindOf, type Pair, type ParamRole, type SpecNode, type NodeKind} from './kinds/index';
+export {INPUT, KINDS, isNodeKind, kindOf, readNode, type NodeReader, type Pair, type ParamRole, type SpecNode, type NodeKind} from './kinds/index';
 export type {AddNode, AvgPoolNode, BatchNormNode, Conv2dNode, DenseNode, FlattenNode, GlobalAvgPoolNode, MaxPoolNode, ReluNode} from './kinds/index';
 
 export type WeightNode = Conv2dNode | DenseNode;

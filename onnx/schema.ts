@@ -130,6 +130,7 @@ export interface TensorMsg {
   data_type: number;
   raw_data?: Uint8Array;
   float_data?: number[];
+  int32_data?: number[];
   int64_data?: number[];
   doc_string?: string;
 }
@@ -140,7 +141,12 @@ export interface AttributeMsg {
   i?: number;
   f?: number;
   ints?: number[];
+  floats?: number[];
   s?: Uint8Array;
+  /** A tensor attribute (a Constant's value); null when absent in a decoded file. */
+  t?: TensorMsg | null;
+  /** A subgraph (If, Loop); null when absent in a decoded file. */
+  g?: object | null;
 }
 
 export interface NodeMsg {

@@ -10,6 +10,8 @@ export const add: KindDef<AddNode> = {
   kind: 'add',
   inputs: (n) => n.inputs,
   shape: (_n, [a]) => a,
+  check: (_n, [a, b]) => (a.join(',') === b.join(',') ? undefined : `adds values of different shapes [${a.join(', ')}] and [${b.join(', ')}]`),
+  read: (r) => ({kind: 'add', name: r.name, inputs: r.valuePair('inputs')}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'Add', [g.value(n.inputs[0]), g.value(n.inputs[1])]),
   train(n, g) {

@@ -1,4 +1,4 @@
-import {pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
+import {MAX_WINDOW, notImage, notPool, notWindow, pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
 
 /** PyTorch's AvgPool2d with its defaults: padded zeros count (count_include_pad), floor mode. */
 export interface AvgPoolNode extends NodeBase {
@@ -13,6 +13,8 @@ export const avgpool: KindDef<AvgPoolNode> = {
   kind: 'avgpool',
   inputs: (n) => [n.input],
   shape: (n, [[c, h, w]]) => [c, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  read: (r) => ({kind: 'avgpool', name: r.name, input: r.value('input'), kernel: r.pair('kernel', 1, MAX_WINDOW), stride: r.pair('stride', 1, MAX_WINDOW), padding: r.pair('padding', 0, MAX_WINDOW)}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'AveragePool', [g.value(n.input)], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding), count_include_pad: 1}),
   train(n, g) {

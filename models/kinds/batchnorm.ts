@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {MAX_WIDTH, type KindDef, type NodeBase} from './kind';
 
 /** PyTorch's BatchNorm2d (or 1d on [N, F]): batch statistics in training, running statistics otherwise. */
 export interface BatchNormNode extends NodeBase {
@@ -13,6 +13,8 @@ export const batchnorm: KindDef<BatchNormNode> = {
   kind: 'batchnorm',
   inputs: (n) => [n.input],
   shape: (_n, [x]) => x,
+  check: (n, [x]) => ((x.length === 3 || x.length === 1) && x[0] === n.channels ? undefined : `expects ${n.channels} channels ([C, H, W] or [C]), its input is [${x.join(', ')}]`),
+  read: (r) => ({kind: 'batchnorm', name: r.name, input: r.value('input'), channels: r.int('channels', 1, MAX_WIDTH), eps: r.num('eps', 0, 1), momentum: r.num('momentum', 0, 1)}),
   params: (n) => [
     {suffix: 'weight', role: 'bn_weight', shape: [n.channels], trainable: true},
     {suffix: 'bias', role: 'bn_bias', shape: [n.channels], trainable: true},

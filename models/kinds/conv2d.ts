@@ -1,4 +1,4 @@
-import {INPUT, pads, windows, type KindDef, type Pair, type WeightLayer} from './kind';
+import {INPUT, MAX_WIDTH, MAX_WINDOW, notImage, notWindow, pads, windows, type KindDef, type Pair, type WeightLayer} from './kind';
 
 /** A 2-d convolution (PyTorch's Conv2d): weight [out, in, kh, kw], optional bias. */
 export interface Conv2dNode extends WeightLayer {
@@ -18,6 +18,19 @@ export const conv2d: KindDef<Conv2dNode> = {
   kind: 'conv2d',
   inputs: (n) => [n.input],
   shape: (n, [[, h, w]]) => [n.outChannels, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  check: (n, [x]) => notImage(x, n.inChannels) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  read: (r) => ({
+    kind: 'conv2d',
+    name: r.name,
+    input: r.value('input'),
+    inChannels: r.int('inChannels', 1, MAX_WIDTH),
+    outChannels: r.int('outChannels', 1, MAX_WIDTH),
+    kernel: r.pair('kernel', 1, MAX_WINDOW),
+    stride: r.pair('stride', 1, MAX_WINDOW),
+    padding: r.pair('padding', 0, MAX_WINDOW),
+    bias: r.flag('bias'),
+    constrained: r.flag('constrained'),
+  }),
   params: (n) => [
     {suffix: 'weight', role: 'weight', shape: weightShape(n), trainable: true},
     ...(n.bias ? [{suffix: 'bias', role: 'bias' as const, shape: [n.outChannels], trainable: true}] : []),

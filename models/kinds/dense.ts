@@ -1,4 +1,4 @@
-import type {KindDef, WeightLayer} from './kind';
+import {MAX_WIDTH, type KindDef, type WeightLayer} from './kind';
 
 /** A fully connected layer (PyTorch's Linear): weight [out, in], optional bias. */
 export interface DenseNode extends WeightLayer {
@@ -13,6 +13,16 @@ export const dense: KindDef<DenseNode> = {
   kind: 'dense',
   inputs: (n) => [n.input],
   shape: (n) => [n.outFeatures],
+  check: (n, [x]) => (x.length !== 1 || x[0] !== n.inFeatures ? `expects [${n.inFeatures}] features, its input is [${x.join(', ')}]` : undefined),
+  read: (r) => ({
+    kind: 'dense',
+    name: r.name,
+    input: r.value('input'),
+    inFeatures: r.int('inFeatures', 1, MAX_WIDTH * 4096),
+    outFeatures: r.int('outFeatures', 1, MAX_WIDTH),
+    bias: r.flag('bias'),
+    constrained: r.flag('constrained'),
+  }),
   params: (n) => [
     {suffix: 'weight', role: 'weight', shape: [n.outFeatures, n.inFeatures], trainable: true},
     ...(n.bias ? [{suffix: 'bias', role: 'bias' as const, shape: [n.outFeatures], trainable: true}] : []),

@@ -10,6 +10,8 @@ export const flatten: KindDef<FlattenNode> = {
   kind: 'flatten',
   inputs: (n) => [n.input],
   shape: (_n, [x]) => [x.reduce((a, b) => a * b, 1)],
+  check: () => undefined,
+  read: (r) => ({kind: 'flatten', name: r.name, input: r.value('input')}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'Flatten', [g.value(n.input)], {axis: 1}),
   train(n, g) {

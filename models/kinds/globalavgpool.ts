@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {notImage, type KindDef, type NodeBase} from './kind';
 
 /** The mean over height and width (AdaptiveAvgPool2d(1)): [C, H, W] → [C, 1, 1]. */
 export interface GlobalAvgPoolNode extends NodeBase {
@@ -10,6 +10,8 @@ export const globalavgpool: KindDef<GlobalAvgPoolNode> = {
   kind: 'globalavgpool',
   inputs: (n) => [n.input],
   shape: (_n, [[c]]) => [c, 1, 1],
+  check: (_n, [x]) => notImage(x),
+  read: (r) => ({kind: 'globalavgpool', name: r.name, input: r.value('input')}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'GlobalAveragePool', [g.value(n.input)]),
   train(n, g) {

@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import type {KindDef, NodeBase, NodeReader} from './kind';
 import {add} from './add';
 import {avgpool} from './avgpool';
 import {batchnorm} from './batchnorm';
@@ -27,6 +27,15 @@ type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */
 export type SpecNode = NodeOf<(typeof KINDS)[keyof typeof KINDS]>;
 export type NodeKind = SpecNode['kind'];
+
+export function isNodeKind(kind: string): kind is NodeKind {
+  return Object.prototype.hasOwnProperty.call(KINDS, kind);
+}
+
+/** A node of `kind` from a stored spec's fields. */
+export function readNode(kind: NodeKind, r: NodeReader): SpecNode {
+  return KINDS[kind].read(r);
+}
 
 /** The definition of a node's kind. */
 export function kindOf(node: SpecNode): KindDef<SpecNode> {

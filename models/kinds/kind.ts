@@ -129,6 +129,31 @@ export interface TfjsKernels<T> {
 }
 
 /**
+ * Reads a node's fields from a stored spec (a run state imported from an ONNX file, src/run/spec-schema.ts): each
+ * method checks its field's type and bounds and fails naming the field, so a kind builds its node from checked
+ * values only.
+ */
+export interface NodeReader {
+  /** The node's name, already checked (non-empty, bounded, not the input's name). */
+  readonly name: string;
+  /** The name of a spec value the node reads (checked to be defined earlier when the spec is checked). */
+  value(key: string): string;
+  /** Two spec values. */
+  valuePair(key: string): readonly [string, string];
+  /** A whole number in [min, max]. */
+  int(key: string, min: number, max: number): number;
+  /** Two whole numbers in [min, max]. */
+  pair(key: string, min: number, max: number): Pair;
+  /** A finite number in [min, max]. */
+  num(key: string, min: number, max: number): number;
+  flag(key: string): boolean;
+}
+
+/** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
+export const MAX_WIDTH = 1 << 20;
+export const MAX_WINDOW = 4096;
+
+/**
  * Everything about one node kind. Members are methods (checked bivariantly), so that the definition of one kind is a
  * KindDef of any spec node and the interpreters look a node's kind up without a cast.
  */
@@ -136,8 +161,12 @@ export interface KindDef<N extends NodeBase & {readonly kind: string}> {
   readonly kind: N['kind'];
   /** The spec values the node reads. */
   inputs(node: N): readonly string[];
-  /** Per-sample output shape from the inputs' per-sample shapes. */
+  /** Per-sample output shape from the inputs' per-sample shapes (which `check` accepted). */
   shape(node: N, inputs: readonly (readonly number[])[]): readonly number[];
+  /** Why the node cannot take inputs of these per-sample shapes, or undefined when it can. */
+  check(node: N, inputs: readonly (readonly number[])[]): string | undefined;
+  /** The node from a stored spec's fields (the `kind` and `name` already read). */
+  read(r: NodeReader): N;
   /** Its tensors, as PyTorch's state_dict names them (CBP's `scale` is added for constrained layers). */
   params(node: N): readonly ParamSpec[];
   /** Its constrainable weight, when it has one. */
@@ -155,3 +184,22 @@ export const pads = (p: Pair): number[] => [p[0], p[1], p[0], p[1]];
 
 /** Output size of a window of k with stride s and padding p on each side over n positions (floor mode). */
 export const windows = (n: number, k: number, s: number, p: number): number => Math.floor((n + 2 * p - k) / s) + 1;
+
+/** Why a per-sample shape is not an image [C, H, W] (of `channels` channels, when given), or undefined. */
+export function notImage(x: readonly number[] | undefined, channels?: number): string | undefined {
+  if (x === undefined || x.length !== 3) return `expects an image [C, H, W], its input is [${x?.join(', ') ?? ''}]`;
+  if (channels !== undefined && x[0] !== channels) return `expects ${channels} channels, its input has ${x[0]}`;
+  return undefined;
+}
+
+/** Why a window (kernel, stride, padding) does not fit an image of `h` × `w`, or undefined. */
+export function notWindow(h: number, w: number, kernel: Pair, stride: Pair, padding: Pair): string | undefined {
+  if (stride[0] < 1 || stride[1] < 1 || kernel[0] < 1 || kernel[1] < 1) return 'has a kernel or stride below 1';
+  if (windows(h, kernel[0], stride[0], padding[0]) < 1 || windows(w, kernel[1], stride[1], padding[1]) < 1) return `has a ${kernel.join('×')} window larger than its padded ${h}×${w} input`;
+  return undefined;
+}
+
+/** Why a pooling window pads more than half its kernel (PyTorch refuses such pools), or undefined. */
+export function notPool(kernel: Pair, padding: Pair): string | undefined {
+  return padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] ? `pads ${padding.join('×')}, more than half its ${kernel.join('×')} kernel` : undefined;
+}

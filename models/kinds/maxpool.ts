@@ -1,4 +1,4 @@
-import {pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
+import {MAX_WINDOW, notImage, notPool, notWindow, pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
 
 export interface MaxPoolNode extends NodeBase {
   readonly kind: 'maxpool';
@@ -12,6 +12,8 @@ export const maxpool: KindDef<MaxPoolNode> = {
   kind: 'maxpool',
   inputs: (n) => [n.input],
   shape: (n, [[c, h, w]]) => [c, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  read: (r) => ({kind: 'maxpool', name: r.name, input: r.value('input'), kernel: r.pair('kernel', 1, MAX_WINDOW), stride: r.pair('stride', 1, MAX_WINDOW), padding: r.pair('padding', 0, MAX_WINDOW)}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'MaxPool', [g.value(n.input)], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)}),
   train(n, g) {

@@ -9,6 +9,8 @@ export const relu: KindDef<ReluNode> = {
   kind: 'relu',
   inputs: (n) => [n.input],
   shape: (_n, [x]) => x,
+  check: () => undefined,
+  read: (r) => ({kind: 'relu', name: r.name, input: r.value('input')}),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'Relu', [g.value(n.input)]),
   train(n, g) {

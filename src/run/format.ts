@@ -1,5 +1,5 @@
 import {CbpError} from '../core/errors';
-import type {QuantOrNone} from '../../models/spec';
+import type {ModelSpec, QuantOrNone} from '../../models/spec';
 import type {ScheduleState} from '../cbp/schedule';
 
 /** The run format's records and names, apart from its reading and writing so that the schema can use them. */
@@ -49,6 +49,11 @@ export interface RunConfig {
   readonly base?: number;
   /** Full-precision runs: the epochs after which the learning rate drops ×0.1 (CBP's schedule governs the others). */
   readonly lrDrops?: readonly number[];
+  /**
+   * The architecture itself, for a model imported from an ONNX file (`cbp import MODEL.onnx`): `model` is then its
+   * name (the file's stem) and this spec, not the registry, says what it is. Absent for cbp's own models.
+   */
+  readonly spec?: ModelSpec;
 }
 
 /**
@@ -56,16 +61,16 @@ export interface RunConfig {
  * field is absent when cbp was not told it. Checkpoints written before cbp recorded it have no origin.
  */
 export interface RunOrigin {
-  /** 'train': made by `cbp train` as `config` records; 'import': read from a PyTorch file. */
+  /** 'train': made by `cbp train` as `config` records; 'import': read from a PyTorch or ONNX file. */
   readonly kind: 'train' | 'import';
   /** The cbp version that made the checkpoint. */
   readonly version: string;
   /** Class names in output order: the data set's, the image folder's class folders, or `--labels`. */
   readonly labels?: readonly string[];
-  /** import: the file as given, its SHA-256 and its container format. */
+  /** import: the file as given, its SHA-256 and its format (a .pth's zip or legacy container, or ONNX). */
   readonly file?: string;
   readonly sha256?: string;
-  readonly format?: 'zip' | 'legacy';
+  readonly format?: 'zip' | 'legacy' | 'onnx';
   /** import: what `--data` said the weights were trained on (imagenet, a built-in set or a folder). */
   readonly data?: string;
 }

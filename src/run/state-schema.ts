@@ -1,4 +1,6 @@
 import {CbpError} from '../core/errors';
+import {StateReader} from './state-reader';
+import {readSpec} from './spec-schema';
 import {isModelName} from '../../models/index';
 import {isQuantOrNone} from '../cbp/registry';
 import type {ScheduleState} from '../cbp/schedule';
@@ -11,56 +13,13 @@ export const MAX_CLASSES = 100_000;
 export const MAX_INPUT_SIDE = 4096;
 export const MAX_BASE = 4096;
 
-type Obj = Record<string, unknown>;
-
-/**
- * The run state as a schema: every field named, typed and bounded, and a fresh object built from those fields
- * only, so nothing else a file carries (a `__proto__` key, a nesting a million deep) travels on into the program.
- */
-export class StateReader {
-  constructor(private readonly file: string) {}
-
-  fail(key: string, value: unknown, expected: string): never {
-    let shown: string;
-    try {
-      shown = JSON.stringify(value)?.slice(0, 80) ?? String(value);
-    } catch {
-      shown = typeof value;
-    }
-    throw new CbpError(`${this.file}: run state '${key}' is ${shown}, expected ${expected}`, 'BAD_CHECKPOINT');
-  }
-
-  obj(v: unknown, key: string): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(key, v, 'an object');
-    // Checked on the line above to be a non-null, non-array object.
-    return v as Obj;
-  }
-
-  int(v: unknown, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) this.fail(key, v, `an integer in [${min}, ${max}]`);
-    return v;
-  }
-
-  num(v: unknown, key: string, min = -Infinity, minInclusive = true): number {
-    if (typeof v !== 'number' || !Number.isFinite(v) || (minInclusive ? v < min : v <= min)) this.fail(key, v, `a finite number ${minInclusive ? '≥' : '>'} ${min}`);
-    return v;
-  }
-
-  str(v: unknown, key: string): string {
-    if (typeof v !== 'string' || v.length === 0 || v.length > 4096) this.fail(key, v, 'a string of 1 to 4096 characters');
-    return v;
-  }
-
-  bool(v: unknown, key: string): boolean {
-    if (typeof v !== 'boolean') this.fail(key, v, 'true or false');
-    return v;
-  }
-}
-
 function config(r: StateReader, v: unknown): RunConfig {
   const c = r.obj(v, 'config');
   const model = r.str(c.model, 'config.model');
-  if (!isModelName(model)) r.fail('config.model', model, 'a model cbp knows (cbp train --help lists them)');
+  // An imported architecture travels with its run (config.spec) and is the model; otherwise the name is one cbp knows.
+  const spec = c.spec === undefined ? undefined : readSpec(r, c.spec);
+  if (spec === undefined && !isModelName(model)) r.fail('config.model', model, 'a model cbp knows (cbp train --help lists them)');
+  if (spec !== undefined && model !== spec.name) r.fail('config.model', model, `the name of its config.spec ('${spec.name}')`);
   const quant = r.str(c.quant, 'config.quant');
   if (!isQuantOrNone(quant)) r.fail('config.quant', quant, 'a constraint cbp knows (cbp train --help lists them)');
   const method = c.method === undefined ? undefined : TRAIN_METHODS.find((m) => m === c.method) ?? r.fail('config.method', c.method, TRAIN_METHODS.join(' or '));
@@ -71,11 +30,16 @@ function config(r: StateReader, v: unknown): RunConfig {
     const [ch, h, w] = c.inputShape as unknown[];
     inputShape = [r.int(ch, 'config.inputShape[0]', 1, 64), r.int(h, 'config.inputShape[1]', 1, MAX_INPUT_SIDE), r.int(w, 'config.inputShape[2]', 1, MAX_INPUT_SIDE)];
   }
+  const numClasses = r.int(c.numClasses, 'config.numClasses', 1, MAX_CLASSES);
+  if (spec !== undefined) {
+    if (numClasses !== spec.numClasses) r.fail('config.numClasses', numClasses, `the ${spec.numClasses} classes of config.spec`);
+    if (inputShape === undefined || inputShape.join(',') !== spec.inputShape.join(',')) r.fail('config.inputShape', inputShape, `config.spec's input [${spec.inputShape.join(', ')}]`);
+  }
   return {
     model,
     quant: quant,
     data: r.str(c.data, 'config.data'),
-    numClasses: r.int(c.numClasses, 'config.numClasses', 1, MAX_CLASSES),
+    numClasses,
     seed: r.int(c.seed, 'config.seed', Number.MIN_SAFE_INTEGER),
     batchSize: r.int(c.batchSize, 'config.batchSize', 1, 1_000_000),
     lr: r.num(c.lr, 'config.lr', 0, false),
@@ -89,6 +53,7 @@ function config(r: StateReader, v: unknown): RunConfig {
     ...(inputShape !== undefined ? {inputShape} : {}),
     ...(c.base !== undefined ? {base: r.int(c.base, 'config.base', 1, MAX_BASE)} : {}),
     ...(c.lrDrops !== undefined ? {lrDrops: lrDrops(r, c.lrDrops)} : {}),
+    ...(spec !== undefined ? {spec} : {}),
   };
 }
 
@@ -141,7 +106,7 @@ function origin(r: StateReader, v: unknown): RunOrigin {
     // Checked on the line above to be an array; each element is checked as it is read.
     labels = (o.labels as unknown[]).map((l, i) => r.str(l, `origin.labels[${i}]`));
   }
-  const format = o.format === undefined ? undefined : o.format === 'zip' || o.format === 'legacy' ? o.format : r.fail('origin.format', o.format, "'zip' or 'legacy'");
+  const format = o.format === undefined ? undefined : o.format === 'zip' || o.format === 'legacy' || o.format === 'onnx' ? o.format : r.fail('origin.format', o.format, "'zip', 'legacy' or 'onnx'");
   return {
     kind,
     version: r.str(o.version, 'origin.version'),

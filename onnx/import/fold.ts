@@ -1,0 +1,131 @@
+import {CbpError} from '../../src/core/errors';
+import type {AttributeMsg, NodeMsg} from '../schema';
+import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './constants';
+
+/**
+ * Shape arithmetic folded at import: what torch.onnx.export writes around `x.view(x.size(0), -1)` and the like
+ * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Reshape of constants, Constant). Each op here computes a constant
+ * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
+ * spec keeps only what trains.
+ */
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div'] as const;
+
+export interface FoldInput {
+  /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
+  readonly value?: Const;
+  readonly shape?: readonly Elem[];
+}
+
+const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
+
+const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+function ints(values: readonly Elem[], dims: readonly number[]): Const | undefined {
+  return values.length > MAX_INT_ELEMENTS ? undefined : {kind: 'int', dims, values};
+}
+
+/** The folded value of `node` (one output), or undefined when its inputs are not what shape arithmetic uses. */
+export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], opset: number, file: string): Const | undefined {
+  const fail = (why: string): never => {
+    throw new CbpError(`${file}: node '${node.name}' (${node.op_type}) ${why}`, 'BAD_ONNX');
+  };
+  const c = (i: number): Const | undefined => inputs[i]?.value;
+  switch (node.op_type) {
+    case 'Constant':
+      return constantOf(node.attribute, node.name, file);
+    case 'Shape': {
+      const s = inputs[0]?.shape ?? (c(0) ? c(0)?.dims : undefined);
+      if (s === undefined) return undefined;
+      const rank = s.length;
+      const clamp = (v: number): number => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
+      const start = clamp(attr(node, 'start')?.i ?? 0);
+      const end = clamp(attr(node, 'end')?.i ?? rank);
+      const values = s.slice(start, Math.max(start, end));
+      return ints(values, [values.length]);
+    }
+    case 'Gather': {
+      const data = c(0);
+      const idx = c(1);
+      if (data?.kind !== 'int' || idx?.kind !== 'int' || data.dims.length !== 1 || idx.dims.length > 1) return undefined;
+      const axis = attr(node, 'axis')?.i ?? 0;
+      if (axis !== 0 && axis !== -1) return undefined;
+      const n = data.values.length;
+      const values = idx.values.map((i) => {
+        if (typeof i !== 'number' || i < -n || i >= n) return fail(`gathers index ${String(i)} from ${n} values`);
+        return data.values[i < 0 ? i + n : i];
+      });
+      return ints(values, idx.dims);
+    }
+    case 'Unsqueeze': {
+      const data = c(0);
+      const axesValue = opset >= 13 ? c(1) : undefined;
+      const axes = opset >= 13 ? (axesValue?.kind === 'int' ? axesValue.values : undefined) : attr(node, 'axes')?.ints;
+      if (data === undefined || axes === undefined || axes.length > 64) return undefined;
+      const rank = data.dims.length + axes.length;
+      const at = new Set(axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)));
+      const dims: number[] = [];
+      let k = 0;
+      for (let i = 0; i < rank; i++) dims.push(at.has(i) ? 1 : data.dims[k++] ?? fail(`has axes [${axes.join(', ')}] that do not fit its input`));
+      return data.kind === 'int' ? ints(data.values, dims) : {kind: 'float', dims, values: data.values};
+    }
+    case 'Concat': {
+      const parts = inputs.map((x) => x?.value);
+      if (parts.length === 0 || parts.some((p) => p?.kind !== 'int' || p.dims.length !== 1)) return undefined;
+      const values: Elem[] = [];
+      for (const p of parts) if (p?.kind === 'int') values.push(...p.values);
+      return ints(values, [values.length]);
+    }
+    case 'Cast': {
+      const data = c(0);
+      const to = attr(node, 'to')?.i ?? 0;
+      if (data === undefined) return undefined;
+      const toInt = to === 6 || to === 7 || to === 9;
+      const toFloat = to === 1 || to === 11;
+      if (data.kind === 'int' && toInt) return data;
+      if (data.kind === 'float' && toFloat) return data;
+      if (data.kind === 'int' && toFloat) {
+        if (data.values.some((v) => v === BATCH)) return undefined;
+        return {kind: 'float', dims: data.dims, values: Float32Array.from(data.values, Number)};
+      }
+      if (data.kind === 'float' && toInt && data.values.length <= MAX_INT_ELEMENTS) return ints(Array.from(data.values, (v) => Math.trunc(v)), data.dims);
+      return undefined;
+    }
+    case 'Div': {
+      const a = c(0);
+      const b = c(1);
+      if (a === undefined || b === undefined || a.kind !== b.kind) return undefined;
+      const n = Math.max(size(a.dims), size(b.dims));
+      const dims = size(a.dims) >= size(b.dims) ? a.dims : b.dims;
+      if (!(size(a.dims) === size(b.dims) && a.dims.join() === b.dims.join()) && size(a.dims) !== 1 && size(b.dims) !== 1) return undefined;
+      const at = (x: Const, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
+      if (a.kind === 'float') {
+        return {kind: 'float', dims, values: Float32Array.from({length: n}, (_, i) => Math.fround(Number(at(a, i)) / Number(at(b, i))))};
+      }
+      const values: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const x = at(a, i);
+        const y = at(b, i);
+        if (typeof x !== 'number' || typeof y !== 'number') return undefined;
+        if (y === 0) fail('divides by zero');
+        values.push(Math.trunc(x / y));
+      }
+      return ints(values, dims);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Reshape of a constant: the new dims (0 copies, −1 infers), checked against the element count. */
+export function reshapeConst(data: Const, shape: Const, allowZero: boolean, node: string, file: string): Const | undefined {
+  if (shape.kind !== 'int' || shape.values.some((v) => typeof v !== 'number') || shape.values.length > 64) return undefined;
+  const n = size(data.dims);
+  const dims = shape.values.map((v, i) => (v === 0 && !allowZero ? data.dims[i] ?? 0 : Number(v)));
+  const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const infer = dims.filter((d) => d === -1).length;
+  if (infer > 1 || dims.some((d) => d < -1) || (infer === 1 ? known === 0 || n % known !== 0 : known !== n)) {
+    throw new CbpError(`${file}: node '${node}' (Reshape) cannot reshape [${data.dims.join(', ')}] to [${shape.values.join(', ')}]`, 'BAD_ONNX');
+  }
+  const out = dims.map((d) => (d === -1 ? n / known : d));
+  return data.kind === 'int' ? {kind: 'int', dims: out, values: data.values} : {kind: 'float', dims: out, values: data.values};
+}

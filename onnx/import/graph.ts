@@ -1,0 +1,498 @@
+import {CbpError} from '../../src/core/errors';
+import type {Weights} from '../../src/core/weights';
+import {INPUT, checkSpec, isWeightNode, kindOf, type ModelSpec, type Pair, type SpecNode} from '../../models/index';
+import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
+import {BATCH, readConst, type Const} from './constants';
+import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
+
+/** The opsets of the default domain the importer reads: what torch.onnx.export writes from 1.8 to 2.x. */
+export const MIN_OPSET = 11;
+export const MAX_OPSET = 18;
+/** The largest channel count and input side an imported model may declare. */
+const MAX_CHANNELS = 64;
+const MAX_SIDE = 4096;
+
+/** ONNX operators mapped onto node kinds (models/kinds); with FOLD_OPS, everything the importer reads. */
+export const MAPPED_OPS = ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Identity', 'Dropout'] as const;
+const KNOWN = new Set<string>([...MAPPED_OPS, ...FOLD_OPS]);
+const FOLDS = new Set<string>(FOLD_OPS);
+
+export interface ImportedGraph {
+  readonly spec: ModelSpec;
+  readonly weights: Weights;
+  /** The ONNX node each spec node came from (for --keep-float and messages). */
+  readonly sources: ReadonlyMap<string, string>;
+  readonly warnings: readonly string[];
+  /** The batch size the file fixes, or undefined when it is symbolic. */
+  readonly batch?: number;
+}
+
+type Val =
+  | {readonly t: 'const'; readonly c: Const}
+  | {readonly t: 'init'; readonly tensor: TensorMsg}
+  | {readonly t: 'dyn'; readonly name: string; readonly shape: readonly number[]}
+  | {readonly t: 'poison'};
+
+const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
+const intAttr = (node: NodeMsg, name: string, def: number): number => attr(node, name)?.i ?? def;
+const intsAttr = (node: NodeMsg, name: string): readonly number[] | undefined => attr(node, name)?.ints;
+const floatAttr = (node: NodeMsg, name: string, def: number): number => {
+  const a = attr(node, name);
+  return a === undefined ? def : (a.f ?? def);
+};
+const strAttr = (node: NodeMsg, name: string): string => {
+  const s = attr(node, name)?.s;
+  return s === undefined || s === null ? '' : Buffer.from(s).toString('utf8');
+};
+
+/** A node's 2-d window attributes, or why they are not a symmetric, undilated 2-d window. */
+function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair} | string {
+  const kernel = intsAttr(node, 'kernel_shape');
+  if (kernel !== undefined && kernel.length > 0 && kernel.length !== 2) return `${node.op_type} that is not 2-d`;
+  const autoPad = strAttr(node, 'auto_pad');
+  if (autoPad !== '' && autoPad !== 'NOTSET' && autoPad !== 'VALID') return `${node.op_type} with auto_pad ${autoPad}`;
+  const dil = intsAttr(node, 'dilations') ?? [];
+  if (dil.some((d) => d !== 1)) return `${node.op_type} with dilation`;
+  const strides = intsAttr(node, 'strides') ?? [];
+  const pads = autoPad === 'VALID' ? [] : intsAttr(node, 'pads') ?? [];
+  if (strides.length > 0 && strides.length !== 2) return `${node.op_type} that is not 2-d`;
+  if (pads.length > 0 && (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3])) return `${node.op_type} with asymmetric padding`;
+  return {
+    ...(kernel !== undefined && kernel.length === 2 ? {kernel: [kernel[0], kernel[1]] as const} : {}),
+    stride: strides.length === 2 ? [strides[0], strides[1]] : [1, 1],
+    padding: pads.length === 4 ? [pads[0], pads[1]] : [0, 0],
+  };
+}
+
+/**
+ * What makes a node one the importer does not map, from its op type and attributes alone (shapes come later), or
+ * undefined. Every such node of a model is listed in one error.
+ */
+function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefined {
+  const domain = node.domain ?? '';
+  if (domain !== '' && domain !== 'ai.onnx') return `${domain}.${node.op_type}`;
+  if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return node.op_type;
+  const usesOutput = (i: number): boolean => node.output[i] !== undefined && node.output[i] !== '' && used.has(node.output[i]);
+  switch (node.op_type) {
+    case 'Conv': {
+      if (intAttr(node, 'group', 1) !== 1) return 'Conv with group > 1 (grouped or depthwise)';
+      const w = window(node);
+      return typeof w === 'string' ? w : undefined;
+    }
+    case 'MaxPool':
+    case 'AveragePool': {
+      const w = window(node);
+      if (typeof w === 'string') return w;
+      if (w.kernel === undefined) return `${node.op_type} without a 2-d kernel_shape`;
+      if (intAttr(node, 'ceil_mode', 0) !== 0) return `${node.op_type} with ceil_mode`;
+      if (node.op_type === 'MaxPool' && (intAttr(node, 'storage_order', 0) !== 0 || usesOutput(1))) return 'MaxPool with indices';
+      if (node.op_type === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (w.padding[0] > 0 || w.padding[1] > 0)) return 'AveragePool excluding padding (count_include_pad=0)';
+      return undefined;
+    }
+    case 'BatchNormalization':
+      if (intAttr(node, 'training_mode', 0) !== 0 || usesOutput(1) || usesOutput(2)) return 'BatchNormalization in training mode (export after model.eval())';
+      return undefined;
+    case 'Flatten':
+      return intAttr(node, 'axis', 1) === 1 ? undefined : 'Flatten on an axis other than 1';
+    case 'Gemm':
+      return intAttr(node, 'transA', 0) === 0 ? undefined : 'Gemm with transA';
+    case 'Dropout':
+      return usesOutput(1) ? 'Dropout with its mask used' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The module path torch.onnx.export (1.13+) writes into node names, as PyTorch's state_dict names it:
+ * `/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`, `/layer2/layer2.0/downsample/downsample.0/Conv` →
+ * `layer2.0.downsample.0`. Undefined for a node outside any module (`/Reshape`) or a name of another form.
+ */
+function modulePath(onnxName: string): string | undefined {
+  if (!onnxName.startsWith('/')) return undefined;
+  const segments = onnxName.slice(1).split('/');
+  segments.pop();
+  let path = '';
+  let last = '';
+  for (const s of segments) {
+    if (s === '') return undefined;
+    path = last !== '' && s.startsWith(`${last}.`) ? path + s.slice(last.length) : path === '' ? s : `${path}.${s}`;
+    last = s;
+  }
+  return path === '' ? undefined : path;
+}
+
+/** A state_dict prefix from a parameter's value name (`layer1.0.bn1.weight` → `layer1.0.bn1`), unless anonymous. */
+function stateName(value: string | undefined, suffix: string): string | undefined {
+  if (value === undefined || value.startsWith('onnx::') || !value.endsWith(`.${suffix}`)) return undefined;
+  const prefix = value.slice(0, -suffix.length - 1);
+  return prefix === '' ? undefined : prefix;
+}
+
+/**
+ * Reads an ONNX classifier into a ModelSpec and its weights (PyTorch's layout, state_dict names where the file has
+ * them). The graph is walked from its output, in dependency order (a cycle is refused); constant shape arithmetic
+ * is folded; every other node must map onto a node kind. Nodes that do not are collected and refused together.
+ */
+export function importGraph(model: ModelMsg, file: string, opts: {readonly name: string; readonly keepFloat?: readonly string[]}): ImportedGraph {
+  const fail = (why: string, code: 'BAD_ONNX' | 'UNSUPPORTED_ONNX' = 'BAD_ONNX'): never => {
+    throw new CbpError(`${file}: ${why}`, code);
+  };
+  const opset = model.opset_import.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version;
+  if (opset === undefined || opset < MIN_OPSET || opset > MAX_OPSET) {
+    fail(`opset ${opset ?? '(none)'} of the default domain; cbp imports opsets ${MIN_OPSET} to ${MAX_OPSET} (torch.onnx.export(..., opset_version=${MAX_OPSET - 1}))`, 'UNSUPPORTED_ONNX');
+  }
+  const g = model.graph;
+  const vals = new Map<string, Val>();
+  for (const t of g.initializer) {
+    if (vals.has(t.name)) fail(`two initializers are named '${t.name}'`);
+    vals.set(t.name, {t: 'init', tensor: t});
+  }
+  const inputs = g.input.filter((i) => !vals.has(i.name));
+  if (inputs.length !== 1) {
+    fail(`the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ') || 'none'}); cbp imports a classifier with one image input [N, C, H, W]`, 'UNSUPPORTED_ONNX');
+  }
+  const input = inputs[0];
+  const tt = input.type?.tensor_type;
+  const dims = tt?.shape?.dim ?? [];
+  if (tt === undefined || tt === null || tt.elem_type !== 1 || dims.length !== 4) {
+    fail(`input '${input.name}' is not a float32 image batch [N, C, H, W]`, 'UNSUPPORTED_ONNX');
+  }
+  const dimValue = (d: {dim_value?: number; dim_param?: string} | undefined): number | undefined => (d === undefined || (d.dim_param ?? '') !== '' ? undefined : d.dim_value);
+  const bounds = [0, MAX_CHANNELS, MAX_SIDE, MAX_SIDE];
+  const shape = [1, 2, 3].map((i) => {
+    const v = dimValue(dims[i]);
+    if (v === undefined || !Number.isSafeInteger(v) || v < 1 || v > bounds[i]) fail(`input '${input.name}' has dimension ${i} = ${v ?? 'symbolic'}; cbp imports a fixed image shape (channels 1 to ${MAX_CHANNELS}, sides 1 to ${MAX_SIDE})`, 'UNSUPPORTED_ONNX');
+    return v ?? 0;
+  });
+  const inputShape = [shape[0], shape[1], shape[2]] as const;
+  const batchDim = dimValue(dims[0]);
+  if (g.output.length !== 1) fail(`the model has ${g.output.length} outputs; cbp imports a classifier with one output (the logits)`, 'UNSUPPORTED_ONNX');
+  const outputName = g.output[0].name;
+  vals.set(input.name, {t: 'dyn', name: INPUT, shape: inputShape});
+
+  // Who produces each value; then the nodes the output needs, found backwards without recursion.
+  const producer = new Map<string, number>();
+  g.node.forEach((n, i) => {
+    for (const o of n.output) {
+      if (o === '') continue;
+      if (producer.has(o) || vals.has(o)) fail(`value '${o}' is defined twice (by node '${n.name}')`);
+      producer.set(o, i);
+    }
+  });
+  const needed = new Set<number>();
+  const used = new Set<string>([outputName]);
+  const stack = [outputName];
+  while (stack.length > 0) {
+    const v = stack.pop() ?? '';
+    const p = producer.get(v);
+    if (p === undefined) {
+      if (!vals.has(v)) fail(`value '${v}' is read but nothing defines it`);
+      continue;
+    }
+    if (needed.has(p)) continue;
+    needed.add(p);
+    for (const i of g.node[p].input) {
+      if (i === '') continue;
+      used.add(i);
+      stack.push(i);
+    }
+  }
+  // Dependency order (Kahn); what is left over lies on a cycle.
+  const waiting = new Map<number, number>();
+  const readers = new Map<number, number[]>();
+  for (const i of needed) {
+    const deps = new Set(g.node[i].input.map((v) => producer.get(v)).filter((p): p is number => p !== undefined));
+    waiting.set(i, deps.size);
+    for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), i]);
+  }
+  const ready = [...needed].filter((i) => waiting.get(i) === 0).sort((a, b) => b - a);
+  const order: number[] = [];
+  while (ready.length > 0) {
+    const i = ready.pop() ?? 0;
+    order.push(i);
+    for (const r of readers.get(i) ?? []) {
+      const left = (waiting.get(r) ?? 0) - 1;
+      waiting.set(r, left);
+      if (left === 0) ready.push(r);
+    }
+  }
+  if (order.length !== needed.size) {
+    const cyclic = [...needed].filter((i) => (waiting.get(i) ?? 0) > 0).map((i) => `'${g.node[i].name || g.node[i].output[0]}'`);
+    fail(`the graph has a cycle through nodes ${cyclic.slice(0, 6).join(', ')}${cyclic.length > 6 ? ', …' : ''}`);
+  }
+  const consumers = new Map<string, number>();
+  for (const i of needed) for (const v of g.node[i].input) consumers.set(v, (consumers.get(v) ?? 0) + 1);
+
+  const refused = new Map<string, string[]>();
+  const refuse = (label: string, node: NodeMsg): void => {
+    refused.set(label, [...(refused.get(label) ?? []), node.name || node.output[0] || '(unnamed)']);
+  };
+  const nodes: SpecNode[] = [];
+  const weights: Weights = new Map();
+  const sources = new Map<string, string>();
+  const taken = new Set<string>([INPUT, 'logits']);
+  let foldedBias = false;
+  /** Dense layers made from a MatMul, awaiting the Add of their bias. */
+  const matmuls = new Map<string, number>();
+  const constOf = (v: string): Const | undefined => {
+    const x = vals.get(v);
+    if (x?.t === 'const') return x.c;
+    if (x?.t !== 'init') return undefined;
+    const c = readConst(x.tensor, file, 'initializer');
+    vals.set(v, {t: 'const', c});
+    return c;
+  };
+
+  const uniqueName = (base: string): string => {
+    let name = base.replace(/[^\w.\-/:]/g, '_').slice(0, 200);
+    // Names of the form Relu_12 are what the ONNX writers make fresh: kept apart from them.
+    if (/^[A-Za-z]\w*_\d+$/.test(name) || taken.has(name)) name = `n.${name}`;
+    for (let k = 1; taken.has(name); k++) name = `${name.replace(/\.\d+$/, '')}.${k}`;
+    taken.add(name);
+    return name;
+  };
+  const push = (node: SpecNode, from: NodeMsg, inputShapes: readonly (readonly number[])[]): readonly number[] => {
+    const why = kindOf(node).check(node, inputShapes);
+    if (why !== undefined) fail(`node '${from.name}' (${from.op_type}) ${why}`);
+    nodes.push(node);
+    sources.set(node.name, from.name);
+    const out = kindOf(node).shape(node, inputShapes);
+    vals.set(from.output[0], {t: 'dyn', name: node.name, shape: out});
+    return out;
+  };
+
+  for (const i of order) {
+    const node = g.node[i];
+    const ins = node.input.map((v) => (v === '' ? undefined : vals.get(v)));
+    // Every node is judged, also past one refused: the error lists them all. What reads a refused node's output
+    // is judged by its own op and attributes only (its input has no shape), and fold-only ops are then refused
+    // as reading computed values.
+    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' ? `${node.op_type} of computed values` : undefined);
+    if (label !== undefined) refuse(label, node);
+    if (label !== undefined || ins.some((v) => v?.t === 'poison')) {
+      for (const o of node.output) vals.set(o, {t: 'poison'});
+      continue;
+    }
+    const here = (why: string): never => fail(`node '${node.name}' (${node.op_type}) ${why}`);
+    const dynAt = (k: number): (Val & {t: 'dyn'}) | undefined => {
+      const v = ins[k];
+      return v?.t === 'dyn' ? v : undefined;
+    };
+    /** A float constant the node reads as a parameter, with its dims checked by `expect`. */
+    const param = (k: number, what: string, expect?: readonly number[]): {name: string; c: Const & {kind: 'float'}} => {
+      const v = node.input[k];
+      if (v === undefined || v === '') return here(`has no ${what}`);
+      const c = constOf(v);
+      if (c === undefined) return here(`takes its ${what} from '${v}', which is not a constant (an initializer or a Constant)`);
+      if (c.kind !== 'float') return here(`has an integer ${what} '${v}'`);
+      if (expect !== undefined && c.dims.join(',') !== expect.join(',')) return here(`has ${what} '${v}' of dims [${c.dims.join(', ')}], expected [${expect.join(', ')}]`);
+      return {name: v, c};
+    };
+    const allConst = node.input.every((v) => v === '' || constOf(v) !== undefined);
+    const op = node.op_type;
+
+    if ((op === 'Identity' || op === 'Dropout') && ins[0] !== undefined) {
+      if (op === 'Dropout' && node.input[2] !== undefined && node.input[2] !== '') {
+        const mode = constOf(node.input[2]);
+        if (mode?.kind !== 'int' || mode.values.some((v) => v !== 0)) {
+          refuse('Dropout in training mode', node);
+          vals.set(node.output[0], {t: 'poison'});
+          continue;
+        }
+      }
+      vals.set(node.output[0], ins[0]);
+      continue;
+    }
+    if (FOLDS.has(op) || (op === 'Reshape' && allConst)) {
+      const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
+        if (v === '') return undefined;
+        const d = dynAt(k);
+        if (d !== undefined) return {shape: [BATCH, ...d.shape]};
+        const c = constOf(v);
+        return c === undefined ? undefined : {value: c};
+      });
+      let out: Const | undefined;
+      if (op === 'Reshape') {
+        const data = foldIns[0]?.value;
+        const to = foldIns[1]?.value;
+        out = data !== undefined && to !== undefined ? reshapeConst(data, to, intAttr(node, 'allowzero', 0) === 1, node.name, file) : undefined;
+      } else if (op === 'Shape' ? foldIns[0] !== undefined : allConst) {
+        out = fold(node, foldIns, opset ?? 0, file);
+      }
+      if (out === undefined) {
+        refuse(`${op} of computed values`, node);
+        vals.set(node.output[0], {t: 'poison'});
+      } else {
+        vals.set(node.output[0], {t: 'const', c: out});
+      }
+      continue;
+    }
+    const x = dynAt(0);
+    if (x === undefined) {
+      refuse(`${op} of constants only`, node);
+      vals.set(node.output[0], {t: 'poison'});
+      continue;
+    }
+    const path = modulePath(node.name);
+    const named = (fromParam: string | undefined): string => uniqueName(fromParam ?? path ?? (node.name !== '' ? node.name : node.op_type.toLowerCase()));
+
+    switch (op) {
+      case 'Conv': {
+        const w = param(1, 'weight');
+        if (w.c.dims.length !== 4) here(`has weight '${w.name}' of dims [${w.c.dims.join(', ')}], expected [out, in, kh, kw]`);
+        const [out, cin, kh, kw] = w.c.dims;
+        const win = window(node);
+        if (typeof win === 'string') return here(win);
+        if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight '${w.name}' of dims [${w.c.dims.join(', ')}]`);
+        const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
+        const name = named(stateName(w.name, 'weight'));
+        weights.set(`${name}.weight`, {shape: [out, cin, kh, kw], data: w.c.values});
+        if (bias) weights.set(`${name}.bias`, {shape: [out], data: bias.c.values});
+        if (bias?.name.startsWith('onnx::')) foldedBias = true;
+        push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false}, node, [x.shape]);
+        break;
+      }
+      case 'BatchNormalization': {
+        const channels = x.shape[0];
+        const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
+        const name = named(stateName(node.input[1], 'weight') ?? stateName(node.input[3], 'running_mean'));
+        weights.set(`${name}.weight`, {shape: [channels], data: gamma.c.values});
+        weights.set(`${name}.bias`, {shape: [channels], data: beta.c.values});
+        weights.set(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
+        weights.set(`${name}.running_var`, {shape: [channels], data: variance.c.values});
+        // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
+        const eps = Number(floatAttr(node, 'epsilon', 1e-5).toPrecision(6));
+        const momentum = Number((1 - floatAttr(node, 'momentum', 0.9)).toPrecision(6));
+        if (!(eps > 0 && eps <= 1) || !(momentum >= 0 && momentum <= 1)) here(`has epsilon ${eps} or momentum ${1 - momentum} outside (0, 1]`);
+        push({kind: 'batchnorm', name, input: x.name, channels, eps, momentum}, node, [x.shape]);
+        break;
+      }
+      case 'Relu':
+        push({kind: 'relu', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      case 'MaxPool':
+      case 'AveragePool': {
+        const win = window(node);
+        if (typeof win === 'string' || win.kernel === undefined) return here('has no 2-d kernel_shape');
+        push({kind: op === 'MaxPool' ? 'maxpool' : 'avgpool', name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding}, node, [x.shape]);
+        break;
+      }
+      case 'GlobalAveragePool':
+        push({kind: 'globalavgpool', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      case 'Flatten':
+        push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      case 'Reshape': {
+        const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
+        const features = x.shape.reduce((a, b) => a * b, 1);
+        const v = to?.kind === 'int' ? to.values : [];
+        const zeroCopies = intAttr(node, 'allowzero', 0) === 0;
+        const first = v[0] === BATCH || (v[0] === 0 && zeroCopies);
+        const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
+        if (!flat) {
+          refuse(to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]', node);
+          vals.set(node.output[0], {t: 'poison'});
+          break;
+        }
+        if (x.shape.length === 1) vals.set(node.output[0], x);
+        else push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      }
+      case 'Gemm':
+      case 'MatMul': {
+        if (x.shape.length !== 1) here(`multiplies a value of per-image shape [${x.shape.join(', ')}]; cbp maps ${op} on [N, features] (flatten first)`);
+        const features = x.shape[0];
+        const w = param(1, 'weight');
+        const transB = op === 'Gemm' && intAttr(node, 'transB', 0) === 1;
+        if (w.c.dims.length !== 2 || w.c.dims[transB ? 1 : 0] !== features) {
+          here(`has weight '${w.name}' of dims [${w.c.dims.join(', ')}] for ${features} input features${transB ? ' (transB)' : ''}`);
+        }
+        const out = w.c.dims[transB ? 0 : 1];
+        // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
+        const alpha = op === 'Gemm' ? floatAttr(node, 'alpha', 1) : 1;
+        const data = new Float32Array(out * features);
+        for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
+        let bias: Float32Array | undefined;
+        if (op === 'Gemm' && node.input[2] !== undefined && node.input[2] !== '') {
+          const c = param(2, 'bias');
+          const n = c.c.values.length;
+          if (n !== out && n !== 1) here(`has bias '${c.name}' of dims [${c.c.dims.join(', ')}], expected [${out}]`);
+          const beta = floatAttr(node, 'beta', 1);
+          bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.c.values[n === 1 ? 0 : k]));
+        }
+        const name = named(stateName(w.name, 'weight'));
+        weights.set(`${name}.weight`, {shape: [out, features], data});
+        if (bias) weights.set(`${name}.bias`, {shape: [out], data: bias});
+        push({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, node, [x.shape]);
+        if (op === 'MatMul') matmuls.set(node.output[0], nodes.length - 1);
+        break;
+      }
+      case 'Add': {
+        const y = dynAt(1);
+        if (y !== undefined) {
+          push({kind: 'add', name: named(undefined), inputs: [x.name, y.name]}, node, [x.shape, y.shape]);
+          break;
+        }
+        // A MatMul's bias (torch.nn.Linear on inputs of rank 3 and more): joined to its dense layer.
+        const at = matmuls.get(node.input[0]);
+        const dense = at === undefined ? undefined : nodes[at];
+        if (dense?.kind !== 'dense' || consumers.get(node.input[0]) !== 1) {
+          refuse('Add of a constant (other than a MatMul\'s bias)', node);
+          vals.set(node.output[0], {t: 'poison'});
+          break;
+        }
+        const c = param(1, 'bias');
+        if (c.c.values.length !== dense.outFeatures) here(`adds '${c.name}' of dims [${c.c.dims.join(', ')}] to ${dense.outFeatures} features`);
+        nodes[at ?? 0] = {...dense, bias: true};
+        weights.set(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
+        vals.set(node.output[0], x);
+        break;
+      }
+      default:
+        refuse(op, node);
+        vals.set(node.output[0], {t: 'poison'});
+    }
+  }
+
+  if (refused.size > 0) {
+    const list = [...refused].map(([label, names]) => `${label} (${names.length} node${names.length > 1 ? 's' : ''}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
+    fail(
+      `cannot import this model; unsupported: ${list.join('; ')}. cbp maps ${MAPPED_OPS.join(', ')} and folds constant shape arithmetic (${FOLD_OPS.join(', ')}); nothing was written`,
+      'UNSUPPORTED_ONNX',
+    );
+  }
+  const out = vals.get(outputName);
+  if (out?.t !== 'dyn' || out.name === INPUT) return fail(`the output '${outputName}' is not computed from the input by a layer`);
+  if (out.shape.length !== 1) fail(`the output '${outputName}' has per-image shape [${out.shape.join(', ')}]; cbp imports classifiers whose output is [N, classes]`, 'UNSUPPORTED_ONNX');
+  const spec: ModelSpec = {name: opts.name, inputShape, numClasses: out.shape[0], nodes: constrain(nodes, sources, opts.keepFloat ?? []), output: out.name};
+  checkSpec(spec, file, 'BAD_ONNX');
+  const warnings: string[] = [];
+  // Batch norms folded by an eval-mode export leave convolutions with biases the exporter named itself (onnx::Conv_…).
+  if (foldedBias && !spec.nodes.some((n) => n.kind === 'batchnorm')) {
+    warnings.push(
+      'the batch norms were folded into the convolutions by the export (torch.onnx.export in eval mode): they are imported as convolution biases and train as such; ' +
+        'to keep them as batch norms, export with training=torch.onnx.TrainingMode.PRESERVE',
+    );
+  }
+  return {spec, weights, sources, warnings, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
+}
+
+/**
+ * CBP's choice of constrained layers, as the reference makes it: every convolution and dense layer except the
+ * first weight layer and the last (the first conv and the classifier), and except those --keep-float names.
+ */
+function constrain(nodes: readonly SpecNode[], sources: ReadonlyMap<string, string>, keepFloat: readonly string[]): SpecNode[] {
+  const weighted = nodes.filter(isWeightNode);
+  const patterns = keepFloat.map((p) => ({p, re: new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)}));
+  const matches = (name: string, re: RegExp): boolean => re.test(name) || re.test(sources.get(name) ?? '');
+  for (const {p, re} of patterns) {
+    if (!weighted.some((n) => matches(n.name, re))) {
+      throw new CbpError(`--keep-float ${p}: matches no convolution or dense layer; the layers are ${weighted.map((n) => n.name).join(', ')}`);
+    }
+  }
+  const first = weighted[0];
+  const last = weighted[weighted.length - 1];
+  return nodes.map((n) => (isWeightNode(n) ? {...n, constrained: n !== first && n !== last && !patterns.some(({re}) => matches(n.name, re))} : n));
+}

@@ -1,0 +1,150 @@
+import {createHash} from 'node:crypto';
+import * as path from 'node:path';
+import {CbpError} from '../../src/core/errors';
+import {readBytes} from '../../src/core/read';
+import {Rng} from '../../src/core/rng';
+import {VERSION} from '../../src/core/version';
+import {openSession, runBatch} from '../../src/core/ort';
+import type {Weights} from '../../src/core/weights';
+import {checkQuant} from '../../src/cbp/registry';
+import {initialScale} from '../../src/cbp/scale';
+import {initialSchedule} from '../../src/cbp/schedule';
+import {checkLabels, readLabels} from '../../src/data/labels';
+import {writeCheckpoint, type RunConfig, type RunOrigin, type RunState} from '../../src/run/checkpoint';
+import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {decodeOnnx} from '../reader';
+import {writeOnnx} from '../writer';
+import {importGraph} from './graph';
+
+export {MAPPED_OPS, MIN_OPSET, MAX_OPSET} from './graph';
+export {FOLD_OPS} from './fold';
+
+export interface OnnxImportOptions {
+  /** A float ONNX classifier (what torch.onnx.export writes): one image input [N, C, H, W], one logits output. */
+  readonly file: string;
+  /** The checkpoint folder to write [default: runs/STEM-QUANT-imported]. */
+  readonly out?: string;
+  /** The constraint the run is set up for (scales mean |w|); `none` (the default) keeps it full precision. */
+  readonly quant?: string;
+  /** Patterns (`*` any characters, `?` one) of conv/dense layers to keep full precision, on cbp's or the file's node names. */
+  readonly keepFloat?: readonly string[];
+  /** Class names in output order for the model card: a file with one per line, or the names. */
+  readonly labels?: string | readonly string[];
+}
+
+export interface OnnxImportResult {
+  readonly out: string;
+  /** The model's name in the run (the file's stem). */
+  readonly model: string;
+  readonly quant: QuantOrNone;
+  readonly inputShape: readonly [number, number, number];
+  readonly numClasses: number;
+  /** Layers of the spec, and the conv/dense layers CBP constrains and keeps full precision. */
+  readonly layers: number;
+  readonly constrained: readonly string[];
+  readonly fullPrecision: readonly string[];
+  readonly tensors: number;
+  readonly warnings: readonly string[];
+  /** Largest |logit| difference between the imported model (written back as float ONNX) and the file, in ONNX Runtime. */
+  readonly maxDifference: number;
+  readonly maxLogit: number;
+}
+
+/** The model name of an imported file: its stem, in characters safe in file and run names. */
+export function importedName(file: string): string {
+  const stem = path.basename(file).replace(/\.onnx$/i, '').replace(/[^\w.-]/g, '_').slice(0, 64);
+  return stem === '' || stem.startsWith('.') ? `imported${stem}` : stem;
+}
+
+/**
+ * `cbp import MODEL.onnx`: reads a float ONNX classifier into a ModelSpec and its weights (onnx/import/graph.ts),
+ * checks in ONNX Runtime that the spec written back as float ONNX gives the file's logits, and writes a checkpoint
+ * whose run state carries the spec, so `cbp train --init`, `--resume`, `cbp export` and `cbp info` work on it.
+ * Anything the importer does not map is refused whole, before anything is written.
+ */
+export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportResult> {
+  const quant = checkQuant(opts.quant ?? 'none');
+  const bytes = readBytes(opts.file);
+  const model = decodeOnnx(bytes, opts.file);
+  const name = importedName(opts.file);
+  const imported = importGraph(model, opts.file, {name, keepFloat: opts.keepFloat});
+  const {spec, weights} = imported;
+  const labels = opts.labels === undefined ? undefined
+    : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
+  const {maxDifference, maxLogit} = await verify(bytes, spec, weights, opts.file, imported.batch);
+  const stored: Weights = new Map();
+  for (const info of paramInfos(spec, quant)) {
+    const w = info.role === 'scale' ? {shape: [1], data: Float32Array.of(initialScale(weights.get(`${info.node}.weight`)?.data ?? []))} : weights.get(info.key);
+    if (w === undefined) throw new CbpError(`internal: the import of ${opts.file} has no '${info.key}'`);
+    stored.set(info.key, w);
+  }
+  const config: RunConfig = {
+    model: name,
+    quant,
+    data: 'unknown',
+    numClasses: spec.numClasses,
+    seed: 0,
+    batchSize: 256,
+    lr: 1e-3,
+    lrLambda: 1e-4,
+    weightDecay: 1e-4,
+    period: 20,
+    limit: null,
+    epochs: 0,
+    init: opts.file,
+    inputShape: spec.inputShape,
+    spec,
+  };
+  const origin: RunOrigin = {kind: 'import', version: VERSION, file: opts.file, sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', ...(labels !== undefined ? {labels} : {})};
+  const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
+  const out = opts.out ?? `runs/${name}-${quant}-imported`;
+  writeCheckpoint(out, state, stored);
+  const weighted = spec.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense');
+  return {
+    out,
+    model: name,
+    quant,
+    inputShape: spec.inputShape,
+    numClasses: spec.numClasses,
+    layers: spec.nodes.length,
+    constrained: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && n.constrained).map((n) => n.name),
+    fullPrecision: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && !n.constrained).map((n) => n.name),
+    tensors: stored.size,
+    warnings: imported.warnings,
+    maxDifference,
+    maxLogit,
+  };
+}
+
+/**
+ * The file and the imported spec (written back as float32 ONNX) on the same seeded inputs in ONNX Runtime: their
+ * logits must agree to float32 rounding, or the import is refused. The file runs only after every one of its
+ * nodes was read and mapped (no control flow, no custom domain).
+ */
+async function verify(bytes: Uint8Array, spec: ModelSpec, weights: Weights, file: string, batch?: number): Promise<{maxDifference: number; maxLogit: number}> {
+  const n = batch ?? 2;
+  const [c, h, w] = spec.inputShape;
+  const rng = new Rng(4321);
+  const x = Float32Array.from({length: n * c * h * w}, () => rng.normal());
+  const run = async (model: Uint8Array, what: string): Promise<Float32Array> => {
+    const opened = await openSession(model, 'cpu', what);
+    try {
+      return (await runBatch(opened.session, x, [n, c, h, w], what)).data;
+    } finally {
+      await opened.session.release();
+    }
+  };
+  const original = await run(bytes, file);
+  const ours = await run(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
+  if (original.length !== ours.length) throw new CbpError(`${file}: gives ${original.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
+  let maxDifference = 0;
+  let maxLogit = 0;
+  for (let i = 0; i < original.length; i++) {
+    maxDifference = Math.max(maxDifference, Math.abs(original[i] - ours[i]));
+    maxLogit = Math.max(maxLogit, Math.abs(original[i]));
+  }
+  if (!(maxDifference <= 1e-4 * Math.max(1, maxLogit))) {
+    throw new CbpError(`${file}: the imported model's logits differ from the file's by up to ${maxDifference} (largest logit ${maxLogit}) in ONNX Runtime; nothing was written`, 'UNSUPPORTED_ONNX');
+  }
+  return {maxDifference, maxLogit};
+}
