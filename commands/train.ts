@@ -3,7 +3,7 @@ import {DATASET_NAMES} from '../src/data/index';
 import {train, type TrainResult} from '../src/index';
 import {ProgressBar} from '../src/core/progress';
 import {plotRun} from '../src/app/plot';
-import {backendFlag, deviceFlag, engineFlag, methodFlag, modelFlag, numberFlag, quantFlag} from './flags';
+import {backendFlag, deviceFlag, engineFlag, methodFlag, numberFlag, optionalModelFlag, quantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Train extends CbpCommand {
@@ -18,7 +18,7 @@ export default class Train extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    model: modelFlag('architecture', 'lenet5'),
+    model: optionalModelFlag('architecture [default: lenet5, or the architecture an --init run imported from ONNX carries]'),
     quant: quantFlag('weight constraint', 'bin'),
     data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: 'mnist'}),
     epochs: Flags.integer({description: 'total epochs of the run [default: 3; with --resume: as stored]'}),
@@ -53,7 +53,7 @@ export default class Train extends CbpCommand {
       epochs: flags.epochs,
       init: flags.init,
       resume: flags.resume,
-      out: flags.out ?? `runs/${flags.model}-${flags.quant}-${flags.data}`,
+      out: flags.out,
       limit: flags.limit,
       width: flags.width,
       testLimit: flags['test-limit'],

@@ -19,6 +19,8 @@ export {mergeResults} from './eval/merge';
 export {shardFromEnv, SHARD_COUNT_VAR, type AutoShard} from './eval/shard-env';
 export {CARD_KEYS, CARD_VERSION, readCard, type ModelCard, type CardView, type CardSource, type Preprocessing} from './app/card';
 export {importPth, type ImportOptions, type ImportResult} from './torch/import';
+export {importFile, isOnnxFile, type ImportFileOptions, type ImportFileResult} from './app/import';
+export {importOnnx, MAPPED_OPS, FOLD_OPS, type OnnxImportOptions, type OnnxImportResult} from '../onnx/import/index';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';

@@ -127,7 +127,8 @@ export function preprocessingOf(data: string | undefined, shape: readonly [numbe
 function trainCommand(state: RunState): string {
   const c = state.config;
   const q = (v: string): string => (/^[\w./:=+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
-  const parts = ['cbp train', '--model', c.model, '--quant', c.quant, '--data', q(c.data), '--epochs', String(c.epochs), '--seed', String(c.seed), '--batch-size', String(c.batchSize),
+  // A run of an imported ONNX model takes its architecture from --init, not from --model.
+  const parts = ['cbp train', ...(c.spec === undefined ? ['--model', c.model] : []), '--quant', c.quant, '--data', q(c.data), '--epochs', String(c.epochs), '--seed', String(c.seed), '--batch-size', String(c.batchSize),
     '--lr', String(c.lr), '--lr-lambda', String(c.lrLambda), '--weight-decay', String(c.weightDecay), '--period', String(c.period)];
   if (c.limit !== null) parts.push('--limit', String(c.limit));
   if (c.init !== null) parts.push('--init', q(c.init));

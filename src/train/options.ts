@@ -12,12 +12,14 @@ import type {EngineSettings} from './engine';
 import {initSource, type InitSource, type Resumed} from './setup';
 
 export interface TrainOptions {
-  readonly model: ModelName;
+  /** A registered architecture; lenet5 when omitted, unless --init names a run that carries its own (an imported ONNX model). */
+  readonly model?: ModelName;
   readonly quant: QuantOrNone;
   readonly data: string;
   /** Total epochs; on resume, the stored total when omitted. */
   readonly epochs?: number;
-  readonly out: string;
+  /** The checkpoint folder [default: runs/MODEL-QUANT-DATA]. */
+  readonly out?: string;
   readonly init?: string;
   readonly resume?: string;
   readonly limit?: number;
@@ -83,19 +85,24 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
   const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
   const engine = resolveEngine(opts.engine ?? 'auto', settings);
   const source = open(stored?.data ?? opts.data, limit);
-  const out = opts.resume ?? opts.out;
   if (opts.resume !== undefined && ck !== undefined) {
+    const out = opts.resume;
     let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
     if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
     if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`);
+    if (opts.width !== undefined && config.spec !== undefined) throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} is an imported model of fixed width; leave --width out`);
     if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
       throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
     }
     return {config, spec: specOf(config, source.shape), source, engine, settings, out, resumed: {state: ck.state, tensors: ck.tensors}};
   }
-  const model = checkModel(opts.model);
   const quant = checkQuant(opts.quant);
+  // Starting from another checkpoint keeps its width (imported models may be narrower than published ones), and
+  // a run that carries its own architecture (an imported ONNX model) gives it.
+  const init = opts.init !== undefined ? initSource(opts.init, checkModel(opts.model ?? 'lenet5')) : undefined;
+  const carried = init?.spec !== undefined ? carriedSpec(init.spec, opts, source) : undefined;
+  const model = carried?.name ?? checkModel(opts.model ?? 'lenet5');
   let config: RunConfig = {
     model,
     quant,
@@ -113,19 +120,44 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
     method: checkMethod(opts.method ?? 'cbp'),
   };
   if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
-  // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
-  const init = opts.init !== undefined ? initSource(opts.init, model) : undefined;
+  const out = opts.out ?? `runs/${model}-${quant}-${opts.data}`;
+  if (carried !== undefined) {
+    config = {...config, inputShape: carried.inputShape, spec: carried};
+    return {config, spec: carried, source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+  }
+  const registered = checkModel(model);
   let base = init?.base;
   if (opts.width !== undefined) {
-    if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
+    if (!WIDTH_MODELS.includes(registered)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
     const width = checkInt('--width', opts.width, 1, 4096);
-    if (opts.init !== undefined && width !== modelWidth(model, init?.base)) {
+    if (opts.init !== undefined && width !== modelWidth(registered, init?.base)) {
       throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`);
     }
     base = width;
   }
   if (base !== undefined) config = {...config, base};
-  return {config, spec: getModel(model, source.numClasses, source.shape, base), source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+  return {config, spec: getModel(registered, source.numClasses, source.shape, base), source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+}
+
+/**
+ * The architecture an --init run carries (an imported ONNX model), checked against the other options: a --model
+ * must be the same network, --width does not apply, and the data must have the model's input shape and classes.
+ */
+function carriedSpec(spec: ModelSpec, opts: TrainOptions, source: Source): ModelSpec {
+  const init = opts.init ?? '';
+  if (opts.model !== undefined) {
+    const named = getModel(opts.model, spec.numClasses, spec.inputShape);
+    if (JSON.stringify(named.nodes) !== JSON.stringify(spec.nodes) || named.output !== spec.output) {
+      throw new CbpError(`--model ${opts.model}: the --init run ${init} carries its own architecture ('${spec.name}', imported from an ONNX file), which is not ${opts.model}; leave --model out to train it`);
+    }
+  }
+  if (opts.width !== undefined) throw new CbpError(`--width ${opts.width}: the --init run ${init} carries its own architecture ('${spec.name}') of fixed width; leave --width out`);
+  if (source.shape.join(',') !== spec.inputShape.join(',') || source.numClasses !== spec.numClasses) {
+    throw new CbpError(
+      `--data ${opts.data}: ${source.shape.join('×')} images in ${source.numClasses} classes, but '${spec.name}' (--init ${init}) takes ${spec.inputShape.join('×')} images and has ${spec.numClasses} classes`,
+    );
+  }
+  return spec;
 }
 
 /**

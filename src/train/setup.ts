@@ -28,6 +28,8 @@ export interface InitSource {
   readonly model?: string;
   readonly quant?: QuantOrNone;
   readonly base?: number;
+  /** The architecture a cbp checkpoint carries (an imported ONNX model): the run trains it. */
+  readonly spec?: ModelSpec;
 }
 
 /** Starting weights: a cbp checkpoint folder, or a PyTorch .pth file (read through the safe importer). */
@@ -38,7 +40,8 @@ export function initSource(p: string, model: ModelName): InitSource {
     return {path: p, weights, base: baseFor(model, stem?.[1].shape[0])};
   }
   const ck = readCheckpoint(p, '--init');
-  return {path: p, weights: modelWeights(ck.tensors), model: ck.state.config.model, quant: ck.state.config.quant, base: ck.state.config.base};
+  const {config} = ck.state;
+  return {path: p, weights: modelWeights(ck.tensors), model: config.model, quant: config.quant, base: config.base, ...(config.spec !== undefined ? {spec: config.spec} : {})};
 }
 
 /**
