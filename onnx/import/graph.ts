@@ -218,8 +218,18 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     }
   }
   if (order.length !== needed.size) {
-    const cyclic = [...needed].filter((i) => (waiting.get(i) ?? 0) > 0).map((i) => `'${g.node[i].name || g.node[i].output[0]}'`);
-    fail(`the graph has a cycle through nodes ${cyclic.slice(0, 6).join(', ')}${cyclic.length > 6 ? ', …' : ''}`);
+    // Every node left waits on another left: walking back through them repeats a node, and that is a cycle.
+    const left = (i: number): boolean => (waiting.get(i) ?? 0) > 0;
+    const walk: number[] = [];
+    const seen = new Map<number, number>();
+    let at = [...needed].find(left) ?? 0;
+    while (!seen.has(at)) {
+      seen.set(at, walk.length);
+      walk.push(at);
+      at = g.node[at].input.map((v) => producer.get(v)).find((p): p is number => p !== undefined && left(p)) ?? at;
+    }
+    const cycle = walk.slice(seen.get(at)).reverse().map((i) => `'${g.node[i].name || g.node[i].output[0]}'`);
+    fail(`the graph has a cycle through nodes ${cycle.slice(0, 8).join(', ')}${cycle.length > 8 ? ', …' : ''}`);
   }
   const consumers = new Map<string, number>();
   for (const i of needed) for (const v of g.node[i].input) consumers.set(v, (consumers.get(v) ?? 0) + 1);

@@ -1,0 +1,241 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {openSession, runBatch} from '../../src/core/ort';
+import {CbpError} from '../../src/core/errors';
+import {Rng} from '../../src/core/rng';
+import {exportCheckpoint} from '../../src/app/export';
+import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
+import {ModelProto} from '../../onnx/schema';
+import {readCheckpoint} from '../../src/run/checkpoint';
+import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
+import type {TrainResult} from '../../src/train/trainer';
+import {FIXTURES} from '../helpers';
+import {cbp, cbpJson, errorText} from '../cli';
+
+/**
+ * `cbp import MODEL.onnx` on files torch.onnx.export wrote (test/fixtures/scripts/make_onnx_fixtures.py): the run's
+ * float export must give ONNX Runtime's logits on the original file; what the importer cannot map, and files that
+ * lie, are refused with nothing written; the imported run trains, resumes and exports.
+ */
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-import-'));
+const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
+
+async function logits(model: Uint8Array, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+  const opened = await openSession(model, 'cpu', 'test');
+  try {
+    return (await runBatch(opened.session, x, dims)).data;
+  } finally {
+    await opened.session.release();
+  }
+}
+
+const cases = [
+  {name: 'resnet_bn', shape: [3, 32, 32], bn: 6, warned: false},
+  {name: 'resnet_folded', shape: [3, 32, 32], bn: 0, warned: true},
+  {name: 'vgg_dropout', shape: [1, 28, 28], bn: 2, warned: false},
+] as const;
+
+for (const c of cases) {
+  test(`cbp import ${c.name}.onnx: the run's float export gives ONNX Runtime's logits on the original file`, async () => {
+    const out = path.join(tmp, c.name);
+    const r = cbp(['import', fixture(c.name), '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as OnnxImportResult;
+    assert.deepEqual(result.inputShape, c.shape);
+    assert.equal(result.numClasses, 10);
+    assert.equal(result.quant, 'none');
+    assert.equal(result.warnings.length > 0, c.warned);
+    if (c.warned) assert.match(errorText(r.stderr), /batch norms were folded .*training=torch\.onnx\.TrainingMode\.PRESERVE/);
+    const ck = readCheckpoint(out);
+    assert.equal(ck.state.config.model, c.name);
+    assert.equal(ck.state.config.spec?.nodes.filter((n) => n.kind === 'batchnorm').length, c.bn);
+    assert.equal(ck.state.origin?.format, 'onnx');
+    const onnx = path.join(tmp, `${c.name}_float.onnx`);
+    await exportCheckpoint({checkpoint: out, format: 'onnx', weights: 'float', out: onnx, verifyWith: 'float-onnx'});
+    // Inputs of another seed and scale than the importer's own check.
+    const n = 3;
+    const rng = new Rng(99);
+    const x = Float32Array.from({length: n * c.shape[0] * c.shape[1] * c.shape[2]}, () => 2 * rng.normal());
+    const expected = await logits(fs.readFileSync(fixture(c.name)), x, [n, ...c.shape]);
+    const got = await logits(fs.readFileSync(onnx), x, [n, ...c.shape]);
+    assert.equal(got.length, n * 10);
+    let diff = 0;
+    let largest = 0;
+    for (let i = 0; i < got.length; i++) {
+      diff = Math.max(diff, Math.abs(got[i] - expected[i]));
+      largest = Math.max(largest, Math.abs(expected[i]));
+    }
+    assert.ok(largest > 0.1, `largest logit ${largest}`);
+    assert.ok(diff <= 1e-4 * largest, `logits differ by ${diff} (largest ${largest})`);
+  });
+}
+
+test('torchvision names survive: state_dict names for layers, module paths for the rest; the first conv and the fc stay full precision', async () => {
+  const r = await importOnnx({file: fixture('resnet_bn'), out: path.join(tmp, 'names'), quant: 'bin'});
+  assert.deepEqual(r.fullPrecision, ['conv1', 'fc']);
+  assert.deepEqual(r.constrained, ['layer1.0.conv1', 'layer1.0.conv2', 'layer2.0.conv1', 'layer2.0.conv2', 'layer2.0.downsample.0']);
+  const ck = readCheckpoint(path.join(tmp, 'names'));
+  for (const key of ['bn1.running_var', 'layer2.0.downsample.1.running_mean', 'layer1.0.conv1.scale', 'fc.bias']) assert.ok(ck.tensors.has(key), key);
+  assert.ok(ck.state.config.spec?.nodes.some((n) => n.name === 'layer1.0.relu_1'));
+  const kept = await importOnnx({file: fixture('resnet_bn'), out: path.join(tmp, 'kept'), quant: 'ter', keepFloat: ['layer2.*']});
+  assert.deepEqual(kept.constrained, ['layer1.0.conv1', 'layer1.0.conv2']);
+  await assert.rejects(importOnnx({file: fixture('resnet_bn'), out: path.join(tmp, 'typo'), keepFloat: ['layer9.*']}), /--keep-float layer9\.\*: matches no convolution or dense layer; the layers are conv1, layer1\.0\.conv1/);
+  assert.ok(!fs.existsSync(path.join(tmp, 'typo')));
+});
+
+test('a model with unsupported operators is refused whole: every op listed with its nodes, nothing written', () => {
+  const out = path.join(tmp, 'unsupported');
+  const r = cbp(['import', fixture('unsupported'), '--out', out]);
+  assert.equal(r.status, 2);
+  const text = errorText(r.stderr);
+  assert.match(text, /unsupported\.onnx: cannot import this model; unsupported: /);
+  for (const re of [/Sigmoid \(1 node: \/Sigmoid\)/, /Conv with group > 1 \(grouped or depthwise\) \(1 node: \/grouped\/Conv\)/, /Conv with dilation \(1 node: \/dilated\/Conv\)/, /Concat of computed values \(1 node: \/Concat\)/, /nothing was written/, /UNSUPPORTED_ONNX/]) {
+    assert.match(text, re);
+  }
+  assert.ok(!fs.existsSync(out));
+  const pthFlags = cbp(['import', fixture('resnet_bn'), '--model', 'resnet18', '--out', out]);
+  assert.match(errorText(pthFlags.stderr), /--model: .*is an ONNX file, which carries its own architecture/);
+});
+
+type Msg = {graph: {node: Record<string, unknown>[]; initializer: Record<string, unknown>[]; input: Record<string, unknown>[]}};
+
+/** The fixture decoded to plain objects, changed by `change` and encoded again. */
+function mutated(name: string, change: (m: Msg) => void): string {
+  const bytes = fs.readFileSync(fixture(name));
+  const obj = ModelProto.toObject(ModelProto.decode(bytes), {longs: Number, bytes: Buffer, defaults: false}) as Msg;
+  change(obj);
+  const file = path.join(tmp, `mutated-${Math.random().toString(36).slice(2)}.onnx`);
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject(obj)).finish());
+  return file;
+}
+
+const named = (m: Msg, key: 'node' | 'initializer' | 'input', name: string): Record<string, unknown> => {
+  const found = m.graph[key].find((x) => x.name === name);
+  if (found === undefined) throw new Error(`no ${key} ${name}`);
+  return found;
+};
+
+test('hostile and inconsistent files are refused clearly, naming the file, in bounded time, with nothing written', async () => {
+  const lies: [string, string, (m: Msg) => void, string, RegExp][] = [
+    ['lying initializer dims', 'resnet_bn', (m) => {
+      named(m, 'initializer', 'conv1.weight').dims = [8, 3, 3, 300_000];
+    }, 'BAD_ONNX', /tensor 'conv1\.weight' \[8, 3, 3, 300000\] needs 86400000 bytes of raw data, holds 864/],
+    ['huge initializer dims', 'resnet_bn', (m) => {
+      named(m, 'initializer', 'fc.weight').dims = [2 ** 40, 2 ** 20];
+    }, 'BAD_ONNX', /tensor 'fc\.weight' .*claims more than 2147483648 elements/],
+    ['a cycle', 'resnet_bn', (m) => {
+      (named(m, 'node', '/conv1/Conv').input as string[])[0] = '/layer1/layer1.0/relu_1/Relu_output_0';
+    }, 'BAD_ONNX', /the graph has a cycle through nodes '\/conv1\/Conv'/],
+    ['a huge input', 'resnet_bn', (m) => {
+      const dims = ((named(m, 'input', 'input').type as {tensor_type: {shape: {dim: {dim_value?: number}[]}}}).tensor_type.shape.dim);
+      dims[2] = {dim_value: 1e9};
+    }, 'UNSUPPORTED_ONNX', /input 'input' has dimension 2 = 1000000000; cbp imports a fixed image shape/],
+    ['a second input', 'resnet_bn', (m) => {
+      m.graph.input.push({name: 'extra', type: {tensor_type: {elem_type: 1, shape: {dim: [{dim_value: 1}]}}}});
+    }, 'UNSUPPORTED_ONNX', /the model has 2 inputs \(input, extra\); cbp imports a classifier with one image input/],
+    ['external data', 'resnet_bn', (m) => {
+      Object.assign(named(m, 'initializer', 'fc.bias'), {data_location: 1, external_data: [{key: 'location', value: '/etc/passwd'}]});
+    }, 'BAD_ONNX', /a tensor stored as external data/],
+    ['an initializer that does not fit its use', 'resnet_bn', (m) => {
+      Object.assign(named(m, 'initializer', 'fc.weight'), {dims: [10, 17], raw_data: Buffer.alloc(170 * 4)});
+    }, 'BAD_ONNX', /node '\/fc\/Gemm' \(Gemm\) has weight 'fc\.weight' of dims \[10, 17\] for 16 input features/],
+    ['a weight that is not a constant', 'resnet_bn', (m) => {
+      (named(m, 'node', '/layer1/layer1.0/conv2/Conv').input as string[])[1] = '/layer1/layer1.0/relu/Relu_output_0';
+    }, 'BAD_ONNX', /node '\/layer1\/layer1\.0\/conv2\/Conv' \(Conv\) takes its weight from '\/layer1\/layer1\.0\/relu\/Relu_output_0', which is not a constant/],
+    ['a dynamic shape that does not fold', 'resnet_folded', (m) => {
+      (named(m, 'node', '/Concat').input as string[])[1] = '/avgpool/GlobalAveragePool_output_0';
+    }, 'UNSUPPORTED_ONNX', /unsupported: Concat of computed values \(1 node: \/Concat\)/],
+  ];
+  for (const [what, base, change, code, re] of lies) {
+    const file = mutated(base, change);
+    const out = path.join(tmp, `refused-${what.replace(/\W/g, '_')}`);
+    const t0 = Date.now();
+    await assert.rejects(importOnnx({file, out}), (err: unknown) => {
+      assert.ok(err instanceof CbpError, `${what}: ${String(err)}`);
+      assert.equal(err.code, code, `${what}: ${err.message}`);
+      assert.ok(err.message.startsWith(file), `${what}: ${err.message}`);
+      assert.match(err.message, re, what);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 5000, `${what}: ${Date.now() - t0} ms`);
+    assert.ok(!fs.existsSync(out), `${what}: ${out} was written`);
+  }
+  // If nodes nested 40 deep, written on the wire by hand (protobufjs itself stops at 100 nested messages).
+  const field = (no: number, body: Uint8Array): Buffer => {
+    const len: number[] = [];
+    for (let n = body.length; ; n >>>= 7) {
+      if (n < 128) {
+        len.push(n);
+        break;
+      }
+      len.push((n & 127) | 128);
+    }
+    return Buffer.concat([Buffer.of(no * 8 + 2), Buffer.from(len), body]);
+  };
+  let graph: Buffer = field(1, field(4, Buffer.from('Identity')));
+  for (let d = 0; d < 40; d++) graph = field(1, Buffer.concat([field(4, Buffer.from('If')), field(5, Buffer.concat([field(1, Buffer.from('then_branch')), field(6, graph)]))]));
+  const deep = path.join(tmp, 'deep.onnx');
+  fs.writeFileSync(deep, field(7, graph));
+  await assert.rejects(importOnnx({file: deep, out: path.join(tmp, 'deep')}), (err: unknown) => err instanceof CbpError && err.code === 'BAD_ONNX' && /deep\.onnx: subgraphs nested deeper than 32/.test(err.message));
+});
+
+/** A copy of a checkpoint whose run state `change` rewrote (in the weights file, the authority, and state.json). */
+function lyingRun(from: string, to: string, change: (state: {config: {spec: {nodes: Record<string, unknown>[]}}}) => void): string {
+  fs.mkdirSync(to, {recursive: true});
+  const file = path.join(from, 'weights.safetensors');
+  const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+  const state = JSON.parse(metadata['cbp.state']) as {config: {spec: {nodes: Record<string, unknown>[]}}};
+  change(state);
+  fs.writeFileSync(path.join(to, 'weights.safetensors'), encodeSafetensors(tensors, {'cbp.state': JSON.stringify(state)}));
+  return to;
+}
+
+test('a run state whose spec lies is refused on read, naming the field or the layer', async () => {
+  const run = path.join(tmp, 'spec-run');
+  await importOnnx({file: fixture('resnet_bn'), out: run});
+  const at = (s: {config: {spec: {nodes: Record<string, unknown>[]}}}, name: string): Record<string, unknown> => {
+    const n = s.config.spec.nodes.find((x) => x.name === name);
+    if (n === undefined) throw new Error(name);
+    return n;
+  };
+  const lies: [string, (s: {config: {spec: {nodes: Record<string, unknown>[]}}}) => void, string, RegExp][] = [
+    ['channels', (s) => Object.assign(at(s, 'layer1.0.conv1'), {inChannels: 4}), 'BAD_CHECKPOINT', /run state 'config\.spec': layer layer1\.0\.conv1 \(conv2d\) expects 4 channels, its input has 8/],
+    ['kind', (s) => Object.assign(at(s, 'relu'), {kind: 'lstm'}), 'BAD_CHECKPOINT', /run state 'config\.spec\.nodes\[2\]\.kind' is "lstm", expected a node kind cbp knows/],
+    ['input', (s) => Object.assign(at(s, 'fc'), {input: 'nowhere'}), 'BAD_CHECKPOINT', /layer fc \(dense\) reads 'nowhere', which no earlier layer defines/],
+    ['huge', (s) => Object.assign(at(s, 'conv1'), {outChannels: 2 ** 40}), 'BAD_CHECKPOINT', /config\.spec\.nodes\[0\]\.outChannels' is 1099511627776, expected an integer in \[1, 1048576\]/],
+    ['tensors', (s) => Object.assign(at(s, 'conv1'), {kernel: [5, 5], padding: [2, 2]}), 'SHAPE_MISMATCH', /tensor 'conv1\.weight' has shape \[8, 3, 3, 3\]; resnet_bn .*expects \[8, 3, 5, 5\]/],
+  ];
+  for (const [what, change, code, re] of lies) {
+    const dir = lyingRun(run, path.join(tmp, `lying-${what}`), change);
+    assert.throws(() => readCheckpoint(dir), (err: unknown) => err instanceof CbpError && err.code === code && re.test(err.message), what);
+  }
+});
+
+test('cbp train --init trains the imported architecture on the ONNX Runtime engine; --resume and export work on the run; a --model or data that disagree are refused', () => {
+  const imported = path.join(tmp, 'vgg-import');
+  cbpJson(['import', fixture('vgg_dropout'), '--out', imported]);
+  const out = path.join(tmp, 'vgg-bin');
+  const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--engine', 'onnxruntime', '--no-plot'];
+  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '1', '--out', out, ...common]);
+  assert.equal(r.model, 'vgg_dropout');
+  assert.equal(r.epochs.length, 1);
+  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
+  assert.deepEqual(r.histograms.map((h) => h.layer), ['features.4', 'classifier.0']);
+  const ck = readCheckpoint(out);
+  assert.equal(ck.state.config.spec?.name, 'vgg_dropout');
+  const resumed = cbpJson<TrainResult>(['train', '--resume', out, '--epochs', '2', '--engine', 'onnxruntime', '--no-plot']);
+  assert.equal(resumed.epochs.length, 2);
+  const onnx = path.join(tmp, 'vgg-bin.onnx');
+  cbpJson(['export', '--checkpoint', out, '--out', onnx]);
+  assert.ok(fs.statSync(onnx).size > 0);
+  const wrongModel = cbp(['train', '--init', imported, '--model', 'lenet5', '--out', path.join(tmp, 'x'), ...common]);
+  assert.match(errorText(wrongModel.stderr), /--model lenet5: the --init run .* carries its own architecture \('vgg_dropout', imported from an ONNX file\), which is not lenet5; leave --model out/);
+  const resnet = path.join(tmp, 'resnet-for-mnist');
+  cbpJson(['import', fixture('resnet_bn'), '--out', resnet]);
+  const wrongData = cbp(['train', '--init', resnet, '--out', path.join(tmp, 'y'), ...common]);
+  assert.match(errorText(wrongData.stderr), /--data mnist: 1×28×28 images in 10 classes, but 'resnet_bn' \(--init .*\) takes 3×32×32 images/);
+});
