@@ -422,8 +422,11 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         const out = w.c.dims[transB ? 0 : 1];
         // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
         const alpha = op === 'Gemm' ? floatAttr(node, 'alpha', 1) : 1;
-        const data = new Float32Array(out * features);
-        for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
+        let data = w.c.values;
+        if (!transB || alpha !== 1) {
+          data = new Float32Array(out * features);
+          for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
+        }
         let bias: Float32Array | undefined;
         if (op === 'Gemm' && node.input[2] !== undefined && node.input[2] !== '') {
           const c = param(2, 'bias');
