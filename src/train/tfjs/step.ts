@@ -1,5 +1,5 @@
 import {tf} from '../../core/tf';
-import {constraintOnArrays} from './constraint';
+import {constraintOnArrays} from '../../cbp/constraint-arrays';
 import {updateWeights} from '../../cbp/update';
 import type {LambdaState} from './lambda';
 import {CbpError} from '../../core/errors';
