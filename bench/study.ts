@@ -79,7 +79,7 @@ function checkConstraint(q: string): Quant {
  * completed epoch (or left as it is when it has all its epochs), so a study stopped at any point restarts where it
  * stopped — long studies span several sessions.
  */
-async function trainOrResume(opts: Parameters<typeof train>[0] & {epochs: number}, log: (l: string) => void): Promise<void> {
+async function trainOrResume(opts: Parameters<typeof train>[0] & {epochs: number; out: string}, log: (l: string) => void): Promise<void> {
   if (fs.existsSync(path.join(opts.out, 'state.json'))) {
     const done = readCheckpoint(opts.out).state.epoch;
     if (done >= opts.epochs) {

@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {exportCheckpoint} from '../src/app/export';
-import {importPth, type ImportResult} from '../src/torch/import';
+import {importModel, type ImportResult} from '../src/index';
 import {requiredModelFlag, requiredQuantFlag} from './flags';
 import {CbpCommand} from './base';
 
@@ -29,25 +28,27 @@ export default class Import extends CbpCommand {
 
   async run(): Promise<ImportResult & {onnx?: string}> {
     const {args, flags} = await this.parse(Import);
-    const r = importPth({
+    const r = await importModel({
       file: args.file,
       model: flags.model,
       quant: flags.quant,
-      out: flags.out ?? `runs/${flags.model}-${flags.quant}-imported`,
+      out: flags.out,
+      onnx: flags.onnx,
       numClasses: flags['num-classes'],
       inputSize: flags['input-size'],
       strict: flags.strict,
       data: flags.data,
       labels: flags.labels,
+      log: (l) => this.note(l),
     });
     this.log(`read ${args.file} (${r.format} format): ${r.tensors} tensors for ${r.model} (${r.numClasses} classes, width ${r.base})`);
     if (r.scalesFromCheckpoint.length > 0) this.log(`  scales from the checkpoint: ${r.scalesFromCheckpoint.length} layers`);
     if (r.scalesFromWeights.length > 0) this.log(`  scales set to mean|w| (not in the checkpoint): ${r.scalesFromWeights.length} layers`);
     if (r.ignored.length > 0) this.log(`  ignored: ${r.ignored.join(', ')}`);
     this.log(`checkpoint: ${r.out}`);
-    if (flags.onnx === undefined) return r;
-    const e = await exportCheckpoint({checkpoint: r.out, format: 'onnx', out: flags.onnx, weights: 'auto', verifyWith: 'float-onnx', log: (l) => this.note(l)});
+    const {export: e, ...imported} = r;
+    if (e === undefined) return imported;
     this.log(`wrote ${e.out}: ${e.bytes} bytes (packing verified in ONNX Runtime against a float32 export, largest logit difference ${e.maxDifference.toExponential(2)})`);
-    return {...r, onnx: e.out};
+    return {...imported, onnx: e.out};
   }
 }

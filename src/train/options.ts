@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {checkInt, checkNumber} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
@@ -11,13 +12,40 @@ import {checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type E
 import type {EngineSettings} from './engine';
 import {initSource, type InitSource, type Resumed} from './setup';
 
+/** What a run is when an option is not given: the CLI's flags show these same values as their defaults. */
+export const TRAIN_DEFAULTS = {
+  model: 'lenet5',
+  quant: 'bin',
+  data: 'mnist',
+  epochs: 3,
+  seed: 1,
+  batchSize: 256,
+  lr: 1e-3,
+  lrLambda: 1e-4,
+  weightDecay: 1e-4,
+  period: 20,
+  backend: 'auto',
+  method: 'cbp',
+} as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+
+/**
+ * The run folder a run writes when no `out` is given: runs/MODEL-QUANT-DATA, where DATA is a data set's name or an
+ * image folder's own name (its last path part, not the whole path).
+ */
+export function defaultRunFolder(model: string, quant: string, data: string): string {
+  const name = path.basename(path.resolve(data)).replace(/[^A-Za-z0-9._-]+/g, '_') || 'data';
+  return path.join('runs', `${model}-${quant}-${name}`);
+}
+
+/** A run's options; every one has a default (TRAIN_DEFAULTS, defaultRunFolder), as on the command line. */
 export interface TrainOptions {
-  readonly model: ModelName;
-  readonly quant: QuantOrNone;
-  readonly data: string;
-  /** Total epochs; on resume, the stored total when omitted. */
+  readonly model?: ModelName;
+  readonly quant?: QuantOrNone;
+  readonly data?: string;
+  /** Total epochs (3); on resume, the stored total when omitted. */
   readonly epochs?: number;
-  readonly out: string;
+  /** The run folder (checkpoints after every epoch): defaultRunFolder(model, quant, data) when omitted; --resume's folder on resume. */
+  readonly out?: string;
   readonly init?: string;
   readonly resume?: string;
   readonly limit?: number;
@@ -28,15 +56,15 @@ export interface TrainOptions {
   readonly method?: TrainMethod;
   /** Evaluate on only this many test images (spread over the classes for folders). */
   readonly testLimit?: number;
-  readonly seed: number;
-  readonly batchSize: number;
-  readonly lr: number;
+  readonly seed?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
   /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
   readonly lrDrops?: string | readonly number[];
-  readonly lrLambda: number;
-  readonly weightDecay: number;
-  readonly period: number;
-  readonly backend: BackendChoice;
+  readonly lrLambda?: number;
+  readonly weightDecay?: number;
+  readonly period?: number;
+  readonly backend?: BackendChoice;
   /** The training engine: auto (see resolveEngine in registry.ts), onnxruntime or tfjs. */
   readonly engine?: EngineChoice;
   /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
@@ -75,15 +103,16 @@ export interface ResolvedRun {
  * and every bad combination refused here, before anything is trained or written. `open` opens the data with the
  * run's image limit (a resumed run keeps its own).
  */
-export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
-  const log = opts.log ?? (() => undefined);
+export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
+  const log = given.log ?? (() => undefined);
+  const opts = withDefaults(given);
   const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const stored = ck?.state.config;
   const limit = stored ? stored.limit ?? undefined : opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 2);
   const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
   const engine = resolveEngine(opts.engine ?? 'auto', settings);
   const source = open(stored?.data ?? opts.data, limit);
-  const out = opts.resume ?? opts.out;
+  const out = opts.resume ?? opts.out ?? defaultRunFolder(opts.model, opts.quant, opts.data);
   if (opts.resume !== undefined && ck !== undefined) {
     let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
@@ -108,9 +137,9 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
     weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
     period: checkInt('--period', opts.period, 1),
     limit: limit ?? null,
-    epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
+    epochs: checkInt('--epochs', opts.epochs ?? TRAIN_DEFAULTS.epochs, 1),
     init: opts.init ?? null,
-    method: checkMethod(opts.method ?? 'cbp'),
+    method: checkMethod(opts.method),
   };
   if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones).
@@ -126,6 +155,25 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
   }
   if (base !== undefined) config = {...config, base};
   return {config, spec: getModel(model, source.numClasses, source.shape, base), source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+}
+
+/** The options with TRAIN_DEFAULTS where a value is not given. */
+function withDefaults(o: TrainOptions) {
+  const d = TRAIN_DEFAULTS;
+  return {
+    ...o,
+    model: o.model ?? d.model,
+    quant: o.quant ?? d.quant,
+    data: o.data ?? d.data,
+    seed: o.seed ?? d.seed,
+    batchSize: o.batchSize ?? d.batchSize,
+    lr: o.lr ?? d.lr,
+    lrLambda: o.lrLambda ?? d.lrLambda,
+    weightDecay: o.weightDecay ?? d.weightDecay,
+    period: o.period ?? d.period,
+    backend: o.backend ?? d.backend,
+    method: o.method ?? d.method,
+  };
 }
 
 /**
