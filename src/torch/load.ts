@@ -283,7 +283,8 @@ export function stateDict(pth: PthFile): Map<string, Tensor32> {
   for (const [k, v] of sd) {
     if (typeof k !== 'string' || !isTensor(v)) continue;
     const name = k.startsWith('module.') ? k.slice('module.'.length) : k;
-    out.set(name, materialize(pth, v, k, budget));
+    // Errors name the key as written, cut short: a key is text the file chose, up to the reader's 64 MiB.
+    out.set(name, materialize(pth, v, k.length > 200 ? `${k.slice(0, 200)}…` : k, budget));
   }
   if (out.size === 0) throw new CbpError(`${pth.file}: the state dict holds no tensors`, 'BAD_PTH');
   return out;
