@@ -1,5 +1,5 @@
 import {Command, Errors} from '@oclif/core';
-import {CbpError} from '../src/core/errors';
+import {CbpError} from '../src/index';
 
 /** oclif's own errors (flag parsing, `--help`, exit requests) carry an `oclif` field and are printed as they are. */
 function isOclifError(err: unknown): boolean {

@@ -1,9 +1,6 @@
 import {Flags} from '@oclif/core';
-import {DEFAULT_TIMEOUT, evaluateOnnx, type EvalResult} from '../src/eval/evaluate';
-import {mergeResults} from '../src/eval/merge';
-import {publishedOnnx} from '../src/app/published';
-import {CbpError} from '../src/core/errors';
-import {ProgressBar} from '../src/core/progress';
+import {DEFAULT_TIMEOUT, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
+import {ProgressBar} from './progress';
 import {CbpCommand} from './base';
 import {deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
 
@@ -25,12 +22,12 @@ export default class Eval extends CbpCommand {
     onnx: Flags.string({description: 'ONNX model file'}),
     model: optionalModelFlag('published model to evaluate, with --quant'),
     quant: optionalQuantFlag('constraint of the published model'),
-    data: Flags.string({description: 'mnist, fashion-mnist, or an image folder [default: mnist; with --model: data/imagenet/val]'}),
+    data: Flags.string({description: `mnist, fashion-mnist, or an image folder [default: mnist; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
     device: deviceFlag('execution provider'),
     'batch-size': Flags.integer({description: 'images per run', default: 64}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
     shard: Flags.string({description: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'}),
-    'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: 'model'}),
+    'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: PUBLISHED_DEFAULTS.modelDir}),
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
     timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: DEFAULT_TIMEOUT}),
   };
@@ -43,14 +40,12 @@ export default class Eval extends CbpCommand {
     if (flags.merge !== undefined) {
       r = mergeResults(flags.merge);
     } else {
-      let onnx = flags.onnx;
-      if (onnx === undefined) {
-        if (flags.model === undefined || flags.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES');
-        onnx = await publishedOnnx(flags.model, flags.quant, flags['model-dir'], note);
-      }
-      r = await evaluateOnnx({
-        onnx,
-        data: flags.data ?? (flags.onnx === undefined ? 'data/imagenet/val' : 'mnist'),
+      r = await evaluate({
+        onnx: flags.onnx,
+        model: flags.model,
+        quant: flags.quant,
+        modelDir: flags['model-dir'],
+        data: flags.data,
         device: flags.device,
         batchSize: flags['batch-size'],
         limit: flags.limit,

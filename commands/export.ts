@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core';
-import {exportCheckpoint, type ExportResult} from '../src/app/export';
+import {exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
 import {CbpCommand} from './base';
 import {backendFlag, exportFormatFlag, weightsFlag} from './flags';
-import {storageHelp} from '../onnx/codes';
 
 export default class Export extends CbpCommand {
   static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights and a model card, verified in ONNX Runtime.';

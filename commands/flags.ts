@@ -1,14 +1,32 @@
 import {Flags} from '@oclif/core';
-import {checkChoice, checkNumber} from '../src/core/checks';
-import {EXPORT_FORMATS, type ExportFormat} from '../src/app/export';
-import {WEIGHT_FORMATS, type WeightFormat} from '../onnx/writer';
-import {DEVICES, checkDevice, type DeviceChoice} from '../src/core/ort';
-import {ENGINES, checkEngine, type EngineChoice} from '../src/train/registry';
-import {CbpError} from '../src/core/errors';
-import {BACKEND_CHOICES, checkBackend, type BackendChoice} from '../src/core/backend-choice';
-import {QUANT_OR_NONE, checkQuant, constraintHelp, type QuantOrNone} from '../src/cbp/registry';
-import {MODEL_NAMES, checkModel, type ModelName} from '../models/index';
-import {TRAIN_METHODS, checkMethod, type TrainMethod} from '../src/run/checkpoint';
+import {
+  BACKEND_CHOICES,
+  CbpError,
+  DEVICES,
+  ENGINES,
+  EXPORT_FORMATS,
+  MODEL_NAMES,
+  QUANT_OR_NONE,
+  TRAIN_METHODS,
+  WEIGHT_FORMATS,
+  checkBackend,
+  checkChoice,
+  checkDevice,
+  checkEngine,
+  checkMethod,
+  checkModel,
+  checkNumber,
+  checkQuant,
+  constraintHelp,
+  type BackendChoice,
+  type DeviceChoice,
+  type EngineChoice,
+  type ExportFormat,
+  type ModelName,
+  type QuantOrNone,
+  type TrainMethod,
+  type WeightFormat,
+} from '../src/index';
 
 /*
  * Flags whose values are checked as they are parsed, by the library's own checks over its registries: a command

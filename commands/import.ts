@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {exportCheckpoint, importFile, type ImportFileResult} from '../src/index';
+import {importModel, type ImportRunResult} from '../src/index';
 import {optionalModelFlag, optionalQuantFlag} from './flags';
 import {CbpCommand} from './base';
 
@@ -30,19 +30,21 @@ export default class Import extends CbpCommand {
     strict: Flags.boolean({description: 'refuse checkpoints with keys the model does not have', default: true, allowNo: true}),
   };
 
-  async run(): Promise<ImportFileResult & {onnx?: string}> {
+  async run(): Promise<Omit<ImportRunResult, 'export'> & {onnx?: string}> {
     const {args, flags} = await this.parse(Import);
-    const r = await importFile({
+    const r = await importModel({
       file: args.file,
       model: flags.model,
       quant: flags.quant,
       out: flags.out,
+      onnx: flags.onnx,
       numClasses: flags['num-classes'],
       inputSize: flags['input-size'],
       strict: flags.strict === false ? false : undefined,
+      keepFloat: flags['keep-float'],
       data: flags.data,
       labels: flags.labels,
-      keepFloat: flags['keep-float'],
+      log: (l) => this.note(l),
     });
     if (r.format === 'onnx') {
       for (const w of r.warnings) this.note(`warning: ${w}`);
@@ -55,9 +57,9 @@ export default class Import extends CbpCommand {
       if (r.ignored.length > 0) this.log(`  ignored: ${r.ignored.join(', ')}`);
     }
     this.log(`checkpoint: ${r.out}`);
-    if (flags.onnx === undefined) return r;
-    const e = await exportCheckpoint({checkpoint: r.out, format: 'onnx', out: flags.onnx, weights: 'auto', verifyWith: 'float-onnx', log: (l) => this.note(l)});
+    const {export: e, ...imported} = r;
+    if (e === undefined) return imported;
     this.log(`wrote ${e.out}: ${e.bytes} bytes (packing verified in ONNX Runtime against a float32 export, largest logit difference ${e.maxDifference.toExponential(2)})`);
-    return {...r, onnx: e.out};
+    return {...imported, onnx: e.out};
   }
 }

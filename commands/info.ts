@@ -1,6 +1,5 @@
 import {Args} from '@oclif/core';
-import {inspect, type ModelInfo} from '../src/app/info';
-import type {CardView} from '../src/app/card';
+import {info as inspect, type CardView, type ModelInfo} from '../src/index';
 import {CbpCommand} from './base';
 
 function kb(bytes: number): string {

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {plotRun, type PlotResult} from '../src/app/plot';
+import {plot as plotRun, type PlotResult} from '../src/index';
 import {CbpCommand} from './base';
 
 export default class Plot extends CbpCommand {

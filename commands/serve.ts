@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {serve} from '../src/app/serve/server';
+import {serve} from '../src/index';
 import {CbpCommand} from './base';
 
 export default class Serve extends CbpCommand {

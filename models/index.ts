@@ -51,3 +51,12 @@ export function modelWidth(model: ModelName, base?: number): number | undefined 
 export function baseFor(model: ModelName, channels: number | undefined): number | undefined {
   return channels === undefined || channels === modelWidth(model) ? undefined : channels;
 }
+
+/**
+ * The `base` to record for a state dict of `model` (a .pth's or a checkpoint's tensors by their PyTorch names):
+ * the output channels of its first convolution weight (the stem), none when that is the published width.
+ */
+export function baseOfStateDict(model: ModelName, tensors: ReadonlyMap<string, {readonly shape: readonly number[]}>): number | undefined {
+  for (const [key, t] of tensors) if (key.endsWith('.weight') && t.shape.length === 4) return baseFor(model, t.shape[0]);
+  return undefined;
+}

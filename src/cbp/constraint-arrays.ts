@@ -106,7 +106,7 @@ export function constraintAt(x: number, t: ConstraintTable, out: {c: number; slo
     const {qlow, qhigh} = t;
     for (let p = 0; p < qlow.length; p++) {
       if (!(x >= qlow[p] && x < qhigh[p])) continue;
-      // The tensor form's min(rising, falling) with one division: below the float32 midpoint f(x − qlow) ≤
+      // The definition's min(rising, falling) with one division: below the float32 midpoint f(x − qlow) ≤
       // toMeanLow, so rising ≤ 1 ≤ falling after rounding (rounding is monotonic and 1 is exact); from the midpoint
       // on the other way round.
       const ratio = x < t.mean[p] ? f(f(x - qlow[p]) / t.toMeanLow[p]) : f(f(x - qhigh[p]) / t.toMeanHigh[p]);
@@ -119,9 +119,10 @@ export function constraintAt(x: number, t: ConstraintTable, out: {c: number; slo
 }
 
 /**
- * Σ λ⊙c(w) and its gradient λ⊙dc/dw computed directly on the arrays, in one pass: the same float32 thresholds and
- * slopes as constraintValue/constraintSlope (which the tests hold to the reference), without the dozens of
- * full-size tensor operations those take — on wasm they cost more than a small network's whole batch work.
+ * Σ λ⊙c(w) and its gradient λ⊙dc/dw computed directly on the arrays, in one pass, with the reference's float32
+ * thresholds and slopes (the tests hold it to the reference and to the definition written out plainly). Both engines
+ * use it: as tensors it would take dozens of full-size operations, which on wasm cost more than a small network's
+ * whole batch work.
  */
 export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale: number, levels: readonly number[], ucs: number): {value: number; grad: Float32Array} {
   const f = Math.fround;

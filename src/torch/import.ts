@@ -4,7 +4,7 @@ import {writeCheckpoint, type RunState} from '../run/checkpoint';
 import {initialSchedule} from '../cbp/schedule';
 import {checkInt, required} from '../core/checks';
 import {checkQuant} from '../cbp/registry';
-import {baseFor, checkModel} from '../../models/index';
+import {baseOfStateDict, checkModel, modelWidth} from '../../models/index';
 import {specOf} from '../run/spec-of';
 import {sameShape, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
@@ -63,9 +63,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   const bytes = readBytes(opts.file);
   const pth = parsePth(bytes, opts.file);
   const sd = stateDict(pth);
-  const first = [...sd.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
-  const base = first ? first[1].shape[0] : undefined;
-  const recorded = baseFor(model, base);
+  const recorded = baseOfStateDict(model, sd);
   const lastDense = [...sd.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
   const told = opts.data === undefined ? undefined : toldData(opts.data);
@@ -152,7 +150,7 @@ export function importPth(opts: ImportOptions): ImportResult {
     quant,
     format: pth.format,
     numClasses,
-    base: base ?? 64,
+    base: modelWidth(model, recorded) ?? 64,
     tensors: weights.size,
     scalesFromCheckpoint: fromCk,
     scalesFromWeights: fromW,

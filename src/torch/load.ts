@@ -14,13 +14,23 @@ export interface PthFile {
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
+/** Longest storage key or location a checkpoint holds ('0', '94719338436608', 'cuda:0'). */
+const MAX_KEY = 256;
+
+/**
+ * A persistent id, ('storage', type, key, location, numel), checked field by field and never walked into; the
+ * legacy format adds a sixth, the view metadata (None, or a tuple this reader does not use).
+ */
 function storageRef(pid: PyValue, file: string): StorageRef {
-  if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length < 5) {
-    throw new CbpError(`${file}: persistent id is not a ('storage', type, key, location, size) tuple`, 'BAD_PTH');
+  if (!(pid instanceof PyTuple) || pid.items.length < 5 || pid.items.length > 6 || pid.items[0] !== 'storage' || !(pid.items[5] === undefined || pid.items[5] === null || pid.items[5] instanceof PyTuple)) {
+    throw new CbpError(`${file}: persistent id is ${describePy(pid)}, not a ('storage', type, key, location, size) tuple`, 'BAD_PTH');
   }
-  const [, type, key, , numel] = pid.items;
+  const [, type, key, location, numel] = pid.items;
   if (!(type instanceof PyGlobal) || type.module !== 'torch' || !(type.name in STORAGE_TYPES)) {
     throw new CbpError(`${file}: storage type ${describePy(type)} is not supported (expected one of ${Object.keys(STORAGE_TYPES).join(', ')})`, 'BAD_PTH');
+  }
+  for (const [what, v] of [['key', key], ['location', location]] as const) {
+    if (typeof v !== 'string' || v.length > MAX_KEY) throw new CbpError(`${file}: storage ${what} is ${describePy(v)}, expected a string of at most ${MAX_KEY} characters`, 'BAD_PTH');
   }
   const n = typeof numel === 'bigint' ? Number(numel) : numel;
   if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
@@ -273,7 +283,8 @@ export function stateDict(pth: PthFile): Map<string, Tensor32> {
   for (const [k, v] of sd) {
     if (typeof k !== 'string' || !isTensor(v)) continue;
     const name = k.startsWith('module.') ? k.slice('module.'.length) : k;
-    out.set(name, materialize(pth, v, k, budget));
+    // Errors name the key as written, cut short: a key is text the file chose, up to the reader's 64 MiB.
+    out.set(name, materialize(pth, v, k.length > 200 ? `${k.slice(0, 200)}…` : k, budget));
   }
   if (out.size === 0) throw new CbpError(`${pth.file}: the state dict holds no tensors`, 'BAD_PTH');
   return out;

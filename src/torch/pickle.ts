@@ -77,7 +77,26 @@ export const STORAGE_TYPES = {
 } as const;
 export type StorageType = keyof typeof STORAGE_TYPES;
 
-type Callable = (args: PyValue[], file: string) => PyValue;
+/**
+ * What a constructor may use of the reader: the file's name for errors, the work and byte budgets for anything it
+ * copies, and dictionary keys as the reader makes them (charged).
+ */
+interface CallContext {
+  readonly file: string;
+  charge(units: number): void;
+  chargeBytes(n: number): void;
+  key(k: PyValue): PyKey;
+  /** The largest container the reader builds (a dict made by a constructor counts like one made by SETITEMS). */
+  readonly maxItems: number;
+}
+
+/**
+ * A data constructor. The rule for every one of them (and for the opcodes): an argument is checked one level deep,
+ * by type, and nothing walks into it: no String(), join, comparison, copy or conversion of a list, tuple or dict
+ * the file built, since a value shared through the memo may be 2^40 items as a tree in a few hundred bytes. What is
+ * copied is charged to the reader's work budget item by item; error messages describe values with describePy.
+ */
+type Callable = (args: readonly PyValue[], cx: CallContext) => PyValue;
 
 /**
  * A short description of a value for error messages, never walking into it: a value from a hostile pickle may be
@@ -95,14 +114,18 @@ export function describePy(v: PyValue): string {
   if (v instanceof Set) return `a set of ${v.size}`;
   if (v instanceof PyGlobal) return v.qualified;
   if (v instanceof NdArray) return 'a numpy array';
-  if (v instanceof NpDtype) return `numpy dtype ${v.descr}`;
-  return v.kind === 'storage' ? `storage '${v.key}'` : 'a tensor';
+  if (v instanceof NpDtype) return `numpy dtype ${describePy(v.descr)}`;
+  return v.kind === 'storage' ? `storage ${describePy(v.key)}` : 'a tensor';
+}
+
+function bad(file: string, why: string): never {
+  throw new CbpError(`${file}: ${why}`, 'BAD_PTH');
 }
 
 function num(v: PyValue, what: string, file: string): number {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(v);
-  throw new CbpError(`${file}: ${what} is ${describePy(v)}, expected an integer`, 'BAD_PTH');
+  return bad(file, `${what} is ${describePy(v)}, expected an integer`);
 }
 
 /** More dimensions than any tensor a model holds (PyTorch itself stops at 64). */
@@ -110,37 +133,126 @@ export const MAX_DIMS = 64;
 
 function intList(v: PyValue, what: string, file: string): number[] {
   const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
-  if (items === null) throw new CbpError(`${file}: ${what} is ${describePy(v)}, expected a tuple of integers`, 'BAD_PTH');
-  if (items.length > MAX_DIMS) throw new CbpError(`${file}: ${what} has ${items.length} entries, expected at most ${MAX_DIMS}`, 'BAD_PTH');
+  if (items === null) return bad(file, `${what} is ${describePy(v)}, expected a tuple of integers`);
+  if (items.length > MAX_DIMS) return bad(file, `${what} has ${items.length} entries, expected at most ${MAX_DIMS}`);
   return items.map((x, i) => num(x, `${what}[${i}]`, file));
 }
 
-const rebuildTensor: Callable = (args, file) => {
-  const [storage, offset, size, stride] = args;
-  if (typeof storage !== 'object' || storage === null || !('kind' in storage) || storage.kind !== 'storage') {
-    throw new CbpError(`${file}: _rebuild_tensor_v2 got no storage`, 'BAD_PTH');
+/** Longest name a constructor takes as text (a dtype such as '<f8' or 'M8[ns]', a device such as 'cuda'). */
+const MAX_NAME = 64;
+
+function name(v: PyValue, what: string, file: string): string {
+  if (typeof v !== 'string') return bad(file, `${what} is ${describePy(v)}, expected a string`);
+  if (v.length > MAX_NAME) return bad(file, `${what} is a string of ${v.length} characters, expected at most ${MAX_NAME}`);
+  return v;
+}
+
+function bool(v: PyValue, what: string, file: string): boolean {
+  return typeof v === 'boolean' ? v : bad(file, `${what} is ${describePy(v)}, expected True or False`);
+}
+
+function isScalar(v: PyValue): v is PyKey {
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean';
+}
+
+/** A dict of scalars or None (PyTorch's backward hooks, always an empty OrderedDict, and tensor metadata). */
+function scalarDict(v: PyValue, what: string, cx: CallContext): void {
+  if (v === null) return;
+  if (!(v instanceof Map)) return bad(cx.file, `${what} is ${describePy(v)}, expected a dict`);
+  cx.charge(v.size);
+  for (const [k, x] of v) if (!isScalar(x)) bad(cx.file, `${what}[${describePy(k)}] is ${describePy(x)}, expected a plain value`);
+}
+
+/** The arguments of `fn`, between `min` and `max` of them. */
+function arity(args: readonly PyValue[], min: number, max: number, fn: string, file: string): readonly PyValue[] {
+  if (args.length < min || args.length > max) {
+    bad(file, `${fn} takes ${min === max ? min : `${min} to ${max}`} arguments, the pickle gives ${args.length}`);
   }
-  return {kind: 'tensor', storage, offset: num(offset, 'tensor storage offset', file), size: intList(size, 'tensor size', file), stride: intList(stride, 'tensor stride', file)};
+  return args;
+}
+
+function isTensorRef(v: PyValue): v is TensorRef {
+  return typeof v === 'object' && v !== null && 'kind' in v && v.kind === 'tensor';
+}
+
+/** _rebuild_tensor(storage, offset, size, stride) and _v2(…, requires_grad, backward_hooks[, metadata]). */
+const rebuildTensor = (fn: string, min: number, max: number): Callable => (args, cx) => {
+  const [storage, offset, size, stride, requiresGrad, hooks, metadata] = arity(args, min, max, fn, cx.file);
+  if (typeof storage !== 'object' || storage === null || !('kind' in storage) || storage.kind !== 'storage') {
+    return bad(cx.file, `${fn} got ${describePy(storage)} where a storage belongs`);
+  }
+  if (args.length > 4) {
+    bool(requiresGrad, `${fn} requires_grad`, cx.file);
+    scalarDict(hooks, `${fn} backward hooks`, cx);
+  }
+  if (args.length > 6) scalarDict(metadata, `${fn} metadata`, cx);
+  return {kind: 'tensor', storage, offset: num(offset, 'tensor storage offset', cx.file), size: intList(size, 'tensor size', cx.file), stride: intList(stride, 'tensor stride', cx.file)};
+};
+
+/** _rebuild_parameter(data, requires_grad, backward_hooks) and _with_state(…, state): the tensor itself. */
+const rebuildParameter = (fn: string, n: number): Callable => (args, cx) => {
+  const [data, requiresGrad, hooks] = arity(args, n, n, fn, cx.file);
+  if (!isTensorRef(data)) return bad(cx.file, `${fn} got ${describePy(data)} where a tensor belongs`);
+  bool(requiresGrad, `${fn} requires_grad`, cx.file);
+  scalarDict(hooks, `${fn} backward hooks`, cx);
+  // The state of a Parameter subclass (its __dict__ and slots) is kept by nobody, so it is never looked into.
+  return data;
+};
+
+/** numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b'): an empty array that BUILD fills. */
+const reconstruct = (fn: string): Callable => (args, cx) => {
+  const [subtype, shape, code] = arity(args, 3, 3, fn, cx.file);
+  if (!(subtype instanceof PyGlobal) || subtype.qualified !== 'numpy.ndarray') return bad(cx.file, `${fn} of ${describePy(subtype)}, expected numpy.ndarray`);
+  intList(shape, `${fn} shape`, cx.file);
+  if (!(code instanceof Uint8Array) && typeof code !== 'string') return bad(cx.file, `${fn} type code is ${describePy(code)}, expected bytes`);
+  return new NdArray();
 };
 
 /** The only globals a checkpoint may name, each a data constructor written here. */
 const CALLABLES: Record<string, Callable> = {
-  'collections.OrderedDict': () => new Map(),
-  'torch._utils._rebuild_tensor_v2': rebuildTensor,
-  'torch._utils._rebuild_tensor': rebuildTensor,
-  'torch._utils._rebuild_parameter': (args) => args[0],
-  'torch._utils._rebuild_parameter_with_state': (args) => args[0],
-  'torch.device': (args) => args.map((a) => (typeof a === 'string' || typeof a === 'number' ? String(a) : '?')).join(':'),
-  'torch.Size': (args, file) => (args[0] instanceof PyTuple || Array.isArray(args[0]) ? intList(args[0], 'torch.Size', file) : []),
-  'numpy.core.multiarray._reconstruct': () => new NdArray(),
-  'numpy._core.multiarray._reconstruct': () => new NdArray(),
-  'numpy.dtype': (args) => new NpDtype(String(args[0])),
-  'numpy.core.multiarray.scalar': (args, file) => npScalar(args, file),
-  'numpy._core.multiarray.scalar': (args, file) => npScalar(args, file),
+  // OrderedDict() as Python 3 pickles it (items follow by SETITEMS), or OrderedDict([[k, v], …]) as Python 2 does.
+  'collections.OrderedDict': (args, cx) => {
+    const [items] = arity(args, 0, 1, 'collections.OrderedDict', cx.file);
+    const m = new Map<PyKey, PyValue>();
+    if (items === undefined) return m;
+    const pairs = items instanceof PyTuple ? items.items : Array.isArray(items) ? items : bad(cx.file, `collections.OrderedDict of ${describePy(items)}, expected a list of pairs`);
+    if (pairs.length > cx.maxItems) return bad(cx.file, `collections.OrderedDict of ${pairs.length} items, more than ${cx.maxItems}`);
+    cx.charge(pairs.length);
+    for (const p of pairs) {
+      const kv = p instanceof PyTuple ? p.items : Array.isArray(p) ? p : null;
+      if (kv === null || kv.length !== 2) return bad(cx.file, `collections.OrderedDict item is ${describePy(p)}, expected a (key, value) pair`);
+      m.set(cx.key(kv[0]), kv[1]);
+    }
+    return m;
+  },
+  'torch._utils._rebuild_tensor_v2': rebuildTensor('torch._utils._rebuild_tensor_v2', 6, 7),
+  'torch._utils._rebuild_tensor': rebuildTensor('torch._utils._rebuild_tensor', 4, 4),
+  'torch._utils._rebuild_parameter': rebuildParameter('torch._utils._rebuild_parameter', 3),
+  'torch._utils._rebuild_parameter_with_state': rebuildParameter('torch._utils._rebuild_parameter_with_state', 4),
+  // torch.device('cuda', 0) or torch.device('cpu'): kept as the text 'cuda:0', 'cpu'.
+  'torch.device': (args, cx) => {
+    const [type, index] = arity(args, 1, 2, 'torch.device', cx.file);
+    const t = name(type, 'torch.device type', cx.file);
+    return index === undefined || index === null ? t : `${t}:${num(index, 'torch.device index', cx.file)}`;
+  },
+  'torch.Size': (args, cx) => intList(arity(args, 1, 1, 'torch.Size', cx.file)[0], 'torch.Size', cx.file),
+  'numpy.core.multiarray._reconstruct': reconstruct('numpy.core.multiarray._reconstruct'),
+  'numpy._core.multiarray._reconstruct': reconstruct('numpy._core.multiarray._reconstruct'),
+  // numpy.dtype('f8', False, True): the type string; the flags (align, copy) change nothing here.
+  'numpy.dtype': (args, cx) => {
+    const [descr, align, copy] = arity(args, 1, 3, 'numpy.dtype', cx.file);
+    if (align !== undefined) bool(align, 'numpy.dtype align', cx.file);
+    if (copy !== undefined) bool(copy, 'numpy.dtype copy', cx.file);
+    return new NpDtype(name(descr, 'numpy.dtype', cx.file));
+  },
+  'numpy.core.multiarray.scalar': (args, cx) => npScalar(arity(args, 2, 2, 'numpy.core.multiarray.scalar', cx.file), cx.file),
+  'numpy._core.multiarray.scalar': (args, cx) => npScalar(arity(args, 2, 2, 'numpy._core.multiarray.scalar', cx.file), cx.file),
   // Protocol 2 pickles Python bytes as _codecs.encode(text, 'latin1').
-  '_codecs.encode': (args, file) => {
-    if (typeof args[0] !== 'string') throw new CbpError(`${file}: _codecs.encode of ${describePy(args[0])}, expected a string`, 'BAD_PTH');
-    return Uint8Array.from(args[0], (ch) => ch.charCodeAt(0) & 0xff);
+  '_codecs.encode': (args, cx) => {
+    const [text, encoding] = arity(args, 2, 2, '_codecs.encode', cx.file);
+    if (typeof text !== 'string') return bad(cx.file, `_codecs.encode of ${describePy(text)}, expected a string`);
+    if (encoding !== 'latin1' && encoding !== 'latin-1') return bad(cx.file, `_codecs.encode to ${describePy(encoding)}, expected 'latin1'`);
+    return Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 0xff);
   },
 };
 
@@ -148,12 +260,12 @@ const DATA_GLOBALS = new Set<string>([...Object.keys(STORAGE_TYPES).map((s) => `
 
 export const ALLOWED_GLOBALS: readonly string[] = [...Object.keys(CALLABLES), ...DATA_GLOBALS].sort();
 
-function npScalar(args: PyValue[], file: string): PyValue {
+function npScalar(args: readonly PyValue[], file: string): PyValue {
   const [dtype, bytes] = args;
-  if (!(dtype instanceof NpDtype) || !(bytes instanceof Uint8Array)) throw new CbpError(`${file}: malformed numpy scalar`, 'BAD_PTH');
+  if (!(dtype instanceof NpDtype) || !(bytes instanceof Uint8Array)) return bad(file, `malformed numpy scalar (${describePy(dtype)}, ${describePy(bytes)})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (n: number): void => {
-    if (bytes.length < n) throw new CbpError(`${file}: numpy scalar of type ${dtype.descr} has ${bytes.length} bytes`, 'BAD_PTH');
+    if (bytes.length < n) bad(file, `numpy scalar of type ${describePy(dtype.descr)} has ${bytes.length} bytes`);
   };
   switch (dtype.descr) {
     case 'f8':
@@ -170,6 +282,39 @@ function npScalar(args: PyValue[], file: string): PyValue {
       return view.getInt32(0, true);
     default:
       return null;
+  }
+}
+
+/**
+ * BUILD: an object takes its state. A NumPy array takes (version, shape, dtype, is_fortran, data) (or the four
+ * without the version); a dtype its tuple (byte order and flags, which change nothing here, so never looked into);
+ * a dict merges a dict. Nothing else a checkpoint builds from the allowlist has a state.
+ */
+function build(obj: PyValue, state: PyValue, cx: CallContext): void {
+  if (obj instanceof NdArray) {
+    const items = state instanceof PyTuple && (state.items.length === 5 || state.items.length === 4) ? state.items : bad(cx.file, `numpy array state is ${describePy(state)}, expected a tuple of 4 or 5`);
+    const [shape, dtype, fortran, data] = items.length === 5 ? items.slice(1) : items;
+    if (items.length === 5) num(items[0], 'numpy array state version', cx.file);
+    obj.shape = intList(shape, 'numpy shape', cx.file);
+    if (!(dtype instanceof NpDtype)) return bad(cx.file, `numpy array dtype is ${describePy(dtype)}, expected a numpy.dtype`);
+    obj.dtype = dtype.descr;
+    bool(fortran, 'numpy array is_fortran', cx.file);
+    if (data instanceof Uint8Array) obj.data = data;
+    else if (typeof data === 'string') {
+      cx.charge(data.length);
+      obj.data = Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff);
+    } else if (!(Array.isArray(data) && /^[|<>=]?O/.test(dtype.descr))) {
+      // An object array pickles its items as a list; it is kept as an array with no data, the list never walked.
+      bad(cx.file, `numpy array data is ${describePy(data)}, expected bytes`);
+    }
+  } else if (obj instanceof NpDtype) {
+    if (!(state instanceof PyTuple)) bad(cx.file, `numpy dtype state is ${describePy(state)}, expected a tuple`);
+  } else if (obj instanceof Map) {
+    if (!(state instanceof Map)) return bad(cx.file, `the state of a dict is ${describePy(state)}, expected a dict`);
+    cx.charge(state.size);
+    for (const [k, v] of state) obj.set(k, v);
+  } else {
+    bad(cx.file, `BUILD on ${describePy(obj)}, which takes no state`);
   }
 }
 
@@ -297,15 +442,24 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
     push(v === undefined ? fail(`memo entry ${i} was never stored`) : v);
   };
   const key = (k: PyValue): PyKey => {
-    if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
+    if (isScalar(k)) return k;
     if (k instanceof PyTuple) {
-      // Only flat tuples of scalars: a state dict needs no more, and a nested key could be a DAG of any size.
+      // Only flat tuples of scalars: a state dict needs no more, and a nested key could be a DAG of any size. The
+      // key is new text: its length is charged, since one long string named many times would join to gigabytes.
       charge(k.items.length);
-      const parts = k.items.map((x) => (x === null || typeof x === 'string' || typeof x === 'number' || typeof x === 'bigint' || typeof x === 'boolean' ? String(x) : fail(`dictionary key holds ${describePy(x)}`)));
+      let length = 0;
+      const parts = k.items.map((x) => {
+        if (!isScalar(x)) fail(`dictionary key holds ${describePy(x)}`);
+        const part = String(x);
+        length += part.length + 2;
+        return part;
+      });
+      chargeBytes(length);
       return `(${parts.join(', ')})`;
     }
     return fail(`unhashable dictionary key (${describePy(k)})`);
   };
+  const cx: CallContext = {file, charge, chargeBytes, key, maxItems: limits.maxStack};
   const setItems = (target: PyValue, items: PyValue[]): void => {
     if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
     if (items.length % 2 !== 0) fail('odd number of items for a dict');
@@ -555,24 +709,15 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         const argv = args.items;
         // A constructor may copy its arguments (torch.Size, _codecs.encode): their size is work.
         charge(argv.reduce<number>((n, a) => n + (a instanceof PyTuple ? a.items.length : Array.isArray(a) ? a.length : typeof a === 'string' ? a.length : 1), 0));
-        push(CALLABLES[fn.qualified](argv, file));
+        push(CALLABLES[fn.qualified](argv, cx));
         break;
       }
       case 0x62: {
-        // BUILD: set an object's state. Only NumPy arrays keep theirs; dicts merge a dict state.
+        // BUILD: set an object's state (see build).
         const state = pop();
         const obj = top();
-        if (obj instanceof NdArray && state instanceof PyTuple && state.items.length >= 5) {
-          const [, shape, dtype, , data] = state.items;
-          obj.shape = intList(shape, 'numpy shape', file);
-          obj.dtype = dtype instanceof NpDtype ? dtype.descr : '';
-          if (typeof data === 'string') charge(data.length);
-          obj.data = data instanceof Uint8Array ? data : typeof data === 'string' ? Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff) : new Uint8Array(0);
-        } else if (obj instanceof Map && state instanceof Map) {
-          charge(state.size);
-          for (const [k, v] of state) obj.set(k, v);
-          if (obj.size > limits.maxStack) over(`a dict of more than ${limits.maxStack} items`);
-        }
+        build(obj, state, cx);
+        if (obj instanceof Map && obj.size > limits.maxStack) over(`a dict of more than ${limits.maxStack} items`);
         break;
       }
       case 0x51: // BINPERSID

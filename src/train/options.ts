@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {checkInt, checkNumber} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
@@ -11,14 +12,40 @@ import {checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type E
 import type {EngineSettings} from './engine';
 import {initSource, type InitSource, type Resumed} from './setup';
 
+/** What a run is when an option is not given: the CLI's flags show these same values as their defaults. */
+export const TRAIN_DEFAULTS = {
+  model: 'lenet5',
+  quant: 'bin',
+  data: 'mnist',
+  epochs: 3,
+  seed: 1,
+  batchSize: 256,
+  lr: 1e-3,
+  lrLambda: 1e-4,
+  weightDecay: 1e-4,
+  period: 20,
+  backend: 'auto',
+  method: 'cbp',
+} as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+
+/**
+ * The run folder a run writes when no `out` is given: runs/MODEL-QUANT-DATA, where DATA is a data set's name or an
+ * image folder's own name (its last path part, not the whole path).
+ */
+export function defaultRunFolder(model: string, quant: string, data: string): string {
+  const name = path.basename(path.resolve(data)).replace(/[^A-Za-z0-9._-]+/g, '_') || 'data';
+  return path.join('runs', `${model}-${quant}-${name}`);
+}
+
+/** A run's options; every one has a default (TRAIN_DEFAULTS, defaultRunFolder), as on the command line. */
 export interface TrainOptions {
-  /** A registered architecture; lenet5 when omitted, unless --init names a run that carries its own (an imported ONNX model). */
+  /** A registered architecture: lenet5 when omitted, unless --init names a run that carries its own (an imported ONNX model). */
   readonly model?: ModelName;
-  readonly quant: QuantOrNone;
-  readonly data: string;
-  /** Total epochs; on resume, the stored total when omitted. */
+  readonly quant?: QuantOrNone;
+  readonly data?: string;
+  /** Total epochs (3); on resume, the stored total when omitted. */
   readonly epochs?: number;
-  /** The checkpoint folder [default: runs/MODEL-QUANT-DATA]. */
+  /** The run folder (checkpoints after every epoch): defaultRunFolder(model, quant, data) when omitted; --resume's folder on resume. */
   readonly out?: string;
   readonly init?: string;
   readonly resume?: string;
@@ -30,15 +57,15 @@ export interface TrainOptions {
   readonly method?: TrainMethod;
   /** Evaluate on only this many test images (spread over the classes for folders). */
   readonly testLimit?: number;
-  readonly seed: number;
-  readonly batchSize: number;
-  readonly lr: number;
+  readonly seed?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
   /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
   readonly lrDrops?: string | readonly number[];
-  readonly lrLambda: number;
-  readonly weightDecay: number;
-  readonly period: number;
-  readonly backend: BackendChoice;
+  readonly lrLambda?: number;
+  readonly weightDecay?: number;
+  readonly period?: number;
+  readonly backend?: BackendChoice;
   /** The training engine: auto (see resolveEngine in registry.ts), onnxruntime or tfjs. */
   readonly engine?: EngineChoice;
   /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
@@ -77,8 +104,9 @@ export interface ResolvedRun {
  * and every bad combination refused here, before anything is trained or written. `open` opens the data with the
  * run's image limit (a resumed run keeps its own).
  */
-export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
-  const log = opts.log ?? (() => undefined);
+export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
+  const log = given.log ?? (() => undefined);
+  const opts = withDefaults(given);
   const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const stored = ck?.state.config;
   const limit = stored ? stored.limit ?? undefined : opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 2);
@@ -99,10 +127,10 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
   }
   const quant = checkQuant(opts.quant);
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones), and
-  // a run that carries its own architecture (an imported ONNX model) gives it.
-  const init = opts.init !== undefined ? initSource(opts.init, checkModel(opts.model ?? 'lenet5')) : undefined;
-  const carried = init?.spec !== undefined ? carriedSpec(init.spec, opts, source) : undefined;
-  const model = carried?.name ?? checkModel(opts.model ?? 'lenet5');
+  // a run that carries its own architecture (an imported ONNX model) gives it: then only a --model given is checked.
+  const init = opts.init !== undefined ? initSource(opts.init, checkModel(opts.model)) : undefined;
+  const carried = init?.spec !== undefined ? carriedSpec(init.spec, given, opts.data, source) : undefined;
+  const model = carried?.name ?? checkModel(opts.model);
   let config: RunConfig = {
     model,
     quant,
@@ -115,12 +143,12 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
     weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
     period: checkInt('--period', opts.period, 1),
     limit: limit ?? null,
-    epochs: checkInt('--epochs', opts.epochs ?? 3, 1),
+    epochs: checkInt('--epochs', opts.epochs ?? TRAIN_DEFAULTS.epochs, 1),
     init: opts.init ?? null,
-    method: checkMethod(opts.method ?? 'cbp'),
+    method: checkMethod(opts.method),
   };
   if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
-  const out = opts.out ?? `runs/${model}-${quant}-${opts.data}`;
+  const out = opts.out ?? defaultRunFolder(model, quant, opts.data);
   if (carried !== undefined) {
     config = {...config, inputShape: carried.inputShape, spec: carried};
     return {config, spec: carried, source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
@@ -141,23 +169,42 @@ export function resolveTrainOptions(opts: TrainOptions, ck: Checkpoint | undefin
 
 /**
  * The architecture an --init run carries (an imported ONNX model), checked against the other options: a --model
- * must be the same network, --width does not apply, and the data must have the model's input shape and classes.
+ * given must be the same network, --width does not apply, and the data must have the model's input shape and classes.
  */
-function carriedSpec(spec: ModelSpec, opts: TrainOptions, source: Source): ModelSpec {
-  const init = opts.init ?? '';
-  if (opts.model !== undefined) {
-    const named = getModel(opts.model, spec.numClasses, spec.inputShape);
+function carriedSpec(spec: ModelSpec, given: TrainOptions, data: string, source: Source): ModelSpec {
+  const init = given.init ?? '';
+  if (given.model !== undefined) {
+    const named = getModel(given.model, spec.numClasses, spec.inputShape);
     if (JSON.stringify(named.nodes) !== JSON.stringify(spec.nodes) || named.output !== spec.output) {
-      throw new CbpError(`--model ${opts.model}: the --init run ${init} carries its own architecture ('${spec.name}', imported from an ONNX file), which is not ${opts.model}; leave --model out to train it`);
+      throw new CbpError(`--model ${given.model}: the --init run ${init} carries its own architecture ('${spec.name}', imported from an ONNX file), which is not ${given.model}; leave --model out to train it`);
     }
   }
-  if (opts.width !== undefined) throw new CbpError(`--width ${opts.width}: the --init run ${init} carries its own architecture ('${spec.name}') of fixed width; leave --width out`);
+  if (given.width !== undefined) throw new CbpError(`--width ${given.width}: the --init run ${init} carries its own architecture ('${spec.name}') of fixed width; leave --width out`);
   if (source.shape.join(',') !== spec.inputShape.join(',') || source.numClasses !== spec.numClasses) {
     throw new CbpError(
-      `--data ${opts.data}: ${source.shape.join('×')} images in ${source.numClasses} classes, but '${spec.name}' (--init ${init}) takes ${spec.inputShape.join('×')} images and has ${spec.numClasses} classes`,
+      `--data ${data}: ${source.shape.join('×')} images in ${source.numClasses} classes, but '${spec.name}' (--init ${init}) takes ${spec.inputShape.join('×')} images and has ${spec.numClasses} classes`,
     );
   }
   return spec;
+}
+
+/** The options with TRAIN_DEFAULTS where a value is not given. */
+function withDefaults(o: TrainOptions) {
+  const d = TRAIN_DEFAULTS;
+  return {
+    ...o,
+    model: o.model ?? d.model,
+    quant: o.quant ?? d.quant,
+    data: o.data ?? d.data,
+    seed: o.seed ?? d.seed,
+    batchSize: o.batchSize ?? d.batchSize,
+    lr: o.lr ?? d.lr,
+    lrLambda: o.lrLambda ?? d.lrLambda,
+    weightDecay: o.weightDecay ?? d.weightDecay,
+    period: o.period ?? d.period,
+    backend: o.backend ?? d.backend,
+    method: o.method ?? d.method,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import {CbpError} from '../core/errors';
 import type {Tensor32, Weights} from '../core/weights';
-import {baseFor, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {baseOfStateDict, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {modelWeights, readCheckpoint, type RunConfig, type RunState} from '../run/checkpoint';
 import {initialScale} from '../cbp/scale';
 import {readPth, stateDict} from '../torch/load';
@@ -36,8 +36,7 @@ export interface InitSource {
 export function initSource(p: string, model: ModelName): InitSource {
   if (fs.existsSync(p) && fs.statSync(p).isFile()) {
     const weights = stateDict(readPth(p));
-    const stem = [...weights.entries()].find(([k, v]) => k.endsWith('.weight') && v.shape.length === 4);
-    return {path: p, weights, base: baseFor(model, stem?.[1].shape[0])};
+    return {path: p, weights, base: baseOfStateDict(model, weights)};
   }
   const ck = readCheckpoint(p, '--init');
   const {config} = ck.state;

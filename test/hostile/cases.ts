@@ -55,7 +55,7 @@ function pthCase(rng: Rng): {name: string; bytes: Uint8Array} {
       // A DAG under an ordinary key, and the same DAG handed to constructors that copy or describe their arguments.
       const depth = int(rng, 3, 40);
       const width = int(rng, 2, 16);
-      const use = pick(rng, ['value', 'device', 'size', 'encode', 'key']);
+      const use = pick(rng, ['value', 'device', 'size', 'encode', 'key', 'dtype', 'build']);
       const pkl = stateDictPickle([good], (w) => {
         w.str('progress');
         dag(w, depth, width, 100);
@@ -63,6 +63,8 @@ function pthCase(rng: Rng): {name: string; bytes: Uint8Array} {
         if (use === 'size') w.global('torch', 'Size').mark().get(100 + depth).tuple().reduce();
         if (use === 'encode') w.global('_codecs', 'encode').mark().get(100 + depth).str('latin1').tuple().reduce();
         if (use === 'key') w.mark().mark().get(100 + depth).tuple().int(0).op(0x64); // DICT {(dag,): 0}
+        if (use === 'dtype') w.global('numpy', 'dtype').mark().get(100 + depth).tuple().reduce();
+        if (use === 'build') w.global('numpy', 'dtype').mark().str('f8').tuple().reduce().get(100 + depth).op(0x62); // BUILD
       });
       return {name: `dag-${use}-${depth}x${width}`, bytes: pthZip(pkl, {'0': floats(numel)})};
     }

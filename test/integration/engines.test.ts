@@ -1,10 +1,13 @@
 import {test} from 'node:test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import {selectBackend} from '../../src/train/tfjs/backend';
 import {Rng} from '../../src/core/rng';
-import type {Weights} from '../../src/core/weights';
+import type {Tensor32, Weights} from '../../src/core/weights';
 import {QUANT_OR_NONE} from '../../src/cbp/registry';
-import {LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../src/run/checkpoint';
+import {LAMBDA_PREFIX, MOMENTUM_PREFIX, readCheckpoint} from '../../src/run/checkpoint';
 import {initialWeights} from '../../src/train/init';
 import {createOrtEngine} from '../../src/train/ort/engine';
 import {createTfjsEngine} from '../../src/train/tfjs/engine';
@@ -12,6 +15,7 @@ import {constrainedNodes, paramInfos, type ModelSpec} from '../../models/spec';
 import {getModel} from '../../models/index';
 import {shapeOnlySource} from '../engine-helpers';
 import {assertClose} from '../unit/cbp/torch-fixture';
+import {cbp} from '../cli';
 
 // Narrow versions of every architecture family, so a step runs in seconds on both engines.
 const MODELS: readonly {readonly label: string; readonly spec: () => ModelSpec; readonly batch: number}[] = [
@@ -80,3 +84,46 @@ for (const m of MODELS) {
     }
   });
 }
+
+test('λ after a real `cbp train` epoch (raised before it and after it, --period 1) agrees between the two engines', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-lambda-'));
+  try {
+    const lambdas = new Map<string, ReadonlyMap<string, Tensor32>>();
+    for (const engine of ['onnxruntime', 'tfjs']) {
+      const out = path.join(tmp, engine);
+      // One step per epoch: the two engines' weights after it agree to float32 rounding, so their λ must too.
+      const r = cbp(['train', '--model', 'lenet5', '--quant', 'ter', '--data', 'mnist', '--limit', '64', '--batch-size', '64', '--lr', '0.01', '--epochs', '1', '--period', '1', '--test-limit', '100', '--seed', '3', '--engine', engine, '--no-plot', '--out', out]);
+      assert.equal(r.status, 0, `${engine}: ${r.stderr}`);
+      const {state, tensors} = readCheckpoint(out);
+      assert.equal(state.schedule?.lambdaSteps, 2, `${engine}: λ raised before the epoch and after it`);
+      lambdas.set(engine, new Map([...tensors].filter(([k]) => k.startsWith(LAMBDA_PREFIX))));
+    }
+    const [ort, tfjs] = [lambdas.get('onnxruntime'), lambdas.get('tfjs')].map((m) => m ?? assert.fail('missing run'));
+    assert.deepEqual([...tfjs.keys()].sort(), [...ort.keys()].sort());
+    assert.ok(ort.size > 0);
+    for (const [key, a] of ort) {
+      const b = (tfjs.get(key) ?? assert.fail(key)).data;
+      let largest = 0;
+      let [sumA, sumB] = [0, 0];
+      for (let i = 0; i < a.data.length; i++) {
+        largest = Math.max(largest, Math.abs(a.data[i]));
+        sumA += a.data[i];
+        sumB += b[i];
+      }
+      assert.ok(largest > 0, `${key}: λ was raised`);
+      // Where c(w) is tiny (a weight almost on its level) Adam's ratio amplifies the engines' float32 rounding of w:
+      // a few elements in a thousand differ by a few percent of λ's largest value; no element may differ by an
+      // ascent's worth, and the mean agrees closely.
+      let off = 0;
+      for (let i = 0; i < a.data.length; i++) {
+        const d = Math.abs(a.data[i] - b[i]);
+        assert.ok(d <= 0.1 * largest, `${key}[${i}]: λ ORT ${a.data[i]}, tfjs ${b[i]}`);
+        if (d > 1e-5 * largest) off++;
+      }
+      assert.ok(off <= 0.01 * a.data.length, `${key}: ${off} of ${a.data.length} λ differ by more than 1e-5 of the largest`);
+      assert.ok(Math.abs(sumA - sumB) <= 1e-4 * Math.abs(sumA), `${key}: mean λ ORT ${sumA / a.data.length}, tfjs ${sumB / a.data.length}`);
+    }
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+});

@@ -11,10 +11,11 @@ import {mergeResults} from '../../src/eval/merge';
 import {writeFileAtomic} from '../../src/core/atomic';
 import {readBytes} from '../../src/core/read';
 import {parsePth, stateDict} from '../../src/torch/load';
-import {unpickle} from '../../src/torch/pickle';
+import {ALLOWED_GLOBALS, unpickle} from '../../src/torch/pickle';
 import {niceTicks} from '../../src/app/svg';
 import {cbp, errorText} from '../cli';
 import {hostileCase, type Kind} from '../hostile/cases';
+import {GLOBAL_CASES, dagCases, legacyDags, legitCalls, sharedStringKey} from '../hostile/dag';
 import {endlessModel, linearModel} from '../hostile/onnx';
 import {PickleWriter, stateDictPickle} from '../hostile/pickle';
 import {pthZip} from '../hostile/zip';
@@ -43,6 +44,61 @@ test('a memo-shared DAG (2^60 leaves as a tree) reads in well under a second, an
   flood.setitems();
   for (let i = 0; i < 20_000; i++) flood.emptyDict().get(0).op(0x62).op(0x30);
   refuses(() => unpickle(flood.stop(), 'merge.pkl', () => null), 'OVER_BUDGET', /merge\.pkl: refused .*units of work/);
+});
+
+/** Runs `fn` on a file's bytes: the time it took and the error it ended with, if any. */
+const timed = (fn: () => unknown): {ms: number; err?: unknown} => {
+  const t0 = Date.now();
+  try {
+    fn();
+    return {ms: Date.now() - t0};
+  } catch (err) {
+    return {ms: Date.now() - t0, err};
+  }
+};
+
+test('every allowlisted global is called with the arguments torch.save and NumPy write, and those load', () => {
+  assert.deepEqual(Object.keys(GLOBAL_CASES).sort(), [...ALLOWED_GLOBALS].sort(), 'each allowlisted global needs a case in test/hostile/dag.ts');
+  for (const c of legitCalls()) {
+    const pth = parsePth(c.bytes, `${c.name}.pth`);
+    assert.equal(stateDict(pth).size, 1, c.name);
+  }
+  const probe = (name: string): unknown => (parsePth(legitCalls().find((c) => c.name === `legit-${name}`)?.bytes ?? new Uint8Array(0), 'p.pth').root as Map<string, unknown>).get('probe');
+  assert.equal(probe('torch.device'), 'cuda:0');
+  assert.deepEqual(probe('torch.Size'), [2, 3]);
+  assert.deepEqual(probe('collections.OrderedDict'), new Map([['a', 1]]));
+  assert.equal(probe('numpy.core.multiarray.scalar'), 0);
+  assert.deepEqual(probe('_codecs.encode'), Uint8Array.of(0x61, 0x62, 0x63));
+});
+
+test('a 2^40 shared-reference DAG given to every allowlisted global, BUILD, persistent id and key is refused in bounded time and memory', () => {
+  const peak0 = process.resourceUsage().maxRSS;
+  const problems: string[] = [];
+  const cases = dagCases();
+  for (const [i, c] of cases.entries()) {
+    const file = `dag-${i}.pth`;
+    const r = timed(() => stateDict(parsePth(c.bytes, file)));
+    if (r.ms > 2000) problems.push(`${c.name}: took ${r.ms} ms`);
+    if (r.err === undefined) {
+      if (c.expect === 'refuse') problems.push(`${c.name}: loaded, expected a refusal`);
+    } else if (!(r.err instanceof CbpError) || !['BAD_PTH', 'OVER_BUDGET'].includes(r.err.code) || !r.err.message.startsWith(`${file}: `) || r.err.message.length > 2000) {
+      problems.push(`${c.name}: ${r.err instanceof Error ? `${r.err.name}: ${r.err.message.slice(0, 200)}` : String(r.err)}`);
+    }
+  }
+  for (const c of legacyDags()) {
+    const r = timed(() => stateDict(parsePth(c.bytes, 'legacy-dag.pth')));
+    if (r.ms > 2000 || !(r.err instanceof CbpError) || !r.err.message.startsWith('legacy-dag.pth: ')) problems.push(`${c.name}: ${r.ms} ms, ${String(r.err)}`);
+  }
+  assert.deepEqual(problems, [], `${problems.length} of ${cases.length} cases:\n${problems.join('\n')}`);
+  assert.ok(cases.length > 150);
+  // The peak memory of the whole process grew by less than 1 GB (maxRSS is in KB).
+  assert.ok(process.resourceUsage().maxRSS - peak0 < 1024 * 1024, `peak RSS grew by ${(process.resourceUsage().maxRSS - peak0) >> 10} MB`);
+});
+
+test('a tuple key naming one 8 MB string 60 times is charged as the 480 MB it would join to, and refused', () => {
+  const r = timed(() => stateDict(parsePth(sharedStringKey(), 'key.pth')));
+  assert.ok(r.ms < 2000, `${r.ms} ms`);
+  assert.ok(r.err instanceof CbpError && r.err.code === 'OVER_BUDGET' && /^key\.pth: refused .*bytes/.test(r.err.message), String(r.err));
 });
 
 test('nesting a million levels deep and a flood of marks are clean errors, never a stack overflow or gigabytes', () => {

@@ -117,6 +117,16 @@ test('no import cycle among the library files, type-only imports included', () =
   assert.deepEqual(cycles, []);
 });
 
+test('the commands use the library only through its public API (src/index.ts), as any caller does', () => {
+  const bad = FILES.filter((f) => within(f, 'commands')).flatMap((file) =>
+    importsOf(file)
+      .map((i) => resolve(i.target))
+      .filter((t): t is string => t !== undefined && !within(t, 'commands') && t !== 'src/index.ts')
+      .map((t) => `${file} imports ${t}`),
+  );
+  assert.deepEqual(bad, []);
+});
+
 test('the engines are peers: neither imports the other, and the layer check sees it', () => {
   const ort = layerOf('src/train/ort/engine.ts');
   const tfjs = layerOf('src/train/tfjs/engine.ts');

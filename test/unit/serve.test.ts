@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {runStatus} from '../../src/app/serve/catalog';
-import {labelsOf, preprocessingOf, type CardNotes} from '../../src/app/serve/card';
+import {labelsOf, preprocessingOf, type CardNotes} from '../../src/app/serve/page-input';
 import {ServedRoot} from '../../src/app/serve/paths';
 import {trainCommand} from '../../src/app/serve/views';
 import {CbpError} from '../../src/core/errors';

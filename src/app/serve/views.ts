@@ -7,7 +7,7 @@ import {decodeOnnx, metadataOf} from '../../../onnx/reader';
 import {inspectLoadedCheckpoint, inspectOnnxBytes, type ModelInfo} from '../info';
 import {curvesSvg, weightsSvg} from '../plot';
 import {lastWriteOf, runStatus, type RunStatus} from './catalog';
-import {labelsOf, preprocessingOf, type CardNotes, type Labels, type Preprocessing} from './card';
+import {labelsOf, preprocessingOf, type CardNotes, type Labels, type Preprocessing} from './page-input';
 import type {ServedRoot} from './paths';
 
 export interface RunDetail {

@@ -12,7 +12,7 @@ import {sharedCopy, UpdateThreads} from './update-threads';
 import {levelCounts, LEVELS, quantizeArray} from '../../cbp/levels';
 import {updateWeights} from '../../cbp/update';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../../../models/spec';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
+import {engineState, lambdaKeys, momentumKey} from '../state-keys';
 import {writeOnnx} from '../../../onnx/writer';
 import {writeTrainGraph} from './train-graph';
 import type {Engine, EngineOptions, LevelHistogram} from '../engine';
@@ -78,12 +78,13 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     tensors.set(info.key, Float32Array.from(t.data));
   }
   const trainable = infos.filter((i) => i.trainable);
-  const momentum = new Map<string, Float32Array>(trainable.map((i) => [i.key, arrayOf(o.stored, MOMENTUM_PREFIX + i.key, i.shape, 'checkpoint tensor')]));
+  const momentum = new Map<string, Float32Array>(trainable.map((i) => [i.key, arrayOf(o.stored, momentumKey(i.key), i.shape, 'checkpoint tensor')]));
   const layers: ConstrainedLayer[] = constrainedNodes(spec, quant).map((node) => {
     const weightKey = `${node.name}.weight`;
     const w = tensors.get(weightKey) ?? new Float32Array(0);
     const shape = infos.find((i) => i.key === weightKey)?.shape ?? [];
     const scale = tensors.get(`${node.name}.scale`)?.[0] ?? NaN;
+    const keys = lambdaKeys(node.name);
     if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
     return {
       name: node.name,
@@ -92,9 +93,9 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       levels: quant === 'none' ? [] : LEVELS[quant],
       quantized: new Float32Array(w.length),
       lambda: {
-        lambda: arrayOf(o.stored, LAMBDA_PREFIX + node.name, shape, 'checkpoint tensor'),
-        m: arrayOf(o.stored, LAMBDA_M_PREFIX + node.name, shape, 'checkpoint tensor'),
-        v: arrayOf(o.stored, LAMBDA_V_PREFIX + node.name, shape, 'checkpoint tensor'),
+        lambda: arrayOf(o.stored, keys.lambda, shape, 'checkpoint tensor'),
+        m: arrayOf(o.stored, keys.m, shape, 'checkpoint tensor'),
+        v: arrayOf(o.stored, keys.v, shape, 'checkpoint tensor'),
       },
     };
   });
@@ -197,19 +198,19 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       return layers.map((l) => ({layer: l.name, scale: l.scale, levels: l.levels, ...levelCounts(tensorOf(l.weightKey), l.scale, l.levels)}));
     },
     state() {
-      const out = new Map<string, Tensor32>(weightsNow());
       const copy = (data: Float32Array, shape: readonly number[]): Tensor32 => ({shape, data: Float32Array.from(data)});
-      for (const i of trainable) {
-        const m = momentum.get(i.key);
-        if (m !== undefined) out.set(MOMENTUM_PREFIX + i.key, copy(m, i.shape));
-      }
-      for (const l of layers) {
-        const shape = infos.find((i) => i.key === l.weightKey)?.shape ?? [];
-        out.set(LAMBDA_PREFIX + l.name, copy(l.lambda.lambda, shape));
-        out.set(LAMBDA_M_PREFIX + l.name, copy(l.lambda.m, shape));
-        out.set(LAMBDA_V_PREFIX + l.name, copy(l.lambda.v, shape));
-      }
-      return out;
+      const shapeOf = (key: string): readonly number[] => infos.find((i) => i.key === key)?.shape ?? [];
+      return engineState(
+        weightsNow(),
+        trainable.flatMap((i) => {
+          const m = momentum.get(i.key);
+          return m !== undefined ? [[i.key, copy(m, i.shape)] as const] : [];
+        }),
+        layers.map((l) => {
+          const shape = shapeOf(l.weightKey);
+          return [l.name, {lambda: copy(l.lambda.lambda, shape), m: copy(l.lambda.m, shape), v: copy(l.lambda.v, shape)}] as const;
+        }),
+      );
     },
     async close() {
       await pool?.close();

@@ -2,7 +2,7 @@ import {tf} from '../../core/tf';
 import {ascendLambda, type LambdaState} from './lambda';
 import type {Tensor32} from '../../core/weights';
 import {float32Values} from './tensors';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
+import {engineState} from '../state-keys';
 import type {Engine, EngineOptions, EngineSettings} from '../engine';
 import {CbpError} from '../../core/errors';
 import {describeBackend, selectBackend} from './backend';
@@ -75,25 +75,25 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
     },
     histograms: () => levelHistograms(net),
     state() {
-      const tensors = new Map<string, Tensor32>(net.toWeights());
-      const put = (key: string, v: tf.Tensor, info: (typeof trainable)[number]): void => {
+      const pytorch = (v: tf.Tensor, info: (typeof trainable)[number]): Tensor32 => {
         const t = tf.tidy(() => fromTfjs(info, v));
-        tensors.set(key, {shape: info.shape, data: float32Values(t)});
+        const data = float32Values(t);
         t.dispose();
+        return {shape: info.shape, data};
       };
-      for (const i of trainable) {
-        const m = st.momentum.get(i.key);
-        if (m !== undefined) put(MOMENTUM_PREFIX + i.key, m, i);
-      }
-      for (const c of net.constrained) {
-        const info = trainable.find((i) => i.key === c.weightKey);
-        if (info === undefined) throw new Error(`internal: no tensor info for ${c.weightKey}`);
-        const l = lambdaOf(c.node.name);
-        put(LAMBDA_PREFIX + c.node.name, l.lambda, info);
-        put(LAMBDA_M_PREFIX + c.node.name, l.m, info);
-        put(LAMBDA_V_PREFIX + c.node.name, l.v, info);
-      }
-      return tensors;
+      return engineState(
+        net.toWeights(),
+        trainable.flatMap((i) => {
+          const m = st.momentum.get(i.key);
+          return m !== undefined ? [[i.key, pytorch(m, i)] as const] : [];
+        }),
+        net.constrained.map((c) => {
+          const info = trainable.find((i) => i.key === c.weightKey);
+          if (info === undefined) throw new Error(`internal: no tensor info for ${c.weightKey}`);
+          const l = lambdaOf(c.node.name);
+          return [c.node.name, {lambda: pytorch(l.lambda, info), m: pytorch(l.m, info), v: pytorch(l.v, info)}] as const;
+        }),
+      );
     },
     async close() {
       await pool?.close();

@@ -1,6 +1,6 @@
 import {tf} from '../../core/tf';
-import {constraintValue} from './constraint';
-import {ADAM} from '../../cbp/ascent';
+import {ascendLambdaArrays} from '../../cbp/ascent';
+import {float32Values} from './tensors';
 
 /** Adam state of one layer's multipliers, kept so a resumed run continues the same ascent. */
 export interface LambdaState {
@@ -9,22 +9,18 @@ export interface LambdaState {
   v: tf.Variable;
 }
 
-export {ADAM} from '../../cbp/ascent';
-
 /**
- * One Adam step of gradient ascent on Σ λ⊙c(w) with respect to λ (the gradient is c(w) itself), as PyTorch's
- * Adam does it on the negated objective. `step` is the 1-based count of ascent steps taken, including this one.
+ * One Adam step of gradient ascent on Σ λ⊙c(w) with respect to λ, by the one implementation both engines run
+ * (`ascendLambdaArrays`): the multipliers and the weights are read back, stepped as arrays and written back. The
+ * ascent happens once every few epochs, so the copies cost nothing a run notices. c(w) is element-wise, so the
+ * engine's own layout of w and λ (NHWC) needs no conversion.
  */
 export function ascendLambda(state: LambdaState, w: tf.Tensor, scale: number, levels: readonly number[], ucs: number, lr: number, step: number): void {
+  const arrays = {lambda: float32Values(state.lambda).slice(), m: float32Values(state.m).slice(), v: float32Values(state.v).slice()};
+  ascendLambdaArrays(arrays, float32Values(w), scale, levels, ucs, lr, step);
   tf.tidy(() => {
-    const grad = tf.neg(constraintValue(w, scale, levels, ucs));
-    const m = tf.add(tf.mul(state.m, ADAM.beta1), tf.mul(grad, 1 - ADAM.beta1));
-    const v = tf.add(tf.mul(state.v, ADAM.beta2), tf.mul(tf.square(grad), 1 - ADAM.beta2));
-    const bc1 = 1 - ADAM.beta1 ** step;
-    const bc2 = 1 - ADAM.beta2 ** step;
-    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), ADAM.eps);
-    state.lambda.assign(tf.sub(state.lambda, tf.mul(tf.div(m, denom), lr / bc1)));
-    state.m.assign(m);
-    state.v.assign(v);
+    state.lambda.assign(tf.tensor(arrays.lambda, state.lambda.shape));
+    state.m.assign(tf.tensor(arrays.m, state.m.shape));
+    state.v.assign(tf.tensor(arrays.v, state.v.shape));
   });
 }

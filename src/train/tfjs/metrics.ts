@@ -1,4 +1,4 @@
-import {cfsOf} from './constraint';
+import {cfsOf} from '../../cbp/constraint-arrays';
 import {levelCounts} from '../../cbp/levels';
 import {float32Values} from './tensors';
 import type {Network} from './network';

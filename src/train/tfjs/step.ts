@@ -1,12 +1,12 @@
 import {tf} from '../../core/tf';
-import {constraintOnArrays} from './constraint';
+import {constraintOnArrays} from '../../cbp/constraint-arrays';
 import {updateWeights} from '../../cbp/update';
 import type {LambdaState} from './lambda';
 import {CbpError} from '../../core/errors';
 import type {Tensor32} from '../../core/weights';
 import {required} from '../../core/checks';
 import {float32Values} from './tensors';
-import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../../run/checkpoint';
+import {lambdaKeys, momentumKey} from '../state-keys';
 import {toTfjs} from './layout';
 import type {BatchStats, Network} from './network';
 import type {ShardPool} from './shards';
@@ -34,12 +34,13 @@ function tensorOf(tensors: ReadonlyMap<string, Tensor32> | undefined, key: strin
 export function createTrainState(net: Network, weightDecay: number, classes: number, stored?: ReadonlyMap<string, Tensor32>, constraintTerm = true): TrainState {
   const make = (info: (typeof net.infos)[number], key: string): tf.Variable =>
     tf.tidy(() => tf.variable(toTfjs(info, tensorOf(stored, key, info.shape)), false));
-  const momentum = new Map(net.infos.filter((i) => i.trainable).map((i) => [i.key, make(i, MOMENTUM_PREFIX + i.key)]));
+  const momentum = new Map(net.infos.filter((i) => i.trainable).map((i) => [i.key, make(i, momentumKey(i.key))]));
   const lambdas = new Map<string, LambdaState>();
   for (const c of net.constrained) {
     const info = net.infos.find((i) => i.key === c.weightKey);
     if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
-    lambdas.set(c.node.name, {lambda: make(info, LAMBDA_PREFIX + c.node.name), m: make(info, LAMBDA_M_PREFIX + c.node.name), v: make(info, LAMBDA_V_PREFIX + c.node.name)});
+    const keys = lambdaKeys(c.node.name);
+    lambdas.set(c.node.name, {lambda: make(info, keys.lambda), m: make(info, keys.m), v: make(info, keys.v)});
   }
   return {net, momentum, lambdas, weightDecay, classes, constraintTerm};
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../../../src/core/tf';
 import {ascendLambda, type LambdaState} from '../../../src/train/tfjs/lambda';
+import {ascendLambdaArrays} from '../../../src/cbp/ascent';
 import {LEVELS} from '../../../src/cbp/levels';
 import {isQuant} from '../../../src/cbp/registry';
 import {FIXTURES} from '../../helpers';
@@ -18,7 +19,20 @@ interface LambdaReference {
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'lambda_reference.json'), 'utf8')) as LambdaReference;
 
 for (const layer of ref.layers) {
-  test(`${layer.quant}: consecutive λ ascents, with the weights and ucs changing in between, follow PyTorch's Adam (λ and its m, v state)`, async () => {
+  test(`${layer.quant}: ascendLambdaArrays (the ascent both engines run) follows PyTorch's Adam over consecutive ascents (λ and its m, v state)`, () => {
+    const quant = layer.quant;
+    assert.ok(isQuant(quant), quant);
+    const n = layer.steps[0].w.length;
+    const state = {lambda: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n)};
+    for (const [k, step] of layer.steps.entries()) {
+      ascendLambdaArrays(state, Float32Array.from(step.w), Math.fround(layer.scale), LEVELS[quant], step.ucs, ref.lr, k + 1);
+      assertClose(state.lambda, step.lambda, `ascent ${k + 1} (ucs ${step.ucs.toFixed(3)}) λ`);
+      assertClose(state.m, step.m, `ascent ${k + 1} Adam m`);
+      assertClose(state.v, step.v, `ascent ${k + 1} Adam v`);
+    }
+  });
+
+  test(`${layer.quant}: the tfjs engine's consecutive λ ascents, with the weights and ucs changing in between, follow PyTorch's Adam (λ and its m, v state)`, async () => {
     await tf.setBackend('cpu');
     const quant = layer.quant;
     assert.ok(isQuant(quant), quant);

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {tf} from '../../../src/core/tf';
-import {constraintOnArrays, constraintSlope, constraintValue} from '../../../src/train/tfjs/constraint';
+import {constraintOnArrays, constraintValues, pieces} from '../../../src/cbp/constraint-arrays';
 import {Rng} from '../../../src/core/rng';
 import {LEVELS} from '../../../src/cbp/levels';
 import {quantizeValue, makeQuantizer} from '../../../src/train/tfjs/quantizer';
@@ -53,12 +53,9 @@ for (const quant of QUANTS) {
   for (const {ucs, value, grad} of r.by_ucs) {
     test(`${quant} ucs=${ucs}: c(w) and dc/dw match PyTorch`, async () => {
       await tf.setBackend('cpu');
-      const w = tf.tensor1d(r.w);
-      const c = constraintValue(w, scale, LEVELS[quant], ucs).dataSync();
+      const c = constraintValues(Float32Array.from(r.w), scale, LEVELS[quant], ucs);
       assert.ok(maxAbsDiff(c, value) < 1e-6, `value diff ${maxAbsDiff(c, value)}`);
-      const slope = constraintSlope(w, scale, LEVELS[quant], ucs).dataSync();
-      assert.ok(maxAbsDiff(slope, grad) < 1e-4, `slope diff ${maxAbsDiff(slope, grad)}`);
-      // Through the one-pass array version training uses, with λ = 1.
+      // dc/dw through the one-pass form training uses, with λ = 1.
       const arrays = constraintOnArrays(Float32Array.from(r.w), new Float32Array(r.w.length).fill(1), scale, LEVELS[quant], ucs);
       assert.ok(maxAbsDiff(arrays.grad, grad) < 1e-4, `array-version gradient diff ${maxAbsDiff(arrays.grad, grad)}`);
       const total = value.reduce((a, b) => a + b, 0);
@@ -70,18 +67,38 @@ for (const quant of QUANTS) {
 test('the unconstrained window: with ucs = 0 only the outside penalty remains, with ucs = 1 the full triangles', async () => {
   await tf.setBackend('cpu');
   const s = 0.5;
-  const w = tf.tensor1d([-0.75, -0.25, 0, 0.25, 0.5, 0.75]);
+  const w = Float32Array.of(-0.75, -0.25, 0, 0.25, 0.5, 0.75);
   // ter at scale 0.5: levels −0.5, 0, 0.5; midpoints ±0.25 where the triangle peaks at 0.5.
-  assert.deepEqual([...constraintValue(w, s, LEVELS.ter, 0).dataSync()], [0.5, 0, 0, 0, 0, 0.5]);
-  assert.deepEqual([...constraintValue(w, s, LEVELS.ter, 1).dataSync()], [0.5, 0.5, 0, 0.5, 0, 0.5]);
+  assert.deepEqual([...constraintValues(w, s, LEVELS.ter, 0)], [0.5, 0, 0, 0, 0, 0.5]);
+  assert.deepEqual([...constraintValues(w, s, LEVELS.ter, 1)], [0.5, 0.5, 0, 0.5, 0, 0.5]);
   // Halfway up the triangle (0.25 of 0.5) is inside the window for ucs 0.4 (0.25 > 0.2) and outside it for 0.6.
-  const half = tf.tensor1d([0.125]);
-  assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.4).dataSync()], [0]);
-  assert.deepEqual([...constraintValue(half, s, LEVELS.ter, 0.6).dataSync()], [0.25]);
+  const half = Float32Array.of(0.125);
+  assert.deepEqual([...constraintValues(half, s, LEVELS.ter, 0.4)], [0]);
+  assert.deepEqual([...constraintValues(half, s, LEVELS.ter, 0.6)], [0.25]);
 });
 
-test('the one-pass array constraint equals the tensor version on random weights and multipliers, thresholds included', async () => {
-  await tf.setBackend('cpu');
+/**
+ * c(w) and dc/dw at one weight by the definition, written out as plainly as the reference states it (outside
+ * penalty; per piece min(rising, falling) of the triangle, zeroed above the window; the slope per region), with the
+ * same float32 thresholds: the oracle for the one-pass form's shortcuts at the thresholds.
+ */
+function byDefinition(x: number, s: number, levels: readonly number[], ucs: number): {c: number; slope: number} {
+  const f = Math.fround;
+  const {lo, hi, pieces: ps} = pieces(s, levels, ucs);
+  if (x < lo) return {c: f(f(x - lo) * -2), slope: -2};
+  if (x >= hi) return {c: f(f(x - hi) * 2), slope: 2};
+  for (const q of ps) {
+    if (!(x >= q.qlow && x < q.qhigh)) continue;
+    const rising = f(f(x - q.qlow) / q.toMeanLow);
+    const falling = f(f(x - q.qhigh) / q.toMeanHigh);
+    const line = Math.max(0, f(Math.min(rising, falling) * q.height));
+    const slope = x >= q.rlow && x < q.rhigh ? 0 : x < q.rlow ? q.slopeLow : q.slopeHigh;
+    return {c: line > q.windowTop ? 0 : line, slope};
+  }
+  return {c: 0, slope: 1};
+}
+
+test('the one-pass array constraint equals c(w) by its definition on random weights and multipliers, thresholds included', () => {
   const rng = new Rng(5);
   const s = Math.fround(0.0371);
   for (const quant of QUANTS) {
@@ -95,11 +112,17 @@ test('the one-pass array constraint equals the tensor version on random weights 
     const w = Float32Array.from([...special, ...Array.from({length: 5000}, () => rng.normal() * s * 1.2)]);
     const lambda = Float32Array.from(w, () => Math.abs(rng.normal()) * 1e-3);
     for (const ucs of [0, 0.5, 0.75, 0.9, 1]) {
-      const arrays = constraintOnArrays(w, lambda, s, levels, ucs);
-      const wt = tf.tensor1d(w);
-      const lt = tf.tensor1d(lambda);
-      const value = tf.sum(tf.mul(constraintValue(wt, s, levels, ucs), lt)).dataSync()[0];
-      const grad = tf.mul(constraintSlope(wt, s, levels, ucs), lt).dataSync();
+      const {rlow, rhigh} = pieces(s, levels, ucs).pieces[0];
+      const edges = Float32Array.of(...w, rlow, rhigh, Math.fround(rlow - 1e-9), Math.fround(rhigh - 1e-9));
+      const lam = Float32Array.from(edges, (_, i) => lambda[i % lambda.length]);
+      const arrays = constraintOnArrays(edges, lam, s, levels, ucs);
+      let value = 0;
+      const grad = new Float32Array(edges.length);
+      for (let i = 0; i < edges.length; i++) {
+        const d = byDefinition(edges[i], s, levels, ucs);
+        value += Math.fround(d.c * lam[i]);
+        grad[i] = Math.fround(d.slope * lam[i]);
+      }
       assert.ok(Math.abs(arrays.value - value) <= 1e-5 * Math.max(1e-3, Math.abs(value)), `${quant} ucs ${ucs}: Σλc ${arrays.value} vs ${value}`);
       assert.equal(maxAbsDiff(arrays.grad, grad), 0, `${quant} ucs ${ucs}: gradient`);
     }

@@ -2,7 +2,7 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {constraintOnArrays, constraintValues} from '../../../src/train/tfjs/constraint';
+import {constraintOnArrays, constraintValues} from '../../../src/cbp/constraint-arrays';
 import {LEVELS} from '../../../src/cbp/levels';
 import {isQuant} from '../../../src/cbp/registry';
 import {FIXTURES} from '../../helpers';
