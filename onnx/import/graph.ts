@@ -241,6 +241,14 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   const nodes: SpecNode[] = [];
   const weights: Weights = new Map();
   const sources = new Map<string, string>();
+  // Exporters share one initializer between equal parameters (torch: Identity nodes to one tensor). Each layer
+  // gets its own array, as training updates the arrays in place.
+  const owned = new Set<Float32Array>();
+  const own = (key: string, t: {shape: readonly number[]; data: Float32Array}): void => {
+    const data = owned.has(t.data) ? t.data.slice() : t.data;
+    owned.add(data);
+    weights.set(key, {shape: t.shape, data});
+  };
   const taken = new Set<string>([INPUT, 'logits']);
   let foldedBias = false;
   /** Dense layers made from a MatMul, awaiting the Add of their bias. */
@@ -254,11 +262,15 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     return c;
   };
 
-  const uniqueName = (base: string): string => {
-    let name = base.replace(/[^\w.\-/:]/g, '_').slice(0, 200);
-    // Names of the form Relu_12 are what the ONNX writers make fresh: kept apart from them.
-    if (/^[A-Za-z]\w*_\d+$/.test(name) || taken.has(name)) name = `n.${name}`;
-    for (let k = 1; taken.has(name); k++) name = `${name.replace(/\.\d+$/, '')}.${k}`;
+  /** The first free name among `bases` (cleaned), else the first with `#2`, `#3`, … */
+  const uniqueName = (bases: readonly (string | undefined)[]): string => {
+    const clean = bases.filter((b): b is string => b !== undefined && b !== '').map((b) => {
+      const name = b.replace(/[^\w.\-/:]/g, '_').slice(0, 200);
+      // Names of the form Relu_12 are what the ONNX writers make fresh: kept apart from them.
+      return /^[A-Za-z]\w*_\d+$/.test(name) ? `n.${name}` : name;
+    });
+    let name = clean.find((c) => !taken.has(c)) ?? clean[0];
+    for (let k = 2; taken.has(name); k++) name = `${clean[0]}#${k}`;
     taken.add(name);
     return name;
   };
@@ -345,7 +357,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       continue;
     }
     const path = modulePath(node.name);
-    const named = (fromParam: string | undefined): string => uniqueName(fromParam ?? path ?? (node.name !== '' ? node.name : node.op_type.toLowerCase()));
+    const named = (fromParam: string | undefined): string => uniqueName([fromParam, path, node.name, node.op_type.toLowerCase()]);
 
     switch (op) {
       case 'Conv': {
@@ -357,8 +369,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight '${w.name}' of dims [${w.c.dims.join(', ')}]`);
         const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
         const name = named(stateName(w.name, 'weight'));
-        weights.set(`${name}.weight`, {shape: [out, cin, kh, kw], data: w.c.values});
-        if (bias) weights.set(`${name}.bias`, {shape: [out], data: bias.c.values});
+        own(`${name}.weight`, {shape: [out, cin, kh, kw], data: w.c.values});
+        if (bias) own(`${name}.bias`, {shape: [out], data: bias.c.values});
         if (bias?.name.startsWith('onnx::')) foldedBias = true;
         push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false}, node, [x.shape]);
         break;
@@ -367,10 +379,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         const channels = x.shape[0];
         const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
         const name = named(stateName(node.input[1], 'weight') ?? stateName(node.input[3], 'running_mean'));
-        weights.set(`${name}.weight`, {shape: [channels], data: gamma.c.values});
-        weights.set(`${name}.bias`, {shape: [channels], data: beta.c.values});
-        weights.set(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
-        weights.set(`${name}.running_var`, {shape: [channels], data: variance.c.values});
+        own(`${name}.weight`, {shape: [channels], data: gamma.c.values});
+        own(`${name}.bias`, {shape: [channels], data: beta.c.values});
+        own(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
+        own(`${name}.running_var`, {shape: [channels], data: variance.c.values});
         // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
         const eps = Number(floatAttr(node, 'epsilon', 1e-5).toPrecision(6));
         const momentum = Number((1 - floatAttr(node, 'momentum', 0.9)).toPrecision(6));
@@ -436,8 +448,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
           bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.c.values[n === 1 ? 0 : k]));
         }
         const name = named(stateName(w.name, 'weight'));
-        weights.set(`${name}.weight`, {shape: [out, features], data});
-        if (bias) weights.set(`${name}.bias`, {shape: [out], data: bias});
+        own(`${name}.weight`, {shape: [out, features], data});
+        if (bias) own(`${name}.bias`, {shape: [out], data: bias});
         push({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, node, [x.shape]);
         if (op === 'MatMul') matmuls.set(node.output[0], nodes.length - 1);
         break;
@@ -459,7 +471,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         const c = param(1, 'bias');
         if (c.c.values.length !== dense.outFeatures) here(`adds '${c.name}' of dims [${c.c.dims.join(', ')}] to ${dense.outFeatures} features`);
         nodes[at ?? 0] = {...dense, bias: true};
-        weights.set(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
+        own(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
         vals.set(node.output[0], x);
         break;
       }

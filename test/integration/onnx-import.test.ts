@@ -9,6 +9,8 @@ import {Rng} from '../../src/core/rng';
 import {exportCheckpoint} from '../../src/app/export';
 import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
 import {ModelProto} from '../../onnx/schema';
+import {decodeOnnx} from '../../onnx/reader';
+import {importGraph} from '../../onnx/import/graph';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
@@ -181,6 +183,18 @@ test('hostile and inconsistent files are refused clearly, naming the file, in bo
   const deep = path.join(tmp, 'deep.onnx');
   fs.writeFileSync(deep, field(7, graph));
   await assert.rejects(importOnnx({file: deep, out: path.join(tmp, 'deep')}), (err: unknown) => err instanceof CbpError && err.code === 'BAD_ONNX' && /deep\.onnx: subgraphs nested deeper than 32/.test(err.message));
+});
+
+test('a parameter the export shares between layers becomes one array per layer (training updates them in place)', () => {
+  const file = mutated('resnet_bn', (m) => {
+    (named(m, 'node', '/layer1/layer1.0/bn2/BatchNormalization').input as string[])[1] = 'layer1.0.bn1.weight';
+  });
+  const {weights} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name: 'shared'});
+  const a = weights.get('layer1.0.bn1.weight');
+  const b = weights.get('layer1.0.bn2.weight');
+  assert.ok(a !== undefined && b !== undefined);
+  assert.notEqual(a.data, b.data);
+  assert.deepEqual(Array.from(a.data), Array.from(b.data));
 });
 
 /** A copy of a checkpoint whose run state `change` rewrote (in the weights file, the authority, and state.json). */
