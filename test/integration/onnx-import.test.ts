@@ -253,3 +253,35 @@ test('cbp train --init trains the imported architecture on the ONNX Runtime engi
   const wrongData = cbp(['train', '--init', resnet, '--out', path.join(tmp, 'y'), ...common]);
   assert.match(errorText(wrongData.stderr), /--data mnist: 1×28×28 images in 10 classes, but 'resnet_bn' \(--init .*\) takes 3×32×32 images/);
 });
+
+test('MatMul + Add (nn.Linear on higher ranks) and Gemm without transB, with alpha and beta, map onto dense layers in PyTorch\'s layout', async () => {
+  const rng = new Rng(5);
+  const floats = (n: number): Buffer => Buffer.from(Float32Array.from({length: n}, () => rng.normal()).buffer);
+  const vi = (name: string, dims: (number | string)[]): object => ({name, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
+  const graph = {
+    name: 'dense',
+    node: [
+      {name: '/flatten/Flatten', op_type: 'Flatten', input: ['input'], output: ['f']},
+      {name: '/fc1/MatMul', op_type: 'MatMul', input: ['f', 'onnx::MatMul_1'], output: ['m']},
+      {name: '/fc1/Add', op_type: 'Add', input: ['m', 'fc1.bias'], output: ['a']},
+      {name: '/relu/Relu', op_type: 'Relu', input: ['a'], output: ['r']},
+      {name: '/fc2/Gemm', op_type: 'Gemm', input: ['r', 'w2', 'b2'], output: ['logits'], attribute: [{name: 'alpha', type: 1, f: 0.5}, {name: 'beta', type: 1, f: 2}]},
+    ],
+    initializer: [
+      {name: 'onnx::MatMul_1', dims: [16, 6], data_type: 1, raw_data: floats(96)},
+      {name: 'fc1.bias', dims: [6], data_type: 1, raw_data: floats(6)},
+      {name: 'w2', dims: [6, 3], data_type: 1, raw_data: floats(18)},
+      {name: 'b2', dims: [3], data_type: 1, raw_data: floats(3)},
+    ],
+    input: [vi('input', ['N', 1, 4, 4])],
+    output: [vi('logits', ['N', 3])],
+  };
+  const file = path.join(tmp, 'dense.onnx');
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
+  const r = await importOnnx({file, out: path.join(tmp, 'dense')});
+  assert.ok(r.maxDifference <= 1e-5 * Math.max(1, r.maxLogit), `${r.maxDifference}`);
+  const ck = readCheckpoint(path.join(tmp, 'dense'));
+  assert.deepEqual(ck.state.config.spec?.nodes.filter((n) => n.kind === 'dense').map((n) => [n.name, n.kind === 'dense' && n.bias]), [['fc1', true], ['fc2', true]]);
+  assert.deepEqual(ck.tensors.get('fc1.weight')?.shape, [6, 16]);
+  assert.deepEqual(ck.tensors.get('fc2.weight')?.shape, [3, 6]);
+});
