@@ -285,3 +285,31 @@ test('MatMul + Add (nn.Linear on higher ranks) and Gemm without transB, with alp
   assert.deepEqual(ck.tensors.get('fc1.weight')?.shape, [6, 16]);
   assert.deepEqual(ck.tensors.get('fc2.weight')?.shape, [3, 6]);
 });
+
+test('400 corrupted copies of an exported model (flipped bits, overwritten bytes, truncation) each end in a spec or a CbpError', () => {
+  const rng = new Rng(2024);
+  const errors = new Map<string, number>();
+  let accepted = 0;
+  const t0 = Date.now();
+  for (const name of ['resnet_folded', 'vgg_dropout']) {
+    const src = fs.readFileSync(fixture(name));
+    for (let c = 0; c < 200; c++) {
+      const b = Buffer.from(src);
+      const at = (): number => Math.floor(rng.next() * b.length);
+      const kind = c % 3;
+      if (kind === 0) for (let i = 0; i < 1 + (c % 8); i++) b[at()] ^= 1 << Math.floor(rng.next() * 8);
+      else if (kind === 1) for (let i = 0; i < 1 + (c % 16); i++) b[at()] = Math.floor(rng.next() * 256);
+      const bytes = kind === 2 ? b.subarray(0, at()) : b;
+      try {
+        importGraph(decodeOnnx(bytes, 'fuzzed.onnx'), 'fuzzed.onnx', {name: 'fuzzed'});
+        accepted++;
+      } catch (err) {
+        assert.ok(err instanceof CbpError, `case ${name}/${c}: ${String(err)}`);
+        assert.ok(err.message.startsWith('fuzzed.onnx') || err.message.startsWith('--keep-float'), err.message);
+        errors.set(err.code, (errors.get(err.code) ?? 0) + 1);
+      }
+    }
+  }
+  assert.ok(Date.now() - t0 < 60_000, `${Date.now() - t0} ms`);
+  assert.ok(accepted > 0 && errors.size > 0, `accepted ${accepted}, errors ${JSON.stringify([...errors])}`);
+});
