@@ -127,7 +127,10 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     const {codes, onMidpoint} = encodeLevels(w.data, scale, q);
     const step = Math.fround(codeUnit(q) * scale);
     if (storage === 'float32') {
-      const values = Float32Array.from(codes, (c) => c * step);
+      // A plain loop: Float32Array.from with a mapping function goes through the iterator protocol, ~30× slower
+      // (3 s of a ResNet-18 export, which the ONNX Runtime engine makes for every epoch's evaluation).
+      const values = new Float32Array(codes.length);
+      for (let i = 0; i < codes.length; i++) values[i] = codes[i] * step;
       inits.push(floatTensor(key, {shape: w.shape, data: values}));
       layers.push({layer: node.name, constrained: true, storage, bitsPerWeight: 32, weights: count, scale, onMidpoint});
       return key;
