@@ -47,7 +47,7 @@ const CODE_BITS: Partial<Record<number, 2 | 4 | 8>> = {[DataType.INT8]: 8, [Data
 
 /**
  * The level codes behind a constrained layer's weight: `Mul(Cast(codes), step)` as cbp writes it, or
- * `DequantizeLinear(codes, step)` as files from before that change have it (docs/FORMAT.md).
+ * `DequantizeLinear(codes, step)` as files from older cbp versions have it (docs/FORMAT.md).
  */
 function codesOf(weight: string, producers: ReadonlyMap<string, NodeMsg>, inits: ReadonlyMap<string, TensorMsg>): TensorMsg | undefined {
   const node = producers.get(weight);
