@@ -6,8 +6,8 @@ import {backendFlag, exportFormatFlag, weightsFlag} from './flags';
 export default class Export extends CbpCommand {
   static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights and a model card, verified in ONNX Runtime.';
   static override description =
-    `Constrained layers are stored as level codes (${storageHelp()}); --weights int8 uses INT8 through ` +
-    'DequantizeLinear (opset 13) for runtimes without sub-byte types, --weights float plain float32, and --weights ' +
+    `Constrained layers are stored as level codes (${storageHelp()}); --weights int8 uses INT8 codes ` +
+    '(opset 13) for runtimes without sub-byte types; the codes are cast to float and scaled in-graph, which ONNX Runtime folds when it loads the file; --weights float plain float32, and --weights ' +
     'portable the float32 file for other runtimes (it passes the onnx checker and loads in OpenCV\'s DNN; see ' +
     'docs/DEPLOY.md for which runtime takes which). Every file carries a model card (class names, preprocessing, the ' +
     'oldest ONNX Runtime that loads it, where the weights came from) in its metadata and doc_string; `cbp info` shows it. ' +
@@ -22,7 +22,7 @@ export default class Export extends CbpCommand {
     format: exportFormatFlag('output format'),
     checkpoint: Flags.string({description: 'checkpoint folder written by cbp train or cbp import', required: true}),
     out: Flags.string({description: 'output file [default: MODEL_QUANT.onnx]'}),
-    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.20), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN)'),
+    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN)'),
     labels: Flags.string({description: 'class names for the model card, one per line in output order [default: those the run recorded]'}),
     backend: backendFlag('tfjs backend for the verification forward pass', 'auto'),
   };

@@ -8,18 +8,20 @@ export {levelCodes};
 /**
  * Each storage kind of the registry as ONNX sees it: the tensor type, bits per weight, opset and IR version, and the
  * oldest ONNX Runtime that runs it (the model card's `cbp.min_onnxruntime`): found by loading the files in older
- * releases (issue 17): the 1-bit graph needs 1.16, INT4 weights 1.20, INT2 weights 1.24; older ones fail to load.
+ * releases (issue 17): the 1-bit graph needs 1.16, INT4 weights 1.23 (Cast from INT4: 1.22 has no kernel for it and
+ * fails to load the file; DequantizeLinear of INT4 ran from 1.20), INT2 weights 1.24 (Cast and DequantizeLinear
+ * from INT2 came together); older ones fail to load.
  */
 export const STORAGE: Record<Storage, {readonly type: number; readonly bits: 1 | 2 | 4; readonly opset: number; readonly irVersion: number; readonly onnxruntime: string}> = {
   // One bit per weight as UINT8 bytes, unpacked in-graph with BitShift/BitwiseAnd (opset 18); see writer.ts.
   bit1: {type: DataType.UINT8, bits: 1, opset: 18, irVersion: 8, onnxruntime: '1.16'},
   // INT2 from opset 25 (IR 13), INT4 from opset 21 (IR 10).
   int2: {type: DataType.INT2, bits: 2, opset: 25, irVersion: 13, onnxruntime: '1.24'},
-  int4: {type: DataType.INT4, bits: 4, opset: 21, irVersion: 10, onnxruntime: '1.20'},
+  int4: {type: DataType.INT4, bits: 4, opset: 21, irVersion: 10, onnxruntime: '1.23'},
 };
 
 /**
- * float32 weights, or INT8 codes through DequantizeLinear: opset 13, IR 7, which ONNX Runtime runs from 1.6 on (its
+ * float32 weights, or INT8 codes cast to float and scaled: opset 13, IR 7, which ONNX Runtime runs from 1.6 on (its
  * compatibility table: 1.6 brought ONNX 1.8, opset 13), and which older converters and runtimes read too.
  */
 export const PLAIN_STORAGE = {opset: 13, irVersion: 7, onnxruntime: '1.6'} as const;

@@ -8,7 +8,7 @@ import {CONSTRAINTS, isQuant, type Quant} from '../cbp/registry';
 import {specOf} from '../run/spec-of';
 import {encodeLevels, levelCodes, packedType, unpackSigned} from '../../onnx/codes';
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
-import {DataType, type TensorMsg} from '../../onnx/schema';
+import {DataType, type NodeMsg, type TensorMsg} from '../../onnx/schema';
 import {checkedSize} from '../../onnx/tensor-check';
 import {checkpointCard, readCard, type CardView} from './card';
 
@@ -42,8 +42,20 @@ export interface ModelInfo {
 }
 
 const BITS: Record<number, number> = {[DataType.FLOAT]: 32, [DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
-/** Bits per code of the tensor types a DequantizeLinear's codes may have. */
+/** Bits per code of the tensor types level codes may have. */
 const CODE_BITS: Partial<Record<number, 2 | 4 | 8>> = {[DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
+
+/**
+ * The level codes behind a constrained layer's weight: `Mul(Cast(codes), step)` as cbp writes it, or
+ * `DequantizeLinear(codes, step)` as files from older cbp versions have it (docs/FORMAT.md).
+ */
+function codesOf(weight: string, producers: ReadonlyMap<string, NodeMsg>, inits: ReadonlyMap<string, TensorMsg>): TensorMsg | undefined {
+  const node = producers.get(weight);
+  if (node?.op_type === 'DequantizeLinear') return inits.get(node.input[0]);
+  if (node?.op_type !== 'Mul') return undefined;
+  const cast = producers.get(node.input[0]);
+  return cast?.op_type === 'Cast' ? inits.get(cast.input[0]) : undefined;
+}
 
 function codeBits(t: TensorMsg, file: string): 2 | 4 | 8 {
   const bits = CODE_BITS[t.data_type];
@@ -107,8 +119,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   for (const node of model.graph.node) {
     if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
     const wName = node.input[1];
-    const deq = producers.get(wName);
-    const codesT = deq?.op_type === 'DequantizeLinear' ? inits.get(deq.input[0]) : undefined;
+    const codesT = codesOf(wName, producers, inits);
     const bitsT = inits.get(`${wName}_bits`);
     const shapeT = inits.get(`${wName}_shape`);
     if (bitsT !== undefined && shapeT !== undefined && quant !== undefined) {

@@ -6,7 +6,7 @@ export type Storage = 'bit1' | 'int2' | 'int4';
 export interface ConstraintDef {
   /** The allowed weight values in units of the layer's scale, ascending, from −1 to 1. */
   readonly levels: readonly number[];
-  /** level = code × unit: the levels as small integers, restored in ONNX by DequantizeLinear with step unit·scale. */
+  /** level = code × unit: the levels as small integers, restored in ONNX as float(code) × step, step = unit·scale. */
   readonly unit: number;
   /** The narrowest storage onnxruntime runs that holds every code. */
   readonly storage: Storage;

@@ -30,17 +30,11 @@ function missingCudaLibrary(): string | undefined {
 }
 
 /**
- * onnxruntime keeps DequantizeLinear nodes out of constant folding so it can fuse quantized kernels; cbp's
- * graphs dequantize constant weights into float convolutions, so folding them once at load is what we want
- * (measured on ResNet-18 bin, batch 32: 35.1 → 49.5 images/s).
- */
-const SESSION_OPTIONS = {extra: {session: {disable_quant_qdq: '1'}}} as const;
-
-/**
- * Per-session choices on top of SESSION_OPTIONS. memoryPattern: false turns off ONNX Runtime's memory pattern (one
- * block planned from the first run for every intermediate value): for the training graph, whose values are many
- * and short-lived, the planned block is far larger than what is alive at once — ResNet-18 b32 peak RSS 2.66 →
- * 1.86 GB, LeNet-5 b256 388 → 294 MB, step time unchanged (docs/BENCHMARKS.md).
+ * Per-session choices; every other option is ONNX Runtime's default, as in a deployer's session. memoryPattern:
+ * false turns off ONNX Runtime's memory pattern (one block planned from the first run for every intermediate value):
+ * for the training graph, whose values are many and short-lived, the planned block is far larger than what is alive
+ * at once — ResNet-18 b32 peak RSS 2.66 → 1.86 GB, LeNet-5 b256 388 → 294 MB, step time unchanged
+ * (docs/BENCHMARKS.md).
  */
 export interface SessionTuning {
   readonly memoryPattern?: boolean;
@@ -100,7 +94,7 @@ export function loadFailure(source: string, err: unknown, needs?: string): CbpEr
  */
 export async function openSession(model: Uint8Array, device: string, source: string, needs?: string, tuning: SessionTuning = {}): Promise<OpenSession> {
   const choice = checkDevice(device);
-  const options = {...SESSION_OPTIONS, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
+  const options = tuning.memoryPattern === false ? {enableMemPattern: false} : {};
   let fallback: string | undefined;
   if (choice === 'webgpu') {
     // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and

@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../core/errors';
 import {TopK} from '../../core/topk';
 import {sizeOf, type Tensor32, type Weights} from '../../core/weights';
-import {cpuWillRun, openSession, type DeviceChoice} from '../../core/ort';
+import {cpuWillRun, openSession, type DeviceChoice, type OpenSession} from '../../core/ort';
 import {MIN_NCHWC_BLOCK, nchwcBlockSize} from './nchwc';
 import {ascendLambdaArrays, type LambdaArrays} from '../../cbp/ascent';
 import {cfsOf} from '../../cbp/constraint-arrays';
@@ -13,7 +13,8 @@ import {levelCounts, LEVELS, quantizeArray} from '../../cbp/levels';
 import {updateWeights} from '../../cbp/update';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../../../models/spec';
 import {engineState, lambdaKeys, momentumKey} from '../state-keys';
-import {writeOnnx} from '../../../onnx/writer';
+import {INPUT_NAME, OUTPUT_NAME} from '../../../onnx/writer';
+import {storedValues, writeEvalGraph, type EvalGraph} from './eval-graph';
 import {writeTrainGraph} from './train-graph';
 import type {Engine, EngineOptions, LevelHistogram} from '../engine';
 import {updateRunningStats} from '../running-stats';
@@ -156,6 +157,19 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     return {loss, lagrangian, finite: Number.isFinite(loss) && Number.isFinite(lagrangian)};
   };
 
+  let evalSession: {graph: EvalGraph; opened: OpenSession; scratch: (key: string) => Float32Array} | undefined;
+  const openEvalSession = async (): Promise<NonNullable<typeof evalSession>> => {
+    const graph = writeEvalGraph(spec, quant);
+    const opened = await openSession(graph.bytes, o.device, `${spec.name} evaluation graph`);
+    const buffers = new Map<string, Float32Array>();
+    const scratch = (key: string): Float32Array => {
+      let b = buffers.get(key);
+      if (b === undefined) buffers.set(key, (b = new Float32Array(tensorOf(key).length)));
+      return b;
+    };
+    return {graph, opened, scratch};
+  };
+
   const weightsNow = (): Weights => new Map([...tensors].map(([k, v]) => [k, {shape: infos.find((i) => i.key === k)?.shape ?? [v.length], data: v}]));
 
   return {
@@ -168,22 +182,25 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       for (const l of layers) ascendLambdaArrays(l.lambda, tensorOf(l.weightKey), l.scale, l.levels, ucs, o.lrLambda, n);
     },
     async evaluate() {
-      // The model as cbp exports it (quantized weights as float32, running statistics), in the same runtime.
-      const model = writeOnnx(spec, quant, weightsNow(), 'float', {});
-      const evalSession = await openSession(model.bytes, o.device, `${spec.name} evaluation graph`);
+      // The model as cbp exports it (quantized weights as float32, running statistics), in the same runtime: its
+      // graph is opened once (eval-graph.ts) and fed the weights of the moment.
+      evalSession ??= await openEvalSession();
+      const {session} = evalSession.opened;
+      const weightFeeds: Record<string, ort.Tensor> = {};
+      for (const p of evalSession.graph.params) {
+        const layer = p.constrained ? constrainedKeys.get(p.key) : undefined;
+        const data = layer !== undefined && quant !== 'none' ? storedValues(tensorOf(p.key), layer.scale, quant, evalSession.scratch(p.key)) : tensorOf(p.key);
+        weightFeeds[p.key] = new ort.Tensor('float32', data, [...p.shape]);
+      }
       const topk = new TopK();
-      try {
-        for await (const batch of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NCHW')) {
-          if (batch.count === 0) continue;
-          const input = new ort.Tensor('float32', batch.x, [batch.count, c, h, w]);
-          const result = await evalSession.session.run({[evalSession.session.inputNames[0]]: input});
-          const logits = result[evalSession.session.outputNames[0]];
-          if (!(logits.data instanceof Float32Array)) throw new Error('internal: evaluation logits are not float32');
-          topk.add(logits.data, batch.y);
-          logits.dispose();
-        }
-      } finally {
-        await evalSession.session.release();
+      for await (const batch of o.source.test.batches(EVAL_BATCH[o.source.kind], 'NCHW')) {
+        if (batch.count === 0) continue;
+        const input = new ort.Tensor('float32', batch.x, [batch.count, c, h, w]);
+        const result = await session.run({...weightFeeds, [INPUT_NAME]: input});
+        const logits = result[OUTPUT_NAME];
+        if (!(logits.data instanceof Float32Array)) throw new Error('internal: evaluation logits are not float32');
+        topk.add(logits.data, batch.y);
+        logits.dispose();
       }
       return topk.accuracy();
     },
@@ -213,6 +230,7 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       );
     },
     async close() {
+      await evalSession?.opened.session.release();
       await pool?.close();
       await session.release();
     },

@@ -1,0 +1,55 @@
+import {DataType} from '../../../onnx/schema';
+import {GraphBuilder, attribute, valueInfo} from '../../../onnx/graph-builder';
+import {PLAIN_STORAGE, codeUnit, encodeLevels} from '../../../onnx/codes';
+import {INPUT_NAME, OUTPUT_NAME} from '../../../onnx/writer';
+import {INPUT, kindOf, paramInfos, type ModelSpec, type Quant, type QuantOrNone} from '../../../models/spec';
+import type {InferenceGraph} from '../../../models/kinds/index';
+
+/** The evaluation graph: the exported model's graph with every parameter a graph input, and those inputs. */
+export interface EvalGraph {
+  readonly bytes: Uint8Array;
+  readonly params: readonly {readonly key: string; readonly shape: readonly number[]; readonly constrained: boolean}[];
+}
+
+/**
+ * The model as `cbp export --weights float` writes it, but with its weights and statistics as inputs instead of
+ * initializers: the ONNX Runtime engine opens it once per run and feeds each epoch's weights (storedValues for
+ * the constrained layers), where a fresh export and session per epoch cost more than a small run's evaluation.
+ */
+export function writeEvalGraph(spec: ModelSpec, quant: QuantOrNone): EvalGraph {
+  const ops = new GraphBuilder();
+  const infos = new Map(paramInfos(spec, quant).map((i) => [i.key, i]));
+  const params: {key: string; shape: readonly number[]; constrained: boolean}[] = [];
+  const declare = (key: string, constrained: boolean): string => {
+    const info = infos.get(key);
+    if (info === undefined) throw new Error(`internal: ${spec.name} has no parameter ${key}`);
+    params.push({key, shape: info.shape, constrained});
+    return key;
+  };
+  const value = (name: string): string => (name === INPUT ? INPUT_NAME : name === spec.output ? OUTPUT_NAME : name);
+  const graph: InferenceGraph = {
+    ops,
+    value,
+    emit: (node, type, inputs, attrs = {}) => {
+      ops.nodes.push({name: node.name, op_type: type, input: [...inputs], output: [value(node.name)], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    },
+    weight: (node) => declare(`${node.name}.weight`, node.constrained && quant !== 'none'),
+    param: (key) => declare(key, false),
+  };
+  for (const node of spec.nodes) kindOf(node).onnx(node, graph);
+  const [c, h, w] = spec.inputShape;
+  const inputs = [valueInfo(INPUT_NAME, DataType.FLOAT, [c, h, w], 'batch'), ...params.map((p) => valueInfo(p.key, DataType.FLOAT, p.shape))];
+  const bytes = ops.model(`${spec.name}_eval`, inputs, [valueInfo(OUTPUT_NAME, DataType.FLOAT, [spec.numClasses], 'batch')], PLAIN_STORAGE.opset, PLAIN_STORAGE.irVersion);
+  return {bytes, params};
+}
+
+/**
+ * A constrained layer's weights as the float export stores them: each latent weight's level code times the
+ * layer's step (a weight exactly on a midpoint coded one level up, as the export codes it), into `out`.
+ */
+export function storedValues(latent: Float32Array, scale: number, quant: Quant, out: Float32Array): Float32Array {
+  const {codes} = encodeLevels(latent, scale, quant);
+  const step = Math.fround(codeUnit(quant) * scale);
+  for (let i = 0; i < codes.length; i++) out[i] = codes[i] * step;
+  return out;
+}
