@@ -11,6 +11,7 @@ import {initialScale} from '../../src/cbp/scale';
 import {initialSchedule} from '../../src/cbp/schedule';
 import {checkLabels, readLabels} from '../../src/data/labels';
 import {writeCheckpoint, type RunConfig, type RunOrigin, type RunState} from '../../src/run/checkpoint';
+import {importedConfig} from '../../src/run/format';
 import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {decodeOnnx} from '../reader';
 import {writeOnnx} from '../writer';
@@ -78,23 +79,7 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
     if (w === undefined) throw new CbpError(`internal: the import of ${opts.file} has no '${info.key}'`);
     stored.set(info.key, w);
   }
-  const config: RunConfig = {
-    model: name,
-    quant,
-    data: 'unknown',
-    numClasses: spec.numClasses,
-    seed: 0,
-    batchSize: 256,
-    lr: 1e-3,
-    lrLambda: 1e-4,
-    weightDecay: 1e-4,
-    period: 20,
-    limit: null,
-    epochs: 0,
-    init: opts.file,
-    inputShape: spec.inputShape,
-    spec,
-  };
+  const config: RunConfig = importedConfig({model: name, quant, data: 'unknown', numClasses: spec.numClasses, init: opts.file, inputShape: spec.inputShape, spec});
   const origin: RunOrigin = {kind: 'import', version: VERSION, file: opts.file, sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', ...(labels !== undefined ? {labels} : {})};
   const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
   const out = opts.out ?? `runs/${name}-${quant}-imported`;

@@ -87,6 +87,14 @@ export interface RunState {
   readonly origin?: RunOrigin;
 }
 
+/**
+ * The config of an imported run (a .pth or an ONNX file): what the import was told or read, with no epoch trained
+ * and the training settings a later `cbp train --init` of it starts from unless it is given others.
+ */
+export function importedConfig(c: Pick<RunConfig, 'model' | 'quant' | 'data' | 'numClasses' | 'init' | 'inputShape' | 'base' | 'spec'>): RunConfig {
+  return {seed: 0, batchSize: 256, lr: 1e-3, lrLambda: 1e-4, weightDecay: 1e-4, period: 20, limit: null, epochs: 0, ...c};
+}
+
 /** Prefixes of the non-model tensors kept in the checkpoint. */
 export const LAMBDA_PREFIX = 'cbp.lambda.';
 export const LAMBDA_M_PREFIX = 'cbp.lambda_adam_m.';

@@ -17,7 +17,7 @@ import {VERSION} from '../core/version';
 import {DATASET_FACTS, isDatasetName} from '../data/index';
 import {checkLabels, readLabels} from '../data/labels';
 import {scanImageFolder} from '../data/imagefolder';
-import type {RunOrigin} from '../run/checkpoint';
+import {importedConfig, type RunOrigin} from '../run/format';
 
 export interface ImportOptions {
   readonly file: string;
@@ -74,24 +74,16 @@ export function importPth(opts: ImportOptions): ImportResult {
   const labels = opts.labels !== undefined
     ? checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels')
     : told?.labels !== undefined ? checkLabels(told.labels, numClasses, `--data ${opts.data}`) : undefined;
-  const config = {
+  const config = importedConfig({
     model,
     quant,
     // Not a data set cbp can open unless --data named one: an imported run records what it was told, nothing more.
     data: opts.data ?? 'unknown',
     numClasses,
-    seed: 0,
-    batchSize: 256,
-    lr: 1e-3,
-    lrLambda: 1e-4,
-    weightDecay: 1e-4,
-    period: 20,
-    limit: null,
-    epochs: 0,
     init: opts.file,
     inputShape: told?.shape ?? ([3, size, size] as const),
     ...(recorded !== undefined ? {base: recorded} : {}),
-  };
+  });
   let spec;
   try {
     spec = specOf(config);
