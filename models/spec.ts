@@ -32,6 +32,28 @@ export function weightShape(node: WeightNode): readonly number[] {
   return weight.shape;
 }
 
+/**
+ * What the TensorFlow.js engine lacks to run a spec (in training, or only its inference forward pass): one entry
+ * per layer, `what` naming the kind or its feature. Empty when it runs it all.
+ */
+export function tfjsGaps(spec: ModelSpec, training: boolean): {layer: string; what: string}[] {
+  const gaps: {layer: string; what: string}[] = [];
+  for (const n of spec.nodes) {
+    const k = kindOf(n);
+    const what = k.tfjs === undefined ? n.kind : k.tfjsLacks?.(n, training);
+    if (what !== undefined) gaps.push({layer: n.name, what});
+  }
+  return gaps;
+}
+
+/** Why the TensorFlow.js engine cannot run a spec (naming the kinds and layers), or undefined when it can. */
+export function tfjsRefusal(spec: ModelSpec, training: boolean): string | undefined {
+  const gaps = tfjsGaps(spec, training);
+  if (gaps.length === 0) return undefined;
+  return `model ${spec.name} needs the ONNX Runtime engine (--engine onnxruntime): the TensorFlow.js engine has no ` +
+    `${[...new Set(gaps.map((g) => g.what))].join(', ')} (layers ${gaps.map((g) => g.layer).join(', ')})`;
+}
+
 export interface ParamInfo {
   readonly key: string;
   readonly node: string;

@@ -1,6 +1,10 @@
-import {INPUT, MAX_WIDTH, MAX_WINDOW, notImage, notWindow, pads, windows, type KindDef, type Pair, type WeightLayer} from './kind';
+import {INPUT, MAX_WIDTH, MAX_WINDOW, notImage, notWindow, pads, windows, type Attr, type KindDef, type Pair, type WeightLayer} from './kind';
 
-/** A 2-d convolution (PyTorch's Conv2d): weight [out, in, kh, kw], optional bias. */
+/**
+ * A 2-d convolution (PyTorch's Conv2d): weight [out, in / groups, kh, kw], optional bias; grouped (groups > 1,
+ * depthwise when groups = in) and dilated convolutions carry `groups` and `dilation`, which specs stored before
+ * they existed leave out (1 and 1×1).
+ */
 export interface Conv2dNode extends WeightLayer {
   readonly kind: 'conv2d';
   readonly input: string;
@@ -10,15 +14,38 @@ export interface Conv2dNode extends WeightLayer {
   readonly stride: Pair;
   readonly padding: Pair;
   readonly bias: boolean;
+  readonly groups?: number;
+  readonly dilation?: Pair;
 }
 
-const weightShape = (n: Conv2dNode): number[] => [n.outChannels, n.inChannels, n.kernel[0], n.kernel[1]];
+const groupsOf = (n: Conv2dNode): number => n.groups ?? 1;
+const dilationOf = (n: Conv2dNode): Pair => n.dilation ?? [1, 1];
+const weightShape = (n: Conv2dNode): number[] => [n.outChannels, n.inChannels / groupsOf(n), n.kernel[0], n.kernel[1]];
+
+/** ONNX Conv attributes; group and dilations only where they differ from ONNX's defaults (files stay as they were). */
+function convAttrs(n: Conv2dNode): Record<string, Attr> {
+  const d = dilationOf(n);
+  return {
+    kernel_shape: n.kernel,
+    strides: n.stride,
+    pads: pads(n.padding),
+    ...(groupsOf(n) !== 1 ? {group: groupsOf(n)} : {}),
+    ...(d[0] !== 1 || d[1] !== 1 ? {dilations: d} : {}),
+  };
+}
 
 export const conv2d: KindDef<Conv2dNode> = {
   kind: 'conv2d',
   inputs: (n) => [n.input],
-  shape: (n, [[, h, w]]) => [n.outChannels, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
-  check: (n, [x]) => notImage(x, n.inChannels) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  shape: (n, [[, h, w]]) => {
+    const d = dilationOf(n);
+    return [n.outChannels, windows(h, n.kernel[0], n.stride[0], n.padding[0], d[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1], d[1])];
+  },
+  check: (n, [x]) => {
+    const g = groupsOf(n);
+    if (n.inChannels % g !== 0 || n.outChannels % g !== 0) return `has ${g} groups, which divide neither ${n.inChannels} input nor ${n.outChannels} output channels evenly`;
+    return notImage(x, n.inChannels) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding, dilationOf(n));
+  },
   read: (r) => ({
     kind: 'conv2d',
     name: r.name,
@@ -30,6 +57,8 @@ export const conv2d: KindDef<Conv2dNode> = {
     padding: r.pair('padding', 0, MAX_WINDOW),
     bias: r.flag('bias'),
     constrained: r.flag('constrained'),
+    ...(r.has('groups') ? {groups: r.int('groups', 1, MAX_WIDTH)} : {}),
+    ...(r.has('dilation') ? {dilation: r.pair('dilation', 1, MAX_WINDOW)} : {}),
   }),
   params: (n) => [
     {suffix: 'weight', role: 'weight', shape: weightShape(n), trainable: true},
@@ -39,16 +68,16 @@ export const conv2d: KindDef<Conv2dNode> = {
   onnx(n, g) {
     const inputs = [g.value(n.input), g.weight(n, weightShape(n).reduce((a, b) => a * b, 1))];
     if (n.bias) inputs.push(g.param(`${n.name}.bias`));
-    g.emit(n, 'Conv', inputs, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)});
+    g.emit(n, 'Conv', inputs, convAttrs(n));
   },
   train(n, g) {
     const x = g.value(n.input);
     const [cin, h, w] = g.shape(n.input);
     const weight = g.param(`${n.name}.weight`, weightShape(n));
     const bias = n.bias ? g.param(`${n.name}.bias`, [n.outChannels]) : undefined;
-    g.conv.forward(bias ? [x, weight, bias] : [x, weight], cin, n.outChannels, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)}, n.name);
+    g.conv.forward(bias ? [x, weight, bias] : [x, weight], cin, n.outChannels, convAttrs(n), n.name);
     const [, ho, wo] = g.shape(n.name);
-    const geometry = {cin, cout: n.outChannels, in: [h, w] as const, out: [ho, wo] as const, kernel: n.kernel, stride: n.stride, padding: n.padding};
+    const geometry = {cin, cout: n.outChannels, in: [h, w] as const, out: [ho, wo] as const, kernel: n.kernel, stride: n.stride, padding: n.padding, groups: groupsOf(n), dilation: dilationOf(n)};
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined) return;
@@ -57,6 +86,7 @@ export const conv2d: KindDef<Conv2dNode> = {
       if (g.needsGrad(n.input)) g.accumulate(x, g.conv.inputGrad(gy, weight, geometry));
     });
   },
+  tfjsLacks: (n, _training) => (groupsOf(n) !== 1 ? 'grouped convolution' : dilationOf(n).some((d) => d !== 1) ? 'dilated convolution' : undefined),
   tfjs(n, k, [x]) {
     const y = k.conv2d(x, k.weight(n), n.stride, n.padding, n.input === INPUT);
     return n.bias ? k.add(y, k.param(`${n.name}.bias`)) : y;

@@ -4,6 +4,7 @@ import {avgpool} from './avgpool';
 import {batchnorm} from './batchnorm';
 import {conv2d} from './conv2d';
 import {dense} from './dense';
+import {dropout} from './dropout';
 import {flatten} from './flatten';
 import {globalavgpool} from './globalavgpool';
 import {maxpool} from './maxpool';
@@ -15,13 +16,14 @@ export type {AvgPoolNode} from './avgpool';
 export type {BatchNormNode} from './batchnorm';
 export type {Conv2dNode} from './conv2d';
 export type {DenseNode} from './dense';
+export type {DropoutNode} from './dropout';
 export type {FlattenNode} from './flatten';
 export type {GlobalAvgPoolNode} from './globalavgpool';
 export type {MaxPoolNode} from './maxpool';
 export type {ReluNode} from './relu';
 
 /** Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. */
-export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten} as const;
+export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dropout} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -82,6 +82,9 @@ export interface ConvGeometry {
   readonly kernel: Pair;
   readonly stride: Pair;
   readonly padding: Pair;
+  /** Channel groups (1: a dense convolution; cin: depthwise). */
+  readonly groups: number;
+  readonly dilation: Pair;
 }
 
 /** The training graph a kind writes its forward pass (training mode) and backward pass into. */
@@ -101,6 +104,11 @@ export interface TrainingGraph {
   /** The summed gradient of a graph value, or undefined when nothing reaches it. */
   gradOf(value: string): string | undefined;
   accumulate(value: string, grad: string): void;
+  /**
+   * A dropout mask fed to each step: [N, ...perSample] values 0 (probability p) or 1/(1 − p), drawn by the engine
+   * from the run's seeded generator. Returns its graph value.
+   */
+  dropoutMask(layer: string, p: number, perSample: readonly number[]): string;
   /** A batch norm's biased batch statistics, as outputs for the running-statistics update. */
   batchStats(layer: string, mean: string, variance: string, channels: number, perSample: number): void;
 }
@@ -147,6 +155,8 @@ export interface NodeReader {
   /** A finite number in [min, max]. */
   num(key: string, min: number, max: number): number;
   flag(key: string): boolean;
+  /** Whether the node has the field (optional fields, added to a kind after specs were stored without them). */
+  has(key: string): boolean;
 }
 
 /** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
@@ -177,13 +187,15 @@ export interface KindDef<N extends NodeBase & {readonly kind: string}> {
   train(node: N, g: TrainingGraph): void;
   /** The TensorFlow.js forward pass, or undefined: that engine refuses models with this kind. */
   tfjs?<T>(node: N, k: TfjsKernels<T>, inputs: readonly T[]): T;
+  /** What of this node the TensorFlow.js engine lacks, in training or at inference (e.g. `grouped convolution`), or undefined. */
+  tfjsLacks?(node: N, training: boolean): string | undefined;
 }
 
 /** ONNX's pads for a symmetric 2-d padding. */
 export const pads = (p: Pair): number[] => [p[0], p[1], p[0], p[1]];
 
-/** Output size of a window of k with stride s and padding p on each side over n positions (floor mode). */
-export const windows = (n: number, k: number, s: number, p: number): number => Math.floor((n + 2 * p - k) / s) + 1;
+/** Output size of a window of k (dilated by d) with stride s and padding p on each side over n positions (floor mode). */
+export const windows = (n: number, k: number, s: number, p: number, d = 1): number => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
 
 /** Why a per-sample shape is not an image [C, H, W] (of `channels` channels, when given), or undefined. */
 export function notImage(x: readonly number[] | undefined, channels?: number): string | undefined {
@@ -193,9 +205,11 @@ export function notImage(x: readonly number[] | undefined, channels?: number): s
 }
 
 /** Why a window (kernel, stride, padding) does not fit an image of `h` × `w`, or undefined. */
-export function notWindow(h: number, w: number, kernel: Pair, stride: Pair, padding: Pair): string | undefined {
+export function notWindow(h: number, w: number, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = [1, 1]): string | undefined {
   if (stride[0] < 1 || stride[1] < 1 || kernel[0] < 1 || kernel[1] < 1) return 'has a kernel or stride below 1';
-  if (windows(h, kernel[0], stride[0], padding[0]) < 1 || windows(w, kernel[1], stride[1], padding[1]) < 1) return `has a ${kernel.join('×')} window larger than its padded ${h}×${w} input`;
+  if (windows(h, kernel[0], stride[0], padding[0], dilation[0]) < 1 || windows(w, kernel[1], stride[1], padding[1], dilation[1]) < 1) {
+    return `has a ${kernel.join('×')} window${dilation[0] > 1 || dilation[1] > 1 ? ` (dilated ${dilation.join('×')})` : ''} larger than its padded ${h}×${w} input`;
+  }
   return undefined;
 }
 

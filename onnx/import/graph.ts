@@ -45,14 +45,16 @@ const strAttr = (node: NodeMsg, name: string): string => {
   return s === undefined || s === null ? '' : Buffer.from(s).toString('utf8');
 };
 
-/** A node's 2-d window attributes, or why they are not a symmetric, undilated 2-d window. */
-function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair} | string {
+/** A node's 2-d window attributes, or why they are not a symmetric 2-d window (undilated, unless a Conv's). */
+function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair; dilation: Pair} | string {
   const kernel = intsAttr(node, 'kernel_shape');
   if (kernel !== undefined && kernel.length > 0 && kernel.length !== 2) return `${node.op_type} that is not 2-d`;
   const autoPad = strAttr(node, 'auto_pad');
   if (autoPad !== '' && autoPad !== 'NOTSET' && autoPad !== 'VALID') return `${node.op_type} with auto_pad ${autoPad}`;
   const dil = intsAttr(node, 'dilations') ?? [];
-  if (dil.some((d) => d !== 1)) return `${node.op_type} with dilation`;
+  if (dil.length > 0 && dil.length !== 2) return `${node.op_type} that is not 2-d`;
+  if (dil.some((d) => d < 1)) return `${node.op_type} with dilations below 1`;
+  if (dil.some((d) => d !== 1) && node.op_type !== 'Conv') return `${node.op_type} with dilation`;
   const strides = intsAttr(node, 'strides') ?? [];
   const pads = autoPad === 'VALID' ? [] : intsAttr(node, 'pads') ?? [];
   if (strides.length > 0 && strides.length !== 2) return `${node.op_type} that is not 2-d`;
@@ -61,6 +63,7 @@ function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair} | s
     ...(kernel !== undefined && kernel.length === 2 ? {kernel: [kernel[0], kernel[1]] as const} : {}),
     stride: strides.length === 2 ? [strides[0], strides[1]] : [1, 1],
     padding: pads.length === 4 ? [pads[0], pads[1]] : [0, 0],
+    dilation: dil.length === 2 ? [dil[0], dil[1]] : [1, 1],
   };
 }
 
@@ -75,7 +78,7 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
   const usesOutput = (i: number): boolean => node.output[i] !== undefined && node.output[i] !== '' && used.has(node.output[i]);
   switch (node.op_type) {
     case 'Conv': {
-      if (intAttr(node, 'group', 1) !== 1) return 'Conv with group > 1 (grouped or depthwise)';
+      if (intAttr(node, 'group', 1) < 1) return 'Conv with group below 1';
       const w = window(node);
       return typeof w === 'string' ? w : undefined;
     }
@@ -90,7 +93,9 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
       return undefined;
     }
     case 'BatchNormalization':
-      if (intAttr(node, 'training_mode', 0) !== 0 || usesOutput(1) || usesOutput(2)) return 'BatchNormalization in training mode (export after model.eval())';
+      // A training-mode export's batch norm (training_mode 1) is the same layer; its running-statistics outputs
+      // must feed nothing.
+      if (usesOutput(1) || usesOutput(2)) return 'BatchNormalization whose running statistics feed other nodes';
       return undefined;
     case 'Flatten':
       return intAttr(node, 'axis', 1) === 1 ? undefined : 'Flatten on an axis other than 1';
@@ -314,15 +319,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     const allConst = node.input.every((v) => v === '' || constOf(v) !== undefined);
     const op = node.op_type;
 
-    if ((op === 'Identity' || op === 'Dropout') && ins[0] !== undefined) {
-      if (op === 'Dropout' && node.input[2] !== undefined && node.input[2] !== '') {
-        const mode = constOf(node.input[2]);
-        if (mode?.kind !== 'int' || mode.values.some((v) => v !== 0)) {
-          refuse('Dropout in training mode', node);
-          vals.set(node.output[0], {t: 'poison'});
-          continue;
-        }
-      }
+    if (op === 'Identity' && ins[0] !== undefined) {
       vals.set(node.output[0], ins[0]);
       continue;
     }
@@ -363,16 +360,20 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       case 'Conv': {
         const w = param(1, 'weight');
         if (w.c.dims.length !== 4) here(`has weight '${w.name}' of dims [${w.c.dims.join(', ')}], expected [out, in, kh, kw]`);
-        const [out, cin, kh, kw] = w.c.dims;
+        const [out, perGroup, kh, kw] = w.c.dims;
+        const groups = intAttr(node, 'group', 1);
+        const cin = perGroup * groups;
+        if (cin !== x.shape[0] || out % groups !== 0) here(`has group ${groups} and weight '${w.name}' of dims [${w.c.dims.join(', ')}] for an input of ${x.shape[0]} channels`);
         const win = window(node);
         if (typeof win === 'string') return here(win);
         if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight '${w.name}' of dims [${w.c.dims.join(', ')}]`);
         const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
         const name = named(stateName(w.name, 'weight'));
-        own(`${name}.weight`, {shape: [out, cin, kh, kw], data: w.c.values});
+        own(`${name}.weight`, {shape: [out, perGroup, kh, kw], data: w.c.values});
         if (bias) own(`${name}.bias`, {shape: [out], data: bias.c.values});
         if (bias?.name.startsWith('onnx::')) foldedBias = true;
-        push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false}, node, [x.shape]);
+        const dilated = win.dilation[0] !== 1 || win.dilation[1] !== 1;
+        push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false, ...(groups !== 1 ? {groups} : {}), ...(dilated ? {dilation: win.dilation} : {})}, node, [x.shape]);
         break;
       }
       case 'BatchNormalization': {
@@ -393,6 +394,16 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       case 'Relu':
         push({kind: 'relu', name: named(undefined), input: x.name}, node, [x.shape]);
         break;
+      case 'Dropout': {
+        // The module's dropout: trained with masks, the identity at inference. Opset 12+ gives the ratio as an
+        // input, earlier ones as an attribute; the training_mode input only says how the file itself runs.
+        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+        if (node.input[1] !== undefined && node.input[1] !== '' && (given?.kind !== 'float' || given.values.length !== 1)) here(`takes its ratio from '${node.input[1]}', which is not one constant number`);
+        const p = given?.kind === 'float' ? given.values[0] : floatAttr(node, 'ratio', 0.5);
+        if (!(p >= 0 && p < 1)) here(`has ratio ${p}, expected one in [0, 1)`);
+        push({kind: 'dropout', name: named(undefined), input: x.name, p: Number(p.toPrecision(6))}, node, [x.shape]);
+        break;
+      }
       case 'MaxPool':
       case 'AveragePool': {
         const win = window(node);

@@ -16,6 +16,7 @@ import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {decodeOnnx} from '../reader';
 import {writeOnnx} from '../writer';
 import {importGraph} from './graph';
+import {inferenceCopy} from './inference';
 
 export {MAPPED_OPS, MIN_OPSET, MAX_OPSET} from './graph';
 export {FOLD_OPS} from './fold';
@@ -119,7 +120,7 @@ async function verify(bytes: Uint8Array, spec: ModelSpec, weights: Weights, file
       await opened.session.release();
     }
   };
-  const original = await run(bytes, file);
+  const original = await run(inferenceCopy(bytes) ?? bytes, file);
   const ours = await run(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
   if (original.length !== ours.length) throw new CbpError(`${file}: gives ${original.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
   let maxDifference = 0;

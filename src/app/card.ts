@@ -4,7 +4,7 @@ import {CbpError} from '../core/errors';
 import {VERSION} from '../core/version';
 import {CONSTRAINTS, isQuant} from '../cbp/registry';
 import {DATASET_FACTS, isDatasetName} from '../data/index';
-import {FOLDER_TRANSFORM} from '../data/source';
+import {FOLDER_TRANSFORM, folderTransform} from '../data/source';
 import {IMAGENET_MEAN, IMAGENET_STD} from '../data/imagenet-stats';
 import {MAX_LABELS, MAX_LABEL_LENGTH, checkLabels} from '../data/labels';
 import type {RunState} from '../run/checkpoint';
@@ -107,8 +107,10 @@ export function preprocessingOf(data: string | undefined, shape: readonly [numbe
     const f = DATASET_FACTS[data];
     return {known: true, layout: 'NCHW', shape, colour: f.shape[0] === 1 ? 'grey' : 'RGB', scale: 1 / 255, mean: f.mean, std: f.std, resize: null, crop: null};
   }
-  // `imagenet` and image folders: cbp's folder pipeline (and torchvision's), shorter side 256, centre crop 224.
+  // `imagenet` and image folders: cbp's folder pipeline (and torchvision's), shorter side 256, centre crop 224; an
+  // image folder cbp read for a model of another square input, the same ratio at its side (folderTransform).
   const standard = shape[1] === FOLDER_TRANSFORM.crop && shape[2] === FOLDER_TRANSFORM.crop;
+  const t = standard ? FOLDER_TRANSFORM : data !== 'imagenet' && shape[0] === 3 && shape[1] === shape[2] ? folderTransform(shape[1]) : undefined;
   return {
     known: true,
     layout: 'NCHW',
@@ -118,8 +120,8 @@ export function preprocessingOf(data: string | undefined, shape: readonly [numbe
     mean: IMAGENET_MEAN,
     std: IMAGENET_STD,
     // At another input size cbp was not told how the images were sized: left unknown rather than guessed.
-    resize: standard ? FOLDER_TRANSFORM.resize : null,
-    crop: standard ? FOLDER_TRANSFORM.crop : null,
+    resize: t?.resize ?? null,
+    crop: t?.crop ?? null,
   };
 }
 

@@ -5,7 +5,7 @@ import {openSource} from '../data/source';
 import {checkLabels, readLabels} from '../data/labels';
 import {sameShape, type Weights} from '../core/weights';
 import {asStored, LEVELS} from '../cbp/levels';
-import type {QuantOrNone} from '../../models/index';
+import {tfjsGaps, type QuantOrNone} from '../../models/index';
 import {describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
@@ -29,8 +29,8 @@ export interface ExportOptions {
   /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
   readonly verifyImages?: number;
   /**
-   * What the packed file's logits are checked against: `tfjs`, the training engine's forward pass (the default), or
-   * `float-onnx`, the same weights written as float32 and run in ONNX Runtime — a check of the integer packing that
+   * What the packed file's logits are checked against: `tfjs`, the training engine's forward pass (the default where
+   * it runs the model), or `float-onnx`, the same weights written as float32 and run in ONNX Runtime — a check of the integer packing that
    * loads no TensorFlow.js (used by `cbp import` and the published models).
    */
   readonly verifyWith?: 'tfjs' | 'float-onnx';
@@ -99,7 +99,8 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const n = ds ? ds.test.count : (opts.verifyImages ?? 4);
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
-  const verifyWith = opts.verifyWith ?? 'tfjs';
+  // The tfjs forward pass is the independent check where it runs the model; the float32 export otherwise.
+  const verifyWith = opts.verifyWith ?? (tfjsGaps(spec, false).length === 0 ? 'tfjs' : 'float-onnx');
   // The reference runs the weights as the file stores them: a latent weight exactly on a midpoint is stored at the
   // level above (warned above), so the check compares the encoding and the graph, not that documented choice.
   const reference = verifyWith === 'tfjs'

@@ -94,7 +94,9 @@ export function loadFailure(source: string, err: unknown, needs?: string): CbpEr
  */
 export async function openSession(model: Uint8Array, device: string, source: string, needs?: string, tuning: SessionTuning = {}): Promise<OpenSession> {
   const choice = checkDevice(device);
-  const options = tuning.memoryPattern === false ? {enableMemPattern: false} : {};
+  // ONNX Runtime's warnings (e.g. that it drops an initializer a user's file leaves unused) would interleave with
+  // cbp's own output and say nothing a user must act on: errors only.
+  const options = {logSeverityLevel: 3 as const, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
   let fallback: string | undefined;
   if (choice === 'webgpu') {
     // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and

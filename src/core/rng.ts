@@ -37,3 +37,20 @@ export class Rng {
 export function derivedRng(seed: number, purpose: number, epoch: number): Rng {
   return new Rng((seed * 0x9e3779b1 + purpose * 0x85ebca6b + epoch * 0xc2b2ae35) >>> 0);
 }
+
+/**
+ * A dropout mask: `count` values, each 0 with probability p and 1/(1 − p) (float32) otherwise, drawn from
+ * Rng(seed ⊕ (index + 1)·0x85ebca6b) for the `index`-th dropout layer of a step whose seed is `seed`.
+ * test/fixtures/scripts/cbp_torch.py draws the same masks for PyTorch.
+ */
+export function dropoutMask(seed: number, index: number, p: number, out: Float32Array): Float32Array {
+  const rng = new Rng((seed ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
+  const keep = Math.fround(1 / (1 - p));
+  for (let i = 0; i < out.length; i++) out[i] = rng.next() < p ? 0 : keep;
+  return out;
+}
+
+/** The seed of one training step's random draws (dropout masks), from the run's seed, the epoch and the step. */
+export function stepSeed(seed: number, epoch: number, step: number): number {
+  return (derivedRng(seed, 7, epoch).next() * 4294967296 + Math.imul(step, 0x9e3779b1)) >>> 0;
+}

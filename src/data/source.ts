@@ -50,6 +50,16 @@ export interface SourceOptions {
   readonly onSkip?: (file: string, why: string) => void;
   /** The flag that named the data, for errors. */
   readonly flag?: string;
+  /**
+   * The side of the square crop an image folder gives (the model's input side): 224 when not given. The evaluation
+   * resize keeps torchvision's ratio, the shorter side to side·256/224.
+   */
+  readonly side?: number;
+}
+
+/** The folder transform for a model whose input is side × side: FOLDER_TRANSFORM at 224, the same ratio otherwise. */
+export function folderTransform(side: number = FOLDER_TRANSFORM.crop): {resize: number; crop: number} {
+  return side === FOLDER_TRANSFORM.crop ? FOLDER_TRANSFORM : {resize: Math.round((side * FOLDER_TRANSFORM.resize) / FOLDER_TRANSFORM.crop), crop: side};
 }
 
 function memoryRun(ds: Dataset, split: Split, indices: ArrayLike<number>): ImageRun {
@@ -80,21 +90,22 @@ function builtin(name: string, opts: SourceOptions): Source {
   };
 }
 
-function folderRun(samples: readonly Sample[], transform: (i: number) => Transform, onSkip?: (file: string, why: string) => void): ImageRun {
+function folderRun(samples: readonly Sample[], size: number, transform: (i: number) => Transform, onSkip?: (file: string, why: string) => void): ImageRun {
   return {
     count: samples.length,
-    batches: (batchSize, layout) => loadBatches(samples, {transform, batchSize, layout, size: FOLDER_TRANSFORM.crop, onSkip}),
+    batches: (batchSize, layout) => loadBatches(samples, {transform, batchSize, layout, size, onSkip}),
   };
 }
 
 function folder(data: string, opts: SourceOptions): Source {
   const flag = opts.flag ?? '--data';
-  const evalTransform = (): {kind: 'eval'; resize: number; crop: number} => ({kind: 'eval', ...FOLDER_TRANSFORM});
-  const base = {kind: 'folder' as const, shape: [3, FOLDER_TRANSFORM.crop, FOLDER_TRANSFORM.crop] as const, mean: IMAGENET_MEAN, std: IMAGENET_STD};
+  const t = folderTransform(opts.side);
+  const evalTransform = (): {kind: 'eval'; resize: number; crop: number} => ({kind: 'eval', ...t});
+  const base = {kind: 'folder' as const, shape: [3, t.crop, t.crop] as const, mean: IMAGENET_MEAN, std: IMAGENET_STD};
   if (opts.need === 'test') {
     const dir = fs.existsSync(path.join(data, 'val')) ? path.join(data, 'val') : data;
     const scanned = scanImageFolder(dir, flag);
-    return {...base, name: dir, numClasses: scanned.classes.length, labels: scanned.classes, test: folderRun(selectSamples(scanned.samples, opts.limit, opts.shard), evalTransform, opts.onSkip)};
+    return {...base, name: dir, numClasses: scanned.classes.length, labels: scanned.classes, test: folderRun(selectSamples(scanned.samples, opts.limit, opts.shard), t.crop, evalTransform, opts.onSkip)};
   }
   const trainDir = path.join(data, 'train');
   const valDir = path.join(data, 'val');
@@ -110,16 +121,16 @@ function folder(data: string, opts: SourceOptions): Source {
   const epoch = (e: number, seed: number): ImageRun => {
     const order = Array.from(derivedRng(seed, 1, e).permutation(trainSamples.length), (i) => trainSamples[i]);
     // Each image's crop and flip come from its own generator, so they do not depend on decoding order.
-    const transform = (i: number): {kind: 'train'; crop: number; rng: Rng} => ({kind: 'train', crop: FOLDER_TRANSFORM.crop, rng: derivedRng(seed, 2 + i, e)});
-    return folderRun(order, transform, opts.onSkip);
+    const transform = (i: number): {kind: 'train'; crop: number; rng: Rng} => ({kind: 'train', crop: t.crop, rng: derivedRng(seed, 2 + i, e)});
+    return folderRun(order, t.crop, transform, opts.onSkip);
   };
   return {
     ...base,
     name: data,
     numClasses: train.classes.length,
     labels: train.classes,
-    test: folderRun(selectSamples(val.samples, opts.testLimit), evalTransform, opts.onSkip),
-    train: {...folderRun(trainSamples, evalTransform, opts.onSkip), epoch},
+    test: folderRun(selectSamples(val.samples, opts.testLimit), t.crop, evalTransform, opts.onSkip),
+    train: {...folderRun(trainSamples, t.crop, evalTransform, opts.onSkip), epoch},
   };
 }
 

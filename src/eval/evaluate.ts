@@ -57,12 +57,14 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   const shard = shardText === undefined ? undefined : parseShard(shardText);
   const {model, bytes} = readOnnx(opts.onnx);
   let skipped = 0;
-  const source = openSource(opts.data, {need: 'test', limit: opts.limit, shard, onSkip: (_file, why) => {
+  const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
+  const expected = dims.slice(1).map((d) => ('dim_value' in d ? d.dim_value : -1));
+  // An image folder is cropped to the model's side (a square colour input); 224 otherwise, then checked below.
+  const side = expected.length === 3 && expected[0] === 3 && expected[1] === expected[2] && expected[1] >= 8 && expected[1] <= 4096 ? expected[1] : undefined;
+  const source = openSource(opts.data, {need: 'test', limit: opts.limit, shard, side, onSkip: (_file, why) => {
     skipped++;
     opts.log?.(`warning: skipped ${why}`);
   }});
-  const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
-  const expected = dims.slice(1).map((d) => ('dim_value' in d ? d.dim_value : -1));
   if (expected.join(',') !== source.shape.join(',')) {
     throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data '${opts.data}' gives images [${source.shape.join(', ')}]`);
   }

@@ -60,6 +60,7 @@ function readNodeAt(r: StateReader, v: unknown, key: string): SpecNode {
       return x;
     },
     flag: (f) => r.bool(o[f], at(f)),
+    has: (f) => Object.prototype.hasOwnProperty.call(o, f) && o[f] !== undefined,
   };
   return readNode(kind, reader);
 }

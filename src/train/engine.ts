@@ -18,8 +18,11 @@ export interface Engine {
   readonly layout: Layout;
   readonly constrainedLayers: number;
   readonly constrainedWeights: number;
-  /** One step on the Lagrangian (λ fixed) at this ucs and learning rate; nothing is updated when it is not finite. */
-  step(batch: Batch, ucs: number, lr: number): Promise<StepResult>;
+  /**
+   * One step on the Lagrangian (λ fixed) at this ucs and learning rate; nothing is updated when it is not finite.
+   * `seed` seeds the step's random draws (dropout masks; src/core/rng.ts `stepSeed`), 0 when not given.
+   */
+  step(batch: Batch, ucs: number, lr: number, seed?: number): Promise<StepResult>;
   /** One Adam ascent step of every layer's λ on c(w) at this ucs; `step` is the 1-based count of ascents. */
   ascendLambda(ucs: number, step: number): void;
   /** Top-1/top-5 on the test images with the quantized weights. */

@@ -3,7 +3,7 @@ import {CbpError} from '../core/errors';
 import {checkInt, checkNumber} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
 import type {DeviceChoice} from '../core/ort';
-import {WIDTH_MODELS, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
+import {WIDTH_MODELS, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
 import {checkMethod, type Checkpoint, type RunConfig, type TrainMethod} from '../run/checkpoint';
 import {specOf} from '../run/spec-of';
 import {checkQuant} from '../cbp/registry';
@@ -104,7 +104,15 @@ export interface ResolvedRun {
  * and every bad combination refused here, before anything is trained or written. `open` opens the data with the
  * run's image limit (a resumed run keeps its own).
  */
-export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined) => Source): ResolvedRun {
+export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined, side: number | undefined) => Source): ResolvedRun {
+  const run = resolveRun(given, ck, open);
+  // The TensorFlow.js engine builds a network of the kinds it has (tfjsGaps): refused now, before a folder is made.
+  const refusal = run.engine.name === 'tfjs' ? tfjsRefusal(run.spec, true) : undefined;
+  if (refusal !== undefined) throw new CbpError(refusal);
+  return run;
+}
+
+function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined, side: number | undefined) => Source): ResolvedRun {
   const log = given.log ?? (() => undefined);
   const opts = withDefaults(given);
   const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
@@ -112,7 +120,11 @@ export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefi
   const limit = stored ? stored.limit ?? undefined : opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 2);
   const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
   const engine = resolveEngine(opts.engine ?? 'auto', settings);
-  const source = open(stored?.data ?? opts.data, limit);
+  // A run that carries its architecture (an imported model) takes image folders at its own input side.
+  const init = opts.resume === undefined && opts.init !== undefined ? initSource(opts.init, checkModel(opts.model)) : undefined;
+  const carriedShape = (opts.resume !== undefined ? stored?.spec : init?.spec)?.inputShape;
+  const side = carriedShape !== undefined && carriedShape[0] === 3 && carriedShape[1] === carriedShape[2] ? carriedShape[1] : undefined;
+  const source = open(stored?.data ?? opts.data, limit, side);
   if (opts.resume !== undefined && ck !== undefined) {
     const out = opts.resume;
     let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
@@ -128,7 +140,6 @@ export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefi
   const quant = checkQuant(opts.quant);
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones), and
   // a run that carries its own architecture (an imported ONNX model) gives it: then only a --model given is checked.
-  const init = opts.init !== undefined ? initSource(opts.init, checkModel(opts.model)) : undefined;
   const carried = init?.spec !== undefined ? carriedSpec(init.spec, given, opts.data, source) : undefined;
   const model = carried?.name ?? checkModel(opts.model);
   let config: RunConfig = {

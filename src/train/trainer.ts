@@ -4,6 +4,7 @@ import {ensureWritableDir} from '../core/atomic';
 import type {QuantOrNone} from '../../models/index';
 import {readCheckpoint, writeCheckpoint, type EpochRecord, type RunConfig, type RunOrigin, type RunState} from '../run/checkpoint';
 import {VERSION} from '../core/version';
+import {stepSeed} from '../core/rng';
 import type {Engine, EngineOptions, LevelHistogram} from './engine';
 import type {Batch} from '../data/imagefolder';
 import {startingWeights} from './setup';
@@ -30,8 +31,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
-  const run = resolveTrainOptions(opts, resumeFrom, (data, limit) =>
-    openSource(data, {need: 'train', limit, testLimit: opts.testLimit, onSkip: (_file, why) => log(`warning: skipped ${why}`)}),
+  const run = resolveTrainOptions(opts, resumeFrom, (data, limit, side) =>
+    openSource(data, {need: 'train', limit, testLimit: opts.testLimit, side, onSkip: (_file, why) => log(`warning: skipped ${why}`)}),
   );
   const {config, spec, source: ds, out} = run;
   log(`engine: ${run.engine.name} (${run.engine.why})`);
@@ -120,7 +121,7 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
     for await (const batch of batchesOf(epoch)) {
       step++;
       if (batch.count < 2) continue; // batch-norm needs two samples
-      const r = await engine.step(batch, schedule.ucs, lr);
+      const r = await engine.step(batch, schedule.ucs, lr, stepSeed(config.seed, epoch, step));
       if (!r.finite) {
         throw new CbpError(
           `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${r.loss}, Lagrangian ${r.lagrangian}; ` +

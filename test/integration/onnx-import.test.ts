@@ -95,7 +95,7 @@ test('a model with unsupported operators is refused whole: every op listed with 
   assert.equal(r.status, 2);
   const text = errorText(r.stderr);
   assert.match(text, /unsupported\.onnx: cannot import this model; unsupported: /);
-  for (const re of [/Sigmoid \(1 node: \/Sigmoid\)/, /Conv with group > 1 \(grouped or depthwise\) \(1 node: \/grouped\/Conv\)/, /Conv with dilation \(1 node: \/dilated\/Conv\)/, /Concat of computed values \(1 node: \/Concat\)/, /nothing was written/, /UNSUPPORTED_ONNX/]) {
+  for (const re of [/Sigmoid \(1 node: \/Sigmoid\)/, /Concat of computed values \(1 node: \/Concat\)/, /nothing was written/, /UNSUPPORTED_ONNX/]) {
     assert.match(text, re);
   }
   assert.ok(!fs.existsSync(out));
@@ -243,6 +243,13 @@ test('cbp train --init trains the imported architecture on the ONNX Runtime engi
   assert.equal(ck.state.config.spec?.name, 'vgg_dropout');
   const resumed = cbpJson<TrainResult>(['train', '--resume', out, '--epochs', '2', '--engine', 'onnxruntime', '--no-plot']);
   assert.equal(resumed.epochs.length, 2);
+  // The classifier's dropout draws its masks from the run's seed, epoch and step: a resumed run is bit-identical
+  // to one that was never stopped.
+  assert.ok(ck.state.config.spec?.nodes.some((n) => n.kind === 'dropout' && n.p === 0.5));
+  const straight = path.join(tmp, 'vgg-bin-straight');
+  cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '2', '--out', straight, ...common]);
+  const [a, b] = [readCheckpoint(out).tensors, readCheckpoint(straight).tensors];
+  for (const [key, t] of b) assert.deepEqual(a.get(key)?.data, t.data, `${key} after a resume`);
   const onnx = path.join(tmp, 'vgg-bin.onnx');
   cbpJson(['export', '--checkpoint', out, '--out', onnx]);
   assert.ok(fs.statSync(onnx).size > 0);

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../core/errors';
 import {TopK} from '../../core/topk';
+import {dropoutMask} from '../../core/rng';
 import {sizeOf, type Tensor32, type Weights} from '../../core/weights';
 import {cpuWillRun, openSession, type DeviceChoice, type OpenSession} from '../../core/ort';
 import {MIN_NCHWC_BLOCK, nchwcBlockSize} from './nchwc';
@@ -116,7 +117,8 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   // The quantized weights fed to the next step are written by the update pass (fusedUpdate); they are computed
   // from the latent weights only before the first step.
   let quantizedFresh = false;
-  const step: Engine['step'] = async (batch, ucs, lr) => {
+  const masks = graph.masks.map((m) => ({...m, perSampleCount: sizeOf(m.perSample)}));
+  const step: Engine['step'] = async (batch, ucs, lr, seed = 0) => {
     const n = batch.count;
     if (!quantizedFresh) for (const l of layers) quantizeArray(tensorOf(l.weightKey), l.scale, l.levels, l.quantized);
     quantizedFresh = true;
@@ -125,6 +127,9 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       labels: new ort.Tensor('int64', BigInt64Array.from(batch.y, (v) => BigInt(v)), [n]),
     };
     for (const p of graph.params) feeds[p.key] = new ort.Tensor('float32', constrainedKeys.get(p.key)?.quantized ?? tensorOf(p.key), [...p.shape]);
+    masks.forEach((m, i) => {
+      feeds[m.input] = new ort.Tensor('float32', dropoutMask(seed, i, m.p, new Float32Array(n * m.perSampleCount)), [n, ...m.perSample]);
+    });
     const out = await session.run(feeds);
     const floats = (name: string): Float32Array => {
       const t = out[name];

@@ -1,6 +1,6 @@
 import {CbpError} from '../../core/errors';
 import {INPUT, kindOf, valueShapes, type ModelSpec} from '../../../models/spec';
-import type {ConvolutionOps, TrainingGraph} from '../../../models/kinds/index';
+import type {ConvGeometry, ConvolutionOps, TrainingGraph} from '../../../models/kinds/index';
 import {GraphBuilder, valueInfo, type Attr} from '../../../onnx/graph-builder';
 import {DataType} from '../../../onnx/schema';
 
@@ -28,6 +28,15 @@ export interface TrainGraph {
   readonly params: readonly {readonly key: string; readonly shape: readonly number[]}[];
   /** Batch-norm layers whose batch statistics are outputs, with the count of values per channel per sample. */
   readonly batchNorms: readonly {readonly name: string; readonly channels: number; readonly perSample: number}[];
+  /** Dropout masks fed per step (input `mask.<layer>`, [N, ...perSample]), in spec order. */
+  readonly masks: readonly DropoutMask[];
+}
+
+export interface DropoutMask {
+  readonly layer: string;
+  readonly input: string;
+  readonly p: number;
+  readonly perSample: readonly number[];
 }
 
 export const TRAIN_OPSET = 17;
@@ -48,13 +57,14 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
   const forward = convolution(b, options.nchwcBlock);
   const conv: ConvolutionOps = {
     forward,
-    inputGrad: (gy, w, c) => convInputGrad(b, forward, gy, w, [c.cin, c.cout], c.in, c.out, c.kernel, c.stride, c.padding),
-    filterGrad: (x, gy, c) => convFilterGrad(b, x, gy, c.cin, c.cout, c.out, c.kernel, c.stride, c.padding, c.in),
+    inputGrad: (gy, w, c) => (plain(c) ? convInputGrad(b, forward, gy, w, [c.cin, c.cout], c.in, c.out, c.kernel, c.stride, c.padding) : groupedInputGrad(b, gy, w, c)),
+    filterGrad: (x, gy, c) => (plain(c) ? convFilterGrad(b, x, gy, c.cin, c.cout, c.out, c.kernel, c.stride, c.padding, c.in) : groupedFilterGrad(b, x, gy, c)),
   };
   const shapes = valueShapes(spec);
   const params: {key: string; shape: readonly number[]}[] = [];
   const batchNorms: {name: string; channels: number; perSample: number}[] = [];
   const statOutputs: {name: string; channels: number}[] = [];
+  const masks: DropoutMask[] = [];
   const tape: (() => void)[] = [];
   const grads = new Map<string, string[]>();
   const accumulate = (value: string, g: string): void => {
@@ -81,6 +91,11 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
     backward: (fn) => tape.push(fn),
     gradOf,
     accumulate,
+    dropoutMask: (layer, p, perSample) => {
+      const input = `mask.${layer}`;
+      masks.push({layer, input, p, perSample});
+      return input;
+    },
     batchStats: (name, mean, variance, channels, perSample) => {
       statOutputs.push({name: mean, channels}, {name: variance, channels});
       batchNorms.push({name, channels, perSample});
@@ -110,8 +125,9 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
     valueInfo('input', DataType.FLOAT, spec.inputShape, 'batch'),
     valueInfo('labels', DataType.INT64, [], 'batch'),
     ...params.map((p) => valueInfo(p.key, DataType.FLOAT, p.shape)),
+    ...masks.map((m) => valueInfo(m.input, DataType.FLOAT, m.perSample, 'batch')),
   ];
-  return {bytes: b.model(`${spec.name}_train_step`, inputs, outputs, TRAIN_OPSET, IR_VERSION), params, batchNorms};
+  return {bytes: b.model(`${spec.name}_train_step`, inputs, outputs, TRAIN_OPSET, IR_VERSION), params, batchNorms, masks};
 }
 
 /** w[:, :, ::-1, ::-1] transposed to [Cin, Cout, kh, kw]: the filter of the input gradient as a convolution. */
@@ -132,7 +148,7 @@ type Convolution = (inputs: readonly string[], cin: number, cout: number, attrs:
  */
 function convolution(b: GraphBuilder, block: number | undefined): Convolution {
   return (inputs, cin, cout, attrs, name) => {
-    if (block === undefined || cin % block !== 0 || cout % block !== 0) return b.op('Conv', inputs, attrs, name);
+    if (block === undefined || cin % block !== 0 || cout % block !== 0 || attrs.group !== undefined || attrs.dilations !== undefined) return b.op('Conv', inputs, attrs, name);
     const [x, w, ...bias] = inputs;
     const kernel = attrs.kernel_shape;
     if (!Array.isArray(kernel) || kernel.length !== 2) throw new Error('internal: a convolution without its 2-d kernel_shape');
@@ -155,6 +171,60 @@ function convInputGrad(b: GraphBuilder, conv: Convolution, gy: string, w: string
   }
   const outPad = [h - ((ho - 1) * sh + kh - 2 * ph), wd - ((wo - 1) * sw + kw - 2 * pw)];
   return b.op('ConvTranspose', [gy, w], {kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], output_padding: outPad});
+}
+
+/** A convolution of one group and no dilation (the formulations above were measured on those). */
+const plain = (c: ConvGeometry): boolean => c.groups === 1 && c.dilation[0] === 1 && c.dilation[1] === 1;
+
+/** The input gradient of a grouped or dilated convolution: ConvTranspose with the same group, dilations and stride. */
+function groupedInputGrad(b: GraphBuilder, gy: string, w: string, c: ConvGeometry): string {
+  const [[h, wd], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw]] = [c.in, c.out, c.kernel, c.stride, c.padding, c.dilation];
+  const outPad = [h - ((ho - 1) * sh + dh * (kh - 1) + 1 - 2 * ph), wd - ((wo - 1) * sw + dw * (kw - 1) + 1 - 2 * pw)];
+  return b.op('ConvTranspose', [gy, w], {kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], output_padding: outPad, group: c.groups, dilations: [dh, dw]});
+}
+
+/**
+ * The filter gradient of a grouped or dilated convolution: the im2col Gather of the dense case (dilation in its
+ * table), the columns split by group, and one batched MatMul — dW[g] = dy[g] · cols[g] for every group at once.
+ */
+function groupedFilterGrad(b: GraphBuilder, x: string, gy: string, c: ConvGeometry): string {
+  const {cin, cout, groups} = c;
+  const [[ho, wo], [kh, kw]] = [c.out, c.kernel];
+  const [gin, gout] = [cin / groups, cout / groups];
+  const cols = im2colColumns(b, x, cin, c);
+  // [N, Ho·Wo, kh·kw, Cin] → [groups, N·Ho·Wo, kh·kw·Cin/groups]
+  const byGroup = b.op('Transpose', [b.op('Reshape', [cols, b.i64([-1, kh * kw, groups, gin])])], {perm: [2, 0, 1, 3]});
+  const colsG = b.op('Reshape', [byGroup, b.i64([groups, -1, kh * kw * gin])]);
+  // dy [N, Cout, Ho, Wo] → [groups, Cout/groups, N·Ho·Wo]
+  const dyG = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [gy, b.i64([0, groups, gout, ho * wo])])], {perm: [1, 2, 0, 3]}), b.i64([groups, gout, -1])]);
+  const dw = b.op('Reshape', [b.op('MatMul', [dyG, colsG]), b.i64([cout, kh, kw, gin])]);
+  return b.op('Transpose', [dw], {perm: [0, 3, 1, 2]});
+}
+
+/** im2col columns [N, Ho·Wo, kh·kw, Cin] of a convolution's input by one Gather through a constant table. */
+function im2colColumns(b: GraphBuilder, x: string, cin: number, c: ConvGeometry): string {
+  const [[h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw]] = [c.in, c.out, c.kernel, c.stride, c.padding, c.dilation];
+  const channelsLast = b.op('Transpose', [x], {perm: [0, 2, 3, 1]});
+  const rows = b.op('Pad', [b.op('Reshape', [channelsLast, b.i64([0, h * w, cin])]), b.i64([0, 0, 0, 0, 1, 0])]);
+  return b.op('Gather', [rows, im2colTable(b, [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw])], {axis: 1});
+}
+
+/** Which row of the padded channels-last input each (output position, kernel offset) reads; h·w is the zero row. */
+function im2colTable(b: GraphBuilder, [h, w]: readonly number[], [ho, wo]: readonly number[], [kh, kw]: readonly number[], [sh, sw]: readonly number[], [ph, pw]: readonly number[], [dh, dw]: readonly number[]): string {
+  const table = new BigInt64Array(ho * wo * kh * kw);
+  let t = 0;
+  for (let oh = 0; oh < ho; oh++) {
+    for (let ow = 0; ow < wo; ow++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const [ih, iw] = [oh * sh - ph + i * dh, ow * sw - pw + j * dw];
+          table[t++] = BigInt(ih >= 0 && ih < h && iw >= 0 && iw < w ? ih * w + iw : h * w);
+        }
+      }
+    }
+  }
+  const key = dh === 1 && dw === 1 ? `im2col:${h},${w},${ho},${wo},${kh},${kw},${sh},${sw},${ph},${pw}` : `im2col:${h},${w},${ho},${wo},${kh},${kw},${sh},${sw},${ph},${pw},${dh},${dw}`;
+  return b.i64Table(key, [ho * wo, kh * kw], table);
 }
 
 function convFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, cout: number, [ho, wo]: readonly number[], [kh, kw]: readonly number[], [sh, sw]: readonly number[], [ph, pw]: readonly number[], [h, w]: readonly number[]): string {
@@ -183,19 +253,7 @@ function im2colFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, c
     return b.op('Reshape', [b.op('Gemm', [dyr, b.op('Reshape', [channelsLast, b.i64([-1, cin])])]), b.i64([cout, cin, 1, 1])]);
   }
   const rows = b.op('Pad', [b.op('Reshape', [channelsLast, b.i64([0, h * w, cin])]), b.i64([0, 0, 0, 0, 1, 0])]);
-  const table = new BigInt64Array(ho * wo * kh * kw);
-  let t = 0;
-  for (let oh = 0; oh < ho; oh++) {
-    for (let ow = 0; ow < wo; ow++) {
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const [ih, iw] = [oh * sh - ph + i, ow * sw - pw + j];
-          table[t++] = BigInt(ih >= 0 && ih < h && iw >= 0 && iw < w ? ih * w + iw : h * w);
-        }
-      }
-    }
-  }
-  const index = b.i64Table(`im2col:${h},${w},${ho},${wo},${kh},${kw},${sh},${sw},${ph},${pw}`, [ho * wo, kh * kw], table);
+  const index = im2colTable(b, [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [1, 1]);
   const cols = b.op('Reshape', [b.op('Gather', [rows, index], {axis: 1}), b.i64([-1, kh * kw * cin])]);
   const dw = b.op('Reshape', [b.op('Gemm', [dyr, cols]), b.i64([cout, kh, kw, cin])]);
   return b.op('Transpose', [dw], {perm: [0, 3, 1, 2]});

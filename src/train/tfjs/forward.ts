@@ -12,7 +12,7 @@ import {Network} from './network';
 export async function tfjsLogits(spec: ModelSpec, quant: QuantOrNone, weights: Weights, x: Float32Array, n: number, backend = 'auto'): Promise<Float32Array> {
   await selectBackend(backend);
   const [c, h, w] = spec.inputShape;
-  const net = new Network(spec, quant, weights);
+  const net = new Network(spec, quant, weights, 'forward');
   try {
     return tf.tidy(() => float32Values(net.forward(tf.transpose(tf.tensor4d(x, [n, c, h, w]), [0, 2, 3, 1]), false)));
   } finally {

@@ -6,7 +6,7 @@ import {CbpError} from '../../core/errors';
 import {required} from '../../core/checks';
 import {float32Values, rank1, rank2, rank4} from './tensors';
 import {sameShape, type Weights} from '../../core/weights';
-import {INPUT, isWeightNode, kindOf, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type WeightNode} from '../../../models/spec';
+import {INPUT, isWeightNode, kindOf, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type WeightNode, tfjsRefusal} from '../../../models/spec';
 import type {TfjsKernels} from '../../../models/kinds/index';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
@@ -45,14 +45,10 @@ export class Network {
   /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
   private readonly id = `net${++networkCount}`;
 
-  constructor(readonly spec: ModelSpec, readonly quant: QuantOrNone, weights: Weights) {
-    const refused = spec.nodes.filter((n) => kindOf(n).tfjs === undefined);
-    if (refused.length > 0) {
-      throw new CbpError(
-        `model ${spec.name} needs the ONNX Runtime engine (--engine onnxruntime): the TensorFlow.js engine has no ` +
-          `${[...new Set(refused.map((n) => n.kind))].join(', ')} (layers ${refused.map((n) => n.name).join(', ')})`,
-      );
-    }
+  /** `purpose`: 'forward' builds only the inference forward pass (an export's check), which needs less of the kinds. */
+  constructor(readonly spec: ModelSpec, readonly quant: QuantOrNone, weights: Weights, purpose: 'train' | 'forward' = 'train') {
+    const refusal = tfjsRefusal(spec, purpose === 'train');
+    if (refusal !== undefined) throw new CbpError(refusal);
     this.infos = paramInfos(spec, quant);
     for (const info of this.infos) {
       if (info.role === 'scale') continue;
