@@ -1,0 +1,128 @@
+/**
+ * `node dist/bench/torchvision-matrix.js DIR [--write]`: torchvision's classification models through `cbp import`
+ * and one CBP step, against PyTorch. DIR holds what test/fixtures/scripts/torchvision_matrix.py wrote: each model as
+ * torch.onnx.export wrote it (batch norms kept, 10 classes) and one ternary CBP step of the module in PyTorch. For
+ * each: the import (the importer's own check: the float export's logits against ONNX Runtime's on the file), the
+ * constrained layers (the same as the PyTorch step's), then the step on the ONNX Runtime engine from the same λ,
+ * momentum, batch and weights, and the largest difference of every tensor after it, relative to that tensor's
+ * largest value. --write puts the table into docs/IMPORT.md between its markers.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {importOnnx} from '../onnx/import/index';
+import {readCheckpoint, modelWeights, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../src/run/checkpoint';
+import {decodeSafetensors} from '../src/run/safetensors';
+import {createOrtEngine} from '../src/train/ort/engine';
+import {isQuant} from '../src/cbp/registry';
+import type {Tensor32} from '../src/core/weights';
+import type {Source} from '../src/data/source';
+
+interface Meta {
+  quant: string;
+  ucs: number;
+  lr: number;
+  weight_decay: number;
+  seed: number;
+  constrained: string[];
+  labels: number[];
+  loss: number;
+  lagrangian: number;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** The largest |a − b| over the largest |b|. */
+function relative(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  let largest = 1e-12;
+  for (let i = 0; i < b.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    largest = Math.max(largest, Math.abs(b[i]));
+  }
+  return a.length === b.length ? worst / largest : Infinity;
+}
+
+const noData = (shape: readonly [number, number, number], numClasses: number): Source => ({
+  kind: 'builtin', name: 'matrix', shape, numClasses, labels: [], mean: [0, 0, 0], std: [1, 1, 1],
+  test: {count: 0, batches: async function* () {}},
+});
+
+async function one(dir: string, name: string): Promise<string> {
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as Meta;
+  if (!isQuant(meta.quant)) throw new Error(`${name}: unknown constraint ${meta.quant}`);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), `cbp-matrix-${name}-`));
+  const t0 = Date.now();
+  const imported = await importOnnx({file: path.join(dir, `${name}.onnx`), out, quant: meta.quant});
+  const importSeconds = (Date.now() - t0) / 1000;
+  const sameLayers = imported.constrained.join(',') === meta.constrained.join(',');
+  const ck = readCheckpoint(out);
+  const spec = ck.state.config.spec;
+  if (spec === undefined) throw new Error(`${name}: no spec`);
+  const st = decodeSafetensors(fs.readFileSync(path.join(dir, `${name}.safetensors`)), name).tensors;
+  const group = (g: string, prefix = ''): Map<string, Tensor32> =>
+    new Map([...st].filter(([k]) => k.startsWith(`${g}/`)).map(([k, t]) => [prefix + k.slice(g.length + 1), t]));
+  const stored = new Map([...group('lambda', LAMBDA_PREFIX), ...group('momentum', MOMENTUM_PREFIX)]);
+  const e = await createOrtEngine({spec, quant: meta.quant, weights: modelWeights(ck.tensors), stored, weightDecay: meta.weight_decay, lrLambda: 1e-4, constraintTerm: true, source: noData(spec.inputShape, spec.numClasses), device: 'cpu'});
+  try {
+    const x = st.get('x');
+    if (x === undefined) throw new Error(`${name}: no batch`);
+    const t1 = Date.now();
+    const r = await e.step({x: Float32Array.from(x.data), y: Int32Array.from(meta.labels), count: meta.labels.length}, meta.ucs, meta.lr, meta.seed);
+    const stepSeconds = (Date.now() - t1) / 1000;
+    const state = e.state();
+    let weights = 0;
+    let worstTensor = '';
+    for (const [key, t] of group('after')) {
+      const got = state.get(key);
+      const d = got === undefined ? Infinity : relative(got.data, t.data);
+      if (d > weights) [weights, worstTensor] = [d, key];
+      if (process.env.MATRIX_DEBUG) process.stderr.write(`${key} ${d.toExponential(2)}\n`);
+    }
+    let momentum = 0;
+    for (const [key, t] of group('momentum_after')) momentum = Math.max(momentum, relative(state.get(MOMENTUM_PREFIX + key)?.data ?? [], t.data));
+    const kinds = [...new Set(spec.nodes.map((n) => n.kind))].sort().join(', ');
+    const pass = imported.maxDifference <= 1e-4 * Math.max(1, imported.maxLogit) && sameLayers && weights <= 1e-5 && Math.abs(r.loss - meta.loss) <= 1e-5 * Math.max(1, meta.loss);
+    return `| ${name} | ${imported.layers} | ${imported.constrained.length}${sameLayers ? '' : ' (differ)'} | ${(imported.maxDifference / Math.max(1e-12, imported.maxLogit)).toExponential(1)} | ` +
+      `${Math.abs(r.loss - meta.loss).toExponential(1)} | ${weights.toExponential(1)} (${worstTensor}) | ${momentum.toExponential(1)} | ${importSeconds.toFixed(1)} / ${stepSeconds.toFixed(1)} | ${pass ? 'yes' : '**no**'} | ${kinds} |`;
+  } finally {
+    await e.close();
+    fs.rmSync(out, {recursive: true, force: true});
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = process.argv[2];
+  if (dir === undefined) throw new Error('usage: torchvision-matrix DIR [--write] [MODEL ...]');
+  const only = process.argv.slice(3).filter((a) => !a.startsWith('--'));
+  const names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).filter((n) => only.length === 0 || only.includes(n)).sort();
+  const rows = [
+    '| model | layers | constrained | import: logits off (of largest) | step: loss off | step: worst tensor off (of its largest) | momentum off | import / step s | ≤ 1e-5 | node kinds |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const name of names) {
+    let row: string;
+    try {
+      row = await one(dir, name);
+    } catch (err) {
+      row = `| ${name} | – | – | – | – | – | – | – | **no** | ${(err instanceof Error ? err.message : String(err)).replace(/\|/g, '/').slice(0, 300)} |`;
+    }
+    process.stdout.write(`${row}\n`);
+    rows.push(row);
+  }
+  const table = `${rows.join('\n')}\n\nMachine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, Node ${process.version}.`;
+  if (process.argv.includes('--write')) {
+    const doc = path.join(ROOT, 'docs', 'IMPORT.md');
+    const text = fs.readFileSync(doc, 'utf8');
+    const [begin, end] = ['<!-- torchvision-matrix -->', '<!-- /torchvision-matrix -->'];
+    const a = text.indexOf(begin);
+    const b = text.indexOf(end);
+    if (a < 0 || b < a) throw new Error(`${doc} has no ${begin} … ${end} markers`);
+    fs.writeFileSync(doc, `${text.slice(0, a + begin.length)}\n${table}\n${text.slice(b)}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
