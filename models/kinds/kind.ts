@@ -140,6 +140,8 @@ export interface NodeReader {
   value(key: string): string;
   /** Two spec values. */
   valuePair(key: string): readonly [string, string];
+  /** A list of `min` to `max` spec values. */
+  values(key: string, min: number, max: number): readonly string[];
   /** A whole number in [min, max]. */
   int(key: string, min: number, max: number): number;
   /** Two whole numbers in [min, max]. */
@@ -147,6 +149,8 @@ export interface NodeReader {
   /** A finite number in [min, max]. */
   num(key: string, min: number, max: number): number;
   flag(key: string): boolean;
+  /** Whether the node has the field (optional fields, added to a kind after specs were stored without them). */
+  has(key: string): boolean;
 }
 
 /** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
@@ -177,6 +181,8 @@ export interface KindDef<N extends NodeBase & {readonly kind: string}> {
   train(node: N, g: TrainingGraph): void;
   /** The TensorFlow.js forward pass, or undefined: that engine refuses models with this kind. */
   tfjs?<T>(node: N, k: TfjsKernels<T>, inputs: readonly T[]): T;
+  /** What of this node the TensorFlow.js forward pass lacks (e.g. `grouped convolution`), or undefined. */
+  tfjsLacks?(node: N): string | undefined;
 }
 
 /** ONNX's pads for a symmetric 2-d padding. */
@@ -184,6 +190,16 @@ export const pads = (p: Pair): number[] => [p[0], p[1], p[0], p[1]];
 
 /** Output size of a window of k with stride s and padding p on each side over n positions (floor mode). */
 export const windows = (n: number, k: number, s: number, p: number): number => Math.floor((n + 2 * p - k) / s) + 1;
+
+/**
+ * Output size of a pooling window as PyTorch computes it (pooling_output_shape): floor mode as `windows`; ceil mode
+ * rounds up, then drops a last window that would start in the right padding.
+ */
+export function poolWindows(n: number, k: number, s: number, p: number, ceil: boolean): number {
+  if (!ceil) return windows(n, k, s, p);
+  const out = Math.floor((n + 2 * p - k + s - 1) / s) + 1;
+  return (out - 1) * s >= n + p ? out - 1 : out;
+}
 
 /** Why a per-sample shape is not an image [C, H, W] (of `channels` channels, when given), or undefined. */
 export function notImage(x: readonly number[] | undefined, channels?: number): string | undefined {

@@ -6,7 +6,7 @@ import {CbpError} from '../../core/errors';
 import {required} from '../../core/checks';
 import {float32Values, rank1, rank2, rank4} from './tensors';
 import {sameShape, type Weights} from '../../core/weights';
-import {INPUT, isWeightNode, kindOf, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type WeightNode} from '../../../models/spec';
+import {INPUT, isWeightNode, kindOf, paramInfos, type ModelSpec, type Pair, type ParamInfo, type QuantOrNone, type SpecNode, type WeightNode} from '../../../models/spec';
 import type {TfjsKernels} from '../../../models/kinds/index';
 import {batchNormTrain, type ShardReducer} from './batchnorm';
 import {makeConv2d} from './conv';
@@ -46,11 +46,12 @@ export class Network {
   private readonly id = `net${++networkCount}`;
 
   constructor(readonly spec: ModelSpec, readonly quant: QuantOrNone, weights: Weights) {
-    const refused = spec.nodes.filter((n) => kindOf(n).tfjs === undefined);
+    const lacks = (n: SpecNode): string | undefined => (kindOf(n).tfjs === undefined ? n.kind : kindOf(n).tfjsLacks?.(n));
+    const refused = spec.nodes.filter((n) => lacks(n) !== undefined);
     if (refused.length > 0) {
       throw new CbpError(
         `model ${spec.name} needs the ONNX Runtime engine (--engine onnxruntime): the TensorFlow.js engine has no ` +
-          `${[...new Set(refused.map((n) => n.kind))].join(', ')} (layers ${refused.map((n) => n.name).join(', ')})`,
+          `${[...new Set(refused.map(lacks))].join(', ')} (layers ${refused.map((n) => n.name).join(', ')})`,
       );
     }
     this.infos = paramInfos(spec, quant);
