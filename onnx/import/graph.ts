@@ -384,6 +384,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       }
       continue;
     }
+    if (op === 'Concat' && ins.some((v) => v?.t !== 'dyn')) {
+      skip('Concat of computed values with constants');
+      continue;
+    }
     const x = dynAt(0);
     if (x === undefined) {
       refuse(`${op} of constants only`, node);
@@ -563,8 +567,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       case 'Concat': {
         const parts = ins.map((v) => (v?.t === 'dyn' ? v : undefined));
         const axis = intAttr(node, 'axis', 0);
-        if (parts.some((v) => v === undefined)) skip('Concat of computed values with constants');
-        else if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
+        // Every input is computed (checked above the switch).
+        if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
         else if (parts.length === 1) vals.set(node.output[0], x);
         else {
           const dyn = parts.filter((v): v is Val & {t: 'dyn'} => v !== undefined);
