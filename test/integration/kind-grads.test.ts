@@ -8,6 +8,12 @@ import type {ConvolutionOps, InferenceGraph, TrainingGraph} from '../../models/k
 import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';
 import {TRAIN_OPSET} from '../../src/train/ort/train-graph';
+import {createOrtEngine} from '../../src/train/ort/engine';
+import {initialWeights} from '../../src/train/init';
+import {Rng} from '../../src/core/rng';
+import {decodeOnnx} from '../../onnx/reader';
+import {importGraph} from '../../onnx/import/graph';
+import {shapeOnlySource} from '../engine-helpers';
 import {FIXTURES} from '../helpers';
 import {assertClose} from '../unit/cbp/torch-fixture';
 
@@ -125,5 +131,29 @@ for (const c of fixture.cases) {
     for (const i of c.inputs) assertClose(data(trained, `grad.${i.name}`), c.grads[i.name], `${c.name}: gradient of ${i.name}`);
     const inferred = await run(inferenceModel(c), feeds);
     for (const o of c.outputs) assertClose(data(inferred, o.name), o.y, `${c.name}: inference output ${o.name}`);
+  });
+}
+
+// The kinds inside whole training graphs (src/train/ort/train-graph.ts): each imported fixture of
+// test/fixtures/scripts/make_onnx_fixtures.py takes binary CBP steps on the ONNX Runtime engine, its loss falling
+// on a batch it sees again.
+for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk']) {
+  test(`${name}.onnx imported trains on the ONNX Runtime engine (binary CBP): finite gradients, the loss falls`, async () => {
+    const file = path.join(FIXTURES, 'onnx', `${name}.onnx`);
+    const {spec} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});
+    const rng = new Rng(3);
+    const n = 8;
+    const size = spec.inputShape.reduce((a, b) => a * b, 1);
+    const batch = {x: Float32Array.from({length: n * size}, () => rng.normal()), y: Int32Array.from({length: n}, (_, i) => i % spec.numClasses), count: n};
+    const e = await createOrtEngine({spec, quant: 'bin', weights: initialWeights(spec, 'bin', 4), weightDecay: 0, lrLambda: 1e-3, constraintTerm: false, source: shapeOnlySource(spec.inputShape, spec.numClasses), device: 'cpu'});
+    try {
+      const losses: number[] = [];
+      for (let i = 0; i < 8; i++) losses.push((await e.step(batch, 0, 0.05)).loss);
+      assert.ok(losses.every(Number.isFinite), losses.join(', '));
+      assert.ok(losses[losses.length - 1] < losses[0], `losses ${losses.join(', ')}`);
+      for (const [key, t] of e.state()) assert.ok(t.data.every(Number.isFinite), key);
+    } finally {
+      await e.close();
+    }
   });
 }
