@@ -1,36 +1,91 @@
-import {MAX_WINDOW, notImage, notPool, notWindow, pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
+import {MAX_WINDOW, notImage, notPool, notWindow, pads, poolWindows, type KindDef, type NodeBase, type Pair} from './kind';
 
-/** PyTorch's AvgPool2d with its defaults: padded zeros count (count_include_pad), floor mode. */
+/**
+ * PyTorch's AvgPool2d: by default padded zeros count (count_include_pad) and floor mode; `excludePad` and `ceil`
+ * (both absent in older specs) are count_include_pad=False and ceil_mode=True.
+ */
 export interface AvgPoolNode extends NodeBase {
   readonly kind: 'avgpool';
   readonly input: string;
   readonly kernel: Pair;
   readonly stride: Pair;
   readonly padding: Pair;
+  readonly ceil?: boolean;
+  readonly excludePad?: boolean;
+}
+
+const attrs = (n: AvgPoolNode): Record<string, number[] | number> => ({
+  kernel_shape: [...n.kernel],
+  strides: [...n.stride],
+  pads: pads(n.padding),
+  count_include_pad: n.excludePad === true ? 0 : 1,
+  ...(n.ceil === true ? {ceil_mode: 1} : {}),
+});
+
+/**
+ * What each output of one axis is divided by, as PyTorch's avg_pool2d computes it: the window clipped to the padded
+ * input (a ceil-mode window may hang past it), and without padding further clipped to the input when padding does
+ * not count.
+ */
+function divisors(n: number, k: number, s: number, p: number, out: number, countPad: boolean): number[] {
+  return Array.from({length: out}, (_, o) => {
+    const start = o * s - p;
+    const end = Math.min(start + k, n + p);
+    return countPad ? end - start : Math.min(end, n) - Math.max(start, 0);
+  });
 }
 
 export const avgpool: KindDef<AvgPoolNode> = {
   kind: 'avgpool',
   inputs: (n) => [n.input],
-  shape: (n, [[c, h, w]]) => [c, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  shape: (n, [[c, h, w]]) => [c, poolWindows(h, n.kernel[0], n.stride[0], n.padding[0], n.ceil === true), poolWindows(w, n.kernel[1], n.stride[1], n.padding[1], n.ceil === true)],
   check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
-  read: (r) => ({kind: 'avgpool', name: r.name, input: r.value('input'), kernel: r.pair('kernel', 1, MAX_WINDOW), stride: r.pair('stride', 1, MAX_WINDOW), padding: r.pair('padding', 0, MAX_WINDOW)}),
+  read: (r) => ({
+    kind: 'avgpool',
+    name: r.name,
+    input: r.value('input'),
+    kernel: r.pair('kernel', 1, MAX_WINDOW),
+    stride: r.pair('stride', 1, MAX_WINDOW),
+    padding: r.pair('padding', 0, MAX_WINDOW),
+    ...(r.has('ceil') && r.flag('ceil') ? {ceil: true} : {}),
+    ...(r.has('excludePad') && r.flag('excludePad') ? {excludePad: true} : {}),
+  }),
   params: () => [],
-  onnx: (n, g) => g.emit(n, 'AveragePool', [g.value(n.input)], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding), count_include_pad: 1}),
+  onnx: (n, g) => g.emit(n, 'AveragePool', [g.value(n.input)], attrs(n)),
   train(n, g) {
+    const o = g.ops;
     const x = g.value(n.input);
     const [c, h, w] = g.shape(n.input);
-    g.ops.op('AveragePool', [x], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding), count_include_pad: 1}, n.name);
+    o.op('AveragePool', [x], attrs(n), n.name);
     const [, ho, wo] = g.shape(n.name);
+    const [kh, kw] = n.kernel;
+    const [sh, sw] = n.stride;
+    const [ph, pw] = n.padding;
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      const [kh, kw] = n.kernel;
-      // Each output spreads its gradient evenly over its window: a depthwise transposed convolution.
-      const spread = g.ops.f32(1 / (kh * kw), [c, 1, kh, kw]);
-      const outPad = [h - ((ho - 1) * n.stride[0] + kh - 2 * n.padding[0]), w - ((wo - 1) * n.stride[1] + kw - 2 * n.padding[1])];
-      g.accumulate(x, g.ops.op('ConvTranspose', [gy, spread], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding), output_padding: outPad, group: c}));
+      if (n.ceil !== true && n.excludePad !== true) {
+        // Each output spreads its gradient evenly over its window: a depthwise transposed convolution.
+        const spread = o.f32(1 / (kh * kw), [c, 1, kh, kw]);
+        const outPad = [h - ((ho - 1) * sh + kh - 2 * ph), w - ((wo - 1) * sw + kw - 2 * pw)];
+        g.accumulate(x, o.op('ConvTranspose', [gy, spread], {kernel_shape: [kh, kw], strides: [sh, sw], pads: pads(n.padding), output_padding: outPad, group: c}));
+        return;
+      }
+      // Each output's gradient divided by its own window's count, then spread over the window (a depthwise
+      // transposed convolution of ones); past the input's end, what a ceil-mode window covers is cropped.
+      const [dh, dw] = [divisors(h, kh, sh, ph, ho, n.excludePad !== true), divisors(w, kw, sw, pw, wo, n.excludePad !== true)];
+      const table = o.op('Reshape', [o.f32Vector(dh.flatMap((a) => dw.map((b) => a * b))), o.i64([ho, wo])]);
+      const [eh, ew] = [(ho - 1) * sh + kh - ph - h, (wo - 1) * sw + kw - pw - w];
+      const spread = o.op('ConvTranspose', [o.op('Div', [gy, table]), o.f32(1, [c, 1, kh, kw])], {
+        kernel_shape: [kh, kw],
+        strides: [sh, sw],
+        pads: [ph, pw, Math.max(eh, 0), Math.max(ew, 0)],
+        output_padding: [Math.max(-eh, 0), Math.max(-ew, 0)],
+        group: c,
+      });
+      g.accumulate(x, spread);
     });
   },
   tfjs: (n, k, [x]) => k.avgPool(n.name, x, n.kernel, n.stride, n.padding),
+  tfjsLacks: (n) => (n.ceil === true ? 'ceil-mode average pooling' : n.excludePad === true ? 'average pooling without padding counted' : undefined),
 };

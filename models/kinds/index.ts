@@ -9,6 +9,17 @@ import {flatten} from './flatten';
 import {globalavgpool} from './globalavgpool';
 import {maxpool} from './maxpool';
 import {relu} from './relu';
+import {clip} from './clip';
+import {concat} from './concat';
+import {hardsigmoid} from './hardsigmoid';
+import {hardswish} from './hardswish';
+import {leakyrelu} from './leakyrelu';
+import {mul} from './mul';
+import {pad} from './pad';
+import {reducemean} from './reducemean';
+import {shuffle} from './shuffle';
+import {sigmoid} from './sigmoid';
+import {slice} from './slice';
 
 export * from './kind';
 export type {AddNode} from './add';
@@ -21,9 +32,21 @@ export type {FlattenNode} from './flatten';
 export type {GlobalAvgPoolNode} from './globalavgpool';
 export type {MaxPoolNode} from './maxpool';
 export type {ReluNode} from './relu';
+export type {ClipNode} from './clip';
+export type {ConcatNode} from './concat';
+export type {HardSigmoidNode} from './hardsigmoid';
+export type {HardSwishNode} from './hardswish';
+export type {LeakyReluNode} from './leakyrelu';
+export type {MulNode} from './mul';
+export type {PadNode} from './pad';
+export type {ReduceMeanNode} from './reducemean';
+export type {ShuffleNode} from './shuffle';
+export type {SigmoidNode} from './sigmoid';
+export type {SliceNode} from './slice';
 
 /** Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. */
-export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dropout} as const;
+export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dropout,
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, mul, concat, pad, reducemean, shuffle, slice} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -148,6 +148,8 @@ export interface NodeReader {
   value(key: string): string;
   /** Two spec values. */
   valuePair(key: string): readonly [string, string];
+  /** A list of `min` to `max` spec values. */
+  values(key: string, min: number, max: number): readonly string[];
   /** A whole number in [min, max]. */
   int(key: string, min: number, max: number): number;
   /** Two whole numbers in [min, max]. */
@@ -196,6 +198,16 @@ export const pads = (p: Pair): number[] => [p[0], p[1], p[0], p[1]];
 
 /** Output size of a window of k (dilated by d) with stride s and padding p on each side over n positions (floor mode). */
 export const windows = (n: number, k: number, s: number, p: number, d = 1): number => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+
+/**
+ * Output size of a pooling window as PyTorch computes it (pooling_output_shape): floor mode as `windows`; ceil mode
+ * rounds up, then drops a last window that would start in the right padding.
+ */
+export function poolWindows(n: number, k: number, s: number, p: number, ceil: boolean): number {
+  if (!ceil) return windows(n, k, s, p);
+  const out = Math.floor((n + 2 * p - k + s - 1) / s) + 1;
+  return (out - 1) * s >= n + p ? out - 1 : out;
+}
 
 /** Why a per-sample shape is not an image [C, H, W] (of `channels` channels, when given), or undefined. */
 export function notImage(x: readonly number[] | undefined, channels?: number): string | undefined {

@@ -1,4 +1,4 @@
-import {MAX_WINDOW, notImage, notPool, notWindow, pads, windows, type KindDef, type NodeBase, type Pair} from './kind';
+import {MAX_WINDOW, notImage, notPool, notWindow, pads, poolWindows, type KindDef, type NodeBase, type Pair} from './kind';
 
 export interface MaxPoolNode extends NodeBase {
   readonly kind: 'maxpool';
@@ -6,19 +6,31 @@ export interface MaxPoolNode extends NodeBase {
   readonly kernel: Pair;
   readonly stride: Pair;
   readonly padding: Pair;
+  /** PyTorch's ceil_mode (SqueezeNet, GoogLeNet): a last window may hang off the edge; absent in older specs. */
+  readonly ceil?: boolean;
 }
+
+const attrs = (n: MaxPoolNode): Record<string, number[] | number> => ({kernel_shape: [...n.kernel], strides: [...n.stride], pads: pads(n.padding), ...(n.ceil === true ? {ceil_mode: 1} : {})});
 
 export const maxpool: KindDef<MaxPoolNode> = {
   kind: 'maxpool',
   inputs: (n) => [n.input],
-  shape: (n, [[c, h, w]]) => [c, windows(h, n.kernel[0], n.stride[0], n.padding[0]), windows(w, n.kernel[1], n.stride[1], n.padding[1])],
+  shape: (n, [[c, h, w]]) => [c, poolWindows(h, n.kernel[0], n.stride[0], n.padding[0], n.ceil === true), poolWindows(w, n.kernel[1], n.stride[1], n.padding[1], n.ceil === true)],
   check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
-  read: (r) => ({kind: 'maxpool', name: r.name, input: r.value('input'), kernel: r.pair('kernel', 1, MAX_WINDOW), stride: r.pair('stride', 1, MAX_WINDOW), padding: r.pair('padding', 0, MAX_WINDOW)}),
+  read: (r) => ({
+    kind: 'maxpool',
+    name: r.name,
+    input: r.value('input'),
+    kernel: r.pair('kernel', 1, MAX_WINDOW),
+    stride: r.pair('stride', 1, MAX_WINDOW),
+    padding: r.pair('padding', 0, MAX_WINDOW),
+    ...(r.has('ceil') && r.flag('ceil') ? {ceil: true} : {}),
+  }),
   params: () => [],
-  onnx: (n, g) => g.emit(n, 'MaxPool', [g.value(n.input)], {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)}),
+  onnx: (n, g) => g.emit(n, 'MaxPool', [g.value(n.input)], attrs(n)),
   train(n, g) {
     const x = g.value(n.input);
-    const [y, indices] = g.ops.opN('MaxPool', [x], 2, {kernel_shape: n.kernel, strides: n.stride, pads: pads(n.padding)});
+    const [y, indices] = g.ops.opN('MaxPool', [x], 2, attrs(n));
     g.ops.op('Identity', [y], {}, n.name);
     g.backward(() => {
       const gy = g.gradOf(n.name);
@@ -33,4 +45,5 @@ export const maxpool: KindDef<MaxPoolNode> = {
     });
   },
   tfjs: (n, k, [x]) => k.maxPool(x, n.kernel, n.stride, n.padding),
+  tfjsLacks: (n) => (n.ceil === true ? 'ceil-mode max pooling' : undefined),
 };

@@ -4,11 +4,11 @@ import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './cons
 
 /**
  * Shape arithmetic folded at import: what torch.onnx.export writes around `x.view(x.size(0), -1)` and the like
- * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Reshape of constants, Constant). Each op here computes a constant
+ * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, and Add, Mul, Reshape of constants, Constant). Each op here computes a constant
  * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
  * spec keeps only what trains.
  */
-export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div'] as const;
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub'] as const;
 
 export interface FoldInput {
   /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
@@ -90,7 +90,12 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       if (data.kind === 'float' && toInt && data.values.length <= MAX_INT_ELEMENTS) return ints(Array.from(data.values, (v) => Math.trunc(v)), data.dims);
       return undefined;
     }
-    case 'Div': {
+    case 'Div':
+    case 'Mul':
+    case 'Add':
+    case 'Sub': {
+      // Add and Mul also map onto layers (add, mul); the importer folds them here when every input is a constant
+      // (torch.chunk's channel bounds: (C + 1) / 2 · k).
       const a = c(0);
       const b = c(1);
       if (a === undefined || b === undefined || a.kind !== b.kind) return undefined;
@@ -98,16 +103,19 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       const dims = size(a.dims) >= size(b.dims) ? a.dims : b.dims;
       if (!(size(a.dims) === size(b.dims) && a.dims.join() === b.dims.join()) && size(a.dims) !== 1 && size(b.dims) !== 1) return undefined;
       const at = (x: Const, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
+      const apply = (x: number, y: number): number => (node.op_type === 'Div' ? x / y : node.op_type === 'Mul' ? x * y : node.op_type === 'Add' ? x + y : x - y);
       if (a.kind === 'float') {
-        return {kind: 'float', dims, values: Float32Array.from({length: n}, (_, i) => Math.fround(Number(at(a, i)) / Number(at(b, i))))};
+        return {kind: 'float', dims, values: Float32Array.from({length: n}, (_, i) => Math.fround(apply(Number(at(a, i)), Number(at(b, i)))))};
       }
       const values: number[] = [];
       for (let i = 0; i < n; i++) {
         const x = at(a, i);
         const y = at(b, i);
         if (typeof x !== 'number' || typeof y !== 'number') return undefined;
-        if (y === 0) fail('divides by zero');
-        values.push(Math.trunc(x / y));
+        if (node.op_type === 'Div' && y === 0) fail('divides by zero');
+        const v = node.op_type === 'Div' ? Math.trunc(x / y) : apply(x, y);
+        if (!Number.isSafeInteger(v)) return undefined;
+        values.push(v);
       }
       return ints(values, dims);
     }

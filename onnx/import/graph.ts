@@ -13,7 +13,10 @@ const MAX_CHANNELS = 64;
 const MAX_SIDE = 4096;
 
 /** ONNX operators mapped onto node kinds (models/kinds); with FOLD_OPS, everything the importer reads. */
-export const MAPPED_OPS = ['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Identity', 'Dropout'] as const;
+export const MAPPED_OPS = [
+  'Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Identity', 'Dropout',
+  'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Mul', 'Concat', 'Pad', 'ReduceMean', 'Transpose', 'Slice', 'Split',
+] as const;
 const KNOWN = new Set<string>([...MAPPED_OPS, ...FOLD_OPS]);
 const FOLDS = new Set<string>(FOLD_OPS);
 
@@ -31,6 +34,9 @@ type Val =
   | {readonly t: 'const'; readonly c: Const}
   | {readonly t: 'init'; readonly tensor: TensorMsg}
   | {readonly t: 'dyn'; readonly name: string; readonly shape: readonly number[]}
+  // A channel shuffle on its way (ShuffleNet): x viewed as [N, g, C/g, H, W], then with axes 1 and 2 swapped; only
+  // the Transpose and the Reshape back to [N, C, H, W] may read these.
+  | {readonly t: 'grouped' | 'swapped'; readonly src: {readonly name: string; readonly shape: readonly number[]}; readonly groups: number}
   | {readonly t: 'poison'};
 
 const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
@@ -87,9 +93,7 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
       const w = window(node);
       if (typeof w === 'string') return w;
       if (w.kernel === undefined) return `${node.op_type} without a 2-d kernel_shape`;
-      if (intAttr(node, 'ceil_mode', 0) !== 0) return `${node.op_type} with ceil_mode`;
       if (node.op_type === 'MaxPool' && (intAttr(node, 'storage_order', 0) !== 0 || usesOutput(1))) return 'MaxPool with indices';
-      if (node.op_type === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (w.padding[0] > 0 || w.padding[1] > 0)) return 'AveragePool excluding padding (count_include_pad=0)';
       return undefined;
     }
     case 'BatchNormalization':
@@ -103,6 +107,14 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
       return intAttr(node, 'transA', 0) === 0 ? undefined : 'Gemm with transA';
     case 'Dropout':
       return usesOutput(1) ? 'Dropout with its mask used' : undefined;
+    case 'Pad': {
+      const mode = strAttr(node, 'mode');
+      return mode === '' || mode === 'constant' ? undefined : `Pad with mode ${mode}`;
+    }
+    case 'ReduceMean': {
+      const axes = intsAttr(node, 'axes');
+      return axes === undefined || axes.length === 0 || [...axes].map((a) => (a < 0 ? a + 4 : a)).sort().join() === '2,3' ? undefined : 'ReduceMean over axes other than height and width';
+    }
     default:
       return undefined;
   }
@@ -295,7 +307,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     // Every node is judged, also past one refused: the error lists them all. What reads a refused node's output
     // is judged by its own op and attributes only (its input has no shape), and fold-only ops are then refused
     // as reading computed values.
-    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' ? `${node.op_type} of computed values` : undefined);
+    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' && node.op_type !== 'Concat' ? `${node.op_type} of computed values` : undefined);
     if (label !== undefined) refuse(label, node);
     if (label !== undefined || ins.some((v) => v?.t === 'poison')) {
       for (const o of node.output) vals.set(o, {t: 'poison'});
@@ -323,7 +335,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       vals.set(node.output[0], ins[0]);
       continue;
     }
-    if (FOLDS.has(op) || (op === 'Reshape' && allConst)) {
+    const anyDyn = ins.some((v) => v?.t === 'dyn');
+    if ((FOLDS.has(op) && !(op === 'Concat' && anyDyn)) || ((op === 'Reshape' || op === 'Add' || op === 'Mul') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
         const d = dynAt(k);
@@ -345,6 +358,31 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       } else {
         vals.set(node.output[0], {t: 'const', c: out});
       }
+      continue;
+    }
+    /** Refuses the node under `label` (listed with the rest at the end); what reads it is judged without it. */
+    const skip = (label: string): void => {
+      refuse(label, node);
+      for (const o of node.output) vals.set(o, {t: 'poison'});
+    };
+    const viewed = ins[0]?.t === 'grouped' || ins[0]?.t === 'swapped' ? ins[0] : undefined;
+    if (viewed !== undefined || ins.some((v) => v?.t === 'grouped' || v?.t === 'swapped')) {
+      if (op === 'Transpose' && viewed?.t === 'grouped' && (intsAttr(node, 'perm') ?? []).join() === '0,2,1,3,4') {
+        vals.set(node.output[0], {...viewed, t: 'swapped'});
+      } else if (op === 'Reshape' && viewed?.t === 'swapped') {
+        const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
+        const [c, h, w] = viewed.src.shape;
+        const v = to?.kind === 'int' ? to.values : [];
+        const back = v.length === 4 && (v[0] === BATCH || v[0] === 0) && (v[1] === c || v[1] === -1) && v[2] === h && v[3] === w;
+        if (back) push({kind: 'shuffle', name: uniqueName([modulePath(node.name), node.name, 'shuffle']), input: viewed.src.name, channels: c, groups: viewed.groups}, node, [viewed.src.shape]);
+        else skip('Reshape or Transpose other than a channel shuffle');
+      } else {
+        skip('Reshape or Transpose other than a channel shuffle');
+      }
+      continue;
+    }
+    if (op === 'Concat' && ins.some((v) => v?.t !== 'dyn')) {
+      skip('Concat of computed values with constants');
       continue;
     }
     const x = dynAt(0);
@@ -408,7 +446,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       case 'AveragePool': {
         const win = window(node);
         if (typeof win === 'string' || win.kernel === undefined) return here('has no 2-d kernel_shape');
-        push({kind: op === 'MaxPool' ? 'maxpool' : 'avgpool', name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding}, node, [x.shape]);
+        const pool = {name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(intAttr(node, 'ceil_mode', 0) !== 0 ? {ceil: true} : {})};
+        // Without padding, counting it or not is the same (PyTorch clips a ceil-mode window to the padded input).
+        const excludePad = op === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (win.padding[0] > 0 || win.padding[1] > 0);
+        push(op === 'MaxPool' ? {kind: 'maxpool', ...pool} : {kind: 'avgpool', ...pool, ...(excludePad ? {excludePad: true} : {})}, node, [x.shape]);
         break;
       }
       case 'GlobalAveragePool':
@@ -424,6 +465,12 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         const zeroCopies = intAttr(node, 'allowzero', 0) === 0;
         const first = v[0] === BATCH || (v[0] === 0 && zeroCopies);
         const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
+        const [c, h, w] = x.shape;
+        const groups = v[1];
+        if (!flat && x.shape.length === 3 && v.length === 5 && first && typeof groups === 'number' && groups >= 1 && c % groups === 0 && (v[2] === c / groups || v[2] === -1) && v[3] === h && v[4] === w) {
+          vals.set(node.output[0], {t: 'grouped', src: x, groups});
+          break;
+        }
         if (!flat) {
           refuse(to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]', node);
           vals.set(node.output[0], {t: 'poison'});
@@ -486,6 +533,134 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         vals.set(node.output[0], x);
         break;
       }
+      case 'Sigmoid':
+        push({kind: 'sigmoid', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      case 'HardSigmoid':
+        push({kind: 'hardsigmoid', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5)}, node, [x.shape]);
+        break;
+      case 'HardSwish':
+        push({kind: 'hardswish', name: named(undefined), input: x.name}, node, [x.shape]);
+        break;
+      case 'LeakyRelu':
+        push({kind: 'leakyrelu', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.01)}, node, [x.shape]);
+        break;
+      case 'Clip': {
+        // Opset 11 on: the bounds are optional inputs (ReLU6: Constant 0 and 6).
+        const bounds = [1, 2].map((k) => {
+          const v = node.input[k];
+          if (v === undefined || v === '') return undefined;
+          const c = constOf(v);
+          return c?.kind === 'float' && c.values.length === 1 ? c.values[0] : null;
+        });
+        const [min, max] = bounds;
+        if (min === null || max === null) {
+          skip('Clip with bounds that are not constant numbers');
+          break;
+        }
+        push({kind: 'clip', name: named(undefined), input: x.name, ...(min !== undefined ? {min} : {}), ...(max !== undefined ? {max} : {})}, node, [x.shape]);
+        break;
+      }
+      case 'Mul': {
+        const y = dynAt(1);
+        if (y === undefined) {
+          skip('Mul by a constant');
+          break;
+        }
+        const node2 = {kind: 'mul', name: named(undefined), inputs: [x.name, y.name]} as const;
+        if (kindOf(node2).check(node2, [x.shape, y.shape]) !== undefined) {
+          skip('Mul of values that do not broadcast per channel (ranks or axes differ)');
+          break;
+        }
+        push(node2, node, [x.shape, y.shape]);
+        break;
+      }
+      case 'Concat': {
+        const parts = ins.map((v) => (v?.t === 'dyn' ? v : undefined));
+        const axis = intAttr(node, 'axis', 0);
+        // Every input is computed (checked above the switch).
+        if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
+        else if (parts.length === 1) vals.set(node.output[0], x);
+        else {
+          const dyn = parts.filter((v): v is Val & {t: 'dyn'} => v !== undefined);
+          push({kind: 'concat', name: named(undefined), inputs: dyn.map((v) => v.name)}, node, dyn.map((v) => v.shape));
+        }
+        break;
+      }
+      case 'Pad': {
+        const pads = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+        const value = node.input[2] !== undefined && node.input[2] !== '' ? constOf(node.input[2]) : undefined;
+        const p = pads?.kind === 'int' ? pads.values : [];
+        if (node.input[3] !== undefined && node.input[3] !== '') skip('Pad with axes');
+        else if (value !== undefined && (value.kind !== 'float' || value.values.some((v) => v !== 0))) skip('Pad with a value other than 0');
+        else if (x.shape.length !== 3 || p.length !== 8 || p.some((v) => typeof v !== 'number' || v < 0) || p[0] !== 0 || p[1] !== 0 || p[4] !== 0 || p[5] !== 0) {
+          skip('Pad other than constant zeros around the height and width');
+        } else if (p.every((v) => v === 0)) vals.set(node.output[0], x);
+        else push({kind: 'pad', name: named(undefined), input: x.name, begin: [Number(p[2]), Number(p[3])], end: [Number(p[6]), Number(p[7])]}, node, [x.shape]);
+        break;
+      }
+      case 'ReduceMean': {
+        // Opset 18 moved the axes to an input; either must say height and width.
+        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+        const axes = given?.kind === 'int' ? given.values : intsAttr(node, 'axes');
+        const spatial = axes !== undefined && axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort().join() === '2,3';
+        if (x.shape.length !== 3 || !spatial) skip('ReduceMean over axes other than height and width');
+        else push({kind: 'reducemean', name: named(undefined), input: x.name, keepdims: intAttr(node, 'keepdims', 1) !== 0}, node, [x.shape]);
+        break;
+      }
+      case 'Slice': {
+        const [starts, ends, axes, steps] = [1, 2, 3, 4].map((k) => (node.input[k] !== undefined && node.input[k] !== '' ? constOf(node.input[k]) : undefined));
+        const rank = x.shape.length + 1;
+        const one = (c: Const | undefined): number | undefined => (c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
+        const [s0, e0, a0] = [one(starts), one(ends), axes === undefined ? 0 : one(axes)];
+        const channels = x.shape[0];
+        if (s0 === undefined || e0 === undefined || a0 === undefined || (a0 < 0 ? a0 + rank : a0) !== 1 || (steps !== undefined && one(steps) !== 1)) {
+          skip('Slice other than of channels (axis 1, step 1)');
+          break;
+        }
+        const clamp = (v: number): number => Math.min(channels, Math.max(0, v < 0 ? v + channels : v));
+        const [start, end] = [clamp(s0), clamp(e0)];
+        if (start >= end) here(`takes channels [${s0}, ${e0}) of ${channels}: none`);
+        if (start === 0 && end === channels) vals.set(node.output[0], x);
+        else push({kind: 'slice', name: named(undefined), input: x.name, start, end}, node, [x.shape]);
+        break;
+      }
+      case 'Split': {
+        const rank = x.shape.length + 1;
+        const axis = intAttr(node, 'axis', 0);
+        if ((axis < 0 ? axis + rank : axis) !== 1) {
+          skip('Split on an axis other than 1 (the channels)');
+          break;
+        }
+        const channels = x.shape[0];
+        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+        const parts = node.output.length;
+        // The sizes: the split input (opset 13 on) or attribute, else equal parts (opset 18: the last one smaller).
+        const listed = given?.kind === 'int' ? given.values : intsAttr(node, 'split');
+        const each = Math.ceil(channels / parts);
+        const sizes = listed ?? Array.from({length: parts}, (_, i) => Math.max(0, Math.min(each, channels - i * each)));
+        if (sizes.length !== parts || sizes.some((v) => typeof v !== 'number' || v < 0) || sizes.reduce<number>((a, b) => a + Number(b), 0) !== channels) {
+          here(`splits ${channels} channels into parts [${sizes.join(', ')}]`);
+        }
+        let start = 0;
+        sizes.forEach((size, i) => {
+          const end = start + Number(size);
+          const out = node.output[i];
+          if (out !== '' && used.has(out) && end > start) {
+            const slice = {kind: 'slice', name: uniqueName([path, node.name, 'split']), input: x.name, start, end} as const;
+            const why = kindOf(slice).check(slice, [x.shape]);
+            if (why !== undefined) here(why);
+            nodes.push(slice);
+            sources.set(slice.name, node.name);
+            vals.set(out, {t: 'dyn', name: slice.name, shape: kindOf(slice).shape(slice, [x.shape])});
+          }
+          start = end;
+        });
+        break;
+      }
+      case 'Transpose':
+        skip('Transpose other than in a channel shuffle');
+        break;
       default:
         refuse(op, node);
         vals.set(node.output[0], {t: 'poison'});

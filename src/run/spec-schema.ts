@@ -46,6 +46,12 @@ function readNodeAt(r: StateReader, v: unknown, key: string): SpecNode {
       const [a, b] = p as unknown[];
       return [r.str(a, `${at(f)}[0]`), r.str(b, `${at(f)}[1]`)];
     },
+    values: (f, min, max) => {
+      const p = o[f];
+      if (!Array.isArray(p) || p.length < min || p.length > max) r.fail(at(f), Array.isArray(p) ? `${p.length} values` : p, `a list of ${min} to ${max} value names`);
+      // Checked on the line above to be an array; each element is checked as it is read.
+      return (p as unknown[]).map((x, i) => r.str(x, `${at(f)}[${i}]`));
+    },
     int: (f, min, max) => int(o[f], at(f), min, max),
     pair: (f, min, max): Pair => {
       const p = o[f];

@@ -39,6 +39,10 @@ const cases = [
   {name: 'resnet_bn', shape: [3, 32, 32], bn: 6, warned: false},
   {name: 'resnet_folded', shape: [3, 32, 32], bn: 0, warned: true},
   {name: 'vgg_dropout', shape: [1, 28, 28], bn: 2, warned: false},
+  {name: 'mobile_se', shape: [3, 32, 32], bn: 3, warned: false},
+  {name: 'mobile_se14', shape: [3, 32, 32], bn: 3, warned: false},
+  {name: 'fire_concat', shape: [3, 32, 32], bn: 0, warned: false},
+  {name: 'shuffle_chunk', shape: [3, 32, 32], bn: 3, warned: false},
 ] as const;
 
 for (const c of cases) {
@@ -76,6 +80,31 @@ for (const c of cases) {
   });
 }
 
+test('the operators of MobileNet, EfficientNet, SqueezeNet, GoogLeNet, DenseNet, MnasNet and ShuffleNet map onto their kinds', () => {
+  const kinds = (name: string): Record<string, number> => {
+    const file = fixture(name);
+    const counts: Record<string, number> = {};
+    for (const n of importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name}).spec.nodes) counts[n.kind] = (counts[n.kind] ?? 0) + 1;
+    return counts;
+  };
+  // ReLU6 as Clip; Hardswish as HardSigmoid + Mul (opset 13) or HardSwish (14); the squeeze-excite scale a Mul
+  // broadcast over height and width; SiLU as Sigmoid + Mul; x.mean([2, 3]) as ReduceMean.
+  assert.deepEqual(kinds('mobile_se'), {conv2d: 5, batchnorm: 3, clip: 1, hardsigmoid: 2, mul: 3, globalavgpool: 1, relu: 1, sigmoid: 1, leakyrelu: 1, reducemean: 1, dense: 1});
+  assert.deepEqual(kinds('mobile_se14'), {conv2d: 5, batchnorm: 3, clip: 1, hardswish: 1, hardsigmoid: 1, mul: 2, globalavgpool: 1, relu: 1, sigmoid: 1, leakyrelu: 1, reducemean: 1, dense: 1});
+  // The padded AvgPool2d is written as Pad + AveragePool; the ceil-mode pools keep their mode.
+  assert.deepEqual(kinds('fire_concat'), {conv2d: 5, relu: 4, maxpool: 1, concat: 2, avgpool: 2, pad: 1, globalavgpool: 1, flatten: 1, dense: 1});
+  // torch.chunk's two Slices, torch.split's two outputs, one channel shuffle out of Reshape/Transpose/Reshape.
+  assert.deepEqual(kinds('shuffle_chunk'), {conv2d: 3, batchnorm: 3, relu: 2, slice: 4, concat: 2, shuffle: 1, reducemean: 1, flatten: 1, dense: 1});
+  const file = fixture('fire_concat');
+  const nodes = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name: 'fire'}).spec.nodes;
+  assert.deepEqual(nodes.filter((n) => n.kind === 'maxpool' || n.kind === 'avgpool').map((n) => [n.name, n.kind === 'avgpool' || n.kind === 'maxpool' ? n.ceil === true : undefined, n.kind === 'avgpool' ? n.excludePad === true : undefined]), [
+    ['pool', true, undefined],
+    ['pool_exclude', true, true],
+    // The Pad before it took the module's name.
+    ['/pool_include/AveragePool', false, false],
+  ]);
+});
+
 test('torchvision names survive: state_dict names for layers, module paths for the rest; the first conv and the fc stay full precision', async () => {
   const r = await importOnnx({file: fixture('resnet_bn'), out: path.join(tmp, 'names'), quant: 'bin'});
   assert.deepEqual(r.fullPrecision, ['conv1', 'fc']);
@@ -95,7 +124,7 @@ test('a model with unsupported operators is refused whole: every op listed with 
   assert.equal(r.status, 2);
   const text = errorText(r.stderr);
   assert.match(text, /unsupported\.onnx: cannot import this model; unsupported: /);
-  for (const re of [/Sigmoid \(1 node: \/Sigmoid\)/, /Concat of computed values \(1 node: \/Concat\)/, /nothing was written/, /UNSUPPORTED_ONNX/]) {
+  for (const re of [/Erf \(1 node: \/Erf\)/, /Mod \(1 node: \/Mod\)/, /Concat on an axis other than 1 \(the channels\) \(1 node: \/Concat\)/, /Transpose other than in a channel shuffle \(1 node: \/Transpose\)/, /nothing was written/, /UNSUPPORTED_ONNX/]) {
     assert.match(text, re);
   }
   assert.ok(!fs.existsSync(out));
@@ -150,7 +179,7 @@ test('hostile and inconsistent files are refused clearly, naming the file, in bo
     }, 'BAD_ONNX', /node '\/layer1\/layer1\.0\/conv2\/Conv' \(Conv\) takes its weight from '\/layer1\/layer1\.0\/relu\/Relu_output_0', which is not a constant/],
     ['a dynamic shape that does not fold', 'resnet_folded', (m) => {
       (named(m, 'node', '/Concat').input as string[])[1] = '/avgpool/GlobalAveragePool_output_0';
-    }, 'UNSUPPORTED_ONNX', /unsupported: Concat of computed values \(1 node: \/Concat\)/],
+    }, 'UNSUPPORTED_ONNX', /unsupported: Concat of computed values with constants \(1 node: \/Concat\)/],
   ];
   for (const [what, base, change, code, re] of lies) {
     const file = mutated(base, change);

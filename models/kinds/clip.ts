@@ -1,0 +1,45 @@
+import type {KindDef, NodeBase} from './kind';
+
+/** The largest bound a stored clip may have (float32's range). */
+const MAX_BOUND = 3.4e38;
+
+/**
+ * Values clamped to [min, max] (either bound may be absent): ReLU6, Hardtanh, torch.clamp. The gradient passes where
+ * min < x < max, strictly, as PyTorch's hardtanh_backward (ReLU6, Hardtanh) passes it; torch.clamp's own backward
+ * also passes it at the bounds, which an ONNX Clip does not tell apart (measure zero for real-valued inputs).
+ */
+export interface ClipNode extends NodeBase {
+  readonly kind: 'clip';
+  readonly input: string;
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export const clip: KindDef<ClipNode> = {
+  kind: 'clip',
+  inputs: (n) => [n.input],
+  shape: (_n, [x]) => x,
+  check: (n) => (n.min !== undefined && n.max !== undefined && !(n.min < n.max) ? `clips to [${n.min}, ${n.max}], an empty range` : undefined),
+  read: (r) => ({
+    kind: 'clip',
+    name: r.name,
+    input: r.value('input'),
+    ...(r.has('min') ? {min: r.num('min', -MAX_BOUND, MAX_BOUND)} : {}),
+    ...(r.has('max') ? {max: r.num('max', -MAX_BOUND, MAX_BOUND)} : {}),
+  }),
+  params: () => [],
+  onnx: (n, g) => g.emit(n, 'Clip', [g.value(n.input), n.min === undefined ? '' : g.ops.f32(n.min), n.max === undefined ? '' : g.ops.f32(n.max)]),
+  train(n, g) {
+    const o = g.ops;
+    const x = g.value(n.input);
+    o.op('Clip', [x, n.min === undefined ? '' : o.f32(n.min), n.max === undefined ? '' : o.f32(n.max)], {}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined || !g.needsGrad(n.input)) return;
+      const above = n.min === undefined ? undefined : o.op('Greater', [x, o.f32(n.min)]);
+      const below = n.max === undefined ? undefined : o.op('Less', [x, o.f32(n.max)]);
+      const inside = above !== undefined && below !== undefined ? o.op('And', [above, below]) : (above ?? below);
+      g.accumulate(x, inside === undefined ? gy : o.op('Where', [inside, gy, o.f32(0)]));
+    });
+  },
+};

@@ -1,0 +1,43 @@
+import {MAX_WIDTH, notImage, type KindDef, type NodeBase} from './kind';
+
+/**
+ * ShuffleNet's channel shuffle: x.view(N, g, C/g, H, W).transpose(1, 2).reshape(N, C, H, W), which moves channel
+ * i·C/g + j to j·g + i. Written as one Gather of the channels through that permutation; its gradient gathers back.
+ */
+export interface ShuffleNode extends NodeBase {
+  readonly kind: 'shuffle';
+  readonly input: string;
+  readonly channels: number;
+  readonly groups: number;
+}
+
+/** Output channel k reads input channel source[k]. */
+function sources(channels: number, groups: number): number[] {
+  const per = channels / groups;
+  return Array.from({length: channels}, (_, k) => (k % groups) * per + Math.floor(k / groups));
+}
+
+export const shuffle: KindDef<ShuffleNode> = {
+  kind: 'shuffle',
+  inputs: (n) => [n.input],
+  shape: (_n, [x]) => x,
+  check: (n, [x]) => notImage(x, n.channels) ?? (n.channels % n.groups === 0 ? undefined : `shuffles ${n.channels} channels in ${n.groups} groups, which do not divide them`),
+  read: (r) => ({kind: 'shuffle', name: r.name, input: r.value('input'), channels: r.int('channels', 1, MAX_WIDTH), groups: r.int('groups', 1, MAX_WIDTH)}),
+  params: () => [],
+  onnx: (n, g) => g.emit(n, 'Gather', [g.value(n.input), g.ops.i64(sources(n.channels, n.groups))], {axis: 1}),
+  train(n, g) {
+    const o = g.ops;
+    const x = g.value(n.input);
+    const from = sources(n.channels, n.groups);
+    o.op('Gather', [x, o.i64(from)], {axis: 1}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined || !g.needsGrad(n.input)) return;
+      const back = new Array<number>(n.channels);
+      from.forEach((s, k) => {
+        back[s] = k;
+      });
+      g.accumulate(x, o.op('Gather', [gy, o.i64(back)], {axis: 1}));
+    });
+  },
+};
