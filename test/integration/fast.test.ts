@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import {exportCheckpoint, FAST_TOLERANCE, type ExportResult} from '../../src/app/export';
 import type {ModelInfo} from '../../src/app/info';
 import {loadDataset, makeBatch} from '../../src/data/index';
@@ -132,6 +133,20 @@ test('cbp export --weights fast checks against tfjs and the float export; cbp in
   const text = cbp(['info', file]);
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /runtime +ONNX Runtime ≥ 1\.24 \(--weights fast\)/);
+});
+
+test('onnxruntime-web\'s WebAssembly build runs MatMulNBits: the fast LeNet-5 gives the float export\'s logits', async () => {
+  ortWeb.env.wasm.numThreads = 1;
+  const session = await ortWeb.InferenceSession.create(fs.readFileSync(path.join(tmp, 'lenet5-ter-fast.onnx')));
+  let y: unknown;
+  try {
+    y = (await session.run({input: new ortWeb.Tensor('float32', images, [BATCH, 1, 28, 28])})).logits.data;
+  } finally {
+    await session.release();
+  }
+  assert.ok(y instanceof Float32Array);
+  const d = relativeDifference(y, await stockLogits(fs.readFileSync(path.join(tmp, 'lenet5-ter-float.onnx')), images, [BATCH, 1, 28, 28]));
+  assert.ok(d <= FAST_TOLERANCE, `wasm fast logits differ from the float export's by ${d} of the largest`);
 });
 
 test('ResNet-20 has no constrained dense layer: --weights fast writes the auto graph', () => {
