@@ -1,5 +1,6 @@
 /**
- * Which runtime takes which export: every `--weights` variant of an untrained LeNet-5 and ResNet-20 (MNIST-shaped)
+ * Which runtime takes which export: every `--weights` variant of an untrained LeNet-5 and ResNet-20 (MNIST-shaped;
+ * ResNet-20 has no constrained dense layer, so its `fast` file is its `auto` graph)
  * loaded and run in onnxruntime-node, in onnxruntime-web's WebAssembly build (in Node), checked by the onnx
  * checker and loaded and run in OpenCV's DNN module (both through Debian's /usr/bin/python3 with python3-onnx and
  * python3-opencv; "not installed" where they are absent). Logits are compared with ONNX Runtime on the float32
@@ -32,6 +33,7 @@ const VARIANTS: readonly {readonly name: string; readonly quant: QuantOrNone; re
   {name: 'int8, ter', quant: 'ter', weights: 'int8'},
   {name: 'float, bin', quant: 'bin', weights: 'float'},
   {name: 'portable, bin', quant: 'bin', weights: 'portable'},
+  {name: 'fast, ter (MatMulNBits)', quant: 'ter', weights: 'fast'},
 ];
 const MODELS: readonly ModelName[] = ['lenet5', 'resnet20'];
 

@@ -26,6 +26,76 @@ export const STORAGE: Record<Storage, {readonly type: number; readonly bits: 1 |
  */
 export const PLAIN_STORAGE = {opset: 13, irVersion: 7, onnxruntime: '1.6'} as const;
 
+/**
+ * `--weights fast`: constrained dense layers as ONNX Runtime's contrib operator `com.microsoft` MatMulNBits
+ * (docs/ContribOperators.md in onnxruntime): 4-bit codes q, dequantized as (q − 8)·scale per block of K, 8 being its
+ * zero point when no zero_points input is given. A constraint's level codes are within ±7 (`codesFit(quant, 4)`), so
+ * q = code + 8 holds them exactly and every block's scale is the layer's step: the file's products equal the float
+ * export's up to float32 summation order. accuracy_level 0 keeps the arithmetic in float32 (level 4 quantizes the
+ * activations to int8 per block: faster, not exact; not offered). The operator came with ONNX Runtime 1.17
+ * (microsoft/onnxruntime#17890, its first release holding it); 1.30 is the only release measured here.
+ */
+export const MATMUL_NBITS = {domain: 'com.microsoft', op: 'MatMulNBits', bits: 4, zeroPoint: 8, accuracyLevel: 0, onnxruntime: '1.17'} as const;
+
+/** Block sizes MatMulNBits takes (powers of two from 16), largest first. */
+const NBITS_BLOCKS = [128, 64, 32, 16] as const;
+
+/**
+ * The block along K that makes the smallest layer: K rounded up to whole blocks at 4 bits a weight, plus one float32
+ * scale per block (4.25 bits a weight at 128, 5 at 32), the larger block on a tie. The kernel ran as fast or 10–20%
+ * faster at 64 and 128 than at 32 on AlexNet's layers. 9216 and 4096 (AlexNet) take 128, 800 (LeNet-5) 64, 100 takes
+ * 128 (28 padded), 25 takes 32 (7 padded).
+ */
+export function nbitsBlockSize(k: number): number {
+  const bits = (b: number): number => Math.ceil(k / b) * (b * MATMUL_NBITS.bits + 32);
+  let best: number = NBITS_BLOCKS[0];
+  for (const b of NBITS_BLOCKS) if (bits(b) < bits(best)) best = b;
+  return best;
+}
+
+/**
+ * A dense weight's level codes ([N, K], PyTorch's [out, in]) as MatMulNBits's B: [N, ceil(K / block), block / 2]
+ * bytes, q = code + 8, two per byte along K, the first in the low nibble. The padding past K in the last block holds
+ * the zero point (q = 8, weight 0), so it adds nothing whatever the kernel does with it.
+ */
+export function packNBits(codes: Int8Array, n: number, k: number, block: number): Uint8Array {
+  if (codes.length !== n * k) throw new CbpError(`internal: ${codes.length} codes for a [${n}, ${k}] weight`);
+  const blocks = Math.ceil(k / block);
+  const row = (blocks * block) / 2;
+  const zero = MATMUL_NBITS.zeroPoint;
+  const out = new Uint8Array(n * row).fill(zero | (zero << 4));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < k; j++) {
+      const c = codes[i * k + j];
+      if (c < -7 || c > 7) throw new CbpError(`code ${c} does not fit MatMulNBits's 4 bits (−7..7 around its zero point 8)`);
+      const at = i * row + (j >> 1);
+      out[at] = j & 1 ? (out[at] & 0x0f) | ((c + zero) << 4) : (out[at] & 0xf0) | (c + zero);
+    }
+  }
+  return out;
+}
+
+/** The level codes of MatMulNBits's B (see packNBits), [N, K]. */
+export function unpackNBits(bytes: Uint8Array, n: number, k: number, block: number): Int8Array {
+  const row = (Math.ceil(k / block) * block) / 2;
+  const out = new Int8Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < k; j++) out[i * k + j] = ((bytes[i * row + (j >> 1)] >> (4 * (j & 1))) & 0x0f) - MATMUL_NBITS.zeroPoint;
+  }
+  return out;
+}
+
+/** The newer of two release versions (`1.17`, `1.24`), compared number by number. */
+export function newerRuntime(a: string, b: string): string {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d > 0 ? a : b;
+  }
+  return a;
+}
+
 /** How each constraint is stored, for help texts: `bin: 1 bit, ter: INT2, …`. */
 export function storageHelp(): string {
   const name: Record<Storage, string> = {bit1: '1 bit per weight, unpacked in-graph', int2: 'INT2', int4: 'INT4'};

@@ -3,21 +3,24 @@ import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
 import {INPUT, kindOf, type ModelSpec, type Quant, type QuantOrNone} from '../models/spec';
 import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index';
 import {GraphBuilder, attribute} from './graph-builder';
-import {PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, packSigned, packedType} from './codes';
+import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type TensorMsg} from './schema';
 
 /**
  * How constrained weights are stored: `auto` the registry's narrowest storage, `int2`/`int8` integer codes,
  * `float` float32 values, and `portable` the same float32 file named for what it is for: opset 13 with no
  * quantization operator, the form the onnx checker and other runtimes (OpenCV's DNN) accept (docs/DEPLOY.md).
+ * `fast` writes constrained dense layers as ONNX Runtime's MatMulNBits on 4-bit codes (MATMUL_NBITS in codes.ts),
+ * which computes from the packed weights on every run, faster than a float product at small batches; every other
+ * layer as `auto` stores it. An ONNX Runtime file only: other runtimes do not know the operator.
  */
-export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float', 'portable'] as const;
+export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float', 'portable', 'fast'] as const;
 export type WeightFormat = (typeof WEIGHT_FORMATS)[number];
 
 export interface LayerExport {
   readonly layer: string;
   readonly constrained: boolean;
-  readonly storage: 'float32' | 'int8' | 'int4' | 'int2' | 'bit1';
+  readonly storage: 'float32' | 'int8' | 'int4' | 'int2' | 'bit1' | 'matmulnbits';
   readonly bitsPerWeight: number;
   readonly weights: number;
   readonly scale?: number;
@@ -67,7 +70,7 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   if (format === 'int2' && quant !== 'none' && !codesFit(quant, 2)) {
     throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${packedType(quant).name}) or int8`);
   }
-  const packed = quant === 'none' ? undefined : format === 'auto' ? packedType(quant) : format === 'int2' ? {...STORAGE.int2, name: 'int2' as const} : undefined;
+  const packed = quant === 'none' ? undefined : format === 'auto' || format === 'fast' ? packedType(quant) : format === 'int2' ? {...STORAGE.int2, name: 'int2' as const} : undefined;
   const storage: LayerExport['storage'] = quant === 'none' || format === 'float' || format === 'portable' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
   const int64 = (name: string, values: readonly number[], dims: number[] = [values.length]): TensorMsg => ({
     name,
@@ -76,16 +79,17 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     raw_data: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
   });
   const scalarF = (name: string, v: number): TensorMsg => ({name, dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(v).buffer)});
-  if (storage === 'bit1') {
-    inits.push({name: 'cbp.bit_shifts', dims: [1, 8], data_type: DataType.UINT8, raw_data: Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7)});
-    inits.push({name: 'cbp.bit_one', dims: [], data_type: DataType.UINT8, raw_data: Uint8Array.of(1)});
-  }
   /**
    * Binary weights at one bit each: bytes [m, 1] shifted right by 0..7 and masked give the bits (low bit first),
    * cast to float, cut to the weight's size and mapped to {−s, s} as bit·2s − s. Every input is constant, so
    * onnxruntime folds the whole chain into a float initializer when it loads the model.
    */
   const unpackBits = (key: string, codes: Int8Array, shape: readonly number[], scale: number): void => {
+    // The shared constants, first of the initializers, once the first layer needs them (a `fast` file whose only
+    // constrained layers are dense has none).
+    if (!inits.some((t) => t.name === 'cbp.bit_one')) {
+      inits.unshift({name: 'cbp.bit_shifts', dims: [1, 8], data_type: DataType.UINT8, raw_data: Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7)}, {name: 'cbp.bit_one', dims: [], data_type: DataType.UINT8, raw_data: Uint8Array.of(1)});
+    }
     const n = codes.length;
     const m = Math.ceil(n / 8);
     const bytes = new Uint8Array(m);
@@ -112,6 +116,42 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   };
   const out = (node: NodeBase): string => (node.name === spec.output ? OUTPUT_NAME : node.name);
   const src = (name: string): string => (name === INPUT ? INPUT_NAME : name === spec.output ? OUTPUT_NAME : name);
+
+  let nbits = false;
+  /**
+   * `--weights fast`: y = x·Wᵀ (+ bias) of a constrained dense layer as one MatMulNBits on its 4-bit codes, every
+   * block scaled by the layer's step (see MATMUL_NBITS); the bias, when there is one, by an Add after it.
+   */
+  const packedDense = (node: WeightLayer, x: string, k: number, n: number, bias: boolean): boolean => {
+    if (format !== 'fast' || quant === 'none' || !node.constrained) return false;
+    const key = `${node.name}.weight`;
+    const w = get(key);
+    if (sizeOf(w.shape) !== n * k) throw new CbpError(`cannot export ${spec.name}: '${key}' has ${sizeOf(w.shape)} values, expected ${n * k}`);
+    const scale = get(`${node.name}.scale`).data[0];
+    const {codes, onMidpoint} = encodeLevels(w.data, scale, quant);
+    const step = Math.fround(codeUnit(quant) * scale);
+    const block = nbitsBlockSize(k);
+    const blocks = Math.ceil(k / block);
+    inits.push({name: `${key}_nbits`, dims: [n, blocks, block / 2], data_type: DataType.UINT8, raw_data: packNBits(codes, n, k, block)});
+    inits.push(floatTensor(`${key}_scales`, {shape: [n, blocks], data: new Float32Array(n * blocks).fill(step)}));
+    const product = bias ? `${node.name}_product` : out(node);
+    nodes.push({
+      name: product,
+      op_type: MATMUL_NBITS.op,
+      domain: MATMUL_NBITS.domain,
+      input: [x, `${key}_nbits`, `${key}_scales`],
+      output: [product],
+      attribute: [attrInt('K', k), attrInt('N', n), attrInt('bits', MATMUL_NBITS.bits), attrInt('block_size', block), attrInt('accuracy_level', MATMUL_NBITS.accuracyLevel)],
+    });
+    if (bias) {
+      const b = `${node.name}.bias`;
+      inits.push(floatTensor(b, get(b)));
+      nodes.push({name: node.name, op_type: 'Add', input: [product, b], output: [out(node)], attribute: []});
+    }
+    layers.push({layer: node.name, constrained: true, storage: 'matmulnbits', bitsPerWeight: MATMUL_NBITS.bits, weights: n * k, scale, onMidpoint});
+    nbits = true;
+    return true;
+  };
 
   const weightInput = (node: WeightLayer, count: number): string => {
     const key = `${node.name}.weight`;
@@ -161,6 +201,7 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
       nodes.push({name: node.name, op_type, input: [...input], output: [out(node)], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
     },
     weight: weightInput,
+    packedDense,
     param: (key) => {
       inits.push(floatTensor(key, get(key)));
       return key;
@@ -168,12 +209,15 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   };
   for (const node of spec.nodes) kindOf(node).onnx(node, graph);
   // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 codes (Cast of INT8) run from opset 13.
-  const {opset, irVersion, onnxruntime} = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
+  // MatMulNBits (`fast`) adds ONNX Runtime's contrib domain and the release that brought it.
+  const base = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
+  const {opset, irVersion} = base;
+  const onnxruntime = nbits ? newerRuntime(base.onnxruntime, MATMUL_NBITS.onnxruntime) : base.onnxruntime;
   const card = describe?.({layers, opset, irVersion, onnxruntime});
   const [c, h, w] = spec.inputShape;
   const model: ModelMsg = {
     ir_version: irVersion,
-    opset_import: [{domain: '', version: opset}],
+    opset_import: [{domain: '', version: opset}, ...(nbits ? [{domain: MATMUL_NBITS.domain, version: 1}] : [])],
     producer_name: 'cbp',
     producer_version: metadata['cbp.version'] ?? card?.metadata['cbp.version'] ?? '',
     doc_string: card?.docString ?? '',

@@ -7,7 +7,7 @@ export type {TrainResult} from './train/trainer';
 export {TRAIN_DEFAULTS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
 export {trainRun as train, type TrainRunOptions} from './app/train';
 export {ENGINES, checkEngine, type EngineChoice} from './train/registry';
-export {exportCheckpoint, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
+export {exportCheckpoint, EXPORT_FORMATS, FAST_TOLERANCE, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
 export {evaluate, PUBLISHED_DEFAULTS, type EvaluateOptions} from './app/evaluate';
 export {DEFAULT_TIMEOUT, type EvalOptions, type EvalResult} from './eval/evaluate';
 export {mergeResults} from './eval/merge';

@@ -29,7 +29,9 @@ export const dense: KindDef<DenseNode> = {
   ],
   weight: (n) => n,
   onnx(n, g) {
-    const inputs = [g.value(n.input), g.weight(n, n.outFeatures * n.inFeatures)];
+    const x = g.value(n.input);
+    if (g.packedDense(n, x, n.inFeatures, n.outFeatures, n.bias)) return;
+    const inputs = [x, g.weight(n, n.outFeatures * n.inFeatures)];
     if (n.bias) inputs.push(g.param(`${n.name}.bias`));
     g.emit(n, 'Gemm', inputs, {transB: 1});
   },

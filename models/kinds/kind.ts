@@ -63,6 +63,12 @@ export interface InferenceGraph {
   weight(node: WeightLayer, count: number): string;
   /** A float32 tensor of the weights (`${node}.${suffix}`) as an initializer. */
   param(key: string): string;
+  /**
+   * A dense layer's y = x·Wᵀ (+ its `${node}.bias`) as one product on packed weights, emitted as the node's output,
+   * where the export stores the layer that way (`--weights fast`: ONNX Runtime's MatMulNBits); false where it does
+   * not, and the kind writes its own product of `weight`.
+   */
+  packedDense(node: WeightLayer, x: string, inFeatures: number, outFeatures: number, bias: boolean): boolean;
 }
 
 /** Convolution formulations the training graph measured fastest (src/train/ort/train-graph.ts). */

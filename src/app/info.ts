@@ -6,7 +6,7 @@ import {sizeOf} from '../core/weights';
 import {paramInfos} from '../../models/spec';
 import {CONSTRAINTS, isQuant, type Quant} from '../cbp/registry';
 import {specOf} from '../run/spec-of';
-import {encodeLevels, levelCodes, packedType, unpackSigned} from '../../onnx/codes';
+import {MATMUL_NBITS, encodeLevels, levelCodes, packedType, unpackNBits, unpackSigned} from '../../onnx/codes';
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type NodeMsg, type TensorMsg} from '../../onnx/schema';
 import {checkedSize} from '../../onnx/tensor-check';
@@ -82,6 +82,43 @@ function layerScales(json: string, file: string): Map<string, number> {
   return scales;
 }
 
+/**
+ * A MatMulNBits layer (`--weights fast`, see packNBits): its 4-bit codes from B, checked against the node's K, N and
+ * block_size; the layer is named by B's initializer, `${layer}.weight_nbits`.
+ */
+function nbitsLayer(node: NodeMsg, inits: ReadonlyMap<string, TensorMsg>, quant: Quant | undefined, scales: ReadonlyMap<string, number>, file: string): LayerInfo {
+  const int = (name: string): number => {
+    const v = node.attribute.find((a) => a.name === name)?.i;
+    if (v === undefined || !Number.isSafeInteger(v) || v < 1) throw new CbpError(`${file}: MatMulNBits ${node.name} has no positive attribute ${name}`, 'BAD_ONNX');
+    return v;
+  };
+  const k = int('K');
+  const n = int('N');
+  const block = int('block_size');
+  const bits = node.attribute.find((a) => a.name === 'bits')?.i ?? 4;
+  const b = inits.get(node.input[1]);
+  const blob = (block * bits) / 8;
+  const dims = [n, Math.ceil(k / block), blob];
+  if (b === undefined || b.data_type !== DataType.UINT8 || b.dims.join(',') !== dims.join(',')) {
+    throw new CbpError(`${file}: MatMulNBits ${node.name} needs a UINT8 initializer B of dims [${dims.join(', ')}] (K ${k}, N ${n}, block_size ${block}, bits ${bits})`, 'BAD_ONNX');
+  }
+  const layer = /^(.*)\.weight_nbits$/.exec(b.name)?.[1] ?? node.name;
+  const stored = sizeOf(b.dims);
+  // cbp writes 4-bit codes around the default zero point only; a foreign file's layer is listed without levels.
+  const ours = quant !== undefined && bits === MATMUL_NBITS.bits && node.input.length === 3;
+  return {
+    layer,
+    constraint: ours ? quant : 'none',
+    scale: scales.get(layer) ?? null,
+    weights: n * k,
+    bitsPerWeight: bits,
+    levels: ours ? CONSTRAINTS[quant].levels : [],
+    counts: ours ? histogram(unpackNBits(b.raw_data ?? new Uint8Array(0), n, k, block), quant) : [],
+    float32Bytes: n * k * 4,
+    storedBytes: stored,
+  };
+}
+
 function histogram(codes: Int8Array, quant: Quant): number[] {
   const allowed = levelCodes(quant);
   const counts = allowed.map(() => 0);
@@ -114,9 +151,16 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   const layers: LayerInfo[] = [];
   let parameters = 0;
   // Parameters: float tensors other than dequantization constants, plus the coded weights of constrained layers.
-  const constant = /(_step|_two_scale|_minus_scale)$/;
+  const constant = /(_step|_two_scale|_minus_scale|\.weight_scales)$/;
   for (const t of model.graph.initializer) if (t.data_type === DataType.FLOAT && !constant.test(t.name)) parameters += sizeOf(t.dims);
   for (const node of model.graph.node) {
+    if (node.op_type === MATMUL_NBITS.op && node.domain === MATMUL_NBITS.domain) {
+      const l = nbitsLayer(node, inits, quant, scales, file);
+      layers.push(l);
+      // Its weights are no float tensor: counted here when no constraint counts them below.
+      if (l.constraint === 'none') parameters += l.weights;
+      continue;
+    }
     if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
     const wName = node.input[1];
     const codesT = codesOf(wName, producers, inits);

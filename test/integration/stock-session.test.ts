@@ -17,11 +17,12 @@ import {WEIGHT_FORMATS, writeOnnx} from '../../onnx/writer';
  * that way dequantizes on every run. Here ONNX Runtime saves the graph it actually runs (optimizedModelFilePath, every
  * other option at its default; logSeverityLevel only hushes its warning that the saved graph holds NCHWc nodes) and
  * the test reads it back: every weight of a Conv/Gemm/MatMul must be a float initializer, and no node may be left
- * computing from constants alone (a Cast or Mul of the codes, a DequantizeLinear), for every --weights variant.
+ * computing from constants alone (a Cast or Mul of the codes, a DequantizeLinear), for every --weights variant. The
+ * one product allowed packed weights is `--weights fast`'s MatMulNBits, which computes from its UINT8 blocks by design.
  */
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-stock-'));
 const spec = getModel('lenet5', 10, [1, 28, 28]);
-const PRODUCTS = /^(Conv|Gemm|MatMul|FusedConv|FusedGemm|FusedMatMul)$/;
+const PRODUCTS = /^(Conv|Gemm|MatMul|FusedConv|FusedGemm|FusedMatMul|MatMulNBits)$/;
 
 for (const quant of QUANTS) {
   const weights = initialWeights(spec, quant, 1);
@@ -42,8 +43,11 @@ for (const quant of QUANTS) {
       for (const n of products) {
         const w = inits.get(n.input[1]);
         assert.ok(w !== undefined, `${n.op_type} ${n.name}: weight '${n.input[1]}' is computed on every run, not a constant`);
-        assert.equal(w.data_type, DataType.FLOAT, `${n.op_type} ${n.name}: weight '${w.name}' is of ONNX type ${w.data_type}, not float`);
+        const type = n.op_type === 'MatMulNBits' ? DataType.UINT8 : DataType.FLOAT;
+        assert.equal(w.data_type, type, `${n.op_type} ${n.name}: weight '${w.name}' is of ONNX type ${w.data_type}, not ${type}`);
       }
+      // fast: the constrained dense layer (fc1) runs as MatMulNBits, the rest as the auto file's.
+      assert.equal(products.filter((n) => n.op_type === 'MatMulNBits').length, format === 'fast' ? 1 : 0);
     });
   }
 }

@@ -35,6 +35,8 @@ export function writeEvalGraph(spec: ModelSpec, quant: QuantOrNone): EvalGraph {
     },
     weight: (node) => declare(`${node.name}.weight`, node.constrained && quant !== 'none'),
     param: (key) => declare(key, false),
+    // The float export's graph: every product on float weights.
+    packedDense: () => false,
   };
   for (const node of spec.nodes) kindOf(node).onnx(node, graph);
   const [c, h, w] = spec.inputShape;

@@ -1,0 +1,158 @@
+/**
+ * `--weights fast` against `--weights float` (and `auto`) of the same weights, each file opened as a deployer opens
+ * it: `ort.InferenceSession.create(file)` with default options (`--threads N` sets only intraOpNumThreads, for a
+ * shared machine; the graph ONNX Runtime runs is the stock one either way). Untrained ImageNet-shaped models (latency
+ * does not depend on the values), batch 1 and 32. Every round runs each side once, the order reversed every round;
+ * the table gives each side's median and the median of the rounds' ratios to float. Out of curiosity it also runs
+ * the fast file with MatMulNBits's accuracy_level 4 (int8 activations, not exact, not offered by `cbp export`) and
+ * gives how far its logits are from the float export's. Prints a Markdown table; `--write` puts it into
+ * docs/DEPLOY.md between its `fast` markers.
+ *
+ *   npm run build && node dist/bench/fast.js [--write] [--models alexnet,resnet18] [--quant ter] [--batches 1,32] [--rounds 11] [--threads 1]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {performance} from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import {errorMessage} from '../src/core/errors';
+import {Rng} from '../src/core/rng';
+import {initialWeights} from '../src/train/init';
+import {getModel, isModelName, type ModelName} from '../models/index';
+import {isQuant} from '../src/cbp/registry';
+import type {Quant} from '../models/spec';
+import {decodeOnnx} from '../onnx/reader';
+import {ModelProto, type ModelMsg} from '../onnx/schema';
+import {writeOnnx, type WeightFormat} from '../onnx/writer';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+function count(name: string, fallback: number): number {
+  const v = Number(option(name, String(fallback)));
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} ${option(name, '')}: expected a whole number`);
+  return v;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** The fast file with every MatMulNBits at another accuracy_level (the bench's curiosity; cbp writes 0). */
+function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
+  const model: ModelMsg = decodeOnnx(bytes, 'fast');
+  for (const n of model.graph.node) {
+    if (n.op_type !== 'MatMulNBits') continue;
+    const a = n.attribute.find((x) => x.name === 'accuracy_level');
+    if (a === undefined) throw new Error(`${n.name}: no accuracy_level`);
+    a.i = level;
+  }
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
+interface Side {
+  readonly name: string;
+  readonly bytes: number;
+  readonly session: ort.InferenceSession;
+  readonly loadS: number;
+}
+
+async function main(): Promise<void> {
+  const models = option('--models', 'alexnet,resnet18').split(',');
+  const quantName = option('--quant', 'ter');
+  if (!isQuant(quantName)) throw new Error(`--quant ${quantName}: not a constraint`);
+  const quant: Quant = quantName;
+  const batches = option('--batches', '1,32').split(',').map(Number);
+  const rounds = count('--rounds', 11);
+  if (rounds < 3) throw new Error('--rounds: at least 3');
+  const threads = count('--threads', 0);
+  const options: ort.InferenceSession.SessionOptions = threads > 0 ? {intraOpNumThreads: threads} : {};
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-fast-'));
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  try {
+    for (const name of models) {
+      if (!isModelName(name)) throw new Error(`--models: unknown model '${name}'`);
+      const model: ModelName = name;
+      const spec = getModel(model, 1000, [3, 224, 224]);
+      const weights = initialWeights(spec, quant, 1);
+      const files: [string, Uint8Array][] = [];
+      for (const format of ['float', 'auto', 'fast'] satisfies WeightFormat[]) files.push([format, writeOnnx(spec, quant, weights, format, {}).bytes]);
+      const fastBytes = files[2][1];
+      const hasNBits = decodeOnnx(fastBytes, 'fast').graph.node.some((n) => n.op_type === 'MatMulNBits');
+      if (hasNBits) files.push(['fast, accuracy_level 4', withAccuracyLevel(fastBytes, 4)]);
+      else notes.push(`In ${model} no dense layer is constrained, so its fast graph is the auto graph (${Buffer.compare(Buffer.from(files[1][1]), Buffer.from(fastBytes)) === 0 ? 'identical bytes' : 'same graph, the card says fast'})`);
+      const sides: Side[] = [];
+      for (const [side, bytes] of files) {
+        const file = path.join(tmp, `${model}-${side.replace(/\W+/g, '_')}.onnx`);
+        fs.writeFileSync(file, bytes);
+        const t0 = performance.now();
+        const session = await ort.InferenceSession.create(file, options);
+        sides.push({name: side, bytes: bytes.length, session, loadS: (performance.now() - t0) / 1000});
+        fs.rmSync(file);
+      }
+      for (const batch of batches) {
+        const rng = new Rng(3);
+        const x = new ort.Tensor('float32', Float32Array.from({length: batch * 3 * 224 * 224}, () => rng.normal()), [batch, 3, 224, 224]);
+        const run = async (s: Side): Promise<{ms: number; y: Float32Array}> => {
+          const t0 = performance.now();
+          const out = await s.session.run({[s.session.inputNames[0]]: x});
+          const ms = performance.now() - t0;
+          const y = out[s.session.outputNames[0]].data;
+          if (!(y instanceof Float32Array)) throw new Error('no float32 logits');
+          return {ms, y};
+        };
+        // One warm-up run each, which also gives the logits to compare.
+        const logits: Float32Array[] = [];
+        for (const s of sides) logits.push((await run(s)).y);
+        const times: number[][] = sides.map(() => []);
+        for (let r = 0; r < rounds; r++) {
+          const order = sides.map((_, i) => (r % 2 === 0 ? i : sides.length - 1 - i));
+          for (const i of order) times[i].push((await run(sides[i])).ms);
+        }
+        const reference = logits[0];
+        let largest = 0;
+        for (const v of reference) largest = Math.max(largest, Math.abs(v));
+        for (let i = 0; i < sides.length; i++) {
+          let diff = 0;
+          for (let j = 0; j < reference.length; j++) diff = Math.max(diff, Math.abs(logits[i][j] - reference[j]));
+          const ratio = median(times[i].map((t, j) => t / times[0][j]));
+          const row = [model, String(batch), sides[i].name, String(sides[i].bytes), median(times[i]).toFixed(1), `${ratio.toFixed(2)}×`, sides[i].loadS.toFixed(2), i === 0 ? '—' : (diff / Math.max(1, largest)).toExponential(1)];
+          rows.push(row);
+          process.stderr.write(`${row.join(' | ')}\n`);
+        }
+      }
+      for (const s of sides) await s.session.release();
+    }
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+  const header = ['model', 'batch', '--weights', 'bytes', 'median ms', 'median ratio to float', 'load s', 'logits: largest difference from float / max(1, largest logit)'];
+  const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+  const cpu = os.cpus();
+  const stamp = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/fast.js --write${process.argv.slice(2).filter((a) => a !== '--write').map((a) => ` ${a}`).join('')}\` (${quant}, untrained, ${rounds} rounds in alternating order; sessions with default options${threads > 0 ? ` but intraOpNumThreads ${threads}` : ''}; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, Node ${process.version}, ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores shared with other work).`;
+  const block = `${stamp}${notes.map((n) => ` ${n}.`).join('')}\n\n${table}\n`;
+  process.stdout.write(block);
+  if (process.argv.includes('--write')) {
+    const doc = path.join(ROOT, 'docs', 'DEPLOY.md');
+    const text = fs.readFileSync(doc, 'utf8');
+    const start = '<!-- fast:start -->';
+    const end = '<!-- fast:end -->';
+    const a = text.indexOf(start);
+    const b = text.indexOf(end);
+    if (a < 0 || b < a) throw new Error(`${doc}: no ${start} … ${end} markers`);
+    fs.writeFileSync(doc, `${text.slice(0, a + start.length)}\n${block}${text.slice(b)}`);
+    process.stderr.write(`wrote the table into ${doc}\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${errorMessage(err)}\n`);
+  process.exit(1);
+});
