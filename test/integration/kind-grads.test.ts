@@ -98,6 +98,7 @@ function inferenceModel(c: KindCase): Uint8Array {
     emit: (node, type, inputs, attrs) => void b.op(type, inputs, attrs, node.name),
     weight: () => assert.fail('no weights here'),
     param: () => assert.fail('no parameters here'),
+    packedDense: () => assert.fail('no dense layers here'),
   };
   for (const node of c.nodes) kindOf(node).onnx(node, g);
   return b.model(`${c.name}_inference`, c.inputs.map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), 13, 7);
