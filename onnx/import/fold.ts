@@ -4,11 +4,12 @@ import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './cons
 
 /**
  * Shape arithmetic folded at import: what torch.onnx.export writes around `x.view(x.size(0), -1)` and the like
- * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, and Add, Mul, Reshape of constants, Constant). Each op here computes a constant
+ * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, ConstantOfShape, and Add, Mul, Reshape, Slice, Transpose of
+ * constants, Constant: nn.ZeroPad2d's pads are computed by such a chain). Each op here computes a constant
  * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
  * spec keeps only what trains.
  */
-export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub'] as const;
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape'] as const;
 
 export interface FoldInput {
   /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
@@ -100,7 +101,8 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       const b = c(1);
       if (a === undefined || b === undefined || a.kind !== b.kind) return undefined;
       const n = Math.max(size(a.dims), size(b.dims));
-      const dims = size(a.dims) >= size(b.dims) ? a.dims : b.dims;
+      // Broadcasting: the larger operand's dims (of equal sizes, the higher rank: [] against [1] gives [1]).
+      const dims = size(a.dims) > size(b.dims) || (size(a.dims) === size(b.dims) && a.dims.length >= b.dims.length) ? a.dims : b.dims;
       if (!(size(a.dims) === size(b.dims) && a.dims.join() === b.dims.join()) && size(a.dims) !== 1 && size(b.dims) !== 1) return undefined;
       const at = (x: Const, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
       const apply = (x: number, y: number): number => (node.op_type === 'Div' ? x / y : node.op_type === 'Mul' ? x * y : node.op_type === 'Add' ? x + y : x - y);
@@ -118,6 +120,51 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
         values.push(v);
       }
       return ints(values, dims);
+    }
+    case 'ConstantOfShape': {
+      const shape = c(0);
+      if (shape?.kind !== 'int' || shape.dims.length !== 1 || shape.values.some((v) => typeof v !== 'number' || v < 0)) return undefined;
+      const dims = shape.values.map(Number);
+      if (size(dims) > MAX_INT_ELEMENTS) return undefined;
+      const filler = attr(node, 'value')?.t ? constantOf(node.attribute, node.name, file) : undefined;
+      if (filler !== undefined && size(filler.dims) !== 1) return fail('has a value that is not one element');
+      if (filler?.kind === 'float') return {kind: 'float', dims, values: new Float32Array(size(dims)).fill(filler.values[0])};
+      return ints(new Array<Elem>(size(dims)).fill(filler?.kind === 'int' ? filler.values[0] : 0), dims);
+    }
+    case 'Slice': {
+      // One axis of a constant (opset 10+: starts, ends, axes, steps as inputs), negative steps included.
+      const data = c(0);
+      const [starts, ends, axes, steps] = [c(1), c(2), c(3), c(4)];
+      if (data === undefined || starts?.kind !== 'int' || ends?.kind !== 'int' || starts.values.length !== 1 || ends.values.length !== 1) return undefined;
+      const axis = axes === undefined ? 0 : axes.kind === 'int' && axes.values.length === 1 ? Number(axes.values[0]) : NaN;
+      const step = steps === undefined ? 1 : steps.kind === 'int' && steps.values.length === 1 ? Number(steps.values[0]) : NaN;
+      const rank = data.dims.length;
+      const ax = axis < 0 ? axis + rank : axis;
+      if (!(ax >= 0 && ax < rank) || !Number.isInteger(step) || step === 0) return undefined;
+      const n = data.dims[ax];
+      const bound = (v: number, forward: boolean): number => {
+        const at = v < 0 ? v + n : v;
+        return forward ? Math.min(n, Math.max(0, at)) : Math.min(n - 1, Math.max(-1, at));
+      };
+      const start = bound(Number(starts.values[0]), step > 0);
+      const end = bound(Number(ends.values[0]), step > 0);
+      const picked: number[] = [];
+      for (let i = start; step > 0 ? i < end : i > end; i += step) picked.push(i);
+      const outer = size(data.dims.slice(0, ax));
+      const inner = size(data.dims.slice(ax + 1));
+      const idx: number[] = [];
+      for (let o = 0; o < outer; o++) for (const p of picked) for (let k = 0; k < inner; k++) idx.push((o * n + p) * inner + k);
+      const dims = data.dims.map((d, i) => (i === ax ? picked.length : d));
+      return data.kind === 'int' ? ints(idx.map((i) => data.values[i]), dims) : {kind: 'float', dims, values: Float32Array.from(idx, (i) => data.values[i])};
+    }
+    case 'Transpose': {
+      // A 2-d constant only (the pads chain).
+      const data = c(0);
+      const perm = attr(node, 'perm')?.ints ?? [1, 0];
+      if (data === undefined || data.dims.length !== 2 || perm.join() !== '1,0') return undefined;
+      const [r, k] = data.dims;
+      const idx = Array.from({length: r * k}, (_, i) => (i % r) * k + Math.floor(i / r));
+      return data.kind === 'int' ? ints(idx.map((i) => data.values[i]), [k, r]) : {kind: 'float', dims: [k, r], values: Float32Array.from(idx, (i) => data.values[i])};
     }
     default:
       return undefined;

@@ -336,7 +336,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       continue;
     }
     const anyDyn = ins.some((v) => v?.t === 'dyn');
-    if ((FOLDS.has(op) && !(op === 'Concat' && anyDyn)) || ((op === 'Reshape' || op === 'Add' || op === 'Mul') && allConst)) {
+    if ((FOLDS.has(op) && !(op === 'Concat' && anyDyn)) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
         const d = dynAt(k);
