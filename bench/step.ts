@@ -4,6 +4,7 @@
  * the stem width, the model's own when omitted). Prints {msPerStep, peakRssMB, backend, threads}; threads
  * default to what `cbp train` uses (defaultWorkers). Backend `onnxruntime` measures the ONNX Runtime engine instead
  * of a tfjs backend (its first step, which includes ORT's own warm-up, is reported apart as firstStepMs).
+ * node dist/bench/step.js onnx FILE: the ONNX Runtime engine's step on a model `cbp import` reads from FILE (batch 32).
  */
 import {tf} from '../src/core/tf';
 import {selectBackend} from '../src/train/tfjs/backend';
@@ -17,8 +18,22 @@ import * as os from 'node:os';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../models/spec';
 import {LAMBDA_PREFIX} from '../src/run/checkpoint';
 import {createOrtEngine} from '../src/train/ort/engine';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {importOnnx} from '../onnx/import/index';
+import {modelWeights, readCheckpoint} from '../src/run/checkpoint';
+import type {Weights} from '../src/core/weights';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'onnx') {
+    // An ONNX file as `cbp import` reads it (torchvision's MobileNetV2, ResNet-50): batch 32 on its input shape.
+    const file = process.argv[3] ?? '';
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-step-'));
+    await importOnnx({file, out: dir, quant: 'bin'});
+    const spec = readCheckpoint(dir).state.config.spec;
+    if (spec === undefined) throw new Error(`${file}: no spec`);
+    return ortStep(spec, 32, 3, modelWeights(readCheckpoint(dir).tensors));
+  }
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const [batch, shape, steps] =
     which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : which === 'resnet20' ? [128, [1, 28, 28] as const, 3] : [32, [3, 224, 224] as const, 3];
@@ -46,9 +61,9 @@ async function main(): Promise<void> {
 }
 
 /** The same step on the ONNX Runtime engine (λ 1e-4 everywhere, ucs 0, lr 1e-3, weight decay 1e-4). */
-async function ortStep(spec: ModelSpec, batch: number, steps: number): Promise<void> {
+async function ortStep(spec: ModelSpec, batch: number, steps: number, given?: Weights): Promise<void> {
   const [c, h, w] = spec.inputShape;
-  const weights = initialWeights(spec, 'bin', 1);
+  const weights = given ?? initialWeights(spec, 'bin', 1);
   const lambdas = new Map(constrainedNodes(spec, 'bin').map((n) => {
     const shape = paramInfos(spec, 'bin').find((p) => p.key === `${n.name}.weight`)?.shape ?? [];
     return [LAMBDA_PREFIX + n.name, {shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1e-4)}];

@@ -96,9 +96,34 @@ def resnet18(q=True):
     return m
 
 
+def torchvision_model(name):
+    """torchvision's `name` at 10 classes with CBP's binary quantizer on every convolution and linear layer but the
+    first and the last, as `cbp import` constrains them."""
+    import torchvision
+    m = getattr(torchvision.models, name)(num_classes=10)
+    layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    for mod in layers[1:-1]:
+        mod.q = True
+        mod.s = mod.weight.detach().abs().mean()
+        if isinstance(mod, nn.Conv2d):
+            mod.forward = (lambda c: lambda x: c._conv_forward(x, QW.apply(c.weight, c.s), c.bias))(mod)
+        else:
+            mod.forward = (lambda l: lambda x: F.linear(x, QW.apply(l.weight, l.s), l.bias))(mod)
+    return m
+
+
+def export_torchvision(name, path):
+    """The same architecture (float) as cbp imports it: batch norms kept, opset 13."""
+    import torchvision
+    m = getattr(torchvision.models, name)(num_classes=10).eval()
+    torch.onnx.export(m, torch.randn(1, 3, 224, 224), path, training=torch.onnx.TrainingMode.PRESERVE, opset_version=13,
+                      input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+    return {"onnx": path}
+
+
 def cbp_setup(m):
     """The constrained layers, their multipliers (1e-4) and the weights' SGD, as cbp trains."""
-    qs = [mod for mod in m.modules() if isinstance(mod, (QConv, QLin)) and mod.q]
+    qs = [mod for mod in m.modules() if getattr(mod, "q", False)]
     lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
     return qs, lams, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
 
@@ -115,7 +140,7 @@ def cbp_step(m, qs, lams, opt, x, y):
 
 
 def step_time(name, batch, size, channels, steps):
-    m = lenet() if name == "lenet5" else resnet18()
+    m = lenet() if name == "lenet5" else resnet18() if name == "resnet18" else torchvision_model(name)
     qs, lams, opt = cbp_setup(m)
     x = torch.randn(batch, channels, size, size)
     y = torch.randint(0, 10, (batch,))
@@ -212,6 +237,10 @@ def main():
             r = step_time("lenet5", 256, 28, 1, 10)
         elif what == "resnet18":
             r = step_time("resnet18", 32, 224, 3, 3)
+        elif what in ("mobilenet_v2", "resnet50"):
+            r = step_time(what, 32, 224, 3, 3)
+        elif what == "export":
+            r = export_torchvision(out_dir, sys.argv[3])
         elif what == "infer":
             r = infer(out_dir)
         elif what == "conv":
