@@ -96,7 +96,7 @@ test('an imported 3×16×16 model trains on an image folder (cropped to its side
   const data = tenClassFolder(path.join(tmp, 'folder'));
   const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--data', data, '--epochs', '1', '--out', path.join(tmp, 'never'), '--no-plot']);
   assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /needs the ONNX Runtime engine \(--engine onnxruntime\): the TensorFlow\.js engine has no grouped convolution, dropout in training \(layers dw, grouped, wide, drop\)/);
+  assert.match(errorText(refused.stderr), /needs the ONNX Runtime engine \(--engine onnxruntime\): the TensorFlow\.js engine has no grouped convolution, dropout in training \(layers dw, grouped, dwm, wide, drop\)/);
   assert.ok(!fs.existsSync(path.join(tmp, 'never')));
   const out = path.join(tmp, 'grouped-ter');
   const trained = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--data', data, '--epochs', '1', '--batch-size', '6', '--out', out, '--no-plot']);
