@@ -6,10 +6,16 @@
  * constrained layers (the same as the PyTorch step's), then the step on the ONNX Runtime engine from the same λ,
  * momentum, batch and weights, and the largest difference of every tensor after it, relative to that tensor's
  * largest value. --write puts the table into docs/IMPORT.md between its markers.
+ *
+ * --folder DIR (an image folder: DIR/train, DIR/val, 10 class folders) also runs, for each model, the commands a
+ * user types: `cbp train --init` of the imported run for one ternary epoch on the ONNX Runtime engine (batch 8),
+ * `cbp export` of it and `cbp eval` of the file on DIR/val, and compares the top-1 the training printed with the
+ * exported file's.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {spawnSync} from 'node:child_process';
 import {importOnnx} from '../onnx/import/index';
 import {readCheckpoint, modelWeights, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../src/run/checkpoint';
 import {decodeSafetensors} from '../src/run/safetensors';
@@ -50,7 +56,27 @@ const noData = (shape: readonly [number, number, number], numClasses: number): S
   test: {count: 0, batches: async function* () {}},
 });
 
-async function one(dir: string, name: string): Promise<string> {
+/** `cbp ARGS --json`, its parsed output (throws with its stderr when it fails). */
+function cli<T>(args: readonly string[]): T {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...args, '--json'], {encoding: 'utf8', maxBuffer: 1 << 26});
+  if (r.status !== 0) throw new Error(`cbp ${args.join(' ')}: ${r.stderr.replace(/\s+/g, ' ').slice(0, 300)}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** One epoch on the folder, the export, its evaluation: the training's top-1, the file's, and the epoch's seconds. */
+function epochOnFolder(run: string, folder: string): string {
+  const trained = `${run}-ter`;
+  const t = Date.now();
+  const r = cli<{epochs: {top1: number; seconds?: number}[]}>(['train', '--init', run, '--quant', 'ter', '--data', folder, '--epochs', '1', '--batch-size', '8', '--engine', 'onnxruntime', '--out', trained, '--no-plot']);
+  const seconds = (Date.now() - t) / 1000;
+  const file = `${trained}.onnx`;
+  cli(['export', '--checkpoint', trained, '--out', file]);
+  const e = cli<{top1: number; images: number}>(['eval', '--onnx', file, '--data', folder]);
+  const top1 = r.epochs[0].top1;
+  return `${(top1 * 100).toFixed(1)}% / ${(e.top1 * 100).toFixed(1)}% (${e.images} images)${top1 === e.top1 ? '' : ' **differ**'}, ${seconds.toFixed(0)} s`;
+}
+
+async function one(dir: string, name: string, folder: string | undefined): Promise<string> {
   const meta = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as Meta;
   if (!isQuant(meta.quant)) throw new Error(`${name}: unknown constraint ${meta.quant}`);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `cbp-matrix-${name}-`));
@@ -90,31 +116,34 @@ async function one(dir: string, name: string): Promise<string> {
     let momentum = 0;
     for (const [key, t] of group('momentum_after')) momentum = Math.max(momentum, relative(state.get(MOMENTUM_PREFIX + key)?.data ?? [], t.data));
     const kinds = [...new Set(spec.nodes.map((n) => n.kind))].sort().join(', ');
+    const epoch = folder === undefined ? '' : ` ${epochOnFolder(out, folder)} |`;
     const imports = imported.maxDifference <= 1e-4 * Math.max(1, imported.maxLogit) && sameLayers;
     const verdict = !imports || Math.abs(r.loss - meta.loss) > 1e-5 * Math.max(1, meta.loss) ? '**no**' : weights <= 1e-5 ? 'yes, ≤ 1e-5' : beyondNoise === 0 ? 'yes, ≤ PyTorch vs itself' : `**${beyondNoise} tensors beyond**`;
     return `| ${name} | ${imported.layers} | ${imported.constrained.length}${sameLayers ? '' : ' (differ)'} | ${(imported.maxDifference / Math.max(1e-12, imported.maxLogit)).toExponential(1)} | ` +
-      `${Math.abs(r.loss - meta.loss).toExponential(1)} | ${weights.toExponential(1)} (${worstTensor}; PyTorch vs itself ${own?.toExponential(1) ?? '–'}) | ${pytorchWorst.toExponential(1)} | ${momentum.toExponential(1)} | ${importSeconds.toFixed(1)} / ${stepSeconds.toFixed(1)} | ${verdict} | ${kinds} |`;
+      `${Math.abs(r.loss - meta.loss).toExponential(1)} | ${weights.toExponential(1)} (${worstTensor}; PyTorch vs itself ${own?.toExponential(1) ?? '–'}) | ${pytorchWorst.toExponential(1)} | ${momentum.toExponential(1)} | ${importSeconds.toFixed(1)} / ${stepSeconds.toFixed(1)} | ${verdict} |${epoch} ${kinds} |`;
   } finally {
     await e.close();
-    fs.rmSync(out, {recursive: true, force: true});
+    for (const p of [out, `${out}-ter`, `${out}-ter.onnx`]) fs.rmSync(p, {recursive: true, force: true});
   }
 }
 
 async function main(): Promise<void> {
   const dir = process.argv[2];
   if (dir === undefined) throw new Error('usage: torchvision-matrix DIR [--write] [MODEL ...]');
-  const only = process.argv.slice(3).filter((a) => !a.startsWith('--'));
+  const at = process.argv.indexOf('--folder');
+  const folder = at > 0 ? process.argv[at + 1] : undefined;
+  const only = process.argv.slice(3).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--folder');
   const names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).filter((n) => only.length === 0 || only.includes(n)).sort();
   const rows = [
-    '| model | layers | constrained | import: logits off (of largest) | step: loss off | step: worst tensor off (of its largest) | PyTorch vs itself, worst tensor | momentum off | import / step s | same step | node kinds |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    `| model | layers | constrained | import: logits off (of largest) | step: loss off | step: worst tensor off (of its largest) | PyTorch vs itself, worst tensor | momentum off | import / step s | same step |${folder !== undefined ? ' one epoch on a folder: top-1 training / export |' : ''} node kinds |`,
+    `|---|---|---|---|---|---|---|---|---|---|${folder !== undefined ? '---|' : ''}---|`,
   ];
   for (const name of names) {
     let row: string;
     try {
-      row = await one(dir, name);
+      row = await one(dir, name, folder);
     } catch (err) {
-      row = `| ${name} | – | – | – | – | – | – | – | – | **no** | ${(err instanceof Error ? err.message : String(err)).replace(/\|/g, '/').slice(0, 300)} |`;
+      row = `| ${name} | – | – | – | – | – | – | – | – | **no** |${folder !== undefined ? ' – |' : ''} ${(err instanceof Error ? err.message : String(err)).replace(/\|/g, '/').slice(0, 300)} |`;
     }
     process.stdout.write(`${row}\n`);
     rows.push(row);
