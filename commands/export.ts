@@ -38,7 +38,7 @@ export default class Export extends CbpCommand {
     }
     const labels = r.card.labels;
     this.log(`card: ${labels === null ? 'no class names (give --labels FILE)' : `${labels.length} class names`}; preprocessing ${r.card.preprocessing.known ? 'recorded' : 'not recorded (cbp was not told the training data)'}; ${r.card.source.kind}`);
-    this.log(`verified in ONNX Runtime on ${r.verifiedImages} test images: largest logit difference from tfjs ${r.maxDifference.toExponential(2)} (largest logit ${r.maxLogit.toFixed(2)})` +
+    this.log(`verified in ONNX Runtime on ${r.verifiedImages} test images: largest logit difference from ${r.verifiedWith === 'tfjs' ? 'tfjs' : 'the float32 export'} ${r.maxDifference.toExponential(2)} (largest logit ${r.maxLogit.toFixed(2)})` +
       (r.weights === 'fast' ? `; within ${FAST_TOLERANCE} of the largest of the float32 export's` : ''));
     return r;
   }

@@ -9,7 +9,7 @@ import {tfjsGaps, type QuantOrNone} from '../../models/index';
 import {describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
-import {CbpError} from '../core/errors';
+import {CbpError, errorMessage} from '../core/errors';
 import {checkChoice} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../core/ort';
@@ -49,6 +49,8 @@ export interface ExportResult {
   readonly maxDifference: number;
   readonly maxLogit: number;
   readonly verifiedImages: number;
+  /** What the file's logits were checked against: the tfjs forward pass, or the float32 export in ONNX Runtime. */
+  readonly verifiedWith: 'tfjs' | 'float-onnx';
   /** The model card written into the file (metadata_props and doc_string; docs/FORMAT.md). */
   readonly card: ModelCard;
 }
@@ -100,13 +102,23 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
   // The tfjs forward pass is the independent check where it runs the model; the float32 export otherwise.
-  const verifyWith = opts.verifyWith ?? (tfjsGaps(spec, false).length === 0 ? 'tfjs' : 'float-onnx');
+  let verifyWith = opts.verifyWith ?? (tfjsGaps(spec, false).length === 0 ? 'tfjs' : 'float-onnx');
   // The reference runs the weights as the file stores them: a latent weight exactly on a midpoint is stored at the
   // level above (warned above), so the check compares the encoding and the graph, not that documented choice.
   const floatLogits = async (): Promise<Float32Array> => onnxLogits(writeOnnx(spec, config.quant, weights, 'float', {}).bytes, x, [n, ...shape], out);
-  const reference = verifyWith === 'tfjs'
-    ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
-    : await floatLogits();
+  let reference: Float32Array;
+  try {
+    reference = verifyWith === 'tfjs'
+      ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
+      : await floatLogits();
+  } catch (err) {
+    // TensorFlow.js on WebAssembly has a 4 GiB heap: a model of hundreds of millions of weights (VGG) does not fit.
+    // The check then runs against the float32 export, and says so; any other failure is an error.
+    if (verifyWith !== 'tfjs' || opts.verifyWith === 'tfjs' || !/memory access out of bounds|out of memory|Aborted\(/i.test(errorMessage(err))) throw err;
+    opts.log?.(`note: the TensorFlow.js forward pass ran out of WebAssembly memory (${errorMessage(err)}); the file is checked against the float32 export instead`);
+    verifyWith = 'float-onnx';
+    reference = await floatLogits();
+  }
   const {maxDifference, maxLogit} = difference(reference, ortLogits);
   if (!(maxDifference <= 1e-3 * Math.max(1, maxLogit))) {
     throw new CbpError(
@@ -139,6 +151,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     maxDifference,
     maxLogit,
     verifiedImages: n,
+    verifiedWith: verifyWith,
     card: cardOf(card, withLayers),
   };
 }

@@ -15,6 +15,9 @@ function tempName(file: string): string {
  * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
  * the bytes go to a temporary name in the same folder, are flushed to disk, and the name is swapped by rename.
  */
+/** The largest piece one read or write call moves. */
+export const CHUNK = 1 << 30;
+
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(file);
   const tmp = tempName(file);
@@ -25,7 +28,8 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     created = true;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    // In pieces: one write call takes at most 2 GiB − 1 bytes (a VGG checkpoint with its optimizer state is more).
+    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, Math.min(bytes.length - off, CHUNK), null);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

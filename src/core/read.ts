@@ -35,7 +35,8 @@ export function readBytes(file: string, limit = MAX_FILE_BYTES): Buffer {
     const buf = Buffer.allocUnsafeSlow(st.size);
     let off = 0;
     while (off < st.size) {
-      const n = fs.readSync(fd, buf, off, st.size - off, off);
+      // In pieces: one read call takes at most 2 GiB − 1 bytes.
+      const n = fs.readSync(fd, buf, off, Math.min(st.size - off, 1 << 30), off);
       if (n === 0) break;
       off += n;
     }
