@@ -8,7 +8,11 @@
  *   3. forward-convolution GFLOP/s on one thread, ours (wasm) and PyTorch's, on ResNet-18/LeNet-5 shapes;
  *      PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
  *   4. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
- *      own float export, in alternating rounds.
+ *      own float export, in alternating rounds;
+ *   5. every --weights variant in a stock ONNX Runtime session against the float export (bench/stock.ts);
+ *   6. --weights fast against float, batch 1 and 32 (bench/fast.ts);
+ *   7. torchvision's MobileNetV2 and ResNet-50 CBP steps against PyTorch's (bench/arch-step.ts), where
+ *      /usr/bin/python3 has torchvision.
  * BENCH_QUICK=1 shortens every timing loop.
  */
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -213,6 +217,26 @@ async function main(): Promise<void> {
     line('PyTorch CPU ResNet-18 float inference, batch 32, images/s', torchInfer.toFixed(1));
     line('  ours (bin, ORT) / PyTorch inference', `${(ortBin / torchInfer).toFixed(2)}×`);
     line('  ours (bin, ORT) / ORT on PyTorch\'s export, per round', ratios.map((r) => `${r.toFixed(2)}×`).join(' '));
+  }
+  // 5–7. The measurements with scripts of their own, each in its own process: exported files in a stock session
+  // (every --weights variant against float), --weights fast against float, and the torchvision steps against
+  // PyTorch (which needs torchvision).
+  const script = (name: string, args: readonly string[]): string => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', name), ...args], {encoding: 'utf8', maxBuffer: 1 << 26});
+    if (r.status !== 0) return `failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+    return r.stdout.trim();
+  };
+  results.stock = script('stock.js', QUICK ? ['--pairs', '5'] : []);
+  process.stdout.write(`${results.stock as string}\n`);
+  results.fast = script('fast.js', QUICK ? ['--rounds', '3'] : []);
+  process.stdout.write(`${results.fast as string}\n`);
+  const torchvision = spawnSync('/usr/bin/python3', ['-c', 'import torchvision'], {encoding: 'utf8'}).status === 0;
+  if (torchvision) {
+    const arch = script('arch-step.js', [QUICK ? '1' : '3']);
+    results.archStep = arch.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as unknown);
+    process.stdout.write(`${arch}\n`);
+  } else {
+    line('torchvision steps (MobileNetV2, ResNet-50)', 'skipped: /usr/bin/python3 has no torchvision');
   }
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
   fs.rmSync(tmp, {recursive: true, force: true});
