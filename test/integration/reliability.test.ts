@@ -56,3 +56,31 @@ test('a diverging run stops with the epoch and step, and an unwritable --out is 
   assert.equal(bad.status, 2);
   assert.match(errorText(bad.stderr), /--out \S+a-file\/run: cannot write checkpoints there \(ENOTDIR\)/);
 });
+
+test('cbp train on Linux trains in a child process with huge pages for malloc; killing cbp (even by SIGKILL) stops it, and CBP_HUGEPAGES=0 runs in one process', {skip: process.platform !== 'linux'}, async () => {
+  const children = (pid: number): number[] => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const long = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '20000', '--quant', 'bin', '--epochs', '20', '--no-plot'];
+  const parent = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'huge')], {stdio: 'ignore'});
+  const pid = parent.pid ?? assert.fail('no pid');
+  let kids: number[] = [];
+  for (let i = 0; i < 100 && kids.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    kids = children(pid);
+  }
+  assert.equal(kids.length, 1, 'one child process');
+  assert.match(fs.readFileSync(`/proc/${kids[0]}/environ`, 'utf8'), /GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/);
+  parent.kill('SIGKILL');
+  for (let i = 0; i < 50 && alive(kids[0]); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(!alive(kids[0]), 'the training child outlived cbp');
+  const single = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'single')], {stdio: 'ignore', env: {...process.env, CBP_HUGEPAGES: '0'}});
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual(children(single.pid ?? 0).filter((c) => /node|run\.js/.test(fs.readFileSync(`/proc/${c}/cmdline`, 'utf8'))), []);
+  single.kill('SIGKILL');
+});
