@@ -10,7 +10,7 @@ const wrap =
   process.argv[2] === 'train' &&
   process.env.CBP_HUGEPAGES !== '0' &&
   !/glibc\.malloc\.hugetlb=/.test(process.env.GLIBC_TUNABLES ?? '') &&
-  process.send === undefined;
+  process.env.CBP_TRAIN_CHILD === undefined;
 
 if (wrap) {
   const {spawn} = require('node:child_process');
@@ -18,7 +18,7 @@ if (wrap) {
   // The IPC channel tells the child when this process is gone, even by SIGKILL: it then stops at once.
   const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: {...process.env, GLIBC_TUNABLES: tunables},
+    env: {...process.env, GLIBC_TUNABLES: tunables, CBP_TRAIN_CHILD: '1'},
   });
   // A terminal's Ctrl-C reaches both processes; a signal sent to this process alone is passed on.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
@@ -35,7 +35,7 @@ if (wrap) {
     process.exit(1);
   });
 } else {
-  if (process.send !== undefined) {
+  if (process.env.CBP_TRAIN_CHILD === '1' && process.send !== undefined) {
     // The child of the wrapper above: it does not outlive it, and the channel must not keep it alive.
     process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
     process.channel?.unref();

@@ -181,14 +181,15 @@ test('cbp import --onnx (import, export and its verification) runs without loadi
 test('cbp train on the ONNX Runtime engine runs without loading TensorFlow.js', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-layers-'));
   try {
+    // On Linux `cbp train` trains in a child process that inherits the hook: each process records its own modules.
     const hook = path.join(tmp, 'hook.js');
-    const record = path.join(tmp, 'loaded.json');
-    fs.writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(record)}, JSON.stringify(Object.keys(require.cache))));`);
+    const record = (pid: number | string): string => path.join(tmp, `loaded-${pid}.json`);
+    fs.writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(record('__PID__'))}.replace('__PID__', String(process.pid)), JSON.stringify(Object.keys(require.cache))));`);
     const args = ['-r', hook, path.join(ROOT, 'bin', 'run.js'), 'train', '--model', 'lenet5', '--quant', 'bin', '--data', 'mnist', '--limit', '256', '--test-limit', '256', '--epochs', '1',
       '--engine', 'onnxruntime', '--no-plot', '--out', path.join(tmp, 'run')];
     const r = spawnSync(process.execPath, args, {cwd: ROOT, encoding: 'utf8', timeout: 300_000});
     assert.equal(r.status, 0, r.stderr);
-    const loaded = JSON.parse(fs.readFileSync(record, 'utf8')) as string[];
+    const loaded = fs.readdirSync(tmp).filter((f) => /^loaded-\d+\.json$/.test(f)).flatMap((f) => JSON.parse(fs.readFileSync(path.join(tmp, f), 'utf8')) as string[]);
     assert.ok(loaded.some((k) => k.includes('onnxruntime-node')));
     assert.deepEqual(loaded.filter((k) => k.includes('@tensorflow')), []);
   } finally {
