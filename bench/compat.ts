@@ -21,6 +21,7 @@ import type {WeightFormat} from '../onnx/writer';
 import type {ModelName} from '../models/index';
 import type {QuantOrNone} from '../models/spec';
 import {untrainedRun} from '../test/untrained';
+import {writeDocBlock} from './doc-block';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -176,15 +177,7 @@ async function main(): Promise<void> {
   const block = `${stamp}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) {
-    const doc = path.join(ROOT, 'docs', 'DEPLOY.md');
-    const text = fs.readFileSync(doc, 'utf8');
-    const start = '<!-- compat:start -->';
-    const end = '<!-- compat:end -->';
-    const a = text.indexOf(start);
-    const b = text.indexOf(end);
-    if (a < 0 || b < a) throw new Error(`${doc}: no ${start} … ${end} markers`);
-    fs.writeFileSync(doc, `${text.slice(0, a + start.length)}\n${block}${text.slice(b)}`);
-    process.stderr.write(`wrote the table into ${doc}\n`);
+    writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'compat', block);
   }
   fs.rmSync(tmp, {recursive: true, force: true});
 }

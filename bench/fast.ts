@@ -24,6 +24,7 @@ import type {Quant} from '../models/spec';
 import {decodeOnnx} from '../onnx/reader';
 import {ModelProto, type ModelMsg} from '../onnx/schema';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
+import {writeDocBlock} from './doc-block';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -140,15 +141,7 @@ async function main(): Promise<void> {
   const block = `${stamp}${notes.map((n) => ` ${n}.`).join('')}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) {
-    const doc = path.join(ROOT, 'docs', 'DEPLOY.md');
-    const text = fs.readFileSync(doc, 'utf8');
-    const start = '<!-- fast:start -->';
-    const end = '<!-- fast:end -->';
-    const a = text.indexOf(start);
-    const b = text.indexOf(end);
-    if (a < 0 || b < a) throw new Error(`${doc}: no ${start} … ${end} markers`);
-    fs.writeFileSync(doc, `${text.slice(0, a + start.length)}\n${block}${text.slice(b)}`);
-    process.stderr.write(`wrote the table into ${doc}\n`);
+    writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'fast', block);
   }
 }
 

@@ -21,6 +21,7 @@ import {getModel, isModelName, type ModelName} from '../models/index';
 import type {Quant} from '../models/spec';
 import {codesFit} from '../onnx/codes';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
+import {writeDocBlock} from './doc-block';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUANTS: readonly Quant[] = ['bin', 'ter', '1bit', '2bit'];
@@ -162,15 +163,7 @@ async function main(): Promise<void> {
   const block = `${stamp}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) {
-    const doc = path.join(ROOT, 'docs', 'DEPLOY.md');
-    const text = fs.readFileSync(doc, 'utf8');
-    const start = '<!-- stock:start -->';
-    const end = '<!-- stock:end -->';
-    const a = text.indexOf(start);
-    const b = text.indexOf(end);
-    if (a < 0 || b < a) throw new Error(`${doc}: no ${start} … ${end} markers`);
-    fs.writeFileSync(doc, `${text.slice(0, a + start.length)}\n${block}${text.slice(b)}`);
-    process.stderr.write(`wrote the table into ${doc}\n`);
+    writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'stock', block);
   }
 }
 

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {importOnnx} from '../onnx/import/index';
+import {writeDocBlock} from './doc-block';
 import {readCheckpoint, modelWeights, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../src/run/checkpoint';
 import {decodeSafetensors} from '../src/run/safetensors';
 import {createOrtEngine} from '../src/train/ort/engine';
@@ -150,13 +151,7 @@ async function main(): Promise<void> {
   }
   const table = `${rows.join('\n')}\n\nMachine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, Node ${process.version}.`;
   if (process.argv.includes('--write')) {
-    const doc = path.join(ROOT, 'docs', 'IMPORT.md');
-    const text = fs.readFileSync(doc, 'utf8');
-    const [begin, end] = ['<!-- torchvision-matrix -->', '<!-- /torchvision-matrix -->'];
-    const a = text.indexOf(begin);
-    const b = text.indexOf(end);
-    if (a < 0 || b < a) throw new Error(`${doc} has no ${begin} … ${end} markers`);
-    fs.writeFileSync(doc, `${text.slice(0, a + begin.length)}\n${table}\n${text.slice(b)}`);
+    writeDocBlock(path.join(ROOT, 'docs', 'IMPORT.md'), 'torchvision-matrix', `${table}\n`);
   }
 }
 

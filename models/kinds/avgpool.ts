@@ -1,16 +1,12 @@
-import {MAX_WINDOW, notImage, notPool, notWindow, pads, poolWindows, type KindDef, type NodeBase, type Pair} from './kind';
+import {notPoolInput, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
 
 /**
  * PyTorch's AvgPool2d: by default padded zeros count (count_include_pad) and floor mode; `excludePad` and `ceil`
  * (both absent in older specs) are count_include_pad=False and ceil_mode=True.
  */
-export interface AvgPoolNode extends NodeBase {
+export interface AvgPoolNode extends NodeBase, PoolWindow {
   readonly kind: 'avgpool';
   readonly input: string;
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Pair;
-  readonly ceil?: boolean;
   readonly excludePad?: boolean;
 }
 
@@ -38,16 +34,13 @@ function divisors(n: number, k: number, s: number, p: number, out: number, count
 export const avgpool: KindDef<AvgPoolNode> = {
   kind: 'avgpool',
   inputs: (n) => [n.input],
-  shape: (n, [[c, h, w]]) => [c, poolWindows(h, n.kernel[0], n.stride[0], n.padding[0], n.ceil === true), poolWindows(w, n.kernel[1], n.stride[1], n.padding[1], n.ceil === true)],
-  check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  shape: (n, [x]) => poolShape(n, x),
+  check: (n, [x]) => notPoolInput(n, x),
   read: (r) => ({
     kind: 'avgpool',
     name: r.name,
     input: r.value('input'),
-    kernel: r.pair('kernel', 1, MAX_WINDOW),
-    stride: r.pair('stride', 1, MAX_WINDOW),
-    padding: r.pair('padding', 0, MAX_WINDOW),
-    ...(r.has('ceil') && r.flag('ceil') ? {ceil: true} : {}),
+    ...readPoolWindow(r),
     ...(r.has('excludePad') && r.flag('excludePad') ? {excludePad: true} : {}),
   }),
   params: () => [],

@@ -215,6 +215,35 @@ export function poolWindows(n: number, k: number, s: number, p: number, ceil: bo
   return (out - 1) * s >= n + p ? out - 1 : out;
 }
 
+/** The window of a pooling node (max or average): kernel, stride, symmetric padding and PyTorch's ceil_mode. */
+export interface PoolWindow {
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  /** ceil_mode (SqueezeNet, GoogLeNet): a last window may hang off the edge; absent in older specs. */
+  readonly ceil?: boolean;
+}
+
+/** A pooling node's window from a stored spec (`ceil` only where it is set). */
+export function readPoolWindow(r: NodeReader): PoolWindow {
+  return {
+    kernel: r.pair('kernel', 1, MAX_WINDOW),
+    stride: r.pair('stride', 1, MAX_WINDOW),
+    padding: r.pair('padding', 0, MAX_WINDOW),
+    ...(r.has('ceil') && r.flag('ceil') ? {ceil: true} : {}),
+  };
+}
+
+/** A pool's per-sample output shape from its input's [C, H, W]. */
+export function poolShape(n: PoolWindow, [c, h, w]: readonly number[]): number[] {
+  return [c, poolWindows(h, n.kernel[0], n.stride[0], n.padding[0], n.ceil === true), poolWindows(w, n.kernel[1], n.stride[1], n.padding[1], n.ceil === true)];
+}
+
+/** Why a pool cannot take an input of this per-sample shape, or undefined. */
+export function notPoolInput(n: PoolWindow, x: readonly number[]): string | undefined {
+  return notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding);
+}
+
 /** Why a per-sample shape is not an image [C, H, W] (of `channels` channels, when given), or undefined. */
 export function notImage(x: readonly number[] | undefined, channels?: number): string | undefined {
   if (x === undefined || x.length !== 3) return `expects an image [C, H, W], its input is [${x?.join(', ') ?? ''}]`;

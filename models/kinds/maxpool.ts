@@ -1,13 +1,8 @@
-import {MAX_WINDOW, notImage, notPool, notWindow, pads, poolWindows, type KindDef, type NodeBase, type Pair} from './kind';
+import {notPoolInput, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
 
-export interface MaxPoolNode extends NodeBase {
+export interface MaxPoolNode extends NodeBase, PoolWindow {
   readonly kind: 'maxpool';
   readonly input: string;
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Pair;
-  /** PyTorch's ceil_mode (SqueezeNet, GoogLeNet): a last window may hang off the edge; absent in older specs. */
-  readonly ceil?: boolean;
 }
 
 const attrs = (n: MaxPoolNode): Record<string, number[] | number> => ({kernel_shape: [...n.kernel], strides: [...n.stride], pads: pads(n.padding), ...(n.ceil === true ? {ceil_mode: 1} : {})});
@@ -15,16 +10,13 @@ const attrs = (n: MaxPoolNode): Record<string, number[] | number> => ({kernel_sh
 export const maxpool: KindDef<MaxPoolNode> = {
   kind: 'maxpool',
   inputs: (n) => [n.input],
-  shape: (n, [[c, h, w]]) => [c, poolWindows(h, n.kernel[0], n.stride[0], n.padding[0], n.ceil === true), poolWindows(w, n.kernel[1], n.stride[1], n.padding[1], n.ceil === true)],
-  check: (n, [x]) => notImage(x) ?? notPool(n.kernel, n.padding) ?? notWindow(x[1], x[2], n.kernel, n.stride, n.padding),
+  shape: (n, [x]) => poolShape(n, x),
+  check: (n, [x]) => notPoolInput(n, x),
   read: (r) => ({
     kind: 'maxpool',
     name: r.name,
     input: r.value('input'),
-    kernel: r.pair('kernel', 1, MAX_WINDOW),
-    stride: r.pair('stride', 1, MAX_WINDOW),
-    padding: r.pair('padding', 0, MAX_WINDOW),
-    ...(r.has('ceil') && r.flag('ceil') ? {ceil: true} : {}),
+    ...readPoolWindow(r),
   }),
   params: () => [],
   onnx: (n, g) => g.emit(n, 'MaxPool', [g.value(n.input)], attrs(n)),
