@@ -23,21 +23,8 @@ import {decodeSafetensors} from '../src/run/safetensors';
 import {createOrtEngine} from '../src/train/ort/engine';
 import {isQuant} from '../src/cbp/registry';
 import type {Tensor32} from '../src/core/weights';
-import type {Source} from '../src/data/source';
-
-interface Meta {
-  quant: string;
-  ucs: number;
-  lr: number;
-  weight_decay: number;
-  seed: number;
-  constrained: string[];
-  labels: number[];
-  loss: number;
-  lagrangian: number;
-  /** Per tensor: PyTorch's own step with its inputs moved by one float32 rounding, relative to the tensor's largest value. */
-  sensitivity?: Record<string, number>;
-}
+import {shapeOnlySource} from '../test/engine-helpers';
+import type {StepMeta} from '../test/unit/cbp/torch-fixture';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -51,11 +38,6 @@ function relative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return a.length === b.length ? worst / largest : Infinity;
 }
-
-const noData = (shape: readonly [number, number, number], numClasses: number): Source => ({
-  kind: 'builtin', name: 'matrix', shape, numClasses, labels: [], mean: [0, 0, 0], std: [1, 1, 1],
-  test: {count: 0, batches: async function* () {}},
-});
 
 /** `cbp ARGS --json`, its parsed output (throws with its stderr when it fails). */
 function cli<T>(args: readonly string[]): T {
@@ -78,7 +60,7 @@ function epochOnFolder(run: string, folder: string): string {
 }
 
 async function one(dir: string, name: string, folder: string | undefined): Promise<string> {
-  const meta = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as Meta;
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as StepMeta;
   if (!isQuant(meta.quant)) throw new Error(`${name}: unknown constraint ${meta.quant}`);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `cbp-matrix-${name}-`));
   const t0 = Date.now();
@@ -92,7 +74,7 @@ async function one(dir: string, name: string, folder: string | undefined): Promi
   const group = (g: string, prefix = ''): Map<string, Tensor32> =>
     new Map([...st].filter(([k]) => k.startsWith(`${g}/`)).map(([k, t]) => [prefix + k.slice(g.length + 1), t]));
   const stored = new Map([...group('lambda', LAMBDA_PREFIX), ...group('momentum', MOMENTUM_PREFIX)]);
-  const e = await createOrtEngine({spec, quant: meta.quant, weights: modelWeights(ck.tensors), stored, weightDecay: meta.weight_decay, lrLambda: 1e-4, constraintTerm: true, source: noData(spec.inputShape, spec.numClasses), device: 'cpu'});
+  const e = await createOrtEngine({spec, quant: meta.quant, weights: modelWeights(ck.tensors), stored, weightDecay: meta.weight_decay, lrLambda: 1e-4, constraintTerm: true, source: shapeOnlySource(spec.inputShape, spec.numClasses), device: 'cpu'});
   try {
     const x = st.get('x');
     if (x === undefined) throw new Error(`${name}: no batch`);

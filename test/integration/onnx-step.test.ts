@@ -11,7 +11,7 @@ import {isQuant} from '../../src/cbp/registry';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 import {shapeOnlySource} from '../engine-helpers';
-import {assertClose, weightsOf, type TensorJson} from '../unit/cbp/torch-fixture';
+import {assertClose, weightsOf, type StepMeta, type TensorJson} from '../unit/cbp/torch-fixture';
 import type {TrainResult} from '../../src/train/trainer';
 
 /**
@@ -22,19 +22,10 @@ import type {TrainResult} from '../../src/train/trainer';
  * backward pass as the importer maps the module's layers.
  */
 
-interface StepCase {
-  quant: string;
-  ucs: number;
-  lr: number;
-  weight_decay: number;
-  seed: number;
-  constrained: string[];
+interface StepCase extends StepMeta {
   lambda: Record<string, TensorJson>;
   momentum: Record<string, TensorJson>;
   x: TensorJson;
-  labels: number[];
-  loss: number;
-  lagrangian: number;
   after: Record<string, TensorJson>;
   momentum_after: Record<string, TensorJson>;
 }

@@ -204,7 +204,7 @@ function groupedFilterGrad(b: GraphBuilder, x: string, gy: string, c: ConvGeomet
     const sums = b.op('Conv', [folded, filter], {kernel_shape: [ho, wo], strides: [dh, dv], dilations: [sh, sw], pads: [ph, pw, eh, ew], group: cin});
     return b.op('Reshape', [sums, b.i64([cout, 1, kh, kw])]);
   }
-  const cols = im2colColumns(b, x, cin, c);
+  const cols = im2colColumns(b, b.op('Transpose', [x], {perm: [0, 2, 3, 1]}), cin, c.in, c.out, c.kernel, c.stride, c.padding, c.dilation);
   // [N, Ho·Wo, kh·kw, Cin] → [groups, N·Ho·Wo, kh·kw·Cin/groups]
   const byGroup = b.op('Transpose', [b.op('Reshape', [cols, b.i64([-1, kh * kw, groups, gin])])], {perm: [2, 0, 1, 3]});
   const colsG = b.op('Reshape', [byGroup, b.i64([groups, -1, kh * kw * gin])]);
@@ -214,12 +214,13 @@ function groupedFilterGrad(b: GraphBuilder, x: string, gy: string, c: ConvGeomet
   return b.op('Transpose', [dw], {perm: [0, 3, 1, 2]});
 }
 
-/** im2col columns [N, Ho·Wo, kh·kw, Cin] of a convolution's input by one Gather through a constant table. */
-function im2colColumns(b: GraphBuilder, x: string, cin: number, c: ConvGeometry): string {
-  const [[h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw]] = [c.in, c.out, c.kernel, c.stride, c.padding, c.dilation];
-  const channelsLast = b.op('Transpose', [x], {perm: [0, 2, 3, 1]});
+/**
+ * im2col columns [N, Ho·Wo, kh·kw, Cin] of a convolution's input (given channels-last) by one Gather through a
+ * constant table: the rows [N, H·W, Cin] plus one zero row (the padding).
+ */
+function im2colColumns(b: GraphBuilder, channelsLast: string, cin: number, [h, w]: readonly number[], out: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], dilation: readonly number[]): string {
   const rows = b.op('Pad', [b.op('Reshape', [channelsLast, b.i64([0, h * w, cin])]), b.i64([0, 0, 0, 0, 1, 0])]);
-  return b.op('Gather', [rows, im2colTable(b, [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw])], {axis: 1});
+  return b.op('Gather', [rows, im2colTable(b, [h, w], out, kernel, stride, padding, dilation)], {axis: 1});
 }
 
 /** Which row of the padded channels-last input each (output position, kernel offset) reads; h·w is the zero row. */
@@ -265,9 +266,7 @@ function im2colFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, c
   if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0) {
     return b.op('Reshape', [b.op('Gemm', [dyr, b.op('Reshape', [channelsLast, b.i64([-1, cin])])]), b.i64([cout, cin, 1, 1])]);
   }
-  const rows = b.op('Pad', [b.op('Reshape', [channelsLast, b.i64([0, h * w, cin])]), b.i64([0, 0, 0, 0, 1, 0])]);
-  const index = im2colTable(b, [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [1, 1]);
-  const cols = b.op('Reshape', [b.op('Gather', [rows, index], {axis: 1}), b.i64([-1, kh * kw * cin])]);
+  const cols = b.op('Reshape', [im2colColumns(b, channelsLast, cin, [h, w], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [1, 1]), b.i64([-1, kh * kw * cin])]);
   const dw = b.op('Reshape', [b.op('Gemm', [dyr, cols]), b.i64([cout, kh, kw, cin])]);
   return b.op('Transpose', [dw], {perm: [0, 3, 1, 2]});
 }

@@ -12,6 +12,25 @@ export interface TensorJson {
   readonly data: number[];
 }
 
+/**
+ * The small values of one CBP step of an exported PyTorch module, as test/fixtures/scripts/make_onnx_step_reference.py
+ * (`export_and_step`) writes them: the test fixtures beside their tensors as JSON, the torchvision matrix beside a
+ * safetensors file.
+ */
+export interface StepMeta {
+  quant: string;
+  ucs: number;
+  lr: number;
+  weight_decay: number;
+  seed: number;
+  constrained: string[];
+  labels: number[];
+  loss: number;
+  lagrangian: number;
+  /** Per tensor: PyTorch's own step with its inputs moved by one float32 rounding, relative to the tensor's largest value. */
+  sensitivity?: Record<string, number>;
+}
+
 export function tensor32(t: TensorJson): Tensor32 {
   return {shape: t.shape, data: Float32Array.from(t.data)};
 }
