@@ -19,7 +19,6 @@ import {execFileSync, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import {loadBatches, type Sample} from '../src/data/imagefolder';
 import {openSession, runBatch} from '../src/core/ort';
 import {initialWeights} from '../src/train/init';
@@ -27,6 +26,7 @@ import {readPth, stateDict} from '../src/torch/load';
 import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import {writeOnnx} from '../onnx/writer';
+import {makePhotos} from './photos';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -38,21 +38,8 @@ function line(label: string, value: string): void {
 }
 
 async function decodeBench(): Promise<number> {
-  const photos = fs.readdirSync(path.join(ROOT, 'test/fixtures/imagenet/val'), {recursive: true, encoding: 'utf8'})
-    .filter((f) => f.endsWith('.JPEG') && !f.includes('truncated'))
-    .map((f) => path.join(ROOT, 'test/fixtures/imagenet/val', f));
-  const samples: Sample[] = [];
   const count = QUICK ? 64 : 256;
-  for (let i = 0; i < count; i++) {
-    const file = path.join(tmp, `img${i}.JPEG`);
-    if (i < photos.length * 4) {
-      const src = photos[i % photos.length];
-      await sharp(src).resize(500, 375, {fit: 'cover'}).rotate(i % 4 === 0 ? 0 : 180).jpeg({quality: 90}).toFile(file);
-    } else {
-      fs.copyFileSync(path.join(tmp, `img${i % (photos.length * 4)}.JPEG`), file);
-    }
-    samples.push({file, label: 0});
-  }
+  const samples: Sample[] = (await makePhotos(path.join(tmp, 'photos'), [], count)).map((file) => ({file, label: 0}));
   const t = process.hrtime.bigint();
   let n = 0;
   for await (const b of loadBatches(samples, {transform: () => ({kind: 'eval', resize: 256, crop: 224}), batchSize: 32, layout: 'NCHW', size: 224})) n += b.count;

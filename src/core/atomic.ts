@@ -11,14 +11,16 @@ function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(12).toString('hex')}.tmp`);
 }
 
-/**
- * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
- * the bytes go to a temporary name in the same folder, are flushed to disk, and the name is swapped by rename.
- */
 /** The largest piece one read or write call moves. */
 export const CHUNK = 1 << 30;
 
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+/**
+ * Writes a file so that a crash at any moment leaves either the old file or the new one, never half of one:
+ * the bytes go to a temporary name in the same folder, are flushed to disk, and the name is swapped by rename.
+ * `data` may be given as pieces, written one after the other (a checkpoint from its tensors, without one buffer
+ * holding the whole file).
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const dir = path.dirname(file);
   const tmp = tempName(file);
   let fd: number | undefined;
@@ -26,10 +28,11 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   try {
     fd = fs.openSync(tmp, 'wx');
     created = true;
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    // In pieces: one write call takes at most 2 GiB − 1 bytes (a VGG checkpoint with its optimizer state is more).
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, Math.min(bytes.length - off, CHUNK), null);
+    for (const bytes of typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data) {
+      let off = 0;
+      // In pieces: one write call takes at most 2 GiB − 1 bytes (a VGG checkpoint with its optimizer state is more).
+      while (off < bytes.length) off += fs.writeSync(fd, bytes, off, Math.min(bytes.length - off, CHUNK), null);
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

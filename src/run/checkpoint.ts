@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError, errorMessage} from '../core/errors';
-import {decodeSafetensors, encodeSafetensors} from './safetensors';
+import {decodeSafetensors, safetensorsParts} from './safetensors';
 import {writeFileAtomic} from '../core/atomic';
 import {readBytes} from '../core/read';
 import type {Tensor32, Weights} from '../core/weights';
@@ -40,7 +40,7 @@ export function writeCheckpoint(dir: string, state: RunState, tensors: ReadonlyM
     throw new CbpError(`--out ${dir}: cannot create the folder (${errorMessage(err)})`, 'WRITE_FAILED');
   }
   const json = JSON.stringify(state, null, 2);
-  writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, {[STATE_KEY]: json}));
+  writeFileAtomic(path.join(dir, WEIGHTS_FILE), safetensorsParts(tensors, {[STATE_KEY]: json}));
   writeFileAtomic(path.join(dir, STATE_FILE), json + '\n');
   writeFileAtomic(path.join(dir, PROGRESS_FILE), progressTsv(state.progress));
 }

@@ -7,6 +7,21 @@ import {sizeOf, type Tensor32} from '../core/weights';
  * We write and read F32 only, which is all cbp stores.
  */
 export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor32>, metadata: Record<string, string> = {}): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The same file as pieces to write one after the other: the length and header, then a view of each tensor's bytes
+ * (no copy: a checkpoint is written from the engine's arrays as they are).
+ */
+export function safetensorsParts(tensors: ReadonlyMap<string, Tensor32>, metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {__metadata__: metadata};
   let offset = 0;
   const sorted = [...tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -19,15 +34,10 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor32>, metada
   // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
   while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
   const head = Buffer.from(json, 'utf8');
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let at = 8 + head.length;
-  for (const [, t] of sorted) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
-  }
-  return out;
+  const start = new Uint8Array(8 + head.length);
+  new DataView(start.buffer).setBigUint64(0, BigInt(head.length), true);
+  start.set(head, 8);
+  return [start, ...sorted.map(([, t]) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

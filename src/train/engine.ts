@@ -32,7 +32,10 @@ export interface Engine {
   /** Mean λ over the constrained weights. */
   lambdaMean(): number;
   histograms(): LevelHistogram[];
-  /** Weights, momentum and λ with its Adam state, named and laid out as a checkpoint stores them. */
+  /**
+   * Weights, momentum and λ with its Adam state, named and laid out as a checkpoint stores them: views of the
+   * engine's own arrays where it keeps them in JavaScript (the next step or λ ascent changes them; copy to keep).
+   */
   state(): Map<string, Tensor32>;
   close(): Promise<void>;
 }

@@ -11,6 +11,16 @@ import {startingWeights} from './setup';
 import {resolveTrainOptions, type StepProgress, type TrainOptions} from './options';
 import {openSource} from '../data/source';
 
+/**
+ * CBP_STEP_TIMES=1 (read by `npm run bench`): an epoch's first step, its later steps' median and the evaluation
+ * after it, on stderr, so that a benchmark timing the whole process can tell the run's fixed costs from its steps.
+ */
+function logStepTimes(stepMs: readonly number[], evalMs: number): void {
+  const later = [...stepMs.slice(1)].sort((a, b) => a - b);
+  const steady = later.length > 0 ? later[later.length >> 1] : Number.NaN;
+  process.stderr.write(`step times: first ${((stepMs[0] ?? Number.NaN) / 1000).toFixed(3)} s, steady median ${(steady / 1000).toFixed(3)} s, evaluation ${(evalMs / 1000).toFixed(3)} s\n`);
+}
+
 
 export interface TrainResult {
   readonly out: string;
@@ -118,10 +128,13 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
     let losssum = 0;
     let seen = 0;
     let step = -1;
+    const stepMs: number[] = [];
     for await (const batch of batchesOf(epoch)) {
       step++;
       if (batch.count < 2) continue; // batch-norm needs two samples
+      const stepStart = performance.now();
       const r = await engine.step(batch, schedule.ucs, lr, stepSeed(config.seed, epoch, step));
+      stepMs.push(performance.now() - stepStart);
       if (!r.finite) {
         throw new CbpError(
           `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss ${r.loss}, Lagrangian ${r.lagrangian}; ` +
@@ -143,7 +156,9 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
         lambdaUpdated = true;
       }
     }
+    const evalStart = performance.now();
     const acc = await engine.evaluate();
+    if (process.env.CBP_STEP_TIMES === '1') logStepTimes(stepMs, performance.now() - evalStart);
     lastCfs = engine.cfs();
     const record: EpochRecord = {
       epoch: epoch + 1,

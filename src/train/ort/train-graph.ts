@@ -137,7 +137,7 @@ function flipTransposed(b: GraphBuilder, w: string): string {
 }
 
 /** A Conv node (inputs x, w[, bias]) with cin input and cout output channels; named `name` when given. */
-type Convolution = (inputs: readonly string[], cin: number, cout: number, attrs: Record<string, Attr>, name?: string) => string;
+export type Convolution = (inputs: readonly string[], cin: number, cout: number, attrs: Record<string, Attr>, name?: string) => string;
 
 /**
  * Convolutions for this graph. With an NCHWc block size B (src/train/ort/nchwc.ts), one whose channels are multiples
@@ -146,7 +146,7 @@ type Convolution = (inputs: readonly string[], cin: number, cout: number, attrs:
  * in-graph from [O, I, kh, kw] to [O/B, I/B, kh, kw, B_in, B_out], the output reordered back (ReorderOutput).
  * Measured on a 64→64 3×3 layer at 56×56, batch 32: 31 → 23–27 ms, reorders included.
  */
-function convolution(b: GraphBuilder, block: number | undefined): Convolution {
+export function convolution(b: GraphBuilder, block: number | undefined): Convolution {
   return (inputs, cin, cout, attrs, name) => {
     if (block === undefined || cin % block !== 0 || cout % block !== 0 || attrs.group !== undefined || attrs.dilations !== undefined) return b.op('Conv', inputs, attrs, name);
     const [x, w, ...bias] = inputs;

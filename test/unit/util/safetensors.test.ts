@@ -1,6 +1,10 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {decodeSafetensors, encodeSafetensors} from '../../../src/run/safetensors';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {decodeSafetensors, encodeSafetensors, safetensorsParts} from '../../../src/run/safetensors';
+import {writeFileAtomic} from '../../../src/core/atomic';
 import {CbpError} from '../../../src/core/errors';
 
 test('safetensors: round trip keeps names, shapes, values and metadata; data starts 8-byte aligned', () => {
@@ -29,4 +33,25 @@ test('safetensors: truncated data and lying headers are refused with the file na
   new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
   assert.throws(() => decodeSafetensors(huge, 'huge.safetensors'), /huge\.safetensors: .*header length 1099511627776 exceeds the file/);
   assert.throws(() => decodeSafetensors(new Uint8Array(3), 'tiny.safetensors'), /tiny\.safetensors: .*3 bytes/);
+});
+
+test('safetensors: a file written in pieces from views of larger arrays is the one-buffer file', () => {
+  // Views at an offset into a larger buffer, as an engine's arrays may be (subarrays, shared memory).
+  const big = Float32Array.from({length: 40}, (_, i) => i * 0.5 - 3);
+  const tensors = new Map([
+    ['b.weight', {shape: [2, 3], data: big.subarray(7, 13)}],
+    ['a.bias', {shape: [5], data: big.subarray(30, 35)}],
+  ]);
+  const whole = encodeSafetensors(tensors, {state: '{"epoch": 1}'});
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-st-'));
+  try {
+    const file = path.join(dir, 'w.safetensors');
+    writeFileAtomic(file, safetensorsParts(tensors, {state: '{"epoch": 1}'}));
+    const written = fs.readFileSync(file);
+    assert.deepEqual(new Uint8Array(written), whole);
+    assert.deepEqual([...(decodeSafetensors(written, file).tensors.get('b.weight')?.data ?? [])], [...big.subarray(7, 13)]);
+    assert.deepEqual(fs.readdirSync(dir), ['w.safetensors'], 'no temporary file left');
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
 });
