@@ -11,6 +11,7 @@ import {execFileSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {trainEnv} from './train-env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
@@ -39,7 +40,7 @@ function main(): void {
       // Alternating which side goes first, so a drift of the machine falls on both.
       const run = (side: 'ours' | 'torch'): Side =>
         side === 'ours'
-          ? lastJson(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'step.js'), 'onnx', file], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}))
+          ? lastJson(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'step.js'), 'onnx', file], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: trainEnv()}))
           : lastJson(execFileSync(PY, [torchRef, name, tmp], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}));
       const order: ('ours' | 'torch')[] = r % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
       const got: Record<string, Side> = {};

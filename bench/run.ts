@@ -11,8 +11,9 @@
  *      own float export, in alternating rounds;
  *   5. every --weights variant in a stock ONNX Runtime session against the float export (bench/stock.ts);
  *   6. --weights fast against float, batch 1 and 32 (bench/fast.ts);
- *   7. torchvision's MobileNetV2 and ResNet-50 CBP steps against PyTorch's (bench/arch-step.ts), where
- *      /usr/bin/python3 has torchvision.
+ *   7. a whole `cbp train` ResNet-18 epoch on a folder of photographs against a PyTorch script doing the same
+ *      (bench/folder-epoch.ts), and torchvision's MobileNetV2 and ResNet-50 CBP steps against PyTorch's
+ *      (bench/arch-step.ts), where /usr/bin/python3 has torchvision.
  * BENCH_QUICK=1 shortens every timing loop.
  */
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -27,6 +28,7 @@ import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import {writeOnnx} from '../onnx/writer';
 import {makePhotos} from './photos';
+import {trainEnv} from './train-env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -88,8 +90,8 @@ async function ortRates(models: {label: string; bytes: Uint8Array}[]): Promise<M
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function childJson(cmd: string, args: string[]): Record<string, unknown> | undefined {
-  const r = spawnSync(cmd, args, {encoding: 'utf8', maxBuffer: 1 << 24});
+function childJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Record<string, unknown> | undefined {
+  const r = spawnSync(cmd, args, {encoding: 'utf8', maxBuffer: 1 << 24, env});
   if (r.status !== 0) {
     process.stdout.write(`  (${path.basename(cmd)} ${args.join(' ')} failed: ${(r.stderr || '').split('\n').slice(-3).join(' ')})\n`);
     return undefined;
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
     const figures: {ort?: StepFigure; wasm?: StepFigure; torch?: StepFigure}[] = [];
     for (let r = 0; r < rounds; r++) {
       // The three sides alternate within a round; ratios are taken within the round.
-      const ort = childJson(process.execPath, [step, m, 'onnxruntime']) as StepFigure | undefined;
+      const ort = childJson(process.execPath, [step, m, 'onnxruntime'], trainEnv()) as StepFigure | undefined;
       const t = torch ? (childJson('/usr/bin/python3', [torchRef, m, tmp]) as StepFigure | undefined) : undefined;
       const wasm = childJson(process.execPath, [step, m, 'wasm']) as StepFigure | undefined;
       figures.push({ort, wasm, torch: t});
@@ -219,11 +221,13 @@ async function main(): Promise<void> {
   process.stdout.write(`${results.fast as string}\n`);
   const torchvision = spawnSync('/usr/bin/python3', ['-c', 'import torchvision'], {encoding: 'utf8'}).status === 0;
   if (torchvision) {
+    results.folderEpoch = script('folder-epoch.js', ['--rounds', QUICK ? '1' : '3']);
+    process.stdout.write(`${results.folderEpoch as string}\n`);
     const arch = script('arch-step.js', [QUICK ? '1' : '3']);
     results.archStep = arch.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as unknown);
     process.stdout.write(`${arch}\n`);
   } else {
-    line('torchvision steps (MobileNetV2, ResNet-50)', 'skipped: /usr/bin/python3 has no torchvision');
+    line('ResNet-18 photo-folder epoch, torchvision steps (MobileNetV2, ResNet-50)', 'skipped: /usr/bin/python3 has no torchvision');
   }
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
   fs.rmSync(tmp, {recursive: true, force: true});

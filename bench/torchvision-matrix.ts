@@ -96,14 +96,31 @@ async function one(dir: string, name: string, folder: string | undefined): Promi
     }
     const own = meta.sensitivity?.[worstTensor];
     const pytorchWorst = Math.max(0, ...Object.values(meta.sensitivity ?? {}));
+    // Both float32 steps against the float64 one: cbp's worst tensor and PyTorch's, and the tensors where cbp is
+    // more than twice as far from it as PyTorch is (and more than 1e-5).
+    let cbpExact = 0;
+    let cbpExactTensor = '';
+    let farther = 0;
+    const torchExact = Math.max(0, ...Object.values(meta.float64_distance ?? {}));
+    for (const [key, t] of group('float64_after')) {
+      const got = state.get(key);
+      const d = got === undefined ? Infinity : relative(got.data, t.data);
+      if (d > cbpExact) [cbpExact, cbpExactTensor] = [d, key];
+      const theirs = meta.float64_distance?.[key] ?? 0;
+      if (d > Math.max(1e-5, 2 * theirs)) farther++;
+      if (process.env.MATRIX_DEBUG) process.stderr.write(`${key} from float64: cbp ${d.toExponential(2)}, PyTorch ${theirs.toExponential(2)}\n`);
+    }
+    const exactCell = meta.float64_distance === undefined ? '–' : `${cbpExact.toExponential(1)} (${cbpExactTensor}) / ${torchExact.toExponential(1)}${farther > 0 ? `; **${farther} tensors > 2× PyTorch's**` : ''}`;
     let momentum = 0;
     for (const [key, t] of group('momentum_after')) momentum = Math.max(momentum, relative(state.get(MOMENTUM_PREFIX + key)?.data ?? [], t.data));
     const kinds = [...new Set(spec.nodes.map((n) => n.kind))].sort().join(', ');
     const epoch = folder === undefined ? '' : ` ${epochOnFolder(out, folder)} |`;
     const imports = imported.maxDifference <= 1e-4 * Math.max(1, imported.maxLogit) && sameLayers;
-    const verdict = !imports || Math.abs(r.loss - meta.loss) > 1e-5 * Math.max(1, meta.loss) ? '**no**' : weights <= 1e-5 ? 'yes, ≤ 1e-5' : beyondNoise === 0 ? 'yes, ≤ PyTorch vs itself' : `**${beyondNoise} tensors beyond**`;
+    const verdict = !imports || Math.abs(r.loss - meta.loss) > 1e-5 * Math.max(1, meta.loss) ? '**no**' : weights <= 1e-5 ? 'yes, ≤ 1e-5'
+      : meta.float64_distance !== undefined ? (farther === 0 ? 'yes, as near the float64 step as PyTorch' : `**${farther} tensors farther from float64**`)
+      : beyondNoise === 0 ? 'yes, ≤ PyTorch vs itself' : `**${beyondNoise} tensors beyond**`;
     return `| ${name} | ${imported.layers} | ${imported.constrained.length}${sameLayers ? '' : ' (differ)'} | ${(imported.maxDifference / Math.max(1e-12, imported.maxLogit)).toExponential(1)} | ` +
-      `${Math.abs(r.loss - meta.loss).toExponential(1)} | ${weights.toExponential(1)} (${worstTensor}; PyTorch vs itself ${own?.toExponential(1) ?? '–'}) | ${pytorchWorst.toExponential(1)} | ${momentum.toExponential(1)} | ${importSeconds.toFixed(1)} / ${stepSeconds.toFixed(1)} | ${verdict} |${epoch} ${kinds} |`;
+      `${Math.abs(r.loss - meta.loss).toExponential(1)} | ${weights.toExponential(1)} (${worstTensor}; PyTorch vs itself ${own?.toExponential(1) ?? '–'}) | ${pytorchWorst.toExponential(1)} | ${exactCell} | ${momentum.toExponential(1)} | ${importSeconds.toFixed(1)} / ${stepSeconds.toFixed(1)} | ${verdict} |${epoch} ${kinds} |`;
   } finally {
     await e.close();
     for (const p of [out, `${out}-ter`, `${out}-ter.onnx`]) fs.rmSync(p, {recursive: true, force: true});
@@ -118,15 +135,15 @@ async function main(): Promise<void> {
   const only = process.argv.slice(3).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--folder');
   const names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).filter((n) => only.length === 0 || only.includes(n)).sort();
   const rows = [
-    `| model | layers | constrained | import: logits off (of largest) | step: loss off | step: worst tensor off (of its largest) | PyTorch vs itself, worst tensor | momentum off | import / step s | same step |${folder !== undefined ? ' one epoch on a folder: top-1 training / export |' : ''} node kinds |`,
-    `|---|---|---|---|---|---|---|---|---|---|${folder !== undefined ? '---|' : ''}---|`,
+    `| model | layers | constrained | import: logits off (of largest) | step: loss off | step: worst tensor off (of its largest) | PyTorch vs itself, worst tensor | from the float64 step, worst tensor: cbp / PyTorch | momentum off | import / step s | same step |${folder !== undefined ? ' one epoch on a folder: top-1 training / export |' : ''} node kinds |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|${folder !== undefined ? '---|' : ''}---|`,
   ];
   for (const name of names) {
     let row: string;
     try {
       row = await one(dir, name, folder);
     } catch (err) {
-      row = `| ${name} | – | – | – | – | – | – | – | – | **no** |${folder !== undefined ? ' – |' : ''} ${(err instanceof Error ? err.message : String(err)).replace(/\|/g, '/').slice(0, 300)} |`;
+      row = `| ${name} | – | – | – | – | – | – | – | – | – | **no** |${folder !== undefined ? ' – |' : ''} ${(err instanceof Error ? err.message : String(err)).replace(/\|/g, '/').slice(0, 300)} |`;
     }
     process.stdout.write(`${row}\n`);
     rows.push(row);

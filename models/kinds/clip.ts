@@ -32,12 +32,15 @@ export const clip: KindDef<ClipNode> = {
   train(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
-    o.op('Clip', [x, n.min === undefined ? '' : o.f32(n.min), n.max === undefined ? '' : o.f32(n.max)], {}, n.name);
+    const y = o.op('Clip', [x, n.min === undefined ? '' : o.f32(n.min), n.max === undefined ? '' : o.f32(n.max)], {}, n.name);
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      const above = n.min === undefined ? undefined : o.op('Greater', [x, o.f32(n.min)]);
-      const below = n.max === undefined ? undefined : o.op('Less', [x, o.f32(n.max)]);
+      // min < x < max exactly where min < y < max (inside y = x, outside y is a bound), and y is what the next layer
+      // keeps anyway: reading x would keep the input (a batch norm's output in MobileNetV2) alive for the backward
+      // pass — one activation-sized tensor per ReLU6.
+      const above = n.min === undefined ? undefined : o.op('Greater', [y, o.f32(n.min)]);
+      const below = n.max === undefined ? undefined : o.op('Less', [y, o.f32(n.max)]);
       const inside = above !== undefined && below !== undefined ? o.op('And', [above, below]) : (above ?? below);
       g.accumulate(x, inside === undefined ? gy : o.op('Where', [inside, gy, o.f32(0)]));
     });

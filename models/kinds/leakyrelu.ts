@@ -18,11 +18,14 @@ export const leakyrelu: KindDef<LeakyReluNode> = {
   train(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
-    o.op('LeakyRelu', [x], {alpha: {float: n.alpha}}, n.name);
+    const y = o.op('LeakyRelu', [x], {alpha: {float: n.alpha}}, n.name);
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      g.accumulate(x, o.op('Where', [o.op('Greater', [x, o.f32(0)]), gy, o.op('Mul', [gy, o.f32(n.alpha)])]));
+      // With a slope ≥ 0, y > 0 exactly where x > 0: the output, which the next layer keeps, tells the sides apart
+      // and the input need not stay alive for the backward pass (as for ReLU and ReLU6).
+      const positive = o.op('Greater', [n.alpha >= 0 ? y : x, o.f32(0)]);
+      g.accumulate(x, o.op('Where', [positive, gy, o.op('Mul', [gy, o.f32(n.alpha)])]));
     });
   },
 };

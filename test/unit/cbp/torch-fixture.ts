@@ -29,6 +29,8 @@ export interface StepMeta {
   lagrangian: number;
   /** Per tensor: PyTorch's own step with its inputs moved by one float32 rounding, relative to the tensor's largest value. */
   sensitivity?: Record<string, number>;
+  /** Per tensor: PyTorch's float32 step against the same step in float64, relative to the tensor's largest value. */
+  float64_distance?: Record<string, number>;
 }
 
 export function tensor32(t: TensorJson): Tensor32 {
