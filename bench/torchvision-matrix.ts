@@ -20,6 +20,7 @@ import {importOnnx} from '../onnx/import/index';
 import {writeDocBlock} from './doc-block';
 import {readCheckpoint, modelWeights, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../src/run/checkpoint';
 import {decodeSafetensors} from '../src/run/safetensors';
+import {readBytes} from '../src/core/read';
 import {createOrtEngine} from '../src/train/ort/engine';
 import {isQuant} from '../src/cbp/registry';
 import type {Tensor32} from '../src/core/weights';
@@ -70,7 +71,8 @@ async function one(dir: string, name: string, folder: string | undefined): Promi
   const ck = readCheckpoint(out);
   const spec = ck.state.config.spec;
   if (spec === undefined) throw new Error(`${name}: no spec`);
-  const st = decodeSafetensors(fs.readFileSync(path.join(dir, `${name}.safetensors`)), name).tensors;
+  // readBytes reads past 2 GiB (VGG-11's step with its float64 copy is 2.6 GB).
+  const st = decodeSafetensors(readBytes(path.join(dir, `${name}.safetensors`)), name).tensors;
   const group = (g: string, prefix = ''): Map<string, Tensor32> =>
     new Map([...st].filter(([k]) => k.startsWith(`${g}/`)).map(([k, t]) => [prefix + k.slice(g.length + 1), t]));
   const stored = new Map([...group('lambda', LAMBDA_PREFIX), ...group('momentum', MOMENTUM_PREFIX)]);
