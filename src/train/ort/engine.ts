@@ -9,7 +9,7 @@ import {MIN_NCHWC_BLOCK, nchwcBlockSize} from './nchwc';
 import {ascendLambdaArrays, type LambdaArrays} from '../../cbp/ascent';
 import {cfsOf} from '../../cbp/constraint-arrays';
 import {fusedUpdate} from '../../cbp/fused';
-import {sharedCopy, UpdateThreads} from './update-threads';
+import {UpdateThreads} from './update-threads';
 import {levelCounts, LEVELS, quantizeArray} from '../../cbp/levels';
 import {updateWeights} from '../../cbp/update';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../../../models/spec';
@@ -44,15 +44,16 @@ interface ConstrainedLayer {
   readonly levels: readonly number[];
   /** The quantized weight fed to the graph, rewritten by each step's update for the next. */
   readonly quantized: Float32Array<ArrayBuffer>;
-  /** Replaced by a shared copy when the update runs on two threads. */
-  lambda: LambdaArrays;
+  /** λ in shared memory when the update runs on two threads (its Adam moments stay on this thread). */
+  readonly lambda: LambdaArrays;
 }
 
-function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[], what: string): Float32Array<ArrayBuffer> {
+function arrayOf(map: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[], what: string, shared = false): Float32Array {
   const t = map?.get(key);
-  if (t === undefined) return new Float32Array(sizeOf(shape));
-  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`${what} '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, 'SHAPE_MISMATCH');
-  return Float32Array.from(t.data);
+  if (t !== undefined && t.shape.join(',') !== shape.join(',')) throw new CbpError(`${what} '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+  const out = shared ? new Float32Array(new SharedArrayBuffer(4 * sizeOf(shape))) : new Float32Array(sizeOf(shape));
+  if (t !== undefined) out.set(t.data);
+  return out;
 }
 
 /**
@@ -71,16 +72,21 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const {session} = opened;
   o.log?.(opened.line);
   const infos = paramInfos(spec, quant);
+  const constrainedKeys0 = new Set(constrainedNodes(spec, quant).map((node) => `${node.name}.weight`));
+  const constrainedWeights = infos.reduce((n, i) => n + (constrainedKeys0.has(i.key) ? sizeOf(i.shape) : 0), 0);
+  // Large models update on two threads (update-threads.ts): their latent weights, momentum and λ are made in shared
+  // memory from the start (one copy of each: on this machine every fresh megabyte costs, see docs/BENCHMARKS.md).
+  const threads = o.updateThreads ?? (constrainedWeights >= THREADS_MIN_WEIGHTS && os.availableParallelism() >= 2 ? 2 : 1);
+  const shared = threads === 2 && constrainedKeys0.size > 0;
+  const inShared = (key: string): boolean => shared && constrainedKeys0.has(key);
   // Every tensor of the model (latent weights, biases, batch norm, running statistics, scales), PyTorch layout.
   const tensors = new Map<string, Float32Array>();
   for (const info of infos) {
-    const t = o.weights.get(info.key);
-    if (t === undefined) throw new CbpError(`weights for model ${spec.name}: no '${info.key}'`, 'KEY_MISMATCH');
-    if (t.shape.join(',') !== info.shape.join(',')) throw new CbpError(`weights for model ${spec.name}: '${info.key}' has shape [${t.shape.join(', ')}], expected [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
-    tensors.set(info.key, Float32Array.from(t.data));
+    if (!o.weights.has(info.key)) throw new CbpError(`weights for model ${spec.name}: no '${info.key}'`, 'KEY_MISMATCH');
+    tensors.set(info.key, arrayOf(o.weights, info.key, info.shape, `weights for model ${spec.name}:`, inShared(info.key)));
   }
   const trainable = infos.filter((i) => i.trainable);
-  const momentum = new Map<string, Float32Array>(trainable.map((i) => [i.key, arrayOf(o.stored, momentumKey(i.key), i.shape, 'checkpoint tensor')]));
+  const momentum = new Map<string, Float32Array>(trainable.map((i) => [i.key, arrayOf(o.stored, momentumKey(i.key), i.shape, 'checkpoint tensor', inShared(i.key))]));
   const layers: ConstrainedLayer[] = constrainedNodes(spec, quant).map((node) => {
     const weightKey = `${node.name}.weight`;
     const w = tensors.get(weightKey) ?? new Float32Array(0);
@@ -95,16 +101,13 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       levels: quant === 'none' ? [] : LEVELS[quant],
       quantized: new Float32Array(w.length),
       lambda: {
-        lambda: arrayOf(o.stored, keys.lambda, shape, 'checkpoint tensor'),
+        lambda: arrayOf(o.stored, keys.lambda, shape, 'checkpoint tensor', shared),
         m: arrayOf(o.stored, keys.m, shape, 'checkpoint tensor'),
         v: arrayOf(o.stored, keys.v, shape, 'checkpoint tensor'),
       },
     };
   });
-  const constrainedWeights = layers.reduce((s, l) => s + l.quantized.length, 0);
-  // Large models update on two threads (update-threads.ts): their latent weights, momentum and λ move to shared memory.
-  const threads = o.updateThreads ?? (constrainedWeights >= THREADS_MIN_WEIGHTS && os.availableParallelism() >= 2 ? 2 : 1);
-  const pool = threads === 2 && layers.length > 0 ? shareForThreads(layers, tensors, momentum) : undefined;
+  const pool = shared ? startThreads(layers, tensors, momentum) : undefined;
   const constrainedKeys = new Map(layers.map((l) => [l.weightKey, l]));
   const roles = new Map(infos.map((i) => [i.key, i.role]));
   const [c, h, w] = spec.inputShape;
@@ -248,21 +251,14 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
 /** Constrained weights from which the update runs on two threads (measured: ResNet-18's 11 M; LeNet-5's 0.4 M is not worth a thread). */
 const THREADS_MIN_WEIGHTS = 1 << 20;
 
-/** Moves the constrained layers' latent weights, momentum and λ into shared memory and starts the update thread. */
-function shareForThreads(layers: ConstrainedLayer[], tensors: Map<string, Float32Array>, momentum: Map<string, Float32Array>): UpdateThreads {
-  const share = (map: Map<string, Float32Array>, key: string): Float32Array => {
+/** Starts the update thread on the constrained layers' arrays, which are already in shared memory. */
+function startThreads(layers: ConstrainedLayer[], tensors: Map<string, Float32Array>, momentum: Map<string, Float32Array>): UpdateThreads {
+  const get = (map: Map<string, Float32Array>, key: string): Float32Array => {
     const a = map.get(key);
     if (a === undefined) throw new Error(`internal: no tensor ${key}`);
-    const shared = sharedCopy(a);
-    map.set(key, shared);
-    return shared;
+    return a;
   };
-  return UpdateThreads.start(
-    layers.map((l) => {
-      l.lambda = {...l.lambda, lambda: sharedCopy(l.lambda.lambda)};
-      return {w: share(tensors, l.weightKey), momentum: share(momentum, l.weightKey), lambda: l.lambda.lambda, quantized: l.quantized, scale: l.scale, levels: l.levels};
-    }),
-  );
+  return UpdateThreads.start(layers.map((l) => ({w: get(tensors, l.weightKey), momentum: get(momentum, l.weightKey), lambda: l.lambda.lambda, quantized: l.quantized, scale: l.scale, levels: l.levels})));
 }
 
 function bnMomentumOf(spec: ModelSpec, bn: string): number {

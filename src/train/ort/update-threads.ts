@@ -49,13 +49,6 @@ export interface UpdateReply {
   readonly values: readonly number[];
 }
 
-/** A Float32Array over a SharedArrayBuffer holding a copy of `data`. */
-export function sharedCopy(data: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(new SharedArrayBuffer(4 * data.length));
-  out.set(data);
-  return out;
-}
-
 function sharedBuffer(a: Float32Array): SharedArrayBuffer {
   if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('internal: update pool given an array outside shared memory');
   return a.buffer;
