@@ -25,25 +25,9 @@ import {decodeOnnx} from '../onnx/reader';
 import {ModelProto, type ModelMsg} from '../onnx/schema';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
+import {count, median, option} from './args';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-function count(name: string, fallback: number): number {
-  const v = Number(option(name, String(fallback)));
-  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} ${option(name, '')}: expected a whole number`);
-  return v;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** The fast file with every MatMulNBits at another accuracy_level (the bench's curiosity; cbp writes 0). */
 function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
@@ -72,7 +56,7 @@ async function main(): Promise<void> {
   const batches = option('--batches', '1,32').split(',').map(Number);
   const rounds = count('--rounds', 11);
   if (rounds < 3) throw new Error('--rounds: at least 3');
-  const threads = count('--threads', 0);
+  const threads = count('--threads', 0, 0);
   const options: ort.InferenceSession.SessionOptions = threads > 0 ? {intraOpNumThreads: threads} : {};
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-fast-'));
   const rows: string[][] = [];

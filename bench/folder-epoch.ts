@@ -16,22 +16,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {writeDocBlock} from './doc-block';
+import {count, median} from './args';
 import {makePhotos} from './photos';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} ${process.argv[i + 1]}: expected a whole number ≥ 1`);
-  return v;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 interface Run {
   seconds: number;
@@ -47,9 +35,9 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
 }
 
 async function main(): Promise<void> {
-  const rounds = option('--rounds', 3);
-  const nTrain = option('--train', 128);
-  const nVal = option('--val', 64);
+  const rounds = count('--rounds', 3);
+  const nTrain = count('--train', 128);
+  const nVal = count('--val', 64);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-folder-epoch-'));
   const data = path.join(tmp, 'photos');
   const classes = ['c0', 'c1', 'c2', 'c3'];
@@ -59,11 +47,18 @@ async function main(): Promise<void> {
   const torchArgs = (r: number): string[] => [path.join(ROOT, 'bench', 'torch_ref.py'), 'folder-epoch', data, path.join(tmp, `torch-${r}.pth`)];
   const rows: {cbp: number; torch: number; first?: number; steady?: number; evalSeconds?: number}[] = [];
   for (let r = 0; r < rounds; r++) {
-    const sides = [
-      (): Run => timed(process.execPath, cbpArgs(r), {...process.env, CBP_STEP_TIMES: '1'}),
-      (): Run => timed('/usr/bin/python3', torchArgs(r)),
-    ];
-    const [a, b] = r % 2 === 0 ? [sides[0](), sides[1]()] : [sides[1](), sides[0]()].reverse();
+    const cbp = (): Run => timed(process.execPath, cbpArgs(r), {...process.env, CBP_STEP_TIMES: '1'});
+    const torch = (): Run => timed('/usr/bin/python3', torchArgs(r));
+    // cbp first in even rounds, PyTorch first in odd ones.
+    let a: Run;
+    let b: Run;
+    if (r % 2 === 0) {
+      a = cbp();
+      b = torch();
+    } else {
+      b = torch();
+      a = cbp();
+    }
     const times = /step times: first ([\d.]+) s, steady median ([\d.]+) s, evaluation ([\d.]+) s/.exec(a.output);
     rows.push({cbp: a.seconds, torch: b.seconds, first: times ? Number(times[1]) : undefined, steady: times ? Number(times[2]) : undefined, evalSeconds: times ? Number(times[3]) : undefined});
     const row = rows[rows.length - 1];

@@ -22,27 +22,11 @@ import type {Quant} from '../models/spec';
 import {codesFit} from '../onnx/codes';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
+import {count, median, option} from './args';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUANTS: readonly Quant[] = ['bin', 'ter', '1bit', '2bit'];
 const FORMATS: readonly WeightFormat[] = ['auto', 'int2', 'int8'];
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-function count(name: string, fallback: number): number {
-  const v = Number(option(name, String(fallback)));
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} ${option(name, '')}: expected a whole number ≥ 1`);
-  return v;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 interface Row {
   readonly model: ModelName;
