@@ -21,7 +21,6 @@ function logStepTimes(stepMs: readonly number[], evalMs: number): void {
   process.stderr.write(`step times: first ${((stepMs[0] ?? Number.NaN) / 1000).toFixed(3)} s, steady median ${(steady / 1000).toFixed(3)} s, evaluation ${(evalMs / 1000).toFixed(3)} s\n`);
 }
 
-
 export interface TrainResult {
   readonly out: string;
   readonly model: string;

@@ -72,13 +72,14 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   const {session} = opened;
   o.log?.(opened.line);
   const infos = paramInfos(spec, quant);
-  const constrainedKeys0 = new Set(constrainedNodes(spec, quant).map((node) => `${node.name}.weight`));
-  const constrainedWeights = infos.reduce((n, i) => n + (constrainedKeys0.has(i.key) ? sizeOf(i.shape) : 0), 0);
+  const nodes = constrainedNodes(spec, quant);
+  const weightKeys = new Set(nodes.map((node) => `${node.name}.weight`));
+  const constrainedWeights = infos.reduce((n, i) => n + (weightKeys.has(i.key) ? sizeOf(i.shape) : 0), 0);
   // Large models update on two threads (update-threads.ts): their latent weights, momentum and λ are made in shared
   // memory from the start (one copy of each: on this machine every fresh megabyte costs, see docs/BENCHMARKS.md).
   const threads = o.updateThreads ?? (constrainedWeights >= THREADS_MIN_WEIGHTS && os.availableParallelism() >= 2 ? 2 : 1);
-  const shared = threads === 2 && constrainedKeys0.size > 0;
-  const inShared = (key: string): boolean => shared && constrainedKeys0.has(key);
+  const shared = threads === 2 && nodes.length > 0;
+  const inShared = (key: string): boolean => shared && weightKeys.has(key);
   // Every tensor of the model (latent weights, biases, batch norm, running statistics, scales), PyTorch layout.
   const tensors = new Map<string, Float32Array>();
   for (const info of infos) {
@@ -87,7 +88,7 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   }
   const trainable = infos.filter((i) => i.trainable);
   const momentum = new Map<string, Float32Array>(trainable.map((i) => [i.key, arrayOf(o.stored, momentumKey(i.key), i.shape, 'checkpoint tensor', inShared(i.key))]));
-  const layers: ConstrainedLayer[] = constrainedNodes(spec, quant).map((node) => {
+  const layers: ConstrainedLayer[] = nodes.map((node) => {
     const weightKey = `${node.name}.weight`;
     const w = tensors.get(weightKey) ?? new Float32Array(0);
     const shape = infos.find((i) => i.key === weightKey)?.shape ?? [];
