@@ -84,14 +84,14 @@ async function one(dir: string, name: string, folder: string | undefined): Promi
     const r = await e.step({x: Float32Array.from(x.data), y: Int32Array.from(meta.labels), count: meta.labels.length}, meta.ucs, meta.lr, meta.seed);
     const stepSeconds = (Date.now() - t1) / 1000;
     const state = e.state();
-    let weights = 0;
-    let worstTensor = '';
+    // Each tensor of cbp's step against a group of PyTorch's (a missing or mis-sized tensor counts as infinitely far).
+    const distances = (g: string): [string, number][] => [...group(g)].map(([key, t]) => [key, relative(state.get(key)?.data ?? [], t.data)]);
+    const worstOf = (ds: readonly [string, number][]): [number, string] => ds.reduce<[number, string]>((w, [key, d]) => (d > w[0] ? [d, key] : w), [0, '']);
+    const fromTorch = distances('after');
+    const [weights, worstTensor] = worstOf(fromTorch);
     // Tensors where cbp differs from PyTorch by more than 1e-5 and more than PyTorch differs from itself.
     let beyondNoise = 0;
-    for (const [key, t] of group('after')) {
-      const got = state.get(key);
-      const d = got === undefined ? Infinity : relative(got.data, t.data);
-      if (d > weights) [weights, worstTensor] = [d, key];
+    for (const [key, d] of fromTorch) {
       const own = meta.sensitivity?.[key];
       if (d > 1e-5 && (own === undefined || d > own)) beyondNoise++;
       if (process.env.MATRIX_DEBUG) process.stderr.write(`${key} ${d.toExponential(2)} (PyTorch vs itself ${own?.toExponential(2) ?? '–'})\n`);
@@ -100,14 +100,11 @@ async function one(dir: string, name: string, folder: string | undefined): Promi
     const pytorchWorst = Math.max(0, ...Object.values(meta.sensitivity ?? {}));
     // Both float32 steps against the float64 one: cbp's worst tensor and PyTorch's, and the tensors where cbp is
     // more than twice as far from it as PyTorch is (and more than 1e-5).
-    let cbpExact = 0;
-    let cbpExactTensor = '';
+    const fromExact = distances('float64_after');
+    const [cbpExact, cbpExactTensor] = worstOf(fromExact);
     let farther = 0;
     const torchExact = Math.max(0, ...Object.values(meta.float64_distance ?? {}));
-    for (const [key, t] of group('float64_after')) {
-      const got = state.get(key);
-      const d = got === undefined ? Infinity : relative(got.data, t.data);
-      if (d > cbpExact) [cbpExact, cbpExactTensor] = [d, key];
+    for (const [key, d] of fromExact) {
       const theirs = meta.float64_distance?.[key] ?? 0;
       if (d > Math.max(1e-5, 2 * theirs)) farther++;
       if (process.env.MATRIX_DEBUG) process.stderr.write(`${key} from float64: cbp ${d.toExponential(2)}, PyTorch ${theirs.toExponential(2)}\n`);
