@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {CbpError, errorMessage} from './errors';
 import {checkChoice} from './checks';
+import {sessionThreads} from './cores';
 
 export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];
@@ -14,7 +15,7 @@ export function checkDevice(value: string, flag = '--device'): DeviceChoice {
 export interface OpenSession {
   readonly session: ort.InferenceSession;
   readonly device: 'cuda' | 'webgpu' | 'cpu';
-  /** One line for the log: the device and why (`device: cpu (--device auto: CUDA not used: …)`). */
+  /** One line for the log: the device and why (`device: cpu, 2 threads (--device auto: CUDA not used: …)`). */
   readonly line: string;
 }
 
@@ -96,7 +97,9 @@ export async function openSession(model: Uint8Array, device: string, source: str
   const choice = checkDevice(device);
   // ONNX Runtime's warnings (e.g. that it drops an initializer a user's file leaves unused) would interleave with
   // cbp's own output and say nothing a user must act on: errors only.
-  const options = {logSeverityLevel: 3 as const, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
+  // Threads set, not left to ONNX Runtime's default: see sessionThreads.
+  const threads = sessionThreads();
+  const options = {logSeverityLevel: 3 as const, intraOpNumThreads: threads, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
   let fallback: string | undefined;
   if (choice === 'webgpu') {
     // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and
@@ -131,7 +134,7 @@ export async function openSession(model: Uint8Array, device: string, source: str
   try {
     const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...options});
     const why = fallback === undefined ? `--device ${choice}` : `--device auto: CUDA not used: ${fallback}; WebGPU only with --device webgpu`;
-    return {session, device: 'cpu', line: `device: cpu (${why})`};
+    return {session, device: 'cpu', line: `device: cpu, ${threads} thread${threads === 1 ? '' : 's'} (${why})`};
   } catch (err) {
     throw loadFailure(source, err, needs);
   }

@@ -74,7 +74,7 @@ test('the check, run from the package as the kit lays it out: the CPU measures, 
   assert.equal(r.status, 0, r.stderr);
   const j = lastJson(r.stdout);
   assert.equal(at(j, 'devices.cpu.started'), true, JSON.stringify(at(j, 'devices.cpu')));
-  assert.match(String(at(j, 'devices.cpu.line')), /^device: cpu \(--device cpu\)$/);
+  assert.match(String(at(j, 'devices.cpu.line')), /^device: cpu, \d+ threads? \(--device cpu\)$/);
   const lenet = at(j, 'devices.cpu.imagesPerSecond', 'lenet5_bin.onnx');
   assert.ok(Number(at(lenet, 'b32.imagesPerSecond')) > 0, JSON.stringify(lenet));
   assert.ok(Number(at(j, 'devices.cpu.training.lenet5_b256.msPerStep')) > 0);
@@ -87,11 +87,11 @@ test('the check, run from the package as the kit lays it out: the CPU measures, 
   assert.equal(at(auto, 'images'), 10000, JSON.stringify(auto));
   const autoLog = at(auto, 'log');
   assert.ok(Array.isArray(autoLog) && autoLog.length === 1, JSON.stringify(auto));
-  assert.match(String(autoLog[0]), at(auto, 'device') === 'cpu' ? /^device: cpu \(--device auto: CUDA not used: .*; WebGPU only with --device webgpu\)$/ : /^device: cuda \(--device auto: /);
+  assert.match(String(autoLog[0]), at(auto, 'device') === 'cpu' ? /^device: cpu, \d+ threads? \(--device auto: CUDA not used: .*; WebGPU only with --device webgpu\)$/ : /^device: cuda \(--device auto: /);
   const trainLog = at(j, 'cli.trainAuto.log');
   assert.ok(Array.isArray(trainLog), JSON.stringify(at(j, 'cli.trainAuto')));
   assert.match(String(trainLog[0]), /^engine: onnxruntime \(--engine onnxruntime\)$/);
-  assert.match(String(trainLog[1]), /^device: (cpu|cuda) \(--device auto/);
+  assert.match(String(trainLog[1]), /^device: (cpu, \d+ threads?|cuda) \(--device auto/);
 });
 
 test('CBP_GPU_KIT=1: the archive builds within the carry limit, unpacks, and its check runs on the carried Node.js', {skip: process.env.CBP_GPU_KIT !== '1', timeout: 1_800_000}, () => {

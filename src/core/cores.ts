@@ -1,0 +1,47 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** CPU numbers of a Linux cpulist ("0-3,8,10-11"), or undefined when it is not one. */
+export function parseCpuList(text: string): number[] | undefined {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part);
+    if (m === null) return undefined;
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (to < from || to - from > 65536) return undefined;
+    for (let c = from; c <= to; c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+/**
+ * Physical cores of this Linux machine from sysfs (`root` is /sys/devices/system/cpu): the online CPUs grouped by
+ * the hardware threads that share a core. Undefined where sysfs does not say (another OS, a container without it).
+ */
+export function physicalCores(root = '/sys/devices/system/cpu'): number | undefined {
+  try {
+    const online = parseCpuList(fs.readFileSync(path.join(root, 'online'), 'utf8'));
+    if (online === undefined || online.length === 0) return undefined;
+    const cores = new Set<string>();
+    for (const cpu of online) {
+      const siblings = parseCpuList(fs.readFileSync(path.join(root, `cpu${cpu}`, 'topology', 'thread_siblings_list'), 'utf8'));
+      if (siblings === undefined) return undefined;
+      cores.add(siblings.join(','));
+    }
+    return cores.size;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Intra-op threads for cbp's own ONNX Runtime sessions: one per physical core, at most the CPUs this process may
+ * run on. ONNX Runtime's default means the same, but where its CPU probe fails it takes half the logical CPUs — one
+ * thread on a 2-core virtual machine measured here, where a ResNet-18 training step then took 3.4 s instead of
+ * 2.2 s (docs/BENCHMARKS.md).
+ */
+export function sessionThreads(root?: string): number {
+  const usable = os.availableParallelism();
+  return Math.max(1, Math.min(usable, physicalCores(root) ?? usable));
+}
