@@ -36,12 +36,40 @@ export function physicalCores(root = '/sys/devices/system/cpu'): number | undefi
 }
 
 /**
+ * The CPUs a container's CPU quota allows (quota / period, rounded up), from cgroup v2's cpu.max or cgroup v1's
+ * cpu.cfs_quota_us and cpu.cfs_period_us under `root` (/sys/fs/cgroup, the container's own cgroup where it has a
+ * cgroup namespace); undefined when there is no quota or no file says.
+ */
+export function cgroupCpus(root = '/sys/fs/cgroup'): number | undefined {
+  const read = (file: string): string | undefined => {
+    try {
+      return fs.readFileSync(path.join(root, file), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  let quota: number;
+  let period: number;
+  const v2 = read('cpu.max');
+  if (v2 !== undefined) {
+    const m = /^(max|\d+)\s+(\d+)$/.exec(v2);
+    if (m === null || m[1] === 'max') return undefined;
+    [quota, period] = [Number(m[1]), Number(m[2])];
+  } else {
+    const [q, p] = [read('cpu/cpu.cfs_quota_us'), read('cpu/cpu.cfs_period_us')];
+    if (q === undefined || p === undefined || !/^-?\d+$/.test(q) || !/^\d+$/.test(p)) return undefined;
+    [quota, period] = [Number(q), Number(p)];
+  }
+  return quota > 0 && period > 0 ? Math.max(1, Math.ceil(quota / period)) : undefined;
+}
+
+/**
  * Intra-op threads for cbp's own ONNX Runtime sessions: one per physical core, at most the CPUs this process may
- * run on. ONNX Runtime's default means the same, but where its CPU probe fails it takes half the logical CPUs — one
+ * run on (its affinity, and a container's CPU quota: more threads than the quota allows wait on each other). ONNX Runtime's default means the same, but where its CPU probe fails it takes half the logical CPUs — one
  * thread on a 2-core virtual machine measured here, where a ResNet-18 training step then took 3.4 s instead of
  * 2.2 s (docs/BENCHMARKS.md).
  */
-export function sessionThreads(root?: string): number {
-  const usable = os.availableParallelism();
-  return Math.max(1, Math.min(usable, physicalCores(root) ?? usable));
+export function sessionThreads(cpuRoot?: string, cgroupRoot?: string): number {
+  const usable = Math.min(os.availableParallelism(), cgroupCpus(cgroupRoot) ?? Infinity);
+  return Math.max(1, Math.min(usable, physicalCores(cpuRoot) ?? usable));
 }

@@ -1,4 +1,4 @@
-import {test} from 'node:test';
+import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,6 +17,7 @@ import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-card-'));
+after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const run = path.join(tmp, 'lenet5-bin');
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {parseCpuList, physicalCores, sessionThreads} from '../../../src/core/cores';
+import {cgroupCpus, parseCpuList, physicalCores, sessionThreads} from '../../../src/core/cores';
 
 const made: string[] = [];
 after(() => {
@@ -43,4 +43,30 @@ test('cores: sessions get one thread per physical core, never more than the CPUs
   assert.equal(sessionThreads(many), usable);
   assert.equal(sessionThreads(sysfs('0', {0: '0'})), 1);
   assert.equal(sessionThreads(path.join(os.tmpdir(), 'cbp-no-such-sysfs')), usable);
+});
+
+/** A cgroup folder holding `files` (path → text). */
+function cgroup(files: Record<string, string>): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-cgroup-'));
+  made.push(root);
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, file)), {recursive: true});
+    fs.writeFileSync(path.join(root, file), `${text}\n`);
+  }
+  return root;
+}
+
+test("cores: a container's CPU quota caps the threads (cgroup v2 and v1); no quota leaves them", () => {
+  assert.equal(cgroupCpus(cgroup({'cpu.max': '200000 100000'})), 2);
+  assert.equal(cgroupCpus(cgroup({'cpu.max': '150000 100000'})), 2);
+  assert.equal(cgroupCpus(cgroup({'cpu.max': '50000 100000'})), 1);
+  assert.equal(cgroupCpus(cgroup({'cpu.max': 'max 100000'})), undefined);
+  assert.equal(cgroupCpus(cgroup({'cpu/cpu.cfs_quota_us': '300000', 'cpu/cpu.cfs_period_us': '100000'})), 3);
+  assert.equal(cgroupCpus(cgroup({'cpu/cpu.cfs_quota_us': '-1', 'cpu/cpu.cfs_period_us': '100000'})), undefined);
+  assert.equal(cgroupCpus(cgroup({'cpu.max': 'garbage'})), undefined);
+  assert.equal(cgroupCpus(cgroup({})), undefined);
+  // Sixteen physical cores, a quota of one CPU: one thread.
+  const cores = sysfs('0-15', Object.fromEntries(Array.from({length: 16}, (_, i) => [i, String(i)])));
+  assert.equal(sessionThreads(cores, cgroup({'cpu.max': '100000 100000'})), 1);
+  assert.equal(sessionThreads(cores, cgroup({})), Math.min(16, os.availableParallelism()));
 });
