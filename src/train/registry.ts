@@ -67,7 +67,7 @@ export const ENGINE_REGISTRY: Record<EngineName, EngineEntry> = {
       {
         given: (s) => (s.workers === 'auto' ? undefined : String(s.workers)),
         why: (v) => `--workers ${v} applies to the TensorFlow.js engine`,
-        refusal: (v) => `--workers ${v}: threads of the TensorFlow.js engine; ONNX Runtime threads itself over every core (use --engine tfjs or leave --workers out)`,
+        refusal: (v) => `--workers ${v}: threads of the TensorFlow.js engine; the ONNX Runtime engine runs one thread per physical core (use --engine tfjs or leave --workers out)`,
       },
     ],
     preferred: (s) => (s.device !== 'cuda' && installed('@tensorflow/tfjs-node-gpu') ? '@tensorflow/tfjs-node-gpu is installed (a GPU)' : undefined),
