@@ -63,13 +63,20 @@ export function cgroupCpus(root = '/sys/fs/cgroup'): number | undefined {
   return quota > 0 && period > 0 ? Math.max(1, Math.ceil(quota / period)) : undefined;
 }
 
+let machineThreads: number | undefined;
+
 /**
  * Intra-op threads for cbp's own ONNX Runtime sessions: one per physical core, at most the CPUs this process may
- * run on (its affinity, and a container's CPU quota: more threads than the quota allows wait on each other). ONNX Runtime's default means the same, but where its CPU probe fails it takes half the logical CPUs — one
- * thread on a 2-core virtual machine measured here, where a ResNet-18 training step then took 3.4 s instead of
- * 2.2 s (docs/BENCHMARKS.md).
+ * run on (its affinity, and a container's CPU quota: more threads than the quota allows wait on each other). ONNX
+ * Runtime's default means the same, but where its CPU probe fails it takes half the logical CPUs — one thread on a
+ * 2-core virtual machine measured here, where a ResNet-18 training step then took 3.4 s instead of 2.2 s
+ * (docs/BENCHMARKS.md). This machine's answer is read once per process; the roots are for tests.
  */
 export function sessionThreads(cpuRoot?: string, cgroupRoot?: string): number {
-  const usable = Math.min(os.availableParallelism(), cgroupCpus(cgroupRoot) ?? Infinity);
-  return Math.max(1, Math.min(usable, physicalCores(cpuRoot) ?? usable));
+  const count = (): number => {
+    const usable = Math.min(os.availableParallelism(), cgroupCpus(cgroupRoot) ?? Infinity);
+    return Math.max(1, Math.min(usable, physicalCores(cpuRoot) ?? usable));
+  };
+  if (cpuRoot !== undefined || cgroupRoot !== undefined) return count();
+  return (machineThreads ??= count());
 }
