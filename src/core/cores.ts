@@ -15,24 +15,33 @@ export function parseCpuList(text: string): number[] | undefined {
   return cpus;
 }
 
+/** A kernel file's text, trimmed, or undefined where it cannot be read. */
+function readKernelFile(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Physical cores of this Linux machine from sysfs (`root` is /sys/devices/system/cpu): the online CPUs grouped by
  * the hardware threads that share a core. Undefined where sysfs does not say (another OS, a container without it).
  */
 export function physicalCores(root = '/sys/devices/system/cpu'): number | undefined {
-  try {
-    const online = parseCpuList(fs.readFileSync(path.join(root, 'online'), 'utf8'));
-    if (online === undefined || online.length === 0) return undefined;
-    const cores = new Set<string>();
-    for (const cpu of online) {
-      const siblings = parseCpuList(fs.readFileSync(path.join(root, `cpu${cpu}`, 'topology', 'thread_siblings_list'), 'utf8'));
-      if (siblings === undefined) return undefined;
-      cores.add(siblings.join(','));
-    }
-    return cores.size;
-  } catch {
-    return undefined;
+  const list = (file: string): number[] | undefined => {
+    const text = readKernelFile(path.join(root, file));
+    return text === undefined ? undefined : parseCpuList(text);
+  };
+  const online = list('online');
+  if (online === undefined || online.length === 0) return undefined;
+  const cores = new Set<string>();
+  for (const cpu of online) {
+    const siblings = list(path.join(`cpu${cpu}`, 'topology', 'thread_siblings_list'));
+    if (siblings === undefined) return undefined;
+    cores.add(siblings.join(','));
   }
+  return cores.size;
 }
 
 /**
@@ -41,13 +50,7 @@ export function physicalCores(root = '/sys/devices/system/cpu'): number | undefi
  * cgroup namespace); undefined when there is no quota or no file says.
  */
 export function cgroupCpus(root = '/sys/fs/cgroup'): number | undefined {
-  const read = (file: string): string | undefined => {
-    try {
-      return fs.readFileSync(path.join(root, file), 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
+  const read = (file: string): string | undefined => readKernelFile(path.join(root, file));
   let quota: number;
   let period: number;
   const v2 = read('cpu.max');
