@@ -1,4 +1,5 @@
 import {CbpError} from '../src/core/errors';
+import {quoted} from '../src/core/shown';
 import {DataType, type TensorMsg} from './schema';
 
 /** Bits per element of the data types whose raw bytes cbp may read; others are left to ONNX Runtime. */
@@ -34,7 +35,7 @@ export function checkedSize(dims: readonly number[], what: string, file: string)
 
 /** Checks an initializer's dims and that its data holds exactly the elements they claim, before anything reads it. */
 export function checkTensor(t: TensorMsg, file: string): number {
-  const what = `tensor '${t.name}'`;
+  const what = `tensor ${quoted(t.name)}`;
   if (t.dims.length > 64) throw new CbpError(`${file}: ${what} has ${t.dims.length} dimensions, expected at most 64`, 'BAD_ONNX');
   const n = checkedSize(t.dims, what, file);
   const raw = t.raw_data?.length ?? 0;

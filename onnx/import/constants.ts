@@ -1,4 +1,5 @@
 import {CbpError} from '../../src/core/errors';
+import {quoted, shown} from '../../src/core/shown';
 import {DataType, type AttributeMsg, type TensorMsg} from '../schema';
 import {checkTensor} from '../tensor-check';
 
@@ -39,7 +40,7 @@ export function readConst(t: TensorMsg, file: string, what: string): Const {
   const dims = [...t.dims];
   const raw = t.raw_data !== undefined && t.raw_data !== null && t.raw_data.length > 0 ? t.raw_data : undefined;
   const fail = (why: string): never => {
-    throw new CbpError(`${file}: ${what} '${t.name}' ${why}`, 'BAD_ONNX');
+    throw new CbpError(`${file}: ${what} ${quoted(t.name)} ${why}`, 'BAD_ONNX');
   };
   if (t.data_type === DataType.FLOAT) {
     if (raw !== undefined) return {kind: 'float', dims, values: new Float32Array(aligned(raw))};
@@ -69,10 +70,10 @@ export function readConst(t: TensorMsg, file: string, what: string): Const {
 export function constantOf(attrs: readonly AttributeMsg[], node: string, file: string): Const {
   const a = attrs.find((x) => x.name.startsWith('value'));
   const fail = (why: string): never => {
-    throw new CbpError(`${file}: Constant '${node}' ${why}`, 'BAD_ONNX');
+    throw new CbpError(`${file}: Constant ${quoted(node)} ${why}`, 'BAD_ONNX');
   };
   if (a === undefined) return fail('has no value');
-  if (a.name === 'value' && a.t) return readConst(a.t, file, `the value of Constant '${node}'`);
+  if (a.name === 'value' && a.t) return readConst(a.t, file, `the value of Constant ${quoted(node)}`);
   if (a.name === 'value_float') return {kind: 'float', dims: [], values: Float32Array.of(a.f ?? 0)};
   if (a.name === 'value_floats') return {kind: 'float', dims: [a.floats?.length ?? 0], values: Float32Array.from(a.floats ?? [])};
   if (a.name === 'value_int') return {kind: 'int', dims: [], values: [a.i ?? 0]};
@@ -81,5 +82,5 @@ export function constantOf(attrs: readonly AttributeMsg[], node: string, file: s
     if (ints.length > MAX_INT_ELEMENTS) fail(`holds ${ints.length} integers; a shape holds at most ${MAX_INT_ELEMENTS}`);
     return {kind: 'int', dims: [ints.length], values: [...ints]};
   }
-  return fail(`has a ${a.name}, which cbp does not read`);
+  return fail(`has a ${shown(a.name, 40)}, which cbp does not read`);
 }

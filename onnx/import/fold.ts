@@ -1,4 +1,5 @@
 import {CbpError} from '../../src/core/errors';
+import {listed, quoted, shown} from '../../src/core/shown';
 import type {AttributeMsg, NodeMsg} from '../schema';
 import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './constants';
 
@@ -28,7 +29,7 @@ function ints(values: readonly Elem[], dims: readonly number[]): Const | undefin
 /** The folded value of `node` (one output), or undefined when its inputs are not what shape arithmetic uses. */
 export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], opset: number, file: string): Const | undefined {
   const fail = (why: string): never => {
-    throw new CbpError(`${file}: node '${node.name}' (${node.op_type}) ${why}`, 'BAD_ONNX');
+    throw new CbpError(`${file}: node ${quoted(node.name)} (${shown(node.op_type)}) ${why}`, 'BAD_ONNX');
   };
   const c = (i: number): Const | undefined => inputs[i]?.value;
   switch (node.op_type) {
@@ -179,7 +180,7 @@ export function reshapeConst(data: Const, shape: Const, allowZero: boolean, node
   const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const infer = dims.filter((d) => d === -1).length;
   if (infer > 1 || dims.some((d) => d < -1) || (infer === 1 ? known === 0 || n % known !== 0 : known !== n)) {
-    throw new CbpError(`${file}: node '${node}' (Reshape) cannot reshape [${data.dims.join(', ')}] to [${shape.values.join(', ')}]`, 'BAD_ONNX');
+    throw new CbpError(`${file}: node ${quoted(node)} (Reshape) cannot reshape [${data.dims.join(', ')}] to [${listed(shape.values, 8)}]`, 'BAD_ONNX');
   }
   const out = dims.map((d) => (d === -1 ? n / known : d));
   return data.kind === 'int' ? {kind: 'int', dims: out, values: data.values} : {kind: 'float', dims: out, values: data.values};

@@ -1,4 +1,5 @@
 import {CbpError} from '../../src/core/errors';
+import {listed, quoted, shown} from '../../src/core/shown';
 import type {Weights} from '../../src/core/weights';
 import {INPUT, checkSpec, isWeightNode, kindOf, type ModelSpec, type Pair, type SpecNode} from '../../models/index';
 import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
@@ -38,6 +39,16 @@ type Val =
   // the Transpose and the Reshape back to [N, C, H, W] may read these.
   | {readonly t: 'grouped' | 'swapped'; readonly src: {readonly name: string; readonly shape: readonly number[]}; readonly groups: number}
   | {readonly t: 'poison'};
+
+/**
+ * Thrown while one node is read when what it does is valid ONNX that cbp does not map (a shape a kind does not
+ * accept, a MatMul of two computed values): the walk lists the node with the others and goes on.
+ */
+class Unmapped extends Error {
+  constructor(readonly label: string) {
+    super(label);
+  }
+}
 
 const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
 const intAttr = (node: NodeMsg, name: string, def: number): number => attr(node, name)?.i ?? def;
@@ -79,8 +90,8 @@ function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair; dil
  */
 function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefined {
   const domain = node.domain ?? '';
-  if (domain !== '' && domain !== 'ai.onnx') return `${domain}.${node.op_type}`;
-  if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return node.op_type;
+  if (domain !== '' && domain !== 'ai.onnx') return shown(`${domain}.${node.op_type}`, 40);
+  if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return shown(node.op_type, 40);
   const usesOutput = (i: number): boolean => node.output[i] !== undefined && node.output[i] !== '' && used.has(node.output[i]);
   switch (node.op_type) {
     case 'Conv': {
@@ -162,24 +173,24 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   const g = model.graph;
   const vals = new Map<string, Val>();
   for (const t of g.initializer) {
-    if (vals.has(t.name)) fail(`two initializers are named '${t.name}'`);
+    if (vals.has(t.name)) fail(`two initializers are named ${quoted(t.name)}`);
     vals.set(t.name, {t: 'init', tensor: t});
   }
   const inputs = g.input.filter((i) => !vals.has(i.name));
   if (inputs.length !== 1) {
-    fail(`the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ') || 'none'}); cbp imports a classifier with one image input [N, C, H, W]`, 'UNSUPPORTED_ONNX');
+    fail(`the model has ${inputs.length} inputs (${listed(inputs.map((i) => i.name), 4) || 'none'}); cbp imports a classifier with one image input [N, C, H, W]`, 'UNSUPPORTED_ONNX');
   }
   const input = inputs[0];
   const tt = input.type?.tensor_type;
   const dims = tt?.shape?.dim ?? [];
   if (tt === undefined || tt === null || tt.elem_type !== 1 || dims.length !== 4) {
-    fail(`input '${input.name}' is not a float32 image batch [N, C, H, W]`, 'UNSUPPORTED_ONNX');
+    fail(`input ${quoted(input.name)} is not a float32 image batch [N, C, H, W]`, 'UNSUPPORTED_ONNX');
   }
   const dimValue = (d: {dim_value?: number; dim_param?: string} | undefined): number | undefined => (d === undefined || (d.dim_param ?? '') !== '' ? undefined : d.dim_value);
   const bounds = [0, MAX_CHANNELS, MAX_SIDE, MAX_SIDE];
   const shape = [1, 2, 3].map((i) => {
     const v = dimValue(dims[i]);
-    if (v === undefined || !Number.isSafeInteger(v) || v < 1 || v > bounds[i]) fail(`input '${input.name}' has dimension ${i} = ${v ?? 'symbolic'}; cbp imports a fixed image shape (channels 1 to ${MAX_CHANNELS}, sides 1 to ${MAX_SIDE})`, 'UNSUPPORTED_ONNX');
+    if (v === undefined || !Number.isSafeInteger(v) || v < 1 || v > bounds[i]) fail(`input ${quoted(input.name)} has dimension ${i} = ${v ?? 'symbolic'}; cbp imports a fixed image shape (channels 1 to ${MAX_CHANNELS}, sides 1 to ${MAX_SIDE})`, 'UNSUPPORTED_ONNX');
     return v ?? 0;
   });
   const inputShape = [shape[0], shape[1], shape[2]] as const;
@@ -193,7 +204,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   g.node.forEach((n, i) => {
     for (const o of n.output) {
       if (o === '') continue;
-      if (producer.has(o) || vals.has(o)) fail(`value '${o}' is defined twice (by node '${n.name}')`);
+      if (producer.has(o) || vals.has(o)) fail(`value ${quoted(o)} is defined twice (by node ${quoted(n.name)})`);
       producer.set(o, i);
     }
   });
@@ -204,7 +215,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     const v = stack.pop() ?? '';
     const p = producer.get(v);
     if (p === undefined) {
-      if (!vals.has(v)) fail(`value '${v}' is read but nothing defines it`);
+      if (!vals.has(v)) fail(`value ${quoted(v)} is read but nothing defines it`);
       continue;
     }
     if (needed.has(p)) continue;
@@ -245,13 +256,15 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       walk.push(at);
       at = g.node[at].input.map((v) => producer.get(v)).find((p): p is number => p !== undefined && left(p)) ?? at;
     }
-    const cycle = walk.slice(seen.get(at)).reverse().map((i) => `'${g.node[i].name || g.node[i].output[0]}'`);
-    fail(`the graph has a cycle through nodes ${cycle.slice(0, 8).join(', ')}${cycle.length > 8 ? ', …' : ''}`);
+    const cycle = walk.slice(seen.get(at)).reverse().map((i) => g.node[i].name || g.node[i].output[0]);
+    fail(`the graph has a cycle through nodes ${listed(cycle, 8, (n) => quoted(String(n)))}`);
   }
   const consumers = new Map<string, number>();
   for (const i of needed) for (const v of g.node[i].input) consumers.set(v, (consumers.get(v) ?? 0) + 1);
 
   const refused = new Map<string, string[]>();
+  /** Nodes that read a refused node's output, by op type: what they would do cannot be judged without it. */
+  const unjudged = new Map<string, number>();
   const refuse = (label: string, node: NodeMsg): void => {
     refused.set(label, [...(refused.get(label) ?? []), node.name || node.output[0] || '(unnamed)']);
   };
@@ -293,7 +306,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   };
   const push = (node: SpecNode, from: NodeMsg, inputShapes: readonly (readonly number[])[]): readonly number[] => {
     const why = kindOf(node).check(node, inputShapes);
-    if (why !== undefined) fail(`node '${from.name}' (${from.op_type}) ${why}`);
+    if (why !== undefined) throw new Unmapped(`${shown(from.op_type, 40)} whose ${node.kind} ${why}`);
     nodes.push(node);
     sources.set(node.name, from.name);
     const out = kindOf(node).shape(node, inputShapes);
@@ -309,11 +322,12 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     // as reading computed values.
     const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' && node.op_type !== 'Concat' ? `${node.op_type} of computed values` : undefined);
     if (label !== undefined) refuse(label, node);
+    else if (ins.some((v) => v?.t === 'poison')) unjudged.set(node.op_type, (unjudged.get(node.op_type) ?? 0) + 1);
     if (label !== undefined || ins.some((v) => v?.t === 'poison')) {
       for (const o of node.output) vals.set(o, {t: 'poison'});
       continue;
     }
-    const here = (why: string): never => fail(`node '${node.name}' (${node.op_type}) ${why}`);
+    const here = (why: string): never => fail(`node ${quoted(node.name)} (${shown(node.op_type)}) ${why}`);
     const dynAt = (k: number): (Val & {t: 'dyn'}) | undefined => {
       const v = ins[k];
       return v?.t === 'dyn' ? v : undefined;
@@ -323,9 +337,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       const v = node.input[k];
       if (v === undefined || v === '') return here(`has no ${what}`);
       const c = constOf(v);
-      if (c === undefined) return here(`takes its ${what} from '${v}', which is not a constant (an initializer or a Constant)`);
-      if (c.kind !== 'float') return here(`has an integer ${what} '${v}'`);
-      if (expect !== undefined && c.dims.join(',') !== expect.join(',')) return here(`has ${what} '${v}' of dims [${c.dims.join(', ')}], expected [${expect.join(', ')}]`);
+      if (c === undefined) return here(`takes its ${what} from ${quoted(v)}, which is not a constant (an initializer or a Constant)`);
+      if (c.kind !== 'float') return here(`has an integer ${what} ${quoted(v)}`);
+      if (expect !== undefined && c.dims.join(',') !== expect.join(',')) return here(`has ${what} ${quoted(v)} of dims [${c.dims.join(', ')}], expected [${expect.join(', ')}]`);
       return {name: v, c};
     };
     const allConst = node.input.every((v) => v === '' || constOf(v) !== undefined);
@@ -394,289 +408,288 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     const path = modulePath(node.name);
     const named = (fromParam: string | undefined): string => uniqueName([fromParam, path, node.name, node.op_type.toLowerCase()]);
 
-    switch (op) {
-      case 'Conv': {
-        const w = param(1, 'weight');
-        if (w.c.dims.length !== 4) here(`has weight '${w.name}' of dims [${w.c.dims.join(', ')}], expected [out, in, kh, kw]`);
-        const [out, perGroup, kh, kw] = w.c.dims;
-        const groups = intAttr(node, 'group', 1);
-        const cin = perGroup * groups;
-        if (cin !== x.shape[0] || out % groups !== 0) here(`has group ${groups} and weight '${w.name}' of dims [${w.c.dims.join(', ')}] for an input of ${x.shape[0]} channels`);
-        const win = window(node);
-        if (typeof win === 'string') return here(win);
-        if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight '${w.name}' of dims [${w.c.dims.join(', ')}]`);
-        const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
-        const name = named(stateName(w.name, 'weight'));
-        own(`${name}.weight`, {shape: [out, perGroup, kh, kw], data: w.c.values});
-        if (bias) own(`${name}.bias`, {shape: [out], data: bias.c.values});
-        if (bias?.name.startsWith('onnx::')) foldedBias = true;
-        const dilated = win.dilation[0] !== 1 || win.dilation[1] !== 1;
-        push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false, ...(groups !== 1 ? {groups} : {}), ...(dilated ? {dilation: win.dilation} : {})}, node, [x.shape]);
-        break;
-      }
-      case 'BatchNormalization': {
-        const channels = x.shape[0];
-        const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
-        const name = named(stateName(node.input[1], 'weight') ?? stateName(node.input[3], 'running_mean'));
-        own(`${name}.weight`, {shape: [channels], data: gamma.c.values});
-        own(`${name}.bias`, {shape: [channels], data: beta.c.values});
-        own(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
-        own(`${name}.running_var`, {shape: [channels], data: variance.c.values});
-        // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
-        const eps = Number(floatAttr(node, 'epsilon', 1e-5).toPrecision(6));
-        const momentum = Number((1 - floatAttr(node, 'momentum', 0.9)).toPrecision(6));
-        if (!(eps > 0 && eps <= 1) || !(momentum >= 0 && momentum <= 1)) here(`has epsilon ${eps} or momentum ${1 - momentum} outside (0, 1]`);
-        push({kind: 'batchnorm', name, input: x.name, channels, eps, momentum}, node, [x.shape]);
-        break;
-      }
-      case 'Relu':
-        push({kind: 'relu', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      case 'Dropout': {
-        // The module's dropout: trained with masks, the identity at inference. Opset 12+ gives the ratio as an
-        // input, earlier ones as an attribute; the training_mode input only says how the file itself runs.
-        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-        if (node.input[1] !== undefined && node.input[1] !== '' && (given?.kind !== 'float' || given.values.length !== 1)) here(`takes its ratio from '${node.input[1]}', which is not one constant number`);
-        const p = given?.kind === 'float' ? given.values[0] : floatAttr(node, 'ratio', 0.5);
-        if (!(p >= 0 && p < 1)) here(`has ratio ${p}, expected one in [0, 1)`);
-        push({kind: 'dropout', name: named(undefined), input: x.name, p: Number(p.toPrecision(6))}, node, [x.shape]);
-        break;
-      }
-      case 'MaxPool':
-      case 'AveragePool': {
-        const win = window(node);
-        if (typeof win === 'string' || win.kernel === undefined) return here('has no 2-d kernel_shape');
-        const pool = {name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(intAttr(node, 'ceil_mode', 0) !== 0 ? {ceil: true} : {})};
-        // Without padding, counting it or not is the same (PyTorch clips a ceil-mode window to the padded input).
-        const excludePad = op === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (win.padding[0] > 0 || win.padding[1] > 0);
-        push(op === 'MaxPool' ? {kind: 'maxpool', ...pool} : {kind: 'avgpool', ...pool, ...(excludePad ? {excludePad: true} : {})}, node, [x.shape]);
-        break;
-      }
-      case 'GlobalAveragePool':
-        push({kind: 'globalavgpool', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      case 'Flatten':
-        push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      case 'Reshape': {
-        const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
-        const features = x.shape.reduce((a, b) => a * b, 1);
-        const v = to?.kind === 'int' ? to.values : [];
-        const zeroCopies = intAttr(node, 'allowzero', 0) === 0;
-        const first = v[0] === BATCH || (v[0] === 0 && zeroCopies);
-        const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
-        const [c, h, w] = x.shape;
-        const groups = v[1];
-        if (!flat && x.shape.length === 3 && v.length === 5 && first && typeof groups === 'number' && groups >= 1 && c % groups === 0 && (v[2] === c / groups || v[2] === -1) && v[3] === h && v[4] === w) {
-          vals.set(node.output[0], {t: 'grouped', src: x, groups});
+    try {
+      switch (op) {
+        case 'Conv': {
+          const w = param(1, 'weight');
+          if (w.c.dims.length !== 4) here(`has weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}], expected [out, in, kh, kw]`);
+          const [out, perGroup, kh, kw] = w.c.dims;
+          const groups = intAttr(node, 'group', 1);
+          const cin = perGroup * groups;
+          if (cin !== x.shape[0] || out % groups !== 0) here(`has group ${groups} and weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}] for an input of ${x.shape[0]} channels`);
+          const win = window(node);
+          if (typeof win === 'string') return here(win);
+          if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}]`);
+          const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
+          const name = named(stateName(w.name, 'weight'));
+          own(`${name}.weight`, {shape: [out, perGroup, kh, kw], data: w.c.values});
+          if (bias) own(`${name}.bias`, {shape: [out], data: bias.c.values});
+          if (bias?.name.startsWith('onnx::')) foldedBias = true;
+          const dilated = win.dilation[0] !== 1 || win.dilation[1] !== 1;
+          push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false, ...(groups !== 1 ? {groups} : {}), ...(dilated ? {dilation: win.dilation} : {})}, node, [x.shape]);
           break;
         }
-        if (!flat) {
-          refuse(to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]', node);
-          vals.set(node.output[0], {t: 'poison'});
+        case 'BatchNormalization': {
+          const channels = x.shape[0];
+          const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
+          const name = named(stateName(node.input[1], 'weight') ?? stateName(node.input[3], 'running_mean'));
+          own(`${name}.weight`, {shape: [channels], data: gamma.c.values});
+          own(`${name}.bias`, {shape: [channels], data: beta.c.values});
+          own(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
+          own(`${name}.running_var`, {shape: [channels], data: variance.c.values});
+          // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
+          const eps = Number(floatAttr(node, 'epsilon', 1e-5).toPrecision(6));
+          const momentum = Number((1 - floatAttr(node, 'momentum', 0.9)).toPrecision(6));
+          if (!(eps > 0 && eps <= 1) || !(momentum >= 0 && momentum <= 1)) here(`has epsilon ${eps} or momentum ${1 - momentum} outside (0, 1]`);
+          push({kind: 'batchnorm', name, input: x.name, channels, eps, momentum}, node, [x.shape]);
           break;
         }
-        if (x.shape.length === 1) vals.set(node.output[0], x);
-        else push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      }
-      case 'Gemm':
-      case 'MatMul': {
-        if (x.shape.length !== 1) here(`multiplies a value of per-image shape [${x.shape.join(', ')}]; cbp maps ${op} on [N, features] (flatten first)`);
-        const features = x.shape[0];
-        const w = param(1, 'weight');
-        const transB = op === 'Gemm' && intAttr(node, 'transB', 0) === 1;
-        if (w.c.dims.length !== 2 || w.c.dims[transB ? 1 : 0] !== features) {
-          here(`has weight '${w.name}' of dims [${w.c.dims.join(', ')}] for ${features} input features${transB ? ' (transB)' : ''}`);
-        }
-        const out = w.c.dims[transB ? 0 : 1];
-        // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
-        const alpha = op === 'Gemm' ? floatAttr(node, 'alpha', 1) : 1;
-        let data = w.c.values;
-        if (!transB || alpha !== 1) {
-          data = new Float32Array(out * features);
-          for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
-        }
-        let bias: Float32Array | undefined;
-        if (op === 'Gemm' && node.input[2] !== undefined && node.input[2] !== '') {
-          const c = param(2, 'bias');
-          const n = c.c.values.length;
-          if (n !== out && n !== 1) here(`has bias '${c.name}' of dims [${c.c.dims.join(', ')}], expected [${out}]`);
-          const beta = floatAttr(node, 'beta', 1);
-          bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.c.values[n === 1 ? 0 : k]));
-        }
-        const name = named(stateName(w.name, 'weight'));
-        own(`${name}.weight`, {shape: [out, features], data});
-        if (bias) own(`${name}.bias`, {shape: [out], data: bias});
-        push({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, node, [x.shape]);
-        if (op === 'MatMul') matmuls.set(node.output[0], nodes.length - 1);
-        break;
-      }
-      case 'Add': {
-        const y = dynAt(1);
-        if (y !== undefined) {
-          push({kind: 'add', name: named(undefined), inputs: [x.name, y.name]}, node, [x.shape, y.shape]);
+        case 'Relu':
+          push({kind: 'relu', name: named(undefined), input: x.name}, node, [x.shape]);
+          break;
+        case 'Dropout': {
+          // The module's dropout: trained with masks, the identity at inference. Opset 12+ gives the ratio as an
+          // input, earlier ones as an attribute; the training_mode input only says how the file itself runs.
+          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+          if (node.input[1] !== undefined && node.input[1] !== '' && (given?.kind !== 'float' || given.values.length !== 1)) here(`takes its ratio from ${quoted(node.input[1])}, which is not one constant number`);
+          const p = given?.kind === 'float' ? given.values[0] : floatAttr(node, 'ratio', 0.5);
+          if (!(p >= 0 && p < 1)) here(`has ratio ${p}, expected one in [0, 1)`);
+          push({kind: 'dropout', name: named(undefined), input: x.name, p: Number(p.toPrecision(6))}, node, [x.shape]);
           break;
         }
-        // A MatMul's bias (torch.nn.Linear on inputs of rank 3 and more): joined to its dense layer.
-        const at = matmuls.get(node.input[0]);
-        const dense = at === undefined ? undefined : nodes[at];
-        if (dense?.kind !== 'dense' || consumers.get(node.input[0]) !== 1) {
-          refuse('Add of a constant (other than a MatMul\'s bias)', node);
-          vals.set(node.output[0], {t: 'poison'});
+        case 'MaxPool':
+        case 'AveragePool': {
+          const win = window(node);
+          if (typeof win === 'string' || win.kernel === undefined) return here('has no 2-d kernel_shape');
+          const pool = {name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(intAttr(node, 'ceil_mode', 0) !== 0 ? {ceil: true} : {})};
+          // Without padding, counting it or not is the same (PyTorch clips a ceil-mode window to the padded input).
+          const excludePad = op === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (win.padding[0] > 0 || win.padding[1] > 0);
+          push(op === 'MaxPool' ? {kind: 'maxpool', ...pool} : {kind: 'avgpool', ...pool, ...(excludePad ? {excludePad: true} : {})}, node, [x.shape]);
           break;
         }
-        const c = param(1, 'bias');
-        if (c.c.values.length !== dense.outFeatures) here(`adds '${c.name}' of dims [${c.c.dims.join(', ')}] to ${dense.outFeatures} features`);
-        nodes[at ?? 0] = {...dense, bias: true};
-        own(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
-        vals.set(node.output[0], x);
-        break;
-      }
-      case 'Sigmoid':
-        push({kind: 'sigmoid', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      case 'HardSigmoid':
-        push({kind: 'hardsigmoid', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5)}, node, [x.shape]);
-        break;
-      case 'HardSwish':
-        push({kind: 'hardswish', name: named(undefined), input: x.name}, node, [x.shape]);
-        break;
-      case 'LeakyRelu':
-        push({kind: 'leakyrelu', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.01)}, node, [x.shape]);
-        break;
-      case 'Clip': {
-        // Opset 11 on: the bounds are optional inputs (ReLU6: Constant 0 and 6).
-        const bounds = [1, 2].map((k) => {
-          const v = node.input[k];
-          if (v === undefined || v === '') return undefined;
-          const c = constOf(v);
-          return c?.kind === 'float' && c.values.length === 1 ? c.values[0] : null;
-        });
-        const [min, max] = bounds;
-        if (min === null || max === null) {
-          skip('Clip with bounds that are not constant numbers');
+        case 'GlobalAveragePool':
+          push({kind: 'globalavgpool', name: named(undefined), input: x.name}, node, [x.shape]);
           break;
-        }
-        push({kind: 'clip', name: named(undefined), input: x.name, ...(min !== undefined ? {min} : {}), ...(max !== undefined ? {max} : {})}, node, [x.shape]);
-        break;
-      }
-      case 'Mul': {
-        const y = dynAt(1);
-        if (y === undefined) {
-          skip('Mul by a constant');
+        case 'Flatten':
+          push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
           break;
-        }
-        const node2 = {kind: 'mul', name: named(undefined), inputs: [x.name, y.name]} as const;
-        if (kindOf(node2).check(node2, [x.shape, y.shape]) !== undefined) {
-          skip('Mul of values that do not broadcast per channel (ranks or axes differ)');
-          break;
-        }
-        push(node2, node, [x.shape, y.shape]);
-        break;
-      }
-      case 'Concat': {
-        const parts = ins.map((v) => (v?.t === 'dyn' ? v : undefined));
-        const axis = intAttr(node, 'axis', 0);
-        // Every input is computed (checked above the switch).
-        if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
-        else if (parts.length === 1) vals.set(node.output[0], x);
-        else {
-          const dyn = parts.filter((v): v is Val & {t: 'dyn'} => v !== undefined);
-          push({kind: 'concat', name: named(undefined), inputs: dyn.map((v) => v.name)}, node, dyn.map((v) => v.shape));
-        }
-        break;
-      }
-      case 'Pad': {
-        const pads = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-        const value = node.input[2] !== undefined && node.input[2] !== '' ? constOf(node.input[2]) : undefined;
-        const p = pads?.kind === 'int' ? pads.values : [];
-        if (node.input[3] !== undefined && node.input[3] !== '') skip('Pad with axes');
-        else if (value !== undefined && (value.kind !== 'float' || value.values.some((v) => v !== 0))) skip('Pad with a value other than 0');
-        else if (x.shape.length !== 3 || p.length !== 8 || p.some((v) => typeof v !== 'number' || v < 0) || p[0] !== 0 || p[1] !== 0 || p[4] !== 0 || p[5] !== 0) {
-          skip('Pad other than constant zeros around the height and width');
-        } else if (p.every((v) => v === 0)) vals.set(node.output[0], x);
-        else push({kind: 'pad', name: named(undefined), input: x.name, begin: [Number(p[2]), Number(p[3])], end: [Number(p[6]), Number(p[7])]}, node, [x.shape]);
-        break;
-      }
-      case 'ReduceMean': {
-        // Opset 18 moved the axes to an input; either must say height and width.
-        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-        const axes = given?.kind === 'int' ? given.values : intsAttr(node, 'axes');
-        const spatial = axes !== undefined && axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort().join() === '2,3';
-        if (x.shape.length !== 3 || !spatial) skip('ReduceMean over axes other than height and width');
-        else push({kind: 'reducemean', name: named(undefined), input: x.name, keepdims: intAttr(node, 'keepdims', 1) !== 0}, node, [x.shape]);
-        break;
-      }
-      case 'Slice': {
-        const [starts, ends, axes, steps] = [1, 2, 3, 4].map((k) => (node.input[k] !== undefined && node.input[k] !== '' ? constOf(node.input[k]) : undefined));
-        const rank = x.shape.length + 1;
-        const one = (c: Const | undefined): number | undefined => (c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
-        const [s0, e0, a0] = [one(starts), one(ends), axes === undefined ? 0 : one(axes)];
-        const channels = x.shape[0];
-        if (s0 === undefined || e0 === undefined || a0 === undefined || (a0 < 0 ? a0 + rank : a0) !== 1 || (steps !== undefined && one(steps) !== 1)) {
-          skip('Slice other than of channels (axis 1, step 1)');
-          break;
-        }
-        const clamp = (v: number): number => Math.min(channels, Math.max(0, v < 0 ? v + channels : v));
-        const [start, end] = [clamp(s0), clamp(e0)];
-        if (start >= end) here(`takes channels [${s0}, ${e0}) of ${channels}: none`);
-        if (start === 0 && end === channels) vals.set(node.output[0], x);
-        else push({kind: 'slice', name: named(undefined), input: x.name, start, end}, node, [x.shape]);
-        break;
-      }
-      case 'Split': {
-        const rank = x.shape.length + 1;
-        const axis = intAttr(node, 'axis', 0);
-        if ((axis < 0 ? axis + rank : axis) !== 1) {
-          skip('Split on an axis other than 1 (the channels)');
-          break;
-        }
-        const channels = x.shape[0];
-        const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-        const parts = node.output.length;
-        // The sizes: the split input (opset 13 on) or attribute, else equal parts (opset 18: the last one smaller).
-        const listed = given?.kind === 'int' ? given.values : intsAttr(node, 'split');
-        const each = Math.ceil(channels / parts);
-        const sizes = listed ?? Array.from({length: parts}, (_, i) => Math.max(0, Math.min(each, channels - i * each)));
-        if (sizes.length !== parts || sizes.some((v) => typeof v !== 'number' || v < 0) || sizes.reduce<number>((a, b) => a + Number(b), 0) !== channels) {
-          here(`splits ${channels} channels into parts [${sizes.join(', ')}]`);
-        }
-        let start = 0;
-        sizes.forEach((size, i) => {
-          const end = start + Number(size);
-          const out = node.output[i];
-          if (out !== '' && used.has(out) && end > start) {
-            const slice = {kind: 'slice', name: uniqueName([path, node.name, 'split']), input: x.name, start, end} as const;
-            const why = kindOf(slice).check(slice, [x.shape]);
-            if (why !== undefined) here(why);
-            nodes.push(slice);
-            sources.set(slice.name, node.name);
-            vals.set(out, {t: 'dyn', name: slice.name, shape: kindOf(slice).shape(slice, [x.shape])});
+        case 'Reshape': {
+          const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
+          const features = x.shape.reduce((a, b) => a * b, 1);
+          const v = to?.kind === 'int' ? to.values : [];
+          const zeroCopies = intAttr(node, 'allowzero', 0) === 0;
+          const first = v[0] === BATCH || (v[0] === 0 && zeroCopies);
+          const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
+          const [c, h, w] = x.shape;
+          const groups = v[1];
+          if (!flat && x.shape.length === 3 && v.length === 5 && first && typeof groups === 'number' && groups >= 1 && c % groups === 0 && (v[2] === c / groups || v[2] === -1) && v[3] === h && v[4] === w) {
+            vals.set(node.output[0], {t: 'grouped', src: x, groups});
+            break;
           }
-          start = end;
-        });
-        break;
+          if (!flat) {
+            refuse(to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]', node);
+            vals.set(node.output[0], {t: 'poison'});
+            break;
+          }
+          if (x.shape.length === 1) vals.set(node.output[0], x);
+          else push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
+          break;
+        }
+        case 'Gemm':
+        case 'MatMul': {
+          if (x.shape.length !== 1) throw new Unmapped(`${op} on a value with more than one dimension per image (cbp maps ${op} on [N, features])`);
+          if (dynAt(1) !== undefined) throw new Unmapped(`${op} of two computed values`);
+          const features = x.shape[0];
+          const w = param(1, 'weight');
+          const transB = op === 'Gemm' && intAttr(node, 'transB', 0) === 1;
+          if (w.c.dims.length !== 2 || w.c.dims[transB ? 1 : 0] !== features) {
+            here(`has weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}] for ${features} input features${transB ? ' (transB)' : ''}`);
+          }
+          const out = w.c.dims[transB ? 0 : 1];
+          // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
+          const alpha = op === 'Gemm' ? floatAttr(node, 'alpha', 1) : 1;
+          let data = w.c.values;
+          if (!transB || alpha !== 1) {
+            data = new Float32Array(out * features);
+            for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
+          }
+          let bias: Float32Array | undefined;
+          if (op === 'Gemm' && node.input[2] !== undefined && node.input[2] !== '') {
+            const c = param(2, 'bias');
+            const n = c.c.values.length;
+            if (n !== out && n !== 1) here(`has bias ${quoted(c.name)} of dims [${c.c.dims.join(', ')}], expected [${out}]`);
+            const beta = floatAttr(node, 'beta', 1);
+            bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.c.values[n === 1 ? 0 : k]));
+          }
+          const name = named(stateName(w.name, 'weight'));
+          own(`${name}.weight`, {shape: [out, features], data});
+          if (bias) own(`${name}.bias`, {shape: [out], data: bias});
+          push({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, node, [x.shape]);
+          if (op === 'MatMul') matmuls.set(node.output[0], nodes.length - 1);
+          break;
+        }
+        case 'Add': {
+          const y = dynAt(1);
+          if (y !== undefined) {
+            push({kind: 'add', name: named(undefined), inputs: [x.name, y.name]}, node, [x.shape, y.shape]);
+            break;
+          }
+          // A MatMul's bias (torch.nn.Linear on inputs of rank 3 and more): joined to its dense layer.
+          const at = matmuls.get(node.input[0]);
+          const dense = at === undefined ? undefined : nodes[at];
+          if (dense?.kind !== 'dense' || consumers.get(node.input[0]) !== 1) {
+            refuse('Add of a constant (other than a MatMul\'s bias)', node);
+            vals.set(node.output[0], {t: 'poison'});
+            break;
+          }
+          const c = param(1, 'bias');
+          if (c.c.values.length !== dense.outFeatures) here(`adds ${quoted(c.name)} of dims [${c.c.dims.join(', ')}] to ${dense.outFeatures} features`);
+          nodes[at ?? 0] = {...dense, bias: true};
+          own(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
+          vals.set(node.output[0], x);
+          break;
+        }
+        case 'Sigmoid':
+          push({kind: 'sigmoid', name: named(undefined), input: x.name}, node, [x.shape]);
+          break;
+        case 'HardSigmoid':
+          push({kind: 'hardsigmoid', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5)}, node, [x.shape]);
+          break;
+        case 'HardSwish':
+          push({kind: 'hardswish', name: named(undefined), input: x.name}, node, [x.shape]);
+          break;
+        case 'LeakyRelu':
+          push({kind: 'leakyrelu', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.01)}, node, [x.shape]);
+          break;
+        case 'Clip': {
+          // Opset 11 on: the bounds are optional inputs (ReLU6: Constant 0 and 6).
+          const bounds = [1, 2].map((k) => {
+            const v = node.input[k];
+            if (v === undefined || v === '') return undefined;
+            const c = constOf(v);
+            return c?.kind === 'float' && c.values.length === 1 ? c.values[0] : null;
+          });
+          const [min, max] = bounds;
+          if (min === null || max === null) {
+            skip('Clip with bounds that are not constant numbers');
+            break;
+          }
+          push({kind: 'clip', name: named(undefined), input: x.name, ...(min !== undefined ? {min} : {}), ...(max !== undefined ? {max} : {})}, node, [x.shape]);
+          break;
+        }
+        case 'Mul': {
+          const y = dynAt(1);
+          if (y === undefined) {
+            skip('Mul by a constant');
+            break;
+          }
+          const node2 = {kind: 'mul', name: named(undefined), inputs: [x.name, y.name]} as const;
+          if (kindOf(node2).check(node2, [x.shape, y.shape]) !== undefined) {
+            skip('Mul of values that do not broadcast per channel (ranks or axes differ)');
+            break;
+          }
+          push(node2, node, [x.shape, y.shape]);
+          break;
+        }
+        case 'Concat': {
+          const parts = ins.map((v) => (v?.t === 'dyn' ? v : undefined));
+          const axis = intAttr(node, 'axis', 0);
+          // Every input is computed (checked above the switch).
+          if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
+          else if (parts.length === 1) vals.set(node.output[0], x);
+          else {
+            const dyn = parts.filter((v): v is Val & {t: 'dyn'} => v !== undefined);
+            push({kind: 'concat', name: named(undefined), inputs: dyn.map((v) => v.name)}, node, dyn.map((v) => v.shape));
+          }
+          break;
+        }
+        case 'Pad': {
+          const pads = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+          const value = node.input[2] !== undefined && node.input[2] !== '' ? constOf(node.input[2]) : undefined;
+          const p = pads?.kind === 'int' ? pads.values : [];
+          if (node.input[3] !== undefined && node.input[3] !== '') skip('Pad with axes');
+          else if (value !== undefined && (value.kind !== 'float' || value.values.some((v) => v !== 0))) skip('Pad with a value other than 0');
+          else if (x.shape.length !== 3 || p.length !== 8 || p.some((v) => typeof v !== 'number' || v < 0) || p[0] !== 0 || p[1] !== 0 || p[4] !== 0 || p[5] !== 0) {
+            skip('Pad other than constant zeros around the height and width');
+          } else if (p.every((v) => v === 0)) vals.set(node.output[0], x);
+          else push({kind: 'pad', name: named(undefined), input: x.name, begin: [Number(p[2]), Number(p[3])], end: [Number(p[6]), Number(p[7])]}, node, [x.shape]);
+          break;
+        }
+        case 'ReduceMean': {
+          // Opset 18 moved the axes to an input; either must say height and width.
+          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+          const axes = given?.kind === 'int' ? given.values : intsAttr(node, 'axes');
+          const spatial = axes !== undefined && axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort().join() === '2,3';
+          if (x.shape.length !== 3 || !spatial) skip('ReduceMean over axes other than height and width');
+          else push({kind: 'reducemean', name: named(undefined), input: x.name, keepdims: intAttr(node, 'keepdims', 1) !== 0}, node, [x.shape]);
+          break;
+        }
+        case 'Slice': {
+          const [starts, ends, axes, steps] = [1, 2, 3, 4].map((k) => (node.input[k] !== undefined && node.input[k] !== '' ? constOf(node.input[k]) : undefined));
+          const rank = x.shape.length + 1;
+          const one = (c: Const | undefined): number | undefined => (c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
+          const [s0, e0, a0] = [one(starts), one(ends), axes === undefined ? 0 : one(axes)];
+          const channels = x.shape[0];
+          if (s0 === undefined || e0 === undefined || a0 === undefined || (a0 < 0 ? a0 + rank : a0) !== 1 || (steps !== undefined && one(steps) !== 1)) {
+            skip('Slice other than of channels (axis 1, step 1)');
+            break;
+          }
+          const clamp = (v: number): number => Math.min(channels, Math.max(0, v < 0 ? v + channels : v));
+          const [start, end] = [clamp(s0), clamp(e0)];
+          if (start >= end) here(`takes channels [${s0}, ${e0}) of ${channels}: none`);
+          if (start === 0 && end === channels) vals.set(node.output[0], x);
+          else push({kind: 'slice', name: named(undefined), input: x.name, start, end}, node, [x.shape]);
+          break;
+        }
+        case 'Split': {
+          const rank = x.shape.length + 1;
+          const axis = intAttr(node, 'axis', 0);
+          if ((axis < 0 ? axis + rank : axis) !== 1) {
+            skip('Split on an axis other than 1 (the channels)');
+            break;
+          }
+          const channels = x.shape[0];
+          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
+          const parts = node.output.length;
+          // The sizes: the split input (opset 13 on) or attribute, else equal parts (opset 18: the last one smaller).
+          const listed = given?.kind === 'int' ? given.values : intsAttr(node, 'split');
+          const each = Math.ceil(channels / parts);
+          const sizes = listed ?? Array.from({length: parts}, (_, i) => Math.max(0, Math.min(each, channels - i * each)));
+          if (sizes.length !== parts || sizes.some((v) => typeof v !== 'number' || v < 0) || sizes.reduce<number>((a, b) => a + Number(b), 0) !== channels) {
+            here(`splits ${channels} channels into parts [${sizes.join(', ')}]`);
+          }
+          let start = 0;
+          sizes.forEach((size, i) => {
+            const end = start + Number(size);
+            const out = node.output[i];
+            if (out !== '' && used.has(out) && end > start) {
+              const slice = {kind: 'slice', name: uniqueName([path, node.name, 'split']), input: x.name, start, end} as const;
+              const why = kindOf(slice).check(slice, [x.shape]);
+              if (why !== undefined) here(why);
+              nodes.push(slice);
+              sources.set(slice.name, node.name);
+              vals.set(out, {t: 'dyn', name: slice.name, shape: kindOf(slice).shape(slice, [x.shape])});
+            }
+            start = end;
+          });
+          break;
+        }
+        case 'Transpose':
+          skip('Transpose other than in a channel shuffle');
+          break;
+        default:
+          skip(shown(op, 40));
       }
-      case 'Transpose':
-        skip('Transpose other than in a channel shuffle');
-        break;
-      default:
-        refuse(op, node);
-        vals.set(node.output[0], {t: 'poison'});
+    } catch (err) {
+      if (!(err instanceof Unmapped)) throw err;
+      skip(err.label);
     }
   }
 
-  if (refused.size > 0) {
-    const list = [...refused].map(([label, names]) => `${label} (${names.length} node${names.length > 1 ? 's' : ''}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
-    fail(
-      `cannot import this model; unsupported: ${list.join('; ')}. cbp maps ${MAPPED_OPS.join(', ')} and folds constant shape arithmetic (${FOLD_OPS.join(', ')}); nothing was written`,
-      'UNSUPPORTED_ONNX',
-    );
-  }
+  if (refused.size > 0) fail(`cannot import this model; ${refusal(refused, unjudged)}; nothing was written`, 'UNSUPPORTED_ONNX');
   const out = vals.get(outputName);
-  if (out?.t !== 'dyn' || out.name === INPUT) return fail(`the output '${outputName}' is not computed from the input by a layer`);
-  if (out.shape.length !== 1) fail(`the output '${outputName}' has per-image shape [${out.shape.join(', ')}]; cbp imports classifiers whose output is [N, classes]`, 'UNSUPPORTED_ONNX');
+  if (out?.t !== 'dyn' || out.name === INPUT) return fail(`the output ${quoted(outputName)} is not computed from the input by a layer`);
+  if (out.shape.length !== 1) fail(`the output ${quoted(outputName)} has per-image shape [${out.shape.join(', ')}]; cbp imports classifiers whose output is [N, classes]`, 'UNSUPPORTED_ONNX');
   const spec: ModelSpec = {name: opts.name, inputShape, numClasses: out.shape[0], nodes: constrain(nodes, sources, opts.keepFloat ?? []), output: out.name};
   checkSpec(spec, file, 'BAD_ONNX');
   const warnings: string[] = [];
@@ -688,6 +701,28 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     );
   }
   return {spec, weights, sources, warnings, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
+}
+
+/** The most characters the list of unsupported nodes takes in a message; the groups past it are counted. */
+const MAX_REFUSAL = 1500;
+
+/**
+ * Every unsupported node in one message of bounded length: grouped by what is unsupported, a few names per group
+ * with the count; then the nodes that read their outputs, counted by op type; then what cbp maps.
+ */
+function refusal(refused: ReadonlyMap<string, readonly string[]>, unjudged: ReadonlyMap<string, number>): string {
+  const groups = [...refused].map(([label, names]) => `${label} (${names.length} node${names.length > 1 ? 's' : ''}: ${listed(names, 3, (n) => shown(String(n), 60))})`);
+  let text = '';
+  let shownGroups = 0;
+  for (const group of groups) {
+    if (shownGroups > 0 && text.length + group.length > MAX_REFUSAL) break;
+    text += `${shownGroups > 0 ? '; ' : ''}${group}`;
+    shownGroups++;
+  }
+  if (shownGroups < groups.length) text += `; and ${groups.length - shownGroups} more kinds of unsupported node`;
+  const after = [...unjudged].map(([op, n]) => `${shown(op, 40)} ×${n}`);
+  const reading = after.length === 0 ? '' : `; not judged, as they read values of those nodes: ${listed(after, 12, String)}`;
+  return `unsupported: ${text}${reading}. cbp maps ${MAPPED_OPS.join(', ')} and folds constant shape arithmetic (${FOLD_OPS.join(', ')})`;
 }
 
 /**
