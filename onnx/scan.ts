@@ -3,6 +3,12 @@ import {CbpError} from '../src/core/errors';
 /** The most nodes and tensors an ONNX file may hold: ResNet-50 as cbp writes it has about 600 of each. */
 export const MAX_NODES = 100_000;
 export const MAX_TENSORS = 100_000;
+/**
+ * The most bytes of values a file may keep outside raw_data (a tensor's float_data, int32_data, int64_data,
+ * string_data, double_data, uint64_data; an attribute's floats, ints, strings): decoded, each becomes a JavaScript
+ * number or string, many times its size on the wire. Exporters keep weights in raw_data.
+ */
+export const MAX_TYPED_BYTES = 64 * 2 ** 20;
 /** Subgraphs (Loop, If bodies) nested deeper than this are refused. */
 export const MAX_GRAPH_DEPTH = 32;
 
@@ -19,6 +25,9 @@ const CHILDREN: Record<Kind, Readonly<Record<number, Kind>>> = {
   function: {7: 'node'},
 };
 
+/** Per message kind, the repeated fields of numbers or strings that protobufjs decodes one JavaScript value each. */
+const TYPED: Partial<Record<Kind, ReadonlySet<number>>> = {tensor: new Set([4, 5, 6, 7, 10, 11]), attribute: new Set([7, 8, 9])};
+
 /**
  * Walks the protobuf wire format of an ONNX file before it is decoded or given to ONNX Runtime, without
  * allocating anything per field: counts nodes and tensors (millions of empty nodes would cost gigabytes once
@@ -32,6 +41,7 @@ export function scanOnnx(buf: Uint8Array, file: string): {nodes: number; tensors
   };
   let nodes = 0;
   let tensors = 0;
+  let typed = 0;
   const stack: {kind: Kind; end: number; graphs: number}[] = [{kind: 'model', end: buf.length, graphs: 0}];
   let pos = 0;
   const varint = (): number => {
@@ -56,6 +66,7 @@ export function scanOnnx(buf: Uint8Array, file: string): {nodes: number; tensors
     const key = varint();
     const fieldNo = Math.floor(key / 8);
     const wire = key % 8;
+    const at = pos;
     if (top.kind === 'tensor' && fieldNo === 14 && wire === 0 && varint() === 1) fail(pos, 'a tensor stored as external data (cbp reads only self-contained models)');
     else if (wire === 0) varint();
     else if (wire === 1) pos += 8;
@@ -77,6 +88,9 @@ export function scanOnnx(buf: Uint8Array, file: string): {nodes: number; tensors
       }
     } else fail(pos, `wire type ${wire} (groups are not used by ONNX)`);
     if (pos > top.end) fail(pos, `a ${top.kind} message runs past its end`);
+    if (TYPED[top.kind]?.has(fieldNo) === true && (typed += pos - at) > MAX_TYPED_BYTES) {
+      fail(at, `more than ${MAX_TYPED_BYTES / 2 ** 20} MiB of values outside raw_data (float_data, int64_data, an attribute's ints, …); cbp reads tensors' values from raw_data`, 'OVER_BUDGET');
+    }
   }
   return {nodes, tensors};
 }

@@ -19,6 +19,24 @@ const BITS: Readonly<Record<number, number>> = {
   16: 16, // BFLOAT16
 };
 
+/** The field of TensorProto that holds a type's values when raw_data does not (onnx/onnx.proto). */
+const TYPED_FIELD: Readonly<Record<number, 'float_data' | 'int32_data' | 'int64_data'>> = {
+  [DataType.FLOAT]: 'float_data',
+  [DataType.INT64]: 'int64_data',
+  [DataType.INT32]: 'int32_data',
+  [DataType.UINT8]: 'int32_data',
+  [DataType.INT8]: 'int32_data',
+  4: 'int32_data', // UINT16
+  5: 'int32_data', // INT16
+  9: 'int32_data', // BOOL
+  10: 'int32_data', // FLOAT16
+  16: 'int32_data', // BFLOAT16
+  [DataType.UINT4]: 'int32_data',
+  [DataType.INT4]: 'int32_data',
+  [DataType.UINT2]: 'int32_data',
+  [DataType.INT2]: 'int32_data',
+};
+
 /** The most elements one tensor may claim (8 GiB of float32 would not fit ONNX's own 2 GiB limit either). */
 export const MAX_ELEMENTS = 2 ** 31;
 
@@ -42,6 +60,14 @@ export function checkTensor(t: TensorMsg, file: string): number {
   const bits = BITS[t.data_type];
   if (raw > 0 && bits !== undefined && raw !== Math.ceil((n * bits) / 8)) {
     throw new CbpError(`${file}: ${what} [${t.dims.join(', ')}] needs ${Math.ceil((n * bits) / 8)} bytes of raw data, holds ${raw}`, 'BAD_ONNX');
+  }
+  // The values once: in raw_data, or in the one typed field of the tensor's type, never in two disagreeing places.
+  const fields = {float_data: t.float_data?.length ?? 0, int32_data: t.int32_data?.length ?? 0, int64_data: t.int64_data?.length ?? 0};
+  const own = TYPED_FIELD[t.data_type];
+  for (const [field, count] of Object.entries(fields)) {
+    if (count === 0) continue;
+    if (raw > 0) throw new CbpError(`${file}: ${what} holds its values twice, in raw_data and in ${field}`, 'BAD_ONNX');
+    if (field !== own) throw new CbpError(`${file}: ${what} is of data type ${t.data_type} but holds values in ${field}${own === undefined ? '' : `, not ${own}`}`, 'BAD_ONNX');
   }
   const typed = t.data_type === DataType.FLOAT ? (t.float_data?.length ?? 0) : t.data_type === DataType.INT64 ? (t.int64_data?.length ?? 0) : undefined;
   if (raw === 0 && typed !== undefined && typed !== n) throw new CbpError(`${file}: ${what} [${t.dims.join(', ')}] holds ${typed} values, expected ${n}`, 'BAD_ONNX');

@@ -29,7 +29,19 @@ export interface ImportedGraph {
   readonly warnings: readonly string[];
   /** The batch size the file fixes, or undefined when it is symbolic. */
   readonly batch?: number;
+  /** The nodes the output needs (indices into the file's nodes): all that the check in ONNX Runtime runs. */
+  readonly needed: ReadonlySet<number>;
+  /** The name of the file's image input. */
+  readonly input: string;
 }
+
+/** The batch the import is checked on in ONNX Runtime when the file leaves it symbolic. */
+export const CHECK_BATCH = 2;
+/**
+ * The most bytes of float32 values the check in ONNX Runtime may hold: the input and every layer's output for the
+ * whole batch (ResNet-50 at 224 needs about 0.2 GB for two images). Counted from the spec, before anything runs.
+ */
+export const MAX_CHECK_BYTES = 2 ** 31;
 
 type Val =
   | {readonly t: 'const'; readonly c: Const}
@@ -76,6 +88,8 @@ function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair; dil
   const pads = autoPad === 'VALID' ? [] : intsAttr(node, 'pads') ?? [];
   if (strides.length > 0 && strides.length !== 2) return `${node.op_type} that is not 2-d`;
   if (pads.length > 0 && (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3])) return `${node.op_type} with asymmetric padding`;
+  const inRange = (values: readonly number[], min: number): boolean => values.every((v) => Number.isSafeInteger(v) && v >= min && v <= MAX_SIDE);
+  if (!inRange(kernel ?? [], 1) || !inRange(strides, 1) || !inRange(dil, 1) || !inRange(pads, 0)) return `${node.op_type} with a kernel, stride, dilation or padding outside 0 to ${MAX_SIDE}`;
   return {
     ...(kernel !== undefined && kernel.length === 2 ? {kernel: [kernel[0], kernel[1]] as const} : {}),
     stride: strides.length === 2 ? [strides[0], strides[1]] : [1, 1],
@@ -163,7 +177,7 @@ function stateName(value: string | undefined, suffix: string): string | undefine
  * is folded; every other node must map onto a node kind. Nodes that do not are collected and refused together.
  */
 export function importGraph(model: ModelMsg, file: string, opts: {readonly name: string; readonly keepFloat?: readonly string[]}): ImportedGraph {
-  const fail = (why: string, code: 'BAD_ONNX' | 'UNSUPPORTED_ONNX' = 'BAD_ONNX'): never => {
+  const fail = (why: string, code: 'BAD_ONNX' | 'UNSUPPORTED_ONNX' | 'OVER_BUDGET' = 'BAD_ONNX'): never => {
     throw new CbpError(`${file}: ${why}`, code);
   };
   const opset = model.opset_import.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version;
@@ -195,6 +209,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   });
   const inputShape = [shape[0], shape[1], shape[2]] as const;
   const batchDim = dimValue(dims[0]);
+  if (batchDim !== undefined && batchDim !== 0 && (!Number.isSafeInteger(batchDim) || batchDim < 1)) {
+    fail(`input ${quoted(input.name)} has a batch dimension of ${Number.isSafeInteger(batchDim) ? batchDim : 'more than 2^53'}, expected a positive integer or a symbolic one`, 'UNSUPPORTED_ONNX');
+  }
   if (g.output.length !== 1) fail(`the model has ${g.output.length} outputs; cbp imports a classifier with one output (the logits)`, 'UNSUPPORTED_ONNX');
   const outputName = g.output[0].name;
   vals.set(input.name, {t: 'dyn', name: INPUT, shape: inputShape});
@@ -280,6 +297,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     weights.set(key, {shape: t.shape, data});
   };
   const taken = new Set<string>([INPUT, 'logits']);
+  /** The values one image takes through the spec: its input and every layer's output (for the budget below). */
+  let valuesPerImage = inputShape.reduce((a, b) => a * b, 1);
   let foldedBias = false;
   /** Dense layers made from a MatMul, awaiting the Add of their bias. */
   const matmuls = new Map<string, number>();
@@ -310,6 +329,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     nodes.push(node);
     sources.set(node.name, from.name);
     const out = kindOf(node).shape(node, inputShapes);
+    valuesPerImage += out.reduce((a, b) => a * b, 1);
     vals.set(from.output[0], {t: 'dyn', name: node.name, shape: out});
     return out;
   };
@@ -340,6 +360,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       if (c === undefined) return here(`takes its ${what} from ${quoted(v)}, which is not a constant (an initializer or a Constant)`);
       if (c.kind !== 'float') return here(`has an integer ${what} ${quoted(v)}`);
       if (expect !== undefined && c.dims.join(',') !== expect.join(',')) return here(`has ${what} ${quoted(v)} of dims [${c.dims.join(', ')}], expected [${expect.join(', ')}]`);
+      const bad = c.values.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) return here(`has ${what} ${quoted(v)} holding ${c.values[bad]} at element ${bad}; cbp imports finite weights`);
       return {name: v, c};
     };
     const allConst = node.input.every((v) => v === '' || constOf(v) !== undefined);
@@ -609,6 +631,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
           const p = pads?.kind === 'int' ? pads.values : [];
           if (node.input[3] !== undefined && node.input[3] !== '') skip('Pad with axes');
           else if (value !== undefined && (value.kind !== 'float' || value.values.some((v) => v !== 0))) skip('Pad with a value other than 0');
+          else if (p.some((v) => typeof v === 'number' && (!Number.isSafeInteger(v) || v > MAX_SIDE))) skip(`Pad by more than ${MAX_SIDE}`);
           else if (x.shape.length !== 3 || p.length !== 8 || p.some((v) => typeof v !== 'number' || v < 0) || p[0] !== 0 || p[1] !== 0 || p[4] !== 0 || p[5] !== 0) {
             skip('Pad other than constant zeros around the height and width');
           } else if (p.every((v) => v === 0)) vals.set(node.output[0], x);
@@ -690,6 +713,15 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   const out = vals.get(outputName);
   if (out?.t !== 'dyn' || out.name === INPUT) return fail(`the output ${quoted(outputName)} is not computed from the input by a layer`);
   if (out.shape.length !== 1) fail(`the output ${quoted(outputName)} has per-image shape [${out.shape.join(', ')}]; cbp imports classifiers whose output is [N, classes]`, 'UNSUPPORTED_ONNX');
+  const batch = batchDim !== undefined && batchDim > 0 ? batchDim : CHECK_BATCH;
+  const checkBytes = 4 * batch * valuesPerImage;
+  if (!(checkBytes <= MAX_CHECK_BYTES)) {
+    fail(
+      `checking the import in ONNX Runtime would hold about ${(checkBytes / 2 ** 30).toPrecision(3)} GiB of values (batch ${batch} × ${valuesPerImage} values per image, the input and every layer's output); ` +
+        `cbp's budget is ${MAX_CHECK_BYTES / 2 ** 30} GiB: export with a symbolic batch (dynamic_axes) or a smaller input`,
+      'OVER_BUDGET',
+    );
+  }
   const spec: ModelSpec = {name: opts.name, inputShape, numClasses: out.shape[0], nodes: constrain(nodes, sources, opts.keepFloat ?? []), output: out.name};
   checkSpec(spec, file, 'BAD_ONNX');
   const warnings: string[] = [];
@@ -700,7 +732,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         'to keep them as batch norms, export with training=torch.onnx.TrainingMode.PRESERVE',
     );
   }
-  return {spec, weights, sources, warnings, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
+  return {spec, weights, sources, warnings, needed, input: input.name, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
 }
 
 /** The most characters the list of unsupported nodes takes in a message; the groups past it are counted. */

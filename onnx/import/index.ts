@@ -1,7 +1,6 @@
 import {createHash} from 'node:crypto';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import {readBytes} from '../../src/core/read';
 import {Rng} from '../../src/core/rng';
 import {VERSION} from '../../src/core/version';
 import {openSession, runBatch} from '../../src/core/ort';
@@ -13,10 +12,10 @@ import {checkLabels, readLabels} from '../../src/data/labels';
 import {writeCheckpoint, type RunConfig, type RunOrigin, type RunState} from '../../src/run/checkpoint';
 import {importedConfig} from '../../src/run/format';
 import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/index';
-import {decodeOnnx} from '../reader';
+import {decodeOnnx, readOnnxBytes} from '../reader';
 import {writeOnnx} from '../writer';
-import {importGraph} from './graph';
-import {inferenceCopy} from './inference';
+import {CHECK_BATCH, importGraph} from './graph';
+import {runnableCopy} from './runnable';
 
 export {MAPPED_OPS, MIN_OPSET, MAX_OPSET} from './graph';
 export {FOLD_OPS} from './fold';
@@ -66,14 +65,14 @@ export function importedName(file: string): string {
  */
 export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportResult> {
   const quant = checkQuant(opts.quant ?? 'none');
-  const bytes = readBytes(opts.file);
+  const bytes = readOnnxBytes(opts.file);
   const model = decodeOnnx(bytes, opts.file);
   const name = importedName(opts.file);
   const imported = importGraph(model, opts.file, {name, keepFloat: opts.keepFloat});
   const {spec, weights} = imported;
   const labels = opts.labels === undefined ? undefined
     : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
-  const {maxDifference, maxLogit} = await verify(bytes, spec, weights, opts.file, imported.batch);
+  const {maxDifference, maxLogit} = await verify(runnableCopy(bytes, imported.needed, imported.input), spec, weights, opts.file, imported.batch);
   const stored: Weights = new Map();
   for (const info of paramInfos(spec, quant)) {
     const w = info.role === 'scale' ? {shape: [1], data: Float32Array.of(initialScale(weights.get(`${info.node}.weight`)?.data ?? []))} : weights.get(info.key);
@@ -103,12 +102,13 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
 }
 
 /**
- * The file and the imported spec (written back as float32 ONNX) on the same seeded inputs in ONNX Runtime: their
- * logits must agree to float32 rounding, or the import is refused. The file runs only after every one of its
- * nodes was read and mapped (no control flow, no custom domain).
+ * The file (the part of it cbp read: runnableCopy) and the imported spec (written back as float32 ONNX) on the same
+ * seeded inputs in ONNX Runtime: their logits must agree to float32 rounding, or the import is refused. The file
+ * runs only after every node it runs was read and mapped (no control flow, no custom domain) and the values it
+ * holds were counted against the budget (importGraph).
  */
-async function verify(bytes: Uint8Array, spec: ModelSpec, weights: Weights, file: string, batch?: number): Promise<{maxDifference: number; maxLogit: number}> {
-  const n = batch ?? 2;
+async function verify(original: Uint8Array, spec: ModelSpec, weights: Weights, file: string, batch?: number): Promise<{maxDifference: number; maxLogit: number}> {
+  const n = batch ?? CHECK_BATCH;
   const [c, h, w] = spec.inputShape;
   const rng = new Rng(4321);
   const x = Float32Array.from({length: n * c * h * w}, () => rng.normal());
@@ -120,14 +120,14 @@ async function verify(bytes: Uint8Array, spec: ModelSpec, weights: Weights, file
       await opened.session.release();
     }
   };
-  const original = await run(inferenceCopy(bytes) ?? bytes, file);
+  const theirs = await run(original, file);
   const ours = await run(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
-  if (original.length !== ours.length) throw new CbpError(`${file}: gives ${original.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
+  if (theirs.length !== ours.length) throw new CbpError(`${file}: gives ${theirs.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
   let maxDifference = 0;
   let maxLogit = 0;
-  for (let i = 0; i < original.length; i++) {
-    maxDifference = Math.max(maxDifference, Math.abs(original[i] - ours[i]));
-    maxLogit = Math.max(maxLogit, Math.abs(original[i]));
+  for (let i = 0; i < theirs.length; i++) {
+    maxDifference = Math.max(maxDifference, Math.abs(theirs[i] - ours[i]));
+    maxLogit = Math.max(maxLogit, Math.abs(theirs[i]));
   }
   if (!(maxDifference <= 1e-4 * Math.max(1, maxLogit))) {
     throw new CbpError(`${file}: the imported model's logits differ from the file's by up to ${maxDifference} (largest logit ${maxLogit}) in ONNX Runtime; nothing was written`, 'UNSUPPORTED_ONNX');
