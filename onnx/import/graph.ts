@@ -39,9 +39,10 @@ export interface ImportedGraph {
 export const CHECK_BATCH = 2;
 /**
  * The most bytes of float32 values the check in ONNX Runtime may hold: the input and every layer's output for the
- * whole batch (ResNet-50 at 224 needs about 0.2 GB for two images). Counted from the spec, before anything runs.
+ * whole batch (ResNet-50 at 224 about 0.2 GB for two images). Counted from the spec, before anything runs; a file
+ * that fixes a larger batch is refused with the advice to export a symbolic one.
  */
-export const MAX_CHECK_BYTES = 2 ** 31;
+export const MAX_CHECK_BYTES = 2 ** 30;
 
 type Val =
   | {readonly t: 'const'; readonly c: Const}
