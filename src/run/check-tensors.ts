@@ -3,6 +3,7 @@ import {sameShape, type Tensor32} from '../core/weights';
 import {constrainedNodes, paramInfos} from '../../models/spec';
 import {specOf} from './spec-of';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX, type RunConfig} from './format';
+import {quoted} from '../core/shown';
 
 /**
  * Checks a checkpoint's tensors against the architecture its state names: every parameter present with the shape
@@ -18,7 +19,7 @@ export function checkTensors(config: RunConfig, tensors: ReadonlyMap<string, Ten
   }
   const mismatch = (key: string, t: Tensor32 | undefined, shape: readonly number[]): never => {
     throw new CbpError(
-      `${file}: tensor '${key}' ${t === undefined ? 'is missing' : `has shape [${t.shape.join(', ')}]`}; ${config.model} (${config.numClasses} classes) expects [${shape.join(', ')}]`,
+      `${file}: tensor ${quoted(key)} ${t === undefined ? 'is missing' : `has shape [${t.shape.join(', ')}]`}; ${config.model} (${config.numClasses} classes) expects [${shape.join(', ')}]`,
       'SHAPE_MISMATCH',
     );
   };

@@ -1,5 +1,6 @@
 import {CbpError, errorMessage} from '../core/errors';
 import {sizeOf, type Tensor32} from '../core/weights';
+import {quoted} from '../core/shown';
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each name to
@@ -26,7 +27,7 @@ export function safetensorsParts(tensors: ReadonlyMap<string, Tensor32>, metadat
   let offset = 0;
   const sorted = [...tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, t] of sorted) {
-    if (t.data.length !== sizeOf(t.shape)) throw new CbpError(`tensor '${name}': ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (t.data.length !== sizeOf(t.shape)) throw new CbpError(`tensor ${quoted(name)}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     header[name] = {dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength]};
     offset += t.data.byteLength;
   }
@@ -86,17 +87,17 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
       metadata = {...e};
       continue;
     }
-    if (!isObject(e)) fail(`entry '${name}' is not an object`);
-    if (e.dtype !== 'F32') fail(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
+    if (!isObject(e)) fail(`entry ${quoted(name)} is not an object`);
+    if (e.dtype !== 'F32') fail(`tensor ${quoted(name)} has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
     const shape = e.shape;
-    if (!isCounts(shape) || shape.length > 64) fail(`tensor '${name}' has shape ${JSON.stringify(shape)?.slice(0, 80)}, expected at most 64 non-negative integers`);
+    if (!isCounts(shape) || shape.length > 64) fail(`tensor ${quoted(name)} has shape ${JSON.stringify(shape)?.slice(0, 80)}, expected at most 64 non-negative integers`);
     const offs = e.data_offsets;
-    if (!isCounts(offs) || offs.length !== 2) fail(`tensor '${name}' has invalid data_offsets`);
+    if (!isCounts(offs) || offs.length !== 2) fail(`tensor ${quoted(name)} has invalid data_offsets`);
     const [begin, end] = offs;
     const count = sizeOf(shape);
-    if (!Number.isSafeInteger(count) || count > dataLen) fail(`tensor '${name}' claims ${count} values, more than the ${dataLen} data bytes hold`);
+    if (!Number.isSafeInteger(count) || count > dataLen) fail(`tensor ${quoted(name)} claims ${count} values, more than the ${dataLen} data bytes hold`);
     if (end < begin || end > dataLen || end - begin !== count * 4) {
-      fail(`tensor '${name}': data_offsets [${begin}, ${end}] do not hold ${count} float32 values within ${dataLen} data bytes`);
+      fail(`tensor ${quoted(name)}: data_offsets [${begin}, ${end}] do not hold ${count} float32 values within ${dataLen} data bytes`);
     }
     // Copy so the tensor is aligned and independent of the file buffer.
     const data = new Float32Array(count);

@@ -18,6 +18,7 @@ import {DATASET_FACTS, isDatasetName} from '../data/index';
 import {checkLabels, readLabels} from '../data/labels';
 import {scanImageFolder} from '../data/imagefolder';
 import {importedConfig, type RunOrigin} from '../run/format';
+import {quoted} from '../core/shown';
 
 export interface ImportOptions {
   readonly file: string;
@@ -121,7 +122,7 @@ export function importPth(opts: ImportOptions): ImportResult {
     }
     const t = required(sd, info.key, 'tensor');
     if (!sameShape(t.shape, info.shape)) {
-      throw new CbpError(`${opts.file}: '${info.key}' has shape [${t.shape.join(', ')}], ${model} expects [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+      throw new CbpError(`${opts.file}: ${quoted(info.key)} has shape [${t.shape.join(', ')}], ${model} expects [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
     }
     weights.set(info.key, t);
   }

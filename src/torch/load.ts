@@ -3,6 +3,7 @@ import {CbpError, errorMessage} from '../core/errors';
 import type {Tensor32} from '../core/weights';
 import {PyGlobal, PyTuple, STORAGE_TYPES, describePy, unpickle, type PyValue, type StorageRef, type StorageType, type TensorRef} from './pickle';
 import {ZipArchive, isZip} from './zip';
+import {quoted} from '../core/shown';
 
 /** A checkpoint's top-level object and the bytes of each storage it refers to. */
 export interface PthFile {
@@ -55,7 +56,7 @@ function readZip(buf: Uint8Array, file: string): PthFile {
   if (pkl === undefined) throw new CbpError(`${file}: zip archive has no <root>/data.pkl (not a PyTorch checkpoint)`, 'BAD_PTH');
   const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
   const order = zip.entries.has(`${prefix}byteorder`) ? Buffer.from(zip.read(`${prefix}byteorder`)).toString('utf8').trim() : 'little';
-  if (order !== 'little') throw new CbpError(`${file}: byteorder '${order}' is not supported, expected 'little'`, 'BAD_PTH');
+  if (order !== 'little') throw new CbpError(`${file}: byteorder ${quoted(order)} is not supported, expected 'little'`, 'BAD_PTH');
   const refs: StorageRef[] = [];
   const {value} = unpickle(zip.read(pkl), file, (pid) => {
     const ref = storageRef(pid, file);
@@ -105,11 +106,11 @@ function readLegacy(buf: Uint8Array, file: string): PthFile {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (const k of keys.value) {
     const ref = refs.get(k);
-    if (ref === undefined) throw new CbpError(`${file}: storage '${k}' is listed but never used`, 'BAD_PTH');
-    if (at + 8 > buf.length) throw new CbpError(`${file}: truncated before storage '${k}'`, 'BAD_PTH');
+    if (ref === undefined) throw new CbpError(`${file}: storage ${quoted(k)} is listed but never used`, 'BAD_PTH');
+    if (at + 8 > buf.length) throw new CbpError(`${file}: truncated before storage ${quoted(k)}`, 'BAD_PTH');
     const numel = view.getBigUint64(at, true);
     const bytes = numel * BigInt(STORAGE_TYPES[ref.dtype].bytes);
-    if (bytes > BigInt(buf.length - at - 8)) throw new CbpError(`${file}: storage '${k}' claims ${bytes} bytes, only ${buf.length - at - 8} remain`, 'BAD_PTH');
+    if (bytes > BigInt(buf.length - at - 8)) throw new CbpError(`${file}: storage ${quoted(k)} claims ${bytes} bytes, only ${buf.length - at - 8} remain`, 'BAD_PTH');
     storages.set(k, buf.subarray(at + 8, at + 8 + Number(bytes)));
     at += 8 + Number(bytes);
   }
@@ -179,7 +180,7 @@ export class MaterializeBudget {
   charge(values: number, name: string): void {
     this.spent += values;
     if (this.spent > this.limit) {
-      throw new CbpError(`${this.pth.file}: tensor '${name}' would bring the values copied out of the storages to ${this.spent}, more than the limit of ${this.limit} (many strided views of the same storage?)`, 'OVER_BUDGET');
+      throw new CbpError(`${this.pth.file}: tensor ${quoted(name)} would bring the values copied out of the storages to ${this.spent}, more than the limit of ${this.limit} (many strided views of the same storage?)`, 'OVER_BUDGET');
     }
   }
 
@@ -188,7 +189,7 @@ export class MaterializeBudget {
     const cached = this.decoded.get(ref.key);
     if (cached !== undefined) return cached;
     const data = this.pth.storages.get(ref.key);
-    if (data === undefined) throw new CbpError(`${this.pth.file}: tensor '${name}' refers to missing storage '${ref.key}'`, 'BAD_PTH');
+    if (data === undefined) throw new CbpError(`${this.pth.file}: tensor ${quoted(name)} refers to missing storage ${quoted(ref.key)}`, 'BAD_PTH');
     const elem = STORAGE_TYPES[ref.dtype].bytes;
     const n = Math.min(Math.floor(data.length / elem), ref.numel);
     let values: Float32Array;
@@ -213,7 +214,7 @@ export class MaterializeBudget {
 export function materialize(pth: PthFile, t: TensorRef, name: string, budget = new MaterializeBudget(pth)): Tensor32 {
   const {size, stride, offset} = t;
   const bad = (why: string): never => {
-    throw new CbpError(`${pth.file}: tensor '${name}' ${why}`, 'BAD_PTH');
+    throw new CbpError(`${pth.file}: tensor ${quoted(name)} ${why}`, 'BAD_PTH');
   };
   if (size.length !== stride.length) bad(`has ${size.length} sizes but ${stride.length} strides`);
   const values = budget.storage(t.storage, name);

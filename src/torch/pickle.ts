@@ -1,4 +1,5 @@
 import {CbpError} from '../core/errors';
+import {quoted} from '../core/shown';
 
 /**
  * A pickle reader for PyTorch checkpoints. It interprets the pickle opcodes as data only: a GLOBAL that is not
@@ -474,7 +475,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
       return;
     }
     throw new CbpError(
-      `${file}: refused: the pickle names the global '${q}', which a state dict never needs; nothing was executed ` +
+      `${file}: refused: the pickle names the global ${quoted(q)}, which a state dict never needs; nothing was executed ` +
         `(allowed: ${ALLOWED_GLOBALS.join(', ')})`,
       'FORBIDDEN_GLOBAL',
     );
@@ -704,7 +705,7 @@ export function unpickle(buf: Uint8Array, file: string, persistentLoad: (pid: Py
         // REDUCE
         const args = pop();
         const fn = pop();
-        if (!(fn instanceof PyGlobal) || !(fn.qualified in CALLABLES)) fail(`REDUCE on ${fn instanceof PyGlobal ? `'${fn.qualified}', which is data, not a constructor` : 'a non-global'}`);
+        if (!(fn instanceof PyGlobal) || !(fn.qualified in CALLABLES)) fail(`REDUCE on ${fn instanceof PyGlobal ? `${quoted(fn.qualified)}, which is data, not a constructor` : 'a non-global'}`);
         if (!(args instanceof PyTuple)) fail(`REDUCE arguments are ${describePy(args)}, expected a tuple`);
         const argv = args.items;
         // A constructor may copy its arguments (torch.Size, _codecs.encode): their size is work.

@@ -1,5 +1,6 @@
 import * as zlib from 'node:zlib';
 import {CbpError, errorMessage} from '../core/errors';
+import {quoted} from '../core/shown';
 
 export interface ZipEntry {
   readonly name: string;
@@ -68,10 +69,10 @@ export class ZipArchive {
 
   read(name: string): Uint8Array {
     const e = this.entries.get(name);
-    if (e === undefined) throw new CbpError(`${this.file}: archive has no entry '${name}'`, 'BAD_PTH');
+    if (e === undefined) throw new CbpError(`${this.file}: archive has no entry ${quoted(name)}`, 'BAD_PTH');
     const view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     const fail = (why: string): never => {
-      throw new CbpError(`${this.file}: entry '${name}': ${why}`, 'BAD_PTH');
+      throw new CbpError(`${this.file}: entry ${quoted(name)}: ${why}`, 'BAD_PTH');
     };
     if (e.localOffset + 30 > this.buf.length || view.getUint32(e.localOffset, true) !== LOCAL) fail('local header missing or damaged');
     const start = e.localOffset + 30 + view.getUint16(e.localOffset + 26, true) + view.getUint16(e.localOffset + 28, true);
@@ -86,7 +87,7 @@ export class ZipArchive {
       if (e.size > MAX_INFLATED_ENTRY) fail(`inflates to ${e.size} bytes by its header, more than the ${MAX_INFLATED_ENTRY} bytes cbp inflates`);
       if (e.size > 1032 * e.compressedSize + 1024) fail(`claims ${e.size} bytes from ${e.compressedSize} deflated bytes, more than deflate can expand`);
       if (this.inflated + e.size > MAX_INFLATED_TOTAL) {
-        throw new CbpError(`${this.file}: entry '${name}': the archive's deflated entries inflate to more than ${MAX_INFLATED_TOTAL} bytes`, 'OVER_BUDGET');
+        throw new CbpError(`${this.file}: entry ${quoted(name)}: the archive's deflated entries inflate to more than ${MAX_INFLATED_TOTAL} bytes`, 'OVER_BUDGET');
       }
       let out: Buffer;
       try {
