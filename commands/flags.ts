@@ -75,6 +75,6 @@ export const numberFlag = (flag: string, description: string, min: number, inclu
 
 function parseNumber(flag: string, input: string): number {
   const v = Number(input);
-  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`);
+  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`, 'BAD_FLAG');
   return v;
 }
