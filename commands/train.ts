@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 import {DATASET_NAMES, TRAIN_DEFAULTS, train, type TrainResult} from '../src/index';
 import {ProgressBar} from './progress';
-import {backendFlag, deviceFlag, engineFlag, methodFlag, numberFlag, optionalModelFlag, quantFlag} from './flags';
+import {backendFlag, choices, deviceFlag, engineFlag, methodFlag, numberFlag, optionalModelFlag, quantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Train extends CbpCommand {
@@ -18,7 +18,7 @@ export default class Train extends CbpCommand {
   static override flags = {
     model: optionalModelFlag(`architecture [default: ${TRAIN_DEFAULTS.model}, or the architecture an --init run imported from ONNX carries]`),
     quant: quantFlag('weight constraint', TRAIN_DEFAULTS.quant),
-    data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: TRAIN_DEFAULTS.data}),
+    data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, helpValue: choices([...DATASET_NAMES, 'FOLDER']), default: TRAIN_DEFAULTS.data}),
     epochs: Flags.integer({description: `total epochs of the run [default: ${TRAIN_DEFAULTS.epochs}; with --resume: as stored]`}),
     init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run; its scales are kept for the same --quant) or a PyTorch .pth (scales reset to mean |w| of its weights, as the reference does)'}),
     resume: Flags.string({description: 'continue the run in this checkpoint folder from its last completed epoch'}),
