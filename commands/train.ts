@@ -76,7 +76,7 @@ export default class Train extends CbpCommand {
         bar.update(p.step, p.steps, `epoch ${p.epoch}/${p.epochs}`, `loss ${p.loss.toFixed(4)} lag ${p.lagrangian.toFixed(4)} cfs ${p.cfs.toExponential(2)}`, p.elapsed),
     });
     bar.clear();
-    this.log(`\n${result.model} ${result.quant} on ${result.data}: top-1 ${(result.top1 * 100).toFixed(2)}%, top-5 ${(result.top5 * 100).toFixed(2)}%, CFS ${result.cfs.toExponential(3)}, ${result.seconds.toFixed(0)} s on ${result.backend}`);
+    this.log(`${result.model} ${result.quant} on ${result.data}: top-1 ${(result.top1 * 100).toFixed(2)}%, top-5 ${(result.top5 * 100).toFixed(2)}%, CFS ${result.cfs.toExponential(3)}, ${result.seconds.toFixed(0)} s on ${result.backend}`);
     if (result.histograms.length > 0) {
       this.log('weights at each level (latent weights quantized):');
       for (const h of result.histograms) {
