@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core';
-import {DEFAULT_TIMEOUT, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
+import {DATASET_NAMES, DEFAULT_TIMEOUT, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
 import {ProgressBar} from './progress';
 import {CbpCommand} from './base';
-import {deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
+import {choices, deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
 
 export default class Eval extends CbpCommand {
   static override summary = 'Top-1/top-5 accuracy of an ONNX model through ONNX Runtime (CUDA when present, CPU otherwise).';
@@ -22,7 +22,7 @@ export default class Eval extends CbpCommand {
     onnx: Flags.string({description: 'ONNX model file'}),
     model: optionalModelFlag('published model to evaluate, with --quant'),
     quant: optionalQuantFlag('constraint of the published model'),
-    data: Flags.string({description: `mnist, fashion-mnist, or an image folder [default: mnist; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
+    data: Flags.string({helpValue: choices([...DATASET_NAMES, 'FOLDER']), description: `mnist, fashion-mnist, or an image folder [default: mnist; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
     device: deviceFlag('execution provider'),
     'batch-size': Flags.integer({description: 'images per run', default: 64}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),

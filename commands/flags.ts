@@ -33,41 +33,44 @@ import {
  * receives typed values (a union, a number) and a bad value is refused with the message the library gives everywhere.
  */
 
+/** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */
+export const choices = (values: readonly string[]): string => `<${values.join('|')}>`;
+
 export const quantFlag = (description: string, def: QuantOrNone) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: `<${QUANT_OR_NONE.join('|')}>`, parse: async (v) => checkQuant(v), default: def})();
+  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), default: def})();
 
 export const requiredQuantFlag = (description: string) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: `<${QUANT_OR_NONE.join('|')}>`, parse: async (v) => checkQuant(v), required: true})();
+  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), required: true})();
 
 export const modelFlag = (description: string, def: ModelName) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: `<${MODEL_NAMES.join('|')}>`, parse: async (v) => checkModel(v), default: def})();
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), default: def})();
 
 export const requiredModelFlag = (description: string) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: `<${MODEL_NAMES.join('|')}>`, parse: async (v) => checkModel(v), required: true})();
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), required: true})();
 
 export const methodFlag = (description: string, def: TrainMethod) =>
-  Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, parse: async (v) => checkMethod(v), default: def})();
+  Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, helpValue: choices(TRAIN_METHODS), parse: async (v) => checkMethod(v), default: def})();
 
 export const backendFlag = (description: string, def: BackendChoice) =>
-  Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, parse: async (v) => checkBackend(v), default: def})();
+  Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, helpValue: choices(BACKEND_CHOICES), parse: async (v) => checkBackend(v), default: def})();
 
 export const exportFormatFlag = (description: string) =>
-  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, parse: async (v) => checkChoice('--format', v, EXPORT_FORMATS, 'format'), default: 'onnx'})();
+  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, helpValue: choices(EXPORT_FORMATS), parse: async (v) => checkChoice('--format', v, EXPORT_FORMATS, 'format'), default: 'onnx'})();
 
 export const weightsFlag = (description: string) =>
-  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, parse: async (v) => checkChoice('--weights', v, WEIGHT_FORMATS, 'weight storage'), default: 'auto'})();
+  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, helpValue: choices(WEIGHT_FORMATS), parse: async (v) => checkChoice('--weights', v, WEIGHT_FORMATS, 'weight storage'), default: 'auto'})();
 
 export const deviceFlag = (description: string) =>
-  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, parse: async (v) => checkDevice(v), default: 'auto'})();
+  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: 'auto'})();
 
 export const optionalModelFlag = (description: string) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, parse: async (v) => checkModel(v)})();
+  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
 
 export const optionalQuantFlag = (description: string) =>
-  Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, parse: async (v) => checkQuant(v)})();
+  Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
 
 export const engineFlag = (description: string) =>
-  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, parse: async (v) => checkEngine(v), default: 'auto'})();
+  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: 'auto'})();
 
 /** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
 export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>
@@ -75,6 +78,6 @@ export const numberFlag = (flag: string, description: string, min: number, inclu
 
 function parseNumber(flag: string, input: string): number {
   const v = Number(input);
-  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`);
+  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`, 'BAD_FLAG');
   return v;
 }

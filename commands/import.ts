@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
-import {importModel, type ImportRunResult} from '../src/index';
-import {optionalModelFlag, optionalQuantFlag} from './flags';
+import {DATASET_NAMES, importModel, type ImportRunResult} from '../src/index';
+import {choices, optionalModelFlag, optionalQuantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Import extends CbpCommand {
@@ -25,7 +25,7 @@ export default class Import extends CbpCommand {
     onnx: Flags.string({description: 'also export the imported model to this ONNX file'}),
     'num-classes': Flags.integer({description: 'classes of the last layer [default: from the checkpoint]'}),
     'input-size': Flags.integer({description: 'input height and width [default: 224, or the --data set\'s]'}),
-    data: Flags.string({description: 'what the weights were trained on, recorded in the model card: imagenet, mnist, fashion-mnist or an image folder (its class folders become the labels) [default: not recorded]'}),
+    data: Flags.string({helpValue: choices(['imagenet', ...DATASET_NAMES, 'FOLDER']), description: 'what the weights were trained on, recorded in the model card: imagenet, mnist, fashion-mnist or an image folder (its class folders become the labels) [default: not recorded]'}),
     labels: Flags.string({description: 'class names for the model card, one per line in output order'}),
     strict: Flags.boolean({description: 'refuse checkpoints with keys the model does not have', default: true, allowNo: true}),
   };

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 import {DATASET_NAMES, TRAIN_DEFAULTS, train, type TrainResult} from '../src/index';
 import {ProgressBar} from './progress';
-import {backendFlag, deviceFlag, engineFlag, methodFlag, numberFlag, optionalModelFlag, quantFlag} from './flags';
+import {backendFlag, choices, deviceFlag, engineFlag, methodFlag, numberFlag, optionalModelFlag, quantFlag} from './flags';
 import {CbpCommand} from './base';
 
 export default class Train extends CbpCommand {
@@ -18,7 +18,7 @@ export default class Train extends CbpCommand {
   static override flags = {
     model: optionalModelFlag(`architecture [default: ${TRAIN_DEFAULTS.model}, or the architecture an --init run imported from ONNX carries]`),
     quant: quantFlag('weight constraint', TRAIN_DEFAULTS.quant),
-    data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, default: TRAIN_DEFAULTS.data}),
+    data: Flags.string({description: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`, helpValue: choices([...DATASET_NAMES, 'FOLDER']), default: TRAIN_DEFAULTS.data}),
     epochs: Flags.integer({description: `total epochs of the run [default: ${TRAIN_DEFAULTS.epochs}; with --resume: as stored]`}),
     init: Flags.string({description: 'start from these weights: a cbp checkpoint folder (e.g. a float run; its scales are kept for the same --quant) or a PyTorch .pth (scales reset to mean |w| of its weights, as the reference does)'}),
     resume: Flags.string({description: 'continue the run in this checkpoint folder from its last completed epoch'}),
@@ -76,7 +76,7 @@ export default class Train extends CbpCommand {
         bar.update(p.step, p.steps, `epoch ${p.epoch}/${p.epochs}`, `loss ${p.loss.toFixed(4)} lag ${p.lagrangian.toFixed(4)} cfs ${p.cfs.toExponential(2)}`, p.elapsed),
     });
     bar.clear();
-    this.log(`\n${result.model} ${result.quant} on ${result.data}: top-1 ${(result.top1 * 100).toFixed(2)}%, top-5 ${(result.top5 * 100).toFixed(2)}%, CFS ${result.cfs.toExponential(3)}, ${result.seconds.toFixed(0)} s on ${result.backend}`);
+    this.log(`${result.model} ${result.quant} on ${result.data}: top-1 ${(result.top1 * 100).toFixed(2)}%, top-5 ${(result.top5 * 100).toFixed(2)}%, CFS ${result.cfs.toExponential(3)}, ${result.seconds.toFixed(0)} s on ${result.backend}`);
     if (result.histograms.length > 0) {
       this.log('weights at each level (latent weights quantized):');
       for (const h of result.histograms) {

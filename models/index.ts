@@ -35,7 +35,7 @@ export function getModel(name: string, numClasses?: number, inputShape?: readonl
 }
 
 export function checkModel(value: string, flag = '--model'): ModelName {
-  if (!isModelName(value)) throw new CbpError(`${flag} ${value}: unknown model, expected one of ${MODEL_NAMES.join(', ')}`);
+  if (!isModelName(value)) throw new CbpError(`${flag} ${value}: unknown model, expected one of ${MODEL_NAMES.join(', ')}`, 'UNKNOWN_CHOICE');
   return value;
 }
 

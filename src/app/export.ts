@@ -140,7 +140,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     }
   }
   const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir)) throw new CbpError(`--out ${out}: folder ${dir} does not exist`);
+  if (!fs.existsSync(dir)) throw new CbpError(`--out ${out}: folder ${dir} does not exist`, 'NO_FILE');
   writeFileAtomic(out, withLayers.bytes);
   return {
     out,

@@ -1,5 +1,7 @@
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
+import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
+import {wrongFile} from '../core/wrong-file';
 import {importPth, type ImportResult} from '../torch/import';
 import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
 import {exportCheckpoint, type ExportResult} from './export';
@@ -29,14 +31,49 @@ export interface ImportRunOptions {
 
 export type ImportRunResult = (({readonly format: 'onnx'} & OnnxImportResult) | ImportResult) & {readonly export?: ExportResult};
 
-export const isOnnxFile = (file: string): boolean => /\.onnx$/i.test(file);
+export const isOnnxFile = namedOnnx;
+
+/** A cbp export whose constrained weights are codes (BitShift, BitwiseAnd, DequantizeLinear): no float graph to import. */
+const isCodedExport = (k: FileKind): boolean => k.kind === 'cbp-onnx' && !['float', 'portable'].includes(k.cbp.get('cbp.weights') ?? '');
 
 /**
- * A model imported as `cbp import` does it, by the file's kind (`.onnx` through the ONNX importer, anything else as
- * a PyTorch checkpoint): a cbp checkpoint folder, and the ONNX file when asked.
+ * Which importer reads the file, by its bytes: ONNX or a PyTorch checkpoint, else a refusal saying what the file is.
+ * A file whose bytes are of no known kind goes by its name (a damaged .onnx or .pth gets its reader's exact reason).
+ */
+function importerOf(file: string): 'onnx' | 'pth' {
+  const k = fileKind(file);
+  switch (k.kind) {
+    case 'onnx':
+      return 'onnx';
+    case 'cbp-onnx':
+      if (isCodedExport(k)) throw wrongFile('import', file, k);
+      return 'onnx';
+    case 'pytorch-zip':
+    case 'pytorch-legacy':
+      return 'pth';
+    case 'binary':
+      if (isOnnxFile(file)) return 'onnx';
+      if (/\.(pth?|tar|bin|ckpt)$/i.test(file)) return 'pth';
+      throw wrongFile('import', file, k);
+    case 'zip':
+    case 'safetensors':
+    case 'checkpoint-weights':
+    case 'checkpoint':
+    case 'folder':
+    case 'text':
+    case 'empty':
+    case 'special':
+    case 'missing':
+      throw wrongFile('import', file, k);
+  }
+}
+
+/**
+ * A model imported as `cbp import` does it, by the file's kind (ONNX through the ONNX importer, a PyTorch checkpoint
+ * through the .pth reader): a cbp checkpoint folder, and the ONNX file when asked.
  */
 export async function importModel(opts: ImportRunOptions): Promise<ImportRunResult> {
-  const imported = isOnnxFile(opts.file) ? await fromOnnx(opts) : fromPth(opts);
+  const imported = importerOf(opts.file) === 'onnx' ? await fromOnnx(opts) : fromPth(opts);
   if (opts.onnx === undefined) return imported;
   const e = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});
   return {...imported, export: e};
@@ -46,14 +83,14 @@ async function fromOnnx(opts: ImportRunOptions): Promise<{readonly format: 'onnx
   const pthOnly: [string, unknown][] = [['--model', opts.model], ['--num-classes', opts.numClasses], ['--input-size', opts.inputSize], ['--data', opts.data], ['--no-strict', opts.strict === false ? true : undefined]];
   const given = pthOnly.filter(([, v]) => v !== undefined).map(([f]) => f);
   if (given.length > 0) {
-    throw new CbpError(`${given.join(', ')}: ${opts.file} is an ONNX file, which carries its own architecture, classes and input shape; ${given.length > 1 ? 'these apply' : 'this applies'} to PyTorch .pth files`);
+    throw new CbpError(`${given.join(', ')}: ${opts.file} is an ONNX file, which carries its own architecture, classes and input shape; ${given.length > 1 ? 'these apply' : 'this applies'} to PyTorch .pth files`, 'FLAG_CONFLICT');
   }
   return {format: 'onnx', ...(await importOnnx({file: opts.file, out: opts.out, quant: opts.quant, keepFloat: opts.keepFloat, labels: opts.labels}))};
 }
 
 function fromPth(opts: ImportRunOptions): ImportResult {
-  if (opts.keepFloat !== undefined && opts.keepFloat.length > 0) throw new CbpError('--keep-float: applies to ONNX files; a .pth takes the constrained layers of --model');
-  if (opts.model === undefined) throw new CbpError(`--model: required to import the PyTorch checkpoint ${opts.file} (an .onnx file carries its own architecture)`);
-  if (opts.quant === undefined) throw new CbpError(`--quant: required to import the PyTorch checkpoint ${opts.file}: the constraint its weights follow`);
+  if (opts.keepFloat !== undefined && opts.keepFloat.length > 0) throw new CbpError('--keep-float: applies to ONNX files; a .pth takes the constrained layers of --model', 'FLAG_CONFLICT');
+  if (opts.model === undefined) throw new CbpError(`--model: required to import the PyTorch checkpoint ${opts.file} (an .onnx file carries its own architecture)`, 'MISSING_FLAG');
+  if (opts.quant === undefined) throw new CbpError(`--quant: required to import the PyTorch checkpoint ${opts.file}: the constraint its weights follow`, 'MISSING_FLAG');
   return importPth({...opts, model: opts.model, quant: opts.quant, out: opts.out ?? path.join('runs', `${opts.model}-${opts.quant}-imported`)});
 }

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
+import {fileKind, namedOnnx} from '../core/file-kind';
+import {wrongFile} from '../core/wrong-file';
 import {readCheckpoint, modelWeights, WEIGHTS_FILE, type Checkpoint} from '../run/checkpoint';
 import {sizeOf} from '../core/weights';
 import {paramInfos} from '../../models/spec';
@@ -129,9 +131,33 @@ function histogram(codes: Int8Array, quant: Quant): number[] {
   return counts;
 }
 
+/**
+ * `cbp info` of an ONNX file or a checkpoint folder, told apart by their bytes: any other kind of file is refused
+ * with what it is. A file of unknown bytes named .onnx goes to the ONNX reader, which says where it is damaged.
+ */
 export function inspect(file: string): ModelInfo {
-  if (!fs.existsSync(file)) throw new CbpError(`${file}: no such file or folder`, 'NO_FILE');
-  return fs.statSync(file).isDirectory() ? inspectCheckpoint(file) : inspectOnnx(file);
+  const k = fileKind(file);
+  switch (k.kind) {
+    case 'checkpoint':
+    case 'folder':
+      return inspectCheckpoint(file);
+    case 'onnx':
+    case 'cbp-onnx':
+    case 'special':
+      return inspectOnnx(file);
+    case 'binary':
+      if (namedOnnx(file)) return inspectOnnx(file);
+      throw wrongFile('info', file, k);
+    case 'pytorch-zip':
+    case 'pytorch-legacy':
+    case 'safetensors':
+    case 'checkpoint-weights':
+    case 'zip':
+    case 'text':
+    case 'empty':
+    case 'missing':
+      throw wrongFile('info', file, k);
+  }
 }
 
 function inspectOnnx(file: string): ModelInfo {

@@ -59,7 +59,7 @@ export function isQuantOrNone(value: string): value is QuantOrNone {
 }
 
 export function checkQuant(value: string, flag = '--quant'): QuantOrNone {
-  if (!isQuantOrNone(value)) throw new CbpError(`${flag} ${value}: unknown constraint, expected one of ${QUANT_OR_NONE.join(', ')}`);
+  if (!isQuantOrNone(value)) throw new CbpError(`${flag} ${value}: unknown constraint, expected one of ${QUANT_OR_NONE.join(', ')}`, 'UNKNOWN_CHOICE');
   return value;
 }
 

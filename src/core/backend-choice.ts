@@ -6,6 +6,6 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export function checkBackend(value: string, flag = '--backend'): BackendChoice {
   const found = BACKEND_CHOICES.find((b) => b === value);
-  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown backend, expected one of ${BACKEND_CHOICES.join(', ')}`);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown backend, expected one of ${BACKEND_CHOICES.join(', ')}`, 'UNKNOWN_CHOICE');
   return found;
 }

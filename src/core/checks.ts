@@ -3,7 +3,7 @@ import {CbpError, describe} from './errors';
 export function checkInt(flag: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
-    throw new CbpError(`${flag} ${describe(value)}: expected ${range}`);
+    throw new CbpError(`${flag} ${describe(value)}: expected ${range}`, 'BAD_FLAG');
   }
   return value;
 }
@@ -12,7 +12,7 @@ export function checkNumber(flag: string, value: number, min: number, inclusive:
   const ok = Number.isFinite(value) && (inclusive ? value >= min : value > min) && value <= max;
   if (!ok) {
     const bound = `${inclusive ? '≥' : '>'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
-    throw new CbpError(`${flag} ${describe(value)}: expected a finite number ${bound}`);
+    throw new CbpError(`${flag} ${describe(value)}: expected a finite number ${bound}`, 'BAD_FLAG');
   }
   return value;
 }
@@ -20,7 +20,7 @@ export function checkNumber(flag: string, value: number, min: number, inclusive:
 /** One of a registry's names: the value typed as the union, or a CbpError naming the flag, the value and the choices. */
 export function checkChoice<T extends string>(flag: string, value: string, choices: readonly T[], what: string): T {
   const found = choices.find((c) => c === value);
-  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown ${what}, expected one of ${choices.join(', ')}`);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown ${what}, expected one of ${choices.join(', ')}`, 'UNKNOWN_CHOICE');
   return found;
 }
 

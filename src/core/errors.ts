@@ -1,6 +1,12 @@
 /**
  * The stable codes of CbpError, for programs that use the library: a code keeps its meaning across versions.
- * CBP_ERROR is bad input in general (a flag or option value); the others name what failed. OVER_BUDGET: a file
+ * CBP_ERROR is bad input in general; the others name what failed. BAD_FLAG: a flag's or option's value is malformed
+ * or out of range (`--lr abc`, `--batch-size 0`); UNKNOWN_CHOICE: a value outside a registry's names (`--model`,
+ * `--quant`, `--data`, `--device`, …; the message lists them); UNKNOWN_FLAG: a flag the command does not have (with
+ * the nearest one it has); MISSING_FLAG: a required flag or argument not given; FLAG_CONFLICT: flags that do not go
+ * together, or a flag that does not apply to the file given; WRONG_FILE: a file of another kind than the command
+ * reads (a text file, a safetensors file or a model cbp exported given to `cbp import`; the message says what it
+ * is). OVER_BUDGET: a file
  * asks for more objects, bytes or work than the limits in docs/RELIABILITY.md; TIMEOUT: `cbp eval --timeout`
  * expired; BAD_RESULT: a `--merge` input; ONNX_RUNTIME: ONNX Runtime failed while running a model; OUTSIDE_ROOT: a
  * path that leaves the folder `cbp serve` shows; INTERNAL: an error cbp did not foresee, reported by the command
@@ -8,6 +14,12 @@
  */
 export const ERROR_CODES = [
   'CBP_ERROR',
+  'BAD_FLAG',
+  'UNKNOWN_CHOICE',
+  'UNKNOWN_FLAG',
+  'MISSING_FLAG',
+  'FLAG_CONFLICT',
+  'WRONG_FILE',
   'BAD_CHECKPOINT',
   'NO_CHECKPOINT',
   'BAD_PTH',

@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import {CbpError, errorMessage} from './errors';
 import {checkChoice} from './checks';
 import {sessionThreads} from './cores';
+import {probeWebgpu} from './webgpu-probe';
 
 export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];
@@ -88,6 +89,10 @@ export function loadFailure(source: string, err: unknown, needs?: string): CbpEr
   return new CbpError(`${source}: ONNX Runtime cannot load the model: ${line}`, 'BAD_ONNX');
 }
 
+function webgpuFailure(reason: string): CbpError {
+  return new CbpError(`--device webgpu: ONNX Runtime's WebGPU provider did not start (${reason.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}); use --device cpu, or a machine with a GPU and its Vulkan driver`, 'NO_WEBGPU');
+}
+
 /**
  * An onnxruntime-node session on the device asked for. `auto` takes CUDA when its libraries load, else the CPU, and
  * says why in `line`; WebGPU only on request, as it is unmeasured against the CPU. An explicit device that cannot
@@ -101,14 +106,19 @@ export async function openSession(model: Uint8Array, device: string, source: str
   const threads = sessionThreads();
   const options = {logSeverityLevel: 3 as const, intraOpNumThreads: threads, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
   let fallback: string | undefined;
+  // What `--device auto` says when it falls back to the CPU: nothing where no CUDA provider is installed (every CPU
+  // machine; the advice to install one is for `--device cuda`), a word where one is installed and did not load.
+  let autoNote = '';
   if (choice === 'webgpu') {
-    // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here and
-    // where no GPU adapter exists Dawn says so on stderr before failing.
+    // Only on request: onnxruntime-node bundles the provider (Dawn over Vulkan), but it is unmeasured here. Probed
+    // first in a child process: where no GPU adapter exists, Dawn's native warnings stay out of cbp's output.
+    const refused = await probeWebgpu();
+    if (refused !== undefined) throw webgpuFailure(refused);
     try {
       const session = await ort.InferenceSession.create(model, {executionProviders: ['webgpu'], ...options});
       return {session, device: 'webgpu', line: 'device: webgpu (--device webgpu)'};
     } catch (err) {
-      throw new CbpError(`--device webgpu: ONNX Runtime's WebGPU provider did not start (${firstLine(err).replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}); use --device cpu, or a machine with a GPU and its Vulkan driver`, 'NO_WEBGPU');
+      throw webgpuFailure(firstLine(err));
     }
   }
   if (choice === 'auto' || choice === 'cuda') {
@@ -127,13 +137,14 @@ export async function openSession(model: Uint8Array, device: string, source: str
         return {session, device: 'cuda', line: `device: cuda (${why})`};
       } catch (err) {
         fallback = `the CUDA execution provider did not load (${firstLine(err)}); install its binaries with 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js' on a machine with CUDA 12`;
+        autoNote = ': the CUDA provider is installed but did not load; --device cuda says why';
       }
     }
     if (choice === 'cuda') throw new CbpError(`--device cuda: CUDA is not available: ${fallback}`, 'NO_CUDA');
   }
   try {
     const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], ...options});
-    const why = fallback === undefined ? `--device ${choice}` : `--device auto: CUDA not used: ${fallback}; WebGPU only with --device webgpu`;
+    const why = `--device ${choice}${autoNote}`;
     return {session, device: 'cpu', line: `device: cpu, ${threads} thread${threads === 1 ? '' : 's'} (${why})`};
   } catch (err) {
     throw loadFailure(source, err, needs);

@@ -21,7 +21,7 @@ export function isDatasetName(name: string): name is DatasetName {
 
 export function loadDataset(name: string): Dataset {
   if (!isDatasetName(name)) {
-    throw new CbpError(`--data ${name}: unknown data set, expected one of ${DATASET_NAMES.join(', ')}`);
+    throw new CbpError(`--data ${name}: unknown data set, expected one of ${DATASET_NAMES.join(', ')}`, 'UNKNOWN_CHOICE');
   }
   return DATASETS[name]();
 }

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import {parseShard} from '../data/imagefolder';
 import {CbpError} from '../core/errors';
+import {fileKind, namedOnnx} from '../core/file-kind';
+import {wrongFile} from '../core/wrong-file';
 import {IsolatedSession} from './isolated';
 import {openSource} from '../data/source';
 import {TopK} from '../core/topk';
@@ -46,11 +48,22 @@ export interface EvalResult {
   readonly predictions?: number[];
 }
 
+/**
+ * A file that is no ONNX model by its bytes (a checkpoint folder, a .pth, text) is refused with what it is; one of
+ * unknown bytes named .onnx is left to the reader, which says where it is damaged.
+ */
+function refuseNonOnnx(file: string): void {
+  const k = fileKind(file);
+  const onnx = k.kind === 'onnx' || k.kind === 'cbp-onnx' || k.kind === 'special' || (k.kind === 'binary' && namedOnnx(file));
+  if (!onnx) throw wrongFile('eval', file, k);
+}
+
 /** Top-1/top-5 of an ONNX classifier on a data set's test split or an image folder, through onnxruntime-node. */
 export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   if (!fs.existsSync(opts.onnx)) throw new CbpError(`--onnx ${opts.onnx}: no such file`, 'NO_FILE');
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`);
-  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new CbpError(`--limit ${opts.limit}: expected an integer ≥ 1`);
+  refuseNonOnnx(opts.onnx);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`, 'BAD_FLAG');
+  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new CbpError(`--limit ${opts.limit}: expected an integer ≥ 1`, 'BAD_FLAG');
   const auto = opts.shard === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
   if (auto !== undefined) opts.log?.(`shard ${auto.shard} (${auto.from})`);
   const shardText = auto?.shard ?? opts.shard;
@@ -79,7 +92,7 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     throw new CbpError(`${opts.onnx}: the model has ${declared} outputs per image, data '${opts.data}' has ${classes} classes (expected ${need} outputs)`, 'BAD_ONNX');
   }
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`, 'BAD_FLAG');
   // The card's oldest runtime lets a load failure say whether this runtime is too old for the file.
   const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
   opts.log?.(session.line);

@@ -74,7 +74,7 @@ function readShard(file: string): EvalResult {
  * same model and data, so no image is counted twice.
  */
 export function mergeResults(files: readonly string[]): EvalResult {
-  if (files.length === 0) throw new CbpError('--merge: expected at least one result file');
+  if (files.length === 0) throw new CbpError('--merge: expected at least one result file', 'MISSING_FLAG');
   const parts = files.map(readShard);
   const first = parts[0];
   const seen = new Map<number, string>();

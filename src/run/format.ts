@@ -23,7 +23,7 @@ export type TrainMethod = (typeof TRAIN_METHODS)[number];
 
 export function checkMethod(value: string, flag = '--method'): TrainMethod {
   const found = TRAIN_METHODS.find((m) => m === value);
-  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`);
+  if (found === undefined) throw new CbpError(`${flag} ${value}: unknown method, expected one of ${TRAIN_METHODS.join(', ')}`, 'UNKNOWN_CHOICE');
   return found;
 }
 

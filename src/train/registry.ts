@@ -32,7 +32,7 @@ function installed(pkg: string): boolean {
 /** Threads of a step: 'auto' or a whole number 1..64 (`--workers`). */
 export function checkWorkers(value: number | string): number {
   const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CbpError(`--workers ${value}: expected 'auto' or a whole number from 1 to 64`);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CbpError(`--workers ${value}: expected 'auto' or a whole number from 1 to 64`, 'BAD_FLAG');
   return n;
 }
 
@@ -110,7 +110,7 @@ export function resolveEngine(choice: EngineChoice, s: EngineSettings): {name: E
   for (const other of NAMES) {
     if (other === picked.name) continue;
     const bad = givenBy(other)[0];
-    if (bad !== undefined) throw new CbpError(bad.o.refusal(bad.value, picked.name));
+    if (bad !== undefined) throw new CbpError(bad.o.refusal(bad.value, picked.name), 'FLAG_CONFLICT');
   }
   return {...picked, entry: ENGINE_REGISTRY[picked.name]};
 }

@@ -73,6 +73,8 @@ function statusOf(code: ErrorCode): number {
     case 'OVER_BUDGET':
       return 413;
     case 'CBP_ERROR':
+    case 'BAD_FLAG':
+    case 'UNKNOWN_CHOICE':
       return 400;
     default:
       return 422;
