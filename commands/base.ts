@@ -1,4 +1,5 @@
 import {Command, Errors} from '@oclif/core';
+import {terminalSafe} from '../src/index';
 import {failureOf, isExitRequest} from './failure';
 
 /**
@@ -10,7 +11,8 @@ import {failureOf, isExitRequest} from './failure';
 export abstract class CbpCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
     if (isExitRequest(err)) return super.catch(err);
-    const failure = failureOf(err, {id: this.id ?? '', argv: this.argv, flags: this.ctor.flags});
+    const found = failureOf(err, {id: this.id ?? '', argv: this.argv, flags: this.ctor.flags});
+    const failure = {...found, message: terminalSafe(found.message)};
     if (failure.code === 'INTERNAL' && process.env.CBP_DEBUG === '1') process.stderr.write(`${String(err?.stack ?? err)}\n`);
     if (this.jsonEnabled()) {
       process.exitCode = failure.exitCode;
@@ -22,6 +24,11 @@ export abstract class CbpCommand extends Command {
 
   /** Lines meant for people: to stderr, so `--json` output on stdout stays machine-readable. */
   protected note(line: string): void {
-    process.stderr.write(line + '\n');
+    process.stderr.write(terminalSafe(line) + '\n');
+  }
+
+  /** Every line of a command's report, with what it quotes from files made safe for the terminal. */
+  public override log(message = '', ...args: unknown[]): void {
+    super.log(terminalSafe(message), ...args.map((a) => (typeof a === 'string' ? terminalSafe(a) : a)));
   }
 }

@@ -21,6 +21,7 @@ export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';
 export {serve, type ServeOptions, type Served} from './app/serve/server';
 export {CbpError, ERROR_CODES, type ErrorCode} from './core/errors';
+export {terminalSafe} from './core/shown';
 export {checkChoice, checkNumber} from './core/checks';
 export type {Tensor32, Weights} from './core/weights';
 export {CONSTRAINTS, QUANTS, QUANT_OR_NONE, SEED_QUANTS, checkQuant, constraintHelp, type ConstraintDef, type Quant, type QuantOrNone} from './cbp/registry';

@@ -5,6 +5,7 @@ import {CbpError, errorMessage} from './errors';
 import {checkChoice} from './checks';
 import {sessionThreads} from './cores';
 import {probeWebgpu} from './webgpu-probe';
+import {shown} from './shown';
 
 export const DEVICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 export type DeviceChoice = (typeof DEVICES)[number];
@@ -42,8 +43,9 @@ export interface SessionTuning {
   readonly memoryPattern?: boolean;
 }
 
+/** ONNX Runtime's message, first line, at most 400 characters: it quotes node names from the model file. */
 function firstLine(err: unknown): string {
-  return errorMessage(err).split('\n')[0];
+  return shown(errorMessage(err).split('\n')[0], 400);
 }
 
 /**

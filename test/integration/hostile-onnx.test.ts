@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {cbp, errorText} from '../cli';
-import {importCases} from '../hostile/onnx-import';
+import {classifier, encode, importCases, node} from '../hostile/onnx-import';
 
 /**
  * `cbp import MODEL.onnx` on a hostile-file suite (test/hostile/onnx-import.ts): each file is refused with one
@@ -55,4 +55,15 @@ test('the terminal sees escaped names: cbp import of a node named with escape se
   assert.equal(r.status, 2);
   assert.ok(!r.stderr.includes('\x1b') && !r.stderr.includes('\x07'), JSON.stringify(r.stderr.slice(0, 400)));
   assert.match(errorText(r.stderr), /escapes\.onnx: cannot import this model; unsupported: Erf \(1 node: \\x1b\[2J/);
+});
+
+test('every line a command prints is safe for the terminal: cbp info of a file whose layers are named with escape sequences', () => {
+  const m = classifier();
+  node(m, '/conv2/Conv').name = '/conv2\x1b]0;owned\x07/Conv\u202e';
+  const file = path.join(tmp, 'escaped-layers.onnx');
+  fs.writeFileSync(file, encode(m));
+  const r = cbp(['info', file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(!/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/.test(r.stdout), JSON.stringify(r.stdout));
+  assert.match(r.stdout, /\/conv2\\x1b\]0;owned\\x07\/Conv\\u\{202e\}/);
 });
