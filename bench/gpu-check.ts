@@ -339,8 +339,9 @@ function cliChecks(models: string, work: string, started: readonly CheckDevice[]
   };
   const evals: Record<string, unknown> = {auto: evalOn('auto')};
   for (const d of started) evals[d] = evalOn(d);
+  // --force: a --work folder given again holds the previous check's run, which cbp train would refuse to overwrite.
   const t = cbp(['train', '--model', 'lenet5', '--quant', 'bin', '--data', 'mnist', '--engine', 'onnxruntime', '--device', 'auto', '--limit', '512',
-    '--test-limit', '500', '--epochs', '1', '--no-plot', '--out', path.join(work, 'train-run')]);
+    '--test-limit', '500', '--epochs', '1', '--no-plot', '--out', path.join(work, 'train-run'), '--force']);
   const train = t.status === 0 ? {log: [...lines(t.stdout + t.stderr, 'engine:'), ...lines(t.stdout + t.stderr, 'device:')]} : {status: t.status, error: t.stderr.slice(-600)};
   return {evalLenet5Mnist: evals, trainAuto: train};
 }

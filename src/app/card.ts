@@ -59,6 +59,8 @@ export type CardSource =
       readonly epochs: number;
       readonly top1: number | null;
       readonly top5: number | null;
+      /** How many test images top1 and top5 were measured on (fewer than the test set's with --test-limit); null when not recorded. */
+      readonly top1Images: number | null;
       readonly cfs: number | null;
       /** The cbp that trained it; null for runs from before cbp recorded it. */
       readonly cbpVersion: string | null;
@@ -133,6 +135,7 @@ function trainCommand(state: RunState): string {
   const parts = ['cbp train', ...(c.spec === undefined ? ['--model', c.model] : []), '--quant', c.quant, '--data', q(c.data), '--epochs', String(c.epochs), '--seed', String(c.seed), '--batch-size', String(c.batchSize),
     '--lr', String(c.lr), '--lr-lambda', String(c.lrLambda), '--weight-decay', String(c.weightDecay), '--period', String(c.period)];
   if (c.limit !== null) parts.push('--limit', String(c.limit));
+  if (c.testLimit !== undefined) parts.push('--test-limit', String(c.testLimit));
   if (c.init !== null) parts.push('--init', q(c.init));
   if (c.method !== undefined && c.method !== 'cbp') parts.push('--method', c.method);
   if (c.base !== undefined) parts.push('--width', String(c.base));
@@ -158,6 +161,7 @@ function sourceOf(state: RunState): CardSource {
     epochs: state.epoch,
     top1: last?.top1 ?? null,
     top5: last?.top5 ?? null,
+    top1Images: last?.testImages ?? null,
     cfs: last?.cfs ?? null,
     cbpVersion: o?.version ?? null,
   };
@@ -225,6 +229,8 @@ export function cardText(card: ModelCard): {metadata: Record<string, string>; do
     ...(p.mean !== null && p.std !== null ? {'cbp.input_mean': JSON.stringify(p.mean), 'cbp.input_std': JSON.stringify(p.std)} : {}),
     ...(s.kind === 'trained' ? {'cbp.epochs': String(s.epochs)} : {}),
     ...(s.kind === 'trained' && s.top1 !== null && s.top5 !== null && s.cfs !== null ? {'cbp.top1': String(s.top1), 'cbp.top5': String(s.top5), 'cbp.cfs': String(s.cfs)} : {}),
+    // How many test images cbp.top1 stands for: a figure from 256 images is not one from the whole test set.
+    ...(s.kind === 'trained' && s.top1 !== null && s.top1Images !== null ? {'cbp.top1_images': String(s.top1Images)} : {}),
   };
   const [c, h, w] = p.shape;
   const constraint = isQuant(card.constraint) ? `${CONSTRAINTS[card.constraint].help} weights` : 'full-precision weights';
@@ -232,7 +238,8 @@ export function cardText(card: ModelCard): {metadata: Record<string, string>; do
   const lines = [
     `${card.model} with ${constraint}, exported by cbp ${card.exportedBy} (--weights ${card.weights}).`,
     s.kind === 'trained'
-      ? `Trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}` + (s.top1 !== null ? ` (test top-1 ${(s.top1 * 100).toFixed(2)}% after ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}).` : '.')
+      ? `Trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}` +
+        (s.top1 !== null ? ` (test top-1 ${(s.top1 * 100).toFixed(2)}%${s.top1Images !== null ? ` on ${s.top1Images} test images` : ''} after ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}).` : '.')
       : `Imported from ${s.file}${s.sha256 !== null ? ` (sha256 ${s.sha256})` : ''}${s.data !== null ? `, trained on ${s.data}` : ', training data not recorded'}.`,
     `Input '${INPUT_NAME}': float32 [batch, ${c}, ${h}, ${w}] (NCHW)` +
       (p.known
@@ -324,7 +331,7 @@ export function readCard(meta: Readonly<Record<string, string>>, file: string, o
     source = get('kind') === 'imported'
       ? {kind: 'imported', file: strOrNull(get('file')) ?? 'unknown', sha256: strOrNull(get('sha256')), format: strOrNull(get('format')), data: strOrNull(get('data')), cbpVersion: strOrNull(get('cbpVersion'))}
       : {kind: 'trained', command: strOrNull(get('command')) ?? 'unknown', data: strOrNull(get('data')) ?? 'unknown', epochs: numOrNull(get('epochs')) ?? 0,
-        top1: numOrNull(get('top1')), top5: numOrNull(get('top5')), cfs: numOrNull(get('cfs')), cbpVersion: strOrNull(get('cbpVersion'))};
+        top1: numOrNull(get('top1')), top5: numOrNull(get('top5')), top1Images: numOrNull(get('top1Images')), cfs: numOrNull(get('cfs')), cbpVersion: strOrNull(get('cbpVersion'))};
   }
   const cardVersion = meta[CARD_KEYS.cardVersion] !== undefined ? Number(meta[CARD_KEYS.cardVersion]) : null;
   return {

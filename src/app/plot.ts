@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import {CbpError, errnoCode, errorMessage} from '../core/errors';
 import {readCheckpoint, modelWeights, type EpochRecord, type RunConfig, type RunState} from '../run/checkpoint';
+import {CURVES_FILE, HISTOGRAM_FILE} from '../run/run-folder';
 import type {Tensor32} from '../core/weights';
 import {writeFileAtomic} from '../core/atomic';
 import {LEVELS} from '../cbp/levels';
@@ -131,12 +132,12 @@ export async function plotRun(dir: string, outDir = dir): Promise<PlotResult> {
     throw new CbpError(`--out ${outDir}: cannot create the folder (${errnoCode(err) ?? errorMessage(err)})`, 'WRITE_FAILED');
   }
   const curves = curvesSvg(ck.state);
-  const curvesFile = path.join(outDir, 'curves.png');
+  const curvesFile = path.join(outDir, CURVES_FILE);
   await toPng(curves.svg, curvesFile);
   const hist = weightsSvg(ck.state.config, ck.tensors);
   let weightsFile: string | null = null;
   if (hist !== null) {
-    weightsFile = path.join(outDir, 'weights.png');
+    weightsFile = path.join(outDir, HISTOGRAM_FILE);
     await toPng(hist.svg, weightsFile);
   }
   return {curves: curvesFile, weights: weightsFile, width: curves.width, height: curves.height};

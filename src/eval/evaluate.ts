@@ -4,7 +4,7 @@ import {CbpError} from '../core/errors';
 import {fileKind, namedOnnx} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {IsolatedSession} from './isolated';
-import {openSource} from '../data/source';
+import {openSource, type Source} from '../data/source';
 import {TopK} from '../core/topk';
 import {metadataOf, readOnnx} from '../../onnx/reader';
 import {shardFromEnv} from './shard-env';
@@ -46,6 +46,8 @@ export interface EvalResult {
   /** Images whose logits held a NaN: counted as misses. */
   readonly nanRows?: number;
   readonly predictions?: number[];
+  /** Where the data disagrees with what the model's metadata says it was trained on (see CardCheck); absent when nothing does. */
+  readonly warnings?: readonly string[];
 }
 
 /**
@@ -58,8 +60,17 @@ function refuseNonOnnx(file: string): void {
   if (!onnx) throw wrongFile('eval', file, k);
 }
 
+/** What evaluation knows of its data, for comparing with a model's metadata. */
+export type DataFacts = Pick<Source, 'name' | 'kind' | 'shape' | 'numClasses' | 'labels' | 'mean' | 'std'>;
+
+/**
+ * Compares a model's metadata (its model card) with the data it is about to be evaluated on and returns the
+ * disagreements, each a sentence naming the file: the library's evaluate passes the model card's check.
+ */
+export type CardCheck = (metadata: Readonly<Record<string, string>>, data: DataFacts) => readonly string[];
+
 /** Top-1/top-5 of an ONNX classifier on a data set's test split or an image folder, through onnxruntime-node. */
-export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
+export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promise<EvalResult> {
   if (!fs.existsSync(opts.onnx)) throw new CbpError(`--onnx ${opts.onnx}: no such file`, 'NO_FILE');
   refuseNonOnnx(opts.onnx);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`, 'BAD_FLAG');
@@ -93,6 +104,9 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
   }
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`, 'BAD_FLAG');
+  // Said before the run, not after it: a score on data the model was not trained for means little.
+  const warnings = check?.(metadataOf(model), source) ?? [];
+  for (const w of warnings) opts.log?.(`warning: ${w}`);
   // The card's oldest runtime lets a load failure say whether this runtime is too old for the file.
   const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
   opts.log?.(session.line);
@@ -137,5 +151,6 @@ export async function evaluateOnnx(opts: EvalOptions): Promise<EvalResult> {
     ...(shardText !== undefined ? {shard: shardText} : {}),
     ...(topk.nanRows > 0 ? {nanRows: topk.nanRows} : {}),
     ...(opts.keepPredictions ? {predictions: topk.predictions} : {}),
+    ...(warnings.length > 0 ? {warnings} : {}),
   };
 }

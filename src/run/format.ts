@@ -16,6 +16,8 @@ export interface EpochRecord {
   readonly lambdaUpdated: boolean;
   readonly lr: number;
   readonly seconds: number;
+  /** How many test images top1 and top5 were measured on; absent in records from before cbp kept it. */
+  readonly testImages?: number;
 }
 
 export const TRAIN_METHODS = ['cbp', 'ste'] as const;
@@ -38,7 +40,10 @@ export interface RunConfig {
   readonly lrLambda: number;
   readonly weightDecay: number;
   readonly period: number;
+  /** `--limit`: training images used (null: all of them). */
   readonly limit: number | null;
+  /** `--test-limit`: test images each epoch is evaluated on; absent: all of them (and in runs from before it was kept). */
+  readonly testLimit?: number;
   readonly epochs: number;
   readonly init: string | null;
   /** 'cbp' (default), or 'ste': the same quantized forward and clamping without the constraint term (a baseline). */

@@ -47,6 +47,7 @@ function config(r: StateReader, v: unknown): RunConfig {
     weightDecay: r.num(c.weightDecay, 'config.weightDecay', 0),
     period: r.int(c.period, 'config.period', 1, MAX_EPOCHS),
     limit: c.limit === null || c.limit === undefined ? null : r.int(c.limit, 'config.limit', 1),
+    ...(c.testLimit !== undefined ? {testLimit: r.int(c.testLimit, 'config.testLimit', 1)} : {}),
     epochs: r.int(c.epochs, 'config.epochs', 0, MAX_EPOCHS),
     init: c.init === null || c.init === undefined ? null : r.str(c.init, 'config.init'),
     ...(method !== undefined ? {method} : {}),
@@ -94,6 +95,7 @@ function record(r: StateReader, v: unknown, i: number, epochs: number): EpochRec
     lambdaUpdated: r.bool(e.lambdaUpdated, k('lambdaUpdated')),
     lr: r.num(e.lr, k('lr'), 0),
     seconds: r.num(e.seconds, k('seconds'), 0),
+    ...(e.testImages !== undefined ? {testImages: r.int(e.testImages, k('testImages'), 0)} : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import type {BackendChoice} from '../core/backend-choice';
 import type {DeviceChoice} from '../core/ort';
 import {WIDTH_MODELS, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
 import {checkMethod, type Checkpoint, type RunConfig, type TrainMethod} from '../run/checkpoint';
+import {heldRun, type HeldRun} from '../run/run-folder';
 import {specOf} from '../run/spec-of';
 import {checkQuant} from '../cbp/registry';
 import type {Source} from '../data/source';
@@ -55,8 +56,13 @@ export interface TrainOptions {
   readonly width?: number;
   /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
   readonly method?: TrainMethod;
-  /** Evaluate on only this many test images (spread over the classes for folders). */
+  /** Evaluate on only this many test images (spread over the classes for folders); recorded with the run. */
   readonly testLimit?: number;
+  /**
+   * Replace the run `out` already holds: its checkpoint, progress, pictures and the ONNX files cbp exported there
+   * are removed before the new run starts (see clearRun). Without it such an `out` is refused.
+   */
+  readonly force?: boolean;
   readonly seed?: number;
   readonly batchSize?: number;
   readonly lr?: number;
@@ -97,37 +103,65 @@ export interface ResolvedRun {
   readonly out: string;
   readonly initSource?: InitSource;
   readonly resumed?: Resumed;
+  /** The run `out` holds, which `force` replaces: the trainer clears it once the engine has started. */
+  readonly replaces?: HeldRun;
 }
+
+/** The image limits a run opens its data with, as its config records them. */
+export interface DataLimits {
+  readonly limit?: number;
+  readonly testLimit?: number;
+}
+
+type OpenData = (data: string, limits: DataLimits, side: number | undefined) => Source;
 
 /**
  * The one place where `cbp train`'s options (or a library caller's) meet the stored run: every option is checked
  * and every bad combination refused here, before anything is trained or written. `open` opens the data with the
- * run's image limit (a resumed run keeps its own).
+ * run's image limits (a resumed run keeps its own).
  */
-export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined, side: number | undefined) => Source): ResolvedRun {
+export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: OpenData): ResolvedRun {
   const run = resolveRun(given, ck, open);
   // The TensorFlow.js engine builds a network of the kinds it has (tfjsGaps): refused now, before a folder is made.
   const refusal = run.engine.name === 'tfjs' ? tfjsRefusal(run.spec, true) : undefined;
   if (refusal !== undefined) throw new CbpError(refusal);
-  return run;
+  return run.resumed !== undefined ? run : replacing(run, given);
 }
 
-function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: (data: string, limit: number | undefined, side: number | undefined) => Source): ResolvedRun {
+/**
+ * A new run's folder, checked last so that a bad option is named first: one that holds a run is refused unless
+ * `force` replaces it (the trainer clears it once the engine has started).
+ */
+function replacing(run: ResolvedRun, given: TrainOptions): ResolvedRun {
+  const held = heldRun(run.out);
+  if (held === undefined) return run;
+  if (given.force !== true) throw new CbpError(occupied(run.out, given.out !== undefined, held));
+  if (given.init !== undefined && path.resolve(given.init) === path.resolve(run.out)) {
+    throw new CbpError(`--init ${given.init}: the run --force would replace; the new run starts from its weights, so write it to another --out`);
+  }
+  return {...run, replaces: held};
+}
+
+function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenData): ResolvedRun {
   const log = given.log ?? (() => undefined);
   const opts = withDefaults(given);
   const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const stored = ck?.state.config;
-  const limit = stored ? stored.limit ?? undefined : opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 2);
+  if (opts.resume !== undefined && opts.force === true) throw new CbpError(`--force: replaces the run an --out folder holds; --resume ${opts.resume} continues its run in place, leave --force out`);
+  const limits = stored !== undefined ? storedLimits(stored, opts, opts.resume ?? '') : givenLimits(opts);
   const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
   const engine = resolveEngine(opts.engine ?? 'auto', settings);
   // A run that carries its architecture (an imported model) takes image folders at its own input side.
   const init = opts.resume === undefined && opts.init !== undefined ? initSource(opts.init, checkModel(opts.model)) : undefined;
   const carriedShape = (opts.resume !== undefined ? stored?.spec : init?.spec)?.inputShape;
   const side = carriedShape !== undefined && carriedShape[0] === 3 && carriedShape[1] === carriedShape[2] ? carriedShape[1] : undefined;
-  const source = open(stored?.data ?? opts.data, limit, side);
+  const source = open(stored?.data ?? opts.data, limits, side);
   if (opts.resume !== undefined && ck !== undefined) {
     const out = opts.resume;
     let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
+    if (config.epochs < ck.state.epoch) {
+      throw new CbpError(`--epochs ${config.epochs}: the run in ${out} has already trained ${ck.state.epoch} epochs; give more than ${ck.state.epoch} to train it further`);
+    }
     // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
     if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
     if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`);
@@ -153,16 +187,18 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: (data
     lrLambda: checkNumber('--lr-lambda', opts.lrLambda, 0, true),
     weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
     period: checkInt('--period', opts.period, 1),
-    limit: limit ?? null,
+    limit: limits.limit ?? null,
+    ...(limits.testLimit !== undefined ? {testLimit: limits.testLimit} : {}),
     epochs: checkInt('--epochs', opts.epochs ?? TRAIN_DEFAULTS.epochs, 1),
     init: opts.init ?? null,
     method: checkMethod(opts.method),
   };
   if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
   const out = opts.out ?? defaultRunFolder(model, quant, opts.data);
+  const fresh = {out, ...(init !== undefined ? {initSource: init} : {})};
   if (carried !== undefined) {
     config = {...config, inputShape: carried.inputShape, spec: carried};
-    return {config, spec: carried, source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+    return {config, spec: carried, source, engine, settings, ...fresh};
   }
   const registered = checkModel(model);
   let base = init?.base;
@@ -175,7 +211,39 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: (data
     base = width;
   }
   if (base !== undefined) config = {...config, base};
-  return {config, spec: getModel(registered, source.numClasses, source.shape, base), source, engine, settings, out, ...(init !== undefined ? {initSource: init} : {})};
+  return {config, spec: getModel(registered, source.numClasses, source.shape, base), source, engine, settings, ...fresh};
+}
+
+/** A new run's image limits, checked. */
+function givenLimits(opts: TrainOptions): DataLimits {
+  return {
+    ...(opts.limit !== undefined ? {limit: checkInt('--limit', opts.limit, 2)} : {}),
+    ...(opts.testLimit !== undefined ? {testLimit: checkInt('--test-limit', opts.testLimit, 1)} : {}),
+  };
+}
+
+/**
+ * A resumed run's image limits: its own. A limit given again must be the same, since records measured on other
+ * images would not compare; a checkpoint from before test limits were kept evaluated on every test image.
+ */
+function storedLimits(stored: RunConfig, opts: TrainOptions, dir: string): DataLimits {
+  const limits: DataLimits = {...(stored.limit !== null ? {limit: stored.limit} : {}), ...(stored.testLimit !== undefined ? {testLimit: stored.testLimit} : {})};
+  const check = (flag: string, given: number | undefined, kept: number | undefined, images: string): void => {
+    if (given === undefined || given === kept) return;
+    const has = kept === undefined ? `uses every ${images} image` : `uses ${kept} ${images} images (its ${flag})`;
+    throw new CbpError(`${flag} ${given}: the run in ${dir} ${has}; a resumed run keeps its limits, leave ${flag} out`);
+  };
+  check('--limit', opts.limit, limits.limit, 'training');
+  check('--test-limit', opts.testLimit, limits.testLimit, 'test');
+  return limits;
+}
+
+/** The refusal of an `out` that holds a run, with the two ways on: continue it, or replace it. */
+function occupied(out: string, given: boolean, held: HeldRun): string {
+  const where = given ? `--out ${out}` : `${out} (the default --out)`;
+  const finished = held.epoch !== undefined && held.epochs !== undefined && held.epoch >= held.epochs;
+  const resume = finished ? `--resume ${out} with --epochs above ${held.epochs} to train it further` : `--resume ${out} to continue it`;
+  return `${where}: holds a run (${held.summary}); use ${resume}, or --force to replace it${given ? '' : ', or --out to write elsewhere'}`;
 }
 
 /**

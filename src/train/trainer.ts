@@ -10,6 +10,7 @@ import type {Batch} from '../data/imagefolder';
 import {startingWeights} from './setup';
 import {resolveTrainOptions, type StepProgress, type TrainOptions} from './options';
 import {openSource} from '../data/source';
+import {clearRun} from './replace';
 
 /**
  * CBP_STEP_TIMES=1 (read by `npm run bench`): an epoch's first step, its later steps' median and the evaluation
@@ -40,8 +41,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const resumeFrom = opts.resume !== undefined ? readCheckpoint(opts.resume, '--resume') : undefined;
-  const run = resolveTrainOptions(opts, resumeFrom, (data, limit, side) =>
-    openSource(data, {need: 'train', limit, testLimit: opts.testLimit, side, onSkip: (_file, why) => log(`warning: skipped ${why}`)}),
+  const run = resolveTrainOptions(opts, resumeFrom, (data, limits, side) =>
+    openSource(data, {need: 'train', ...limits, side, onSkip: (_file, why) => log(`warning: skipped ${why}`)}),
   );
   const {config, spec, source: ds, out} = run;
   log(`engine: ${run.engine.name} (${run.engine.why})`);
@@ -56,16 +57,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // A resumed run keeps the origin it was given; runs from before origins were recorded get one now.
   const origin: RunOrigin = resumed?.state.origin ?? {kind: 'train', version: VERSION, ...(ds.labels.length > 0 ? {labels: ds.labels} : {})};
   const startEpoch = resumed?.state.epoch ?? 0;
-  log(
-    `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${train.count} training images, ` +
-      `${ds.test.count} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
-      `${engine.constrainedWeights} constrained weights in ${engine.constrainedLayers} layers`,
-  );
+  // Cleared only now, when every option has been checked and the engine has started: a refused run loses nothing.
+  if (run.replaces !== undefined) log(`--force: replacing the run in ${out} (${run.replaces.summary}): removed ${clearRun(out).join(', ') || 'nothing'}`);
+  // Resolving refused fewer epochs than the run has; as many is a finished run, which a repeated --resume may meet.
+  if (startEpoch >= config.epochs) {
+    log(`${out}: already finished (epoch ${startEpoch} of ${config.epochs}); nothing to do — raise --epochs to train further`);
+  } else {
+    log(
+      `${resumed ? 'resuming' : 'training'} ${spec.name} (${config.quant}) on ${ds.name}: ${train.count} training images, ` +
+        `${ds.test.count} test images, batch ${config.batchSize}, epochs ${startEpoch + 1}..${config.epochs}, ` +
+        `${engine.constrainedWeights} constrained weights in ${engine.constrainedLayers} layers`,
+    );
+  }
   let progress: readonly EpochRecord[];
   let final: {top1: number; top5: number; cfs: number; histograms: LevelHistogram[]};
   try {
-    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], origin, cbpMethod, steps: Math.ceil(train.count / config.batchSize), log, onStep: opts.onStep}, (epoch) => train.epoch(epoch, config.seed).batches(config.batchSize, engine.layout));
-    if (startEpoch >= config.epochs) log(`nothing to do: ${out} already completed ${startEpoch} of ${config.epochs} epochs`);
+    progress = await runEpochs(engine, {config, out, startEpoch, schedule: resumed?.state.schedule, progress: resumed?.state.progress ?? [], origin, cbpMethod, steps: Math.ceil(train.count / config.batchSize), testImages: ds.test.count, log, onStep: opts.onStep}, (epoch) => train.epoch(epoch, config.seed).batches(config.batchSize, engine.layout));
     const last = progress.length > 0 ? progress[progress.length - 1] : undefined;
     final = {...(last ?? {...(await engine.evaluate()), cfs: engine.cfs()}), histograms: engine.histograms()};
   } finally {
@@ -96,6 +103,8 @@ interface LoopContext {
   readonly origin: RunOrigin;
   readonly cbpMethod: boolean;
   readonly steps: number;
+  /** Test images each evaluation runs on, recorded with its top-1. */
+  readonly testImages: number;
   readonly log: (line: string) => void;
   readonly onStep?: (p: StepProgress) => void;
 }
@@ -171,6 +180,7 @@ async function runEpochs(engine: Engine, c: LoopContext, batchesOf: (epoch: numb
       lambdaUpdated,
       lr,
       seconds: (Date.now() - epochStart) / 1000,
+      testImages: c.testImages,
     };
     progress.push(record);
     const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: epoch + 1, schedule, progress, backend: engine.backend, origin: c.origin};

@@ -8,6 +8,7 @@ import type {ExportResult} from '../../src/app/export';
 import type {ModelInfo} from '../../src/app/info';
 import type {CardSource, Preprocessing} from '../../src/app/card';
 import type {TrainResult} from '../../src/train/trainer';
+import type {EvalResult} from '../../src/eval/evaluate';
 import {initialWeights} from '../../src/train/init';
 import {getModel} from '../../models/index';
 import {metadataOf, readOnnx} from '../../onnx/reader';
@@ -43,8 +44,12 @@ test('every export variant of a trained model carries labels, preprocessing, its
     assert.deepEqual(c.pre, {known: true, layout: 'NCHW', shape: [1, 28, 28], colour: 'grey', scale: 1 / 255, mean: [0.1307], std: [0.3081], resize: null, crop: null});
     assert.equal(c.source.kind, 'trained');
     if (c.source.kind !== 'trained') return;
-    assert.match(c.source.command, /^cbp train --model lenet5 --quant bin --data mnist --epochs 1 --seed 1 --batch-size 64 .*--limit 512/);
+    assert.match(c.source.command, /^cbp train --model lenet5 --quant bin --data mnist --epochs 1 --seed 1 --batch-size 64 .*--limit 512 --test-limit 256/);
     assert.equal(c.source.epochs, 1);
+    // The top-1 came from 256 test images, not the 10,000 of the test set: the card says so.
+    assert.equal(c.source.top1Images, 256);
+    assert.equal(c.meta['cbp.top1_images'], '256');
+    assert.match(c.doc, / on 256 test images after 1 epoch\)/);
     assert.equal(c.meta['cbp.data'], 'mnist');
     assert.equal(c.meta['cbp.epochs'], '1');
     // A person reading the file in Netron sees the same facts.
@@ -67,6 +72,19 @@ test('every export variant of a trained model carries labels, preprocessing, its
   const ck = cbpJson<ModelInfo>(['info', run]);
   assert.deepEqual(ck.card.labels, DIGITS);
   assert.equal(ck.card.minOnnxRuntime, '1.16');
+});
+
+test('cbp eval warns when the data is not what the model card says the model was trained on: an MNIST model on Fashion-MNIST', () => {
+  const file = path.join(tmp, 'bin-auto.onnx');
+  const fashion = cbp(['eval', '--onnx', file, '--data', 'fashion-mnist', '--limit', '64', '--json']);
+  assert.equal(fashion.status, 0, fashion.stderr);
+  const warning = `${file} was trained on mnist (cbp.data); evaluating on fashion-mnist`;
+  assert.deepEqual((JSON.parse(fashion.stdout) as EvalResult).warnings, [warning]);
+  assert.equal(fashion.stderr.split('\n').filter((l) => l.startsWith('warning:')).join('\n'), `warning: ${warning}`, 'one line on stderr');
+  const mnist = cbp(['eval', '--onnx', file, '--data', 'mnist', '--limit', '64', '--json']);
+  assert.equal(mnist.status, 0, mnist.stderr);
+  assert.equal((JSON.parse(mnist.stdout) as EvalResult).warnings, undefined);
+  assert.doesNotMatch(mnist.stderr, /warning/);
 });
 
 test('--labels replaces the recorded class names, and a file with the wrong count is refused naming it', () => {

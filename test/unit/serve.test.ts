@@ -77,4 +77,6 @@ test('the served root refuses .., absolute paths, NULs and symlinks that point o
 test('a run page gives the cbp train command that starts the same run', () => {
   assert.equal(trainCommand({...RUN_CONFIG, method: 'ste', init: 'runs/my float'}, 'runs/x'),
     "cbp train --model lenet5 --quant bin --data mnist --epochs 4 --limit 512 --init 'runs/my float' --method ste --seed 1 --batch-size 256 --lr 0.001 --lr-lambda 0.0001 --weight-decay 0.0001 --period 20 --out runs/x");
+  // The run's test limit is part of what it is: its top-1 figures came from that many test images.
+  assert.match(trainCommand({...RUN_CONFIG, testLimit: 256}, 'runs/x'), / --limit 512 --test-limit 256 --seed 1 /);
 });

@@ -54,7 +54,7 @@ function shellWord(s: string): string {
 /** The flags of `cbp train` that a run's config records; the test-set limit and engine are not recorded. */
 export function trainCommand(c: RunConfig, out: string): string {
   const flags: [string, string | number | null | undefined][] = [
-    ['model', c.model], ['quant', c.quant], ['data', c.data], ['epochs', c.epochs], ['limit', c.limit], ['init', c.init],
+    ['model', c.model], ['quant', c.quant], ['data', c.data], ['epochs', c.epochs], ['limit', c.limit], ['test-limit', c.testLimit], ['init', c.init],
     ['method', c.method === 'ste' ? 'ste' : undefined], ['width', c.base], ['seed', c.seed], ['batch-size', c.batchSize], ['lr', c.lr],
     ['lr-lambda', c.lrLambda], ['weight-decay', c.weightDecay], ['period', c.period], ['out', out],
   ];
