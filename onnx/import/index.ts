@@ -82,7 +82,7 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
   const config: RunConfig = importedConfig({model: name, quant, data: 'unknown', numClasses: spec.numClasses, init: opts.file, inputShape: spec.inputShape, spec});
   const origin: RunOrigin = {kind: 'import', version: VERSION, file: opts.file, sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', ...(labels !== undefined ? {labels} : {})};
   const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
-  const out = opts.out ?? `runs/${name}-${quant}-imported`;
+  const out = opts.out ?? path.join('runs', `${name}-${quant}-imported`);
   writeCheckpoint(out, state, stored);
   const weighted = spec.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense');
   return {

@@ -22,7 +22,7 @@ export interface EvaluateOptions extends Partial<EvalOptions> {
 export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
   let onnx = opts.onnx;
   if (onnx === undefined) {
-    if (opts.model === undefined || opts.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES');
+    if (opts.model === undefined || opts.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES', 'MISSING_FLAG');
     onnx = await publishedOnnx(opts.model, opts.quant, opts.modelDir ?? PUBLISHED_DEFAULTS.modelDir, opts.log);
   }
   const file = onnx;

@@ -1,9 +1,12 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {importPth, type ImportResult} from '../torch/import';
-import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
+import {importOnnx, importedName, type OnnxImportResult} from '../../onnx/import/index';
+import {CURVES_FILE, HISTOGRAM_FILE, heldRun} from '../run/run-folder';
+import {cbpExports} from '../train/replace';
 import {exportCheckpoint, type ExportResult} from './export';
 
 /** `cbp import FILE`: a PyTorch .pth onto a registered architecture, or a float ONNX classifier with its own. */
@@ -24,6 +27,8 @@ export interface ImportRunOptions {
   readonly labels?: string | readonly string[];
   /** ONNX: conv/dense layers to keep full precision (patterns on node names; `*` and `?` match any characters). */
   readonly keepFloat?: readonly string[];
+  /** Replace the run `out` already holds (refused otherwise): its pictures and cbp's exports there go once the import has succeeded. */
+  readonly force?: boolean;
   /** Also export the imported model to this ONNX file (weights stored as `auto` does, checked against float32). */
   readonly onnx?: string;
   readonly log?: (line: string) => void;
@@ -79,18 +84,40 @@ export async function importModel(opts: ImportRunOptions): Promise<ImportRunResu
   return {...imported, export: e};
 }
 
+/**
+ * The run folder an import writes, as cbp train treats its --out: one that holds a run is refused unless `force`.
+ * Returns what of the old run the new checkpoint (written atomically over the old one) does not replace — its
+ * pictures and cbp's exports there — for `replaced` to remove once the import has succeeded.
+ */
+function claim(out: string, opts: ImportRunOptions): string[] {
+  const held = heldRun(out);
+  if (held === undefined) return [];
+  if (opts.force !== true) throw new CbpError(`--out ${out}${opts.out === undefined ? ' (the default --out)' : ''}: holds a run (${held.summary}); give another --out, or --force to replace it`, 'RUN_EXISTS');
+  return [...[CURVES_FILE, HISTOGRAM_FILE].filter((f) => fs.existsSync(path.join(out, f))), ...cbpExports(out)];
+}
+
+function replaced<T>(imported: T, out: string, stale: readonly string[], log?: (line: string) => void): T {
+  for (const f of stale) fs.rmSync(path.join(out, f), {force: true});
+  if (stale.length > 0) log?.(`--force: replaced the run in ${out}; removed ${stale.join(', ')}`);
+  return imported;
+}
+
 async function fromOnnx(opts: ImportRunOptions): Promise<{readonly format: 'onnx'} & OnnxImportResult> {
   const pthOnly: [string, unknown][] = [['--model', opts.model], ['--num-classes', opts.numClasses], ['--input-size', opts.inputSize], ['--data', opts.data], ['--no-strict', opts.strict === false ? true : undefined]];
   const given = pthOnly.filter(([, v]) => v !== undefined).map(([f]) => f);
   if (given.length > 0) {
     throw new CbpError(`${given.join(', ')}: ${opts.file} is an ONNX file, which carries its own architecture, classes and input shape; ${given.length > 1 ? 'these apply' : 'this applies'} to PyTorch .pth files`, 'FLAG_CONFLICT');
   }
-  return {format: 'onnx', ...(await importOnnx({file: opts.file, out: opts.out, quant: opts.quant, keepFloat: opts.keepFloat, labels: opts.labels}))};
+  const out = opts.out ?? path.join('runs', `${importedName(opts.file)}-${opts.quant ?? 'none'}-imported`);
+  const stale = claim(out, opts);
+  return replaced({format: 'onnx', ...(await importOnnx({file: opts.file, out, quant: opts.quant, keepFloat: opts.keepFloat, labels: opts.labels}))}, out, stale, opts.log);
 }
 
 function fromPth(opts: ImportRunOptions): ImportResult {
   if (opts.keepFloat !== undefined && opts.keepFloat.length > 0) throw new CbpError('--keep-float: applies to ONNX files; a .pth takes the constrained layers of --model', 'FLAG_CONFLICT');
   if (opts.model === undefined) throw new CbpError(`--model: required to import the PyTorch checkpoint ${opts.file} (an .onnx file carries its own architecture)`, 'MISSING_FLAG');
   if (opts.quant === undefined) throw new CbpError(`--quant: required to import the PyTorch checkpoint ${opts.file}: the constraint its weights follow`, 'MISSING_FLAG');
-  return importPth({...opts, model: opts.model, quant: opts.quant, out: opts.out ?? path.join('runs', `${opts.model}-${opts.quant}-imported`)});
+  const out = opts.out ?? path.join('runs', `${opts.model}-${opts.quant}-imported`);
+  const stale = claim(out, opts);
+  return replaced(importPth({...opts, model: opts.model, quant: opts.quant, out}), out, stale, opts.log);
 }

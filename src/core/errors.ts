@@ -4,7 +4,8 @@
  * or out of range (`--lr abc`, `--batch-size 0`); UNKNOWN_CHOICE: a value outside a registry's names (`--model`,
  * `--quant`, `--data`, `--device`, …; the message lists them); UNKNOWN_FLAG: a flag the command does not have (with
  * the nearest one it has); MISSING_FLAG: a required flag or argument not given; FLAG_CONFLICT: flags that do not go
- * together, or a flag that does not apply to the file given; WRONG_FILE: a file of another kind than the command
+ * together, or a flag that does not apply to the file given; RUN_EXISTS: `--out` names a folder that holds a run
+ * (`--force` replaces it); WRONG_FILE: a file of another kind than the command
  * reads (a text file, a safetensors file or a model cbp exported given to `cbp import`; the message says what it
  * is). OVER_BUDGET: a file
  * asks for more objects, bytes or work than the limits in docs/RELIABILITY.md; TIMEOUT: `cbp eval --timeout`
@@ -19,6 +20,7 @@ export const ERROR_CODES = [
   'UNKNOWN_FLAG',
   'MISSING_FLAG',
   'FLAG_CONFLICT',
+  'RUN_EXISTS',
   'WRONG_FILE',
   'BAD_CHECKPOINT',
   'NO_CHECKPOINT',

@@ -124,7 +124,7 @@ export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefi
   const run = resolveRun(given, ck, open);
   // The TensorFlow.js engine builds a network of the kinds it has (tfjsGaps): refused now, before a folder is made.
   const refusal = run.engine.name === 'tfjs' ? tfjsRefusal(run.spec, true) : undefined;
-  if (refusal !== undefined) throw new CbpError(refusal);
+  if (refusal !== undefined) throw new CbpError(refusal, 'FLAG_CONFLICT');
   return run.resumed !== undefined ? run : replacing(run, given);
 }
 
@@ -135,9 +135,9 @@ export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefi
 function replacing(run: ResolvedRun, given: TrainOptions): ResolvedRun {
   const held = heldRun(run.out);
   if (held === undefined) return run;
-  if (given.force !== true) throw new CbpError(occupied(run.out, given.out !== undefined, held));
+  if (given.force !== true) throw new CbpError(occupied(run.out, given.out !== undefined, held), 'RUN_EXISTS');
   if (given.init !== undefined && path.resolve(given.init) === path.resolve(run.out)) {
-    throw new CbpError(`--init ${given.init}: the run --force would replace; the new run starts from its weights, so write it to another --out`);
+    throw new CbpError(`--init ${given.init}: the run --force would replace; the new run starts from its weights, so write it to another --out`, 'FLAG_CONFLICT');
   }
   return {...run, replaces: held};
 }
@@ -147,7 +147,7 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
   const opts = withDefaults(given);
   const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   const stored = ck?.state.config;
-  if (opts.resume !== undefined && opts.force === true) throw new CbpError(`--force: replaces the run an --out folder holds; --resume ${opts.resume} continues its run in place, leave --force out`);
+  if (opts.resume !== undefined && opts.force === true) throw new CbpError(`--force: replaces the run an --out folder holds; --resume ${opts.resume} continues its run in place, leave --force out`, 'FLAG_CONFLICT');
   const limits = stored !== undefined ? storedLimits(stored, opts, opts.resume ?? '') : givenLimits(opts);
   const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
   const engine = resolveEngine(opts.engine ?? 'auto', settings);
@@ -160,14 +160,14 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
     const out = opts.resume;
     let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
     if (config.epochs < ck.state.epoch) {
-      throw new CbpError(`--epochs ${config.epochs}: the run in ${out} has already trained ${ck.state.epoch} epochs; give more than ${ck.state.epoch} to train it further`);
+      throw new CbpError(`--epochs ${config.epochs}: the run in ${out} has already trained ${ck.state.epoch} epochs; give more than ${ck.state.epoch} to train it further`, 'FLAG_CONFLICT');
     }
     // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
     if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
-    if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`);
-    if (opts.width !== undefined && config.spec !== undefined) throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} is an imported model of fixed width; leave --width out`);
+    if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`, 'FLAG_CONFLICT');
+    if (opts.width !== undefined && config.spec !== undefined) throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} is an imported model of fixed width; leave --width out`, 'FLAG_CONFLICT');
     if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
-      throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`);
+      throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`, 'FLAG_CONFLICT');
     }
     return {config, spec: specOf(config, source.shape), source, engine, settings, out, resumed: {state: ck.state, tensors: ck.tensors}};
   }
@@ -203,10 +203,10 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
   const registered = checkModel(model);
   let base = init?.base;
   if (opts.width !== undefined) {
-    if (!WIDTH_MODELS.includes(registered)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`);
+    if (!WIDTH_MODELS.includes(registered)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`, 'FLAG_CONFLICT');
     const width = checkInt('--width', opts.width, 1, 4096);
     if (opts.init !== undefined && width !== modelWidth(registered, init?.base)) {
-      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`);
+      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`, 'FLAG_CONFLICT');
     }
     base = width;
   }
@@ -231,7 +231,7 @@ function storedLimits(stored: RunConfig, opts: TrainOptions, dir: string): DataL
   const check = (flag: string, given: number | undefined, kept: number | undefined, images: string): void => {
     if (given === undefined || given === kept) return;
     const has = kept === undefined ? `uses every ${images} image` : `uses ${kept} ${images} images (its ${flag})`;
-    throw new CbpError(`${flag} ${given}: the run in ${dir} ${has}; a resumed run keeps its limits, leave ${flag} out`);
+    throw new CbpError(`${flag} ${given}: the run in ${dir} ${has}; a resumed run keeps its limits, leave ${flag} out`, 'FLAG_CONFLICT');
   };
   check('--limit', opts.limit, limits.limit, 'training');
   check('--test-limit', opts.testLimit, limits.testLimit, 'test');
@@ -255,13 +255,14 @@ function carriedSpec(spec: ModelSpec, given: TrainOptions, data: string, source:
   if (given.model !== undefined) {
     const named = getModel(given.model, spec.numClasses, spec.inputShape);
     if (JSON.stringify(named.nodes) !== JSON.stringify(spec.nodes) || named.output !== spec.output) {
-      throw new CbpError(`--model ${given.model}: the --init run ${init} carries its own architecture ('${spec.name}', imported from an ONNX file), which is not ${given.model}; leave --model out to train it`);
+      throw new CbpError(`--model ${given.model}: the --init run ${init} carries its own architecture ('${spec.name}', imported from an ONNX file), which is not ${given.model}; leave --model out to train it`, 'FLAG_CONFLICT');
     }
   }
-  if (given.width !== undefined) throw new CbpError(`--width ${given.width}: the --init run ${init} carries its own architecture ('${spec.name}') of fixed width; leave --width out`);
+  if (given.width !== undefined) throw new CbpError(`--width ${given.width}: the --init run ${init} carries its own architecture ('${spec.name}') of fixed width; leave --width out`, 'FLAG_CONFLICT');
   if (source.shape.join(',') !== spec.inputShape.join(',') || source.numClasses !== spec.numClasses) {
     throw new CbpError(
       `--data ${data}: ${source.shape.join('×')} images in ${source.numClasses} classes, but '${spec.name}' (--init ${init}) takes ${spec.inputShape.join('×')} images and has ${spec.numClasses} classes`,
+      'FLAG_CONFLICT',
     );
   }
   return spec;
@@ -293,15 +294,15 @@ function withDefaults(o: TrainOptions) {
  */
 export function checkLrDrops(value: string | readonly number[], quant: QuantOrNone, epochs: number): number[] {
   const flag = '--lr-drops';
-  if (quant !== 'none') throw new CbpError(`${flag} ${String(value)}: a schedule for full-precision runs (--quant none); a ${quant} run's learning rate follows CBP's schedule (×0.1 when g reaches 20, see --period)`);
+  if (quant !== 'none') throw new CbpError(`${flag} ${String(value)}: a schedule for full-precision runs (--quant none); a ${quant} run's learning rate follows CBP's schedule (×0.1 when g reaches 20, see --period)`, 'FLAG_CONFLICT');
   const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : value.map(String);
   const drops = parts.map((p) => {
-    if (!/^\d+$/.test(p)) throw new CbpError(`${flag} ${String(value)}: '${p}' is not an epoch; expected whole numbers separated by commas, e.g. 15,25`);
+    if (!/^\d+$/.test(p)) throw new CbpError(`${flag} ${String(value)}: '${p}' is not an epoch; expected whole numbers separated by commas, e.g. 15,25`, 'BAD_FLAG');
     return Number(p);
   });
   drops.forEach((d, i) => {
-    if (d < 1 || d >= epochs) throw new CbpError(`${flag} ${String(value)}: epoch ${d} is outside 1..${epochs - 1} (the rate drops after an epoch and before the last of --epochs ${epochs})`);
-    if (i > 0 && d <= drops[i - 1]) throw new CbpError(`${flag} ${String(value)}: epochs must increase (${drops[i - 1]} then ${d})`);
+    if (d < 1 || d >= epochs) throw new CbpError(`${flag} ${String(value)}: epoch ${d} is outside 1..${epochs - 1} (the rate drops after an epoch and before the last of --epochs ${epochs})`, 'BAD_FLAG');
+    if (i > 0 && d <= drops[i - 1]) throw new CbpError(`${flag} ${String(value)}: epochs must increase (${drops[i - 1]} then ${d})`, 'BAD_FLAG');
   });
   return drops;
 }

@@ -21,7 +21,12 @@ function isCbpExport(file: string): boolean {
  * exported into the folder. Files cbp did not write stay. Returns the names removed: the run's files, then the exports.
  */
 export function clearRun(dir: string): string[] {
-  const exports = fs.readdirSync(dir, {withFileTypes: true}).filter((e) => e.isFile() && /\.onnx$/i.test(e.name) && isCbpExport(path.join(dir, e.name))).map((e) => e.name).sort();
+  const exports = cbpExports(dir);
   for (const name of exports) fs.rmSync(path.join(dir, name));
   return [...removeRunFiles(dir), ...exports];
+}
+
+/** The ONNX files cbp exported into `dir`, sorted. */
+export function cbpExports(dir: string): string[] {
+  return fs.readdirSync(dir, {withFileTypes: true}).filter((e) => e.isFile() && /\.onnx$/i.test(e.name) && isCbpExport(path.join(dir, e.name))).map((e) => e.name).sort();
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import type {TrainResult} from '../../src/train/trainer';
 import {cbp, cbpJson, errorText} from '../cli';
+import {FIXTURES} from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-run-folder-'));
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
@@ -61,4 +62,20 @@ test('a run keeps its --test-limit: recorded in its state and records, kept on -
   assert.deepEqual(resumed.epochs.map((e) => e.testImages), [64, 64], 'the resumed epoch is evaluated on the run\'s 64 test images');
   const fewer = cbp(['train', '--resume', out, '--epochs', '1']);
   assert.match(errorText(fewer.stderr), new RegExp(`--epochs 1: the run in ${out} has already trained 2 epochs; give more than 2 to train it further`));
+});
+
+test('cbp import --out of an existing run is refused the same way; --force writes the new checkpoint and then removes the old run\'s pictures', () => {
+  const dir = path.join(tmp, 'imported');
+  const file = path.join(FIXTURES, 'onnx', 'resnet_bn.onnx');
+  const first = cbp(['import', file, '--out', dir]);
+  assert.equal(first.status, 0, first.stderr);
+  fs.writeFileSync(path.join(dir, 'curves.png'), 'a picture of the old run');
+  const again = cbp(['import', file, '--out', dir, '--quant', 'ter']);
+  assert.equal(again.status, 2);
+  assert.match(errorText(again.stderr), new RegExp(`--out ${dir}: holds a run \\(resnet_bn none on unknown, epoch 0 of \\d+\\); give another --out, or --force to replace it`));
+  assert.equal(readCheckpoint(dir).state.config.quant, 'none', 'a refused import writes nothing');
+  const forced = cbp(['import', file, '--out', dir, '--quant', 'ter', '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.equal(readCheckpoint(dir).state.config.quant, 'ter');
+  assert.ok(!fs.existsSync(path.join(dir, 'curves.png')));
 });
