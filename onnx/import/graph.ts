@@ -9,6 +9,9 @@ import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
 /** The opsets of the default domain the importer reads: what torch.onnx.export writes from 1.8 to 2.x. */
 export const MIN_OPSET = 11;
 export const MAX_OPSET = 18;
+/** The IR versions the importer reads: from the first with opset imports to the newest ONNX Runtime 1.30 runs. */
+export const MIN_IR_VERSION = 3;
+export const MAX_IR_VERSION = 13;
 /** The largest channel count and input side an imported model may declare. */
 const MAX_CHANNELS = 64;
 const MAX_SIDE = 4096;
@@ -181,6 +184,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   const fail = (why: string, code: 'BAD_ONNX' | 'UNSUPPORTED_ONNX' | 'OVER_BUDGET' = 'BAD_ONNX'): never => {
     throw new CbpError(`${file}: ${why}`, code);
   };
+  if (model.ir_version < MIN_IR_VERSION || model.ir_version > MAX_IR_VERSION) {
+    fail(`ir_version ${model.ir_version}; cbp imports IR versions ${MIN_IR_VERSION} to ${MAX_IR_VERSION}`, 'UNSUPPORTED_ONNX');
+  }
   const opset = model.opset_import.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version;
   if (opset === undefined || opset < MIN_OPSET || opset > MAX_OPSET) {
     fail(`opset ${opset ?? '(none)'} of the default domain; cbp imports opsets ${MIN_OPSET} to ${MAX_OPSET} (torch.onnx.export(..., opset_version=${MAX_OPSET - 1}))`, 'UNSUPPORTED_ONNX');
