@@ -7,6 +7,7 @@ import {writeOnnx} from '../../onnx/writer';
 import {ModelProto, type ModelMsg} from '../../onnx/schema';
 import {PickleWriter, stateDictPickle, type TensorSpec} from './pickle';
 import {pthZip} from './zip';
+import {field} from './onnx-import';
 
 /**
  * Files built to abuse the structure of each format rather than its bytes, from a small grammar: memo-shared
@@ -177,15 +178,7 @@ function onnxCase(rng: Rng): {name: string; bytes: Uint8Array} {
       const n = int(rng, 1000, 300_000);
       const body = Buffer.alloc(2 * n);
       for (let i = 0; i < n; i++) body[2 * i] = rng.next() < 0.5 ? 0x0a : 0x2a;
-      const len: number[] = [];
-      for (let v = body.length; ; v = Math.floor(v / 128)) {
-        if (v < 128) {
-          len.push(v);
-          break;
-        }
-        len.push((v % 128) | 0x80);
-      }
-      return {name: `empty-entries-${n}`, bytes: Buffer.concat([ModelProto.encode(ModelProto.fromObject(m)).finish(), Buffer.from([0x3a, ...len]), body])};
+      return {name: `empty-entries-${n}`, bytes: Buffer.concat([ModelProto.encode(ModelProto.fromObject(m)).finish(), field(7, body)])};
     }
     case 4:
       Object.assign(t, {external_data: [{key: 'location', value: pick(rng, ['weights.bin', '../../etc/passwd', '/dev/zero'])}], data_location: 1});

@@ -16,6 +16,7 @@ import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
+import {field} from '../hostile/onnx-import';
 
 /**
  * `cbp import MODEL.onnx` on files torch.onnx.export wrote (test/fixtures/scripts/make_onnx_fixtures.py): the run's
@@ -196,18 +197,7 @@ test('hostile and inconsistent files are refused clearly, naming the file, in bo
     assert.ok(!fs.existsSync(out), `${what}: ${out} was written`);
   }
   // If nodes nested 40 deep, written on the wire by hand (protobufjs itself stops at 100 nested messages).
-  const field = (no: number, body: Uint8Array): Buffer => {
-    const len: number[] = [];
-    for (let n = body.length; ; n >>>= 7) {
-      if (n < 128) {
-        len.push(n);
-        break;
-      }
-      len.push((n & 127) | 128);
-    }
-    return Buffer.concat([Buffer.of(no * 8 + 2), Buffer.from(len), body]);
-  };
-  let graph: Buffer = field(1, field(4, Buffer.from('Identity')));
+  let graph = field(1, field(4, Buffer.from('Identity')));
   for (let d = 0; d < 40; d++) graph = field(1, Buffer.concat([field(4, Buffer.from('If')), field(5, Buffer.concat([field(1, Buffer.from('then_branch')), field(6, graph)]))]));
   const deep = path.join(tmp, 'deep.onnx');
   fs.writeFileSync(deep, field(7, graph));
