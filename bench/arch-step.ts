@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import {fairOptions, runComparisons} from './fair';
 import {isStepModel, pythonHas, STEP_MODELS, stepComparison} from './comparisons';
 
-const VALUED = new Set(['--rounds', '--calibration-rounds', '--huge-pages', '--quiet-wait', '--max-discards', '--torch-config', '--max-load', '--min-idle']);
+const VALUED = new Set(['--rounds', '--calibration-rounds', '--huge-pages', '--quiet-wait', '--max-discards', '--torch-config', '--max-load', '--min-idle', '--cores-per-thread']);
 
 async function main(): Promise<void> {
   const o = fairOptions();

@@ -17,7 +17,8 @@
  * printed, and a comparison that cannot get its quiet rounds prints no ratio. `--no-quiet-check` (development
  * only) turns the guard and the checks off and marks the output UNCHECKED, not for publication. BENCH_QUICK=1
  * shortens everything (2 rounds, 1 calibration round, fewer steps) and is not for publication either, nor is a
- * loosened guard (`--max-load`, `--min-idle`: for trying the discard path on a busy machine).
+ * guard with changed limits (`--max-load`, `--min-idle`, `--cores-per-thread`: for trying the discard path on a busy
+ * machine, or for looking into a side that never keeps its threads busy on a quiet one).
  */
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -127,6 +128,7 @@ export function fairOptions(argv: readonly string[] = process.argv, env: NodeJS.
       ...LIMITS,
       maxLoad: real(argv, '--max-load', LIMITS.maxLoad),
       minIdle: real(argv, '--min-idle', LIMITS.minIdle),
+      coresPerThread: real(argv, '--cores-per-thread', LIMITS.coresPerThread),
     },
   };
 }
@@ -138,8 +140,8 @@ export function unpublishable(o: FairOptions): string[] {
   if (o.quick) why.push('BENCH_QUICK=1: shortened, not for publication');
   if (o.rounds < 5) why.push(`${o.rounds} round${o.rounds === 1 ? '' : 's'} (publication needs ≥ 5)`);
   if (o.torchConfig !== undefined) why.push(`PyTorch's configuration given (--torch-config), not calibrated`);
-  if (o.limits.maxLoad !== LIMITS.maxLoad || o.limits.minIdle !== LIMITS.minIdle) {
-    why.push(`quiet guard loosened (--max-load ${o.limits.maxLoad}, --min-idle ${o.limits.minIdle}), not for publication`);
+  if (o.limits.maxLoad !== LIMITS.maxLoad || o.limits.minIdle !== LIMITS.minIdle || o.limits.coresPerThread !== LIMITS.coresPerThread) {
+    why.push(`checks changed (--max-load ${o.limits.maxLoad}, --min-idle ${o.limits.minIdle}, --cores-per-thread ${o.limits.coresPerThread}), not for publication`);
   }
   return why;
 }
@@ -451,11 +453,15 @@ export function table(r: FairResult): string {
     return `${lines.join('\n')}\n`;
   }
   const show = (ms: number): string => (r.kind === 'step' ? ms.toFixed(0) : (ms / 1000).toFixed(1));
-  const firstUnit = (ms: number | undefined): string => (ms === undefined ? '–' : r.kind === 'step' ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
+  const firstUnit = (ms: number | undefined): string => (ms === undefined ? '–' : r.kind === 'step' ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
   const n = r.cbp.figures.length;
   const cols = Array.from({length: n}, (_, i) => `round ${i + 1} (${r.firstInRound?.[i] === 'cbp' ? 'cbp' : 'PyTorch'} first)`);
   const tc = configLabel(r.torchConfig);
-  lines.push(`PyTorch at its best: **${tc}** (${r.torchConfig.chosen}${r.calibration ? `; calibration medians: ${r.calibration.map((x) => `${x.config} ${show(x.medianMs)}`).join(', ')}` : ''})`);
+  lines.push(
+    r.calibration !== undefined
+      ? `PyTorch at its best: **${tc}** (calibration medians: ${r.calibration.map((x) => `${x.config} ${show(x.medianMs)}`).join('; ')})`
+      : `PyTorch's configuration: **${tc}** (given with --torch-config, not calibrated)`,
+  );
   lines.push('');
   lines.push(`| | ${cols.join(' | ')} | min | median | peak RSS, MB | first step | cores |`);
   lines.push(`|---|${cols.map(() => '---|').join('')}---|---|---|---|---|`);

@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   if (torchRates !== undefined && torchInfer !== undefined) {
     const ratios = torchRates.map((t, i) => (rates.get('resnet18_bin') as number[])[i] / t);
     line('ORT CPU on PyTorch\'s float ResNet-18 export, images/s', median(torchRates).toFixed(1));
-    line('PyTorch CPU ResNet-18 float inference, batch 32, images/s', torchInfer.toFixed(1));
+    line('PyTorch CPU ResNet-18 float inference, batch 32, images/s (2 threads, no guard)', torchInfer.toFixed(1));
     line('  ours (bin, ORT) / PyTorch inference', `${(ortBin / torchInfer).toFixed(2)}×`);
     line('  ours (bin, ORT) / ORT on PyTorch\'s export, per round', ratios.map((r) => `${r.toFixed(2)}×`).join(' '));
   }

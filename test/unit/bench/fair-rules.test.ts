@@ -119,7 +119,7 @@ test('options: defaults publishable; quick, unchecked, few rounds, a given confi
   assert.match(unpublishable(fairOptions(['node', 'x'], {BENCH_QUICK: '1'})).join(), /BENCH_QUICK=1/);
   assert.match(unpublishable(fairOptions(['node', 'x', '--rounds', '3'], {})).join(), /3 rounds \(publication needs ≥ 5\)/);
   assert.match(unpublishable(fairOptions(['node', 'x', '--torch-config', '1,contiguous'], {})).join(), /not calibrated/);
-  assert.match(unpublishable(fairOptions(['node', 'x', '--max-load', '9'], {})).join(), /quiet guard loosened/);
+  assert.match(unpublishable(fairOptions(['node', 'x', '--max-load', '9'], {})).join(), /checks changed \(--max-load 9, --min-idle 0.9, --cores-per-thread 0.9\), not for publication/);
   assert.throws(() => fairOptions(['node', 'x', '--rounds', '0'], {}), /--rounds 0: expected a whole number ≥ 1/);
   assert.throws(() => fairOptions(['node', 'x', '--huge-pages', 'yes'], {}), /--huge-pages yes: expected on, off or both/);
 });
