@@ -42,6 +42,7 @@ import {
   type TorchConfig,
 } from './fair-rules';
 import {allocatorEnv} from './train-env';
+import {sessionThreads} from '../src/core/cores';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
@@ -342,7 +343,7 @@ export async function compare(c: Comparison, o: FairOptions, hugePages: boolean,
   let tags = 0;
   const cbpRun = (): SideRun | {error: string} => {
     const tag = `cbp-${tags++}`;
-    const r = measure(c, c.cbp(base, path.join(tmp, tag)), 0, tmp);
+    const r = measure(c, c.cbp(base, path.join(tmp, tag)), sessionThreads(), tmp);
     c.cleanup?.(path.join(tmp, tag));
     return r;
   };
