@@ -102,11 +102,12 @@ function webgpuFailure(reason: string): CbpError {
  */
 export async function openSession(model: Uint8Array, device: string, source: string, needs?: string, tuning: SessionTuning = {}): Promise<OpenSession> {
   const choice = checkDevice(device);
-  // ONNX Runtime's warnings (e.g. that it drops an initializer a user's file leaves unused) would interleave with
-  // cbp's own output and say nothing a user must act on: errors only.
+  // ONNX Runtime's log (warnings that it drops an initializer a user's file leaves unused; an error line, in red,
+  // naming its own rewritten node before the error itself) would interleave with cbp's output: fatal only. Its
+  // errors still reach cbp as exceptions, which say what failed in cbp's words (runBatch, and the callers).
   // Threads set, not left to ONNX Runtime's default: see sessionThreads.
   const threads = sessionThreads();
-  const options = {logSeverityLevel: 3 as const, intraOpNumThreads: threads, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
+  const options = {logSeverityLevel: 4 as const, intraOpNumThreads: threads, ...(tuning.memoryPattern === false ? {enableMemPattern: false} : {})};
   let fallback: string | undefined;
   // What `--device auto` says when it falls back to the CPU: nothing where no CUDA provider is installed (every CPU
   // machine; the advice to install one is for `--device cuda`), a word where one is installed and did not load.

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
+import {classifier, encode, ints, node, valueInfo} from '../hostile/onnx-import';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-quiet-'));
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
@@ -41,4 +42,19 @@ test('--device webgpu without a GPU adapter ends with cbp\'s one-line error and 
     assert.match(errorText(r.stderr), /--device webgpu: ONNX Runtime's WebGPU provider did not start \(.+\); use --device cpu/);
     assert.match(r.stderr, /Code: NO_WEBGPU/);
   }
+});
+
+test('ONNX Runtime\'s own log stays out: a model that fails while it runs ends with cbp\'s one-line error, not ONNX Runtime\'s red log line first', () => {
+  // A Reshape to a shape its input cannot take: ONNX Runtime loads it and fails on the first batch.
+  const m = classifier();
+  m.graph.initializer.push(ints('bad', [0, 999]));
+  node(m, '/Flatten').op_type = 'Reshape';
+  node(m, '/Flatten').input = ['p', 'bad'];
+  m.graph.input = [valueInfo('input', 1, ['N', 1, 28, 28])];
+  const file = path.join(tmp, 'fails.onnx');
+  fs.writeFileSync(file, encode(m));
+  const r = cbp(['eval', '--onnx', file, '--data', 'mnist', '--limit', '8', '--batch-size', '4']);
+  assert.equal(r.status, 2);
+  assert.ok(!/\[E:onnxruntime|\x1b\[0;31m|sequential_executor/.test(r.stderr), r.stderr);
+  assert.match(errorText(r.stderr), /fails\.onnx.*ONNX Runtime/);
 });
