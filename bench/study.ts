@@ -51,7 +51,7 @@ function roundFrom(floatDir: string, quant: Quant, out: string): void {
   writeCheckpoint(out, {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'none'}, weights);
 }
 
-/** Rounding, then batch norm re-estimated for the rounded weights (src/train/recalibrate.ts). */
+/** Rounding, then batch norm re-estimated for the rounded weights (src/train/tfjs/recalibrate.ts). */
 async function roundBnFrom(roundDir: string, ds: TrainData, seed: number, out: string): Promise<void> {
   const ck = readCheckpoint(roundDir);
   const net = new Network(specOf(ck.state.config, ds.shape), ck.state.config.quant, modelWeights(ck.tensors));
