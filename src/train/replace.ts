@@ -1,19 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {fileKind} from '../core/file-kind';
 import {removeRunFiles} from '../run/run-folder';
-import {metadataOf, readOnnx} from '../../onnx/reader';
 
 /**
  * An ONNX file cbp exported: its metadata carries cbp's model card (`cbp.version`, written by every export since
- * the first). A file that does not read as ONNX, or reads without that key, is someone else's.
+ * the first), read from the file's top-level fields (fileKind), not by decoding the whole model. A file that is not
+ * ONNX, or is without that key, is someone else's.
  */
-function isCbpExport(file: string): boolean {
-  try {
-    return metadataOf(readOnnx(file).model)['cbp.version'] !== undefined;
-  } catch {
-    return false;
-  }
-}
+const isCbpExport = (file: string): boolean => fileKind(file).cbp.has('cbp.version');
 
 /**
  * `cbp train --force`: clears the run in `dir` before a new one is written there, so that nothing left describes
