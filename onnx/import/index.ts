@@ -57,6 +57,9 @@ export function importedName(file: string): string {
   return stem === '' || stem.startsWith('.') ? `imported${stem}` : stem;
 }
 
+/** The run folder `cbp import FILE` writes when not told: runs/STEM-QUANT-imported. */
+export const defaultImportOut = (file: string, quant: string): string => path.join('runs', `${importedName(file)}-${quant}-imported`);
+
 /**
  * `cbp import MODEL.onnx`: reads a float ONNX classifier into a ModelSpec and its weights (onnx/import/graph.ts),
  * checks in ONNX Runtime that the spec written back as float ONNX gives the file's logits, and writes a checkpoint
@@ -82,7 +85,7 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
   const config: RunConfig = importedConfig({model: name, quant, data: 'unknown', numClasses: spec.numClasses, init: opts.file, inputShape: spec.inputShape, spec});
   const origin: RunOrigin = {kind: 'import', version: VERSION, file: opts.file, sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', ...(labels !== undefined ? {labels} : {})};
   const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
-  const out = opts.out ?? path.join('runs', `${name}-${quant}-imported`);
+  const out = opts.out ?? defaultImportOut(opts.file, quant);
   writeCheckpoint(out, state, stored);
   const weighted = spec.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense');
   return {

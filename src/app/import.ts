@@ -4,7 +4,7 @@ import {CbpError} from '../core/errors';
 import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {importPth, type ImportResult} from '../torch/import';
-import {importOnnx, importedName, type OnnxImportResult} from '../../onnx/import/index';
+import {defaultImportOut, importOnnx, type OnnxImportResult} from '../../onnx/import/index';
 import {CURVES_FILE, HISTOGRAM_FILE, heldRun} from '../run/run-folder';
 import {cbpExports} from '../train/replace';
 import {exportCheckpoint, type ExportResult} from './export';
@@ -108,7 +108,7 @@ async function fromOnnx(opts: ImportRunOptions): Promise<{readonly format: 'onnx
   if (given.length > 0) {
     throw new CbpError(`${given.join(', ')}: ${opts.file} is an ONNX file, which carries its own architecture, classes and input shape; ${given.length > 1 ? 'these apply' : 'this applies'} to PyTorch .pth files`, 'FLAG_CONFLICT');
   }
-  const out = opts.out ?? path.join('runs', `${importedName(opts.file)}-${opts.quant ?? 'none'}-imported`);
+  const out = opts.out ?? defaultImportOut(opts.file, opts.quant ?? 'none');
   const stale = claim(out, opts);
   return replaced({format: 'onnx', ...(await importOnnx({file: opts.file, out, quant: opts.quant, keepFloat: opts.keepFloat, labels: opts.labels}))}, out, stale, opts.log);
 }
