@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
-import {FAST_TOLERANCE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
+import {CALIBRATION_IMAGES, DEFAULT_CALIBRATION, FAST_TOLERANCE, PERCENTILE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
 import {CbpCommand} from './base';
-import {backendFlag, exportFormatFlag, weightsFlag} from './flags';
+import {activationsFlag, backendFlag, calibrationFlag, exportFormatFlag, weightsFlag} from './flags';
 
 export default class Export extends CbpCommand {
   static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights and a model card, verified in ONNX Runtime.';
@@ -18,6 +18,7 @@ export default class Export extends CbpCommand {
     '<%= config.bin %> export --format onnx --checkpoint runs/lenet5-ter --out lenet5_ter_int8.onnx --weights int8',
     '<%= config.bin %> export --checkpoint runs/resnet18-bin-imported --out resnet18_bin_portable.onnx --weights portable --labels classes.txt',
     '<%= config.bin %> export --checkpoint runs/alexnet-ter --out alexnet_ter_fast.onnx --weights fast',
+    '<%= config.bin %> export --checkpoint runs/resnet18-bin --out resnet18_bin_int8.onnx --activations int8',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -27,19 +28,32 @@ export default class Export extends CbpCommand {
     weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto'),
     labels: Flags.string({description: 'class names for the model card, one per line in output order [default: those the run recorded]'}),
     backend: backendFlag('tfjs backend for the verification forward pass', 'auto'),
+    activations: activationsFlag('int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations'),
+    calibrate: Flags.string({description: 'with --activations int8: calibration images, a data set (mnist, fashion-mnist) or an image folder with train/ and val/ [default: the run\'s training data]'}),
+    'calibration-images': Flags.integer({description: `with --activations int8: training images the activation ranges are measured on [default: ${CALIBRATION_IMAGES}]`}),
+    calibration: calibrationFlag(`with --activations int8: how a range is taken from them: minmax the extremes, percentile the ${PERCENTILE * 100}th percentile at each end, averaged over batches [default: ${DEFAULT_CALIBRATION}]`),
+    'keep-float': Flags.string({description: 'with --activations int8: conv/dense layers to keep in float (names as cbp info lists them; * and ? match any characters); repeatable', multiple: true}),
   };
 
   async run(): Promise<ExportResult> {
     const {flags} = await this.parse(Export);
-    const r = await exportCheckpoint({...flags, log: (l) => this.note(l)});
+    const r = await exportCheckpoint({...flags, calibrationImages: flags['calibration-images'], keepFloat: flags['keep-float'], log: (l) => this.note(l)});
     this.log(`wrote ${r.out}: ${r.bytes} bytes, opset ${r.opset}, needs ONNX Runtime ≥ ${r.card.minOnnxRuntime}`);
     for (const l of r.layers) {
-      this.log(`  ${l.layer.padEnd(12)} ${l.constrained ? 'constrained' : 'float      '}  ${l.storage.padEnd(7)} ${l.weights} weights${l.scale !== undefined ? `, scale ${l.scale.toPrecision(4)}` : ''}`);
+      const runs = r.int8 === undefined ? '' : r.int8.integerLayers.includes(l.layer) ? ' int8 activations ' : ' float activations';
+      this.log(`  ${l.layer.padEnd(12)} ${l.constrained ? 'constrained' : 'float      '}  ${l.storage.padEnd(7)}${runs} ${l.weights} weights${l.scale !== undefined ? `, scale ${l.scale.toPrecision(4)}` : ''}`);
     }
     const labels = r.card.labels;
     this.log(`card: ${labels === null ? 'no class names (give --labels FILE)' : `${labels.length} class names`}; preprocessing ${r.card.preprocessing.known ? 'recorded' : 'not recorded (cbp was not told the training data)'}; ${r.card.source.kind}`);
     this.log(`verified in ONNX Runtime on ${r.verifiedImages} test images: largest logit difference from ${r.verifiedWith === 'tfjs' ? 'tfjs' : 'the float32 export'} ${r.maxDifference.toExponential(2)} (largest logit ${r.maxLogit.toFixed(2)})` +
-      (r.weights === 'fast' ? `; within ${FAST_TOLERANCE} of the largest of the float32 export's` : ''));
+      (r.weights === 'fast' ? `; within ${FAST_TOLERANCE} of the largest of the float32 export's` : '') + (r.int8 !== undefined ? ' (the float-activation file)' : ''));
+    const c = r.int8?.check;
+    if (c !== undefined) {
+      const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+      this.log(c.floatTop1 !== null && c.int8Top1 !== null
+        ? `int8 activations: test top-1 ${pct(c.int8Top1)} against ${pct(c.floatTop1)} with float activations (${((c.int8Top1 - c.floatTop1) * 100).toFixed(2)} points) on ${c.images} images of ${c.data}; written into the card`
+        : `int8 activations: top-1 agrees with the float-activation file on ${pct(c.agreement)} of ${c.images} images of ${c.data}; written into the card`);
+    }
     return r;
   }
 }

@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core';
 import {
+  ACTIVATION_TYPES,
   BACKEND_CHOICES,
+  CALIBRATION_METHODS,
   CbpError,
   DEVICES,
   ENGINES,
@@ -18,7 +20,9 @@ import {
   checkNumber,
   checkQuant,
   constraintHelp,
+  type ActivationType,
   type BackendChoice,
+  type CalibrationMethod,
   type DeviceChoice,
   type EngineChoice,
   type ExportFormat,
@@ -59,6 +63,12 @@ export const exportFormatFlag = (description: string) =>
 
 export const weightsFlag = (description: string) =>
   Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, helpValue: choices(WEIGHT_FORMATS), parse: async (v) => checkChoice('--weights', v, WEIGHT_FORMATS, 'weight storage'), default: 'auto'})();
+
+export const activationsFlag = (description: string) =>
+  Flags.custom<ActivationType>({description: `${description} (${ACTIVATION_TYPES.join(', ')})`, helpValue: choices(ACTIVATION_TYPES), parse: async (v) => checkChoice('--activations', v, ACTIVATION_TYPES, 'activation type'), default: 'float'})();
+
+export const calibrationFlag = (description: string) =>
+  Flags.custom<CalibrationMethod>({description: `${description} (${CALIBRATION_METHODS.join(', ')})`, helpValue: choices(CALIBRATION_METHODS), parse: async (v) => checkChoice('--calibration', v, CALIBRATION_METHODS, 'calibration method')})();
 
 export const deviceFlag = (description: string) =>
   Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: 'auto'})();

@@ -34,6 +34,13 @@ function cardLines(card: CardView): string[] {
         ? `source        trained${s.cbpVersion !== null ? ` by cbp ${s.cbpVersion}` : ''}: ${s.command}`
         : `source        imported from ${s.file}${s.sha256 !== null ? ` (sha256 ${s.sha256.slice(0, 16)}…)` : ''}; training data ${s.data ?? 'not recorded'}`,
   );
+  const a = card.activations;
+  if (a !== null) {
+    const c = a.check;
+    const pct = (v: number | null): string => (v === null ? '?' : `${(v * 100).toFixed(2)}%`);
+    lines.push(`activations   int8 (uint8), calibrated by ${a.method ?? '?'} on ${a.images ?? '?'} images of ${a.data ?? '?'}` +
+      (c === null ? '' : c.int8Top1 !== null ? `; test top-1 ${pct(c.int8Top1)} (float activations ${pct(c.floatTop1)}) on ${c.images ?? '?'} images` : `; top-1 agrees with float activations on ${pct(c.agreement)} of ${c.images ?? '?'} images`));
+  }
   return lines;
 }
 
@@ -51,10 +58,12 @@ export default class Info extends CbpCommand {
     const r = inspect(args.file);
     this.log(`${r.file} (${r.kind}): ${r.model}, constraint ${r.constraint}`);
     for (const line of cardLines(r.card)) this.log(line);
-    const rows = [['layer', 'constraint', 'scale', 'weights', 'bits/w', 'float32', 'stored', 'ratio', 'weights at each level']];
+    const int8 = r.layers.some((l) => l.activations !== undefined);
+    const rows = [['layer', 'constraint', 'scale', 'weights', 'bits/w', ...(int8 ? ['runs on'] : []), 'float32', 'stored', 'ratio', 'weights at each level']];
     for (const l of r.layers) {
       const hist = l.levels.map((v, i) => `${v >= 0 ? '+' : ''}${v}:${l.counts[i]}`).join(' ');
-      rows.push([l.layer, l.constraint, l.scale === null ? '-' : l.scale.toPrecision(4), String(l.weights), String(l.bitsPerWeight), kb(l.float32Bytes), kb(l.storedBytes), `${(l.float32Bytes / l.storedBytes).toFixed(1)}x`, hist]);
+      const runs = int8 ? [l.activations === 'int8' ? 'int8' : 'float'] : [];
+      rows.push([l.layer, l.constraint, l.scale === null ? '-' : l.scale.toPrecision(4), String(l.weights), String(l.bitsPerWeight), ...runs, kb(l.float32Bytes), kb(l.storedBytes), `${(l.float32Bytes / l.storedBytes).toFixed(1)}x`, hist]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
     for (const row of rows) this.log(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));

@@ -4,6 +4,7 @@ import {INPUT, kindOf, type ModelSpec, type Quant, type QuantOrNone} from '../mo
 import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index';
 import {GraphBuilder, attribute} from './graph-builder';
 import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
+import type {ActivationFacts} from './int8';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type TensorMsg} from './schema';
 
 /**
@@ -42,6 +43,8 @@ export interface Written {
   readonly opset: number;
   readonly irVersion: number;
   readonly onnxruntime: string;
+  /** Present when the file's activations are 8-bit (`--activations int8`, onnx/int8.ts). */
+  readonly activations?: ActivationFacts;
 }
 
 /** The model card's text made from what was written (src/app/card.ts): metadata entries and the doc_string. */
@@ -63,6 +66,19 @@ function floatTensor(name: string, t: Tensor32): TensorMsg {
  * layers stay float32. The batch dimension is symbolic.
  */
 export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>, describe?: Describe): OnnxExport {
+  const {model, ...written} = onnxModel(spec, quant, weights, format, metadata, describe);
+  return {bytes: encodeModel(model, spec.name), ...written};
+}
+
+/** The ONNX model message encoded, after a check against the schema. */
+export function encodeModel(model: ModelMsg, name: string): Uint8Array {
+  const err = ModelProto.verify(model);
+  if (err) throw new CbpError(`internal: ONNX model for ${name} does not fit the schema: ${err}`);
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
+/** `writeOnnx` before encoding: the model message and what was written. */
+export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights, format: WeightFormat, metadata: Record<string, string>, describe?: Describe): Written & {readonly model: ModelMsg} {
   const ops = new GraphBuilder();
   const nodes = ops.nodes;
   const inits = ops.inits;
@@ -213,14 +229,12 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   const base = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
   const {opset, irVersion} = base;
   const onnxruntime = nbits ? newerRuntime(base.onnxruntime, MATMUL_NBITS.onnxruntime) : base.onnxruntime;
-  const card = describe?.({layers, opset, irVersion, onnxruntime});
   const [c, h, w] = spec.inputShape;
-  const model: ModelMsg = {
+  const bare: ModelMsg = {
     ir_version: irVersion,
     opset_import: [{domain: '', version: opset}, ...(nbits ? [{domain: MATMUL_NBITS.domain, version: 1}] : [])],
     producer_name: 'cbp',
-    producer_version: metadata['cbp.version'] ?? card?.metadata['cbp.version'] ?? '',
-    doc_string: card?.docString ?? '',
+    producer_version: '',
     graph: {
       name: spec.name,
       node: nodes,
@@ -228,14 +242,30 @@ export function writeOnnx(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
       input: [{name: INPUT_NAME, type: {tensor_type: {elem_type: DataType.FLOAT, shape: {dim: [{dim_param: 'batch'}, {dim_value: c}, {dim_value: h}, {dim_value: w}]}}}}],
       output: [{name: OUTPUT_NAME, type: {tensor_type: {elem_type: DataType.FLOAT, shape: {dim: [{dim_param: 'batch'}, {dim_value: spec.numClasses}]}}}}],
     },
+    metadata_props: [],
+  };
+  const model = described(bare, {layers, opset, irVersion, onnxruntime}, metadata, describe);
+  return {model, opset, irVersion, layers, onnxruntime};
+}
+
+/**
+ * A model with its card: the doc_string, the metadata (the caller's, the card's, and `cbp.layers`: each layer's
+ * storage, bits and scale, and whether it runs on integer kernels when the file has int8 activations).
+ */
+export function described(model: ModelMsg, written: Written, metadata: Record<string, string>, describe?: Describe): ModelMsg {
+  const card = describe?.(written);
+  const integer = new Set(written.activations?.integerLayers ?? []);
+  return {
+    ...model,
+    producer_version: metadata['cbp.version'] ?? card?.metadata['cbp.version'] ?? '',
+    doc_string: card?.docString ?? '',
     metadata_props: Object.entries({
       ...metadata,
       ...card?.metadata,
-      'cbp.layers': JSON.stringify(layers.map((l) => ({layer: l.layer, constrained: l.constrained, storage: l.storage, bits: l.bitsPerWeight, scale: l.scale ?? null}))),
+      'cbp.layers': JSON.stringify(written.layers.map((l) => ({
+        layer: l.layer, constrained: l.constrained, storage: l.storage, bits: l.bitsPerWeight, scale: l.scale ?? null,
+        ...(written.activations !== undefined ? {activations: integer.has(l.layer) ? 'int8' : 'float'} : {}),
+      }))),
     }).map(([key, value]) => ({key, value})),
   };
-  const err = ModelProto.verify(model);
-  if (err) throw new CbpError(`internal: ONNX model for ${spec.name} does not fit the schema: ${err}`);
-  const bytes = ModelProto.encode(ModelProto.fromObject(model)).finish();
-  return {bytes, opset, irVersion, layers, onnxruntime};
 }

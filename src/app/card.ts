@@ -10,6 +10,7 @@ import {MAX_LABELS, MAX_LABEL_LENGTH, checkLabels} from '../data/labels';
 import type {RunState} from '../run/checkpoint';
 import type {ModelSpec} from '../../models/spec';
 import {PLAIN_STORAGE, STORAGE} from '../../onnx/codes';
+import type {ActivationFacts} from '../../onnx/int8';
 import {INPUT_NAME, OUTPUT_NAME, type Describe, type LayerExport, type WeightFormat, type Written} from '../../onnx/writer';
 
 /**
@@ -28,6 +29,9 @@ export const CARD_KEYS = {
   minOnnxRuntime: 'cbp.min_onnxruntime',
   weights: 'cbp.weights',
   source: 'cbp.source',
+  activations: 'cbp.activations',
+  calibration: 'cbp.calibration',
+  int8Check: 'cbp.int8_check',
 } as const;
 
 /**
@@ -91,6 +95,8 @@ export interface ModelCard {
   readonly source: CardSource;
   readonly layers: readonly {readonly layer: string; readonly constrained: boolean; readonly storage: string; readonly bits: number}[];
   readonly exportedBy: string;
+  /** 8-bit activations (`--activations int8`): how they were calibrated and the top-1 measured; null for float activations. */
+  readonly activations: ActivationFacts | null;
 }
 
 export interface CardInput {
@@ -204,6 +210,7 @@ export function cardOf(input: CardInput, written: Written): ModelCard {
     source: sourceOf(state),
     layers: written.layers.map((l: LayerExport) => ({layer: l.layer, constrained: l.constrained, storage: l.storage, bits: l.bitsPerWeight})),
     exportedBy: VERSION,
+    activations: written.activations ?? null,
   };
 }
 
@@ -231,6 +238,7 @@ export function cardText(card: ModelCard): {metadata: Record<string, string>; do
     ...(s.kind === 'trained' && s.top1 !== null && s.top5 !== null && s.cfs !== null ? {'cbp.top1': String(s.top1), 'cbp.top5': String(s.top5), 'cbp.cfs': String(s.cfs)} : {}),
     // How many test images cbp.top1 stands for: a figure from 256 images is not one from the whole test set.
     ...(s.kind === 'trained' && s.top1 !== null && s.top1Images !== null ? {'cbp.top1_images': String(s.top1Images)} : {}),
+    ...(card.activations !== null ? activationKeys(card.activations) : {}),
   };
   const [c, h, w] = p.shape;
   const constraint = isQuant(card.constraint) ? `${CONSTRAINTS[card.constraint].help} weights` : 'full-precision weights';
@@ -250,9 +258,29 @@ export function cardText(card: ModelCard): {metadata: Record<string, string>; do
       (card.labels !== null ? ` for ${card.labels.slice(0, 5).join(', ')}${card.labels.length > 5 ? `, … (${card.labels.length} classes)` : ''}.` : '; class names not recorded.'),
     `Needs ONNX Runtime ≥ ${card.minOnnxRuntime} (opset ${card.opset})` +
       (packed.length > 0 ? `; ${packed.map((l) => l.layer).join(', ')} stored as ${[...new Set(packed.map((l) => l.storage))].join('/')}.` : '.'),
+    ...(card.activations !== null ? [activationLine(card.activations)] : []),
     `The same facts as data: metadata_props cbp.* (cbp's docs/FORMAT.md, "Model card").`,
   ];
   return {metadata, docString: lines.join('\n')};
+}
+
+/** The card's keys of an int8-activation file. */
+function activationKeys(a: ActivationFacts): Record<string, string> {
+  return {
+    [CARD_KEYS.activations]: 'int8',
+    [CARD_KEYS.calibration]: JSON.stringify({method: a.method, images: a.images, data: a.data, folded_batch_norms: a.foldedBatchNorms, float_layers: a.floatLayers}),
+    [CARD_KEYS.int8Check]: JSON.stringify({images: a.check.images, data: a.check.data, float_top1: a.check.floatTop1, int8_top1: a.check.int8Top1, agreement: a.check.agreement}),
+  };
+}
+
+function activationLine(a: ActivationFacts): string {
+  const c = a.check;
+  const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+  return `Activations: 8-bit (uint8, QuantizeLinear/DequantizeLinear around ${a.integerLayers.length} integer layers${a.floatLayers.length > 0 ? `; ${a.floatLayers.join(', ')} float` : ''}), ` +
+    `calibrated by ${a.method === 'minmax' ? 'min/max' : 'percentile'} on ${a.images} training images of ${a.data}; ` +
+    (c.floatTop1 !== null && c.int8Top1 !== null
+      ? `test top-1 on ${c.images} images of ${c.data}: ${pct(c.int8Top1)} (float activations ${pct(c.floatTop1)}, ${((c.int8Top1 - c.floatTop1) * 100).toFixed(2)} points).`
+      : `top-1 agrees with the float-activation file on ${pct(c.agreement)} of ${c.images} images of ${c.data}.`);
 }
 
 /** The card writer for `writeOnnx`. */
@@ -276,6 +304,32 @@ export interface CardView {
   readonly minOnnxRuntime: string | null;
   readonly weights: string | null;
   readonly source: CardSource | null;
+  /** `int8` files (`cbp.activations`): the calibration and the top-1 measured at export; null for float activations. */
+  readonly activations: ActivationView | null;
+}
+
+export interface ActivationView {
+  readonly type: 'int8';
+  readonly method: string | null;
+  readonly images: number | null;
+  readonly data: string | null;
+  readonly check: {readonly images: number | null; readonly floatTop1: number | null; readonly int8Top1: number | null; readonly agreement: number | null} | null;
+}
+
+function activationView(meta: Readonly<Record<string, string>>, file: string): ActivationView | null {
+  const type = meta[CARD_KEYS.activations];
+  if (type === undefined) return null;
+  if (type !== 'int8') throw new CbpError(`${file}: metadata '${CARD_KEYS.activations}' is ${JSON.stringify(type.slice(0, 40))}, expected int8`, 'BAD_ONNX');
+  const field = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null && !Array.isArray(o) ? Object.getOwnPropertyDescriptor(o, k)?.value : undefined);
+  const cal = parseJson(meta, CARD_KEYS.calibration, file);
+  const chk = parseJson(meta, CARD_KEYS.int8Check, file);
+  return {
+    type: 'int8',
+    method: strOrNull(field(cal, 'method')),
+    images: numOrNull(field(cal, 'images')),
+    data: strOrNull(field(cal, 'data')),
+    check: chk === undefined ? null : {images: numOrNull(field(chk, 'images')), floatTop1: numOrNull(field(chk, 'float_top1')), int8Top1: numOrNull(field(chk, 'int8_top1')), agreement: numOrNull(field(chk, 'agreement'))},
+  };
 }
 
 function parseJson(meta: Readonly<Record<string, string>>, key: string, file: string): unknown {
@@ -342,6 +396,7 @@ export function readCard(meta: Readonly<Record<string, string>>, file: string, o
     minOnnxRuntime: meta[CARD_KEYS.minOnnxRuntime] ?? runtimeForOpset(opset),
     weights: meta[CARD_KEYS.weights] ?? null,
     source,
+    activations: activationView(meta, file),
   };
 }
 

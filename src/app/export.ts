@@ -10,12 +10,15 @@ import {describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError, errorMessage} from '../core/errors';
-import {checkChoice} from '../core/checks';
+import {checkChoice, checkInt} from '../core/checks';
 import type {BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
-import {WEIGHT_FORMATS, writeOnnx, type LayerExport, type WeightFormat} from '../../onnx/writer';
+import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type WeightFormat, type Written} from '../../onnx/writer';
+import {newerRuntime} from '../../onnx/codes';
+import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
+import {CALIBRATION_IMAGES, int8Model} from './int8';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -36,8 +39,22 @@ export interface ExportOptions {
   readonly verifyWith?: 'tfjs' | 'float-onnx';
   /** Class names in output order for the model card (a file with one per line, or the names); by default the run's. */
   readonly labels?: string | readonly string[];
+  /**
+   * `int8`: 8-bit activations on integer kernels (QDQ; src/app/int8.ts), calibrated on training images; the
+   * weights are then INT8 codes whatever `weights` says (`auto` or `int8` only). `float` (the default): float activations.
+   */
+  readonly activations?: ActivationType;
+  /** Calibration data for `int8` (a built-in set or an image folder); by default the run's own. */
+  readonly calibrate?: string;
+  readonly calibrationImages?: number;
+  readonly calibration?: CalibrationMethod;
+  /** Layers (names or globs) an `int8` file keeps in float. */
+  readonly keepFloat?: readonly string[];
   readonly log?: (line: string) => void;
 }
+
+export const ACTIVATION_TYPES = ['float', 'int8'] as const;
+export type ActivationType = (typeof ACTIVATION_TYPES)[number];
 
 export interface ExportResult {
   readonly out: string;
@@ -53,6 +70,9 @@ export interface ExportResult {
   readonly verifiedWith: 'tfjs' | 'float-onnx';
   /** The model card written into the file (metadata_props and doc_string; docs/FORMAT.md). */
   readonly card: ModelCard;
+  readonly activations: ActivationType;
+  /** For `int8`: calibration, the layers on integer kernels, top-1 against the float-activation file. */
+  readonly int8?: ActivationFacts;
 }
 
 /**
@@ -78,6 +98,18 @@ function storedWeights(weights: Weights, layers: readonly LayerExport[], quant: 
 export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResult> {
   checkChoice('--format', opts.format, EXPORT_FORMATS, 'format');
   const format = checkChoice('--weights', opts.weights, WEIGHT_FORMATS, 'weight storage');
+  const activations = checkChoice('--activations', opts.activations ?? 'float', ACTIVATION_TYPES, 'activation type');
+  const int8 = activations === 'int8';
+  if (int8 && format !== 'auto' && format !== 'int8') {
+    throw new CbpError(`--weights ${format} with --activations int8: an int8-activation file stores its weights as INT8 codes; use --weights auto or int8`, 'FLAG_CONFLICT');
+  }
+  if (!int8) {
+    for (const [flag, v] of [['--calibrate', opts.calibrate], ['--calibration-images', opts.calibrationImages], ['--calibration', opts.calibration], ['--keep-float', opts.keepFloat]] as const) {
+      if (v !== undefined) throw new CbpError(`${flag} applies to --activations int8 only`, 'FLAG_CONFLICT');
+    }
+  }
+  const method = checkChoice('--calibration', opts.calibration ?? DEFAULT_CALIBRATION, CALIBRATION_METHODS, 'calibration method');
+  const calibrationImages = checkInt('--calibration-images', opts.calibrationImages ?? CALIBRATION_IMAGES, 1, 100_000);
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
   // Models trained here verify on their own test images; imported models (unless told a built-in set of their
@@ -90,8 +122,9 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   // Checked before the graph is written, so a wrong labels file fails at once on a large model.
   const labels = opts.labels === undefined ? undefined
     : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
-  const card = {state: ck.state, spec, weights: format, ...(labels !== undefined ? {labels} : {})};
-  const withLayers = writeOnnx(spec, config.quant, weights, format, {}, describeWith(card));
+  const card = {state: ck.state, spec, weights: int8 ? 'int8' as const : format, ...(labels !== undefined ? {labels} : {})};
+  // An int8-activation file starts from the float export, which is verified below as any export is.
+  let withLayers = writeOnnx(spec, config.quant, weights, int8 ? 'float' : format, {}, describeWith(card));
   const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
   const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
   if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
@@ -141,6 +174,15 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   }
   const dir = path.dirname(path.resolve(out));
   if (!fs.existsSync(dir)) throw new CbpError(`--out ${out}: folder ${dir} does not exist`, 'NO_FILE');
+  let facts: ActivationFacts | undefined;
+  let written: Written = withLayers;
+  if (int8) {
+    const float = onnxModel(spec, config.quant, weights, 'float', {});
+    const q = await int8Model(spec, config.quant, weights, float, config.data, {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? []}, opts.log);
+    facts = q.facts;
+    written = {layers: q.layers, opset: float.opset, irVersion: float.irVersion, onnxruntime: newerRuntime(float.onnxruntime, INT8_ACTIVATIONS_RUNTIME), activations: facts};
+    withLayers = {...written, bytes: encodeModel(described(q.model, written, {}, describeWith(card)), spec.name)};
+  }
   writeFileAtomic(out, withLayers.bytes);
   return {
     out,
@@ -152,7 +194,9 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
     maxLogit,
     verifiedImages: n,
     verifiedWith: verifyWith,
-    card: cardOf(card, withLayers),
+    card: cardOf(card, written),
+    activations,
+    ...(facts !== undefined ? {int8: facts} : {}),
   };
 }
 

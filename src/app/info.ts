@@ -25,6 +25,8 @@ export interface LayerInfo {
   readonly counts: readonly number[];
   readonly float32Bytes: number;
   readonly storedBytes: number;
+  /** In a file with int8 activations: whether the layer runs on integer kernels (its input and weights dequantized) or in float. */
+  readonly activations?: 'int8' | 'float';
 }
 
 export interface ModelInfo {
@@ -174,6 +176,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   const inits = new Map<string, TensorMsg>(model.graph.initializer.map((t) => [t.name, t]));
   const producers = new Map(model.graph.node.map((n) => [n.output[0], n]));
   const scales = layerScales(meta['cbp.layers'] ?? '[]', file);
+  const int8File = meta['cbp.activations'] === 'int8';
   const layers: LayerInfo[] = [];
   let parameters = 0;
   // Parameters: float tensors other than dequantization constants, plus the coded weights of constrained layers.
@@ -208,7 +211,10 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     if (t === undefined) continue;
     const n = sizeOf(t.dims);
     const bits = BITS[t.data_type] ?? 32;
-    const constrained = codesT !== undefined && quant !== undefined;
+    // In an int8-activation file every integer layer's weights are INT8 codes behind a DequantizeLinear; only the
+    // constrained ones have a scale in cbp.layers.
+    const dequantized = producers.get(wName)?.op_type === 'DequantizeLinear';
+    const constrained = codesT !== undefined && quant !== undefined && (!dequantized || scales.has(node.name));
     if (constrained && (bits > 8 || (t.raw_data?.length ?? 0) < Math.ceil((n * bits) / 8))) {
       throw new CbpError(`${file}: codes '${t.name}' of layer ${node.name} are not packed raw data of 2, 4 or 8 bits (data type ${t.data_type}, ${t.raw_data?.length ?? 0} bytes for ${n} codes)`, 'BAD_ONNX');
     }
@@ -222,6 +228,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, codeBits(t, file)), quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),
+      ...(int8File ? {activations: dequantized && producers.get(node.input[0])?.op_type === 'DequantizeLinear' ? 'int8' as const : 'float' as const} : {}),
     });
   }
   for (const l of layers) if (l.constraint !== 'none') parameters += l.weights;
@@ -263,7 +270,7 @@ export function inspectLoadedCheckpoint(ck: Checkpoint): ModelInfo {
     });
   }
   const card = checkpointCard(ck.state, spec);
-  const view: CardView = {cardVersion: card.cardVersion, labels: card.labels, preprocessing: card.preprocessing, minOnnxRuntime: card.minOnnxRuntime, weights: card.weights, source: card.source};
+  const view: CardView = {cardVersion: card.cardVersion, labels: card.labels, preprocessing: card.preprocessing, minOnnxRuntime: card.minOnnxRuntime, weights: card.weights, source: card.source, activations: null};
   return summary(dir, 'checkpoint', config.model, config.quant, layers, parameters, fs.statSync(path.join(dir, WEIGHTS_FILE)).size, view);
 }
 

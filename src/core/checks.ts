@@ -1,4 +1,5 @@
 import {CbpError, describe} from './errors';
+import {listed, shown} from './shown';
 
 export function checkInt(flag: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -29,4 +30,20 @@ export function required<K, V>(map: ReadonlyMap<K, V>, key: K, what: string): V 
   const value = map.get(key);
   if (value === undefined) throw new Error(`internal: no ${what} for '${String(key)}'`);
   return value;
+}
+
+/** A shell-style glob (`*`, `?`) as an anchored regular expression. */
+export function globRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+}
+
+/**
+ * A test of names against the globs a flag gave; a glob that matches none of `names` is refused, naming them.
+ */
+export function globMatcher(flag: string, patterns: readonly string[], names: readonly string[], what: string): (name: string) => boolean {
+  const res = patterns.map((p) => ({p, re: globRegExp(p)}));
+  for (const {p, re} of res) {
+    if (!names.some((n) => re.test(n))) throw new CbpError(`${flag} ${shown(p)}: matches no ${what}; they are ${listed(names)}`, 'BAD_FLAG');
+  }
+  return (name) => res.some(({re}) => re.test(name));
 }

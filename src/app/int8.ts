@@ -1,0 +1,170 @@
+import * as ort from 'onnxruntime-node';
+import type {Weights} from '../core/weights';
+import {sameShape} from '../core/weights';
+import {CbpError} from '../core/errors';
+import {globMatcher} from '../core/checks';
+import {openSession} from '../core/ort';
+import {shown} from '../core/shown';
+import {openSource, EVAL_BATCH, type Source} from '../data/source';
+import type {ModelSpec, QuantOrNone} from '../../models/index';
+import {codeUnit, encodeLevels} from '../../onnx/codes';
+import {encodeModel, type LayerExport} from '../../onnx/writer';
+import {planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type ExactWeight, type Int8Plan} from '../../onnx/int8';
+import type {ModelMsg} from '../../onnx/schema';
+
+/** `cbp export --activations int8`: what calibrates it and which layers stay float. */
+export interface Int8Options {
+  /** Calibration images: a built-in data set or an image folder (its train/ split); by default the run's data. */
+  readonly calibrate?: string;
+  /** How many training images calibrate the ranges (the first N; spread over the classes for folders). */
+  readonly images: number;
+  readonly method: CalibrationMethod;
+  /** Convolution/dense layers (names or globs) that stay float32 with float activations. */
+  readonly keepFloat: readonly string[];
+}
+
+/** Default calibration images: a few hundred (measured: docs/RESULTS.md, "int8 activations"). */
+export const CALIBRATION_IMAGES = 256;
+
+/** Test images the int8 file's top-1 is measured on against the float-activation file's. */
+const CHECK_IMAGES: Record<Source['kind'], number> = {builtin: 10000, folder: 256};
+
+export interface Int8Export {
+  readonly model: ModelMsg;
+  readonly layers: readonly LayerExport[];
+  readonly facts: ActivationFacts;
+}
+
+/** The layer of a weight initializer name (`layer1.0.conv1.weight` → `layer1.0.conv1`). */
+const layerOf = (weight: string): string => weight.replace(/\.weight$/, '');
+
+/**
+ * The int8-activation file of a float export (`float`: what `onnxModel` wrote with `float` storage, and its layers):
+ * batch norms folded, ranges calibrated in ONNX Runtime on `opts.images` training images, QDQ written, then the
+ * file's top-1 measured against the float file's on test images of the same data.
+ */
+export async function int8Model(
+  spec: ModelSpec,
+  quant: QuantOrNone,
+  weights: Weights,
+  float: {readonly model: ModelMsg; readonly layers: readonly LayerExport[]},
+  data: string | undefined,
+  opts: Int8Options,
+  log?: (line: string) => void,
+): Promise<Int8Export> {
+  const source = calibrationSource(spec, data, opts);
+  const exact = new Map<string, ExactWeight>();
+  for (const l of float.layers) {
+    if (!l.constrained || l.scale === undefined || quant === 'none') continue;
+    const w = weights.get(`${l.layer}.weight`);
+    if (w === undefined) continue;
+    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, quant).codes, step: Math.fround(codeUnit(quant) * l.scale)});
+  }
+  const layerNames = float.layers.map((l) => l.layer);
+  const keep = globMatcher('--keep-float', opts.keepFloat, layerNames, 'convolution or dense layer');
+  const plan = planInt8(float.model, exact, (w) => keep(layerOf(w)));
+  if (plan.integerLayers.length === 0) throw new CbpError(`--keep-float ${opts.keepFloat.join(',')}: keeps every layer in float; nothing would run on integers`, 'BAD_FLAG');
+  const ranges = await calibrate(plan, spec, source, opts, log);
+  const model = writeInt8(plan, ranges);
+  const check = await compare(float.model, model, spec, source, log);
+  const integer = new Set(plan.integerLayers.map(layerOf));
+  const layers = float.layers.map((l): LayerExport => (integer.has(l.layer) ? {...l, storage: 'int8', bitsPerWeight: 8} : l));
+  return {
+    model,
+    layers,
+    facts: {
+      method: opts.method,
+      images: Math.min(opts.images, source.train?.count ?? 0),
+      data: source.name,
+      integerLayers: plan.integerLayers.map(layerOf),
+      floatLayers: plan.floatLayers.map(layerOf),
+      foldedBatchNorms: plan.foldedBatchNorms,
+      check,
+    },
+  };
+}
+
+function calibrationSource(spec: ModelSpec, data: string | undefined, opts: Int8Options): Source {
+  const flag = opts.calibrate !== undefined ? '--calibrate' : 'the run\'s data';
+  const from = opts.calibrate ?? data;
+  if (from === undefined) {
+    throw new CbpError('--activations int8 needs calibration images and the run records no training data: give --calibrate DATA (a built-in data set or an image folder with train/ and val/)', 'MISSING_FLAG');
+  }
+  const source = openSource(from, {need: 'train', limit: opts.images, testLimit: undefined, flag: opts.calibrate !== undefined ? '--calibrate' : '--data', side: spec.inputShape[1]});
+  if (!sameShape(source.shape, spec.inputShape)) {
+    throw new CbpError(`${flag} ${shown(from)}: images of [${source.shape.join(', ')}], but ${spec.name} reads [${spec.inputShape.join(', ')}]; give --calibrate DATA of the model's input`, 'BAD_FLAG');
+  }
+  if (source.train === undefined || source.train.count === 0) throw new CbpError(`${flag} ${shown(from)}: no training images to calibrate on`, 'BAD_FOLDER');
+  return source;
+}
+
+async function calibrate(plan: Int8Plan, spec: ModelSpec, source: Source, opts: Int8Options, log?: (line: string) => void): Promise<Map<string, {min: number; max: number}>> {
+  const train = source.train;
+  if (train === undefined) throw new CbpError('internal: calibration source without training images');
+  const opened = await openSession(encodeModel(plan.calibration, spec.name), 'cpu', `${spec.name} (calibration)`);
+  const gatherer = new RangeGatherer(opts.method);
+  const input = plan.folded.graph.input[0].name;
+  const batch = Math.min(EVAL_BATCH[source.kind], 32);
+  let seen = 0;
+  try {
+    for await (const b of train.batches(batch, 'NCHW')) {
+      const out = await opened.session.run({[opened.session.inputNames[0]]: new ort.Tensor('float32', b.x, [b.count, ...spec.inputShape])}, plan.calibrated);
+      if (plan.points.has(input)) gatherer.add(input, b.x);
+      for (const t of plan.calibrated) {
+        const d = out[t]?.data;
+        if (!(d instanceof Float32Array)) throw new CbpError(`internal: calibration output '${t}' is not float32`);
+        gatherer.add(t, d);
+      }
+      seen += b.count;
+    }
+  } finally {
+    await opened.session.release();
+  }
+  log?.(`calibrated ${plan.points.size} activations on ${seen} training images of ${shown(source.name)} (${opts.method})`);
+  return gatherer.result();
+}
+
+/** Top-1 of the float-activation and the int8 file on the same test images, and how often their top-1 agrees. */
+async function compare(float: ModelMsg, int8: ModelMsg, spec: ModelSpec, source: Source, log?: (line: string) => void): Promise<ActivationFacts['check']> {
+  const limit = CHECK_IMAGES[source.kind];
+  const test = openSource(source.name, {need: 'test', limit, side: spec.inputShape[1]});
+  const labelled = test.numClasses === spec.numClasses;
+  const a = await openSession(encodeModel(float, spec.name), 'cpu', `${spec.name} (float activations)`);
+  const b = await openSession(encodeModel(int8, spec.name), 'cpu', `${spec.name} (int8 activations)`);
+  let n = 0;
+  let rightA = 0;
+  let rightB = 0;
+  let agree = 0;
+  try {
+    for await (const batch of test.test.batches(Math.min(EVAL_BATCH[test.kind], 100), 'NCHW')) {
+      const feed = (s: ort.InferenceSession): Record<string, ort.Tensor> => ({[s.inputNames[0]]: new ort.Tensor('float32', batch.x, [batch.count, ...spec.inputShape])});
+      const ya = (await a.session.run(feed(a.session)))[a.session.outputNames[0]].data;
+      const yb = (await b.session.run(feed(b.session)))[b.session.outputNames[0]].data;
+      if (!(ya instanceof Float32Array) || !(yb instanceof Float32Array)) throw new CbpError('internal: logits are not float32');
+      const k = spec.numClasses;
+      for (let i = 0; i < batch.count; i++) {
+        const pa = argmax(ya, i * k, k);
+        const pb = argmax(yb, i * k, k);
+        if (!Number.isFinite(yb[i * k + pb])) throw new CbpError(`the int8 file's logits are not finite on test image ${n + i + 1}; no file was written`, 'EXPORT_MISMATCH');
+        if (pa === pb) agree++;
+        if (pa === batch.y[i]) rightA++;
+        if (pb === batch.y[i]) rightB++;
+      }
+      n += batch.count;
+    }
+  } finally {
+    await a.session.release();
+    await b.session.release();
+  }
+  const check = {images: n, data: test.name, floatTop1: labelled ? rightA / n : null, int8Top1: labelled ? rightB / n : null, agreement: agree / n};
+  log?.(`checked on ${n} test images: top-1 ${labelled ? `${pct(check.floatTop1)} with float activations, ${pct(check.int8Top1)} with int8` : 'not measured (the data has another number of classes)'}; the two agree on ${pct(check.agreement)}`);
+  return check;
+}
+
+const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(2)}%`);
+
+function argmax(v: Float32Array, start: number, k: number): number {
+  let best = 0;
+  for (let j = 1; j < k; j++) if (v[start + j] > v[start + best]) best = j;
+  return best;
+}
