@@ -180,6 +180,41 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
     nodes.push({...n, input: [n.input[0], n.input[1], biasName], output: [bn.output[0]]});
     foldedBatchNorms++;
   }
+  // A convolution on the input with fewer channels than a multiple of 4 (an RGB image) reads the input padded with
+  // zero channels: ONNX Runtime's fast integer convolutions want a multiple of 4 input channels, and otherwise fall
+  // back to a general kernel as slow as the float one. The zero channels meet zero weights: the same result.
+  const inputName = g.input[0].name;
+  let padded: string | undefined;
+  for (let k = 0; k < nodes.length; k++) {
+    const n = nodes[k];
+    const w = layerWeight(n);
+    const t = w === undefined ? undefined : (replaced.get(w) ?? inits.get(w));
+    if (w === undefined || t === undefined || n.op_type !== 'Conv' || n.input[0] !== inputName || keepFloat(w) || (attrOf(n, 'group')?.i ?? 1) !== 1) continue;
+    const [out, cin, ...kernel] = t.dims;
+    const extra = (4 - (cin % 4)) % 4;
+    if (extra === 0 || kernel.length !== 2) continue;
+    const area = kernel[0] * kernel[1];
+    const values = required(floatValues, w, 'weight values');
+    const wide = new Float32Array(out * (cin + extra) * area);
+    for (let o = 0; o < out; o++) wide.set(values.subarray(o * cin * area, (o + 1) * cin * area), o * (cin + extra) * area);
+    const dims = [out, cin + extra, ...kernel];
+    floatValues.set(w, wide);
+    replaced.set(w, floatTensor(w, dims, wide));
+    const cw = weights.get(w);
+    if (cw !== undefined) {
+      const codes = new Int8Array(wide.length);
+      for (let o = 0; o < out; o++) codes.set(cw.codes.subarray(o * cin * area, (o + 1) * cin * area), o * (cin + extra) * area);
+      weights.set(w, {dims, codes, scales: cw.scales, exact: cw.exact});
+    }
+    if (padded === undefined) {
+      padded = `${inputName}_padded`;
+      const pads = BigInt64Array.from([0, 0, 0, 0, 0, extra, 0, 0].map(BigInt));
+      newInits.push({name: `${padded}_pads`, dims: [8], data_type: DataType.INT64, raw_data: new Uint8Array(pads.buffer)});
+      nodes.unshift({name: padded, op_type: 'Pad', input: [inputName, `${padded}_pads`], output: [padded], attribute: []});
+      k++;
+    }
+    nodes[k] = {...n, input: [padded, ...n.input.slice(1)]};
+  }
   const used = new Set(nodes.flatMap((n) => n.input));
   const initializer = [...g.initializer.filter((t) => used.has(t.name)).map((t) => replaced.get(t.name) ?? t), ...newInits];
   const folded: ModelMsg = {...model, graph: {...g, node: nodes, initializer}};
@@ -197,7 +232,7 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
     }
     integerLayers.push(w);
     if (!weights.has(w)) {
-      weights.set(w, roundedWeight(required(inits, w, 'weight').dims, required(floatValues, w, 'weight values')));
+      weights.set(w, roundedWeight((replaced.get(w) ?? required(inits, w, 'weight')).dims, required(floatValues, w, 'weight values')));
     }
   }
 
@@ -212,7 +247,8 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
   };
   const points = new Map<string, PointRule>();
   const input = g.input[0].name;
-  if (!onlyFloatLayers(input)) points.set(input, {kind: 'calibrated', nonNegative: false});
+  const padOnly = (foldedConsumers.get(input) ?? []).every((c) => c.op_type === 'Pad' && c.name === `${input}_padded`);
+  if (!onlyFloatLayers(input) && !padOnly) points.set(input, {kind: 'calibrated', nonNegative: false});
   for (const n of nodes) {
     const t = n.output[0];
     if (outputs.has(t) || fusedActivation(t) || onlyFloatLayers(t)) continue;
