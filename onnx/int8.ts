@@ -309,12 +309,14 @@ export class RangeGatherer {
   add(tensor: string, values: Float32Array): void {
     let lo = Infinity;
     let hi = -Infinity;
+    let nan = false;
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
+      nan ||= v !== v;
     }
-    if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new CbpError(`calibration: tensor '${tensor}' holds non-finite values`, 'EXPORT_MISMATCH');
+    if (nan || !Number.isFinite(lo) || !Number.isFinite(hi)) throw new CbpError(`calibration: tensor '${tensor}' holds non-finite values`, 'EXPORT_MISMATCH');
     if (this.method === 'percentile') {
       [lo, hi] = percentiles(values, lo, hi, PERCENTILE);
       const s = this.sums.get(tensor) ?? {lo: 0, hi: 0, batches: 0};
