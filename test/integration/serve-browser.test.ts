@@ -103,6 +103,9 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     assert.equal(trained.status, 0, trained.stderr);
     const exported = cbp(['export', '--format', 'onnx', '--checkpoint', run, '--out', model]);
     assert.equal(exported.status, 0, exported.stderr);
+    const int8Model = path.join(runs, 'lenet5_bin_int8.onnx');
+    const int8 = cbp(['export', '--checkpoint', run, '--out', int8Model, '--activations', 'int8']);
+    assert.equal(int8.status, 0, int8.stderr);
     const float = cbp(['train', '--model', 'lenet5', '--quant', 'none', '--data', 'mnist', '--limit', '256', '--batch-size', '64', '--lr', '0.05', '--epochs', '2', '--test-limit', '200', '--engine', 'onnxruntime', '--no-plot', '--out', path.join(runs, 'lenet5-float')]);
     assert.equal(float.status, 0, float.stderr);
 
@@ -209,6 +212,27 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     const rendered = (await text(page, 'document.body.innerText')).split('\n').filter((l) => !l.startsWith('cbp.')).join('\n');
     assert.doesNotMatch(rendered, /\b(null|undefined|NaN)\b/);
     if (SHOTS) await page.screenshot({path: path.join(SHOTS, 'serve-try.png'), fullPage: true});
+
+    // The int8-activation file of the same run: onnxruntime-web's wasm runs its integer graph in the page, to the
+    // logits and the class onnxruntime-node gives for the same input.
+    await page.goto(`${served.url}#/model/lenet5_bin_int8.onnx`);
+    await page.waitForFunction("document.querySelector('h1')?.textContent?.includes('lenet5_bin_int8') === true");
+    await page.waitForSelector('#pad');
+    assert.match(await text(page, `document.querySelector('#card').textContent`), /cbp\.activations/);
+    const before = await text(page, 'document.body.dataset.tries ?? ""');
+    await page.evaluate(`(() => {
+      const bytes = Uint8Array.from(atob(${JSON.stringify(png.toString('base64'))}), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'mnist-test-0.png', {type: 'image/png'}));
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+      return 0;
+    })()`);
+    await page.waitForFunction(`document.body.dataset.tries !== ${JSON.stringify(before)}`, {timeout: 60_000});
+    const q = JSON.parse(await text(page, 'JSON.stringify(window.cbpLast)')) as TryResult;
+    const nodeInt8 = await ortLogits(int8Model, q.input, q.dims);
+    assert.ok(maxAbsDiff(q.logits, nodeInt8) < 1e-4, `int8 logits differ between the page and onnxruntime-node by ${maxAbsDiff(q.logits, nodeInt8)}`);
+    assert.equal(q.top[0].index, argmax(nodeInt8));
+    assert.equal(q.top[0].index, argmax(nodeDropped), 'the int8 file gives the float file\'s class for the test image');
     assert.deepEqual(errors, []);
   } finally {
     await browser?.close();
