@@ -4,7 +4,7 @@
  * loaded and run in onnxruntime-node, in onnxruntime-web's WebAssembly build (in Node), checked by the onnx
  * checker and loaded and run in OpenCV's DNN module (both through Debian's /usr/bin/python3 with python3-onnx and
  * python3-opencv; "not installed" where they are absent). Logits are compared with ONNX Runtime on the float32
- * export of the same weights. Prints a Markdown table; `--write` puts it into docs/DEPLOY.md between its markers.
+ * export of the same weights (an `--activations int8` file: with onnxruntime-node's logits of that file). Prints a Markdown table; `--write` puts it into docs/DEPLOY.md between its markers.
  *
  *   npm run build && node dist/bench/compat.js --write
  */
@@ -27,7 +27,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
 const BATCH = 8;
 
-const VARIANTS: readonly {readonly name: string; readonly quant: QuantOrNone; readonly weights: WeightFormat}[] = [
+const VARIANTS: readonly {readonly name: string; readonly quant: QuantOrNone; readonly weights: WeightFormat; readonly int8?: true}[] = [
   {name: 'auto, bin (1 bit)', quant: 'bin', weights: 'auto'},
   {name: 'auto, ter (INT2)', quant: 'ter', weights: 'auto'},
   {name: 'auto, 2bit (INT4)', quant: '2bit', weights: 'auto'},
@@ -35,6 +35,7 @@ const VARIANTS: readonly {readonly name: string; readonly quant: QuantOrNone; re
   {name: 'float, bin', quant: 'bin', weights: 'float'},
   {name: 'portable, bin', quant: 'bin', weights: 'portable'},
   {name: 'fast, ter (MatMulNBits)', quant: 'ter', weights: 'fast'},
+  {name: '--activations int8, bin (QDQ)', quant: 'bin', weights: 'auto', int8: true},
 ];
 const MODELS: readonly ModelName[] = ['lenet5', 'resnet20'];
 
@@ -157,9 +158,11 @@ async function main(): Promise<void> {
       if (!fs.existsSync(run)) untrainedRun(run, model, v.quant, 'mnist');
       const file = path.join(tmp, `${model}-${v.quant}-${v.weights}.onnx`);
       const reference = path.join(tmp, `${model}-${v.quant}-reference.onnx`);
-      const e = await exportCheckpoint({checkpoint: run, format: 'onnx', out: file, weights: v.weights, verifyWith: 'float-onnx', verifyImages: 16});
+      const e = await exportCheckpoint({checkpoint: run, format: 'onnx', out: file, weights: v.weights, verifyWith: 'float-onnx', verifyImages: 16, ...(v.int8 ? {activations: 'int8' as const} : {})});
       if (!fs.existsSync(reference)) await exportCheckpoint({checkpoint: run, format: 'onnx', out: reference, weights: 'float', verifyWith: 'float-onnx', verifyImages: 16});
-      const opened = await openSession(fs.readFileSync(reference), 'cpu', reference);
+      // An int8-activation file computes other logits than the float one: each runtime is held to onnxruntime-node's
+      // logits of the same file (cbp's own check holds those to the float file's top-1).
+      const opened = await openSession(fs.readFileSync(v.int8 ? file : reference), 'cpu', reference);
       const expected = (await runBatch(opened.session, x, dims)).data;
       await opened.session.release();
       const py = python(file, x, dims, tmp);
