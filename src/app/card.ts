@@ -190,7 +190,7 @@ function recordedLabels(state: RunState, numClasses: number): readonly string[] 
 }
 
 /** The data whose preprocessing the weights expect: the training data, or what `cbp import --data` said. */
-function dataOf(state: RunState): string | undefined {
+export function dataOf(state: RunState): string | undefined {
   return isImported(state) ? state.origin?.data : state.config.data;
 }
 

@@ -6,7 +6,7 @@ import {checkLabels, readLabels} from '../data/labels';
 import {sameShape, type Weights} from '../core/weights';
 import {asStored, LEVELS} from '../cbp/levels';
 import {tfjsGaps, type QuantOrNone} from '../../models/index';
-import {describeWith, type ModelCard, cardOf} from './card';
+import {dataOf, describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError, errorMessage} from '../core/errors';
@@ -178,7 +178,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   let written: Written = withLayers;
   if (int8) {
     const float = onnxModel(spec, config.quant, weights, 'float', {});
-    const q = await int8Model(spec, config.quant, weights, float, config.data, {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? []}, opts.log);
+    const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? []}, opts.log);
     facts = q.facts;
     written = {layers: q.layers, opset: float.opset, irVersion: float.irVersion, onnxruntime: newerRuntime(float.onnxruntime, INT8_ACTIVATIONS_RUNTIME), activations: facts};
     withLayers = {...written, bytes: encodeModel(described(q.model, written, {}, describeWith(card)), spec.name)};

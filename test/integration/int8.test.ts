@@ -13,6 +13,7 @@ import type {ModelMsg} from '../../onnx/schema';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
 import {ROOT} from '../helpers';
+import {makePhotos} from '../../bench/photos';
 
 /**
  * `cbp export --activations int8`: the file a deployer opens with no session options must run its convolution and
@@ -117,6 +118,29 @@ test('ResNet-20 (batch norms, residual adds) --activations int8: the batch norms
   const optKept = await optimised(kept);
   assert.equal(count(optKept, FLOAT_PRODUCTS), 2, 'conv1 and fc in float, nothing else');
   assert.equal(count(optKept, /^QLinearConv$/), convs - 1);
+});
+
+test('an imported model with squeeze-excite blocks, calibrated on a photo folder (--calibrate): every convolution on integers, the check on the folder\'s val/', async () => {
+  const classes = Array.from({length: 10}, (_, i) => `c${i}`);
+  const photos = path.join(tmp, 'photos');
+  await makePhotos(path.join(photos, 'train'), classes, 30);
+  await makePhotos(path.join(photos, 'val'), classes, 20, 7);
+  const run = path.join(tmp, 'mobile-se');
+  const imported = cbp(['import', path.join(ROOT, 'test/fixtures/onnx/mobile_se.onnx'), '--out', run, '--quant', 'ter']);
+  assert.equal(imported.status, 0, imported.stderr);
+  const file = path.join(tmp, 'mobile-se-int8.onnx');
+  // The import recorded no training data: calibration images must be named.
+  const missing = cbp(['export', '--checkpoint', run, '--out', file, '--activations', 'int8']);
+  assert.notEqual(missing.status, 0);
+  assert.match(errorText(missing.stderr), /--activations int8 needs calibration images and the run records no training data: give --calibrate DATA .* Code: MISSING_FLAG/);
+  const r = cbpJson<ExportResult>(['export', '--checkpoint', run, '--out', file, '--activations', 'int8', '--calibrate', photos]);
+  assert.equal(r.int8?.data, photos);
+  assert.equal(r.int8?.images, 30);
+  assert.equal(r.int8?.check.images, 20);
+  assert.equal(r.int8?.check.data, path.join(photos, 'val'));
+  const opt = await optimised(file);
+  assert.equal(count(opt, FLOAT_PRODUCTS), 0);
+  assert.equal(count(opt, /^QLinearConv$/), count(decodeOnnx(fs.readFileSync(file), file), /^Conv$/));
 });
 
 test('--activations int8 refuses what it cannot do, naming the flag', () => {
