@@ -26,7 +26,7 @@ import {specOf} from '../src/run/spec-of';
 import {getModel, isModelName} from '../models/index';
 import type {ModelSpec, Quant} from '../models/spec';
 import {importOnnx} from '../onnx/import/index';
-import {codeUnit, encodeLevels} from '../onnx/codes';
+import {codeUnit, encodeLevels, packedType} from '../onnx/codes';
 import {RangeGatherer, planInt8, writeInt8, type ExactWeight} from '../onnx/int8';
 import {encodeModel, onnxModel} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
@@ -87,7 +87,7 @@ async function files(m: Model): Promise<{float: Uint8Array; int8: Uint8Array}> {
     }
   }
   await session.release();
-  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, gather.result()), m.name)};
+  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, gather.result(), process.argv.includes('--int8-codes') ? 'int8' : packedType(m.quant).name).model, m.name)};
 }
 
 async function once(s: ort.InferenceSession, x: ort.Tensor): Promise<number> {

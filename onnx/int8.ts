@@ -1,5 +1,6 @@
 import {CbpError} from '../src/core/errors';
 import {required} from '../src/core/checks';
+import {STORAGE, packSigned} from './codes';
 import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
 
 /**
@@ -377,7 +378,7 @@ export function uint8Params(r: Range): {scale: number; zeroPoint: number} {
  * The QDQ graph: quantize/dequantize pairs on every point, INT8 weights and INT32 biases on the integer layers.
  * `ranges` holds every calibrated point's range and the input's.
  */
-export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>): ModelMsg {
+export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>, storage: Int8Storage = 'int8'): Int8File {
   const g = plan.folded.graph;
   const params = new Map<string, {scale: number; zeroPoint: number}>();
   for (const [t, rule] of plan.points) {
@@ -406,6 +407,7 @@ export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>): M
   };
   const initNames = new Map(g.initializer.map((t) => [t.name, t]));
   const dropped = new Set<string>();
+  const packedLayers = new Set<string>();
   qdq(g.input[0].name);
   for (const n of g.node) {
     const w = n.op_type === 'Conv' || n.op_type === 'Gemm' ? n.input[1] : undefined;
@@ -416,7 +418,10 @@ export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>): M
       // INT8 weights, per output channel; the bias as INT32 at the product's scale.
       const channels = cw.dims[0];
       dropped.add(w);
-      inits.push({name: `${w}_int8`, dims: [...cw.dims], data_type: DataType.INT8, raw_data: new Uint8Array(cw.codes.buffer, cw.codes.byteOffset, cw.codes.byteLength)});
+      const packed = cw.exact ? packing(cw.codes) : 'int8';
+      if (packed === 'int8') inits.push({name: `${w}_int8`, dims: [...cw.dims], data_type: DataType.INT8, raw_data: new Uint8Array(cw.codes.buffer, cw.codes.byteOffset, cw.codes.byteLength)});
+      else unpacked(`${w}_int8`, cw, packed);
+      if (packed !== 'int8') packedLayers.add(w);
       inits.push(floatTensor(`${w}_scale`, [channels], cw.scales));
       inits.push({name: `${w}_zero_point`, dims: [channels], data_type: DataType.INT8, raw_data: new Uint8Array(channels)});
       nodes.push({name: `${w}_dq`, op_type: 'DequantizeLinear', input: [`${w}_int8`, `${w}_scale`, `${w}_zero_point`], output: [`${w}_dq`], attribute: [{name: 'axis', type: AttributeType.INT, i: 0}]});
@@ -441,5 +446,73 @@ export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>): M
     qdq(n.output[0]);
   }
   const graph: GraphMsg = {...g, node: nodes, initializer: [...g.initializer.filter((t) => !dropped.has(t.name)), ...inits]};
-  return {...plan.folded, graph};
+  const needs = packedLayers.size > 0 && storage !== 'int8' ? STORAGE[storage] : undefined;
+  const opset = Math.max(13, needs?.opset ?? 13);
+  const model: ModelMsg = {...plan.folded, ir_version: Math.max(plan.folded.ir_version, needs?.irVersion ?? 0), opset_import: plan.folded.opset_import.map((o) => ((o.domain ?? '') === '' ? {...o, version: Math.max(o.version, opset)} : o)), graph};
+  return {model, packedLayers: [...packedLayers], storage: needs === undefined ? 'int8' : storage, opset, irVersion: model.ir_version, onnxruntime: needs?.onnxruntime};
+
+  /** How a constrained layer's codes are stored: `storage` when every code fits it (a channel whose batch norm scale is 0 has codes 0, which one bit cannot hold). */
+  function packing(codes: Int8Array): Int8Storage {
+    if (storage === 'int8') return 'int8';
+    const [lo, hi] = storage === 'bit1' ? [-1, 1] : storage === 'int2' ? [-2, 1] : [-8, 7];
+    for (let i = 0; i < codes.length; i++) if (codes[i] < lo || codes[i] > hi || (storage === 'bit1' && codes[i] === 0)) return 'int8';
+    return storage;
+  }
+
+  /**
+   * INT8 codes `name` computed from packed storage by constant operators, which ONNX Runtime folds into an INT8
+   * initializer at load, before its QDQ fusions read it: INT2/INT4 by a Cast; one bit by the bytes shifted and masked
+   * (as writer.ts unpacks binary weights), then 2·bit − 1 in INT32 and a Cast to INT8.
+   */
+  function unpacked(name: string, cw: ChannelWeight, how: Exclude<Int8Storage, 'int8'>): void {
+    const int64 = (key: string, values: readonly number[]): void => {
+      inits.push({name: key, dims: [values.length], data_type: DataType.INT64, raw_data: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer)});
+    };
+    const op = (op_type: string, input: string[], output: string, attribute: AttributeMsg[] = []): void => {
+      nodes.push({name: output, op_type, input, output: [output], attribute});
+    };
+    const to = (type: number): AttributeMsg[] => [{name: 'to', type: AttributeType.INT, i: type}];
+    if (how !== 'bit1') {
+      const bits = how === 'int2' ? 2 : 4;
+      inits.push({name: `${name}_packed`, dims: [...cw.dims], data_type: STORAGE[how].type, raw_data: packSigned(cw.codes, bits)});
+      op('Cast', [`${name}_packed`], name, to(DataType.INT8));
+      return;
+    }
+    if (!inits.some((t) => t.name === 'cbp.int8_bit_shifts')) {
+      inits.push({name: 'cbp.int8_bit_shifts', dims: [1, 8], data_type: DataType.UINT8, raw_data: Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7)}, {name: 'cbp.int8_bit_one', dims: [], data_type: DataType.UINT8, raw_data: Uint8Array.of(1)});
+      inits.push({name: 'cbp.int8_two', dims: [], data_type: DataType.INT32, raw_data: new Uint8Array(Int32Array.of(2).buffer)}, {name: 'cbp.int8_one', dims: [], data_type: DataType.INT32, raw_data: new Uint8Array(Int32Array.of(1).buffer)});
+    }
+    const n = cw.codes.length;
+    const m = Math.ceil(n / 8);
+    const bytes = new Uint8Array(m);
+    for (let i = 0; i < n; i++) if (cw.codes[i] > 0) bytes[i >> 3] |= 1 << (i & 7);
+    inits.push({name: `${name}_bits`, dims: [m, 1], data_type: DataType.UINT8, raw_data: bytes});
+    int64(`${name}_flat_shape`, [m * 8]);
+    int64(`${name}_cut_start`, [0]);
+    int64(`${name}_cut_end`, [n]);
+    int64(`${name}_shape`, [...cw.dims]);
+    op('BitShift', [`${name}_bits`, 'cbp.int8_bit_shifts'], `${name}_shifted`, [{name: 'direction', type: AttributeType.STRING, s: Buffer.from('RIGHT')}]);
+    op('BitwiseAnd', [`${name}_shifted`, 'cbp.int8_bit_one'], `${name}_bit`);
+    op('Cast', [`${name}_bit`], `${name}_bit32`, to(DataType.INT32));
+    op('Reshape', [`${name}_bit32`, `${name}_flat_shape`], `${name}_flat`);
+    op('Slice', [`${name}_flat`, `${name}_cut_start`, `${name}_cut_end`], `${name}_cut`);
+    op('Reshape', [`${name}_cut`, `${name}_shape`], `${name}_01`);
+    op('Mul', [`${name}_01`, 'cbp.int8_two'], `${name}_02`);
+    op('Sub', [`${name}_02`, 'cbp.int8_one'], `${name}_pm1`);
+    op('Cast', [`${name}_pm1`], name, to(DataType.INT8));
+  }
+}
+
+/** How an int8-activation file stores its constrained layers' codes (`--weights auto`: the constraint's narrowest). */
+export type Int8Storage = 'int8' | 'bit1' | 'int2' | 'int4';
+
+export interface Int8File {
+  readonly model: ModelMsg;
+  /** Weight initializers stored narrower than INT8. */
+  readonly packedLayers: readonly string[];
+  readonly storage: Int8Storage;
+  readonly opset: number;
+  readonly irVersion: number;
+  /** The oldest ONNX Runtime the packed storage needs, when packed. */
+  readonly onnxruntime?: string;
 }

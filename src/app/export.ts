@@ -16,7 +16,7 @@ import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type WeightFormat, type Written} from '../../onnx/writer';
-import {newerRuntime} from '../../onnx/codes';
+import {newerRuntime, packedType} from '../../onnx/codes';
 import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
 import {CALIBRATION_IMAGES, int8Model} from './int8';
 
@@ -122,7 +122,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   // Checked before the graph is written, so a wrong labels file fails at once on a large model.
   const labels = opts.labels === undefined ? undefined
     : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
-  const card = {state: ck.state, spec, weights: int8 ? 'int8' as const : format, ...(labels !== undefined ? {labels} : {})};
+  const card = {state: ck.state, spec, weights: format, ...(labels !== undefined ? {labels} : {})};
   // An int8-activation file starts from the float export, which is verified below as any export is.
   let withLayers = writeOnnx(spec, config.quant, weights, int8 ? 'float' : format, {}, describeWith(card));
   const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
@@ -178,9 +178,11 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   let written: Written = withLayers;
   if (int8) {
     const float = onnxModel(spec, config.quant, weights, 'float', {});
-    const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? []}, opts.log);
+    // --weights auto: constrained codes in the constraint's narrowest storage, unpacked to INT8 when ONNX Runtime loads the file.
+    const storage = format === 'auto' && config.quant !== 'none' ? packedType(config.quant).name : 'int8';
+    const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? [], storage}, opts.log);
     facts = q.facts;
-    written = {layers: q.layers, opset: float.opset, irVersion: float.irVersion, onnxruntime: newerRuntime(float.onnxruntime, INT8_ACTIVATIONS_RUNTIME), activations: facts};
+    written = {layers: q.layers, opset: q.opset, irVersion: q.irVersion, onnxruntime: newerRuntime(INT8_ACTIVATIONS_RUNTIME, q.onnxruntime ?? INT8_ACTIVATIONS_RUNTIME), activations: facts};
     withLayers = {...written, bytes: encodeModel(described(q.model, written, {}, describeWith(card)), spec.name)};
   }
   writeFileAtomic(out, withLayers.bytes);

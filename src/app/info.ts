@@ -192,9 +192,15 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     }
     if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
     const wName = node.input[1];
-    const codesT = codesOf(wName, producers, inits);
-    const bitsT = inits.get(`${wName}_bits`);
-    const shapeT = inits.get(`${wName}_shape`);
+    // An int8-activation file's weights come through DequantizeLinear of INT8 codes, which may themselves be a Cast
+    // of INT2/INT4 codes or the bit unpacking of binary ones (onnx/int8.ts).
+    const dq = producers.get(wName)?.op_type === 'DequantizeLinear' ? producers.get(wName) : undefined;
+    const base = dq?.input[0] ?? wName;
+    const cast = dq !== undefined ? producers.get(base) : undefined;
+    const codesT = dq !== undefined ? (inits.get(base) ?? (cast?.op_type === 'Cast' ? inits.get(cast.input[0]) : undefined)) : codesOf(wName, producers, inits);
+    const bitsT = inits.get(`${base}_bits`);
+    const shapeT = inits.get(`${base}_shape`);
+    const runsOn = int8File ? {activations: dq !== undefined && producers.get(node.input[0])?.op_type === 'DequantizeLinear' ? 'int8' as const : 'float' as const} : {};
     if (bitsT !== undefined && shapeT !== undefined && quant !== undefined) {
       // Binary weights one bit each (see onnx/writer.ts): bit 1 is +s, bit 0 is −s.
       const raw = shapeT.raw_data ?? new Uint8Array(0);
@@ -204,7 +210,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       const packed = bitsT.raw_data ?? new Uint8Array(0);
       if (packed.length * 8 < n) throw new CbpError(`${file}: '${wName}_bits' holds ${packed.length * 8} bits for ${n} weights`, 'BAD_ONNX');
       const codes = Int8Array.from({length: n}, (_, i) => ((packed[i >> 3] >> (i & 7)) & 1 ? 1 : -1));
-      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: CONSTRAINTS[quant].levels, counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8)});
+      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: CONSTRAINTS[quant].levels, counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8), ...runsOn});
       continue;
     }
     const t = codesT ?? inits.get(wName);
@@ -213,7 +219,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     const bits = BITS[t.data_type] ?? 32;
     // In an int8-activation file every integer layer's weights are INT8 codes behind a DequantizeLinear; only the
     // constrained ones have a scale in cbp.layers.
-    const dequantized = producers.get(wName)?.op_type === 'DequantizeLinear';
+    const dequantized = dq !== undefined;
     const constrained = codesT !== undefined && quant !== undefined && (!dequantized || scales.has(node.name));
     if (constrained && (bits > 8 || (t.raw_data?.length ?? 0) < Math.ceil((n * bits) / 8))) {
       throw new CbpError(`${file}: codes '${t.name}' of layer ${node.name} are not packed raw data of 2, 4 or 8 bits (data type ${t.data_type}, ${t.raw_data?.length ?? 0} bytes for ${n} codes)`, 'BAD_ONNX');
@@ -228,7 +234,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, codeBits(t, file)), quant) : [],
       float32Bytes: n * 4,
       storedBytes: Math.ceil((n * bits) / 8),
-      ...(int8File ? {activations: dequantized && producers.get(node.input[0])?.op_type === 'DequantizeLinear' ? 'int8' as const : 'float' as const} : {}),
+      ...runsOn,
     });
   }
   for (const l of layers) if (l.constraint !== 'none') parameters += l.weights;

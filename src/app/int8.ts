@@ -9,7 +9,7 @@ import {openSource, EVAL_BATCH, type Source} from '../data/source';
 import type {ModelSpec, QuantOrNone} from '../../models/index';
 import {codeUnit, encodeLevels} from '../../onnx/codes';
 import {encodeModel, type LayerExport} from '../../onnx/writer';
-import {planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type ExactWeight, type Int8Plan} from '../../onnx/int8';
+import {planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type ExactWeight, type Int8Plan, type Int8Storage} from '../../onnx/int8';
 import type {ModelMsg} from '../../onnx/schema';
 
 /** `cbp export --activations int8`: what calibrates it and which layers stay float. */
@@ -21,6 +21,8 @@ export interface Int8Options {
   readonly method: CalibrationMethod;
   /** Convolution/dense layers (names or globs) that stay float32 with float activations. */
   readonly keepFloat: readonly string[];
+  /** How constrained layers' codes are stored: INT8, or the constraint's narrowest storage (unpacked to INT8 at load). */
+  readonly storage: Int8Storage;
 }
 
 /** Default calibration images: a few hundred (measured: docs/RESULTS.md, "int8 activations"). */
@@ -31,6 +33,10 @@ const CHECK_IMAGES: Record<Source['kind'], number> = {builtin: 10000, folder: 25
 
 export interface Int8Export {
   readonly model: ModelMsg;
+  /** Opset, IR version and the oldest runtime the packed storage needs (when packed). */
+  readonly opset: number;
+  readonly irVersion: number;
+  readonly onnxruntime?: string;
   readonly layers: readonly LayerExport[];
   readonly facts: ActivationFacts;
 }
@@ -65,12 +71,17 @@ export async function int8Model(
   const plan = planInt8(float.model, exact, (w) => keep(layerOf(w)));
   if (plan.integerLayers.length === 0) throw new CbpError(`--keep-float ${opts.keepFloat.join(',')}: keeps every layer in float; nothing would run on integers`, 'BAD_FLAG');
   const ranges = await calibrate(plan, spec, source, opts, log);
-  const model = writeInt8(plan, ranges);
-  const check = await compare(float.model, model, spec, source, log);
+  const file = writeInt8(plan, ranges, opts.storage);
+  const check = await compare(float.model, file.model, spec, source, log);
   const integer = new Set(plan.integerLayers.map(layerOf));
-  const layers = float.layers.map((l): LayerExport => (integer.has(l.layer) ? {...l, storage: 'int8', bitsPerWeight: 8} : l));
+  const packed = new Set(file.packedLayers.map(layerOf));
+  const bits = {bit1: 1, int2: 2, int4: 4, int8: 8} as const;
+  const layers = float.layers.map((l): LayerExport => (packed.has(l.layer) ? {...l, storage: file.storage, bitsPerWeight: bits[file.storage]} : integer.has(l.layer) ? {...l, storage: 'int8', bitsPerWeight: 8} : l));
   return {
-    model,
+    model: file.model,
+    opset: file.opset,
+    irVersion: file.irVersion,
+    ...(file.onnxruntime !== undefined ? {onnxruntime: file.onnxruntime} : {}),
     layers,
     facts: {
       method: opts.method,

@@ -47,13 +47,23 @@ test('a LeNet-5 trained on MNIST, exported --activations int8: integer kernels i
   assert.ok(Math.abs(c.int8Top1 - c.floatTop1) <= 0.01, `int8 top-1 ${c.int8Top1} against ${c.floatTop1}`);
   assert.ok(c.agreement >= 0.97, `top-1 agrees on ${c.agreement}`);
   assert.deepEqual(r.int8?.integerLayers, ['conv1', 'conv2', 'fc1', 'fc2']);
-  assert.deepEqual(r.layers.map((l) => [l.layer, l.storage, l.bitsPerWeight]), [['conv1', 'int8', 8], ['conv2', 'int8', 8], ['fc1', 'int8', 8], ['fc2', 'int8', 8]]);
+  // --weights auto: the ternary codes stored as INT2 (cast to INT8 when ONNX Runtime loads the file), the float
+  // layers rounded to INT8.
+  assert.deepEqual(r.layers.map((l) => [l.layer, l.storage, l.bitsPerWeight]), [['conv1', 'int8', 8], ['conv2', 'int2', 2], ['fc1', 'int2', 2], ['fc2', 'int8', 8]]);
+  assert.equal(r.card.minOnnxRuntime, '1.24');
+  assert.equal(r.opset, 25);
 
   // Every product runs on integers: QLinearConv and QGemm, no float Conv/Gemm/MatMul left.
   const opt = await optimised(file);
   assert.equal(count(opt, FLOAT_PRODUCTS), 0, opt.graph.node.filter((n) => FLOAT_PRODUCTS.test(n.op_type)).map((n) => `${n.op_type} ${n.name}`).join(', '));
   assert.equal(count(opt, /^QLinearConv$/), 2);
   assert.equal(count(opt, /^(QGemm|QLinearMatMul|MatMulIntegerToFloat)$/), 2);
+  // --weights int8 stores the same codes as INT8 (opset 13, ONNX Runtime ≥ 1.10): the same graph once loaded, the same logits.
+  const plain = path.join(tmp, 'lenet5-ter-int8-codes.onnx');
+  const p = cbpJson<ExportResult>(['export', '--checkpoint', run, '--out', plain, '--activations', 'int8', '--weights', 'int8']);
+  assert.deepEqual([p.opset, p.card.minOnnxRuntime], [13, '1.10']);
+  assert.ok(p.bytes > r.bytes * 2, `INT8 codes ${p.bytes} bytes, INT2 ${r.bytes}`);
+  assert.deepEqual(p.int8?.check, c);
 
   // The card, as data and as the info command shows it.
   const meta = metadataOf(decodeOnnx(fs.readFileSync(file), file));
@@ -61,7 +71,7 @@ test('a LeNet-5 trained on MNIST, exported --activations int8: integer kernels i
   assert.deepEqual(JSON.parse(meta['cbp.calibration']), {method: 'minmax', images: 256, data: 'mnist', folded_batch_norms: 2, float_layers: []});
   assert.equal(JSON.parse(meta['cbp.int8_check']).int8_top1, c.int8Top1);
   const info = cbpJson<ModelInfo>(['info', file]);
-  assert.deepEqual(info.layers.map((l) => [l.layer, l.constraint, l.activations]), [['conv1', 'none', 'int8'], ['conv2', 'ter', 'int8'], ['fc1', 'ter', 'int8'], ['fc2', 'none', 'int8']]);
+  assert.deepEqual(info.layers.map((l) => [l.layer, l.constraint, l.activations, l.bitsPerWeight]), [['conv1', 'none', 'int8', 8], ['conv2', 'ter', 'int8', 2], ['fc1', 'ter', 'int8', 2], ['fc2', 'none', 'int8', 8]]);
   // The constrained layers' codes are the ternary levels themselves.
   assert.equal(info.layers[2].counts.reduce((a, b) => a + b, 0), 400_000);
   assert.equal(info.card.activations?.type, 'int8');
@@ -100,6 +110,8 @@ test('ResNet-20 (batch norms, residual adds) --activations int8: the batch norms
   const r = cbpJson<ExportResult>(['export', '--checkpoint', run, '--out', file, '--activations', 'int8', '--calibration', 'percentile', '--calibration-images', '64']);
   assert.equal(r.int8?.foldedBatchNorms, 21);
   assert.equal(r.int8?.method, 'percentile');
+  // Binary codes one bit each, unpacked to INT8 by constant operators ONNX Runtime folds at load.
+  assert.deepEqual([...new Set(r.layers.filter((l) => l.constrained).map((l) => `${l.storage} ${l.bitsPerWeight}`))], ['bit1 1']);
   assert.equal(r.int8?.images, 64);
   const written = decodeOnnx(fs.readFileSync(file), file);
   assert.equal(count(written, /^BatchNormalization$/), 0);
