@@ -35,7 +35,8 @@ const VARIANTS: readonly {readonly name: string; readonly quant: QuantOrNone; re
   {name: 'float, bin', quant: 'bin', weights: 'float'},
   {name: 'portable, bin', quant: 'bin', weights: 'portable'},
   {name: 'fast, ter (MatMulNBits)', quant: 'ter', weights: 'fast'},
-  {name: '--activations int8, bin (QDQ)', quant: 'bin', weights: 'auto', int8: true},
+  {name: '--activations int8, bin (QDQ, 1 bit)', quant: 'bin', weights: 'auto', int8: true},
+  {name: '--activations int8 --weights int8, ter (QDQ, INT8)', quant: 'ter', weights: 'int8', int8: true},
 ];
 const MODELS: readonly ModelName[] = ['lenet5', 'resnet20'];
 
