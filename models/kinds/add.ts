@@ -25,4 +25,15 @@ export const add: KindDef<AddNode> = {
     });
   },
   tfjs: (_n, k, [a, b]) => k.add(a, b),
+  fromOnnx: {
+    ops: ['Add'],
+    map(o) {
+      const x = o.input();
+      const y = o.computed(1);
+      // The bias of a MatMul is the dense kind's (it claims Add too).
+      if (y === undefined) return 'Add of a constant (other than a MatMul\'s bias)';
+      o.emit({kind: 'add', name: o.layerName(), inputs: [x.name, y.name]}, [x.shape, y.shape]);
+      return undefined;
+    },
+  },
 };

@@ -1,4 +1,4 @@
-import {notPoolInput, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
+import {notOnnxPool, notPoolInput, onnxPool, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
 
 /**
  * PyTorch's AvgPool2d: by default padded zeros count (count_include_pad) and floor mode; `excludePad` and `ceil`
@@ -81,4 +81,16 @@ export const avgpool: KindDef<AvgPoolNode> = {
   },
   tfjs: (n, k, [x]) => k.avgPool(n.name, x, n.kernel, n.stride, n.padding),
   tfjsLacks: (n) => (n.ceil === true ? 'ceil-mode average pooling' : n.excludePad === true ? 'average pooling without padding counted' : undefined),
+  fromOnnx: {
+    ops: ['AveragePool'],
+    refuses: (node) => notOnnxPool(node),
+    map(o) {
+      const x = o.input();
+      const pool = onnxPool(o, x);
+      // Without padding, counting it or not is the same (PyTorch clips a ceil-mode window to the padded input).
+      const excludePad = o.int('count_include_pad', 0) === 0 && (pool.padding[0] > 0 || pool.padding[1] > 0);
+      o.emit({kind: 'avgpool', ...pool, ...(excludePad ? {excludePad: true} : {})}, [x.shape]);
+      return undefined;
+    },
+  },
 };

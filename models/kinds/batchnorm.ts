@@ -68,6 +68,28 @@ export const batchnorm: KindDef<BatchNormNode> = {
     });
   },
   tfjs: (n, k, [x]) => k.batchNorm(n.name, n.eps, x),
+  fromOnnx: {
+    ops: ['BatchNormalization'],
+    // A training-mode export's batch norm (training_mode 1) is the same layer; its running-statistics outputs must
+    // feed nothing.
+    refuses: (node) => (node.outputUsed(1) || node.outputUsed(2) ? 'BatchNormalization whose running statistics feed other nodes' : undefined),
+    map(o) {
+      const x = o.input();
+      const channels = x.shape[0];
+      const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => o.param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
+      const name = o.layerName(o.stateName(1, 'weight') ?? o.stateName(3, 'running_mean'));
+      o.tensor(`${name}.weight`, [channels], gamma.values);
+      o.tensor(`${name}.bias`, [channels], beta.values);
+      o.tensor(`${name}.running_mean`, [channels], mean.values);
+      o.tensor(`${name}.running_var`, [channels], variance.values);
+      // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
+      const eps = Number(o.float('epsilon', 1e-5).toPrecision(6));
+      const momentum = Number((1 - o.float('momentum', 0.9)).toPrecision(6));
+      if (!(eps > 0 && eps <= 1) || !(momentum >= 0 && momentum <= 1)) o.fail(`has epsilon ${eps} or momentum ${1 - momentum} outside (0, 1]`);
+      o.emit({kind: 'batchnorm', name, input: x.name, channels, eps, momentum}, [x.shape]);
+      return undefined;
+    },
+  },
 };
 
 /** ONNX's TensorProto.FLOAT, the `to` of a Cast. */

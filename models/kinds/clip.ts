@@ -45,4 +45,20 @@ export const clip: KindDef<ClipNode> = {
       g.accumulate(x, inside === undefined ? gy : o.op('Where', [inside, gy, o.f32(0)]));
     });
   },
+  fromOnnx: {
+    ops: ['Clip'],
+    map(o) {
+      const x = o.input();
+      // Opset 11 on: the bounds are optional inputs (ReLU6: Constant 0 and 6).
+      const bounds = [1, 2].map((k) => {
+        if (!o.given(k)) return undefined;
+        const c = o.constant(k);
+        return c?.kind === 'float' && c.values.length === 1 ? c.values[0] : null;
+      });
+      const [min, max] = bounds;
+      if (min === null || max === null) return 'Clip with bounds that are not constant numbers';
+      o.emit({kind: 'clip', name: o.layerName(), input: x.name, ...(min !== undefined ? {min} : {}), ...(max !== undefined ? {max} : {})}, [x.shape]);
+      return undefined;
+    },
+  },
 };

@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import type {KindDef, NodeBase, OnnxValue} from './kind';
 
 /** The most values one concat may join. */
 const MAX_PARTS = 4096;
@@ -34,5 +34,23 @@ export const concat: KindDef<ConcatNode> = {
         if (g.needsGrad(v)) g.accumulate(xs[i], parts[i]);
       });
     });
+  },
+  fromOnnx: {
+    ops: ['Concat'],
+    map(o) {
+      // (A Concat of constants only is shape arithmetic, which the importer folds.)
+      const parts: OnnxValue[] = [];
+      for (let k = 0; k < o.inputs; k++) {
+        const v = o.computed(k);
+        if (v === undefined) return 'Concat of computed values with constants';
+        parts.push(v);
+      }
+      const x = o.input();
+      const axis = o.int('axis', 0);
+      if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) return 'Concat on an axis other than 1 (the channels)';
+      if (parts.length === 1) o.pass(x);
+      else o.emit({kind: 'concat', name: o.layerName(), inputs: parts.map((v) => v.name)}, parts.map((v) => v.shape));
+      return undefined;
+    },
   },
 };

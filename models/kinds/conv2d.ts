@@ -1,4 +1,5 @@
-import {INPUT, MAX_WIDTH, MAX_WINDOW, notImage, notWindow, pads, windows, type Attr, type KindDef, type Pair, type WeightLayer} from './kind';
+import {quoted} from '../../src/core/shown';
+import {INPUT, MAX_WIDTH, MAX_WINDOW, notImage, notWindow, onnxWindow, pads, windows, type Attr, type KindDef, type Pair, type WeightLayer} from './kind';
 
 /**
  * A 2-d convolution (PyTorch's Conv2d): weight [out, in / groups, kh, kw], optional bias; grouped (groups > 1,
@@ -90,5 +91,37 @@ export const conv2d: KindDef<Conv2dNode> = {
   tfjs(n, k, [x]) {
     const y = k.conv2d(x, k.weight(n), n.stride, n.padding, n.input === INPUT);
     return n.bias ? k.add(y, k.param(`${n.name}.bias`)) : y;
+  },
+  fromOnnx: {
+    ops: ['Conv'],
+    refuses(node) {
+      if (node.int('group', 1) < 1) return 'Conv with group below 1';
+      const w = onnxWindow(node);
+      return typeof w === 'string' ? w : undefined;
+    },
+    map(o) {
+      const x = o.input();
+      const w = o.param(1, 'weight');
+      if (w.dims.length !== 4) o.fail(`has weight ${quoted(w.name)} of dims [${w.dims.join(', ')}], expected [out, in, kh, kw]`);
+      const [out, perGroup, kh, kw] = w.dims;
+      const groups = o.int('group', 1);
+      const cin = perGroup * groups;
+      if (cin !== x.shape[0] || out % groups !== 0) o.fail(`has group ${groups} and weight ${quoted(w.name)} of dims [${w.dims.join(', ')}] for an input of ${x.shape[0]} channels`);
+      const win = onnxWindow(o);
+      if (typeof win === 'string') return o.fail(win);
+      if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) o.fail(`has kernel_shape [${win.kernel.join(', ')}] but weight ${quoted(w.name)} of dims [${w.dims.join(', ')}]`);
+      const bias = o.given(2) ? o.param(2, 'bias', [out]) : undefined;
+      const name = o.layerName(o.stateName(1, 'weight'));
+      o.tensor(`${name}.weight`, [out, perGroup, kh, kw], w.values);
+      if (bias) o.tensor(`${name}.bias`, [out], bias.values);
+      // A bias the exporter named itself: an eval-mode export folded a batch norm into this convolution.
+      if (bias?.name.startsWith('onnx::')) o.foldedBatchNorm();
+      const dilated = win.dilation[0] !== 1 || win.dilation[1] !== 1;
+      o.emit(
+        {kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false, ...(groups !== 1 ? {groups} : {}), ...(dilated ? {dilation: win.dilation} : {})},
+        [x.shape],
+      );
+      return undefined;
+    },
   },
 };

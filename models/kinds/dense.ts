@@ -1,4 +1,5 @@
-import {MAX_WIDTH, type KindDef, type WeightLayer} from './kind';
+import {quoted} from '../../src/core/shown';
+import {MAX_WIDTH, type KindDef, type OnnxNode, type OnnxValue, type WeightLayer} from './kind';
 
 /** A fully connected layer (PyTorch's Linear): weight [out, in], optional bias. */
 export interface DenseNode extends WeightLayer {
@@ -7,6 +8,22 @@ export interface DenseNode extends WeightLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly bias: boolean;
+}
+
+/**
+ * An Add after the dense layer of a MatMul, when it adds that layer's bias (torch.nn.Linear on inputs of rank 3 and
+ * more, which the export writes as MatMul + Add): joined to the layer.
+ */
+function matmulBias(o: OnnxNode<DenseNode>, x: OnnxValue): string | undefined {
+  const made = o.computed(1) === undefined ? o.made(0) : undefined;
+  if (made?.op !== 'MatMul' || made.readers !== 1) return 'Add of a constant (other than a MatMul\'s bias)';
+  const c = o.param(1, 'bias');
+  const dense = made.node;
+  if (c.values.length !== dense.outFeatures) o.fail(`adds ${quoted(c.name)} of dims [${c.dims.join(', ')}] to ${dense.outFeatures} features`);
+  made.replace({...dense, bias: true});
+  o.tensor(`${dense.name}.bias`, [dense.outFeatures], c.values);
+  o.pass(x);
+  return undefined;
 }
 
 export const dense: KindDef<DenseNode> = {
@@ -51,5 +68,44 @@ export const dense: KindDef<DenseNode> = {
   tfjs(n, k, [x]) {
     const y = k.dense(x, k.weight(n));
     return n.bias ? k.add(y, k.param(`${n.name}.bias`)) : y;
+  },
+  fromOnnx: {
+    // Add: a MatMul's bias (matmulBias); an Add of two computed values is the add kind's, which comes first.
+    ops: ['Gemm', 'MatMul', 'Add'],
+    refuses: (node) => (node.op === 'Gemm' && node.int('transA', 0) !== 0 ? 'Gemm with transA' : undefined),
+    map(o) {
+      const x = o.input();
+      if (o.op === 'Add') return matmulBias(o, x);
+      const op = o.op;
+      if (x.shape.length !== 1) return `${op} on a value with more than one dimension per image (cbp maps ${op} on [N, features])`;
+      if (o.computed(1) !== undefined) return `${op} of two computed values`;
+      const features = x.shape[0];
+      const w = o.param(1, 'weight');
+      const transB = op === 'Gemm' && o.int('transB', 0) === 1;
+      if (w.dims.length !== 2 || w.dims[transB ? 1 : 0] !== features) {
+        o.fail(`has weight ${quoted(w.name)} of dims [${w.dims.join(', ')}] for ${features} input features${transB ? ' (transB)' : ''}`);
+      }
+      const out = w.dims[transB ? 0 : 1];
+      // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
+      const alpha = op === 'Gemm' ? o.float('alpha', 1) : 1;
+      let data = w.values;
+      if (!transB || alpha !== 1) {
+        data = new Float32Array(out * features);
+        for (let k = 0; k < out; k++) for (let f = 0; f < features; f++) data[k * features + f] = Math.fround(alpha * (transB ? w.values[k * features + f] : w.values[f * out + k]));
+      }
+      let bias: Float32Array | undefined;
+      if (op === 'Gemm' && o.given(2)) {
+        const c = o.param(2, 'bias');
+        const n = c.values.length;
+        if (n !== out && n !== 1) o.fail(`has bias ${quoted(c.name)} of dims [${c.dims.join(', ')}], expected [${out}]`);
+        const beta = o.float('beta', 1);
+        bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.values[n === 1 ? 0 : k]));
+      }
+      const name = o.layerName(o.stateName(1, 'weight'));
+      o.tensor(`${name}.weight`, [out, features], data);
+      if (bias) o.tensor(`${name}.bias`, [out], bias);
+      o.emit({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, [x.shape]);
+      return undefined;
+    },
   },
 };

@@ -1,3 +1,4 @@
+import {quoted} from '../../src/core/shown';
 import type {KindDef, NodeBase} from './kind';
 
 /**
@@ -40,5 +41,20 @@ export const dropout: KindDef<DropoutNode> = {
       const gy = g.gradOf(n.name);
       if (gy !== undefined && g.needsGrad(n.input)) g.accumulate(x, gy);
     });
+  },
+  fromOnnx: {
+    ops: ['Dropout'],
+    refuses: (node) => (node.outputUsed(1) ? 'Dropout with its mask used' : undefined),
+    map(o) {
+      const x = o.input();
+      // The module's dropout: trained with masks, the identity at inference. Opset 12+ gives the ratio as an
+      // input, earlier ones as an attribute; the training_mode input only says how the file itself runs.
+      const given = o.given(1) ? o.constant(1) : undefined;
+      if (o.given(1) && (given?.kind !== 'float' || given.values.length !== 1)) o.fail(`takes its ratio from ${quoted(o.inputName(1))}, which is not one constant number`);
+      const p = given?.kind === 'float' ? given.values[0] : o.float('ratio', 0.5);
+      if (!(p >= 0 && p < 1)) o.fail(`has ratio ${p}, expected one in [0, 1)`);
+      o.emit({kind: 'dropout', name: o.layerName(), input: x.name, p: Number(p.toPrecision(6))}, [x.shape]);
+      return undefined;
+    },
   },
 };

@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {BATCH, type KindDef, type NodeBase} from './kind';
 
 /** [N, C, H, W] → [N, C·H·W] in PyTorch's order (torch.flatten(x, 1)). */
 export interface FlattenNode extends NodeBase {
@@ -24,4 +24,26 @@ export const flatten: KindDef<FlattenNode> = {
     });
   },
   tfjs: (_n, k, [x]) => k.flatten(x),
+  fromOnnx: {
+    ops: ['Flatten', 'Reshape'],
+    refuses: (node) => (node.op === 'Flatten' && node.int('axis', 1) !== 1 ? 'Flatten on an axis other than 1' : undefined),
+    map(o) {
+      const x = o.input();
+      if (o.op === 'Reshape') {
+        // x.view(x.size(0), -1) and the like: to [N, -1] or [N, features] (or [-1, features]).
+        const to = o.constant(1);
+        const features = x.shape.reduce((a, b) => a * b, 1);
+        const v = to?.kind === 'int' ? to.values : [];
+        const first = v[0] === BATCH || (v[0] === 0 && o.int('allowzero', 0) === 0);
+        const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
+        if (!flat) return to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]';
+        if (x.shape.length === 1) {
+          o.pass(x);
+          return undefined;
+        }
+      }
+      o.emit({kind: 'flatten', name: o.layerName(), input: x.name}, [x.shape]);
+      return undefined;
+    },
+  },
 };

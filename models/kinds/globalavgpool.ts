@@ -25,4 +25,12 @@ export const globalavgpool: KindDef<GlobalAvgPoolNode> = {
     });
   },
   tfjs: (_n, k, [x]) => k.spatialMean(x),
+  fromOnnx: {
+    ops: ['GlobalAveragePool'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'globalavgpool', name: o.layerName(), input: x.name}, [x.shape]);
+      return undefined;
+    },
+  },
 };

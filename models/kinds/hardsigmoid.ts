@@ -30,4 +30,12 @@ export const hardsigmoid: KindDef<HardSigmoidNode> = {
       g.accumulate(x, o.op('Where', [inside, o.op('Mul', [gy, o.f32(n.alpha)]), o.f32(0)]));
     });
   },
+  fromOnnx: {
+    ops: ['HardSigmoid'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'hardsigmoid', name: o.layerName(), input: x.name, alpha: o.float('alpha', 0.2), beta: o.float('beta', 0.5)}, [x.shape]);
+      return undefined;
+    },
+  },
 };

@@ -36,4 +36,12 @@ export const hardswish: KindDef<HardSwishNode> = {
       g.accumulate(x, o.op('Where', [o.op('Less', [x, o.f32(-3)]), o.f32(0), upper]));
     });
   },
+  fromOnnx: {
+    ops: ['HardSwish'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'hardswish', name: o.layerName(), input: x.name}, [x.shape]);
+      return undefined;
+    },
+  },
 };

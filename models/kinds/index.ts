@@ -44,8 +44,12 @@ export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
 export type {SliceNode} from './slice';
 
-/** Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. */
-export const KINDS = {conv2d, dense, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dropout,
+/**
+ * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
+ * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
+ * maps in it.
+ */
+export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
   clip, sigmoid, hardsigmoid, hardswish, leakyrelu, mul, concat, pad, reducemean, shuffle, slice} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;

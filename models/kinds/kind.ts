@@ -1,9 +1,10 @@
 /**
  * What a node kind is: one file per kind (models/kinds/*.ts) says everything every interpreter needs of it, against
  * the small interfaces below, which the interpreters implement — the ONNX writer (`onnx/writer.ts`), the ONNX
- * Runtime engine's training graph (`src/train/ort/train-graph.ts`) and the TensorFlow.js engine
- * (`src/train/tfjs/network.ts`). The interfaces live here, at the bottom, so that a kind file imports nothing above
- * `models/` and every interpreter depends on the kinds, never the other way round.
+ * Runtime engine's training graph (`src/train/ort/train-graph.ts`), the TensorFlow.js engine
+ * (`src/train/tfjs/network.ts`) and the ONNX importer (`onnx/import/graph.ts`). The interfaces live here, at the
+ * bottom, so that a kind file imports nothing above `models/` and every interpreter depends on the kinds, never the
+ * other way round.
  */
 
 export type Pair = readonly [number, number];
@@ -167,6 +168,172 @@ export interface NodeReader {
   has(key: string): boolean;
 }
 
+/** The symbolic batch size in a constant the importer folded: Shape of [N, C, H, W] gives [N, C, H, W] with N unknown. */
+export const BATCH = 'N';
+
+/**
+ * A constant an ONNX node reads: an initializer, a Constant, or what the importer folded from them and from static
+ * shapes. Integers (int64, int32, bool) may hold the symbolic batch size.
+ */
+export type OnnxConst =
+  | {readonly kind: 'int'; readonly dims: readonly number[]; readonly values: readonly (number | typeof BATCH)[]}
+  | {readonly kind: 'float'; readonly dims: readonly number[]; readonly values: Float32Array};
+
+/** A value an ONNX node reads that is computed from the image input: the spec value and its per-sample shape. */
+export interface OnnxValue {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/**
+ * A value partway through a pattern of several ONNX nodes that one kind maps as a whole (ShuffleNet's Reshape,
+ * Transpose, Reshape): any node that reads it is given to the kind that made it.
+ */
+export interface OnnxHeld {
+  /** The kind that made it. */
+  readonly kind: string;
+  /** How far the pattern has come (the kind's own word for it). */
+  readonly step: string;
+  /** The computed value the pattern started from. */
+  readonly value: OnnxValue;
+  /** A count the kind keeps with it (a channel shuffle's groups). */
+  readonly count: number;
+}
+
+/** The largest kernel, stride, dilation or padding, and the largest input side, cbp imports from ONNX. */
+export const MAX_IMPORT_SIDE = 4096;
+
+/** An ONNX node's op type and attributes: what a kind judges before the node's inputs are known. */
+export interface OnnxAttributes {
+  /** The op type (default domain). */
+  readonly op: string;
+  /** An int attribute, or `def` when it is absent or holds no int. */
+  int(name: string, def: number): number;
+  ints(name: string): readonly number[] | undefined;
+  /** A float attribute, or `def` when it is absent or holds no float. */
+  float(name: string, def: number): number;
+  /** A string attribute as UTF-8, or '' when it is absent. */
+  string(name: string): string;
+  /** How many outputs the node has. */
+  readonly outputs: number;
+  /** Whether output k is read by a node the graph's output needs (or is that output). */
+  outputUsed(k: number): boolean;
+}
+
+/** One node of `node.made(k)`: a spec node of the kind's own, made from an earlier ONNX node. */
+export interface OnnxMade<N> {
+  readonly node: N;
+  /** The op type of the ONNX node it was made from. */
+  readonly op: string;
+  /** How many inputs of the nodes the graph's output needs read that node's output. */
+  readonly readers: number;
+  /** Puts `node` in its place in the spec (same name). */
+  replace(node: N): void;
+}
+
+/**
+ * An ONNX node as the importer (`onnx/import/graph.ts`) gives it to the kind that claims its op: its attributes,
+ * its inputs (computed values with their per-sample shapes, or constants), and what the kind may do with it. A
+ * mapper either maps the node (`emit`, `pass` or `hold`, for output 0) or returns why it does not: the importer
+ * lists every such node, by that reason, in one error. `fail` is for a file that is wrong, not unsupported.
+ */
+export interface OnnxNode<N> extends OnnxAttributes {
+  /** How many inputs the node lists (empty names included). */
+  readonly inputs: number;
+  /**
+   * The computed value the node reads first (input 0). When it is not one, the importer refuses the node as
+   * `<op> of constants only` and this call does not return.
+   */
+  input(): OnnxValue;
+  /** Input k as a computed value, or undefined. */
+  computed(k: number): OnnxValue | undefined;
+  /** Whether input k is named (ONNX leaves an optional input out with an empty name). */
+  given(k: number): boolean;
+  /** The name of input k in the file ('' when it is not given). */
+  inputName(k: number): string;
+  /** Input k as a constant, or undefined (a computed value, or none). */
+  constant(k: number): OnnxConst | undefined;
+  /**
+   * Input k as a parameter (`what`: `weight`, `bias`, …): a float constant of finite values, of dims `expect` when
+   * given; anything else fails the import naming the node and the value.
+   */
+  param(k: number, what: string, expect?: readonly number[]): {readonly name: string; readonly dims: readonly number[]; readonly values: Float32Array};
+  /** The state_dict prefix in input k's name (`layer1.0.bn1.weight` → `layer1.0.bn1` for `weight`), unless the exporter named it itself. */
+  stateName(k: number, suffix: string): string | undefined;
+  /**
+   * A name for a new layer, unique in the spec: `fromParam`, else the module path torch.onnx.export wrote into the
+   * node's name (`/layer1/layer1.0/relu/Relu` → `layer1.0.relu`), else the node's name, else `base` (the op type in
+   * lower case by default).
+   */
+  layerName(fromParam?: string, base?: string): string;
+  /** Fails the import (BAD_ONNX): `why` follows the node's name and op type. */
+  fail(why: string): never;
+  /** A tensor of the new layer (`${layer}.${suffix}`, PyTorch's layout) for the weights. */
+  tensor(key: string, shape: readonly number[], data: Float32Array): void;
+  /**
+   * Adds `node` to the spec, as the value of output 0, given its inputs' per-sample shapes; a node its kind's `check`
+   * refuses is refused (listed as `<op> whose <kind> <why>`) and this call does not return.
+   */
+  emit(node: N, inputs: readonly (readonly number[])[]): void;
+  /** Adds `node` to the spec as the value of output k (one part of a Split); a node its kind's `check` refuses fails the import. */
+  emitOutput(k: number, node: N, inputs: readonly (readonly number[])[]): void;
+  /** Output 0 is the computed value `value` (the node does nothing the spec keeps). */
+  pass(value: OnnxValue): void;
+  /** Output 0 is a value partway through a pattern this kind maps (see `OnnxHeld`). */
+  hold(step: string, value: OnnxValue, count: number): void;
+  /** Input k as a value this kind holds, or undefined. */
+  held(k: number): OnnxHeld | undefined;
+  /** Whether the node reads a value this kind holds (at any input): the importer gave it the node for that reason. */
+  readonly holding: boolean;
+  /** The node of this kind made from the ONNX node whose first output is input k, or undefined. */
+  made(k: number): OnnxMade<N> | undefined;
+  /**
+   * Says that the layer's bias is one an eval-mode export made by folding a batch norm into it: the importer warns
+   * when the spec then has no batch norm.
+   */
+  foldedBatchNorm(): void;
+}
+
+/**
+ * How `cbp import` reads a kind from ONNX files. An op several kinds claim goes to each, in registry order, until one
+ * maps it; when none does, the node is refused with the first one's reason.
+ */
+export interface OnnxImport<N> {
+  /** The ONNX operators (default domain) the kind maps. */
+  readonly ops: readonly string[];
+  /** Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are unknown). */
+  refuses?(node: OnnxAttributes): string | undefined;
+  /** Maps the node onto this kind; returns why it does not, or undefined when it did. */
+  map(node: OnnxNode<N>): string | undefined;
+}
+
+/**
+ * A node's 2-d window attributes (Conv, MaxPool, AveragePool), or why they are not a symmetric 2-d window (undilated,
+ * unless a Conv's).
+ */
+export function onnxWindow(node: OnnxAttributes): {kernel?: Pair; stride: Pair; padding: Pair; dilation: Pair} | string {
+  const kernel = node.ints('kernel_shape');
+  if (kernel !== undefined && kernel.length > 0 && kernel.length !== 2) return `${node.op} that is not 2-d`;
+  const autoPad = node.string('auto_pad');
+  if (autoPad !== '' && autoPad !== 'NOTSET' && autoPad !== 'VALID') return `${node.op} with auto_pad ${autoPad}`;
+  const dil = node.ints('dilations') ?? [];
+  if (dil.length > 0 && dil.length !== 2) return `${node.op} that is not 2-d`;
+  if (dil.some((d) => d < 1)) return `${node.op} with dilations below 1`;
+  if (dil.some((d) => d !== 1) && node.op !== 'Conv') return `${node.op} with dilation`;
+  const strides = node.ints('strides') ?? [];
+  const pads = autoPad === 'VALID' ? [] : node.ints('pads') ?? [];
+  if (strides.length > 0 && strides.length !== 2) return `${node.op} that is not 2-d`;
+  if (pads.length > 0 && (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3])) return `${node.op} with asymmetric padding`;
+  const inRange = (values: readonly number[], min: number): boolean => values.every((v) => Number.isSafeInteger(v) && v >= min && v <= MAX_IMPORT_SIDE);
+  if (!inRange(kernel ?? [], 1) || !inRange(strides, 1) || !inRange(dil, 1) || !inRange(pads, 0)) return `${node.op} with a kernel, stride, dilation or padding outside 0 to ${MAX_IMPORT_SIDE}`;
+  return {
+    ...(kernel !== undefined && kernel.length === 2 ? {kernel: [kernel[0], kernel[1]] as const} : {}),
+    stride: strides.length === 2 ? [strides[0], strides[1]] : [1, 1],
+    padding: pads.length === 4 ? [pads[0], pads[1]] : [0, 0],
+    dilation: dil.length === 2 ? [dil[0], dil[1]] : [1, 1],
+  };
+}
+
 /** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
 export const MAX_WIDTH = 1 << 20;
 export const MAX_WINDOW = 4096;
@@ -197,6 +364,8 @@ export interface KindDef<N extends NodeBase & {readonly kind: string}> {
   tfjs?<T>(node: N, k: TfjsKernels<T>, inputs: readonly T[]): T;
   /** What of this node the TensorFlow.js engine lacks, in training or at inference (e.g. `grouped convolution`), or undefined. */
   tfjsLacks?(node: N, training: boolean): string | undefined;
+  /** How `cbp import` maps ONNX nodes onto this kind, or undefined: no ONNX op imports as it. */
+  readonly fromOnnx?: OnnxImport<N>;
 }
 
 /** ONNX's pads for a symmetric 2-d padding. */
@@ -263,4 +432,18 @@ export function notWindow(h: number, w: number, kernel: Pair, stride: Pair, padd
 /** Why a pooling window pads more than half its kernel (PyTorch refuses such pools), or undefined. */
 export function notPool(kernel: Pair, padding: Pair): string | undefined {
   return padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] ? `pads ${padding.join('×')}, more than half its ${kernel.join('×')} kernel` : undefined;
+}
+
+/** Why an ONNX MaxPool or AveragePool is not a 2-d pooling window cbp maps, from its attributes, or undefined. */
+export function notOnnxPool(node: OnnxAttributes): string | undefined {
+  const w = onnxWindow(node);
+  if (typeof w === 'string') return w;
+  return w.kernel === undefined ? `${node.op} without a 2-d kernel_shape` : undefined;
+}
+
+/** The name, input and window of a pooling node mapped from an ONNX MaxPool or AveragePool reading `x`. */
+export function onnxPool<N>(node: OnnxNode<N>, x: OnnxValue): {readonly name: string; readonly input: string} & PoolWindow {
+  const win = onnxWindow(node);
+  if (typeof win === 'string' || win.kernel === undefined) return node.fail('has no 2-d kernel_shape');
+  return {name: node.layerName(), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(node.int('ceil_mode', 0) !== 0 ? {ceil: true} : {})};
 }

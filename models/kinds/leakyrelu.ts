@@ -28,4 +28,12 @@ export const leakyrelu: KindDef<LeakyReluNode> = {
       g.accumulate(x, o.op('Where', [positive, gy, o.op('Mul', [gy, o.f32(n.alpha)])]));
     });
   },
+  fromOnnx: {
+    ops: ['LeakyRelu'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'leakyrelu', name: o.layerName(), input: x.name, alpha: o.float('alpha', 0.01)}, [x.shape]);
+      return undefined;
+    },
+  },
 };

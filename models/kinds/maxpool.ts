@@ -1,4 +1,4 @@
-import {notPoolInput, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
+import {notOnnxPool, notPoolInput, onnxPool, pads, poolShape, readPoolWindow, type KindDef, type NodeBase, type PoolWindow} from './kind';
 
 export interface MaxPoolNode extends NodeBase, PoolWindow {
   readonly kind: 'maxpool';
@@ -38,4 +38,13 @@ export const maxpool: KindDef<MaxPoolNode> = {
   },
   tfjs: (n, k, [x]) => k.maxPool(x, n.kernel, n.stride, n.padding),
   tfjsLacks: (n) => (n.ceil === true ? 'ceil-mode max pooling' : undefined),
+  fromOnnx: {
+    ops: ['MaxPool'],
+    refuses: (node) => notOnnxPool(node) ?? (node.int('storage_order', 0) !== 0 || node.outputUsed(1) ? 'MaxPool with indices' : undefined),
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'maxpool', ...onnxPool(o, x)}, [x.shape]);
+      return undefined;
+    },
+  },
 };

@@ -40,4 +40,16 @@ export const mul: KindDef<MulNode> = {
       grad(1, a);
     });
   },
+  fromOnnx: {
+    ops: ['Mul'],
+    map(o) {
+      const x = o.input();
+      const y = o.computed(1);
+      if (y === undefined) return 'Mul by a constant';
+      const node = {kind: 'mul', name: o.layerName(), inputs: [x.name, y.name]} as const;
+      if (mul.check(node, [x.shape, y.shape]) !== undefined) return 'Mul of values that do not broadcast per channel (ranks or axes differ)';
+      o.emit(node, [x.shape, y.shape]);
+      return undefined;
+    },
+  },
 };

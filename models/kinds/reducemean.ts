@@ -7,6 +7,9 @@ export interface ReduceMeanNode extends NodeBase {
   readonly keepdims: boolean;
 }
 
+/** Whether ONNX axes of a rank-4 value are its height and width (2 and 3, in any order, negative or not). */
+const spatial = (axes: readonly (number | string)[]): boolean => axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort().join() === '2,3';
+
 export const reducemean: KindDef<ReduceMeanNode> = {
   kind: 'reducemean',
   inputs: (n) => [n.input],
@@ -34,4 +37,20 @@ export const reducemean: KindDef<ReduceMeanNode> = {
     });
   },
   tfjs: (n, k, [x]) => (n.keepdims ? k.spatialMean(x) : k.flatten(k.spatialMean(x))),
+  fromOnnx: {
+    ops: ['ReduceMean'],
+    refuses(node) {
+      const axes = node.ints('axes');
+      return axes === undefined || axes.length === 0 || spatial(axes) ? undefined : 'ReduceMean over axes other than height and width';
+    },
+    map(o) {
+      const x = o.input();
+      // Opset 18 moved the axes to an input; either must say height and width.
+      const given = o.given(1) ? o.constant(1) : undefined;
+      const axes = given?.kind === 'int' ? given.values : o.ints('axes');
+      if (x.shape.length !== 3 || axes === undefined || !spatial(axes)) return 'ReduceMean over axes other than height and width';
+      o.emit({kind: 'reducemean', name: o.layerName(), input: x.name, keepdims: o.int('keepdims', 1) !== 0}, [x.shape]);
+      return undefined;
+    },
+  },
 };

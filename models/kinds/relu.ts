@@ -23,4 +23,12 @@ export const relu: KindDef<ReluNode> = {
     });
   },
   tfjs: (_n, k, [x]) => k.relu(x),
+  fromOnnx: {
+    ops: ['Relu'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'relu', name: o.layerName(), input: x.name}, [x.shape]);
+      return undefined;
+    },
+  },
 };

@@ -1,4 +1,4 @@
-import {MAX_WIDTH, notImage, type KindDef, type NodeBase} from './kind';
+import {BATCH, MAX_WIDTH, notImage, type KindDef, type NodeBase} from './kind';
 
 /**
  * ShuffleNet's channel shuffle: x.view(N, g, C/g, H, W).transpose(1, 2).reshape(N, C, H, W), which moves channel
@@ -39,5 +39,40 @@ export const shuffle: KindDef<ShuffleNode> = {
       });
       g.accumulate(x, o.op('Gather', [gy, o.i64(back)], {axis: 1}));
     });
+  },
+  fromOnnx: {
+    // x.view(N, g, C/g, H, W): held as `grouped`; .transpose(1, 2): `swapped`; .reshape(N, C, H, W): the shuffle.
+    ops: ['Reshape', 'Transpose'],
+    map(o) {
+      if (o.holding) {
+        const held = o.held(0);
+        if (o.op === 'Transpose' && held?.step === 'grouped' && (o.ints('perm') ?? []).join() === '0,2,1,3,4') {
+          o.hold('swapped', held.value, held.count);
+          return undefined;
+        }
+        if (o.op === 'Reshape' && held?.step === 'swapped') {
+          const to = o.constant(1);
+          const [c, h, w] = held.value.shape;
+          const v = to?.kind === 'int' ? to.values : [];
+          if (v.length === 4 && (v[0] === BATCH || v[0] === 0) && (v[1] === c || v[1] === -1) && v[2] === h && v[3] === w) {
+            o.emit({kind: 'shuffle', name: o.layerName(undefined, 'shuffle'), input: held.value.name, channels: c, groups: held.count}, [held.value.shape]);
+            return undefined;
+          }
+        }
+        return 'Reshape or Transpose other than a channel shuffle';
+      }
+      const x = o.input();
+      if (o.op === 'Transpose') return 'Transpose other than in a channel shuffle';
+      const to = o.constant(1);
+      const v = to?.kind === 'int' ? to.values : [];
+      const first = v[0] === BATCH || (v[0] === 0 && o.int('allowzero', 0) === 0);
+      const [c, h, w] = x.shape;
+      const groups = v[1];
+      if (x.shape.length === 3 && v.length === 5 && first && typeof groups === 'number' && groups >= 1 && c % groups === 0 && (v[2] === c / groups || v[2] === -1) && v[3] === h && v[4] === w) {
+        o.hold('grouped', x, groups);
+        return undefined;
+      }
+      return 'Reshape other than to channel groups [N, g, C/g, H, W]';
+    },
   },
 };

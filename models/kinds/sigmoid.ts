@@ -25,4 +25,12 @@ export const sigmoid: KindDef<SigmoidNode> = {
       g.accumulate(x, o.op('Mul', [o.op('Mul', [gy, o.op('Sub', [o.f32(1), y])]), y]));
     });
   },
+  fromOnnx: {
+    ops: ['Sigmoid'],
+    map(o) {
+      const x = o.input();
+      o.emit({kind: 'sigmoid', name: o.layerName(), input: x.name}, [x.shape]);
+      return undefined;
+    },
+  },
 };

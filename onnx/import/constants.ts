@@ -1,19 +1,18 @@
 import {CbpError} from '../../src/core/errors';
 import {quoted, shown} from '../../src/core/shown';
 import {DataType, type AttributeMsg, type TensorMsg} from '../schema';
+import {BATCH, type OnnxConst} from '../../models/kinds/index';
 import {checkTensor} from '../tensor-check';
 
-/** The symbolic batch size in a folded shape: Shape of [N, C, H, W] gives [N, C, H, W] with N unknown. */
-export const BATCH = 'N';
+// The symbolic batch size and the constants are declared with the interface the node kinds map ONNX nodes through.
+export {BATCH};
 export type Elem = number | typeof BATCH;
 
 /**
  * A value known when the model is imported: an initializer, a Constant, or what a chain of shape arithmetic
  * computes from them and from static shapes. Integers (int64, int32, bool) may hold the symbolic batch size.
  */
-export type Const =
-  | {readonly kind: 'int'; readonly dims: readonly number[]; readonly values: readonly Elem[]}
-  | {readonly kind: 'float'; readonly dims: readonly number[]; readonly values: Float32Array};
+export type Const = OnnxConst;
 
 /** The most elements an integer tensor may have: shape arithmetic needs a handful, not millions. */
 export const MAX_INT_ELEMENTS = 1 << 16;

@@ -1,7 +1,8 @@
 import {CbpError} from '../../src/core/errors';
 import {listed, quoted, shown} from '../../src/core/shown';
 import type {Weights} from '../../src/core/weights';
-import {INPUT, checkSpec, isWeightNode, kindOf, type ModelSpec, type Pair, type SpecNode} from '../../models/index';
+import {INPUT, KINDS, checkSpec, isWeightNode, kindOf, type ModelSpec, type SpecNode} from '../../models/index';
+import {MAX_IMPORT_SIDE, type KindDef, type OnnxAttributes, type OnnxHeld, type OnnxImport, type OnnxNode} from '../../models/kinds/index';
 import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
@@ -14,13 +15,23 @@ export const MIN_IR_VERSION = 3;
 export const MAX_IR_VERSION = 13;
 /** The largest channel count and input side an imported model may declare. */
 const MAX_CHANNELS = 64;
-const MAX_SIDE = 4096;
+const MAX_SIDE = MAX_IMPORT_SIDE;
 
-/** ONNX operators mapped onto node kinds (models/kinds); with FOLD_OPS, everything the importer reads. */
-export const MAPPED_OPS = [
-  'Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Identity', 'Dropout',
-  'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Mul', 'Concat', 'Pad', 'ReduceMean', 'Transpose', 'Slice', 'Split',
-] as const;
+/** A kind's claim on ONNX ops: its name and its `fromOnnx`. */
+interface Claim {
+  readonly kind: string;
+  readonly by: OnnxImport<SpecNode>;
+}
+/** The kinds that claim each ONNX op (`fromOnnx` in models/kinds/*.ts), in registry order. */
+const CLAIMS = new Map<string, Claim[]>();
+const DEFS: readonly KindDef<SpecNode>[] = Object.values(KINDS);
+for (const {kind, fromOnnx} of DEFS) {
+  if (fromOnnx !== undefined) for (const op of fromOnnx.ops) CLAIMS.set(op, [...(CLAIMS.get(op) ?? []), {kind, by: fromOnnx}]);
+}
+/** Passed on by the importer itself: Identity's output is its input. */
+const PASSED_OPS = ['Identity'];
+/** ONNX operators mapped onto node kinds (claimed by models/kinds) or passed on; with FOLD_OPS, everything the importer reads. */
+export const MAPPED_OPS: readonly string[] = [...CLAIMS.keys(), ...PASSED_OPS];
 const KNOWN = new Set<string>([...MAPPED_OPS, ...FOLD_OPS]);
 const FOLDS = new Set<string>(FOLD_OPS);
 
@@ -51,20 +62,22 @@ type Val =
   | {readonly t: 'const'; readonly c: Const}
   | {readonly t: 'init'; readonly tensor: TensorMsg}
   | {readonly t: 'dyn'; readonly name: string; readonly shape: readonly number[]}
-  // A channel shuffle on its way (ShuffleNet): x viewed as [N, g, C/g, H, W], then with axes 1 and 2 swapped; only
-  // the Transpose and the Reshape back to [N, C, H, W] may read these.
-  | {readonly t: 'grouped' | 'swapped'; readonly src: {readonly name: string; readonly shape: readonly number[]}; readonly groups: number}
+  // Partway through a pattern of several nodes one kind maps (ShuffleNet's channel shuffle): `by` maps what reads it.
+  | {readonly t: 'held'; readonly held: OnnxHeld; readonly by: OnnxImport<SpecNode>}
   | {readonly t: 'poison'};
 
 /**
  * Thrown while one node is read when what it does is valid ONNX that cbp does not map (a shape a kind does not
- * accept, a MatMul of two computed values): the walk lists the node with the others and goes on.
+ * accept): the walk lists the node with the others and goes on.
  */
 class Unmapped extends Error {
   constructor(readonly label: string) {
     super(label);
   }
 }
+
+/** Thrown when a kind asks for the computed value a node reads first and it reads none: `<op> of constants only`. */
+class NotComputed extends Error {}
 
 const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
 const intAttr = (node: NodeMsg, name: string, def: number): number => attr(node, name)?.i ?? def;
@@ -78,27 +91,16 @@ const strAttr = (node: NodeMsg, name: string): string => {
   return s === undefined || s === null ? '' : Buffer.from(s).toString('utf8');
 };
 
-/** A node's 2-d window attributes, or why they are not a symmetric 2-d window (undilated, unless a Conv's). */
-function window(node: NodeMsg): {kernel?: Pair; stride: Pair; padding: Pair; dilation: Pair} | string {
-  const kernel = intsAttr(node, 'kernel_shape');
-  if (kernel !== undefined && kernel.length > 0 && kernel.length !== 2) return `${node.op_type} that is not 2-d`;
-  const autoPad = strAttr(node, 'auto_pad');
-  if (autoPad !== '' && autoPad !== 'NOTSET' && autoPad !== 'VALID') return `${node.op_type} with auto_pad ${autoPad}`;
-  const dil = intsAttr(node, 'dilations') ?? [];
-  if (dil.length > 0 && dil.length !== 2) return `${node.op_type} that is not 2-d`;
-  if (dil.some((d) => d < 1)) return `${node.op_type} with dilations below 1`;
-  if (dil.some((d) => d !== 1) && node.op_type !== 'Conv') return `${node.op_type} with dilation`;
-  const strides = intsAttr(node, 'strides') ?? [];
-  const pads = autoPad === 'VALID' ? [] : intsAttr(node, 'pads') ?? [];
-  if (strides.length > 0 && strides.length !== 2) return `${node.op_type} that is not 2-d`;
-  if (pads.length > 0 && (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3])) return `${node.op_type} with asymmetric padding`;
-  const inRange = (values: readonly number[], min: number): boolean => values.every((v) => Number.isSafeInteger(v) && v >= min && v <= MAX_SIDE);
-  if (!inRange(kernel ?? [], 1) || !inRange(strides, 1) || !inRange(dil, 1) || !inRange(pads, 0)) return `${node.op_type} with a kernel, stride, dilation or padding outside 0 to ${MAX_SIDE}`;
+/** A node's op type and attributes as a kind judges them; `used` holds the values the graph's output needs. */
+function attributesOf(node: NodeMsg, used: ReadonlySet<string>): OnnxAttributes {
   return {
-    ...(kernel !== undefined && kernel.length === 2 ? {kernel: [kernel[0], kernel[1]] as const} : {}),
-    stride: strides.length === 2 ? [strides[0], strides[1]] : [1, 1],
-    padding: pads.length === 4 ? [pads[0], pads[1]] : [0, 0],
-    dilation: dil.length === 2 ? [dil[0], dil[1]] : [1, 1],
+    op: node.op_type,
+    int: (name, def) => intAttr(node, name, def),
+    ints: (name) => intsAttr(node, name),
+    float: (name, def) => floatAttr(node, name, def),
+    string: (name) => strAttr(node, name),
+    outputs: node.output.length,
+    outputUsed: (k) => node.output[k] !== undefined && node.output[k] !== '' && used.has(node.output[k]),
   };
 }
 
@@ -110,43 +112,13 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
   const domain = node.domain ?? '';
   if (domain !== '' && domain !== 'ai.onnx') return shown(`${domain}.${node.op_type}`, 40);
   if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return shown(node.op_type, 40);
-  const usesOutput = (i: number): boolean => node.output[i] !== undefined && node.output[i] !== '' && used.has(node.output[i]);
-  switch (node.op_type) {
-    case 'Conv': {
-      if (intAttr(node, 'group', 1) < 1) return 'Conv with group below 1';
-      const w = window(node);
-      return typeof w === 'string' ? w : undefined;
-    }
-    case 'MaxPool':
-    case 'AveragePool': {
-      const w = window(node);
-      if (typeof w === 'string') return w;
-      if (w.kernel === undefined) return `${node.op_type} without a 2-d kernel_shape`;
-      if (node.op_type === 'MaxPool' && (intAttr(node, 'storage_order', 0) !== 0 || usesOutput(1))) return 'MaxPool with indices';
-      return undefined;
-    }
-    case 'BatchNormalization':
-      // A training-mode export's batch norm (training_mode 1) is the same layer; its running-statistics outputs
-      // must feed nothing.
-      if (usesOutput(1) || usesOutput(2)) return 'BatchNormalization whose running statistics feed other nodes';
-      return undefined;
-    case 'Flatten':
-      return intAttr(node, 'axis', 1) === 1 ? undefined : 'Flatten on an axis other than 1';
-    case 'Gemm':
-      return intAttr(node, 'transA', 0) === 0 ? undefined : 'Gemm with transA';
-    case 'Dropout':
-      return usesOutput(1) ? 'Dropout with its mask used' : undefined;
-    case 'Pad': {
-      const mode = strAttr(node, 'mode');
-      return mode === '' || mode === 'constant' ? undefined : `Pad with mode ${mode}`;
-    }
-    case 'ReduceMean': {
-      const axes = intsAttr(node, 'axes');
-      return axes === undefined || axes.length === 0 || [...axes].map((a) => (a < 0 ? a + 4 : a)).sort().join() === '2,3' ? undefined : 'ReduceMean over axes other than height and width';
-    }
-    default:
-      return undefined;
+  // The kinds that claim the op judge its attributes (the first reason given is the node's).
+  const attributes = attributesOf(node, used);
+  for (const {by} of CLAIMS.get(node.op_type) ?? []) {
+    const why = by.refuses?.(attributes);
+    if (why !== undefined) return why;
   }
+  return undefined;
 }
 
 /**
@@ -307,8 +279,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   /** The values one image takes through the spec: its input and every layer's output (for the budget below). */
   let valuesPerImage = inputShape.reduce((a, b) => a * b, 1);
   let foldedBias = false;
-  /** Dense layers made from a MatMul, awaiting the Add of their bias. */
-  const matmuls = new Map<string, number>();
+  /** The spec node made from each ONNX node (by its first output) and that node's op type, for `made`. */
+  const madeFrom = new Map<string, {readonly index: number; readonly op: string}>();
   const constOf = (v: string): Const | undefined => {
     const x = vals.get(v);
     if (x?.t === 'const') return x.c;
@@ -338,6 +310,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     const out = kindOf(node).shape(node, inputShapes);
     valuesPerImage += out.reduce((a, b) => a * b, 1);
     vals.set(from.output[0], {t: 'dyn', name: node.name, shape: out});
+    madeFrom.set(from.output[0], {index: nodes.length - 1, op: from.op_type});
     return out;
   };
 
@@ -408,311 +381,111 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       refuse(label, node);
       for (const o of node.output) vals.set(o, {t: 'poison'});
     };
-    const viewed = ins[0]?.t === 'grouped' || ins[0]?.t === 'swapped' ? ins[0] : undefined;
-    if (viewed !== undefined || ins.some((v) => v?.t === 'grouped' || v?.t === 'swapped')) {
-      if (op === 'Transpose' && viewed?.t === 'grouped' && (intsAttr(node, 'perm') ?? []).join() === '0,2,1,3,4') {
-        vals.set(node.output[0], {...viewed, t: 'swapped'});
-      } else if (op === 'Reshape' && viewed?.t === 'swapped') {
-        const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
-        const [c, h, w] = viewed.src.shape;
-        const v = to?.kind === 'int' ? to.values : [];
-        const back = v.length === 4 && (v[0] === BATCH || v[0] === 0) && (v[1] === c || v[1] === -1) && v[2] === h && v[3] === w;
-        if (back) push({kind: 'shuffle', name: uniqueName([modulePath(node.name), node.name, 'shuffle']), input: viewed.src.name, channels: c, groups: viewed.groups}, node, [viewed.src.shape]);
-        else skip('Reshape or Transpose other than a channel shuffle');
-      } else {
-        skip('Reshape or Transpose other than a channel shuffle');
-      }
-      continue;
-    }
-    if (op === 'Concat' && ins.some((v) => v?.t !== 'dyn')) {
-      skip('Concat of computed values with constants');
-      continue;
-    }
-    const x = dynAt(0);
-    if (x === undefined) {
-      refuse(`${op} of constants only`, node);
-      vals.set(node.output[0], {t: 'poison'});
-      continue;
-    }
-    const path = modulePath(node.name);
-    const named = (fromParam: string | undefined): string => uniqueName([fromParam, path, node.name, node.op_type.toLowerCase()]);
+    /** The node as the kind of `claim` (one that claims its op, or made a value it reads) maps it: OnnxNode in models/kinds/kind.ts. */
+    const nodeFor = ({kind, by}: Claim): OnnxNode<SpecNode> => ({
+      ...attributesOf(node, used),
+      inputs: node.input.length,
+      input: () => {
+        const x = dynAt(0);
+        if (x === undefined) throw new NotComputed();
+        return x;
+      },
+      computed: dynAt,
+      given: (k) => node.input[k] !== undefined && node.input[k] !== '',
+      inputName: (k) => node.input[k] ?? '',
+      constant: (k) => (node.input[k] === undefined ? undefined : constOf(node.input[k])),
+      param: (k, what, expect) => {
+        const p = param(k, what, expect);
+        return {name: p.name, dims: p.c.dims, values: p.c.values};
+      },
+      stateName: (k, suffix) => stateName(node.input[k], suffix),
+      layerName: (fromParam, base) => uniqueName([fromParam, modulePath(node.name), node.name, base ?? node.op_type.toLowerCase()]),
+      fail: here,
+      tensor: (key, shape, data) => own(key, {shape, data}),
+      emit: (n, shapes) => {
+        push(n, node, shapes);
+      },
+      emitOutput: (k, n, shapes) => {
+        // One part of a Split, its check's refusal a fault of the file (its parts are checked to cover the channels);
+        // not counted in valuesPerImage.
+        const why = kindOf(n).check(n, shapes);
+        if (why !== undefined) here(why);
+        nodes.push(n);
+        sources.set(n.name, node.name);
+        vals.set(node.output[k], {t: 'dyn', name: n.name, shape: kindOf(n).shape(n, shapes)});
+      },
+      pass: (value) => {
+        vals.set(node.output[0], {t: 'dyn', name: value.name, shape: value.shape});
+      },
+      hold: (step, value, count) => {
+        vals.set(node.output[0], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
+      },
+      held: (k) => {
+        const v = ins[k];
+        return v?.t === 'held' && v.held.kind === kind ? v.held : undefined;
+      },
+      holding: ins.some((v) => v?.t === 'held' && v.held.kind === kind),
+      made: (k) => {
+        const v = node.input[k];
+        if (v === undefined) return undefined;
+        const m = madeFrom.get(v);
+        const n = m === undefined ? undefined : nodes[m.index];
+        if (m === undefined || n === undefined || n.kind !== kind) return undefined;
+        return {
+          node: n,
+          op: m.op,
+          readers: consumers.get(v) ?? 0,
+          replace: (r) => {
+            nodes[m.index] = r;
+          },
+        };
+      },
+      foldedBatchNorm: () => {
+        foldedBias = true;
+      },
+    });
 
     try {
-      switch (op) {
-        case 'Conv': {
-          const w = param(1, 'weight');
-          if (w.c.dims.length !== 4) here(`has weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}], expected [out, in, kh, kw]`);
-          const [out, perGroup, kh, kw] = w.c.dims;
-          const groups = intAttr(node, 'group', 1);
-          const cin = perGroup * groups;
-          if (cin !== x.shape[0] || out % groups !== 0) here(`has group ${groups} and weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}] for an input of ${x.shape[0]} channels`);
-          const win = window(node);
-          if (typeof win === 'string') return here(win);
-          if (win.kernel !== undefined && (win.kernel[0] !== kh || win.kernel[1] !== kw)) here(`has kernel_shape [${win.kernel.join(', ')}] but weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}]`);
-          const bias = node.input[2] !== undefined && node.input[2] !== '' ? param(2, 'bias', [out]) : undefined;
-          const name = named(stateName(w.name, 'weight'));
-          own(`${name}.weight`, {shape: [out, perGroup, kh, kw], data: w.c.values});
-          if (bias) own(`${name}.bias`, {shape: [out], data: bias.c.values});
-          if (bias?.name.startsWith('onnx::')) foldedBias = true;
-          const dilated = win.dilation[0] !== 1 || win.dilation[1] !== 1;
-          push({kind: 'conv2d', name, input: x.name, inChannels: cin, outChannels: out, kernel: [kh, kw], stride: win.stride, padding: win.padding, bias: bias !== undefined, constrained: false, ...(groups !== 1 ? {groups} : {}), ...(dilated ? {dilation: win.dilation} : {})}, node, [x.shape]);
+      // A node that reads a value partway through a pattern goes to the kind that made it, whatever its op.
+      const held = ins.find((v) => v?.t === 'held');
+      if (held?.t === 'held') {
+        const why = held.by.map(nodeFor({kind: held.held.kind, by: held.by}));
+        if (why !== undefined) skip(why);
+        continue;
+      }
+      const claims = CLAIMS.get(op) ?? [];
+      if (claims.length === 0) {
+        // Identity of what is not a value (the importer passes the others on, above).
+        if (dynAt(0) === undefined) throw new NotComputed();
+        skip(shown(op, 40));
+        continue;
+      }
+      // Each kind that claims the op, in registry order, until one maps it.
+      let first: string | undefined;
+      for (const claim of claims) {
+        const why = claim.by.map(nodeFor(claim));
+        if (why === undefined) {
+          first = undefined;
           break;
         }
-        case 'BatchNormalization': {
-          const channels = x.shape[0];
-          const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((k) => param(k, ['scale', 'bias', 'mean', 'variance'][k - 1], [channels]));
-          const name = named(stateName(node.input[1], 'weight') ?? stateName(node.input[3], 'running_mean'));
-          own(`${name}.weight`, {shape: [channels], data: gamma.c.values});
-          own(`${name}.bias`, {shape: [channels], data: beta.c.values});
-          own(`${name}.running_mean`, {shape: [channels], data: mean.c.values});
-          own(`${name}.running_var`, {shape: [channels], data: variance.c.values});
-          // ONNX's momentum weighs the running value; PyTorch's the batch's. Both are float32 in a file: rounded back.
-          const eps = Number(floatAttr(node, 'epsilon', 1e-5).toPrecision(6));
-          const momentum = Number((1 - floatAttr(node, 'momentum', 0.9)).toPrecision(6));
-          if (!(eps > 0 && eps <= 1) || !(momentum >= 0 && momentum <= 1)) here(`has epsilon ${eps} or momentum ${1 - momentum} outside (0, 1]`);
-          push({kind: 'batchnorm', name, input: x.name, channels, eps, momentum}, node, [x.shape]);
-          break;
-        }
-        case 'Relu':
-          push({kind: 'relu', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        case 'Dropout': {
-          // The module's dropout: trained with masks, the identity at inference. Opset 12+ gives the ratio as an
-          // input, earlier ones as an attribute; the training_mode input only says how the file itself runs.
-          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-          if (node.input[1] !== undefined && node.input[1] !== '' && (given?.kind !== 'float' || given.values.length !== 1)) here(`takes its ratio from ${quoted(node.input[1])}, which is not one constant number`);
-          const p = given?.kind === 'float' ? given.values[0] : floatAttr(node, 'ratio', 0.5);
-          if (!(p >= 0 && p < 1)) here(`has ratio ${p}, expected one in [0, 1)`);
-          push({kind: 'dropout', name: named(undefined), input: x.name, p: Number(p.toPrecision(6))}, node, [x.shape]);
-          break;
-        }
-        case 'MaxPool':
-        case 'AveragePool': {
-          const win = window(node);
-          if (typeof win === 'string' || win.kernel === undefined) return here('has no 2-d kernel_shape');
-          const pool = {name: named(undefined), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(intAttr(node, 'ceil_mode', 0) !== 0 ? {ceil: true} : {})};
-          // Without padding, counting it or not is the same (PyTorch clips a ceil-mode window to the padded input).
-          const excludePad = op === 'AveragePool' && intAttr(node, 'count_include_pad', 0) === 0 && (win.padding[0] > 0 || win.padding[1] > 0);
-          push(op === 'MaxPool' ? {kind: 'maxpool', ...pool} : {kind: 'avgpool', ...pool, ...(excludePad ? {excludePad: true} : {})}, node, [x.shape]);
-          break;
-        }
-        case 'GlobalAveragePool':
-          push({kind: 'globalavgpool', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        case 'Flatten':
-          push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        case 'Reshape': {
-          const to = node.input[1] !== undefined ? constOf(node.input[1]) : undefined;
-          const features = x.shape.reduce((a, b) => a * b, 1);
-          const v = to?.kind === 'int' ? to.values : [];
-          const zeroCopies = intAttr(node, 'allowzero', 0) === 0;
-          const first = v[0] === BATCH || (v[0] === 0 && zeroCopies);
-          const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
-          const [c, h, w] = x.shape;
-          const groups = v[1];
-          if (!flat && x.shape.length === 3 && v.length === 5 && first && typeof groups === 'number' && groups >= 1 && c % groups === 0 && (v[2] === c / groups || v[2] === -1) && v[3] === h && v[4] === w) {
-            vals.set(node.output[0], {t: 'grouped', src: x, groups});
-            break;
-          }
-          if (!flat) {
-            refuse(to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]', node);
-            vals.set(node.output[0], {t: 'poison'});
-            break;
-          }
-          if (x.shape.length === 1) vals.set(node.output[0], x);
-          else push({kind: 'flatten', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        }
-        case 'Gemm':
-        case 'MatMul': {
-          if (x.shape.length !== 1) throw new Unmapped(`${op} on a value with more than one dimension per image (cbp maps ${op} on [N, features])`);
-          if (dynAt(1) !== undefined) throw new Unmapped(`${op} of two computed values`);
-          const features = x.shape[0];
-          const w = param(1, 'weight');
-          const transB = op === 'Gemm' && intAttr(node, 'transB', 0) === 1;
-          if (w.c.dims.length !== 2 || w.c.dims[transB ? 1 : 0] !== features) {
-            here(`has weight ${quoted(w.name)} of dims [${w.c.dims.join(', ')}] for ${features} input features${transB ? ' (transB)' : ''}`);
-          }
-          const out = w.c.dims[transB ? 0 : 1];
-          // PyTorch's layout [out, in]: Gemm with transB is already in it; otherwise transposed.
-          const alpha = op === 'Gemm' ? floatAttr(node, 'alpha', 1) : 1;
-          let data = w.c.values;
-          if (!transB || alpha !== 1) {
-            data = new Float32Array(out * features);
-            for (let o = 0; o < out; o++) for (let f = 0; f < features; f++) data[o * features + f] = Math.fround(alpha * (transB ? w.c.values[o * features + f] : w.c.values[f * out + o]));
-          }
-          let bias: Float32Array | undefined;
-          if (op === 'Gemm' && node.input[2] !== undefined && node.input[2] !== '') {
-            const c = param(2, 'bias');
-            const n = c.c.values.length;
-            if (n !== out && n !== 1) here(`has bias ${quoted(c.name)} of dims [${c.c.dims.join(', ')}], expected [${out}]`);
-            const beta = floatAttr(node, 'beta', 1);
-            bias = Float32Array.from({length: out}, (_, k) => Math.fround(beta * c.c.values[n === 1 ? 0 : k]));
-          }
-          const name = named(stateName(w.name, 'weight'));
-          own(`${name}.weight`, {shape: [out, features], data});
-          if (bias) own(`${name}.bias`, {shape: [out], data: bias});
-          push({kind: 'dense', name, input: x.name, inFeatures: features, outFeatures: out, bias: bias !== undefined, constrained: false}, node, [x.shape]);
-          if (op === 'MatMul') matmuls.set(node.output[0], nodes.length - 1);
-          break;
-        }
-        case 'Add': {
-          const y = dynAt(1);
-          if (y !== undefined) {
-            push({kind: 'add', name: named(undefined), inputs: [x.name, y.name]}, node, [x.shape, y.shape]);
-            break;
-          }
-          // A MatMul's bias (torch.nn.Linear on inputs of rank 3 and more): joined to its dense layer.
-          const at = matmuls.get(node.input[0]);
-          const dense = at === undefined ? undefined : nodes[at];
-          if (dense?.kind !== 'dense' || consumers.get(node.input[0]) !== 1) {
-            refuse('Add of a constant (other than a MatMul\'s bias)', node);
-            vals.set(node.output[0], {t: 'poison'});
-            break;
-          }
-          const c = param(1, 'bias');
-          if (c.c.values.length !== dense.outFeatures) here(`adds ${quoted(c.name)} of dims [${c.c.dims.join(', ')}] to ${dense.outFeatures} features`);
-          nodes[at ?? 0] = {...dense, bias: true};
-          own(`${dense.name}.bias`, {shape: [dense.outFeatures], data: c.c.values});
-          vals.set(node.output[0], x);
-          break;
-        }
-        case 'Sigmoid':
-          push({kind: 'sigmoid', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        case 'HardSigmoid':
-          push({kind: 'hardsigmoid', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5)}, node, [x.shape]);
-          break;
-        case 'HardSwish':
-          push({kind: 'hardswish', name: named(undefined), input: x.name}, node, [x.shape]);
-          break;
-        case 'LeakyRelu':
-          push({kind: 'leakyrelu', name: named(undefined), input: x.name, alpha: floatAttr(node, 'alpha', 0.01)}, node, [x.shape]);
-          break;
-        case 'Clip': {
-          // Opset 11 on: the bounds are optional inputs (ReLU6: Constant 0 and 6).
-          const bounds = [1, 2].map((k) => {
-            const v = node.input[k];
-            if (v === undefined || v === '') return undefined;
-            const c = constOf(v);
-            return c?.kind === 'float' && c.values.length === 1 ? c.values[0] : null;
-          });
-          const [min, max] = bounds;
-          if (min === null || max === null) {
-            skip('Clip with bounds that are not constant numbers');
-            break;
-          }
-          push({kind: 'clip', name: named(undefined), input: x.name, ...(min !== undefined ? {min} : {}), ...(max !== undefined ? {max} : {})}, node, [x.shape]);
-          break;
-        }
-        case 'Mul': {
-          const y = dynAt(1);
-          if (y === undefined) {
-            skip('Mul by a constant');
-            break;
-          }
-          const node2 = {kind: 'mul', name: named(undefined), inputs: [x.name, y.name]} as const;
-          if (kindOf(node2).check(node2, [x.shape, y.shape]) !== undefined) {
-            skip('Mul of values that do not broadcast per channel (ranks or axes differ)');
-            break;
-          }
-          push(node2, node, [x.shape, y.shape]);
-          break;
-        }
-        case 'Concat': {
-          const parts = ins.map((v) => (v?.t === 'dyn' ? v : undefined));
-          const axis = intAttr(node, 'axis', 0);
-          // Every input is computed (checked above the switch).
-          if ((axis < 0 ? axis + x.shape.length + 1 : axis) !== 1) skip('Concat on an axis other than 1 (the channels)');
-          else if (parts.length === 1) vals.set(node.output[0], x);
-          else {
-            const dyn = parts.filter((v): v is Val & {t: 'dyn'} => v !== undefined);
-            push({kind: 'concat', name: named(undefined), inputs: dyn.map((v) => v.name)}, node, dyn.map((v) => v.shape));
-          }
-          break;
-        }
-        case 'Pad': {
-          const pads = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-          const value = node.input[2] !== undefined && node.input[2] !== '' ? constOf(node.input[2]) : undefined;
-          const p = pads?.kind === 'int' ? pads.values : [];
-          if (node.input[3] !== undefined && node.input[3] !== '') skip('Pad with axes');
-          else if (value !== undefined && (value.kind !== 'float' || value.values.some((v) => v !== 0))) skip('Pad with a value other than 0');
-          else if (p.some((v) => typeof v === 'number' && (!Number.isSafeInteger(v) || v > MAX_SIDE))) skip(`Pad by more than ${MAX_SIDE}`);
-          else if (x.shape.length !== 3 || p.length !== 8 || p.some((v) => typeof v !== 'number' || v < 0) || p[0] !== 0 || p[1] !== 0 || p[4] !== 0 || p[5] !== 0) {
-            skip('Pad other than constant zeros around the height and width');
-          } else if (p.every((v) => v === 0)) vals.set(node.output[0], x);
-          else push({kind: 'pad', name: named(undefined), input: x.name, begin: [Number(p[2]), Number(p[3])], end: [Number(p[6]), Number(p[7])]}, node, [x.shape]);
-          break;
-        }
-        case 'ReduceMean': {
-          // Opset 18 moved the axes to an input; either must say height and width.
-          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-          const axes = given?.kind === 'int' ? given.values : intsAttr(node, 'axes');
-          const spatial = axes !== undefined && axes.map((a) => (typeof a === 'number' && a < 0 ? a + 4 : a)).sort().join() === '2,3';
-          if (x.shape.length !== 3 || !spatial) skip('ReduceMean over axes other than height and width');
-          else push({kind: 'reducemean', name: named(undefined), input: x.name, keepdims: intAttr(node, 'keepdims', 1) !== 0}, node, [x.shape]);
-          break;
-        }
-        case 'Slice': {
-          const [starts, ends, axes, steps] = [1, 2, 3, 4].map((k) => (node.input[k] !== undefined && node.input[k] !== '' ? constOf(node.input[k]) : undefined));
-          const rank = x.shape.length + 1;
-          const one = (c: Const | undefined): number | undefined => (c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
-          const [s0, e0, a0] = [one(starts), one(ends), axes === undefined ? 0 : one(axes)];
-          const channels = x.shape[0];
-          if (s0 === undefined || e0 === undefined || a0 === undefined || (a0 < 0 ? a0 + rank : a0) !== 1 || (steps !== undefined && one(steps) !== 1)) {
-            skip('Slice other than of channels (axis 1, step 1)');
-            break;
-          }
-          const clamp = (v: number): number => Math.min(channels, Math.max(0, v < 0 ? v + channels : v));
-          const [start, end] = [clamp(s0), clamp(e0)];
-          if (start >= end) here(`takes channels [${s0}, ${e0}) of ${channels}: none`);
-          if (start === 0 && end === channels) vals.set(node.output[0], x);
-          else push({kind: 'slice', name: named(undefined), input: x.name, start, end}, node, [x.shape]);
-          break;
-        }
-        case 'Split': {
-          const rank = x.shape.length + 1;
-          const axis = intAttr(node, 'axis', 0);
-          if ((axis < 0 ? axis + rank : axis) !== 1) {
-            skip('Split on an axis other than 1 (the channels)');
-            break;
-          }
-          const channels = x.shape[0];
-          const given = node.input[1] !== undefined && node.input[1] !== '' ? constOf(node.input[1]) : undefined;
-          const parts = node.output.length;
-          // The sizes: the split input (opset 13 on) or attribute, else equal parts (opset 18: the last one smaller).
-          const listed = given?.kind === 'int' ? given.values : intsAttr(node, 'split');
-          const each = Math.ceil(channels / parts);
-          const sizes = listed ?? Array.from({length: parts}, (_, i) => Math.max(0, Math.min(each, channels - i * each)));
-          if (sizes.length !== parts || sizes.some((v) => typeof v !== 'number' || v < 0) || sizes.reduce<number>((a, b) => a + Number(b), 0) !== channels) {
-            here(`splits ${channels} channels into parts [${sizes.join(', ')}]`);
-          }
-          let start = 0;
-          sizes.forEach((size, i) => {
-            const end = start + Number(size);
-            const out = node.output[i];
-            if (out !== '' && used.has(out) && end > start) {
-              const slice = {kind: 'slice', name: uniqueName([path, node.name, 'split']), input: x.name, start, end} as const;
-              const why = kindOf(slice).check(slice, [x.shape]);
-              if (why !== undefined) here(why);
-              nodes.push(slice);
-              sources.set(slice.name, node.name);
-              vals.set(out, {t: 'dyn', name: slice.name, shape: kindOf(slice).shape(slice, [x.shape])});
-            }
-            start = end;
-          });
-          break;
-        }
-        case 'Transpose':
-          skip('Transpose other than in a channel shuffle');
-          break;
-        default:
-          skip(shown(op, 40));
+        first ??= why;
+      }
+      if (first !== undefined && claims.length > 1) {
+        // Refused by every kind that claims the op: listed under the first one's reason, its first output poisoned.
+        refuse(first, node);
+        vals.set(node.output[0], {t: 'poison'});
+      } else if (first !== undefined) {
+        skip(first);
       }
     } catch (err) {
-      if (!(err instanceof Unmapped)) throw err;
-      skip(err.label);
+      if (err instanceof NotComputed) {
+        refuse(`${op} of constants only`, node);
+        vals.set(node.output[0], {t: 'poison'});
+      } else if (err instanceof Unmapped) {
+        skip(err.label);
+      } else {
+        throw err;
+      }
     }
   }
 
