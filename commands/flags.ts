@@ -43,15 +43,6 @@ export const choices = (values: readonly string[]): string => `<${values.join('|
 export const quantFlag = (description: string, def: QuantOrNone) =>
   Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), default: def})();
 
-export const requiredQuantFlag = (description: string) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), required: true})();
-
-export const modelFlag = (description: string, def: ModelName) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), default: def})();
-
-export const requiredModelFlag = (description: string) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), required: true})();
-
 export const methodFlag = (description: string, def: TrainMethod) =>
   Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, helpValue: choices(TRAIN_METHODS), parse: async (v) => checkMethod(v), default: def})();
 
