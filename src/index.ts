@@ -11,7 +11,7 @@ export {exportCheckpoint, ACTIVATION_TYPES, EXPORT_FORMATS, FAST_TOLERANCE, type
 export {CALIBRATION_IMAGES} from './app/int8';
 export {CALIBRATION_METHODS, DEFAULT_CALIBRATION, PERCENTILE, type ActivationFacts, type CalibrationMethod} from '../onnx/int8';
 export {evaluate, PUBLISHED_DEFAULTS, type EvaluateOptions} from './app/evaluate';
-export {DEFAULT_TIMEOUT, type EvalOptions, type EvalResult} from './eval/evaluate';
+export {DEFAULT_TIMEOUT, EVAL_DEFAULTS, type EvalOptions, type EvalResult} from './eval/evaluate';
 export {mergeResults} from './eval/merge';
 export {shardFromEnv, SHARD_COUNT_VAR, type AutoShard} from './eval/shard-env';
 export {CARD_KEYS, CARD_VERSION, readCard, type ModelCard, type CardView, type ActivationView, type CardSource, type Preprocessing} from './app/card';
