@@ -7,7 +7,7 @@ export type {TrainResult} from './train/trainer';
 export {TRAIN_DEFAULTS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
 export {trainRun as train, type TrainRunOptions} from './app/train';
 export {ENGINES, checkEngine, type EngineChoice} from './train/registry';
-export {exportCheckpoint, ACTIVATION_TYPES, EXPORT_FORMATS, FAST_TOLERANCE, type ActivationType, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
+export {exportCheckpoint, ACTIVATION_TYPES, EXPORT_DEFAULTS, EXPORT_FORMATS, FAST_TOLERANCE, checkActivations, checkCalibration, checkExportFormat, checkWeightFormat, type ActivationType, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
 export {CALIBRATION_IMAGES} from './app/int8';
 export {CALIBRATION_METHODS, DEFAULT_CALIBRATION, PERCENTILE, type ActivationFacts, type CalibrationMethod} from '../onnx/int8';
 export {evaluate, PUBLISHED_DEFAULTS, type EvaluateOptions} from './app/evaluate';
