@@ -23,7 +23,7 @@ export default class Eval extends CbpCommand {
     model: optionalModelFlag('published model to evaluate, with --quant'),
     quant: optionalQuantFlag('constraint of the published model'),
     data: Flags.string({helpValue: choices([...DATASET_NAMES, 'FOLDER']), description: `mnist, fashion-mnist, or an image folder [default: ${EVAL_DEFAULTS.data}; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
-    device: deviceFlag('execution provider'),
+    device: deviceFlag('execution provider', EVAL_DEFAULTS.device),
     'batch-size': Flags.integer({description: 'images per run', default: EVAL_DEFAULTS.batchSize}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
     shard: Flags.string({description: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'}),

@@ -66,8 +66,8 @@ export const activationsFlag = (description: string, def: ActivationType) =>
 export const calibrationFlag = (description: string) =>
   Flags.custom<CalibrationMethod>({description: `${description} (${CALIBRATION_METHODS.join(', ')})`, helpValue: choices(CALIBRATION_METHODS), parse: async (v) => checkCalibration(v)})();
 
-export const deviceFlag = (description: string) =>
-  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: 'auto'})();
+export const deviceFlag = (description: string, def: DeviceChoice) =>
+  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: def})();
 
 export const optionalModelFlag = (description: string) =>
   Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
@@ -75,8 +75,8 @@ export const optionalModelFlag = (description: string) =>
 export const optionalQuantFlag = (description: string) =>
   Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
 
-export const engineFlag = (description: string) =>
-  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: 'auto'})();
+export const engineFlag = (description: string, def: EngineChoice) =>
+  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: def})();
 
 /** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
 export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>
