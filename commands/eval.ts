@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {DATASET_NAMES, DEFAULT_TIMEOUT, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
+import {DATASET_NAMES, EVAL_DEFAULTS, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
 import {ProgressBar} from './progress';
 import {CbpCommand} from './base';
 import {choices, deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
@@ -22,14 +22,14 @@ export default class Eval extends CbpCommand {
     onnx: Flags.string({description: 'ONNX model file'}),
     model: optionalModelFlag('published model to evaluate, with --quant'),
     quant: optionalQuantFlag('constraint of the published model'),
-    data: Flags.string({helpValue: choices([...DATASET_NAMES, 'FOLDER']), description: `mnist, fashion-mnist, or an image folder [default: mnist; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
-    device: deviceFlag('execution provider'),
-    'batch-size': Flags.integer({description: 'images per run', default: 64}),
+    data: Flags.string({helpValue: choices([...DATASET_NAMES, 'FOLDER']), description: `mnist, fashion-mnist, or an image folder [default: ${EVAL_DEFAULTS.data}; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
+    device: deviceFlag('execution provider', EVAL_DEFAULTS.device),
+    'batch-size': Flags.integer({description: 'images per run', default: EVAL_DEFAULTS.batchSize}),
     limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
     shard: Flags.string({description: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'}),
     'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: PUBLISHED_DEFAULTS.modelDir}),
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
-    timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: DEFAULT_TIMEOUT}),
+    timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: EVAL_DEFAULTS.timeout}),
   };
 
   async run(): Promise<EvalResult> {

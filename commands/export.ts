@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {CALIBRATION_IMAGES, DEFAULT_CALIBRATION, FAST_TOLERANCE, PERCENTILE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
+import {EXPORT_DEFAULTS, FAST_TOLERANCE, PERCENTILE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
 import {CbpCommand} from './base';
 import {activationsFlag, backendFlag, calibrationFlag, exportFormatFlag, weightsFlag} from './flags';
 
@@ -22,16 +22,16 @@ export default class Export extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    format: exportFormatFlag('output format'),
+    format: exportFormatFlag('output format', EXPORT_DEFAULTS.format),
     checkpoint: Flags.string({description: 'checkpoint folder written by cbp train or cbp import', required: true}),
     out: Flags.string({description: 'output file [default: MODEL_QUANT.onnx]'}),
-    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto'),
+    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto', EXPORT_DEFAULTS.weights),
     labels: Flags.string({description: 'class names for the model card, one per line in output order [default: those the run recorded]'}),
-    backend: backendFlag('tfjs backend for the verification forward pass', 'auto'),
-    activations: activationsFlag('int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations'),
+    backend: backendFlag('tfjs backend for the verification forward pass', EXPORT_DEFAULTS.backend),
+    activations: activationsFlag('int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations', EXPORT_DEFAULTS.activations),
     calibrate: Flags.string({description: 'with --activations int8: calibration images, a data set (mnist, fashion-mnist) or an image folder with train/ and val/ [default: the run\'s training data]'}),
-    'calibration-images': Flags.integer({description: `with --activations int8: training images the activation ranges are measured on [default: ${CALIBRATION_IMAGES}]`}),
-    calibration: calibrationFlag(`with --activations int8: how a range is taken from them: minmax the extremes, percentile the ${PERCENTILE * 100}th percentile at each end, averaged over batches [default: ${DEFAULT_CALIBRATION}]`),
+    'calibration-images': Flags.integer({description: `with --activations int8: training images the activation ranges are measured on [default: ${EXPORT_DEFAULTS.calibrationImages}]`}),
+    calibration: calibrationFlag(`with --activations int8: how a range is taken from them: minmax the extremes, percentile the ${PERCENTILE * 100}th percentile at each end, averaged over batches [default: ${EXPORT_DEFAULTS.calibration}]`),
     'keep-float': Flags.string({description: 'with --activations int8: conv/dense layers to keep in float (names as cbp info lists them; * and ? match any characters); repeatable', multiple: true}),
   };
 

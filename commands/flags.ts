@@ -11,14 +11,17 @@ import {
   QUANT_OR_NONE,
   TRAIN_METHODS,
   WEIGHT_FORMATS,
+  checkActivations,
   checkBackend,
-  checkChoice,
+  checkCalibration,
   checkDevice,
   checkEngine,
+  checkExportFormat,
   checkMethod,
   checkModel,
   checkNumber,
   checkQuant,
+  checkWeightFormat,
   constraintHelp,
   type ActivationType,
   type BackendChoice,
@@ -33,8 +36,10 @@ import {
 } from '../src/index';
 
 /*
- * Flags whose values are checked as they are parsed, by the library's own checks over its registries: a command
- * receives typed values (a union, a number) and a bad value is refused with the message the library gives everywhere.
+ * Flags whose values are checked as they are parsed, by the library's own checks over its registries (for oclif's
+ * help and usage line, and typed values): a bad value is refused with the message the library gives. The library
+ * does not rely on it: its resolve step checks every option again (resolveTrainOptions, resolveEvaluateOptions,
+ * resolveExportOptions). The defaults are the library's (TRAIN_DEFAULTS, EVAL_DEFAULTS, EXPORT_DEFAULTS).
  */
 
 /** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */
@@ -43,35 +48,26 @@ export const choices = (values: readonly string[]): string => `<${values.join('|
 export const quantFlag = (description: string, def: QuantOrNone) =>
   Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), default: def})();
 
-export const requiredQuantFlag = (description: string) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), required: true})();
-
-export const modelFlag = (description: string, def: ModelName) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), default: def})();
-
-export const requiredModelFlag = (description: string) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v), required: true})();
-
 export const methodFlag = (description: string, def: TrainMethod) =>
   Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, helpValue: choices(TRAIN_METHODS), parse: async (v) => checkMethod(v), default: def})();
 
 export const backendFlag = (description: string, def: BackendChoice) =>
   Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, helpValue: choices(BACKEND_CHOICES), parse: async (v) => checkBackend(v), default: def})();
 
-export const exportFormatFlag = (description: string) =>
-  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, helpValue: choices(EXPORT_FORMATS), parse: async (v) => checkChoice('--format', v, EXPORT_FORMATS, 'format'), default: 'onnx'})();
+export const exportFormatFlag = (description: string, def: ExportFormat) =>
+  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, helpValue: choices(EXPORT_FORMATS), parse: async (v) => checkExportFormat(v), default: def})();
 
-export const weightsFlag = (description: string) =>
-  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, helpValue: choices(WEIGHT_FORMATS), parse: async (v) => checkChoice('--weights', v, WEIGHT_FORMATS, 'weight storage'), default: 'auto'})();
+export const weightsFlag = (description: string, def: WeightFormat) =>
+  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, helpValue: choices(WEIGHT_FORMATS), parse: async (v) => checkWeightFormat(v), default: def})();
 
-export const activationsFlag = (description: string) =>
-  Flags.custom<ActivationType>({description: `${description} (${ACTIVATION_TYPES.join(', ')})`, helpValue: choices(ACTIVATION_TYPES), parse: async (v) => checkChoice('--activations', v, ACTIVATION_TYPES, 'activation type'), default: 'float'})();
+export const activationsFlag = (description: string, def: ActivationType) =>
+  Flags.custom<ActivationType>({description: `${description} (${ACTIVATION_TYPES.join(', ')})`, helpValue: choices(ACTIVATION_TYPES), parse: async (v) => checkActivations(v), default: def})();
 
 export const calibrationFlag = (description: string) =>
-  Flags.custom<CalibrationMethod>({description: `${description} (${CALIBRATION_METHODS.join(', ')})`, helpValue: choices(CALIBRATION_METHODS), parse: async (v) => checkChoice('--calibration', v, CALIBRATION_METHODS, 'calibration method')})();
+  Flags.custom<CalibrationMethod>({description: `${description} (${CALIBRATION_METHODS.join(', ')})`, helpValue: choices(CALIBRATION_METHODS), parse: async (v) => checkCalibration(v)})();
 
-export const deviceFlag = (description: string) =>
-  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: 'auto'})();
+export const deviceFlag = (description: string, def: DeviceChoice) =>
+  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: def})();
 
 export const optionalModelFlag = (description: string) =>
   Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
@@ -79,8 +75,8 @@ export const optionalModelFlag = (description: string) =>
 export const optionalQuantFlag = (description: string) =>
   Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
 
-export const engineFlag = (description: string) =>
-  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: 'auto'})();
+export const engineFlag = (description: string, def: EngineChoice) =>
+  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: def})();
 
 /** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
 export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>

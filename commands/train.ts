@@ -34,10 +34,10 @@ export default class Train extends CbpCommand {
     'lr-lambda': numberFlag('lr-lambda', 'learning rate of the Lagrange multipliers (Adam ascent)', 0, true, TRAIN_DEFAULTS.lrLambda),
     'weight-decay': numberFlag('weight-decay', 'L2 penalty on conv/dense weights', 0, true, TRAIN_DEFAULTS.weightDecay),
     period: Flags.integer({description: 'update λ at least every this many epochs', default: TRAIN_DEFAULTS.period}),
-    engine: engineFlag('training engine: auto picks onnxruntime on the CPU, tfjs when a tfjs --backend or --workers count is given or tfjs-node-gpu is installed'),
-    device: deviceFlag('execution provider of the onnxruntime engine'),
+    engine: engineFlag('training engine: auto picks onnxruntime on the CPU, tfjs when a tfjs --backend or --workers count is given or tfjs-node-gpu is installed', TRAIN_DEFAULTS.engine),
+    device: deviceFlag('execution provider of the onnxruntime engine', TRAIN_DEFAULTS.device),
     backend: backendFlag('tfjs backend (tfjs engine)', TRAIN_DEFAULTS.backend),
-    workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: 'auto'}),
+    workers: Flags.string({description: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count', default: TRAIN_DEFAULTS.workers}),
     method: methodFlag('cbp, or ste: the same quantized training without the constraint term (a baseline; its learning rate follows the same schedule, dropping ×0.1 where CBP\'s would)', TRAIN_DEFAULTS.method),
     plot: Flags.boolean({description: 'draw curves.png and weights.png into the run folder at the end', default: true, allowNo: true}),
   };

@@ -1,5 +1,7 @@
 import {CbpError} from '../core/errors';
-import {evaluateOnnx, type EvalOptions, type EvalResult} from '../eval/evaluate';
+import {checkModel, type ModelName} from '../../models/index';
+import {checkQuant, type QuantOrNone} from '../cbp/registry';
+import {EVAL_DEFAULTS, checkOnnxFile, resolveEvalSettings, runEvaluation, type EvalOptions, type EvalResult, type EvalSettings} from '../eval/evaluate';
 import {publishedOnnx} from './published';
 import {cardWarnings} from './card-check';
 
@@ -13,6 +15,29 @@ export interface EvaluateOptions extends Partial<EvalOptions> {
   readonly modelDir?: string;
 }
 
+/** What `evaluate` evaluates, every option checked: a file, or a published model, on `data`, with the settings. */
+export interface ResolvedEvaluate extends EvalSettings {
+  readonly model: {readonly onnx: string} | {readonly published: {readonly model: ModelName; readonly quant: QuantOrNone; readonly dir: string}};
+  readonly data: string;
+}
+
+/**
+ * The one place where `cbp eval`'s options (or a library caller's) are checked, with their defaults filled in
+ * (EVAL_DEFAULTS, PUBLISHED_DEFAULTS): the model (an ONNX file, or a published model and its constraint), then
+ * the settings, before a published model is made or anything is read or run.
+ */
+export function resolveEvaluateOptions(opts: EvaluateOptions): ResolvedEvaluate {
+  let model: ResolvedEvaluate['model'];
+  if (opts.onnx !== undefined) {
+    model = {onnx: checkOnnxFile(opts.onnx)};
+  } else {
+    if (opts.model === undefined || opts.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES', 'MISSING_FLAG');
+    model = {published: {model: checkModel(opts.model), quant: checkQuant(opts.quant), dir: opts.modelDir ?? PUBLISHED_DEFAULTS.modelDir}};
+  }
+  const data = opts.data ?? ('onnx' in model ? EVAL_DEFAULTS.data : PUBLISHED_DEFAULTS.data);
+  return {model, data, ...resolveEvalSettings(opts)};
+}
+
 /**
  * Top-1/top-5 of an ONNX file, or of a published model by `model` and `quant`, as `cbp eval` evaluates it: data
  * 'mnist' for a file and the ImageNet validation folder for a published model unless `data` is given, the device
@@ -20,20 +45,8 @@ export interface EvaluateOptions extends Partial<EvalOptions> {
  * its classes, its normalisation), the result's `warnings` say so, and so does the log, before the run.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
-  let onnx = opts.onnx;
-  if (onnx === undefined) {
-    if (opts.model === undefined || opts.quant === undefined) throw new CbpError('cbp eval: give --onnx FILE, or --model and --quant, or --merge FILES', 'MISSING_FLAG');
-    onnx = await publishedOnnx(opts.model, opts.quant, opts.modelDir ?? PUBLISHED_DEFAULTS.modelDir, opts.log);
-  }
-  const file = onnx;
-  return evaluateOnnx(
-    {
-      ...opts,
-      onnx,
-      data: opts.data ?? (opts.onnx === undefined ? PUBLISHED_DEFAULTS.data : 'mnist'),
-      device: opts.device ?? 'auto',
-      batchSize: opts.batchSize ?? 64,
-    },
-    (metadata, data) => cardWarnings(file, metadata, data),
-  );
+  const {model, ...resolved} = resolveEvaluateOptions(opts);
+  // A file already in the model folder is any file someone put there: checked as a given --onnx is.
+  const onnx = 'onnx' in model ? model.onnx : checkOnnxFile(await publishedOnnx(model.published.model, model.published.quant, model.published.dir, opts.log));
+  return runEvaluation({...resolved, onnx}, opts, (metadata, data) => cardWarnings(onnx, metadata, data));
 }

@@ -11,7 +11,7 @@ import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError, errorMessage} from '../core/errors';
 import {checkChoice, checkInt} from '../core/checks';
-import type {BackendChoice} from '../core/backend-choice';
+import {checkBackend, type BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
@@ -25,9 +25,11 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportOptions {
   readonly checkpoint: string;
-  readonly format: ExportFormat;
+  /** `onnx` (the default; the only format). */
+  readonly format?: ExportFormat;
   readonly out?: string;
-  readonly weights: WeightFormat;
+  /** Storage of the constrained weights (see WEIGHT_FORMATS); `auto` by default. */
+  readonly weights?: WeightFormat;
   readonly backend?: BackendChoice;
   /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
   readonly verifyImages?: number;
@@ -55,6 +57,88 @@ export interface ExportOptions {
 
 export const ACTIVATION_TYPES = ['float', 'int8'] as const;
 export type ActivationType = (typeof ACTIVATION_TYPES)[number];
+
+/** What an export is when an option is not given: the CLI's flags show these same values as their defaults. */
+export const EXPORT_DEFAULTS = {
+  format: 'onnx',
+  weights: 'auto',
+  backend: 'auto',
+  activations: 'float',
+  calibration: DEFAULT_CALIBRATION,
+  calibrationImages: CALIBRATION_IMAGES,
+} as const satisfies Partial<Record<keyof ExportOptions, unknown>>;
+
+export function checkExportFormat(value: string): ExportFormat {
+  return checkChoice('--format', value, EXPORT_FORMATS, 'format');
+}
+
+export function checkWeightFormat(value: string): WeightFormat {
+  return checkChoice('--weights', value, WEIGHT_FORMATS, 'weight storage');
+}
+
+export function checkActivations(value: string): ActivationType {
+  return checkChoice('--activations', value, ACTIVATION_TYPES, 'activation type');
+}
+
+export function checkCalibration(value: string): CalibrationMethod {
+  return checkChoice('--calibration', value, CALIBRATION_METHODS, 'calibration method');
+}
+
+/** An export's options, every one checked, with EXPORT_DEFAULTS where not given. */
+export interface ResolvedExport {
+  readonly checkpoint: string;
+  readonly format: ExportFormat;
+  readonly weights: WeightFormat;
+  /** Given, in a folder that exists; else MODEL_QUANT.onnx, named once the checkpoint is read. */
+  readonly out?: string;
+  readonly backend: BackendChoice;
+  readonly verifyImages?: number;
+  readonly verifyWith?: 'tfjs' | 'float-onnx';
+  readonly labels?: string | readonly string[];
+  readonly activations: ActivationType;
+  /** With `int8` activations only: their calibration and the layers kept in float. */
+  readonly int8?: {readonly calibrate?: string; readonly images: number; readonly method: CalibrationMethod; readonly keepFloat: readonly string[]};
+}
+
+/**
+ * The one place where `cbp export`'s options (or a library caller's) are checked: each value, and the options that
+ * do not go together, before the checkpoint is read. What needs the checkpoint (--labels against its classes,
+ * --keep-float against its layers, the calibration data against its input) is checked as soon as it is read.
+ */
+export function resolveExportOptions(opts: ExportOptions): ResolvedExport {
+  const d = EXPORT_DEFAULTS;
+  const format = checkExportFormat(opts.format ?? d.format);
+  const weights = checkWeightFormat(opts.weights ?? d.weights);
+  const activations = checkActivations(opts.activations ?? d.activations);
+  const int8 = activations === 'int8';
+  if (int8 && weights !== 'auto' && weights !== 'int8') {
+    throw new CbpError(`--weights ${weights} with --activations int8: an int8-activation file stores its weights as INT8 codes; use --weights auto or int8`, 'FLAG_CONFLICT');
+  }
+  if (!int8) {
+    for (const [flag, v] of [['--calibrate', opts.calibrate], ['--calibration-images', opts.calibrationImages], ['--calibration', opts.calibration], ['--keep-float', opts.keepFloat]] as const) {
+      if (v !== undefined) throw new CbpError(`${flag} applies to --activations int8 only`, 'FLAG_CONFLICT');
+    }
+  }
+  const method = checkCalibration(opts.calibration ?? d.calibration);
+  const images = checkInt('--calibration-images', opts.calibrationImages ?? d.calibrationImages, 1, 100_000);
+  const backend = checkBackend(opts.backend ?? d.backend);
+  if (opts.out !== undefined) {
+    const dir = path.dirname(path.resolve(opts.out));
+    if (!fs.existsSync(dir)) throw new CbpError(`--out ${opts.out}: folder ${dir} does not exist`, 'NO_FILE');
+  }
+  return {
+    checkpoint: opts.checkpoint,
+    format,
+    weights,
+    ...(opts.out !== undefined ? {out: opts.out} : {}),
+    backend,
+    ...(opts.verifyImages !== undefined ? {verifyImages: opts.verifyImages} : {}),
+    ...(opts.verifyWith !== undefined ? {verifyWith: opts.verifyWith} : {}),
+    ...(opts.labels !== undefined ? {labels: opts.labels} : {}),
+    activations,
+    ...(int8 ? {int8: {...(opts.calibrate !== undefined ? {calibrate: opts.calibrate} : {}), images, method, keepFloat: opts.keepFloat ?? []}} : {}),
+  };
+}
 
 export interface ExportResult {
   readonly out: string;
@@ -95,21 +179,11 @@ function storedWeights(weights: Weights, layers: readonly LayerExport[], quant: 
  * images through it and through the tfjs forward pass with the same quantized weights, and refuses the file
  * (deleting it) if their logits disagree beyond float32 rounding.
  */
-export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResult> {
-  checkChoice('--format', opts.format, EXPORT_FORMATS, 'format');
-  const format = checkChoice('--weights', opts.weights, WEIGHT_FORMATS, 'weight storage');
-  const activations = checkChoice('--activations', opts.activations ?? 'float', ACTIVATION_TYPES, 'activation type');
-  const int8 = activations === 'int8';
-  if (int8 && format !== 'auto' && format !== 'int8') {
-    throw new CbpError(`--weights ${format} with --activations int8: an int8-activation file stores its weights as INT8 codes; use --weights auto or int8`, 'FLAG_CONFLICT');
-  }
-  if (!int8) {
-    for (const [flag, v] of [['--calibrate', opts.calibrate], ['--calibration-images', opts.calibrationImages], ['--calibration', opts.calibration], ['--keep-float', opts.keepFloat]] as const) {
-      if (v !== undefined) throw new CbpError(`${flag} applies to --activations int8 only`, 'FLAG_CONFLICT');
-    }
-  }
-  const method = checkChoice('--calibration', opts.calibration ?? DEFAULT_CALIBRATION, CALIBRATION_METHODS, 'calibration method');
-  const calibrationImages = checkInt('--calibration-images', opts.calibrationImages ?? CALIBRATION_IMAGES, 1, 100_000);
+export async function exportCheckpoint(given: ExportOptions): Promise<ExportResult> {
+  const opts = resolveExportOptions(given);
+  const log = given.log;
+  const {weights: format, activations} = opts;
+  const int8 = opts.int8 !== undefined;
   const ck = readCheckpoint(opts.checkpoint);
   const {config} = ck.state;
   // Models trained here verify on their own test images; imported models (unless told a built-in set of their
@@ -127,7 +201,7 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   let withLayers = writeOnnx(spec, config.quant, weights, int8 ? 'float' : format, {}, describeWith(card));
   const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
   const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
-  if (onMidpoint > 0) opts.log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
+  if (onMidpoint > 0) log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
 
   // Verification: ORT on the bytes about to be written against an independent forward pass (see verifyWith).
   const pixels = shape[0] * shape[1] * shape[2];
@@ -142,13 +216,13 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
   let reference: Float32Array;
   try {
     reference = verifyWith === 'tfjs'
-      ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend ?? 'auto')
+      ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend)
       : await floatLogits();
   } catch (err) {
     // TensorFlow.js on WebAssembly has a 4 GiB heap: a model of hundreds of millions of weights (VGG) does not fit.
     // The check then runs against the float32 export, and says so; any other failure is an error.
     if (verifyWith !== 'tfjs' || opts.verifyWith === 'tfjs' || !/memory access out of bounds|out of memory|Aborted\(/i.test(errorMessage(err))) throw err;
-    opts.log?.(`note: the TensorFlow.js forward pass ran out of WebAssembly memory (${errorMessage(err)}); the file is checked against the float32 export instead`);
+    log?.(`note: the TensorFlow.js forward pass ran out of WebAssembly memory (${errorMessage(err)}); the file is checked against the float32 export instead`);
     verifyWith = 'float-onnx';
     reference = await floatLogits();
   }
@@ -172,15 +246,13 @@ export async function exportCheckpoint(opts: ExportOptions): Promise<ExportResul
       );
     }
   }
-  const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir)) throw new CbpError(`--out ${out}: folder ${dir} does not exist`, 'NO_FILE');
   let facts: ActivationFacts | undefined;
   let written: Written = withLayers;
-  if (int8) {
+  if (opts.int8 !== undefined) {
     const float = onnxModel(spec, config.quant, weights, 'float', {});
     // --weights auto: constrained codes in the constraint's narrowest storage, unpacked to INT8 when ONNX Runtime loads the file.
     const storage = format === 'auto' && config.quant !== 'none' ? packedType(config.quant).name : 'int8';
-    const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {calibrate: opts.calibrate, images: calibrationImages, method, keepFloat: opts.keepFloat ?? [], storage}, opts.log);
+    const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {...opts.int8, storage}, log);
     facts = q.facts;
     written = {layers: q.layers, opset: q.opset, irVersion: q.irVersion, onnxruntime: newerRuntime(INT8_ACTIVATIONS_RUNTIME, q.onnxruntime ?? INT8_ACTIVATIONS_RUNTIME), activations: facts};
     withLayers = {...written, bytes: encodeModel(described(q.model, written, {}, describeWith(card)), spec.name)};

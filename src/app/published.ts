@@ -3,17 +3,15 @@ import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {exportCheckpoint} from './export';
 import {importPth} from '../torch/import';
-import {checkModel} from '../../models/index';
-import {checkQuant} from '../cbp/registry';
+import type {ModelName} from '../../models/index';
+import type {QuantOrNone} from '../cbp/registry';
 
 /**
  * The ONNX file for a published CBP model, as the reference's evaluate.py finds its checkpoint:
  * model/{model}_{quant}.onnx if present, else model/{model}_{quant}_prequantized.pth imported and exported
- * once (the .onnx is then reused).
+ * once (the .onnx is then reused). `model` and `quant` are checked by the caller (resolveEvaluateOptions for `evaluate`).
  */
-export async function publishedOnnx(modelName: string, quantName: string, dir = 'model', log?: (l: string) => void): Promise<string> {
-  const model = checkModel(modelName);
-  const quant = checkQuant(quantName);
+export async function publishedOnnx(model: ModelName, quant: QuantOrNone, dir = 'model', log?: (l: string) => void): Promise<string> {
   const onnx = path.join(dir, `${model}_${quant}.onnx`);
   if (fs.existsSync(onnx)) return onnx;
   const pth = path.join(dir, `${model}_${quant}_prequantized.pth`);

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
-import {parseShard} from '../data/imagefolder';
+import {parseShard, type Shard} from '../data/imagefolder';
 import {CbpError} from '../core/errors';
+import {checkInt} from '../core/checks';
+import {checkDevice, type DeviceChoice} from '../core/ort';
 import {fileKind, namedOnnx} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {IsolatedSession} from './isolated';
@@ -29,6 +31,42 @@ export interface EvalOptions {
 
 /** Generous for ImageNet: a ResNet-50 batch of 64 on one slow CPU core takes about a minute. */
 export const DEFAULT_TIMEOUT = 600;
+
+/** What an evaluation is when an option is not given: the CLI's flags show these same values as their defaults. */
+export const EVAL_DEFAULTS = {data: 'mnist', device: 'auto', batchSize: 64, timeout: DEFAULT_TIMEOUT} as const;
+
+/** The options of an evaluation that are not its model and data: checked, with EVAL_DEFAULTS where not given. */
+export interface EvalSettings {
+  readonly device: DeviceChoice;
+  readonly batchSize: number;
+  readonly limit?: number;
+  /** The shard given (K/N) or found by `auto`, with where `auto` found it. */
+  readonly shard?: {readonly text: string; readonly shard: Shard; readonly from?: string};
+  /** Seconds. */
+  readonly timeout: number;
+}
+
+type SettingsOptions = Partial<Pick<EvalOptions, 'device' | 'batchSize' | 'limit' | 'shard' | 'env' | 'timeout'>>;
+
+/** Checks an evaluation's settings (batch size, limit, shard, timeout, device) and fills in their defaults. */
+export function resolveEvalSettings(opts: SettingsOptions): EvalSettings {
+  const batchSize = checkInt('--batch-size', opts.batchSize ?? EVAL_DEFAULTS.batchSize, 1);
+  const limit = opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 1);
+  const auto = opts.shard === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
+  const text = auto?.shard ?? opts.shard;
+  const shard = text === undefined ? undefined : {text, shard: parseShard(text), ...(auto !== undefined ? {from: auto.from} : {})};
+  const timeout = opts.timeout ?? EVAL_DEFAULTS.timeout;
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`, 'BAD_FLAG');
+  const device = checkDevice(opts.device ?? EVAL_DEFAULTS.device);
+  return {device, batchSize, ...(limit !== undefined ? {limit} : {}), ...(shard !== undefined ? {shard} : {}), timeout};
+}
+
+/** An ONNX file to evaluate: one that exists and is an ONNX model by its bytes (or of unknown bytes named .onnx). */
+export function checkOnnxFile(file: string): string {
+  if (!fs.existsSync(file)) throw new CbpError(`--onnx ${file}: no such file`, 'NO_FILE');
+  refuseNonOnnx(file);
+  return file;
+}
 
 export interface EvalResult {
   readonly model: string;
@@ -69,16 +107,26 @@ export type DataFacts = Pick<Source, 'name' | 'kind' | 'shape' | 'numClasses' | 
  */
 export type CardCheck = (metadata: Readonly<Record<string, string>>, data: DataFacts) => readonly string[];
 
+/** An evaluation with its options checked (resolveEvalSettings, checkOnnxFile): nothing after this refuses an option. */
+export interface ResolvedEval extends EvalSettings {
+  readonly onnx: string;
+  readonly data: string;
+}
+
+/** What an evaluation reports to its caller as it runs. */
+export type EvalHooks = Pick<EvalOptions, 'log' | 'onBatch' | 'keepPredictions'>;
+
 /** Top-1/top-5 of an ONNX classifier on a data set's test split or an image folder, through onnxruntime-node. */
 export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promise<EvalResult> {
-  if (!fs.existsSync(opts.onnx)) throw new CbpError(`--onnx ${opts.onnx}: no such file`, 'NO_FILE');
-  refuseNonOnnx(opts.onnx);
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new CbpError(`--batch-size ${opts.batchSize}: expected an integer ≥ 1`, 'BAD_FLAG');
-  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new CbpError(`--limit ${opts.limit}: expected an integer ≥ 1`, 'BAD_FLAG');
-  const auto = opts.shard === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
-  if (auto !== undefined) opts.log?.(`shard ${auto.shard} (${auto.from})`);
-  const shardText = auto?.shard ?? opts.shard;
-  const shard = shardText === undefined ? undefined : parseShard(shardText);
+  const onnx = checkOnnxFile(opts.onnx);
+  return runEvaluation({onnx, data: opts.data, ...resolveEvalSettings(opts)}, opts, check);
+}
+
+/** Evaluates with options already resolved. */
+export async function runEvaluation(opts: ResolvedEval, hooks: EvalHooks, check?: CardCheck): Promise<EvalResult> {
+  const log = hooks.log;
+  if (opts.shard?.from !== undefined) log?.(`shard ${opts.shard.text} (${opts.shard.from})`);
+  const shard = opts.shard?.shard;
   const {model, bytes} = readOnnx(opts.onnx);
   let skipped = 0;
   const dims = model.graph.input[0]?.type?.tensor_type?.shape?.dim ?? [];
@@ -87,7 +135,7 @@ export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promis
   const side = expected.length === 3 && expected[0] === 3 && expected[1] === expected[2] && expected[1] >= 8 && expected[1] <= 4096 ? expected[1] : undefined;
   const source = openSource(opts.data, {need: 'test', limit: opts.limit, shard, side, onSkip: (_file, why) => {
     skipped++;
-    opts.log?.(`warning: skipped ${why}`);
+    log?.(`warning: skipped ${why}`);
   }});
   if (expected.join(',') !== source.shape.join(',')) {
     throw new CbpError(`${opts.onnx}: the model takes inputs [${expected.join(', ')}], data '${opts.data}' gives images [${source.shape.join(', ')}]`);
@@ -102,15 +150,13 @@ export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promis
   if (declared !== undefined && !fits(declared)) {
     throw new CbpError(`${opts.onnx}: the model has ${declared} outputs per image, data '${opts.data}' has ${classes} classes (expected ${need} outputs)`, 'BAD_ONNX');
   }
-  const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`, 'BAD_FLAG');
   // Said before the run, not after it: a score on data the model was not trained for means little.
   const warnings = check?.(metadataOf(model), source) ?? [];
-  for (const w of warnings) opts.log?.(`warning: ${w}`);
+  for (const w of warnings) log?.(`warning: ${w}`);
   // The card's oldest runtime lets a load failure say whether this runtime is too old for the file.
-  const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
-  opts.log?.(session.line);
-  const topk = new TopK(opts.keepPredictions === true);
+  const session = await IsolatedSession.open(bytes, opts.device, opts.onnx, opts.timeout * 1000, metadataOf(model)['cbp.min_onnxruntime']);
+  log?.(session.line);
+  const topk = new TopK(hooks.keepPredictions === true);
   let done = 0;
   const started = process.hrtime.bigint();
   let inferenceNs = 0n;
@@ -128,8 +174,8 @@ export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promis
       }
       const before = topk.nanRows;
       topk.add(logits.data, batch.y, outputs);
-      if (topk.nanRows > before && before === 0) opts.log?.(`warning: ${opts.onnx} returned NaN logits; such images count as misses`);
-      opts.onBatch?.(Math.min(done, source.test.count), source.test.count, Number(process.hrtime.bigint() - started) / 1e9);
+      if (topk.nanRows > before && before === 0) log?.(`warning: ${opts.onnx} returned NaN logits; such images count as misses`);
+      hooks.onBatch?.(Math.min(done, source.test.count), source.test.count, Number(process.hrtime.bigint() - started) / 1e9);
     }
   } finally {
     session.release();
@@ -148,9 +194,9 @@ export async function evaluateOnnx(opts: EvalOptions, check?: CardCheck): Promis
     // Throughput of the runtime itself (decoding excluded), the figure a deployment cares about.
     imagesPerSecond: images / (Number(inferenceNs) / 1e9),
     device: session.device,
-    ...(shardText !== undefined ? {shard: shardText} : {}),
+    ...(opts.shard !== undefined ? {shard: opts.shard.text} : {}),
     ...(topk.nanRows > 0 ? {nanRows: topk.nanRows} : {}),
-    ...(opts.keepPredictions ? {predictions: topk.predictions} : {}),
+    ...(hooks.keepPredictions === true ? {predictions: topk.predictions} : {}),
     ...(warnings.length > 0 ? {warnings} : {}),
   };
 }

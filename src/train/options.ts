@@ -1,15 +1,15 @@
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {checkInt, checkNumber} from '../core/checks';
-import type {BackendChoice} from '../core/backend-choice';
-import type {DeviceChoice} from '../core/ort';
-import {WIDTH_MODELS, checkModel, getModel, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
+import {checkBackend, checkWorkersOnBackend, type BackendChoice} from '../core/backend-choice';
+import {checkDevice, type DeviceChoice} from '../core/ort';
+import {WIDTH_MODELS, checkModel, getModel, isModelName, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
 import {checkMethod, type Checkpoint, type RunConfig, type TrainMethod} from '../run/checkpoint';
 import {heldRun, type HeldRun} from '../run/run-folder';
 import {specOf} from '../run/spec-of';
 import {checkQuant} from '../cbp/registry';
 import type {Source} from '../data/source';
-import {checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type EngineName} from './registry';
+import {checkEngine, checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type EngineName} from './registry';
 import type {EngineSettings} from './engine';
 import {initSource, type InitSource, type Resumed} from './setup';
 
@@ -26,6 +26,9 @@ export const TRAIN_DEFAULTS = {
   weightDecay: 1e-4,
   period: 20,
   backend: 'auto',
+  engine: 'auto',
+  device: 'auto',
+  workers: 'auto',
   method: 'cbp',
 } as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
 
@@ -93,7 +96,12 @@ export interface StepProgress {
   readonly elapsed: number;
 }
 
-/** Everything a run is, decided once from the options and the stored run: nothing after this refuses an option. */
+/**
+ * Everything a run is, decided once from the options and the stored run: nothing after this refuses an option's
+ * value or a combination of options. What only the machine or the files can tell is found as the run starts: whether
+ * the backend or device starts, whether --init's tensors fit the model, whether --out can be written, and whether
+ * the backend --backend auto finds is tensorflow, which takes no --workers N.
+ */
 export interface ResolvedRun {
   readonly config: RunConfig;
   readonly spec: ModelSpec;
@@ -145,73 +153,108 @@ function replacing(run: ResolvedRun, given: TrainOptions): ResolvedRun {
 function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenData): ResolvedRun {
   const log = given.log ?? (() => undefined);
   const opts = withDefaults(given);
-  const workers = opts.workers === undefined || opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
-  const stored = ck?.state.config;
+  // Each option's own value first (choices, ranges), once, before the --init weights or the data are read.
+  const workers = opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   if (opts.resume !== undefined && opts.force === true) throw new CbpError(`--force: replaces the run an --out folder holds; --resume ${opts.resume} continues its run in place, leave --force out`, 'FLAG_CONFLICT');
-  const limits = stored !== undefined ? storedLimits(stored, opts, opts.resume ?? '') : givenLimits(opts);
-  const settings: EngineSettings = {backend: opts.backend, workers, device: opts.device ?? 'auto', batchSize: stored?.batchSize ?? opts.batchSize, log};
-  const engine = resolveEngine(opts.engine ?? 'auto', settings);
+  const limits = opts.resume !== undefined && ck !== undefined ? storedLimits(ck.state.config, opts, opts.resume) : givenLimits(opts);
+  const epochs = opts.epochs === undefined ? undefined : checkInt('--epochs', opts.epochs, 1);
+  // A resumed run keeps the values it was started with; a new run's are checked here.
+  const run = opts.resume !== undefined && ck !== undefined ? {resuming: true as const, dir: opts.resume, ck} : {resuming: false as const, fresh: freshValues(opts, epochs)};
+  const settings: EngineSettings = {
+    backend: checkBackend(opts.backend),
+    workers,
+    device: checkDevice(opts.device),
+    batchSize: run.resuming ? run.ck.state.config.batchSize : run.fresh.batchSize,
+    log,
+  };
+  const engine = resolveEngine(checkEngine(opts.engine), settings);
+  if (engine.name === 'tfjs') checkWorkersOnBackend(workers, settings.backend);
   // A run that carries its architecture (an imported model) takes image folders at its own input side.
-  const init = opts.resume === undefined && opts.init !== undefined ? initSource(opts.init, checkModel(opts.model)) : undefined;
-  const carriedShape = (opts.resume !== undefined ? stored?.spec : init?.spec)?.inputShape;
+  const init = !run.resuming && opts.init !== undefined ? initSource(opts.init, run.fresh.model) : undefined;
+  const carriedShape = (run.resuming ? run.ck.state.config.spec : init?.spec)?.inputShape;
   const side = carriedShape !== undefined && carriedShape[0] === 3 && carriedShape[1] === carriedShape[2] ? carriedShape[1] : undefined;
-  const source = open(stored?.data ?? opts.data, limits, side);
-  if (opts.resume !== undefined && ck !== undefined) {
-    const out = opts.resume;
-    let config: RunConfig = {...ck.state.config, epochs: opts.epochs === undefined ? ck.state.config.epochs : checkInt('--epochs', opts.epochs, 1)};
-    if (config.epochs < ck.state.epoch) {
-      throw new CbpError(`--epochs ${config.epochs}: the run in ${out} has already trained ${ck.state.epoch} epochs; give more than ${ck.state.epoch} to train it further`, 'FLAG_CONFLICT');
-    }
-    // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
-    if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
-    if (config.data !== source.name) throw new CbpError(`--resume ${opts.resume}: the run trained on '${config.data}', not '${source.name}'`, 'FLAG_CONFLICT');
-    if (opts.width !== undefined && config.spec !== undefined) throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} is an imported model of fixed width; leave --width out`, 'FLAG_CONFLICT');
-    if (opts.width !== undefined && opts.width !== modelWidth(checkModel(config.model), config.base)) {
-      throw new CbpError(`--width ${opts.width}: the run in ${opts.resume} has width ${config.base ?? 'as published'}; a resumed run keeps its width`, 'FLAG_CONFLICT');
-    }
-    return {config, spec: specOf(config, source.shape), source, engine, settings, out, resumed: {state: ck.state, tensors: ck.tensors}};
-  }
-  const quant = checkQuant(opts.quant);
+  const source = open(run.resuming ? run.ck.state.config.data : opts.data, limits, side);
+  if (run.resuming) return resumedRun(run.ck, run.dir, opts, epochs, {source, engine, settings});
+  const {fresh} = run;
+  const {model, quant} = fresh;
   // Starting from another checkpoint keeps its width (imported models may be narrower than published ones), and
   // a run that carries its own architecture (an imported ONNX model) gives it: then only a --model given is checked.
   const carried = init?.spec !== undefined ? carriedSpec(init.spec, given, opts.data, source) : undefined;
-  const model = carried?.name ?? checkModel(opts.model);
+  const name = carried?.name ?? model;
   let config: RunConfig = {
-    model,
+    model: name,
     quant,
     data: source.name,
     numClasses: source.numClasses,
+    seed: fresh.seed,
+    batchSize: fresh.batchSize,
+    lr: fresh.lr,
+    lrLambda: fresh.lrLambda,
+    weightDecay: fresh.weightDecay,
+    period: fresh.period,
+    limit: limits.limit ?? null,
+    ...(limits.testLimit !== undefined ? {testLimit: limits.testLimit} : {}),
+    epochs: fresh.epochs,
+    init: opts.init ?? null,
+    method: fresh.method,
+    ...(fresh.lrDrops !== undefined ? {lrDrops: fresh.lrDrops} : {}),
+  };
+  const out = opts.out ?? defaultRunFolder(name, quant, opts.data);
+  const started = {out, ...(init !== undefined ? {initSource: init} : {})};
+  if (carried !== undefined) {
+    config = {...config, inputShape: carried.inputShape, spec: carried};
+    return {config, spec: carried, source, engine, settings, ...started};
+  }
+  let base = init?.base;
+  if (opts.width !== undefined) {
+    if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`, 'FLAG_CONFLICT');
+    const width = checkInt('--width', opts.width, 1, 4096);
+    if (opts.init !== undefined && width !== modelWidth(model, init?.base)) {
+      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`, 'FLAG_CONFLICT');
+    }
+    base = width;
+  }
+  if (base !== undefined) config = {...config, base};
+  return {config, spec: getModel(model, source.numClasses, source.shape, base), source, engine, settings, ...started};
+}
+
+type Defaulted = ReturnType<typeof withDefaults>;
+
+/** A new run's own options, checked (a resumed run has them from its stored config). */
+function freshValues(opts: Defaulted, epochs: number | undefined) {
+  const quant = checkQuant(opts.quant);
+  const model = checkModel(opts.model);
+  const values = {
+    quant,
+    model,
     seed: checkInt('--seed', opts.seed, 0, 0xffffffff),
     batchSize: checkInt('--batch-size', opts.batchSize, 2),
     lr: checkNumber('--lr', opts.lr, 0, false),
     lrLambda: checkNumber('--lr-lambda', opts.lrLambda, 0, true),
     weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
     period: checkInt('--period', opts.period, 1),
-    limit: limits.limit ?? null,
-    ...(limits.testLimit !== undefined ? {testLimit: limits.testLimit} : {}),
-    epochs: checkInt('--epochs', opts.epochs ?? TRAIN_DEFAULTS.epochs, 1),
-    init: opts.init ?? null,
+    epochs: epochs ?? TRAIN_DEFAULTS.epochs,
     method: checkMethod(opts.method),
   };
-  if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, quant, config.epochs)};
-  const out = opts.out ?? defaultRunFolder(model, quant, opts.data);
-  const fresh = {out, ...(init !== undefined ? {initSource: init} : {})};
-  if (carried !== undefined) {
-    config = {...config, inputShape: carried.inputShape, spec: carried};
-    return {config, spec: carried, source, engine, settings, ...fresh};
+  return {...values, lrDrops: opts.lrDrops !== undefined ? checkLrDrops(opts.lrDrops, quant, values.epochs) : undefined};
+}
+
+/** A resumed run: its stored config, with the epochs (and learning-rate drops) given now, checked against it. */
+function resumedRun(ck: Checkpoint, dir: string, opts: Defaulted, epochs: number | undefined, run: Pick<ResolvedRun, 'source' | 'engine' | 'settings'>): ResolvedRun {
+  const stored = ck.state.config;
+  let config: RunConfig = {...stored, epochs: epochs ?? stored.epochs};
+  if (config.epochs < ck.state.epoch) {
+    throw new CbpError(`--epochs ${config.epochs}: the run in ${dir} has already trained ${ck.state.epoch} epochs; give more than ${ck.state.epoch} to train it further`, 'FLAG_CONFLICT');
   }
-  const registered = checkModel(model);
-  let base = init?.base;
-  if (opts.width !== undefined) {
-    if (!WIDTH_MODELS.includes(registered)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`, 'FLAG_CONFLICT');
-    const width = checkInt('--width', opts.width, 1, 4096);
-    if (opts.init !== undefined && width !== modelWidth(registered, init?.base)) {
-      throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`, 'FLAG_CONFLICT');
-    }
-    base = width;
+  // A resumed run may be given (or change) its learning-rate drops: those already passed are history.
+  if (opts.lrDrops !== undefined) config = {...config, lrDrops: checkLrDrops(opts.lrDrops, config.quant, config.epochs)};
+  if (config.data !== run.source.name) throw new CbpError(`--resume ${dir}: the run trained on '${config.data}', not '${run.source.name}'`, 'FLAG_CONFLICT');
+  if (opts.width !== undefined && config.spec !== undefined) throw new CbpError(`--width ${opts.width}: the run in ${dir} is an imported model of fixed width; leave --width out`, 'FLAG_CONFLICT');
+  // The stored run names a registered model unless it carries its spec (checked when the run state was read).
+  if (opts.width !== undefined && isModelName(config.model) && opts.width !== modelWidth(config.model, config.base)) {
+    throw new CbpError(`--width ${opts.width}: the run in ${dir} has width ${config.base ?? 'as published'}; a resumed run keeps its width`, 'FLAG_CONFLICT');
   }
-  if (base !== undefined) config = {...config, base};
-  return {config, spec: getModel(registered, source.numClasses, source.shape, base), source, engine, settings, ...fresh};
+  return {config, spec: specOf(config, run.source.shape), ...run, out: dir, resumed: {state: ck.state, tensors: ck.tensors}};
 }
 
 /** A new run's image limits, checked. */
@@ -283,6 +326,9 @@ function withDefaults(o: TrainOptions) {
     weightDecay: o.weightDecay ?? d.weightDecay,
     period: o.period ?? d.period,
     backend: o.backend ?? d.backend,
+    engine: o.engine ?? d.engine,
+    device: o.device ?? d.device,
+    workers: o.workers ?? d.workers,
     method: o.method ?? d.method,
   };
 }

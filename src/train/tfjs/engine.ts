@@ -4,8 +4,8 @@ import type {Tensor32} from '../../core/weights';
 import {float32Values} from './tensors';
 import {engineState} from '../state-keys';
 import type {Engine, EngineOptions, EngineSettings} from '../engine';
-import {CbpError} from '../../core/errors';
 import {describeBackend, selectBackend} from './backend';
+import {checkWorkersOnBackend} from '../../core/backend-choice';
 import {defaultWorkers} from './shards';
 import {fromTfjs} from './layout';
 import {cfs, constrainedCount, levelHistograms} from './metrics';
@@ -25,9 +25,8 @@ export interface TfjsEngineOptions extends EngineOptions {
 export async function createTfjsOnBackend(common: EngineOptions, s: EngineSettings): Promise<Engine> {
   const backend = await selectBackend(s.backend);
   s.log(describeBackend(backend));
-  if (s.workers !== 'auto' && s.workers > 1 && backend.name === 'tensorflow') {
-    throw new CbpError(`--workers ${s.workers}: the tensorflow backend already uses every core; use --workers 1 or auto with it`);
-  }
+  // Resolving the options refused it for --backend tensorflow; `auto` is known to find that backend only now.
+  if (s.backend === 'auto') checkWorkersOnBackend(s.workers, backend.name);
   const workers = s.workers === 'auto' ? defaultWorkers(backend.name, s.batchSize) : s.workers;
   s.log(`threads per step: ${workers}${workers > 1 ? ` (the batch is split over them, batch norm synchronised)` : ''}`);
   return createTfjsEngine({...common, backend: backend.name, workers});
