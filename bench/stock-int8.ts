@@ -9,7 +9,7 @@
  * median and the median of the pairs' ratios (float / int8: the speed-up). `--write` puts it into docs/DEPLOY.md
  * between its `stock-int8` markers.
  *
- *   npm run build && node dist/bench/stock-int8.js [--write] [--models lenet5,alexnet,resnet18,mobilenet_v2] [--pairs 15]
+ *   npm run build && node dist/bench/stock-int8.js [--write] [--models lenet5,alexnet,resnet18,mobilenet_v2] [--pairs 40]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -110,8 +110,9 @@ interface Row {
 
 async function main(): Promise<void> {
   const names = option('--models', 'lenet5,alexnet,resnet18,mobilenet_v2').split(',');
-  const pairs = count('--pairs', 15);
+  const pairs = count('--pairs', 40);
   const batches = option('--batches', '1,32').split(',').map(Number);
+  const loadBefore = os.loadavg()[0];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-stock-int8-'));
   const rows: Row[] = [];
   const left: string[] = [];
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
   const body = rows.map((r) => [r.model, r.quant, String(r.batch), r.floatMs.toFixed(1), r.int8Ms.toFixed(1), `${r.speedup.toFixed(2)}×`, r.spread, `${r.floatBytes} / ${r.int8Bytes}`]);
   const table = [header, header.map(() => '---'), ...body].map((r) => `| ${r.join(' | ')} |`).join('\n');
   const cpu = os.cpus();
-  const stamp = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/stock-int8.js --write\` (${pairs} pairs at batch 32, ${pairs * 4} at batch 1, alternating; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, Node ${process.version}, ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores, load average ${os.loadavg()[0].toFixed(2)} at the end)${left.length > 0 ? `; left out: ${left.join(', ')} (no torchvision)` : ''}.`;
+  const stamp = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/stock-int8.js --write\` (${pairs} pairs at batch 32, ${pairs * 4} at batch 1, alternating; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, Node ${process.version}, ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores; one-minute load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} at the end, the benchmark's own threads included)${left.length > 0 ? `; left out: ${left.join(', ')} (no torchvision)` : ''}.`;
   const block = `${stamp}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'stock-int8', block);
