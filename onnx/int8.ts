@@ -248,13 +248,14 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
   };
   const points = new Map<string, PointRule>();
   const input = g.input[0].name;
-  const padOnly = (foldedConsumers.get(input) ?? []).every((c) => c.op_type === 'Pad' && c.name === `${input}_padded`);
-  if (!onlyFloatLayers(input) && !padOnly) points.set(input, {kind: 'calibrated', nonNegative: false});
+  if (!onlyFloatLayers(input)) points.set(input, {kind: 'calibrated', nonNegative: false});
   for (const n of nodes) {
     const t = n.output[0];
     if (outputs.has(t) || fusedActivation(t) || onlyFloatLayers(t)) continue;
     const floor = activationFloor(n, inits);
-    if (SAME_PARAMS.has(n.op_type) && points.has(n.input[0])) points.set(t, {kind: 'same', as: root(points, n.input[0])});
+    // The input's zero-channel padding runs on its bytes (writeInt8), with the input's parameters.
+    const inputPad = n.op_type === 'Pad' && n.name === `${input}_padded`;
+    if ((SAME_PARAMS.has(n.op_type) || inputPad) && points.has(n.input[0])) points.set(t, {kind: 'same', as: root(points, n.input[0])});
     else if (floor !== undefined) points.set(t, {kind: 'calibrated', nonNegative: true, ...(floor.max !== undefined ? {max: floor.max} : {})});
     else points.set(t, {kind: 'calibrated', nonNegative: false});
   }
@@ -397,19 +398,38 @@ export function writeInt8(plan: Int8Plan, ranges: ReadonlyMap<string, Range>, st
   const inits: TensorMsg[] = [];
   const nodes: NodeMsg[] = [];
   const dq = (t: string): string => (params.has(t) ? `${t}_dq` : t);
-  const qdq = (t: string): void => {
-    const p = params.get(t);
-    if (p === undefined) return;
+  const scaleAndZero = (t: string, p: {scale: number; zeroPoint: number}): void => {
     inits.push({name: `${t}_scale`, dims: [], data_type: DataType.FLOAT, raw_data: new Uint8Array(Float32Array.of(p.scale).buffer)});
     inits.push({name: `${t}_zero_point`, dims: [], data_type: DataType.UINT8, raw_data: Uint8Array.of(p.zeroPoint)});
-    nodes.push({name: `${t}_q`, op_type: 'QuantizeLinear', input: [t, `${t}_scale`, `${t}_zero_point`], output: [`${t}_q`], attribute: []});
+  };
+  const dequantize = (t: string): void => {
     nodes.push({name: `${t}_dq`, op_type: 'DequantizeLinear', input: [`${t}_q`, `${t}_scale`, `${t}_zero_point`], output: [`${t}_dq`], attribute: []});
   };
+  const qdq = (t: string, withDq = true): void => {
+    const p = params.get(t);
+    if (p === undefined) return;
+    scaleAndZero(t, p);
+    nodes.push({name: `${t}_q`, op_type: 'QuantizeLinear', input: [t, `${t}_scale`, `${t}_zero_point`], output: [`${t}_q`], attribute: []});
+    if (withDq) dequantize(t);
+  };
+  const inputName = g.input[0].name;
+  const inputPad = g.node.find((n) => n.op_type === 'Pad' && n.name === `${inputName}_padded` && n.input[0] === inputName);
+  const padOnBytes = inputPad !== undefined && params.has(inputName) && g.node.every((n) => n === inputPad || !n.input.includes(inputName));
   const initNames = new Map(g.initializer.map((t) => [t.name, t]));
   const dropped = new Set<string>();
   const packedLayers = new Set<string>();
-  qdq(g.input[0].name);
+  qdq(inputName, !padOnBytes);
   for (const n of g.node) {
+    if (padOnBytes && n === inputPad) {
+      // Zero channels added to the quantized input: uint8 bytes at the zero point, a quarter of padding floats.
+      const t = n.output[0];
+      const p = params.get(t);
+      if (p === undefined) throw new CbpError(`internal: int8 export: the padded input has no parameters`);
+      scaleAndZero(t, p);
+      nodes.push({name: t, op_type: 'Pad', input: [`${inputName}_q`, n.input[1], `${inputName}_zero_point`], output: [`${t}_q`], attribute: []});
+      dequantize(t);
+      continue;
+    }
     const w = n.op_type === 'Conv' || n.op_type === 'Gemm' ? n.input[1] : undefined;
     const cw = w === undefined ? undefined : plan.weights.get(w);
     const x = params.get(n.input[0]);
