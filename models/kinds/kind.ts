@@ -58,6 +58,8 @@ export interface InferenceGraph {
   readonly ops: Ops;
   /** The graph value of a spec value (the image input, or an earlier node's output). */
   value(name: string): string;
+  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  shape(name: string): readonly number[];
   /** The node's last ONNX node: named after the layer, its output the layer's value (or the graph's logits). */
   emit(node: NodeBase, type: string, inputs: readonly string[], attrs?: Record<string, Attr>): void;
   /** The weight of a layer as the export stores it (float32, or codes restored in-graph); `count` values expected. */

@@ -92,9 +92,11 @@ function trainingModel(c: KindCase): Uint8Array {
 /** The case's nodes as the ONNX writer writes them for inference, at the plain export's opset 13. */
 function inferenceModel(c: KindCase): Uint8Array {
   const b = new GraphBuilder();
+  const shapes = shapesOf(c);
   const g: InferenceGraph = {
     ops: b,
     value: (name) => name,
+    shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs) => void b.op(type, inputs, attrs, node.name),
     weight: () => assert.fail('no weights here'),
     param: () => assert.fail('no parameters here'),
