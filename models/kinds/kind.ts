@@ -23,7 +23,8 @@ export interface WeightLayer extends NodeBase {
   readonly constrained: boolean;
 }
 
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale';
+/** `slope`: a PReLU's learned slope (trained without weight decay, never constrained). */
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
 export interface ParamSpec {
