@@ -1,6 +1,6 @@
 import {CbpError} from '../src/core/errors';
 import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
-import {INPUT, kindOf, type ModelSpec, type Quant, type QuantOrNone} from '../models/spec';
+import {INPUT, kindOf, valueShapes, type ModelSpec, type Quant, type QuantOrNone} from '../models/spec';
 import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index';
 import {GraphBuilder, attribute} from './graph-builder';
 import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, codeUnit, codesFit, encodeLevels, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
@@ -210,9 +210,11 @@ export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     return key;
   };
 
+  const shapes = valueShapes(spec);
   const graph: InferenceGraph = {
     ops,
     value: src,
+    shape: (name) => shapes.get(name) ?? [],
     emit: (node, op_type, input, attrs = {}) => {
       nodes.push({name: node.name, op_type, input: [...input], output: [out(node)], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
     },

@@ -14,6 +14,9 @@ import {concat} from './concat';
 import {hardsigmoid} from './hardsigmoid';
 import {hardswish} from './hardswish';
 import {leakyrelu} from './leakyrelu';
+import {elu} from './elu';
+import {prelu} from './prelu';
+import {gelu} from './gelu';
 import {mul} from './mul';
 import {pad} from './pad';
 import {reducemean} from './reducemean';
@@ -37,6 +40,9 @@ export type {ConcatNode} from './concat';
 export type {HardSigmoidNode} from './hardsigmoid';
 export type {HardSwishNode} from './hardswish';
 export type {LeakyReluNode} from './leakyrelu';
+export type {EluNode} from './elu';
+export type {PReluNode} from './prelu';
+export type {GeluNode} from './gelu';
 export type {MulNode} from './mul';
 export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
@@ -50,7 +56,7 @@ export type {SliceNode} from './slice';
  * maps in it.
  */
 export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, mul, concat, pad, reducemean, shuffle, slice} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -23,7 +23,8 @@ export interface WeightLayer extends NodeBase {
   readonly constrained: boolean;
 }
 
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale';
+/** `slope`: a PReLU's learned slope (trained without weight decay, never constrained). */
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
 export interface ParamSpec {
@@ -58,6 +59,8 @@ export interface InferenceGraph {
   readonly ops: Ops;
   /** The graph value of a spec value (the image input, or an earlier node's output). */
   value(name: string): string;
+  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  shape(name: string): readonly number[];
   /** The node's last ONNX node: named after the layer, its output the layer's value (or the graph's logits). */
   emit(node: NodeBase, type: string, inputs: readonly string[], attrs?: Record<string, Attr>): void;
   /** The weight of a layer as the export stores it (float32, or codes restored in-graph); `count` values expected. */
@@ -220,6 +223,19 @@ export interface OnnxAttributes {
   outputUsed(k: number): boolean;
 }
 
+/**
+ * A node ahead of the walk, as a kind sees it before it starts a pattern of several nodes there (`OnnxNode.readers`):
+ * its op type and attributes, the names of the values it reads, and the nodes that read its output.
+ */
+export interface OnnxAhead extends OnnxAttributes {
+  /** The names in the file of the values it reads ('' for an input left out). */
+  readonly inputNames: readonly string[];
+  /** The name in the file of its output 0. */
+  readonly output: string;
+  /** The nodes the graph's output needs that read its output 0, each once. */
+  readers(): readonly OnnxAhead[];
+}
+
 /** One node of `node.made(k)`: a spec node of the kind's own, made from an earlier ONNX node. */
 export interface OnnxMade<N> {
   readonly node: N;
@@ -288,6 +304,11 @@ export interface OnnxNode<N> extends OnnxAttributes {
   /** The node of this kind made from the ONNX node whose first output is input k, or undefined. */
   made(k: number): OnnxMade<N> | undefined;
   /**
+   * The nodes the graph's output needs that read output 0, each once, ahead of the walk: a kind that would start a
+   * pattern at a node another kind maps looks whether the pattern goes on before it holds the node.
+   */
+  readers(): readonly OnnxAhead[];
+  /**
    * Says that the layer's bias is one an eval-mode export made by folding a batch norm into it: the importer warns
    * when the spec then has no batch norm.
    */
@@ -296,14 +317,18 @@ export interface OnnxNode<N> extends OnnxAttributes {
 
 /**
  * How `cbp import` reads a kind from ONNX files. An op several kinds claim goes to each, in registry order, until one
- * maps it; when none does, the node is refused with the first one's reason.
+ * maps it; when none does, the node is refused with the first one's reason (by its op type when none gave one).
  */
 export interface OnnxImport<N> {
   /** The ONNX operators (default domain) the kind maps. */
   readonly ops: readonly string[];
   /** Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are unknown). */
   refuses?(node: OnnxAttributes): string | undefined;
-  /** Maps the node onto this kind; returns why it does not, or undefined when it did. */
+  /**
+   * Maps the node onto this kind; returns why it does not, or undefined when it did. '' says the node is nothing to
+   * this kind, which claims the op only for a pattern the node does not start: the next kind's reason is the node's.
+   * A node that reads a value this kind holds is this kind's alone, and a reason for it is never ''.
+   */
   map(node: OnnxNode<N>): string | undefined;
 }
 

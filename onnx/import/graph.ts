@@ -2,7 +2,7 @@ import {CbpError} from '../../src/core/errors';
 import {listed, quoted, shown} from '../../src/core/shown';
 import type {Weights} from '../../src/core/weights';
 import {INPUT, KINDS, checkSpec, isWeightNode, kindOf, type ModelSpec, type SpecNode} from '../../models/index';
-import {MAX_IMPORT_SIDE, type KindDef, type OnnxAttributes, type OnnxHeld, type OnnxImport, type OnnxNode} from '../../models/kinds/index';
+import {MAX_IMPORT_SIDE, type KindDef, type OnnxAhead, type OnnxAttributes, type OnnxHeld, type OnnxImport, type OnnxNode} from '../../models/kinds/index';
 import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
@@ -257,6 +257,20 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   }
   const consumers = new Map<string, number>();
   for (const i of needed) for (const v of g.node[i].input) consumers.set(v, (consumers.get(v) ?? 0) + 1);
+  /** The needed nodes that read each value, each once, in the file's order: what a kind sees ahead (`readers`). */
+  const readersOf = new Map<string, number[]>();
+  for (const i of [...needed].sort((a, b) => a - b)) {
+    for (const v of new Set(g.node[i].input)) {
+      const list = readersOf.get(v);
+      if (list !== undefined) list.push(i);
+      else if (v !== '') readersOf.set(v, [i]);
+    }
+  }
+  const ahead = (v: string | undefined): OnnxAhead[] =>
+    (v === undefined || v === '' ? [] : readersOf.get(v) ?? []).map((i) => {
+      const n = g.node[i];
+      return {...attributesOf(n, used), inputNames: [...n.input], output: n.output[0] ?? '', readers: () => ahead(n.output[0])};
+    });
 
   const refused = new Map<string, string[]>();
   /** Nodes that read a refused node's output, by op type: what they would do cannot be judged without it. */
@@ -320,7 +334,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     // Every node is judged, also past one refused: the error lists them all. What reads a refused node's output
     // is judged by its own op and attributes only (its input has no shape), and fold-only ops are then refused
     // as reading computed values.
-    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' && node.op_type !== 'Concat' ? `${node.op_type} of computed values` : undefined);
+    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' && !CLAIMS.has(node.op_type) ? `${node.op_type} of computed values` : undefined);
     if (label !== undefined) refuse(label, node);
     else if (ins.some((v) => v?.t === 'poison')) unjudged.set(node.op_type, (unjudged.get(node.op_type) ?? 0) + 1);
     if (label !== undefined || ins.some((v) => v?.t === 'poison')) {
@@ -352,7 +366,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       continue;
     }
     const anyDyn = ins.some((v) => v?.t === 'dyn');
-    if ((FOLDS.has(op) && !(op === 'Concat' && anyDyn)) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
+    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div) goes to the kinds.
+    if ((FOLDS.has(op) && !(anyDyn && CLAIMS.has(op))) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
         const d = dynAt(k);
@@ -443,6 +458,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       foldedBatchNorm: () => {
         foldedBias = true;
       },
+      readers: () => ahead(node.output[0]),
     });
 
     try {
@@ -450,7 +466,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       const held = ins.find((v) => v?.t === 'held');
       if (held?.t === 'held') {
         const why = held.by.map(nodeFor({kind: held.held.kind, by: held.by}));
-        if (why !== undefined) skip(why);
+        if (why !== undefined) skip(why || shown(op, 40));
         continue;
       }
       const claims = CLAIMS.get(op) ?? [];
@@ -460,22 +476,23 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         skip(shown(op, 40));
         continue;
       }
-      // Each kind that claims the op, in registry order, until one maps it.
+      // Each kind that claims the op, in registry order, until one maps it ('' from a kind: the node is nothing to it).
+      let mapped = false;
       let first: string | undefined;
       for (const claim of claims) {
         const why = claim.by.map(nodeFor(claim));
         if (why === undefined) {
-          first = undefined;
+          mapped = true;
           break;
         }
-        first ??= why;
+        if (why !== '') first ??= why;
       }
-      if (first !== undefined && claims.length > 1) {
+      if (!mapped && claims.length > 1) {
         // Refused by every kind that claims the op: listed under the first one's reason, its first output poisoned.
-        refuse(first, node);
+        refuse(first ?? shown(op, 40), node);
         vals.set(node.output[0], {t: 'poison'});
-      } else if (first !== undefined) {
-        skip(first);
+      } else if (!mapped) {
+        skip(first ?? shown(op, 40));
       }
     } catch (err) {
       if (err instanceof NotComputed) {

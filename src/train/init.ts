@@ -5,7 +5,7 @@ import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
 /**
  * Fresh weights for a spec: He-normal convolutions (fan-out, as CBP's AlexNet), He-normal dense layers (fan-in),
- * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1.
+ * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1, PReLU slopes 0.25.
  */
 export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number): Weights {
   const rng = new Rng(seed);
@@ -24,6 +24,9 @@ export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number
       for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
     } else if (info.role === 'bn_weight' || info.role === 'running_var') {
       data.fill(1);
+    } else if (info.role === 'slope') {
+      // PyTorch's PReLU starts at 0.25.
+      data.fill(0.25);
     }
     out.set(info.key, {shape: info.shape, data});
   }

@@ -20,8 +20,8 @@ import {assertClose} from '../unit/cbp/torch-fixture';
 /**
  * Each newer node kind's training-graph forward and backward (models/kinds/*.ts `train`) and its inference ONNX
  * (`onnx`) against PyTorch's forward and autograd (test/fixtures/scripts/make_kind_grads.py): the kinds' own
- * nodes, fed the fixture's inputs and a random upstream gradient, run in ONNX Runtime; the input gradients and
- * outputs must match within 1e-5 of the largest value.
+ * nodes, fed the fixture's inputs, learned parameters (PReLU's slope) and a random upstream gradient, run in ONNX
+ * Runtime; the input and parameter gradients and the outputs must match within 1e-5 of the largest value.
  */
 
 interface TensorCase {
@@ -33,6 +33,8 @@ interface KindCase {
   readonly name: string;
   readonly nodes: SpecNode[];
   readonly inputs: TensorCase[];
+  /** Learned parameters, by state_dict key (fed to the graphs as inputs). */
+  readonly params?: TensorCase[];
   readonly outputs: (TensorCase & {readonly y: number[]; readonly gy: number[]})[];
   readonly grads: Record<string, number[]>;
 }
@@ -72,7 +74,7 @@ function trainingModel(c: KindCase): Uint8Array {
     conv: noConv,
     value: (name) => name,
     shape: (name) => shapes.get(name) ?? [],
-    param: () => assert.fail('no parameters here'),
+    param: (key) => (c.params ?? []).find((p) => p.name === key)?.name ?? assert.fail(`${c.name}: no parameter ${key}`),
     needsGrad: (name) => name !== INPUT,
     backward: (fn) => tape.push(fn),
     gradOf,
@@ -83,25 +85,28 @@ function trainingModel(c: KindCase): Uint8Array {
   for (const node of c.nodes) kindOf(node).train(node, g);
   for (const o of c.outputs) g.accumulate(o.name, `gy.${o.name}`);
   for (let i = tape.length - 1; i >= 0; i--) tape[i]();
-  for (const i of c.inputs) b.op('Identity', [gradOf(i.name) ?? assert.fail(`${c.name}: no gradient reaches ${i.name}`)], {}, `grad.${i.name}`);
-  const inputs = [...c.inputs.map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), ...c.outputs.map((o) => valueInfo(`gy.${o.name}`, DataType.FLOAT, o.shape))];
-  const outputs = [...c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), ...c.inputs.map((i) => valueInfo(`grad.${i.name}`, DataType.FLOAT, i.shape))];
+  const fed = [...c.inputs, ...(c.params ?? [])];
+  for (const i of fed) b.op('Identity', [gradOf(i.name) ?? assert.fail(`${c.name}: no gradient reaches ${i.name}`)], {}, `grad.${i.name}`);
+  const inputs = [...fed.map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), ...c.outputs.map((o) => valueInfo(`gy.${o.name}`, DataType.FLOAT, o.shape))];
+  const outputs = [...c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), ...fed.map((i) => valueInfo(`grad.${i.name}`, DataType.FLOAT, i.shape))];
   return b.model(`${c.name}_train`, inputs, outputs, TRAIN_OPSET, 8);
 }
 
 /** The case's nodes as the ONNX writer writes them for inference, at the plain export's opset 13. */
 function inferenceModel(c: KindCase): Uint8Array {
   const b = new GraphBuilder();
+  const shapes = shapesOf(c);
   const g: InferenceGraph = {
     ops: b,
     value: (name) => name,
+    shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs) => void b.op(type, inputs, attrs, node.name),
     weight: () => assert.fail('no weights here'),
-    param: () => assert.fail('no parameters here'),
+    param: (key) => (c.params ?? []).find((p) => p.name === key)?.name ?? assert.fail(`${c.name}: no parameter ${key}`),
     packedDense: () => assert.fail('no dense layers here'),
   };
   for (const node of c.nodes) kindOf(node).onnx(node, g);
-  return b.model(`${c.name}_inference`, c.inputs.map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), 13, 7);
+  return b.model(`${c.name}_inference`, [...c.inputs, ...(c.params ?? [])].map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), 13, 7);
 }
 
 async function run(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
@@ -121,16 +126,17 @@ const data = (r: ort.InferenceSession.ReturnType, name: string): Float32Array =>
 
 test(`the fixture covers every newer kind (PyTorch ${fixture.torch})`, () => {
   const kinds = new Set(fixture.cases.flatMap((c) => c.nodes.map((n) => n.kind)));
-  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice']) assert.ok(kinds.has(k as SpecNode['kind']), k);
+  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice']) assert.ok(kinds.has(k as SpecNode['kind']), k);
 });
 
 for (const c of fixture.cases) {
   test(`${c.name}: forward and input gradients equal PyTorch's (training graph), and the inference ONNX its forward`, async () => {
     const tensor = (t: TensorCase, values: number[] = t.data): ort.Tensor => new ort.Tensor('float32', Float32Array.from(values), t.shape);
-    const feeds: Record<string, ort.Tensor> = Object.fromEntries(c.inputs.map((i) => [i.name, tensor(i)]));
+    const fed = [...c.inputs, ...(c.params ?? [])];
+    const feeds: Record<string, ort.Tensor> = Object.fromEntries(fed.map((i) => [i.name, tensor(i)]));
     const trained = await run(trainingModel(c), {...feeds, ...Object.fromEntries(c.outputs.map((o) => [`gy.${o.name}`, tensor(o, o.gy)]))});
     for (const o of c.outputs) assertClose(data(trained, o.name), o.y, `${c.name}: output ${o.name}`);
-    for (const i of c.inputs) assertClose(data(trained, `grad.${i.name}`), c.grads[i.name], `${c.name}: gradient of ${i.name}`);
+    for (const i of fed) assertClose(data(trained, `grad.${i.name}`), c.grads[i.name], `${c.name}: gradient of ${i.name}`);
     const inferred = await run(inferenceModel(c), feeds);
     for (const o of c.outputs) assertClose(data(inferred, o.name), o.y, `${c.name}: inference output ${o.name}`);
   });
@@ -139,7 +145,7 @@ for (const c of fixture.cases) {
 // The kinds inside whole training graphs (src/train/ort/train-graph.ts): each imported fixture of
 // test/fixtures/scripts/make_onnx_fixtures.py takes binary CBP steps on the ONNX Runtime engine, its loss falling
 // on a batch it sees again.
-for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk']) {
+for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations']) {
   test(`${name}.onnx imported trains on the ONNX Runtime engine (binary CBP): finite gradients, the loss falls`, async () => {
     const file = path.join(FIXTURES, 'onnx', `${name}.onnx`);
     const {spec} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});

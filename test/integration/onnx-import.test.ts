@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
-import {exportCheckpoint} from '../../src/app/export';
+import {exportCheckpoint, type ExportResult} from '../../src/app/export';
 import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
@@ -44,6 +44,7 @@ const cases = [
   {name: 'mobile_se14', shape: [3, 32, 32], bn: 3, warned: false},
   {name: 'fire_concat', shape: [3, 32, 32], bn: 0, warned: false},
   {name: 'shuffle_chunk', shape: [3, 32, 32], bn: 3, warned: false},
+  {name: 'activations', shape: [1, 28, 28], bn: 4, warned: false},
 ] as const;
 
 for (const c of cases) {
@@ -96,6 +97,20 @@ test('the operators of MobileNet, EfficientNet, SqueezeNet, GoogLeNet, DenseNet,
   assert.deepEqual(kinds('fire_concat'), {conv2d: 5, relu: 4, maxpool: 1, concat: 2, avgpool: 2, pad: 1, globalavgpool: 1, flatten: 1, dense: 1});
   // torch.chunk's two Slices, torch.split's two outputs, one channel shuffle out of Reshape/Transpose/Reshape.
   assert.deepEqual(kinds('shuffle_chunk'), {conv2d: 3, batchnorm: 3, relu: 2, slice: 4, concat: 2, shuffle: 1, reducemean: 1, flatten: 1, dense: 1});
+  // GELU's two patterns each one node, PRelu with one slope per channel, one for all and one per feature, Elu.
+  assert.deepEqual(kinds('activations'), {conv2d: 5, batchnorm: 4, gelu: 2, prelu: 3, elu: 1, globalavgpool: 1, flatten: 1, dense: 2});
+  const act = fixture('activations');
+  const activations = importGraph(decodeOnnx(fs.readFileSync(act), act), act, {name: 'act'});
+  assert.deepEqual(activations.spec.nodes.flatMap((n): [string, number | boolean][] => (n.kind === 'gelu' ? [[n.name, n.tanh]] : n.kind === 'prelu' ? [[n.name, n.slopes]] : n.kind === 'elu' ? [[n.name, n.alpha]] : [])), [
+    ['gelu', false],
+    ['prelu', 12],
+    ['elu', 0.5],
+    ['gelu_tanh', true],
+    ['prelu_one', 1],
+    ['prelu_fc', 24],
+  ]);
+  // The slopes under PyTorch's state_dict names and shapes ([num_parameters]), from the file's [C, 1, 1] and [1, 1, 1].
+  assert.deepEqual(['prelu.weight', 'prelu_one.weight', 'prelu_fc.weight'].map((k) => activations.weights.get(k)?.shape), [[12], [1], [24]]);
   const file = fixture('fire_concat');
   const nodes = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name: 'fire'}).spec.nodes;
   assert.deepEqual(nodes.filter((n) => n.kind === 'maxpool' || n.kind === 'avgpool').map((n) => [n.name, n.kind === 'avgpool' || n.kind === 'maxpool' ? n.ceil === true : undefined, n.kind === 'avgpool' ? n.excludePad === true : undefined]), [
@@ -278,6 +293,87 @@ test('cbp train --init trains the imported architecture on the ONNX Runtime engi
   cbpJson(['import', fixture('resnet_bn'), '--out', resnet]);
   const wrongData = cbp(['train', '--init', resnet, '--out', path.join(tmp, 'y'), ...common]);
   assert.match(errorText(wrongData.stderr), /--data mnist: 1×28×28 images in 10 classes, but 'resnet_bn' \(--init .*\) takes 3×32×32 images/);
+});
+
+test('an import of GELU, PReLU and ELU trains one epoch with --init on MNIST; the slopes learn; its export verifies; the TensorFlow.js engine refuses it, naming the kinds', () => {
+  const imported = path.join(tmp, 'activations-import');
+  cbpJson(['import', fixture('activations'), '--out', imported]);
+  const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
+  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'activations-tfjs'), ...common]);
+  assert.notEqual(refused.status, 0);
+  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no gelu, prelu, elu \(layers gelu, prelu, elu, gelu_tanh, prelu_one, prelu_fc\)/);
+  const out = path.join(tmp, 'activations-bin');
+  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
+  assert.equal(r.epochs.length, 1);
+  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
+  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
+  for (const key of ['prelu.weight', 'prelu_one.weight', 'prelu_fc.weight']) {
+    const [a, b] = [before.get(key), after.get(key)];
+    assert.ok(a !== undefined && b !== undefined, key);
+    assert.deepEqual(b.shape, a.shape, key);
+    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
+  }
+  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'activations-bin.onnx')]);
+  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+});
+
+/** A 1×4×4 classifier written by hand: Conv (2 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
+function handMade(name: string, body: object[], floats: Record<string, {dims: number[]; values: number[]}>): string {
+  const rng = new Rng(11);
+  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
+  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
+  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
+  const graph = {
+    name,
+    node: [
+      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
+      ...body,
+      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
+      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
+      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
+    ],
+    initializer: [random('conv.weight', [2, 1, 1, 1]), random('fc.weight', [3, 2]), random('fc.bias', [3]), ...Object.entries(floats).map(([n, t]) => tensor(n, t.dims, t.values))],
+    input: [vi('input', ['N', 1, 4, 4])],
+    output: [vi('logits', ['N', 3])],
+  };
+  const file = path.join(tmp, `${name}.onnx`);
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
+  return file;
+}
+
+test('GELU\'s patterns map only as torch writes them; Mul(x, x) elsewhere stays a mul; Erf or Tanh alone, and PRelu slopes on other axes, are refused', async () => {
+  const scalar = (v: number): {dims: number[]; values: number[]} => ({dims: [], values: [v]});
+  const erf = (half: number): object[] => [
+    {name: '/act/Div', op_type: 'Div', input: ['c', 'sqrt2'], output: ['d']},
+    {name: '/act/Erf', op_type: 'Erf', input: ['d'], output: ['e']},
+    {name: '/act/Add', op_type: 'Add', input: ['e', 'one'], output: ['e1']},
+    {name: '/act/Mul', op_type: 'Mul', input: ['c', 'e1'], output: ['m']},
+    {name: '/act/Mul_1', op_type: 'Mul', input: ['m', 'half'], output: ['a']},
+  ].map((n) => (n.name === '/act/Mul_1' ? {...n, input: ['m', half === 0.5 ? 'half' : 'other']} : n));
+  const constants = {sqrt2: scalar(Math.SQRT2), one: scalar(1), half: scalar(0.5), other: scalar(0.4)};
+  const good = await importOnnx({file: handMade('gelu-by-hand', erf(0.5), constants), out: path.join(tmp, 'gelu-by-hand')});
+  assert.ok(good.maxDifference <= 1e-5 * Math.max(1, good.maxLogit), `${good.maxDifference}`);
+  assert.deepEqual(readCheckpoint(path.join(tmp, 'gelu-by-hand')).state.config.spec?.nodes.map((n) => n.kind), ['conv2d', 'gelu', 'globalavgpool', 'flatten', 'dense']);
+  // x·x with no Tanh after it is the mul kind's, as before GELU's tanh form was mapped.
+  const square = await importOnnx({file: handMade('square', [{name: '/sq/Mul', op_type: 'Mul', input: ['c', 'c'], output: ['a']}], {}), out: path.join(tmp, 'square')});
+  assert.ok(square.maxDifference <= 1e-5 * Math.max(1, square.maxLogit), `${square.maxDifference}`);
+  assert.deepEqual(readCheckpoint(path.join(tmp, 'square')).state.config.spec?.nodes.map((n) => n.kind), ['conv2d', 'mul', 'globalavgpool', 'flatten', 'dense']);
+  const refused: [string, object[], Record<string, {dims: number[]; values: number[]}>, RegExp][] = [
+    ['a GELU of another constant', erf(0.4), constants, /unsupported: Mul reading a value partway through GELU \(x\/√2 → Erf → \+1 → ·x → ·0\.5\) other than as its next step \(1 node: \/act\/Mul_1\)/],
+    ['a Div by another constant', [{name: '/act/Div', op_type: 'Div', input: ['c', 'two'], output: ['a']}], {two: scalar(2)}, /unsupported: Div of a computed value other than GELU's x\/√2 .*\(1 node: \/act\/Div\)/],
+    ['Erf and Tanh alone', [{name: '/act/Erf', op_type: 'Erf', input: ['c'], output: ['e']}, {name: '/act/Tanh', op_type: 'Tanh', input: ['e'], output: ['a']}], {}, /unsupported: Erf \(1 node: \/act\/Erf\); not judged, as they read values of those nodes: Tanh ×1, /],
+    ['Tanh alone', [{name: '/act/Tanh', op_type: 'Tanh', input: ['c'], output: ['a']}], {}, /unsupported: Tanh \(1 node: \/act\/Tanh\)/],
+    ['a PRelu slope per column', [{name: '/act/PRelu', op_type: 'PRelu', input: ['c', 'slope'], output: ['a']}], {slope: {dims: [1, 4], values: [0.1, 0.2, 0.3, 0.4]}}, /unsupported: PRelu with slopes other than one or one per channel \(\[C, 1, 1\]\) \(1 node: \/act\/PRelu\)/],
+  ];
+  for (const [what, body, floats, re] of refused) {
+    const out = path.join(tmp, `refused-${what.replace(/\W/g, '_')}`);
+    await assert.rejects(importOnnx({file: handMade(what.replace(/\W/g, '_'), body, floats), out}), (err: unknown) => {
+      assert.ok(err instanceof CbpError && err.code === 'UNSUPPORTED_ONNX', `${what}: ${String(err)}`);
+      assert.match(err.message, re, what);
+      return true;
+    });
+    assert.ok(!fs.existsSync(out), what);
+  }
 });
 
 test('MatMul + Add (nn.Linear on higher ranks) and Gemm without transB, with alpha and beta, map onto dense layers in PyTorch\'s layout', async () => {

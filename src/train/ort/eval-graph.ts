@@ -2,7 +2,7 @@ import {DataType} from '../../../onnx/schema';
 import {GraphBuilder, attribute, valueInfo} from '../../../onnx/graph-builder';
 import {PLAIN_STORAGE, codeUnit, encodeLevels} from '../../../onnx/codes';
 import {INPUT_NAME, OUTPUT_NAME} from '../../../onnx/writer';
-import {INPUT, kindOf, paramInfos, type ModelSpec, type Quant, type QuantOrNone} from '../../../models/spec';
+import {INPUT, kindOf, paramInfos, valueShapes, type ModelSpec, type Quant, type QuantOrNone} from '../../../models/spec';
 import type {InferenceGraph} from '../../../models/kinds/index';
 import {convolution} from './train-graph';
 
@@ -31,9 +31,11 @@ export function writeEvalGraph(spec: ModelSpec, quant: QuantOrNone, nchwcBlock?:
     return key;
   };
   const value = (name: string): string => (name === INPUT ? INPUT_NAME : name === spec.output ? OUTPUT_NAME : name);
+  const shapes = valueShapes(spec);
   const graph: InferenceGraph = {
     ops,
     value,
+    shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs = {}) => {
       const filter = type === 'Conv' ? infos.get(`${node.name}.weight`)?.shape : undefined;
       if (filter !== undefined) {
