@@ -177,11 +177,25 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
   const producers = new Map(model.graph.node.map((n) => [n.output[0], n]));
   const scales = layerScales(meta['cbp.layers'] ?? '[]', file);
   const int8File = meta['cbp.activations'] === 'int8';
+  const inputChannels = model.graph.input[0]?.type.tensor_type.shape.dim[1];
+  const paddedShare = (node: NodeMsg): number => {
+    const dq = producers.get(node.input[0]);
+    const q = dq?.op_type === 'DequantizeLinear' ? producers.get(dq.input[0]) : undefined;
+    const pad = q?.op_type === 'QuantizeLinear' ? producers.get(q.input[0]) : q;
+    const w = inits.get(node.input[1]) ?? inits.get(producers.get(node.input[1])?.input[0] ?? '');
+    const c = inputChannels !== undefined && 'dim_value' in inputChannels ? inputChannels.dim_value : undefined;
+    return pad?.op_type === 'Pad' && c !== undefined && w !== undefined && w.dims.length === 4 && w.dims[1] > c ? c / w.dims[1] : 1;
+  };
   const layers: LayerInfo[] = [];
   let parameters = 0;
   // Parameters: float tensors other than dequantization constants, plus the coded weights of constrained layers.
   const constant = /(_step|_two_scale|_minus_scale|\.weight_scales)$/;
-  for (const t of model.graph.initializer) if (t.data_type === DataType.FLOAT && !constant.test(t.name)) parameters += sizeOf(t.dims);
+  // In an int8-activation file the scales and zero points of QuantizeLinear/DequantizeLinear are constants too, and
+  // the INT32 biases behind a DequantizeLinear are parameters.
+  const qdq = model.graph.node.filter((n) => n.op_type === 'QuantizeLinear' || n.op_type === 'DequantizeLinear');
+  const quantConstants = new Set(qdq.flatMap((n) => n.input.slice(1)));
+  for (const t of model.graph.initializer) if (t.data_type === DataType.FLOAT && !constant.test(t.name) && !quantConstants.has(t.name)) parameters += sizeOf(t.dims);
+  if (int8File) for (const n of qdq) if (n.op_type === 'DequantizeLinear' && inits.get(n.input[0])?.data_type === DataType.INT32) parameters += sizeOf(inits.get(n.input[0])?.dims ?? []);
   for (const node of model.graph.node) {
     if (node.op_type === MATMUL_NBITS.op && node.domain === MATMUL_NBITS.domain) {
       const l = nbitsLayer(node, inits, quant, scales, file);
@@ -215,7 +229,9 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     }
     const t = codesT ?? inits.get(wName);
     if (t === undefined) continue;
-    const n = sizeOf(t.dims);
+    // A first convolution of an int8-activation file reads its input padded with zero channels (onnx/int8.ts): its
+    // weights for those channels are padding, not parameters.
+    const n = sizeOf(t.dims) * paddedShare(node);
     const bits = BITS[t.data_type] ?? 32;
     // In an int8-activation file every integer layer's weights are INT8 codes behind a DequantizeLinear; only the
     // constrained ones have a scale in cbp.layers.
@@ -237,7 +253,8 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       ...runsOn,
     });
   }
-  for (const l of layers) if (l.constraint !== 'none') parameters += l.weights;
+  // Constrained weights are codes, not float tensors; so are the float layers rounded to INT8 in an int8-activation file.
+  for (const l of layers) if (l.constraint !== 'none' || (l.activations === 'int8' && l.bitsPerWeight === 8)) parameters += l.weights;
   const opset = model.opset_import.find((o) => (o.domain ?? '') === '')?.version ?? 0;
   return summary(file, 'onnx', meta['cbp.model'] ?? model.graph.name, quantName, layers, parameters, bytes.length, readCard(meta, file, Number(opset)));
 }

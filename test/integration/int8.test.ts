@@ -72,6 +72,8 @@ test('a LeNet-5 trained on MNIST, exported --activations int8: integer kernels i
   assert.equal(JSON.parse(meta['cbp.int8_check']).int8_top1, c.int8Top1);
   const info = cbpJson<ModelInfo>(['info', file]);
   assert.deepEqual(info.layers.map((l) => [l.layer, l.constraint, l.activations, l.bitsPerWeight]), [['conv1', 'none', 'int8', 8], ['conv2', 'ter', 'int8', 2], ['fc1', 'ter', 'int8', 2], ['fc2', 'none', 'int8', 8]]);
+  // conv1 reads the input padded from 1 to 4 channels; its weights for the padding are not counted.
+  assert.equal(info.layers[0].weights, 500);
   // The constrained layers' codes are the ternary levels themselves.
   assert.equal(info.layers[2].counts.reduce((a, b) => a + b, 0), 400_000);
   assert.equal(info.card.activations?.type, 'int8');
