@@ -2,12 +2,12 @@
  * Batch-1 latency of every `--weights` variant against the float export of the same weights, each opened the way a
  * deployer opens a file: `ort.InferenceSession.create(path)`, no options. Untrained AlexNet and ResNet-18
  * (ImageNet-shaped, 1000 classes; latency does not depend on the values) for bin, ter, 1bit and 2bit. For each variant
- * the two sessions stay open and run in adjacent pairs, the order flipped every pair; the table gives the median of
+ * the two sessions stay open and run in adjacent pairs (each side a burst of runs after the other's threads park), the order flipped every pair; the table gives the median of
  * the pairs' ratios (variant / float), and the stamp the float export's median latency. It
  * also checks that the variant's logits equal the float export's. Prints a Markdown table; `--write` puts it into
  * docs/DEPLOY.md between its `stock` markers.
  *
- *   npm run build && node dist/bench/stock.js [--write] [--models alexnet,resnet18] [--pairs 25]
+ *   npm run build && node dist/bench/stock.js [--write] [--models alexnet,resnet18] [--pairs 10]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,6 +27,9 @@ import {count, median, option} from './args';
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUANTS: readonly Quant[] = ['bin', 'ter', '1bit', '2bit'];
 const FORMATS: readonly WeightFormat[] = ['auto', 'int2', 'int8'];
+/** Runs per side and pair, their median counted, and the idle time before each side (see the loop). */
+const BURST = 10;
+const GAP_MS = 150;
 
 interface Row {
   readonly model: ModelName;
@@ -70,7 +73,7 @@ async function once(side: Side, x: ort.Tensor): Promise<number> {
 
 async function main(): Promise<void> {
   const models = option('--models', 'alexnet,resnet18').split(',');
-  const pairs = count('--pairs', 25);
+  const pairs = count('--pairs', 10);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-stock-'));
   const rows: Row[] = [];
   try {
@@ -98,16 +101,24 @@ async function main(): Promise<void> {
           await once(float, x);
           await once(variant, x);
           // Runs in adjacent pairs, the order flipped every pair: a burst of other work on a shared machine then
-          // slows both sides of the pairs it hits, and the median of the pair ratios ignores it.
+          // slows both sides of the pairs it hits, and the median of the pair ratios ignores it. ONNX Runtime's
+          // worker threads keep spinning for a while after a run, so each side first waits GAP_MS for the other
+          // session's threads to park, then counts the median of a burst of BURST runs, as one session runs alone.
+          const side = async (s: Side): Promise<number> => {
+            await new Promise((resolve) => setTimeout(resolve, GAP_MS));
+            const t: number[] = [];
+            for (let k = 0; k < BURST; k++) t.push(await once(s, x));
+            return median(t);
+          };
           const f: number[] = [];
           const v: number[] = [];
           for (let i = 0; i < pairs; i++) {
             if (i % 2 === 0) {
-              f.push(await once(float, x));
-              v.push(await once(variant, x));
+              f.push(await side(float));
+              v.push(await side(variant));
             } else {
-              v.push(await once(variant, x));
-              f.push(await once(float, x));
+              v.push(await side(variant));
+              f.push(await side(float));
             }
           }
           const storage = written.layers.find((l) => l.constrained)?.storage ?? 'float32';
@@ -143,7 +154,7 @@ async function main(): Promise<void> {
   const worst = Math.max(0, ...rows.map((r) => r.diff));
   const same = worst === 0 ? 'the logits of every variant equal the float export\'s' : `the logits of the variants differ from the float export's by up to ${worst.toExponential(1)}`;
   const cpu = os.cpus();
-  const stamp = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/stock.js --write\` (${pairs} pairs of runs in alternating order, batch 1; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, Node ${process.version}, ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores). The float export at batch 1: ${floats}; ${same}.`;
+  const stamp = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/stock.js --write\` (${pairs} pairs in alternating order, batch 1, each side the median of ${BURST} runs after ${GAP_MS} ms idle; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, Node ${process.version}, ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores). The float export at batch 1: ${floats}; ${same}.`;
   const block = `${stamp}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) {
