@@ -26,11 +26,11 @@ import {ModelProto, type ModelMsg} from '../onnx/schema';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
 import {count, median, option} from './args';
+import {GAP_MS, sideTime} from './alternate';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** Runs per side and round at batch 1, their median counted, and the idle time before each side (see the loop). */
+/** Runs per side and round at batch 1, their median counted (sideTime). */
 const BURST = 10;
-const GAP_MS = 150;
 
 /** The fast file with every MatMulNBits at another accuracy_level (the bench's curiosity; cbp writes 0). */
 function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
@@ -100,16 +100,9 @@ async function main(): Promise<void> {
         const logits: Float32Array[] = [];
         for (const s of sides) logits.push((await run(s)).y);
         const times: number[][] = sides.map(() => []);
-        // ONNX Runtime's worker threads keep spinning for a while after a run: each side first waits GAP_MS for the
-        // previous session's threads to park, then counts the median of a burst (at batch 1, where a run takes
-        // milliseconds), as one session runs alone.
+        // Each side waits for the previous session's threads to park, then counts a burst at batch 1 (sideTime).
         const burst = batch === 1 ? BURST : 1;
-        const side = async (s: Side): Promise<number> => {
-          await new Promise((resolve) => setTimeout(resolve, GAP_MS));
-          const t: number[] = [];
-          for (let k = 0; k < burst; k++) t.push((await run(s)).ms);
-          return median(t);
-        };
+        const side = async (s: Side): Promise<number> => sideTime(async () => (await run(s)).ms, burst);
         for (let r = 0; r < rounds; r++) {
           const order = sides.map((_, i) => (r % 2 === 0 ? i : sides.length - 1 - i));
           for (const i of order) times[i].push(await side(sides[i]));

@@ -26,17 +26,18 @@ import {specOf} from '../src/run/spec-of';
 import {getModel, isModelName} from '../models/index';
 import type {ModelSpec, Quant} from '../models/spec';
 import {importOnnx} from '../onnx/import/index';
-import {codeUnit, encodeLevels, packedType} from '../onnx/codes';
-import {RangeGatherer, planInt8, writeInt8, type ExactWeight} from '../onnx/int8';
+import {packedType} from '../onnx/codes';
+import {exactWeights, planInt8, writeInt8} from '../onnx/int8';
+import {calibrateRanges} from '../src/app/int8';
 import {encodeModel, onnxModel} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
 import {count, median, option} from './args';
+import {GAP_MS, sideTime} from './alternate';
 import {PY, TORCH_REF} from './fair';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** Runs per side and pair at batch 1, their median counted, and the idle time before each side (see the loop). */
+/** Runs per side and pair at batch 1, their median counted (sideTime). */
 const BURST = 20;
-const GAP_MS = 150;
 /** The constraint each model is measured with: the pairs the done-when names (binary ResNet-18, ternary MobileNetV2). */
 const QUANT: Record<string, Quant> = {lenet5: 'bin', alexnet: 'ter', resnet18: 'bin', mobilenet_v2: 'ter'};
 
@@ -68,29 +69,14 @@ async function load(name: string, tmp: string): Promise<Model | undefined> {
 /** The float file and the int8 file of the same weights (int8 calibrated on standard-normal images). */
 async function files(m: Model): Promise<{float: Uint8Array; int8: Uint8Array}> {
   const float = onnxModel(m.spec, m.quant, m.weights, 'float', {});
-  const exact = new Map<string, ExactWeight>();
-  for (const l of float.layers) {
-    const w = m.weights.get(`${l.layer}.weight`);
-    if (!l.constrained || l.scale === undefined || w === undefined) continue;
-    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, m.quant).codes, step: Math.fround(codeUnit(m.quant) * l.scale)});
-  }
-  const plan = planInt8(float.model, exact, () => false);
-  const session = await ort.InferenceSession.create(encodeModel(plan.calibration, m.name));
-  const gather = new RangeGatherer('minmax');
+  const plan = planInt8(float.model, exactWeights(float.layers, m.weights, m.quant), () => false);
   const rng = new Rng(5);
-  const input = plan.folded.graph.input[0].name;
-  for (let b = 0; b < 4; b++) {
-    const x = Float32Array.from({length: 8 * m.spec.inputShape.reduce((a, c) => a * c, 1)}, () => rng.normal());
-    if (plan.points.has(input)) gather.add(input, x);
-    const out = await session.run({[session.inputNames[0]]: new ort.Tensor('float32', x, [8, ...m.spec.inputShape])}, plan.calibrated);
-    for (const t of plan.calibrated) {
-      const d = out[t].data;
-      if (!(d instanceof Float32Array)) throw new Error(`${t}: not float32`);
-      gather.add(t, d);
-    }
+  const pixels = m.spec.inputShape.reduce((a, c) => a * c, 1);
+  async function* random(): AsyncGenerator<{x: Float32Array; count: number}> {
+    for (let b = 0; b < 4; b++) yield {x: Float32Array.from({length: 8 * pixels}, () => rng.normal()), count: 8};
   }
-  await session.release();
-  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, gather.result(), process.argv.includes('--int8-codes') ? 'int8' : packedType(m.quant).name).model, m.name)};
+  const {ranges} = await calibrateRanges(plan, m.spec, random(), 'minmax');
+  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, ranges, process.argv.includes('--int8-codes') ? 'int8' : packedType(m.quant).name).model, m.name)};
 }
 
 async function once(s: ort.InferenceSession, x: ort.Tensor): Promise<number> {
@@ -140,17 +126,9 @@ async function main(): Promise<void> {
         await once(q, x);
         const tf: number[] = [];
         const tq: number[] = [];
-        // ONNX Runtime's worker threads keep spinning for a while after a run: a session run right after the other
-        // one's shares the cores with that one's spinning threads (measured: both sides of ResNet-18 at batch 1 twice
-        // as slow as alone). So each side waits GAP_MS for the other's threads to park, then runs a burst (at batch 1)
-        // whose median counts, as a deployer's one session runs.
+        // Each side waits for the other session's threads to park, then counts a burst at batch 1 (sideTime).
         const burst = batch === 1 ? BURST : 1;
-        const side = async (s: ort.InferenceSession): Promise<number> => {
-          await new Promise((resolve) => setTimeout(resolve, GAP_MS));
-          const t: number[] = [];
-          for (let k = 0; k < burst; k++) t.push(await once(s, x));
-          return median(t);
-        };
+        const side = (s: ort.InferenceSession): Promise<number> => sideTime(() => once(s, x), burst);
         const n = pairs;
         for (let i = 0; i < n; i++) {
           if (i % 2 === 0) {

@@ -23,13 +23,13 @@ import {codesFit} from '../onnx/codes';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
 import {count, median, option} from './args';
+import {GAP_MS, sideTime} from './alternate';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUANTS: readonly Quant[] = ['bin', 'ter', '1bit', '2bit'];
 const FORMATS: readonly WeightFormat[] = ['auto', 'int2', 'int8'];
-/** Runs per side and pair, their median counted, and the idle time before each side (see the loop). */
+/** Runs per side and pair, their median counted (sideTime). */
 const BURST = 10;
-const GAP_MS = 150;
 
 interface Row {
   readonly model: ModelName;
@@ -101,15 +101,9 @@ async function main(): Promise<void> {
           await once(float, x);
           await once(variant, x);
           // Runs in adjacent pairs, the order flipped every pair: a burst of other work on a shared machine then
-          // slows both sides of the pairs it hits, and the median of the pair ratios ignores it. ONNX Runtime's
-          // worker threads keep spinning for a while after a run, so each side first waits GAP_MS for the other
-          // session's threads to park, then counts the median of a burst of BURST runs, as one session runs alone.
-          const side = async (s: Side): Promise<number> => {
-            await new Promise((resolve) => setTimeout(resolve, GAP_MS));
-            const t: number[] = [];
-            for (let k = 0; k < BURST; k++) t.push(await once(s, x));
-            return median(t);
-          };
+          // slows both sides of the pairs it hits, and the median of the pair ratios ignores it. Each side waits for
+          // the other session's threads to park and counts a burst (sideTime), as one session runs alone.
+          const side = (s: Side): Promise<number> => sideTime(() => once(s, x), BURST);
           const f: number[] = [];
           const v: number[] = [];
           for (let i = 0; i < pairs; i++) {
