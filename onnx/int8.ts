@@ -1,6 +1,8 @@
 import {CbpError} from '../src/core/errors';
 import {required} from '../src/core/checks';
-import {STORAGE, packSigned} from './codes';
+import {STORAGE, codeUnit, encodeLevels, packSigned} from './codes';
+import type {Weights} from '../src/core/weights';
+import type {QuantOrNone} from '../models/spec';
 import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
 
 /**
@@ -28,6 +30,21 @@ import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg
 export interface ExactWeight {
   readonly codes: Int8Array;
   readonly step: number;
+}
+
+/**
+ * The exact codes of the constrained layers of an export (`layers`, as `onnxModel` reports them), by weight
+ * initializer name: each layer's level codes and its step, code unit × scale.
+ */
+export function exactWeights(layers: readonly {readonly layer: string; readonly constrained: boolean; readonly scale?: number}[], weights: Weights, quant: QuantOrNone): Map<string, ExactWeight> {
+  const exact = new Map<string, ExactWeight>();
+  if (quant === 'none') return exact;
+  for (const l of layers) {
+    const w = weights.get(`${l.layer}.weight`);
+    if (!l.constrained || l.scale === undefined || w === undefined) continue;
+    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, quant).codes, step: Math.fround(codeUnit(quant) * l.scale)});
+  }
+  return exact;
 }
 
 /** Where a point's quantization parameters come from. */

@@ -15,7 +15,7 @@ import {checkBackend, type BackendChoice} from '../core/backend-choice';
 import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
-import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type WeightFormat, type Written} from '../../onnx/writer';
+import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type OnnxExport, type WeightFormat, type Written} from '../../onnx/writer';
 import {newerRuntime, packedType} from '../../onnx/codes';
 import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
 import {CALIBRATION_IMAGES, int8Model} from './int8';
@@ -197,8 +197,10 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
   const labels = opts.labels === undefined ? undefined
     : checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, spec.numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels');
   const card = {state: ck.state, spec, weights: format, ...(labels !== undefined ? {labels} : {})};
-  // An int8-activation file starts from the float export, which is verified below as any export is.
-  let withLayers = writeOnnx(spec, config.quant, weights, int8 ? 'float' : format, {}, describeWith(card));
+  // An int8-activation file starts from the float export, which is verified below as any export is; its model
+  // message is kept for the int8 file, which is built from it.
+  const built = onnxModel(spec, config.quant, weights, int8 ? 'float' : format, {}, describeWith(card));
+  let withLayers: OnnxExport = {bytes: encodeModel(built.model, spec.name), opset: built.opset, irVersion: built.irVersion, layers: built.layers, onnxruntime: built.onnxruntime};
   const out = opts.out ?? `${config.model}_${config.quant}.onnx`;
   const onMidpoint = withLayers.layers.reduce((s, l) => s + (l.onMidpoint ?? 0), 0);
   if (onMidpoint > 0) log?.(`warning: ${onMidpoint} latent weights lie exactly on a midpoint; they are stored at the level above`);
@@ -249,7 +251,7 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
   let facts: ActivationFacts | undefined;
   let written: Written = withLayers;
   if (opts.int8 !== undefined) {
-    const float = onnxModel(spec, config.quant, weights, 'float', {});
+    const float = {model: built.model, layers: built.layers, bytes: withLayers.bytes};
     // --weights auto: constrained codes in the constraint's narrowest storage, unpacked to INT8 when ONNX Runtime loads the file.
     const storage = format === 'auto' && config.quant !== 'none' ? packedType(config.quant).name : 'int8';
     const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {...opts.int8, storage}, log);

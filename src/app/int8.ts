@@ -3,13 +3,13 @@ import type {Weights} from '../core/weights';
 import {sameShape} from '../core/weights';
 import {CbpError} from '../core/errors';
 import {globMatcher} from '../core/checks';
+import {countHits} from '../core/topk';
 import {openSession} from '../core/ort';
 import {shown} from '../core/shown';
 import {openSource, EVAL_BATCH, type Source} from '../data/source';
 import type {ModelSpec, QuantOrNone} from '../../models/index';
-import {codeUnit, encodeLevels} from '../../onnx/codes';
 import {encodeModel, type LayerExport} from '../../onnx/writer';
-import {planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type ExactWeight, type Int8Plan, type Int8Storage} from '../../onnx/int8';
+import {exactWeights, planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type Int8Plan, type Int8Storage, type Range} from '../../onnx/int8';
 import type {ModelMsg} from '../../onnx/schema';
 
 /** `cbp export --activations int8`: what calibrates it and which layers stay float. */
@@ -45,7 +45,7 @@ export interface Int8Export {
 const layerOf = (weight: string): string => weight.replace(/\.weight$/, '');
 
 /**
- * The int8-activation file of a float export (`float`: what `onnxModel` wrote with `float` storage, and its layers):
+ * The int8-activation file of a float export (`float`: what `onnxModel` wrote with `float` storage, its layers and its bytes):
  * batch norms folded, ranges calibrated in ONNX Runtime on `opts.images` training images, QDQ written, then the
  * file's top-1 measured against the float file's on test images of the same data.
  */
@@ -53,26 +53,20 @@ export async function int8Model(
   spec: ModelSpec,
   quant: QuantOrNone,
   weights: Weights,
-  float: {readonly model: ModelMsg; readonly layers: readonly LayerExport[]},
+  float: {readonly model: ModelMsg; readonly layers: readonly LayerExport[]; readonly bytes: Uint8Array},
   data: string | undefined,
   opts: Int8Options,
   log?: (line: string) => void,
 ): Promise<Int8Export> {
   const source = calibrationSource(spec, data, opts);
-  const exact = new Map<string, ExactWeight>();
-  for (const l of float.layers) {
-    if (!l.constrained || l.scale === undefined || quant === 'none') continue;
-    const w = weights.get(`${l.layer}.weight`);
-    if (w === undefined) continue;
-    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, quant).codes, step: Math.fround(codeUnit(quant) * l.scale)});
-  }
+  const exact = exactWeights(float.layers, weights, quant);
   const layerNames = float.layers.map((l) => l.layer);
   const keep = globMatcher('--keep-float', opts.keepFloat, layerNames, 'convolution or dense layer');
   const plan = planInt8(float.model, exact, (w) => keep(layerOf(w)));
   if (plan.integerLayers.length === 0) throw new CbpError(`--keep-float ${opts.keepFloat.join(',')}: keeps every layer in float; nothing would run on integers`, 'BAD_FLAG');
   const ranges = await calibrate(plan, spec, source, opts, log);
   const file = writeInt8(plan, ranges, opts.storage);
-  const check = await compare(float.model, file.model, spec, source, log);
+  const check = await compare(float.bytes, file.model, spec, source, log);
   const integer = new Set(plan.integerLayers.map(layerOf));
   const packed = new Set(file.packedLayers.map(layerOf));
   const bits = {bit1: 1, int2: 2, int4: 4, int8: 8} as const;
@@ -109,16 +103,25 @@ function calibrationSource(spec: ModelSpec, data: string | undefined, opts: Int8
   return source;
 }
 
-async function calibrate(plan: Int8Plan, spec: ModelSpec, source: Source, opts: Int8Options, log?: (line: string) => void): Promise<Map<string, {min: number; max: number}>> {
+async function calibrate(plan: Int8Plan, spec: ModelSpec, source: Source, opts: Int8Options, log?: (line: string) => void): Promise<Map<string, Range>> {
   const train = source.train;
   if (train === undefined) throw new CbpError('internal: calibration source without training images');
+  const {ranges, seen} = await calibrateRanges(plan, spec, train.batches(Math.min(EVAL_BATCH[source.kind], 32), 'NCHW'), opts.method);
+  log?.(`calibrated ${plan.points.size} activations on ${seen} training images of ${shown(source.name)} (${opts.method})`);
+  return ranges;
+}
+
+/**
+ * The range of every activation the plan quantizes, gathered by running its calibration graph in ONNX Runtime on
+ * `batches` (NCHW images of the model's input), and how many images that was.
+ */
+export async function calibrateRanges(plan: Int8Plan, spec: ModelSpec, batches: AsyncIterable<{readonly x: Float32Array; readonly count: number}>, method: CalibrationMethod): Promise<{ranges: Map<string, Range>; seen: number}> {
   const opened = await openSession(encodeModel(plan.calibration, spec.name), 'cpu', `${spec.name} (calibration)`);
-  const gatherer = new RangeGatherer(opts.method);
+  const gatherer = new RangeGatherer(method);
   const input = plan.folded.graph.input[0].name;
-  const batch = Math.min(EVAL_BATCH[source.kind], 32);
   let seen = 0;
   try {
-    for await (const b of train.batches(batch, 'NCHW')) {
+    for await (const b of batches) {
       const out = await opened.session.run({[opened.session.inputNames[0]]: new ort.Tensor('float32', b.x, [b.count, ...spec.inputShape])}, plan.calibrated);
       if (plan.points.has(input)) gatherer.add(input, b.x);
       for (const t of plan.calibrated) {
@@ -131,16 +134,15 @@ async function calibrate(plan: Int8Plan, spec: ModelSpec, source: Source, opts: 
   } finally {
     await opened.session.release();
   }
-  log?.(`calibrated ${plan.points.size} activations on ${seen} training images of ${shown(source.name)} (${opts.method})`);
-  return gatherer.result();
+  return {ranges: gatherer.result(), seen};
 }
 
 /** Top-1 of the float-activation and the int8 file on the same test images, and how often their top-1 agrees. */
-async function compare(float: ModelMsg, int8: ModelMsg, spec: ModelSpec, source: Source, log?: (line: string) => void): Promise<ActivationFacts['check']> {
+async function compare(float: Uint8Array, int8: ModelMsg, spec: ModelSpec, source: Source, log?: (line: string) => void): Promise<ActivationFacts['check']> {
   const limit = CHECK_IMAGES[source.kind];
   const test = openSource(source.name, {need: 'test', limit, side: spec.inputShape[1]});
   const labelled = test.numClasses === spec.numClasses;
-  const a = await openSession(encodeModel(float, spec.name), 'cpu', `${spec.name} (float activations)`);
+  const a = await openSession(float, 'cpu', `${spec.name} (float activations)`);
   const b = await openSession(encodeModel(int8, spec.name), 'cpu', `${spec.name} (int8 activations)`);
   let n = 0;
   let rightA = 0;
@@ -153,14 +155,16 @@ async function compare(float: ModelMsg, int8: ModelMsg, spec: ModelSpec, source:
       const yb = (await b.session.run(feed(b.session)))[b.session.outputNames[0]].data;
       if (!(ya instanceof Float32Array) || !(yb instanceof Float32Array)) throw new CbpError('internal: logits are not float32');
       const k = spec.numClasses;
+      // Labels only when the data's classes are the model's; otherwise class 0 stands in and only the agreement counts.
+      const labels = labelled ? batch.y : new Int32Array(batch.count);
+      const ha = countHits(ya, labels, k);
+      const hb = countHits(yb, labels, k);
       for (let i = 0; i < batch.count; i++) {
-        const pa = argmax(ya, i * k, k);
-        const pb = argmax(yb, i * k, k);
-        if (!Number.isFinite(yb[i * k + pb])) throw new CbpError(`the int8 file's logits are not finite on test image ${n + i + 1}; no file was written`, 'EXPORT_MISMATCH');
-        if (pa === pb) agree++;
-        if (pa === batch.y[i]) rightA++;
-        if (pb === batch.y[i]) rightB++;
+        if (hb.predictions[i] < 0 || !Number.isFinite(yb[i * k + hb.predictions[i]])) throw new CbpError(`the int8 file's logits are not finite on test image ${n + i + 1}; no file was written`, 'EXPORT_MISMATCH');
+        if (ha.predictions[i] === hb.predictions[i]) agree++;
       }
+      rightA += ha.top1;
+      rightB += hb.top1;
       n += batch.count;
     }
   } finally {
@@ -173,9 +177,3 @@ async function compare(float: ModelMsg, int8: ModelMsg, spec: ModelSpec, source:
 }
 
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(2)}%`);
-
-function argmax(v: Float32Array, start: number, k: number): number {
-  let best = 0;
-  for (let j = 1; j < k; j++) if (v[start + j] > v[start + best]) best = j;
-  return best;
-}

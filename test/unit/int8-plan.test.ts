@@ -4,8 +4,7 @@ import * as ort from 'onnxruntime-node';
 import {Rng} from '../../src/core/rng';
 import {initialWeights} from '../../src/train/init';
 import {getModel} from '../../models/index';
-import {codeUnit, encodeLevels} from '../../onnx/codes';
-import {PERCENTILE, RangeGatherer, planInt8, uint8Params, type ExactWeight} from '../../onnx/int8';
+import {PERCENTILE, RangeGatherer, exactWeights, planInt8, uint8Params} from '../../onnx/int8';
 import {encodeModel, onnxModel} from '../../onnx/writer';
 import {DataType} from '../../onnx/schema';
 
@@ -22,13 +21,7 @@ test('folding the batch norms into the convolutions keeps a ResNet-20\'s logits,
     if (/(bn\d|downsample\.1)\.weight$/.test(k)) t.data.forEach((_, i) => (t.data[i] = rng.normal()));
   }
   const float = onnxModel(spec, 'ter', weights, 'float', {});
-  const exact = new Map<string, ExactWeight>();
-  for (const l of float.layers) {
-    if (!l.constrained || l.scale === undefined) continue;
-    const w = weights.get(`${l.layer}.weight`);
-    assert.ok(w !== undefined);
-    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, 'ter').codes, step: Math.fround(codeUnit('ter') * l.scale)});
-  }
+  const exact = exactWeights(float.layers, weights, 'ter');
   const plan = planInt8(float.model, exact, () => false);
   assert.equal(plan.foldedBatchNorms, 21);
   assert.equal(plan.folded.graph.node.filter((n) => n.op_type === 'BatchNormalization').length, 0);
