@@ -1,4 +1,5 @@
 import {CbpError} from '../../src/core/errors';
+import {globRegExp} from '../../src/core/checks';
 import {listed, quoted, shown} from '../../src/core/shown';
 import type {Weights} from '../../src/core/weights';
 import {INPUT, KINDS, checkSpec, isWeightNode, kindOf, type ModelSpec, type SpecNode} from '../../models/index';
@@ -560,7 +561,7 @@ function refusal(refused: ReadonlyMap<string, readonly string[]>, unjudged: Read
  */
 function constrain(nodes: readonly SpecNode[], sources: ReadonlyMap<string, string>, keepFloat: readonly string[]): SpecNode[] {
   const weighted = nodes.filter(isWeightNode);
-  const patterns = keepFloat.map((p) => ({p, re: new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)}));
+  const patterns = keepFloat.map((p) => ({p, re: globRegExp(p)}));
   const matches = (name: string, re: RegExp): boolean => re.test(name) || re.test(sources.get(name) ?? '');
   for (const {p, re} of patterns) {
     if (!weighted.some((n) => matches(n.name, re))) {

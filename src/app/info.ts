@@ -55,7 +55,11 @@ const CODE_BITS: Partial<Record<number, 2 | 4 | 8>> = {[DataType.INT8]: 8, [Data
  */
 function codesOf(weight: string, producers: ReadonlyMap<string, NodeMsg>, inits: ReadonlyMap<string, TensorMsg>): TensorMsg | undefined {
   const node = producers.get(weight);
-  if (node?.op_type === 'DequantizeLinear') return inits.get(node.input[0]);
+  if (node?.op_type === 'DequantizeLinear') {
+    // An int8-activation file's packed INT2/INT4 codes reach the DequantizeLinear through a Cast to INT8 (onnx/int8.ts).
+    const cast = producers.get(node.input[0]);
+    return inits.get(node.input[0]) ?? (cast?.op_type === 'Cast' ? inits.get(cast.input[0]) : undefined);
+  }
   if (node?.op_type !== 'Mul') return undefined;
   const cast = producers.get(node.input[0]);
   return cast?.op_type === 'Cast' ? inits.get(cast.input[0]) : undefined;
@@ -206,12 +210,11 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     }
     if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
     const wName = node.input[1];
-    // An int8-activation file's weights come through DequantizeLinear of INT8 codes, which may themselves be a Cast
-    // of INT2/INT4 codes or the bit unpacking of binary ones (onnx/int8.ts).
+    // An int8-activation file's weights come through DequantizeLinear of INT8 codes (codesOf), or of the bit
+    // unpacking of binary ones, whose bytes are named after the DequantizeLinear's input (onnx/int8.ts).
     const dq = producers.get(wName)?.op_type === 'DequantizeLinear' ? producers.get(wName) : undefined;
     const base = dq?.input[0] ?? wName;
-    const cast = dq !== undefined ? producers.get(base) : undefined;
-    const codesT = dq !== undefined ? (inits.get(base) ?? (cast?.op_type === 'Cast' ? inits.get(cast.input[0]) : undefined)) : codesOf(wName, producers, inits);
+    const codesT = codesOf(wName, producers, inits);
     const bitsT = inits.get(`${base}_bits`);
     const shapeT = inits.get(`${base}_shape`);
     const runsOn = int8File ? {activations: dq !== undefined && producers.get(node.input[0])?.op_type === 'DequantizeLinear' ? 'int8' as const : 'float' as const} : {};

@@ -74,6 +74,17 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** The drop a user makes: a DataTransfer holding the PNG as a file, dispatched on the page's drop zone. */
+async function dropPng(page: Page, png: Buffer): Promise<void> {
+  await page.evaluate(`(() => {
+    const bytes = Uint8Array.from(atob(${JSON.stringify(png.toString('base64'))}), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'mnist-test-0.png', {type: 'image/png'}));
+    document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    return 0;
+  })()`);
+}
+
 function argmax(v: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
@@ -175,14 +186,7 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     const test0 = loadMnist().test;
     const pixels = test0.images.subarray(0, 784);
     const png = await sharp(Buffer.from(pixels), {raw: {width: 28, height: 28, channels: 1}}).png().toBuffer();
-    // The drop a user makes: a DataTransfer holding the file, dispatched on the drop zone.
-    await page.evaluate(`(() => {
-      const bytes = Uint8Array.from(atob(${JSON.stringify(png.toString('base64'))}), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], 'mnist-test-0.png', {type: 'image/png'}));
-      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-      return 0;
-    })()`);
+    await dropPng(page, png);
     await page.waitForSelector('body[data-tries="1"]', {timeout: 60_000});
     const d = JSON.parse(await text(page, 'JSON.stringify(window.cbpLast)')) as TryResult;
     assert.deepEqual(d.dims, [1, 1, 28, 28]);
@@ -220,13 +224,7 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     await page.waitForSelector('#pad');
     assert.match(await text(page, `document.querySelector('#card').textContent`), /cbp\.activations/);
     const before = await text(page, 'document.body.dataset.tries ?? ""');
-    await page.evaluate(`(() => {
-      const bytes = Uint8Array.from(atob(${JSON.stringify(png.toString('base64'))}), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], 'mnist-test-0.png', {type: 'image/png'}));
-      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-      return 0;
-    })()`);
+    await dropPng(page, png);
     await page.waitForFunction(`document.body.dataset.tries !== ${JSON.stringify(before)}`, {timeout: 60_000});
     const q = JSON.parse(await text(page, 'JSON.stringify(window.cbpLast)')) as TryResult;
     const nodeInt8 = await ortLogits(int8Model, q.input, q.dims);
