@@ -17,6 +17,7 @@ import {leakyrelu} from './leakyrelu';
 import {elu} from './elu';
 import {prelu} from './prelu';
 import {gelu} from './gelu';
+import {layernorm} from './layernorm';
 import {mul} from './mul';
 import {pad} from './pad';
 import {reducemean} from './reducemean';
@@ -43,6 +44,7 @@ export type {LeakyReluNode} from './leakyrelu';
 export type {EluNode} from './elu';
 export type {PReluNode} from './prelu';
 export type {GeluNode} from './gelu';
+export type {LayerNormNode} from './layernorm';
 export type {MulNode} from './mul';
 export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
@@ -53,10 +55,10 @@ export type {SliceNode} from './slice';
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
  * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
- * maps in it.
+ * maps in it (layernorm before reducemean: a ReduceMean that starts LayerNorm's pattern is its).
  */
 export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, layernorm, reducemean, shuffle, slice} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -23,7 +23,10 @@ export interface WeightLayer extends NodeBase {
   readonly constrained: boolean;
 }
 
-/** `slope`: a PReLU's learned slope (trained without weight decay, never constrained). */
+/**
+ * `bn_weight`, `bn_bias`: a normalisation's learned scale and shift (batch norm, layer norm: 1 and 0 when fresh, trained
+ * without weight decay, never constrained). `slope`: a PReLU's learned slope (trained without weight decay, never constrained).
+ */
 export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */

@@ -1,0 +1,275 @@
+import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxNode, type Ops} from './kind';
+
+/**
+ * PyTorch's LayerNorm: each sample normalised over its trailing axes (`normalized_shape`: [F] after a flatten or a
+ * Linear, [C, H, W] for nn.LayerNorm([C, H, W]), the channels of tokens [T, C]) to mean 0 and variance 1 (biased,
+ * ε added), then, with elementwise_affine, times a learned weight and plus a learned bias of that shape. The weight
+ * and bias train as a batch norm's do (roles bn_weight and bn_bias: 1 and 0 when fresh, no weight decay, never
+ * constrained by CBP). The gradients are PyTorch's layer_norm_backward: with x̂ = (x − mean)·rstd and ĝ = gy·weight,
+ * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) over the normalised axes; the weight's Σ gy·x̂ and the bias's Σ gy over the
+ * batch and the axes before them.
+ *
+ * Imported from ONNX's LayerNormalization (opset 17) and from the nodes torch 1.13 writes for it at opset 13
+ * (`PATTERN`), which are mapped back onto one node: the export writes them again (with ReduceSum, whose axes are an
+ * input at every opset from 13, for ReduceMean).
+ */
+export interface LayerNormNode extends NodeBase {
+  readonly kind: 'layernorm';
+  readonly input: string;
+  /** PyTorch's normalized_shape: the trailing axes of the per-sample shape normalised together. */
+  readonly normalized: readonly number[];
+  readonly eps: number;
+  /** A learned weight of the normalised shape (elementwise_affine). */
+  readonly weight: boolean;
+  /** A learned bias of the normalised shape (elementwise_affine, unless bias=False). */
+  readonly bias: boolean;
+}
+
+/** The most normalised axes a stored spec's layer norm may have. */
+const MAX_AXES = 8;
+
+const PATTERN = 'ReduceMean → Sub → Pow(2) → ReduceMean → Add(ε) → Sqrt → Div';
+
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** The ONNX axes (batch first) of the last `k` axes of a per-sample shape of rank `rank`. */
+const trailing = (rank: number, k: number): number[] => Array.from({length: k}, (_, i) => rank + 1 - k + i);
+
+/** The normalised value (x − mean)/√(variance + ε) and what the backward pass reads. */
+function normalise(o: Ops, x: string, n: LayerNormNode, rank: number): {centred: string; std: string; axes: string} {
+  const axes = o.i64(trailing(rank, n.normalized.length));
+  const count = o.f32(product(n.normalized));
+  const mean = (t: string): string => o.op('Div', [o.op('ReduceSum', [t, axes], {keepdims: 1}), count]);
+  const centred = o.op('Sub', [x, mean(x)]);
+  const variance = mean(o.op('Mul', [centred, centred]));
+  return {centred, std: o.op('Sqrt', [o.op('Add', [variance, o.f32(n.eps)])]), axes};
+}
+
+/** The last node's op and inputs: Div of the normalised value, then Mul by the weight, then Add of the bias. */
+function affine(o: Ops, n: LayerNormNode, centred: string, std: string, weight?: string, bias?: string): {op: string; inputs: [string, string]} {
+  let last: {op: string; inputs: [string, string]} = {op: 'Div', inputs: [centred, std]};
+  const out = (): string => o.op(last.op, last.inputs);
+  if (weight !== undefined) last = {op: 'Mul', inputs: [out(), weight]};
+  if (bias !== undefined) last = {op: 'Add', inputs: [out(), bias]};
+  return last;
+}
+
+/** Why per-sample shape x does not end in the normalised shape, or undefined. */
+function notNormalised(n: LayerNormNode, x: readonly number[]): string | undefined {
+  const k = n.normalized.length;
+  if (k >= 1 && x.length >= k && x.slice(x.length - k).every((d, i) => d === n.normalized[i])) return undefined;
+  return `normalises over [${n.normalized.join(', ')}], which its input [${x.join(', ')}] does not end in`;
+}
+
+/** The axes an ONNX ReduceMean of a value of per-sample shape `x` reads (attribute, or from opset 18 input 1), as a count of trailing axes; or why not. */
+function trailingAxes(o: OnnxNode<LayerNormNode>, x: readonly number[]): number | string {
+  const rank = x.length;
+  const given = o.given(1) ? o.constant(1) : undefined;
+  const axes = given?.kind === 'int' ? given.values : o.ints('axes');
+  if (axes === undefined || axes.length === 0) return 'ReduceMean over every axis (the batch too)';
+  const at = axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank + 1 : a));
+  const sorted = at.filter((a): a is number => typeof a === 'number').sort((a, b) => a - b);
+  const want = trailing(rank, at.length);
+  if (at.length > rank || !want.every((a, i) => sorted[i] === a)) return `ReduceMean over axes [${axes.join(', ')}] of [N, ${x.join(', ')}], not its last axes`;
+  if (o.int('keepdims', 1) === 0) return 'ReduceMean without keepdims';
+  return at.length;
+}
+
+/**
+ * A node of torch's LayerNorm pattern (`PATTERN`), which reads a value this kind holds: the pattern's next step, or
+ * the reason it is not one, naming what LayerNorm has there. Held values: `mean`, `centred` (x − mean), `square`,
+ * `variance`, keeping the count of normalised axes; `variance+eps` and `std`, keeping ε.
+ */
+function next(o: OnnxNode<LayerNormNode>): string | undefined {
+  const k = o.held(0) !== undefined ? 0 : 1;
+  const held = o.held(k);
+  if (held === undefined) return `LayerNorm-like pattern at ${o.layerName()}: ${o.op} reads a value partway through it (${PATTERN})`;
+  const x = held.value;
+  const missing = (what: string): string => `LayerNorm-like pattern at ${o.layerName()}: ${what} (LayerNorm is ${PATTERN})`;
+  const scalar = (i: number): number | undefined => {
+    const c = o.constant(i);
+    return c?.kind === 'float' && c.values.length === 1 && c.dims.length <= x.shape.length + 1 ? c.values[0] : undefined;
+  };
+  switch (held.step) {
+    case 'mean':
+      if (o.op !== 'Sub' || k !== 1 || o.inputs !== 2 || o.computed(0)?.name !== x.name) return missing(`${o.op} reads the mean where LayerNorm subtracts it from x (Sub(x, mean))`);
+      o.hold('centred', x, held.count);
+      return undefined;
+    case 'centred': {
+      if (o.op === 'Div') {
+        const std = o.held(1);
+        if (k !== 0 || std?.step !== 'std' || std.value.name !== x.name) return missing('Div of x − mean by a value other than √(variance + ε) of the same x');
+        const normalized = x.shape.slice(x.shape.length - held.count);
+        o.emit({kind: 'layernorm', name: o.layerName(undefined, 'layernorm'), input: x.name, normalized, eps: std.count, weight: false, bias: false}, [x.shape]);
+        return undefined;
+      }
+      const squared = o.op === 'Pow' ? o.inputs === 2 && k === 0 && scalar(1) === 2 : o.op === 'Mul' && o.held(0)?.step === 'centred' && o.held(1)?.step === 'centred' && o.inputName(0) === o.inputName(1);
+      if (!squared) {
+        const exponent = o.op === 'Pow' && k === 0 ? scalar(1) : undefined;
+        return missing(o.op === 'Pow' ? `Pow of x − mean by ${exponent ?? 'a value other than a constant'} where LayerNorm squares it (Pow 2)` : `${o.op} reads x − mean where LayerNorm squares it (Pow 2) and divides it by √(variance + ε)`);
+      }
+      o.hold('square', x, held.count);
+      return undefined;
+    }
+    case 'square': {
+      if (o.op !== 'ReduceMean') return missing(`${o.op} reads (x − mean)² where LayerNorm takes its mean over the normalised axes (ReduceMean)`);
+      const axes = trailingAxes(o, x.shape);
+      if (axes !== held.count) return missing(`the variance's ReduceMean is over other axes than the mean's${typeof axes === 'string' ? ` (${axes})` : ''}`);
+      o.hold('variance', x, held.count);
+      return undefined;
+    }
+    case 'variance': {
+      const eps = o.op === 'Add' && o.inputs === 2 ? scalar(1 - k) : undefined;
+      if (eps === undefined) return missing(`${o.op} reads the variance where LayerNorm adds a constant ε to it (Add)`);
+      // ε as torch writes it, a float32: rounded back to the decimal it came from, as a batch norm's.
+      const rounded = Number(eps.toPrecision(6));
+      if (!(rounded >= 0 && rounded <= 1)) return missing(`ε is ${eps}, expected a number in [0, 1]`);
+      // From here on the held value keeps ε; the count of axes stays with x − mean, which the Div reads too.
+      o.hold('variance+eps', x, rounded);
+      return undefined;
+    }
+    case 'variance+eps':
+      if (o.op !== 'Sqrt') return missing(`${o.op} reads variance + ε where LayerNorm takes its square root (Sqrt)`);
+      o.hold('std', x, held.count);
+      return undefined;
+    case 'std':
+      // Div(x − mean, std) came as x − mean's next step (input 0).
+      return missing(`${o.op} reads √(variance + ε) where LayerNorm divides x − mean by it (Div(x − mean, std))`);
+    default:
+      return missing(`${o.op} reads a value at step ${held.step}`);
+  }
+}
+
+/** Whether a ReduceMean starts torch's LayerNorm pattern: a Sub of its input and it reads its output. */
+function startsPattern(o: OnnxNode<LayerNormNode>): boolean {
+  const x = o.inputName(0);
+  return o.readers().some((r) => r.op === 'Sub' && r.inputNames.length === 2 && r.inputNames[0] === x && r.inputNames[1] !== x);
+}
+
+/**
+ * The weight (a Mul) or the bias (an Add) of a layer norm made from the pattern's Div: a constant of the normalised
+ * shape (leading 1s allowed), the layer norm's value read by this node alone. Returns why not, or '' when the node
+ * reads no layer norm of this import.
+ */
+function affineStep(o: OnnxNode<LayerNormNode>): string | undefined {
+  const made = o.computed(1) === undefined ? o.made(0) : undefined;
+  if (made === undefined) return '';
+  const n = made.node;
+  const what = o.op === 'Mul' ? 'weight' : 'bias';
+  const after = o.op === 'Mul' ? made.op === 'Div' && !n.weight && !n.bias : made.op === 'Mul' && n.weight && !n.bias;
+  if (!after || made.readers !== 1) return '';
+  const c = o.constant(1);
+  if (c?.kind !== 'float') return '';
+  const dims = [...c.dims];
+  while (dims.length > n.normalized.length && dims[0] === 1) dims.shift();
+  if (dims.join() !== n.normalized.join()) {
+    return `LayerNorm-like pattern at ${n.name}: ${o.op} by a constant of dims [${c.dims.join(', ')}] where LayerNorm's ${what} has the normalised shape [${n.normalized.join(', ')}]`;
+  }
+  const p = o.param(1, what);
+  o.tensor(`${n.name}.${what}`, n.normalized, p.values);
+  made.replace({...n, [what]: true});
+  o.pass(o.input());
+  return undefined;
+}
+
+export const layernorm: KindDef<LayerNormNode> = {
+  kind: 'layernorm',
+  inputs: (n) => [n.input],
+  shape: (_n, [x]) => x,
+  check: (n, [x]) => notNormalised(n, x),
+  read: (r) => ({
+    kind: 'layernorm',
+    name: r.name,
+    input: r.value('input'),
+    normalized: r.ints('normalized', 1, MAX_WIDTH, 1, MAX_AXES),
+    eps: r.num('eps', 0, 1),
+    weight: r.flag('weight'),
+    bias: r.flag('bias'),
+  }),
+  params: (n) => [
+    ...(n.weight ? [{suffix: 'weight', role: 'bn_weight' as const, shape: n.normalized, trainable: true}] : []),
+    ...(n.bias ? [{suffix: 'bias', role: 'bn_bias' as const, shape: n.normalized, trainable: true}] : []),
+  ],
+  onnx(n, g) {
+    const {centred, std} = normalise(g.ops, g.value(n.input), n, g.shape(n.input).length);
+    const last = affine(g.ops, n, centred, std, n.weight ? g.param(`${n.name}.weight`) : undefined, n.bias ? g.param(`${n.name}.bias`) : undefined);
+    g.emit(n, last.op, last.inputs);
+  },
+  train(n, g) {
+    const o = g.ops;
+    const x = g.value(n.input);
+    const rank = g.shape(n.input).length;
+    const weight = n.weight ? g.param(`${n.name}.weight`, n.normalized) : undefined;
+    const bias = n.bias ? g.param(`${n.name}.bias`, n.normalized) : undefined;
+    const {centred, std, axes} = normalise(o, x, n, rank);
+    const last = affine(o, n, centred, std, weight, bias);
+    o.op(last.op, last.inputs, {}, n.name);
+    g.backward(() => {
+      const gy = g.gradOf(n.name);
+      if (gy === undefined) return;
+      const rstd = o.op('Reciprocal', [std]);
+      const xhat = o.op('Mul', [centred, rstd]);
+      // The batch and the axes before the normalised ones: what the weight and bias are shared over.
+      const outer = o.i64(Array.from({length: rank + 1 - n.normalized.length}, (_, i) => i));
+      if (weight !== undefined) g.accumulate(weight, o.op('ReduceSum', [o.op('Mul', [gy, xhat]), outer], {keepdims: 0}));
+      if (bias !== undefined) g.accumulate(bias, o.op('ReduceSum', [gy, outer], {keepdims: 0}));
+      if (!g.needsGrad(n.input)) return;
+      const gxhat = weight === undefined ? gy : o.op('Mul', [gy, weight]);
+      const count = o.f32(product(n.normalized));
+      const mean = (t: string): string => o.op('Div', [o.op('ReduceSum', [t, axes], {keepdims: 1}), count]);
+      const inner = o.op('Sub', [o.op('Sub', [gxhat, mean(gxhat)]), o.op('Mul', [xhat, mean(o.op('Mul', [gxhat, xhat]))])]);
+      g.accumulate(x, o.op('Mul', [inner, rstd]));
+    });
+  },
+  fromOnnx: {
+    // LayerNormalization (opset 17); torch's pattern at opset 13, started by a ReduceMean that a Sub of its input
+    // reads (any other ReduceMean is the reducemean kind's, which comes after this one); its Mul and Add when they
+    // follow the pattern's Div. Every other node of these ops is nothing to this kind.
+    ops: ['LayerNormalization', 'ReduceMean', 'Sub', 'Pow', 'Sqrt', 'Div', 'Mul', 'Add'],
+    refuses: (node) => (node.op === 'LayerNormalization' && (node.outputUsed(1) || node.outputUsed(2)) ? 'LayerNormalization whose Mean or InvStdDev outputs feed other nodes' : undefined),
+    map(o) {
+      if (o.holding) return next(o);
+      if (o.op === 'Mul' || o.op === 'Add') return affineStep(o);
+      if (o.op === 'ReduceMean') {
+        const x = o.computed(0);
+        if (x === undefined || !startsPattern(o)) return '';
+        const axes = trailingAxes(o, x.shape);
+        if (typeof axes === 'string') return `LayerNorm-like pattern at ${o.layerName()}: ${axes} (LayerNorm is ${PATTERN} over the last axes)`;
+        o.hold('mean', x, axes);
+        return undefined;
+      }
+      if (o.op !== 'LayerNormalization') return '';
+      const x = o.input();
+      const rank = x.shape.length;
+      const axis = o.int('axis', -1);
+      const first = axis < 0 ? axis + rank + 1 : axis;
+      if (first < 1 || first > rank) return `LayerNormalization over axis ${axis} (cbp normalises the axes of each sample, not the batch)`;
+      const normalized = x.shape.slice(first - 1);
+      const size = product(normalized);
+      const param = (k: number, what: string): Float32Array | undefined => {
+        if (!o.given(k)) return undefined;
+        if (o.computed(k) !== undefined) o.fail(`takes its ${what} from a computed value`);
+        const p = o.param(k, what);
+        const dims = [...p.dims];
+        while (dims.length > normalized.length && dims[0] === 1) dims.shift();
+        if (p.values.length !== size || dims.join() !== normalized.join()) o.fail(`has ${what} ${p.name} of dims [${p.dims.join(', ')}], expected the normalised shape [${normalized.join(', ')}]`);
+        return p.values;
+      };
+      const scale = param(1, 'scale') ?? o.fail('has no scale');
+      const bias = param(2, 'bias');
+      // elementwise_affine=False as newer exporters write it: a scale of ones (and no bias, or zeros) that is not a
+      // module's parameter. Multiplying by them is exact; they stay out of training, as in the module.
+      const weightName = o.stateName(1, 'weight');
+      const biasName = o.stateName(2, 'bias');
+      const learnedWeight = weightName !== undefined || scale.some((v) => v !== 1);
+      const learnedBias = bias !== undefined && (biasName !== undefined || bias.some((v) => v !== 0));
+      const name = o.layerName(weightName ?? biasName, 'layernorm');
+      if (learnedWeight) o.tensor(`${name}.weight`, normalized, scale);
+      if (learnedBias && bias !== undefined) o.tensor(`${name}.bias`, normalized, bias);
+      const eps = Number(o.float('epsilon', 1e-5).toPrecision(6));
+      if (!(eps >= 0 && eps <= 1)) o.fail(`has epsilon ${eps}, expected a number in [0, 1]`);
+      o.emit({kind: 'layernorm', name, input: x.name, normalized, eps, weight: learnedWeight, bias: learnedBias}, [x.shape]);
+      return undefined;
+    },
+  },
+};
