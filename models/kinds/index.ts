@@ -55,10 +55,10 @@ export type {SliceNode} from './slice';
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
  * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
- * maps in it (layernorm before reducemean: a ReduceMean that starts LayerNorm's pattern is its).
+ * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
  */
 export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, layernorm, reducemean, shuffle, slice} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

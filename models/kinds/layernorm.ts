@@ -143,7 +143,7 @@ function next(o: OnnxNode<LayerNormNode>): string | undefined {
 /** Whether a ReduceMean starts torch's LayerNorm pattern: a Sub of its input and it reads its output. */
 function startsPattern(o: OnnxNode<LayerNormNode>): boolean {
   const x = o.inputName(0);
-  return o.readers().some((r) => r.op === 'Sub' && r.inputNames.length === 2 && r.inputNames[0] === x && r.inputNames[1] !== x);
+  return o.readers().some((r) => r.op === 'Sub' && r.inputNames.length === 2 && r.inputNames.includes(x) && r.inputNames[0] !== r.inputNames[1]);
 }
 
 /**
