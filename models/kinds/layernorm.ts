@@ -245,18 +245,20 @@ export const layernorm: KindDef<LayerNormNode> = {
       const first = axis < 0 ? axis + rank + 1 : axis;
       if (first < 1 || first > rank) return `LayerNormalization over axis ${axis} (cbp normalises the axes of each sample, not the batch)`;
       const normalized = x.shape.slice(first - 1);
-      const size = product(normalized);
-      const param = (k: number, what: string): Float32Array | undefined => {
-        if (!o.given(k)) return undefined;
-        if (o.computed(k) !== undefined) o.fail(`takes its ${what} from a computed value`);
-        const p = o.param(k, what);
+      if (o.computed(1) !== undefined || o.computed(2) !== undefined) return 'LayerNormalization with a computed scale or bias';
+      const scaleParam = o.param(1, 'scale');
+      const biasParam = o.given(2) ? o.param(2, 'bias') : undefined;
+      // PyTorch's weight and bias are of the normalised shape (the file may prefix 1s).
+      const fits = (p: {readonly dims: readonly number[]; readonly values: Float32Array}): boolean => {
         const dims = [...p.dims];
         while (dims.length > normalized.length && dims[0] === 1) dims.shift();
-        if (p.values.length !== size || dims.join() !== normalized.join()) o.fail(`has ${what} ${p.name} of dims [${p.dims.join(', ')}], expected the normalised shape [${normalized.join(', ')}]`);
-        return p.values;
+        return p.values.length === product(normalized) && dims.join() === normalized.join();
       };
-      const scale = param(1, 'scale') ?? o.fail('has no scale');
-      const bias = param(2, 'bias');
+      if (!fits(scaleParam) || (biasParam !== undefined && !fits(biasParam))) return `LayerNormalization whose scale or bias is not of the normalised shape [${normalized.join(', ')}]`;
+      const eps = Number(o.float('epsilon', 1e-5).toPrecision(6));
+      if (!(eps >= 0 && eps <= 1)) return `LayerNormalization with epsilon ${eps} (cbp maps 0 to 1)`;
+      const scale = scaleParam.values;
+      const bias = biasParam?.values;
       // elementwise_affine=False as newer exporters write it: a scale of ones (and no bias, or zeros) that is not a
       // module's parameter. Multiplying by them is exact; they stay out of training, as in the module.
       const weightName = o.stateName(1, 'weight');
@@ -266,8 +268,6 @@ export const layernorm: KindDef<LayerNormNode> = {
       const name = o.layerName(weightName ?? biasName, 'layernorm');
       if (learnedWeight) o.tensor(`${name}.weight`, normalized, scale);
       if (learnedBias && bias !== undefined) o.tensor(`${name}.bias`, normalized, bias);
-      const eps = Number(o.float('epsilon', 1e-5).toPrecision(6));
-      if (!(eps >= 0 && eps <= 1)) o.fail(`has epsilon ${eps}, expected a number in [0, 1]`);
       o.emit({kind: 'layernorm', name, input: x.name, normalized, eps, weight: learnedWeight, bias: learnedBias}, [x.shape]);
       return undefined;
     },

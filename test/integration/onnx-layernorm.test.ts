@@ -175,6 +175,7 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
     ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'wide']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
     ['x − mean read elsewhere', [...pattern({'/norm/Add_1': {output: ['b']}}), {name: '/extra/Add', op_type: 'Add', input: ['b', 'd'], output: ['a']}], /LayerNorm-like pattern at extra: Add reads x − mean where LayerNorm squares it \(Pow 2\) and divides it by √\(variance \+ ε\) .*\(1 node: \/extra\/Add\)/],
     ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [int('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
+    ['LayerNormalization with a weight per channel', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'wide'], output: ['a'], attribute: [int('axis', 1)]}], /unsupported: LayerNormalization whose scale or bias is not of the normalised shape \[2, 4, 4\] \(1 node: \/norm\/LayerNormalization\)/, 17],
     ['LayerNormalization with its mean used', [
       {name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'norm.weight'], output: ['n', 'mean']},
       {name: '/norm/Add', op_type: 'Add', input: ['n', 'mean'], output: ['a']},
