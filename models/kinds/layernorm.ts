@@ -1,4 +1,4 @@
-import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxNode, type Ops} from './kind';
+import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxAhead, type OnnxNode, type Ops} from './kind';
 
 /**
  * PyTorch's LayerNorm: each sample normalised over its trailing axes (`normalized_shape`: [F] after a flatten or a
@@ -9,15 +9,24 @@ import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxNode, type Ops} from '.
  * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) over the normalised axes; the weight's Σ gy·x̂ and the bias's Σ gy over the
  * batch and the axes before them.
  *
+ * torchvision's LayerNorm2d (ConvNeXt) normalises the channels of an image [C, H, W] instead: the same node with
+ * `axis` 0, its weight and bias [C].
+ *
  * Imported from ONNX's LayerNormalization (opset 17) and from the nodes torch 1.13 writes for it at opset 13
- * (`PATTERN`), which are mapped back onto one node: the export writes them again (with ReduceSum, whose axes are an
- * input at every opset from 13, for ReduceMean).
+ * (`PATTERN`; LayerNorm2d's between a Transpose to channels-last and one back), which are mapped back onto one node:
+ * the export writes the normalisation again with ReduceSum (whose axes are an input at every opset from 13) for
+ * ReduceMean, on the axes in place.
  */
 export interface LayerNormNode extends NodeBase {
   readonly kind: 'layernorm';
   readonly input: string;
-  /** PyTorch's normalized_shape: the trailing axes of the per-sample shape normalised together. */
+  /** PyTorch's normalized_shape: the trailing axes of the per-sample shape normalised together (from `axis` on). */
   readonly normalized: readonly number[];
+  /**
+   * The per-sample axis the normalised axes start at, where they are not the last ones: 0 for torchvision's
+   * LayerNorm2d over the channels of [C, H, W]. Absent: the trailing axes (nn.LayerNorm).
+   */
+  readonly axis?: number;
   readonly eps: number;
   /** A learned weight of the normalised shape (elementwise_affine). */
   readonly weight: boolean;
@@ -35,9 +44,25 @@ const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b
 /** The ONNX axes (batch first) of the last `k` axes of a per-sample shape of rank `rank`. */
 const trailing = (rank: number, k: number): number[] => Array.from({length: k}, (_, i) => rank + 1 - k + i);
 
+/** The first normalised per-sample axis of a node on an input of rank `rank`. */
+const firstAxis = (n: LayerNormNode, rank: number): number => n.axis ?? rank - n.normalized.length;
+
+/** The ONNX axes (batch first) a node normalises, and the others (the batch among them): what its parameters are shared over. */
+function axesOf(n: LayerNormNode, rank: number): {inner: number[]; outer: number[]} {
+  const first = firstAxis(n, rank) + 1;
+  const all = Array.from({length: rank + 1}, (_, i) => i);
+  return {inner: all.filter((a) => a >= first && a < first + n.normalized.length), outer: all.filter((a) => a < first || a >= first + n.normalized.length)};
+}
+
+/** A weight or bias [normalized] as it broadcasts over [N, ...x]: with a 1 for each axis after the normalised ones. */
+function broadcast(o: Ops, t: string | undefined, n: LayerNormNode, rank: number): string | undefined {
+  const after = rank - firstAxis(n, rank) - n.normalized.length;
+  return t === undefined || after === 0 ? t : o.op('Reshape', [t, o.i64([...n.normalized, ...new Array<number>(after).fill(1)])]);
+}
+
 /** The normalised value (x − mean)/√(variance + ε) and what the backward pass reads. */
 function normalise(o: Ops, x: string, n: LayerNormNode, rank: number): {centred: string; std: string; axes: string} {
-  const axes = o.i64(trailing(rank, n.normalized.length));
+  const axes = o.i64(axesOf(n, rank).inner);
   const count = o.f32(product(n.normalized));
   const mean = (t: string): string => o.op('Div', [o.op('ReduceSum', [t, axes], {keepdims: 1}), count]);
   const centred = o.op('Sub', [x, mean(x)]);
@@ -54,11 +79,12 @@ function affine(o: Ops, n: LayerNormNode, centred: string, std: string, weight?:
   return last;
 }
 
-/** Why per-sample shape x does not end in the normalised shape, or undefined. */
+/** Why per-sample shape x does not hold the normalised shape (at the end, or from `axis` on), or undefined. */
 function notNormalised(n: LayerNormNode, x: readonly number[]): string | undefined {
   const k = n.normalized.length;
-  if (k >= 1 && x.length >= k && x.slice(x.length - k).every((d, i) => d === n.normalized[i])) return undefined;
-  return `normalises over [${n.normalized.join(', ')}], which its input [${x.join(', ')}] does not end in`;
+  const first = firstAxis(n, x.length);
+  if (k >= 1 && first >= 0 && first + k <= x.length && x.slice(first, first + k).every((d, i) => d === n.normalized[i])) return undefined;
+  return n.axis === undefined ? `normalises over [${n.normalized.join(', ')}], which its input [${x.join(', ')}] does not end in` : `normalises over [${n.normalized.join(', ')}] from axis ${n.axis}, which its input [${x.join(', ')}] does not have there`;
 }
 
 /** The axes an ONNX ReduceMean of a value of per-sample shape `x` reads (attribute, or from opset 18 input 1), as a count of trailing axes; or why not. */
@@ -77,20 +103,38 @@ function trailingAxes(o: OnnxNode<LayerNormNode>, x: readonly number[]): number 
 
 /**
  * A node of torch's LayerNorm pattern (`PATTERN`), which reads a value this kind holds: the pattern's next step, or
- * the reason it is not one, naming what LayerNorm has there. Held values: `mean`, `centred` (x − mean), `square`,
- * `variance`, keeping the count of normalised axes; `variance+eps` and `std`, keeping ε.
+ * the reason it is not one, naming what LayerNorm has there. Held values: `channels-last` (LayerNorm2d's x
+ * transposed to [N, H, W, C]), `mean`, `centred` (x − mean), `square`, `variance`, keeping the count of normalised
+ * trailing axes (0: LayerNorm2d's channels, the last axis of the transposed x); `variance+eps` and `std`, keeping ε.
  */
 function next(o: OnnxNode<LayerNormNode>): string | undefined {
   const k = o.held(0) !== undefined ? 0 : 1;
   const held = o.held(k);
   if (held === undefined) return `LayerNorm-like pattern at ${o.layerName()}: ${o.op} reads a value partway through it (${PATTERN})`;
   const x = held.value;
+  // LayerNorm2d's pattern runs on x transposed to channels-last, over its last axis.
+  const [c, h, w] = x.shape;
+  const channels = held.count === 0 && held.step !== 'variance+eps' && held.step !== 'std';
+  const shape = channels ? [h, w, c] : x.shape;
+  const axes = channels ? 1 : held.count;
   const missing = (what: string): string => `LayerNorm-like pattern at ${o.layerName()}: ${what} (LayerNorm is ${PATTERN})`;
   const scalar = (i: number): number | undefined => {
     const c = o.constant(i);
     return c?.kind === 'float' && c.values.length === 1 && c.dims.length <= x.shape.length + 1 ? c.values[0] : undefined;
   };
   switch (held.step) {
+    case 'channels-last': {
+      if (o.op === 'ReduceMean') {
+        const over = trailingAxes(o, shape);
+        if (over !== 1) return missing(`ReduceMean of x transposed to channels-last over other axes than the channels${typeof over === 'string' ? ` (${over})` : ''}`);
+        o.hold('mean', x, 0);
+        return undefined;
+      }
+      const mean = o.held(1);
+      if (o.op !== 'Sub' || k !== 0 || mean?.step !== 'mean' || mean.count !== 0 || mean.value.name !== x.name) return missing(`${o.op} reads x transposed to channels-last where LayerNorm2d takes the mean of its channels and subtracts it`);
+      o.hold('centred', x, 0);
+      return undefined;
+    }
     case 'mean':
       if (o.op !== 'Sub' || k !== 1 || o.inputs !== 2 || o.computed(0)?.name !== x.name) return missing(`${o.op} reads the mean where LayerNorm subtracts it from x (Sub(x, mean))`);
       o.hold('centred', x, held.count);
@@ -99,8 +143,10 @@ function next(o: OnnxNode<LayerNormNode>): string | undefined {
       if (o.op === 'Div') {
         const std = o.held(1);
         if (k !== 0 || std?.step !== 'std' || std.value.name !== x.name) return missing('Div of x − mean by a value other than √(variance + ε) of the same x');
-        const normalized = x.shape.slice(x.shape.length - held.count);
-        o.emit({kind: 'layernorm', name: o.layerName(undefined, 'layernorm'), input: x.name, normalized, eps: std.count, weight: false, bias: false}, [x.shape]);
+        // LayerNorm2d's value is channels-last in the file up to the Transpose back, which startsChannelsLast saw
+        // follows (after the weight and bias at most): the layer is in place, over the channels.
+        const normalized = channels ? [c] : x.shape.slice(x.shape.length - held.count);
+        o.emit({kind: 'layernorm', name: o.layerName(undefined, 'layernorm'), input: x.name, normalized, ...(channels ? {axis: 0} : {}), eps: std.count, weight: false, bias: false}, [x.shape]);
         return undefined;
       }
       const squared = o.op === 'Pow' ? o.inputs === 2 && k === 0 && scalar(1) === 2 : o.op === 'Mul' && o.held(0)?.step === 'centred' && o.held(1)?.step === 'centred' && o.inputName(0) === o.inputName(1);
@@ -113,8 +159,8 @@ function next(o: OnnxNode<LayerNormNode>): string | undefined {
     }
     case 'square': {
       if (o.op !== 'ReduceMean') return missing(`${o.op} reads (x − mean)² where LayerNorm takes its mean over the normalised axes (ReduceMean)`);
-      const axes = trailingAxes(o, x.shape);
-      if (axes !== held.count) return missing(`the variance's ReduceMean is over other axes than the mean's${typeof axes === 'string' ? ` (${axes})` : ''}`);
+      const over = trailingAxes(o, shape);
+      if (over !== axes) return missing(`the variance's ReduceMean is over other axes than the mean's${typeof over === 'string' ? ` (${over})` : ''}`);
       o.hold('variance', x, held.count);
       return undefined;
     }
@@ -138,6 +184,26 @@ function next(o: OnnxNode<LayerNormNode>): string | undefined {
     default:
       return missing(`${o.op} reads a value at step ${held.step}`);
   }
+}
+
+/**
+ * Whether a Transpose to channels-last starts torchvision's LayerNorm2d: the pattern over the last axis of its output,
+ * whose Div leads, through the weight's Mul and the bias's Add at most (each the only reader), to a Transpose back.
+ */
+function startsChannelsLast(o: OnnxNode<LayerNormNode>): boolean {
+  const x = o.computed(0);
+  if (x?.shape.length !== 3 || (o.ints('perm') ?? []).join() !== '0,2,3,1') return false;
+  const mean = o.readers().find((r) => r.op === 'ReduceMean');
+  const transposed = mean?.inputNames[0];
+  const sub = o.readers().find((r) => r.op === 'Sub' && r.inputNames[0] === transposed && r.inputNames[1] === mean?.output);
+  let at = sub?.readers().find((r) => r.op === 'Div' && r.inputNames[0] === sub.output);
+  for (let steps = 0; at !== undefined && steps < 3; steps++) {
+    const readers = at.readers();
+    const r: OnnxAhead | undefined = readers.length === 1 ? readers[0] : undefined;
+    if (r?.op === 'Transpose') return (r.ints('perm') ?? []).join() === '0,3,1,2';
+    at = r?.op === 'Mul' || r?.op === 'Add' ? r : undefined;
+  }
+  return false;
 }
 
 /** Whether a ReduceMean starts torch's LayerNorm pattern: a Sub of its input and it reads its output. */
@@ -182,6 +248,7 @@ export const layernorm: KindDef<LayerNormNode> = {
     name: r.name,
     input: r.value('input'),
     normalized: r.ints('normalized', 1, MAX_WIDTH, 1, MAX_AXES),
+    ...(r.has('axis') ? {axis: r.int('axis', 0, MAX_AXES - 1)} : {}),
     eps: r.num('eps', 0, 1),
     weight: r.flag('weight'),
     bias: r.flag('bias'),
@@ -191,8 +258,10 @@ export const layernorm: KindDef<LayerNormNode> = {
     ...(n.bias ? [{suffix: 'bias', role: 'bn_bias' as const, shape: n.normalized, trainable: true}] : []),
   ],
   onnx(n, g) {
-    const {centred, std} = normalise(g.ops, g.value(n.input), n, g.shape(n.input).length);
-    const last = affine(g.ops, n, centred, std, n.weight ? g.param(`${n.name}.weight`) : undefined, n.bias ? g.param(`${n.name}.bias`) : undefined);
+    const rank = g.shape(n.input).length;
+    const {centred, std} = normalise(g.ops, g.value(n.input), n, rank);
+    const [weight, bias] = [n.weight ? g.param(`${n.name}.weight`) : undefined, n.bias ? g.param(`${n.name}.bias`) : undefined].map((t) => broadcast(g.ops, t, n, rank));
+    const last = affine(g.ops, n, centred, std, weight, bias);
     g.emit(n, last.op, last.inputs);
   },
   train(n, g) {
@@ -202,19 +271,19 @@ export const layernorm: KindDef<LayerNormNode> = {
     const weight = n.weight ? g.param(`${n.name}.weight`, n.normalized) : undefined;
     const bias = n.bias ? g.param(`${n.name}.bias`, n.normalized) : undefined;
     const {centred, std, axes} = normalise(o, x, n, rank);
-    const last = affine(o, n, centred, std, weight, bias);
+    const [w, b] = [weight, bias].map((t) => broadcast(o, t, n, rank));
+    const last = affine(o, n, centred, std, w, b);
     o.op(last.op, last.inputs, {}, n.name);
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined) return;
       const rstd = o.op('Reciprocal', [std]);
       const xhat = o.op('Mul', [centred, rstd]);
-      // The batch and the axes before the normalised ones: what the weight and bias are shared over.
-      const outer = o.i64(Array.from({length: rank + 1 - n.normalized.length}, (_, i) => i));
+      const outer = o.i64(axesOf(n, rank).outer);
       if (weight !== undefined) g.accumulate(weight, o.op('ReduceSum', [o.op('Mul', [gy, xhat]), outer], {keepdims: 0}));
       if (bias !== undefined) g.accumulate(bias, o.op('ReduceSum', [gy, outer], {keepdims: 0}));
       if (!g.needsGrad(n.input)) return;
-      const gxhat = weight === undefined ? gy : o.op('Mul', [gy, weight]);
+      const gxhat = w === undefined ? gy : o.op('Mul', [gy, w]);
       const count = o.f32(product(n.normalized));
       const mean = (t: string): string => o.op('Div', [o.op('ReduceSum', [t, axes], {keepdims: 1}), count]);
       const inner = o.op('Sub', [o.op('Sub', [gxhat, mean(gxhat)]), o.op('Mul', [xhat, mean(o.op('Mul', [gxhat, xhat]))])]);
@@ -224,12 +293,23 @@ export const layernorm: KindDef<LayerNormNode> = {
   fromOnnx: {
     // LayerNormalization (opset 17); torch's pattern at opset 13, started by a ReduceMean that a Sub of its input
     // reads (any other ReduceMean is the reducemean kind's, which comes after this one); its Mul and Add when they
-    // follow the pattern's Div. Every other node of these ops is nothing to this kind.
-    ops: ['LayerNormalization', 'ReduceMean', 'Sub', 'Pow', 'Sqrt', 'Div', 'Mul', 'Add'],
+    // follow the pattern's Div; LayerNorm2d's Transposes around it. Every other node of these ops is nothing to this kind.
+    ops: ['LayerNormalization', 'ReduceMean', 'Sub', 'Pow', 'Sqrt', 'Div', 'Mul', 'Add', 'Transpose'],
     refuses: (node) => (node.op === 'LayerNormalization' && (node.outputUsed(1) || node.outputUsed(2)) ? 'LayerNormalization whose Mean or InvStdDev outputs feed other nodes' : undefined),
     map(o) {
       if (o.holding) return next(o);
       if (o.op === 'Mul' || o.op === 'Add') return affineStep(o);
+      if (o.op === 'Transpose') {
+        if (startsChannelsLast(o)) {
+          o.hold('channels-last', o.input(), 0);
+          return undefined;
+        }
+        // LayerNorm2d's Transpose back, of the layer made in place (over the channels) from the pattern's Div.
+        const made = o.made(0);
+        if (made === undefined || made.node.axis !== 0 || made.readers !== 1 || !['Div', 'Mul', 'Add'].includes(made.op) || (o.ints('perm') ?? []).join() !== '0,3,1,2') return '';
+        o.pass(o.input());
+        return undefined;
+      }
       if (o.op === 'ReduceMean') {
         const x = o.computed(0);
         if (x === undefined || !startsPattern(o)) return '';
