@@ -27,7 +27,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-layernorm-'));
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 
 const norms = (file: string): Omit<LayerNormNode, 'kind' | 'input'>[] =>
-  importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name: 'ln'}).spec.nodes.flatMap((n) => (n.kind === 'layernorm' ? [{name: n.name, normalized: n.normalized, eps: n.eps, weight: n.weight, bias: n.bias}] : []));
+  importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name: 'ln'}).spec.nodes.flatMap((n) => (n.kind === 'layernorm' ? [{name: n.name, normalized: n.normalized, ...(n.axis !== undefined ? {axis: n.axis} : {}), eps: n.eps, weight: n.weight, bias: n.bias}] : []));
 
 test('LayerNorm over [C, H, W], over [H, W] without affine and over features imports from opset 13\'s nodes and opset 17\'s LayerNormalization with the file\'s logits', async () => {
   for (const name of ['layernorm', 'layernorm17']) {
@@ -51,30 +51,45 @@ test('LayerNorm over [C, H, W], over [H, W] without affine and over features imp
   assert.deepEqual(['norm1.weight', 'norm1.bias', 'norm2.weight', 'norm3.weight', 'norm3.bias'].map((k) => weights.get(k)?.shape), [[4, 13, 13], [4, 13, 13], undefined, [16], [16]]);
 });
 
-test('an import of LayerNorms trains one ternary epoch with --init on MNIST; the weights and biases learn; its export verifies; the TensorFlow.js engine refuses it, naming the kind', () => {
-  const imported = path.join(tmp, 'layernorm-cli');
-  cbpJson(['import', fixture('layernorm'), '--out', imported]);
-  const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'layernorm-tfjs'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no layernorm \(layers norm1, norm2, norm3\)/);
-  const out = path.join(tmp, 'layernorm-ter');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of ['norm1.weight', 'norm1.bias', 'norm3.weight', 'norm3.bias']) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  assert.ok(!after.has('norm2.weight') && !after.has('norm2.bias'), 'elementwise_affine=False has no parameters');
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'layernorm-ter.onnx')]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
-  const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', path.join(tmp, 'layernorm-ter.onnx'), '--data', 'mnist', '--limit', '200']);
-  assert.equal(evaluated.top1, r.epochs[0].top1);
+test('torchvision\'s LayerNorm2d (ConvNeXt: Transpose to channels-last, the norm over the last axis, Transpose back) imports as one LayerNorm over the channels, with the file\'s logits', async () => {
+  const out = path.join(tmp, 'layernorm2d-import');
+  const r = await importOnnx({file: fixture('layernorm2d'), out});
+  assert.ok(r.maxDifference <= 1e-4 * Math.max(1, r.maxLogit), `${r.maxDifference} (largest logit ${r.maxLogit})`);
+  assert.deepEqual(readCheckpoint(out).state.config.spec?.nodes.map((n) => n.kind), ['conv2d', 'layernorm', 'relu', 'layernorm', 'conv2d', 'gelu', 'globalavgpool', 'layernorm', 'flatten', 'dense']);
+  assert.deepEqual(norms(fixture('layernorm2d')), [
+    {name: 'stem.1', normalized: [8], axis: 0, eps: 1e-6, weight: true, bias: true},
+    {name: 'down.0', normalized: [8], axis: 0, eps: 1e-6, weight: true, bias: true},
+    {name: 'classifier.0', normalized: [16], axis: 0, eps: 1e-6, weight: true, bias: true},
+  ]);
+  assert.deepEqual(['stem.1.weight', 'down.0.bias', 'classifier.0.weight'].map((k) => readCheckpoint(out).tensors.get(k)?.shape), [[8], [8], [16]]);
 });
+
+for (const [name, norms2] of [['layernorm', ['norm1', 'norm3']], ['layernorm2d', ['stem.1', 'down.0', 'classifier.0']]] as const) {
+  test(`an import of ${name}.onnx trains one ternary epoch with --init on MNIST; the weights and biases learn; its export verifies and evaluates to the training's top-1; the TensorFlow.js engine refuses it, naming the kind`, () => {
+    const imported = path.join(tmp, `${name}-cli`);
+    cbpJson(['import', fixture(name), '--out', imported]);
+    const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
+    const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, `${name}-tfjs`), ...common]);
+    assert.notEqual(refused.status, 0);
+    assert.match(errorText(refused.stderr), name === 'layernorm' ? /the TensorFlow\.js engine has no layernorm \(layers norm1, norm2, norm3\)/ : /the TensorFlow\.js engine has no layernorm, gelu \(layers stem\.1, down\.0, gelu, classifier\.0\)/);
+    const out = path.join(tmp, `${name}-ter`);
+    const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
+    assert.equal(r.epochs.length, 1);
+    assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
+    const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
+    for (const key of norms2.flatMap((n) => [`${n}.weight`, `${n}.bias`])) {
+      const [a, b] = [before.get(key), after.get(key)];
+      assert.ok(a !== undefined && b !== undefined, key);
+      assert.deepEqual(b.shape, a.shape, key);
+      assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
+    }
+    if (name === 'layernorm') assert.ok(!after.has('norm2.weight') && !after.has('norm2.bias'), 'elementwise_affine=False has no parameters');
+    const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, `${name}-ter.onnx`)]);
+    assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+    const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', path.join(tmp, `${name}-ter.onnx`), '--data', 'mnist', '--limit', '200']);
+    assert.equal(evaluated.top1, r.epochs[0].top1);
+  });
+}
 
 type Floats = Record<string, {dims: number[]; values: number[]}>;
 interface OnnxNodeJson {
@@ -121,6 +136,8 @@ const CONSTANTS: Floats = {
   'norm.weight': {dims: [4], values: [0.5, 1.5, 1, 2]},
   'norm.bias': {dims: [4], values: [0.1, -0.2, 0.3, 0]},
   wide: {dims: [2, 1, 1], values: [2, 3]},
+  'norm2d.weight': {dims: [2], values: [0.5, 1.5]},
+  'norm2d.bias': {dims: [2], values: [0.1, -0.2]},
 };
 
 /** torch's LayerNorm(4) nodes on `c` [N, 2, 4, 4] (over its width), each replaceable by name; the last writes `a`. */
@@ -142,6 +159,17 @@ function pattern(change: Record<string, Partial<OnnxNodeJson> | null> = {}): Onn
   });
 }
 
+/** torchvision's LayerNorm2d(2) on `c` [N, 2, 4, 4]: Transpose `perm`, the pattern over the last axis, Transpose `back` writing `a`. */
+function layerNorm2d(back: number[], change: Record<string, Partial<OnnxNodeJson> | null> = {}): OnnxNodeJson[] {
+  const inner = pattern({'/norm/Mul': {input: ['n', 'norm2d.weight']}, '/norm/Add_1': {input: ['nw', 'norm2d.bias'], output: ['b']}, ...change})
+    .map((n) => ({...n, input: n.input.map((v) => (v === 'c' ? 't' : v))}));
+  return [
+    {name: '/norm/Transpose', op_type: 'Transpose', input: ['c'], output: ['t'], attribute: [ints('perm', [0, 2, 3, 1])]},
+    ...inner,
+    {name: '/norm/Transpose_1', op_type: 'Transpose', input: ['b'], output: ['a'], attribute: [ints('perm', back)]},
+  ];
+}
+
 test('LayerNorm by hand: over the last axis of an image, squared by Mul, without affine, a weight alone, ReduceMean\'s axes as an input (opset 18), LayerNormalization without parameters', async () => {
   const good: [string, OnnxNodeJson[], Partial<LayerNormNode>, number?][] = [
     ['torch_width', pattern(), {normalized: [4], eps: 1e-5, weight: true, bias: true}],
@@ -149,6 +177,7 @@ test('LayerNorm by hand: over the last axis of an image, squared by Mul, without
     ['plain', pattern({'/norm/Div': {output: ['a']}, '/norm/Mul': null, '/norm/Add_1': null}), {weight: false, bias: false}],
     ['weight_only', pattern({'/norm/Mul': {output: ['a']}, '/norm/Add_1': null}), {weight: true, bias: false}],
     ['opset18', pattern({'/norm/ReduceMean': {input: ['c', 'last'], attribute: []}, '/norm/ReduceMean_1': {input: ['q', 'last'], attribute: []}}), {normalized: [4], weight: true, bias: true}, 18],
+    ['layernorm2d', layerNorm2d([0, 3, 1, 2]), {normalized: [2], axis: 0, eps: 1e-5, weight: true, bias: true}],
     ['no_parameters', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'ones'], output: ['a'], attribute: [int('axis', -2), {name: 'epsilon', type: 1, f: 1e-3}]}], {normalized: [4, 4], eps: 1e-3, weight: false, bias: false}, 17],
   ];
   for (const [name, body, expect, opset] of good) {
@@ -174,6 +203,9 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
     ['no ε', pattern({'/norm/Add': null, '/norm/Sqrt': {input: ['v']}}), /LayerNorm-like pattern at norm: Sqrt reads the variance where LayerNorm adds a constant ε to it \(Add\)/],
     ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'wide']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
     ['x − mean read elsewhere', [...pattern({'/norm/Add_1': {output: ['b']}}), {name: '/extra/Add', op_type: 'Add', input: ['b', 'd'], output: ['a']}], /LayerNorm-like pattern at extra: Add reads x − mean where LayerNorm squares it \(Pow 2\) and divides it by √\(variance \+ ε\) .*\(1 node: \/extra\/Add\)/],
+    // Not back to channels-first: no LayerNorm2d, the Transpose is refused as any other.
+    ['LayerNorm2d transposed elsewhere', layerNorm2d([0, 3, 2, 1]), /unsupported: Transpose other than in a channel shuffle \(1 node: \/norm\/Transpose\); not judged, as they read values of those nodes: ReduceMean ×2, Sub ×1, Pow ×1/],
+    ['LayerNorm2d over the width too', layerNorm2d([0, 3, 1, 2], {'/norm/ReduceMean': {attribute: [ints('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: ReduceMean of x transposed to channels-last over other axes than the channels .*\(1 node: \/norm\/ReduceMean\)/],
     ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [int('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
     ['LayerNormalization with a weight per channel', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'wide'], output: ['a'], attribute: [int('axis', 1)]}], /unsupported: LayerNormalization whose scale or bias is not of the normalised shape \[2, 4, 4\] \(1 node: \/norm\/LayerNormalization\)/, 17],
     ['LayerNormalization with its mean used', [
