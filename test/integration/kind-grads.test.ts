@@ -145,7 +145,7 @@ for (const c of fixture.cases) {
 // The kinds inside whole training graphs (src/train/ort/train-graph.ts): each imported fixture of
 // test/fixtures/scripts/make_onnx_fixtures.py takes binary CBP steps on the ONNX Runtime engine, its loss falling
 // on a batch it sees again.
-for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations', 'norms']) {
+for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations', 'norms', 'layernorm', 'layernorm17', 'layernorm2d']) {
   test(`${name}.onnx imported trains on the ONNX Runtime engine (binary CBP): finite gradients, the loss falls`, async () => {
     const file = path.join(FIXTURES, 'onnx', `${name}.onnx`);
     const {spec} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});
