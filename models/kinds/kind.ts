@@ -167,8 +167,8 @@ export interface NodeReader {
   int(key: string, min: number, max: number): number;
   /** Two whole numbers in [min, max]. */
   pair(key: string, min: number, max: number): Pair;
-  /** A list of `minLength` to `maxLength` whole numbers in [min, max] (a layer norm's normalised shape). */
-  ints(key: string, min: number, max: number, minLength: number, maxLength: number): readonly number[];
+  /** A list of `count[0]` to `count[1]` whole numbers in [min, max] (a shape, a permutation). */
+  ints(key: string, min: number, max: number, count: Pair): readonly number[];
   /** A finite number in [min, max]. */
   num(key: string, min: number, max: number): number;
   flag(key: string): boolean;

@@ -247,7 +247,7 @@ export const layernorm: KindDef<LayerNormNode> = {
     kind: 'layernorm',
     name: r.name,
     input: r.value('input'),
-    normalized: r.ints('normalized', 1, MAX_WIDTH, 1, MAX_AXES),
+    normalized: r.ints('normalized', 1, MAX_WIDTH, [1, MAX_AXES]),
     ...(r.has('axis') ? {axis: r.int('axis', 0, MAX_AXES - 1)} : {}),
     eps: r.num('eps', 0, 1),
     weight: r.flag('weight'),

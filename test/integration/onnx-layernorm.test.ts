@@ -11,6 +11,7 @@ import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {importGraph} from '../../onnx/import/graph';
 import {readCheckpoint} from '../../src/run/checkpoint';
+import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import type {LayerNormNode} from '../../models/kinds/index';
 import {FIXTURES} from '../helpers';
@@ -222,5 +223,30 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
       return true;
     });
     assert.ok(!fs.existsSync(out), what);
+  }
+});
+
+test('a stored spec whose layer norm lies (another normalised shape, none, not integers, an axis past its input) is refused on read, naming the layer or the field', async () => {
+  const run = path.join(tmp, 'layernorm2d-stored');
+  await importOnnx({file: fixture('layernorm2d'), out: run});
+  const file = path.join(run, 'weights.safetensors');
+  const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+  const lies: [string, (n: Record<string, unknown>) => void, RegExp][] = [
+    ['another shape', (n) => void (n.normalized = [9]), /layer stem\.1 \(layernorm\) normalises over \[9\] from axis 0, which its input \[8, 7, 7\] does not have there/],
+    ['none', (n) => void (n.normalized = []), /'config\.spec\.nodes\[1\]\.normalized' is "0 values", expected a list of 1 to 8 integers/],
+    ['not integers', (n) => void (n.normalized = [1.5]), /'config\.spec\.nodes\[1\]\.normalized\[0\]' is 1\.5, expected an integer/],
+    ['an axis past its input', (n) => void (n.axis = 3), /layer stem\.1 \(layernorm\) normalises over \[8\] from axis 3, which its input \[8, 7, 7\] does not have there/],
+  ];
+  for (const [what, lie, re] of lies) {
+    const state = JSON.parse(metadata['cbp.state'] ?? '{}') as {config: {spec: {nodes: Record<string, unknown>[]}}}; // a checkpoint's run state, as cbp wrote it
+    lie(state.config.spec.nodes[1]);
+    const dir = path.join(tmp, `lie-${what.replace(/\W/g, '_')}`);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'weights.safetensors'), encodeSafetensors(tensors, {...metadata, 'cbp.state': JSON.stringify(state)}));
+    assert.throws(() => readCheckpoint(dir), (err: unknown) => {
+      assert.ok(err instanceof CbpError, `${what}: ${String(err)}`);
+      assert.match(err.message, re, what);
+      return true;
+    });
   }
 });
