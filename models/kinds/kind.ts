@@ -169,6 +169,8 @@ export interface NodeReader {
   flag(key: string): boolean;
   /** Whether the node has the field (optional fields, added to a kind after specs were stored without them). */
   has(key: string): boolean;
+  /** One of `words` (a mode an ONNX attribute names, e.g. a Resize's coordinate transformation). */
+  word<W extends string>(key: string, words: readonly W[]): W;
 }
 
 /** The symbolic batch size in a constant the importer folded: Shape of [N, C, H, W] gives [N, C, H, W] with N unknown. */
