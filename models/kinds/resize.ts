@@ -219,11 +219,11 @@ export const resize: KindDef<ResizeNode> = {
 function notResize(a: OnnxAttributes): string | undefined {
   const mode = a.string('mode') || 'nearest';
   if (mode === 'cubic') return 'Resize with mode cubic (F.interpolate\'s bicubic; cbp maps nearest and bilinear)';
-  if (!(RESIZE_MODES as readonly string[]).includes(mode)) return `Resize with mode ${mode}`;
+  if (!RESIZE_MODES.some((m) => m === mode)) return `Resize with mode ${mode}`;
   const coordinates = a.string('coordinate_transformation_mode') || 'half_pixel';
-  if (!(COORDINATES as readonly string[]).includes(coordinates)) return `Resize with coordinate_transformation_mode ${coordinates}`;
+  if (!COORDINATES.some((m) => m === coordinates)) return `Resize with coordinate_transformation_mode ${coordinates}`;
   const nearest = a.string('nearest_mode') || 'round_prefer_floor';
-  if (mode === 'nearest' && !(NEAREST_MODES as readonly string[]).includes(nearest)) return `Resize with nearest_mode ${nearest}`;
+  if (mode === 'nearest' && !NEAREST_MODES.some((m) => m === nearest)) return `Resize with nearest_mode ${nearest}`;
   if (a.int('antialias', 0) !== 0) return 'Resize with antialias (F.interpolate\'s antialias=True)';
   if (a.int('exclude_outside', 0) !== 0) return 'Resize with exclude_outside';
   if (a.ints('axes') !== undefined) return 'Resize with axes';

@@ -13,7 +13,7 @@ import {ModelProto} from '../../onnx/schema';
 import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
-import {COORDINATES, NEAREST_MODES, resizeMatrix, type ResizeMode, type ResizeNode} from '../../models/kinds/resize';
+import {COORDINATES, NEAREST_MODES, RESIZE_MODES, resizeMatrix, type ResizeNode} from '../../models/kinds/resize';
 import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
@@ -111,7 +111,7 @@ test('the resize matrices (A_h · x · A_wᵀ, what the backward pass transposes
   const shapes: [readonly [number, number], readonly [number, number], number?][] = [[[4, 5], [8, 10], 2], [[6, 5], [9, 7]], [[7, 9], [3, 4]], [[5, 6], [1, 11]], [[6, 6], [9, 9], 1.5], [[10, 10], [6, 6], 0.6]];
   for (const [[h, w], [oh, ow], scale] of shapes) {
     const x = Float32Array.from({length: h * w}, () => rng.normal());
-    for (const mode of ['nearest', 'linear'] as ResizeMode[]) {
+    for (const mode of RESIZE_MODES) {
       for (const coordinates of COORDINATES) {
         for (const nearest of mode === 'nearest' ? NEAREST_MODES : (['floor'] as const)) {
           const what = `${h}×${w} → ${oh}×${ow}${scale === undefined ? '' : ` (scale ${scale})`} ${mode} ${coordinates} ${mode === 'nearest' ? nearest : ''}`;
