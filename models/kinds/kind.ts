@@ -49,6 +49,8 @@ export interface Ops {
   i64(values: readonly number[]): string;
   /** An int64 constant of any shape, shared under `key` (which must determine the values). */
   i64Table(key: string, shape: readonly number[], values: BigInt64Array): string;
+  /** A float32 constant of any shape, shared under `key` (which must determine the values): a resize's matrices. */
+  f32Table(key: string, shape: readonly number[], values: Float32Array): string;
   /** A float32 constant: a scalar, or `shape` filled with the value. */
   f32(value: number, shape?: readonly number[]): string;
   f32Vector(values: readonly number[]): string;

@@ -80,22 +80,17 @@ export function resizeMatrix(inN: number, outN: number, mode: ResizeMode, coordi
 /** C's round: halves away from zero. */
 const roundAway = (x: number): number => Math.sign(x) * Math.round(Math.abs(x));
 
-/** The matrices of the node's two axes for an input [C, H, W]: A_h [outH, H] and A_w [outW, W]. */
-function matrices(n: ResizeNode, [, h, w]: readonly number[]): {ah: Float32Array; aw: Float32Array} {
-  return {
-    ah: resizeMatrix(h, n.size[0], n.mode, n.coordinates, n.nearest, n.scaleH),
-    aw: resizeMatrix(w, n.size[1], n.mode, n.coordinates, n.nearest, n.scaleW),
-  };
-}
-
-/** A float32 matrix constant [rows, cols] (a vector reshaped: Ops writes vectors). */
-const matrix = (o: Ops, values: Float32Array, rows: number, cols: number): string => o.op('Reshape', [o.f32Vector(Array.from(values)), o.i64([rows, cols])]);
-
-/** Its transpose, as values. */
-function transposed(a: Float32Array, rows: number, cols: number): Float32Array {
+/**
+ * One axis's matrix as a constant [rows, cols] of the graph: A [outN, inN], or its transpose [inN, outN], shared
+ * between the nodes that resize alike.
+ */
+function axisMatrix(o: Ops, n: ResizeNode, inN: number, outN: number, given: number | undefined, transpose: boolean): string {
+  const a = resizeMatrix(inN, outN, n.mode, n.coordinates, n.nearest, given);
+  const key = `resize:${n.mode}:${n.coordinates}:${n.mode === 'nearest' ? n.nearest : ''}:${inN}:${outN}:${given ?? ''}:${transpose ? 't' : ''}`;
+  if (!transpose) return o.f32Table(key, [outN, inN], a);
   const t = new Float32Array(a.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j];
-  return t;
+  for (let i = 0; i < outN; i++) for (let j = 0; j < inN; j++) t[j * outN + i] = a[i * inN + j];
+  return o.f32Table(key, [inN, outN], t);
 }
 
 /** The Resize op of the node on x [N, C, H, W] (at opset 13 and every later one: the attributes are the same). */
@@ -151,10 +146,9 @@ export const resize: KindDef<ResizeNode> = {
     const xs = g.shape(n.input);
     const [h, w] = [xs[1], xs[2]];
     const [oh, ow] = n.size;
-    const {ah, aw} = matrices(n, xs);
     if (n.mode === 'linear' && Math.max(oh, ow) <= MATMUL_FORWARD_SIDE) {
       // y = A_h · (x · A_wᵀ): [outH, H] × [N, C, H, outW] broadcasts over N, C.
-      o.op('MatMul', [matrix(o, ah, oh, h), o.op('MatMul', [x, matrix(o, transposed(aw, ow, w), w, ow)])], {}, n.name);
+      o.op('MatMul', [axisMatrix(o, n, h, oh, n.scaleH, false), o.op('MatMul', [x, axisMatrix(o, n, w, ow, n.scaleW, true)])], {}, n.name);
     } else {
       const [type, inputs, attrs] = resizeOp(n, o, x);
       o.op(type, inputs, attrs, n.name);
@@ -163,7 +157,7 @@ export const resize: KindDef<ResizeNode> = {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
       // gx = A_hᵀ · gy · A_w.
-      g.accumulate(x, o.op('MatMul', [matrix(o, transposed(ah, oh, h), h, oh), o.op('MatMul', [gy, matrix(o, aw, ow, w)])]));
+      g.accumulate(x, o.op('MatMul', [axisMatrix(o, n, h, oh, n.scaleH, true), o.op('MatMul', [gy, axisMatrix(o, n, w, ow, n.scaleW, false)])]));
     });
   },
   fromOnnx: {
