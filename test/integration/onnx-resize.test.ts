@@ -67,7 +67,7 @@ test('cbp import resize_unet.onnx: three Resizes (nearest by scales, bilinear by
   assert.ok(diff <= 1e-4 * largest, `logits differ by ${diff} (largest ${largest})`);
 });
 
-test('an imported U-Net with Resize trains one epoch with --init on MNIST (binary) and its export verifies; the TensorFlow.js engine refuses it, naming resize', () => {
+test('an imported U-Net with Resize trains one epoch with --init on MNIST (binary) and its export verifies, with 8-bit activations too; the TensorFlow.js engine refuses it, naming resize', () => {
   const imported = path.join(tmp, 'unet-import');
   cbpJson(['import', unet, '--out', imported]);
   const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
@@ -85,6 +85,10 @@ test('an imported U-Net with Resize trains one epoch with --init on MNIST (binar
   assert.ok(a !== undefined && b !== undefined && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
   const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'unet-bin.onnx')]);
   assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+  // With 8-bit activations: the Resize's output size (Shape, Slice, Concat of integers) is no activation to quantize.
+  const i8 = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'unet-bin-int8.onnx'), '--activations', 'int8']);
+  const c = i8.int8?.check;
+  assert.ok(c !== undefined && c.floatTop1 !== null && c.int8Top1 !== null && c.agreement >= 0.9, JSON.stringify(c));
 });
 
 /** ONNX Runtime's Resize of x [1, 1, h, w] to [oh, ow] (by sizes, or by `scale` on both axes), at opset 13. */
