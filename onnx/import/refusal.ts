@@ -25,20 +25,28 @@ export const MAX_REFUSAL_MESSAGE = 2000;
  * small table of how PyTorch exports them, independent of which kinds cbp has: a pattern a kind maps refuses
  * nothing and never shows here.
  */
-const LOOKS: readonly {readonly name: string; readonly ops: readonly string[]}[] = [
-  {name: 'attention', ops: ['Softmax', 'MatMul']},
-  {name: 'LayerNorm', ops: ['LayerNormalization']},
+const LOOKS: readonly Look[] = [
+  {name: 'attention', layer: 'attention', ops: ['Softmax', 'MatMul']},
+  {name: 'LayerNorm', layer: 'LayerNorm', ops: ['LayerNormalization']},
   // nn.LayerNorm before opset 17: mean, x − mean, its square's mean, + eps, √, ÷ (then × weight + bias).
-  {name: 'LayerNorm-like pattern', ops: ['ReduceMean', 'Sub', 'Pow', 'Sqrt', 'Div']},
+  {name: 'LayerNorm-like pattern', layer: 'LayerNorm', ops: ['ReduceMean', 'Sub', 'Pow', 'Sqrt', 'Div']},
   // nn.GroupNorm: Reshape to [N, G, −1], InstanceNormalization, Reshape back, × weight + bias.
-  {name: 'GroupNorm-like pattern', ops: ['InstanceNormalization']},
+  {name: 'GroupNorm-like pattern', layer: 'GroupNorm', ops: ['InstanceNormalization']},
   // nn.GELU before opset 20: x / √2, Erf, + 1, × x, × 0.5.
-  {name: 'GELU', ops: ['Erf', 'Div', 'Add', 'Mul']},
+  {name: 'GELU', layer: 'GELU', ops: ['Erf', 'Div', 'Add', 'Mul']},
 ];
 
-/** The layer a module's ops look like, or undefined. */
-export function lookOf(ops: ReadonlySet<string>): string | undefined {
-  return LOOKS.find((l) => l.ops.every((op) => ops.has(op)))?.name;
+interface Look {
+  /** How the message names the group. */
+  readonly name: string;
+  /** The layer, as a kind's reason would name it (a reason that does adds nothing to the look). */
+  readonly layer: string;
+  readonly ops: readonly string[];
+}
+
+/** What a module's ops look like, or undefined. */
+export function lookOf(ops: ReadonlySet<string>): Look | undefined {
+  return LOOKS.find((l) => l.ops.every((op) => ops.has(op)));
 }
 
 interface Group {
@@ -68,8 +76,8 @@ export function refusalMessage(nodes: readonly RefusedNode[], moduleOps: Readonl
   const groups = new Map<string, Group>();
   for (const [module, reasons] of byModule) {
     const found = module === undefined ? undefined : lookOf(moduleOps.get(module) ?? new Set());
-    // A look every reason names already (a LayerNormalization; a GELU's pattern broken) adds nothing.
-    const look = found !== undefined && [...reasons.keys()].every((r) => r.includes(found)) ? undefined : found;
+    // A look every reason names already (a LayerNormalization; a GELU's or a GroupNorm's pattern broken) adds nothing.
+    const look = found === undefined || [...reasons.keys()].every((r) => r.includes(found.layer)) ? undefined : found.name;
     // Outside any module, and in a module of no look that no other module resembles, the node names stand alone.
     const key = module === undefined ? '\u0000top' : JSON.stringify([look ?? '', ...[...reasons].map(([r, ns]) => [r, ns.length])]);
     const group = groups.get(key);
