@@ -34,7 +34,7 @@ export type Coordinates = (typeof COORDINATES)[number];
 export const NEAREST_MODES = ['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'] as const;
 export type NearestMode = (typeof NEAREST_MODES)[number];
 
-/** The largest output side, so that a resize matrix (outN × inN float32) stays within 16 MiB. */
+/** The largest output side, so that a resize matrix (outN × inN float32, inN up to 4096) stays within 32 MiB. */
 export const MAX_RESIZE_SIDE = 2048;
 
 /** Output length of an axis of `n` resized by `scale` as ONNX Runtime computes it: the float32 product, truncated. */
