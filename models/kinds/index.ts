@@ -25,6 +25,7 @@ import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
 import {sigmoid} from './sigmoid';
 import {slice} from './slice';
+import {resize} from './resize';
 
 export * from './kind';
 export type {AddNode} from './add';
@@ -53,6 +54,7 @@ export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
 export type {SliceNode} from './slice';
+export type {ResizeNode} from './resize';
 
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
@@ -60,7 +62,8 @@ export type {SliceNode} from './slice';
  * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice,
+  resize} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -52,6 +52,8 @@ export interface Ops {
   i64(values: readonly number[]): string;
   /** An int64 constant of any shape, shared under `key` (which must determine the values). */
   i64Table(key: string, shape: readonly number[], values: BigInt64Array): string;
+  /** A float32 constant of any shape, shared under `key` (which must determine the values): a resize's matrices. */
+  f32Table(key: string, shape: readonly number[], values: Float32Array): string;
   /** A float32 constant: a scalar, or `shape` filled with the value. */
   f32(value: number, shape?: readonly number[]): string;
   f32Vector(values: readonly number[]): string;
@@ -174,6 +176,8 @@ export interface NodeReader {
   flag(key: string): boolean;
   /** Whether the node has the field (optional fields, added to a kind after specs were stored without them). */
   has(key: string): boolean;
+  /** One of `words` (a mode an ONNX attribute names, e.g. a Resize's coordinate transformation). */
+  word<W extends string>(key: string, words: readonly W[]): W;
 }
 
 /** The symbolic batch size in a constant the importer folded: Shape of [N, C, H, W] gives [N, C, H, W] with N unknown. */

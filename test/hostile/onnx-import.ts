@@ -183,7 +183,8 @@ export function importCases(): ImportCase[] {
     {name: 'out of range: ir_version 99', expect: {code: 'UNSUPPORTED_ONNX', re: /ir_version 99; cbp imports IR versions 3 to 13/}, bytes: () => encode({...classifier(), ir_version: 99})},
     // One refusal lists everything, also what reads a refused value.
     {name: 'whole refusal: a model of transformer pieces', expect: {code: 'UNSUPPORTED_ONNX', re: [
-      /unsupported: Reshape other than to \[N, -1\] \(1 node: \/embed\/Reshape\); Softmax \(1 node: \/attn\/Softmax\); not judged/,
+      // Grouped by module, a recognised layer first, named by what it looks like (a Softmax beside a MatMul).
+      /unsupported: attention in attn: refused Softmax \(1 node: \/attn\/Softmax\); Reshape other than to \[N, -1\] \(1 node: \/embed\/Reshape\); not judged/,
       // Erf is claimed (GELU's pattern), LayerNormalization mapped: reading a refused value, they are not judged, as any mapped op.
       /not judged, as they read values of those nodes: MatMul ×2, LayerNormalization ×1, Transpose ×1, Erf ×1, Reshape ×1, Gemm ×1\. cbp maps /,
     ]}, bytes: changed((m) => {
