@@ -23,7 +23,10 @@ export interface WeightLayer extends NodeBase {
   readonly constrained: boolean;
 }
 
-/** `slope`: a PReLU's learned slope (trained without weight decay, never constrained). */
+/**
+ * `bn_weight`, `bn_bias`: a normalisation's learned scale and shift (batch norm, layer norm: 1 and 0 when fresh, trained
+ * without weight decay, never constrained). `slope`: a PReLU's learned slope (trained without weight decay, never constrained).
+ */
 export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
@@ -166,6 +169,8 @@ export interface NodeReader {
   int(key: string, min: number, max: number): number;
   /** Two whole numbers in [min, max]. */
   pair(key: string, min: number, max: number): Pair;
+  /** A list of `count[0]` to `count[1]` whole numbers in [min, max] (a shape, a permutation). */
+  ints(key: string, min: number, max: number, count: Pair): readonly number[];
   /** A finite number in [min, max]. */
   num(key: string, min: number, max: number): number;
   flag(key: string): boolean;
@@ -203,7 +208,7 @@ export interface OnnxHeld {
   readonly step: string;
   /** The computed value the pattern started from. */
   readonly value: OnnxValue;
-  /** A count the kind keeps with it (a channel shuffle's groups). */
+  /** A number the kind keeps with it (a channel shuffle's groups; a layer norm's count of axes, later its ε). */
   readonly count: number;
 }
 
@@ -305,7 +310,10 @@ export interface OnnxNode<N> extends OnnxAttributes {
   held(k: number): OnnxHeld | undefined;
   /** Whether the node reads a value this kind holds (at any input): the importer gave it the node for that reason. */
   readonly holding: boolean;
-  /** The node of this kind made from the ONNX node whose first output is input k, or undefined. */
+  /**
+   * The node of this kind made from the ONNX node whose first output is input k, or passed on by one (`pass` of the
+   * node's value: a MatMul's bias, a layer norm's weight; `op` is then the op that passed it), or undefined.
+   */
   made(k: number): OnnxMade<N> | undefined;
   /**
    * The nodes the graph's output needs that read output 0, each once, ahead of the walk: a kind that would start a
@@ -326,7 +334,10 @@ export interface OnnxNode<N> extends OnnxAttributes {
 export interface OnnxImport<N> {
   /** The ONNX operators (default domain) the kind maps. */
   readonly ops: readonly string[];
-  /** Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are unknown). */
+  /**
+   * Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are
+   * unknown). An op several kinds claim is refused so only when each of them refuses it.
+   */
   refuses?(node: OnnxAttributes): string | undefined;
   /**
    * Maps the node onto this kind; returns why it does not, or undefined when it did. '' says the node is nothing to

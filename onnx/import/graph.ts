@@ -114,13 +114,11 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
   const domain = node.domain ?? '';
   if (domain !== '' && domain !== 'ai.onnx') return shown(`${domain}.${node.op_type}`, 40);
   if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return shown(node.op_type, 40);
-  // The kinds that claim the op judge its attributes (the first reason given is the node's).
+  // The kinds that claim the op judge its attributes: refused when each of them refuses it (as `map` is), for the
+  // first one's reason (a ReduceMean over the last axis is no global average pool, but may be a layer norm's).
   const attributes = attributesOf(node, used);
-  for (const {by} of CLAIMS.get(node.op_type) ?? []) {
-    const why = by.refuses?.(attributes);
-    if (why !== undefined) return why;
-  }
-  return undefined;
+  const reasons = (CLAIMS.get(node.op_type) ?? []).map(({by}) => by.refuses?.(attributes));
+  return reasons.every((why) => why !== undefined) ? reasons[0] : undefined;
 }
 
 /**
@@ -367,8 +365,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       vals.set(node.output[0], ins[0]);
       continue;
     }
-    const anyDyn = ins.some((v) => v?.t === 'dyn');
-    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div) goes to the kinds.
+    // Computed: a layer's value, or one partway through a pattern (a layer norm's x − mean and √(variance + ε)).
+    const anyDyn = ins.some((v) => v?.t === 'dyn' || v?.t === 'held');
+    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Sub) goes to the kinds.
     if ((FOLDS.has(op) && !(anyDyn && CLAIMS.has(op))) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
@@ -433,6 +432,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       },
       pass: (value) => {
         vals.set(node.output[0], {t: 'dyn', name: value.name, shape: value.shape});
+        // Passing on the node made from an input (a MatMul's bias, a layer norm's weight added to it): what reads
+        // this output finds it with `made`, as passed on by this node's op.
+        const from = node.input.map((v) => madeFrom.get(v)).find((m) => m !== undefined && nodes[m.index]?.name === value.name);
+        if (from !== undefined) madeFrom.set(node.output[0], {index: from.index, op: node.op_type});
       },
       hold: (step, value, count) => {
         vals.set(node.output[0], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
