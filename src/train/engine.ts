@@ -5,6 +5,9 @@ import type {Batch} from '../data/imagefolder';
 import type {Layout} from '../data/dataset';
 import type {BackendChoice} from '../core/backend-choice';
 import type {DeviceChoice} from '../core/ort';
+import type {LevelHistogram} from '../cbp/state';
+
+export type {LevelHistogram};
 
 /**
  * What the CBP loop (trainer.ts) needs from a training engine: one step on a batch, the multipliers' ascent, the
@@ -59,16 +62,6 @@ export interface StepResult {
   readonly lagrangian: number;
   /** False when the loss or Lagrangian was not finite; nothing was updated then. */
   readonly finite: boolean;
-}
-
-export interface LevelHistogram {
-  readonly layer: string;
-  readonly scale: number;
-  readonly levels: readonly number[];
-  /** counts[i]: weights whose quantized value is levels[i]·scale. */
-  readonly counts: readonly number[];
-  /** Weights whose quantized value is no level (only a latent weight exactly on a midpoint gives one). */
-  readonly offLevel: number;
 }
 
 /** What a run asks of the engines beyond the model and data: each option belongs to one engine (`owns` in registry.ts). */

@@ -1,12 +1,8 @@
 import type {Tensor32} from '../core/weights';
+import type {LambdaTriple, StateKeys} from '../cbp/state';
 import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '../run/checkpoint';
 
-/** One constrained layer's multipliers and their Adam moments, in any engine's representation. */
-export interface LambdaTriple<T> {
-  readonly lambda: T;
-  readonly m: T;
-  readonly v: T;
-}
+export type {LambdaTriple};
 
 /** The checkpoint key of a trainable parameter's momentum buffer. */
 export const momentumKey = (param: string): string => MOMENTUM_PREFIX + param;
@@ -15,6 +11,9 @@ export const momentumKey = (param: string): string => MOMENTUM_PREFIX + param;
 export function lambdaKeys(layer: string): LambdaTriple<string> {
   return {lambda: LAMBDA_PREFIX + layer, m: LAMBDA_M_PREFIX + layer, v: LAMBDA_V_PREFIX + layer};
 }
+
+/** The keys the CBP state's tensors have in a checkpoint (src/cbp/state.ts). */
+export const STATE_KEYS: StateKeys = {momentum: momentumKey, lambda: lambdaKeys};
 
 /**
  * What an engine's state() returns for a checkpoint, keyed in the one place both engines share: the model's
