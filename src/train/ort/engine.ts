@@ -13,7 +13,7 @@ import {INPUT_NAME, OUTPUT_NAME} from '../../../onnx/writer';
 import {writeEvalGraph, type EvalGraph} from './eval-graph';
 import {storedValues} from '../../cbp/codes';
 import {writeTrainGraph} from './train-graph';
-import type {Engine, EngineOptions} from '../engine';
+import {cbpEngine, type Engine, type EngineOptions, type GradientEngine} from '../engine';
 import {updateRunningStats} from '../running-stats';
 import {EVAL_BATCH} from '../../data/source';
 
@@ -88,7 +88,7 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
   };
 
   const masks = graph.masks.map((m) => ({...m, perSampleCount: sizeOf(m.perSample)}));
-  const step: Engine['step'] = async (batch, ucs, lr, seed = 0) => {
+  const gradients: GradientEngine['gradients'] = async (batch, seed) => {
     const n = batch.count;
     const feeds: Record<string, ort.Tensor> = {
       input: new ort.Tensor('float32', batch.x, [n, c, h, w]),
@@ -106,14 +106,17 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       return t.data;
     };
     const loss = floats('loss')[0];
-    let lagrangian = loss;
-    if (Number.isFinite(loss)) {
-      // The update from the gradients at the weights the step saw, and the next step's quantized weights (src/cbp/state.ts).
-      for (const v of await cbp.update((key) => floats(`grad.${key}`), ucs, lr)) lagrangian += v;
-      for (const bn of graph.batchNorms) updateRunningStats(tensorOf(`${bn.name}.running_mean`), tensorOf(`${bn.name}.running_var`), floats(`mean.${bn.name}`), floats(`var.${bn.name}`), bnMomentumOf(spec, bn.name), n * bn.perSample);
-    }
-    for (const t of Object.values(out)) t.dispose();
-    return {loss, lagrangian, finite: Number.isFinite(loss) && Number.isFinite(lagrangian)};
+    return {
+      loss,
+      weighted: loss,
+      grad: (key) => floats(`grad.${key}`),
+      keepStatistics() {
+        for (const bn of graph.batchNorms) updateRunningStats(tensorOf(`${bn.name}.running_mean`), tensorOf(`${bn.name}.running_var`), floats(`mean.${bn.name}`), floats(`var.${bn.name}`), bnMomentumOf(spec, bn.name), n * bn.perSample);
+      },
+      release() {
+        for (const t of Object.values(out)) t.dispose();
+      },
+    };
   };
 
   let evalSession: {graph: EvalGraph; opened: OpenSession; scratch: (key: string) => Float32Array} | undefined;
@@ -131,13 +134,10 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
     return {graph, opened, scratch};
   };
 
-  return {
+  const engine: GradientEngine = {
     backend: `onnxruntime-${opened.device}`,
     layout: 'NCHW',
-    constrainedLayers: cbp.layers.length,
-    constrainedWeights: cbp.constrainedWeights,
-    step,
-    ascendLambda: (ucs, n) => cbp.ascendLambda(ucs, n),
+    gradients,
     async evaluate() {
       // The model as cbp exports it (quantized weights as float32, running statistics), in the same runtime: its
       // graph is opened once (eval-graph.ts) and fed the weights of the moment.
@@ -161,20 +161,17 @@ export async function createOrtEngine(o: OrtEngineOptions): Promise<Engine> {
       }
       return topk.accuracy();
     },
-    cfs: () => cbp.cfs(),
-    lambdaMean: () => cbp.lambdaMean(),
-    histograms: () => cbp.histograms(),
-    state() {
+    ownTensors() {
       // Views, not copies (Engine.state): a ResNet-18 checkpoint is written straight from these arrays.
       const shapeOf = (key: string): readonly number[] => infos.find((i) => i.key === key)?.shape ?? [];
-      return new Map<string, Tensor32>([...[...kept].map(([key, data]) => [key, {shape: shapeOf(key), data}] as const), ...cbp.tensors()]);
+      return new Map<string, Tensor32>([...kept].map(([key, data]) => [key, {shape: shapeOf(key), data}] as const));
     },
     async close() {
       await evalSession?.opened.session.release();
-      await cbp.close();
       await session.release();
     },
   };
+  return cbpEngine(engine, cbp);
 }
 
 function bnMomentumOf(spec: ModelSpec, bn: string): number {

@@ -1,7 +1,7 @@
 import {required} from '../../core/checks';
 import {CbpState} from '../../cbp/state';
 import {STATE_KEYS} from '../state-keys';
-import type {Engine, EngineOptions, EngineSettings} from '../engine';
+import {cbpEngine, type Engine, type EngineOptions, type EngineSettings, type GradientEngine} from '../engine';
 import {describeBackend, selectBackend} from './backend';
 import {checkWorkersOnBackend} from '../../core/backend-choice';
 import {defaultWorkers} from './shards';
@@ -60,46 +60,41 @@ export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
     net.dispose();
     throw e;
   }
-  // The network's trainable variables hold what the state feeds (quantized weights of constrained layers); they are
-  // written again after each update, before the next forward pass.
-  let fed = false;
+  // The network's trainable variables hold what the state feeds (quantized weights of constrained layers), written
+  // before each forward pass: the last update changed them.
   const feed = (): void => {
-    if (fed) return;
     for (const i of trainable) net.assign(i.key, cbp.fed(i.key));
-    fed = true;
   };
-  return {
+  const engine: GradientEngine = {
     backend: o.backend,
     layout: 'NHWC',
-    constrainedLayers: cbp.layers.length,
-    constrainedWeights: cbp.constrainedWeights,
-    async step(batch, ucs, lr) {
+    async gradients(batch) {
       feed();
       const r = await batchGradients(net, batch.x, batch.y, batch.count, o.source.shape, o.source.numClasses, pool);
-      let lagrangian = r.weighted;
-      if (Number.isFinite(r.loss) && Number.isFinite(lagrangian)) {
-        for (const v of await cbp.update((key) => required(r.grads, key, 'gradients'), ucs, lr)) lagrangian += v;
-        fed = false;
-        net.updateRunningStats(r.stats);
-      } else {
-        for (const st of r.stats.values()) (st.mean.dispose(), st.variance.dispose());
-      }
-      return {loss: r.loss, lagrangian, finite: Number.isFinite(r.loss) && Number.isFinite(lagrangian)};
+      let kept = false;
+      return {
+        loss: r.loss,
+        weighted: r.weighted,
+        grad: (key) => required(r.grads, key, 'gradients'),
+        keepStatistics() {
+          kept = true;
+          net.updateRunningStats(r.stats);
+        },
+        release() {
+          if (!kept) for (const st of r.stats.values()) (st.mean.dispose(), st.variance.dispose());
+        },
+      };
     },
-    ascendLambda: (ucs, step) => cbp.ascendLambda(ucs, step),
     evaluate() {
       feed();
       return tfjsAccuracy(net, o.source);
     },
-    cfs: () => cbp.cfs(),
-    lambdaMean: () => cbp.lambdaMean(),
-    histograms: () => cbp.histograms(),
-    // The running statistics and scales from the network, the rest (PyTorch layout) from the state.
-    state: () => new Map([...net.toWeights((i) => !i.trainable), ...cbp.tensors()]),
+    // The running statistics and scales (PyTorch layout); the rest is the state's.
+    ownTensors: () => net.toWeights((i) => !i.trainable),
     async close() {
       await pool?.close();
-      await cbp.close();
       net.dispose();
     },
   };
+  return cbpEngine(engine, cbp);
 }
