@@ -25,7 +25,7 @@ import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
 import {specOf} from '../src/run/spec-of';
 import {getModel, isModelName} from '../models/index';
 import type {ModelSpec, Quant} from '../models/spec';
-import {importOnnx} from '../onnx/import/index';
+import {importOnnx} from '../src/app/import-onnx';
 import {packedType} from '../onnx/codes';
 import {exactWeights, planInt8, writeInt8} from '../onnx/int8';
 import {calibrateRanges} from '../src/app/int8';

@@ -15,9 +15,11 @@ export {DEFAULT_TIMEOUT, EVAL_DEFAULTS, type EvalOptions, type EvalResult} from 
 export {mergeResults} from './eval/merge';
 export {shardFromEnv, SHARD_COUNT_VAR, type AutoShard} from './eval/shard-env';
 export {CARD_KEYS, CARD_VERSION, readCard, type ModelCard, type CardView, type ActivationView, type CardSource, type Preprocessing} from './app/card';
-export {importPth, type ImportOptions, type ImportResult} from './torch/import';
+export {importPth, type ImportOptions, type ImportResult} from './app/import-torch';
 export {importModel, isOnnxFile, type ImportRunOptions, type ImportRunResult} from './app/import';
-export {importOnnx, MAPPED_OPS, FOLD_OPS, type OnnxImportOptions, type OnnxImportResult} from '../onnx/import/index';
+export {importOnnx, type OnnxImportOptions, type OnnxImportResult} from './app/import-onnx';
+export {MAPPED_OPS} from '../onnx/import/graph';
+export {FOLD_OPS} from '../onnx/import/fold';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';

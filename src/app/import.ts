@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
-import {importPth, type ImportResult} from '../torch/import';
-import {defaultImportOut, importOnnx, type OnnxImportResult} from '../../onnx/import/index';
+import {importPth, type ImportResult} from './import-torch';
+import {defaultImportOut, importOnnx, type OnnxImportResult} from './import-onnx';
 import {CURVES_FILE, HISTOGRAM_FILE, heldRun} from '../run/run-folder';
 import {cbpExports} from '../train/replace';
 import {exportCheckpoint, type ExportResult} from './export';
@@ -39,7 +39,7 @@ export type ImportRunResult = (({readonly format: 'onnx'} & OnnxImportResult) | 
 export const isOnnxFile = namedOnnx;
 
 /** A cbp export whose constrained weights are codes (BitShift, BitwiseAnd, DequantizeLinear): no float graph to import. */
-const isCodedExport = (k: FileKind): boolean => k.kind === 'cbp-onnx' && !['float', 'portable'].includes(k.cbp.get('cbp.weights') ?? '');
+const isCodedExport = (kind: FileKind): boolean => kind.kind === 'cbp-onnx' && !['float', 'portable'].includes(kind.cbp.get('cbp.weights') ?? '');
 
 /**
  * Which importer reads the file, by its bytes: ONNX or a PyTorch checkpoint, else a refusal saying what the file is.
@@ -80,8 +80,8 @@ function importerOf(file: string): 'onnx' | 'pth' {
 export async function importModel(opts: ImportRunOptions): Promise<ImportRunResult> {
   const imported = importerOf(opts.file) === 'onnx' ? await fromOnnx(opts) : fromPth(opts);
   if (opts.onnx === undefined) return imported;
-  const e = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});
-  return {...imported, export: e};
+  const exported = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});
+  return {...imported, export: exported};
 }
 
 /**
