@@ -49,7 +49,7 @@ export interface OnnxImportResult {
 }
 
 /** The model name of an imported file: its stem, in characters safe in file and run names. */
-export function importedName(file: string): string {
+function importedName(file: string): string {
   const stem = path.basename(file).replace(/\.onnx$/i, '').replace(/[^\w.-]/g, '_').slice(0, 64);
   return stem === '' || stem.startsWith('.') ? `imported${stem}` : stem;
 }
