@@ -84,7 +84,7 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
   const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
   const out = opts.out ?? defaultImportOut(opts.file, quant);
   writeCheckpoint(out, state, stored);
-  const weighted = spec.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense');
+  const weighted = spec.nodes.filter((node) => node.kind === 'conv2d' || node.kind === 'dense');
   return {
     out,
     model: name,
@@ -92,8 +92,8 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
     inputShape: spec.inputShape,
     numClasses: spec.numClasses,
     layers: spec.nodes.length,
-    constrained: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && n.constrained).map((n) => n.name),
-    fullPrecision: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && !n.constrained).map((n) => n.name),
+    constrained: weighted.filter((node) => (node.kind === 'conv2d' || node.kind === 'dense') && node.constrained).map((node) => node.name),
+    fullPrecision: weighted.filter((node) => (node.kind === 'conv2d' || node.kind === 'dense') && !node.constrained).map((node) => node.name),
     tensors: stored.size,
     warnings: imported.warnings,
     maxDifference,
@@ -108,21 +108,21 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
  * holds were counted against the budget (importGraph).
  */
 async function verify(original: Uint8Array, spec: ModelSpec, weights: Weights, file: string, batch?: number): Promise<{maxDifference: number; maxLogit: number}> {
-  const n = batch ?? CHECK_BATCH;
+  const batchSize = batch ?? CHECK_BATCH;
   const [c, h, w] = spec.inputShape;
   const rng = new Rng(4321);
-  const images = Float32Array.from({length: n * c * h * w}, () => rng.normal());
+  const images = Float32Array.from({length: batchSize * c * h * w}, () => rng.normal());
   const logitsOf = async (model: Uint8Array, what: string): Promise<Float32Array> => {
     const opened = await openSession(model, 'cpu', what);
     try {
-      return (await runBatch(opened.session, images, [n, c, h, w], what)).data;
+      return (await runBatch(opened.session, images, [batchSize, c, h, w], what)).data;
     } finally {
       await opened.session.release();
     }
   };
   const theirs = await logitsOf(original, file);
   const ours = await logitsOf(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
-  if (theirs.length !== ours.length) throw new CbpError(`${file}: gives ${theirs.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
+  if (theirs.length !== ours.length) throw new CbpError(`${file}: gives ${theirs.length / batchSize} outputs per image, the import ${ours.length / batchSize}; nothing was written`, 'UNSUPPORTED_ONNX');
   let maxDifference = 0;
   let maxLogit = 0;
   for (let i = 0; i < theirs.length; i++) {

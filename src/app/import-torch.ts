@@ -65,7 +65,7 @@ export function importPth(opts: ImportOptions): ImportResult {
   const pth = parsePth(bytes, opts.file);
   const tensors = stateDict(pth);
   const recorded = baseOfStateDict(model, tensors);
-  const lastDense = [...tensors.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
+  const lastDense = [...tensors.entries()].filter(([key, tensor]) => key.endsWith('.weight') && tensor.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
   const facts = opts.data === undefined ? undefined : dataFacts(opts.data);
   if (facts?.shape !== undefined && opts.inputSize !== undefined) {
@@ -92,9 +92,9 @@ export function importPth(opts: ImportOptions): ImportResult {
     throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${errorMessage(err)}`);
   }
   const infos = paramInfos(spec, quant);
-  const expected = new Set(infos.map((i) => i.key));
-  const missing = infos.filter((i) => i.role !== 'scale' && !tensors.has(i.key)).map((i) => i.key);
-  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k) && !ALWAYS_IGNORED.test(k) && !(quant === 'none' && k.endsWith('.scale')));
+  const expected = new Set(infos.map((info) => info.key));
+  const missing = infos.filter((info) => info.role !== 'scale' && !tensors.has(info.key)).map((info) => info.key);
+  const unexpected = [...tensors.keys()].filter((key) => !expected.has(key) && !ALWAYS_IGNORED.test(key) && !(quant === 'none' && key.endsWith('.scale')));
   if (missing.length > 0 || (unexpected.length > 0 && opts.strict !== false)) {
     const list = (keys: string[]): string => keys.slice(0, 12).join(', ') + (keys.length > 12 ? `, … (${keys.length} in all)` : '');
     throw new CbpError(

@@ -46,12 +46,12 @@ const isCodedExport = (kind: FileKind): boolean => kind.kind === 'cbp-onnx' && !
  * A file whose bytes are of no known kind goes by its name (a damaged .onnx or .pth gets its reader's exact reason).
  */
 function importerOf(file: string): 'onnx' | 'pth' {
-  const k = fileKind(file);
-  switch (k.kind) {
+  const found = fileKind(file);
+  switch (found.kind) {
     case 'onnx':
       return 'onnx';
     case 'cbp-onnx':
-      if (isCodedExport(k)) throw wrongFile('import', file, k);
+      if (isCodedExport(found)) throw wrongFile('import', file, found);
       return 'onnx';
     case 'pytorch-zip':
     case 'pytorch-legacy':
@@ -59,7 +59,7 @@ function importerOf(file: string): 'onnx' | 'pth' {
     case 'binary':
       if (isOnnxFile(file)) return 'onnx';
       if (/\.(pth?|tar|bin|ckpt)$/i.test(file)) return 'pth';
-      throw wrongFile('import', file, k);
+      throw wrongFile('import', file, found);
     case 'zip':
     case 'safetensors':
     case 'checkpoint-weights':
@@ -69,7 +69,7 @@ function importerOf(file: string): 'onnx' | 'pth' {
     case 'empty':
     case 'special':
     case 'missing':
-      throw wrongFile('import', file, k);
+      throw wrongFile('import', file, found);
   }
 }
 
@@ -93,11 +93,11 @@ function claim(out: string, opts: ImportRunOptions): string[] {
   const held = heldRun(out);
   if (held === undefined) return [];
   if (opts.force !== true) throw new CbpError(`--out ${out}${opts.out === undefined ? ' (the default --out)' : ''}: holds a run (${held.summary}); give another --out, or --force to replace it`, 'RUN_EXISTS');
-  return [...[CURVES_FILE, HISTOGRAM_FILE].filter((f) => fs.existsSync(path.join(out, f))), ...cbpExports(out)];
+  return [...[CURVES_FILE, HISTOGRAM_FILE].filter((file) => fs.existsSync(path.join(out, file))), ...cbpExports(out)];
 }
 
 function replaced<T>(imported: T, out: string, stale: readonly string[], log?: (line: string) => void): T {
-  for (const f of stale) fs.rmSync(path.join(out, f), {force: true});
+  for (const file of stale) fs.rmSync(path.join(out, file), {force: true});
   if (stale.length > 0) log?.(`--force: replaced the run in ${out}; removed ${stale.join(', ')}`);
   return imported;
 }
