@@ -23,6 +23,14 @@ import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
 import {sigmoid} from './sigmoid';
 import {slice} from './slice';
+import {reshape} from './reshape';
+import {permute} from './permute';
+import {matmul} from './matmul';
+import {softmax} from './softmax';
+import {scale} from './scale';
+import {embed} from './embed';
+import {clstoken} from './clstoken';
+import {mean} from './mean';
 
 export * from './kind';
 export type {AddNode} from './add';
@@ -49,6 +57,14 @@ export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
 export type {SliceNode} from './slice';
+export type {ReshapeNode} from './reshape';
+export type {PermuteNode} from './permute';
+export type {MatMulNode} from './matmul';
+export type {SoftmaxNode} from './softmax';
+export type {ScaleNode} from './scale';
+export type {EmbedNode} from './embed';
+export type {ClsTokenNode} from './clstoken';
+export type {MeanNode} from './mean';
 
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
@@ -56,7 +72,8 @@ export type {SliceNode} from './slice';
  * maps in it.
  */
 export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice,
+  reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

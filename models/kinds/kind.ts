@@ -23,8 +23,11 @@ export interface WeightLayer extends NodeBase {
   readonly constrained: boolean;
 }
 
-/** `slope`: a PReLU's learned slope (trained without weight decay, never constrained). */
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
+/**
+ * `slope`: a PReLU's learned slope; `embedding`: a learned tensor a token model adds or prepends to its tokens (a
+ * position embedding, a class token). Both train without weight decay and are never constrained.
+ */
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope' | 'embedding';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
 export interface ParamSpec {
@@ -59,7 +62,7 @@ export interface InferenceGraph {
   readonly ops: Ops;
   /** The graph value of a spec value (the image input, or an earlier node's output). */
   value(name: string): string;
-  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  /** Per-sample shape of a spec value: [C, H, W], [F], or tokens [T, C] (and the like, batch first). */
   shape(name: string): readonly number[];
   /** The node's last ONNX node: named after the layer, its output the layer's value (or the graph's logits). */
   emit(node: NodeBase, type: string, inputs: readonly string[], attrs?: Record<string, Attr>): void;
@@ -103,7 +106,7 @@ export interface TrainingGraph {
   readonly conv: ConvolutionOps;
   /** The graph value of a spec value. */
   value(name: string): string;
-  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  /** Per-sample shape of a spec value: [C, H, W], [F], or tokens [T, C] (and the like, batch first). */
   shape(name: string): readonly number[];
   /** A trainable tensor fed to the graph (its gradient becomes an output). */
   param(key: string, shape: readonly number[]): string;
@@ -164,6 +167,8 @@ export interface NodeReader {
   int(key: string, min: number, max: number): number;
   /** Two whole numbers in [min, max]. */
   pair(key: string, min: number, max: number): Pair;
+  /** A list of `count[0]` to `count[1]` whole numbers in [min, max] (a shape, a permutation). */
+  ints(key: string, min: number, max: number, count: Pair): readonly number[];
   /** A finite number in [min, max]. */
   num(key: string, min: number, max: number): number;
   flag(key: string): boolean;
@@ -361,6 +366,8 @@ export function onnxWindow(node: OnnxAttributes): {kernel?: Pair; stride: Pair; 
 
 /** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
 export const MAX_WIDTH = 1 << 20;
+/** The most axes per sample a value of a stored spec may have (tokens [T, C]; an attention's [T, 3, heads, d]). */
+export const MAX_AXES = 8;
 export const MAX_WINDOW = 4096;
 
 /**

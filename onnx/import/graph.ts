@@ -366,8 +366,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       vals.set(node.output[0], ins[0]);
       continue;
     }
-    const anyDyn = ins.some((v) => v?.t === 'dyn');
-    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div) goes to the kinds.
+    // A value partway through a pattern counts as computed (a Gather that takes q, k or v after a Transpose).
+    const anyDyn = ins.some((v) => v?.t === 'dyn' || v?.t === 'held');
+    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Gather) goes to the kinds.
     if ((FOLDS.has(op) && !(anyDyn && CLAIMS.has(op))) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;

@@ -60,6 +60,12 @@ function readNodeAt(r: StateReader, v: unknown, key: string): SpecNode {
       const [a, b] = p as unknown[];
       return [int(a, `${at(f)}[0]`, min, max), int(b, `${at(f)}[1]`, min, max)];
     },
+    ints: (f, min, max, count) => {
+      const p = o[f];
+      if (!Array.isArray(p) || p.length < count[0] || p.length > count[1]) r.fail(at(f), Array.isArray(p) ? `${p.length} values` : p, `a list of ${count[0]} to ${count[1]} integers in [${min}, ${max}]`);
+      // Checked on the line above to be an array; each element is checked as it is read.
+      return (p as unknown[]).map((x, i) => int(x, `${at(f)}[${i}]`, min, max));
+    },
     num: (f, min, max) => {
       const x = r.num(o[f], at(f), min);
       if (x > max) r.fail(at(f), x, `a number in [${min}, ${max}]`);
