@@ -19,11 +19,12 @@ export const clstoken: KindDef<ClsTokenNode> = {
   shape: (n, [x]) => [x[0] + n.shape[0], ...x.slice(1)],
   check: (n, [x]) => (x.length >= 2 && n.shape.slice(1).join() === x.slice(1).join() ? undefined : `puts tokens [${n.shape.join(', ')}] before tokens [${x.join(', ')}]`),
   read: (r) => ({kind: 'clstoken', name: r.name, input: r.value('input'), shape: r.ints('shape', 1, MAX_WIDTH * 4096, [2, MAX_AXES])}),
-  params: (n) => [{suffix: 'weight', role: 'embedding', shape: n.shape, trainable: true}],
+  // PyTorch's layout: [1, k, ...], the batch axis of one it is expanded along.
+  params: (n) => [{suffix: 'weight', role: 'embedding', shape: [1, ...n.shape], trainable: true}],
   onnx(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
-    // [k, ...] broadcast to [N, k, ...]: the batch from the input's shape.
+    // [1, k, ...] expanded to [N, k, ...]: the batch from the input's shape.
     const batch = o.op('Slice', [o.op('Shape', [x]), o.i64([0]), o.i64([1])]);
     const tokens = o.op('Expand', [g.param(`${n.name}.weight`), o.op('Concat', [batch, o.i64(n.shape)], {axis: 0})]);
     g.emit(n, 'Concat', [tokens, x], {axis: 1});
@@ -32,7 +33,7 @@ export const clstoken: KindDef<ClsTokenNode> = {
     const o = g.ops;
     const x = g.value(n.input);
     const shape = g.shape(n.input);
-    const p = g.param(`${n.name}.weight`, n.shape);
+    const p = g.param(`${n.name}.weight`, [1, ...n.shape]);
     const batch = o.op('Slice', [o.op('Shape', [x]), o.i64([0]), o.i64([1])]);
     const tokens = o.op('Expand', [p, o.op('Concat', [batch, o.i64(n.shape)], {axis: 0})]);
     o.op('Concat', [tokens, x], {axis: 1}, n.name);
@@ -41,7 +42,7 @@ export const clstoken: KindDef<ClsTokenNode> = {
       if (gy === undefined) return;
       const [gt, gx] = o.opN('Split', [gy, o.i64([n.shape[0], shape[0]])], 2, {axis: 1});
       if (g.needsGrad(n.input)) g.accumulate(x, gx);
-      g.accumulate(p, o.op('ReduceSum', [gt, o.i64([0])], {keepdims: 0}));
+      g.accumulate(p, o.op('ReduceSum', [gt, o.i64([0])], {keepdims: 1}));
     });
   },
   fromOnnx: {
@@ -58,8 +59,8 @@ export const clstoken: KindDef<ClsTokenNode> = {
         const readers = o.readers();
         const ones = v.slice(1).every((d, i) => d === 1 || d === p.dims[i + 1]);
         if (p.dims.length < 3 || p.dims[0] !== 1 || v.length !== p.dims.length || v[0] !== BATCH || !ones || readers.length !== 1 || readers[0].op !== 'Concat') return why;
-        const name = o.layerName(p.name, 'clstoken');
-        o.tensor(`${name}.weight`, p.dims.slice(1), p.values);
+        const name = o.layerName(o.stateName(0, 'weight') ?? (p.name.startsWith('onnx::') ? undefined : p.name), 'clstoken');
+        o.tensor(`${name}.weight`, p.dims, p.values);
         o.hold('expanded', {name, shape: p.dims.slice(1)}, 0);
         return undefined;
       }

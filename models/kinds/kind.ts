@@ -302,6 +302,8 @@ export interface OnnxNode<N> extends OnnxAttributes {
   pass(value: OnnxValue): void;
   /** Output 0 is a value partway through a pattern this kind maps (see `OnnxHeld`). */
   hold(step: string, value: OnnxValue, count: number): void;
+  /** Output k is a value partway through a pattern this kind maps (one part of a Split). */
+  holdOutput(k: number, step: string, value: OnnxValue, count: number): void;
   /** Input k as a value this kind holds, or undefined. */
   held(k: number): OnnxHeld | undefined;
   /** Whether the node reads a value this kind holds (at any input): the importer gave it the node for that reason. */

@@ -1,4 +1,4 @@
-import {MAX_AXES, MAX_WIDTH, type Attr, type KindDef, type NodeBase, type OnnxConst, type OnnxNode, type Ops, type Pair} from './kind';
+import {MAX_AXES, MAX_WIDTH, type Attr, type KindDef, type NodeBase, type OnnxConst, type OnnxHeld, type OnnxNode, type OnnxValue, type Ops, type Pair} from './kind';
 
 /**
  * The per-sample axes of a value in another order, the batch axis kept first (x.transpose(1, 2) of tokens,
@@ -47,22 +47,57 @@ function forward(o: Ops, n: PermuteNode, x: string, last: (type: string, inputs:
 /** A scalar index constant (an int of no dims), or undefined. */
 const scalar = (c: OnnxConst | undefined): number | undefined => (c?.kind === 'int' && c.dims.length === 0 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
 
-/** Maps a Gather on axis `axis` (of the full value) of index `index` from a value held after a Transpose `perm` (full axes, the batch moved). */
-function gatherFromHeld(o: OnnxNode<PermuteNode>, perm: readonly number[], x: {name: string; shape: readonly number[]}): string | undefined {
-  const why = 'Gather other than one index of a per-sample axis (after a Transpose that moves the batch axis, one that brings it back first)';
-  const index = scalar(o.constant(1));
+/**
+ * Maps the taking of index `index` of axis `at` (of the full value) of a value held after a Transpose `perm` (full
+ * axes, the batch moved): a Gather on that axis, or one part of a Split there squeezed.
+ */
+function takeFromHeld(o: OnnxNode<PermuteNode>, perm: readonly number[], x: OnnxValue, at: number, index: number): string | undefined {
   const rank = perm.length;
-  const axis = o.int('axis', 0);
-  const at = axis < 0 ? axis + rank : axis;
-  if (index === undefined || at < 0 || at >= rank || perm[at] === 0) return why;
+  if (at < 0 || at >= rank || perm[at] === 0) return TAKE;
   const source = perm[at];
   const rest = perm.filter((_, i) => i !== at).map((p) => (p > source ? p - 1 : p));
-  if (rest[0] !== 0) return why;
+  if (rest[0] !== 0) return TAKE;
   const size = x.shape[source - 1];
-  if (index < -size || index >= size) o.fail(`gathers index ${index} of an axis of ${size}`);
+  if (index < -size || index >= size) o.fail(`takes index ${index} of an axis of ${size}`);
   const node: PermuteNode = {kind: 'permute', name: o.layerName(), input: x.name, perm: rest.slice(1).map((p) => p - 1), take: [source - 1, index < 0 ? index + size : index]};
   o.emit(node, [x.shape]);
   return undefined;
+}
+
+const TAKE = 'Gather, Split or Squeeze other than taking one index of a per-sample axis (after a Transpose that moves the batch axis, one that brings it back first)';
+
+/** A held value's step: the Transpose's perm, and for one part of a Split after it the part's index (`2,0,3,1,4/1`). */
+const heldPerm = (step: string): {perm: number[]; part?: number} => {
+  const [perm, part] = step.split('/');
+  return {perm: perm.split(',').map(Number), ...(part !== undefined ? {part: Number(part)} : {})};
+};
+
+/** Maps a node that reads a value this kind holds (after a Transpose that moves the batch axis). */
+function fromHeld(o: OnnxNode<PermuteNode>, held: OnnxHeld): string | undefined {
+  const {perm, part} = heldPerm(held.step);
+  const rank = perm.length;
+  const axisOf = (a: number): number => (a < 0 ? a + rank : a);
+  if (o.op === 'Gather' && part === undefined && o.computed(1) === undefined) {
+    const index = scalar(o.constant(1));
+    return index === undefined ? TAKE : takeFromHeld(o, perm, held.value, axisOf(o.int('axis', 0)), index);
+  }
+  if (o.op === 'Split' && part === undefined) {
+    // q, k, v = qkv (or qkv.unbind(0)): a Split on the moved axis into parts of one, each squeezed.
+    const at = axisOf(o.int('axis', 0));
+    const size = at >= 0 && at < rank && perm[at] !== 0 ? held.value.shape[perm[at] - 1] : 0;
+    const given = o.given(1) ? o.constant(1) : undefined;
+    const sizes = given?.kind === 'int' ? given.values : o.ints('split') ?? Array.from({length: o.outputs}, () => size / o.outputs);
+    if (size === 0 || at !== 0 || o.outputs !== size || sizes.length !== size || sizes.some((v) => v !== 1)) return TAKE;
+    for (let k = 0; k < o.outputs; k++) if (o.outputUsed(k)) o.holdOutput(k, `${perm.join(',')}/${k}`, held.value, 0);
+    return undefined;
+  }
+  if (o.op === 'Squeeze' && part !== undefined) {
+    const given = o.given(1) ? o.constant(1) : undefined;
+    const axes = given?.kind === 'int' ? given.values : o.ints('axes');
+    if (axes?.length !== 1 || typeof axes[0] !== 'number' || axisOf(axes[0]) !== 0) return TAKE;
+    return takeFromHeld(o, perm, held.value, 0, part);
+  }
+  return TAKE;
 }
 
 export const permute: KindDef<PermuteNode> = {
@@ -112,22 +147,23 @@ export const permute: KindDef<PermuteNode> = {
     });
   },
   fromOnnx: {
-    // Transpose after shuffle (a channel shuffle's); Gather of a computed value (a constant's is folded).
-    ops: ['Transpose', 'Gather'],
+    // Transpose after shuffle (a channel shuffle's); Gather of a computed value (a constant's is folded); Squeeze
+    // of one part of a Split (the slice kind's otherwise) after a Transpose that moves the batch axis.
+    ops: ['Transpose', 'Gather', 'Squeeze'],
     map(o) {
       if (o.holding) {
         const held = o.held(0);
-        if (o.op !== 'Gather' || held === undefined || o.computed(1) !== undefined) return 'Transpose that moves the batch axis, read by other than a Gather that brings it back first';
-        return gatherFromHeld(o, held.step.split(',').map(Number), held.value);
+        return held === undefined ? TAKE : fromHeld(o, held);
       }
+      if (o.op === 'Squeeze') return 'Squeeze other than of one part of a Split that takes q, k and v';
       const x = o.input();
       const rank = x.shape.length + 1;
       if (o.op === 'Gather') {
         const index = scalar(o.constant(1));
         const axis = o.int('axis', 0);
         const at = axis < 0 ? axis + rank : axis;
-        if (index === undefined || at < 1 || at >= rank) return 'Gather other than one index of a per-sample axis';
-        return gatherFromHeld(o, Array.from({length: rank}, (_, i) => i), x);
+        if (index === undefined || at < 1 || at >= rank || o.computed(1) !== undefined) return 'Gather other than one index of a per-sample axis';
+        return takeFromHeld(o, Array.from({length: rank}, (_, i) => i), x, at, index);
       }
       const perm = o.ints('perm') ?? Array.from({length: rank}, (_, i) => rank - 1 - i);
       if (perm.length !== rank || new Set(perm).size !== rank || perm.some((p) => p < 0 || p >= rank)) o.fail(`has perm [${perm.join(', ')}] for a value of ${rank} axes`);

@@ -437,6 +437,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       hold: (step, value, count) => {
         vals.set(node.output[0], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
       },
+      holdOutput: (k, step, value, count) => {
+        if (node.output[k] === undefined || node.output[k] === '') here(`has no output ${k}`);
+        vals.set(node.output[k], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
+      },
       held: (k) => {
         const v = ins[k];
         return v?.t === 'held' && v.held.kind === kind ? v.held : undefined;
