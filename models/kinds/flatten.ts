@@ -37,7 +37,8 @@ export const flatten: KindDef<FlattenNode> = {
         const v = to?.kind === 'int' ? to.values : [];
         const first = v[0] === BATCH || (v[0] === 0 && o.int('allowzero', 0) === 0);
         const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
-        if (!flat) return to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]';
+        // Any other Reshape is the reshape kind's, which comes later.
+        if (!flat) return '';
         if (x.shape.length === 1) {
           o.pass(x);
           return undefined;

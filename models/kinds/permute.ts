@@ -64,6 +64,7 @@ function takeFromHeld(o: OnnxNode<PermuteNode>, perm: readonly number[], x: Onnx
   return undefined;
 }
 
+const MOVED = 'Transpose that moves the batch axis other than to take q, k and v (by Gather or Split), as nn.MultiheadAttention\'s export does (it then merges the batch with the heads)';
 const TAKE = 'Gather, Split or Squeeze other than taking one index of a per-sample axis (after a Transpose that moves the batch axis, one that brings it back first)';
 
 /** A held value's step: the Transpose's perm, and for one part of a Split after it the part's index (`2,0,3,1,4/1`). */
@@ -168,7 +169,9 @@ export const permute: KindDef<PermuteNode> = {
       const perm = o.ints('perm') ?? Array.from({length: rank}, (_, i) => rank - 1 - i);
       if (perm.length !== rank || new Set(perm).size !== rank || perm.some((p) => p < 0 || p >= rank)) o.fail(`has perm [${perm.join(', ')}] for a value of ${rank} axes`);
       if (perm[0] !== 0) {
-        // The batch axis moves: only a Gather that brings it back (q, k, v = qkv[0], qkv[1], qkv[2]) may read it.
+        // The batch axis moves: only a Gather or Split that brings it back (q, k, v = qkv[0], qkv[1], qkv[2]) may
+        // read it. nn.MultiheadAttention's export moves it ([T, N, C]) and then merges it with the heads.
+        if (o.readers().some((r) => r.op !== 'Gather' && r.op !== 'Split')) return MOVED;
         o.hold(perm.join(','), x, 0);
         return undefined;
       }
