@@ -37,7 +37,7 @@ export const dense: KindDef<DenseNode> = {
   kind: 'dense',
   inputs: (n) => [n.input],
   shape: (n, [x]) => [...x.slice(0, -1), n.outFeatures],
-  check: (n, [x]) => (x.length < 1 || x[x.length - 1] !== n.inFeatures ? `expects [${n.inFeatures}] features (on its last axis), its input is [${x.join(', ')}]` : undefined),
+  check: (n, [x]) => (x.length < 1 || x[x.length - 1] !== n.inFeatures ? `expects [${n.inFeatures}] features, its input is [${x.join(', ')}]` : undefined),
   read: (r) => ({
     kind: 'dense',
     name: r.name,
