@@ -48,10 +48,11 @@ function forward(o: Ops, n: PermuteNode, x: string, last: (type: string, inputs:
 const scalar = (c: OnnxConst | undefined): number | undefined => (c?.kind === 'int' && c.dims.length === 0 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
 
 /**
- * Maps the taking of index `index` of axis `at` (of the full value) of a value held after a Transpose `perm` (full
- * axes, the batch moved): a Gather on that axis, or one part of a Split there squeezed.
+ * Maps the taking of index `index` of axis `at` (of the full value [N, ...]) from `x` seen through the Transpose
+ * `perm` (full axes: the batch moved, held; the identity for a Gather on `x` itself): a Gather on that axis, or one
+ * part of a Split there squeezed. The rest must have the batch first.
  */
-function takeFromHeld(o: OnnxNode<PermuteNode>, perm: readonly number[], x: OnnxValue, at: number, index: number): string | undefined {
+function takeIndex(o: OnnxNode<PermuteNode>, perm: readonly number[], x: OnnxValue, at: number, index: number): string | undefined {
   const rank = perm.length;
   if (at < 0 || at >= rank || perm[at] === 0) return TAKE;
   const source = perm[at];
@@ -80,7 +81,7 @@ function fromHeld(o: OnnxNode<PermuteNode>, held: OnnxHeld): string | undefined 
   const axisOf = (a: number): number => (a < 0 ? a + rank : a);
   if (o.op === 'Gather' && part === undefined && o.computed(1) === undefined) {
     const index = scalar(o.constant(1));
-    return index === undefined ? TAKE : takeFromHeld(o, perm, held.value, axisOf(o.int('axis', 0)), index);
+    return index === undefined ? TAKE : takeIndex(o, perm, held.value, axisOf(o.int('axis', 0)), index);
   }
   if (o.op === 'Split' && part === undefined) {
     // q, k, v = qkv (or qkv.unbind(0)): a Split on the moved axis into parts of one, each squeezed.
@@ -96,7 +97,7 @@ function fromHeld(o: OnnxNode<PermuteNode>, held: OnnxHeld): string | undefined 
     const given = o.given(1) ? o.constant(1) : undefined;
     const axes = given?.kind === 'int' ? given.values : o.ints('axes');
     if (axes?.length !== 1 || typeof axes[0] !== 'number' || axisOf(axes[0]) !== 0) return TAKE;
-    return takeFromHeld(o, perm, held.value, 0, part);
+    return takeIndex(o, perm, held.value, 0, part);
   }
   return TAKE;
 }
@@ -164,7 +165,7 @@ export const permute: KindDef<PermuteNode> = {
         const axis = o.int('axis', 0);
         const at = axis < 0 ? axis + rank : axis;
         if (index === undefined || at < 1 || at >= rank || o.computed(1) !== undefined) return 'Gather other than one index of a per-sample axis';
-        return takeFromHeld(o, Array.from({length: rank}, (_, i) => i), x, at, index);
+        return takeIndex(o, Array.from({length: rank}, (_, i) => i), x, at, index);
       }
       const perm = o.ints('perm') ?? Array.from({length: rank}, (_, i) => rank - 1 - i);
       if (perm.length !== rank || new Set(perm).size !== rank || perm.some((p) => p < 0 || p >= rank)) o.fail(`has perm [${perm.join(', ')}] for a value of ${rank} axes`);

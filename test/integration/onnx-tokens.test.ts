@@ -9,6 +9,7 @@ import {importOnnx} from '../../onnx/import/index';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readCheckpoint} from '../../src/run/checkpoint';
+import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
@@ -125,5 +126,34 @@ test('what the token kinds do not map is refused by name, nothing written: nn.Mu
       return true;
     });
     assert.ok(!fs.existsSync(out), `${what}: ${out} was written`);
+  }
+});
+
+type State = {config: {spec: {nodes: Record<string, unknown>[]}}};
+
+/** A copy of the imported run whose stored spec `change` rewrote (in the weights file, which holds the run state). */
+function lyingRun(to: string, change: (state: State) => void): string {
+  fs.mkdirSync(to, {recursive: true});
+  const file = path.join(imported, 'weights.safetensors');
+  const {tensors, metadata} = decodeSafetensors(fs.readFileSync(file), file);
+  const state = JSON.parse(metadata['cbp.state']) as State;
+  change(state);
+  fs.writeFileSync(path.join(to, 'weights.safetensors'), encodeSafetensors(tensors, {'cbp.state': JSON.stringify(state)}));
+  return to;
+}
+
+test('a stored spec whose token layers lie is refused on read, naming the field or the layer', () => {
+  const at = (s: State, name: string): Record<string, unknown> => s.config.spec.nodes.find((n) => n.name === name) ?? assert.fail(name);
+  const lies: [string, (s: State) => void, string, RegExp][] = [
+    ['perm', (s) => Object.assign(at(s, '/Transpose'), {perm: [0, 0]}), 'BAD_CHECKPOINT', /layer \/Transpose \(permute\) permutes \[0, 0\] the 2 axes of a value of shape \[32, 16\]/],
+    ['perm type', (s) => Object.assign(at(s, '/Transpose'), {perm: 'swap'}), 'BAD_CHECKPOINT', /config\.spec\.nodes\[2\]\.perm' is "swap", expected a list of 1 to 8 integers in \[0, 7\]/],
+    ['shape', (s) => Object.assign(at(s, '/Reshape'), {shape: [16, 33]}), 'BAD_CHECKPOINT', /layer \/Reshape \(reshape\) reads \[32, 4, 4\] \(512 values per sample\) as \[16, 33\] \(528\)/],
+    ['take', (s) => Object.assign(at(s, '/Gather_1'), {take: [0, 17]}), 'BAD_CHECKPOINT', /layer \/Gather_1 \(permute\) takes index 17 of axis 0 of a value of shape \[17, 32\]/],
+    ['embedding', (s) => Object.assign(at(s, 'pos'), {shape: [16, 32]}), 'BAD_CHECKPOINT', /layer pos \(embed\) adds a tensor of shape \[16, 32\] to a value of shape \[17, 32\]/],
+    ['class tokens', (s) => Object.assign(at(s, 'cls'), {shape: [1, 31]}), 'BAD_CHECKPOINT', /layer cls \(clstoken\) puts tokens \[1, 31\] before tokens \[16, 32\]/],
+  ];
+  for (const [what, change, code, re] of lies) {
+    const dir = lyingRun(path.join(tmp, `lying-${what.replace(/\W/g, '_')}`), change);
+    assert.throws(() => readCheckpoint(dir), (err: unknown) => err instanceof CbpError && err.code === code && re.test(err.message), what);
   }
 });
