@@ -26,10 +26,10 @@ export const flatten: KindDef<FlattenNode> = {
   tfjs: (_n, k, [x]) => k.flatten(x),
   fromOnnx: {
     ops: ['Flatten', 'Reshape'],
+    // ONNX's Flatten is always 2-d: on another axis it merges the batch with other axes (or is 1 × everything).
+    refuses: (node) => (node.op === 'Flatten' && node.int('axis', 1) !== 1 ? 'Flatten on an axis other than 1' : undefined),
     map(o) {
       const x = o.input();
-      // Flatten on a later axis keeps more than one axis per sample: the reshape kind's.
-      if (o.op === 'Flatten' && o.int('axis', 1) !== 1) return 'Flatten on an axis other than 1';
       if (o.op === 'Reshape') {
         // x.view(x.size(0), -1) and the like: to [N, -1] or [N, features] (or [-1, features]).
         const to = o.constant(1);

@@ -2,7 +2,7 @@ import {BATCH, MAX_AXES, MAX_WIDTH, type KindDef, type NodeBase} from './kind';
 
 /**
  * A value of one per-sample shape read as another of as many values, the batch axis kept first: x.flatten(2) of a
- * patch embedding ([C, H, W] → [C, H·W]), x.reshape(N, T, 3, heads, d) of an attention's q, k, v. Its gradient is
+ * patch embedding ([C, H, W] → [C, H·W], which torch writes as a Reshape), x.reshape(N, T, 3, heads, d) of an attention's q, k, v. Its gradient is
  * the upstream gradient read back in the input's shape.
  */
 export interface ReshapeNode extends NodeBase {
@@ -35,30 +35,22 @@ export const reshape: KindDef<ReshapeNode> = {
   },
   fromOnnx: {
     // Registered after flatten and shuffle, which map Reshape to [N, -1] and a channel shuffle's first Reshape.
-    ops: ['Reshape', 'Flatten'],
+    // (ONNX's Flatten is always 2-d: flatten's alone.)
+    ops: ['Reshape'],
     map(o) {
       const x = o.input();
-      let to: number[];
-      if (o.op === 'Flatten') {
-        // Flatten(axis a ≥ 2): [N, d1 … d(a−1), the product of the rest].
-        const axis = o.int('axis', 1);
-        const at = axis < 0 ? axis + x.shape.length + 1 : axis;
-        if (at < 1) return 'Flatten on axis 0 (it merges the batch into the values)';
-        to = [size(x.shape.slice(0, at - 1)), size(x.shape.slice(at - 1))];
-      } else {
-        const c = o.constant(1);
-        if (c?.kind !== 'int') return 'Reshape to a computed shape';
-        const v = c.values;
-        const zeroCopies = o.int('allowzero', 0) === 0;
-        // The batch first: N itself, 0 (a copy of it), or −1 where the rest fixes every other axis.
-        if (v.length < 2 || v.length > MAX_AXES + 1 || v.slice(1).some((d) => d === BATCH)) return 'Reshape that does not keep the batch axis first';
-        const rest = v.slice(1).map((d, i) => (d === 0 && zeroCopies ? x.shape[i] ?? 0 : Number(d)));
-        const infer = rest.filter((d) => d === -1).length;
-        const known = size(rest.filter((d) => d !== -1));
-        const first = v[0] === BATCH || (v[0] === 0 && zeroCopies) || (v[0] === -1 && infer === 0 && known === size(x.shape));
-        if (!first || infer > 1 || rest.some((d) => d < -1 || d === 0) || (infer === 1 && size(x.shape) % known !== 0)) return 'Reshape that does not keep the batch axis first';
-        to = rest.map((d) => (d === -1 ? size(x.shape) / known : d));
-      }
+      const c = o.constant(1);
+      if (c?.kind !== 'int') return 'Reshape to a computed shape';
+      const v = c.values;
+      const zeroCopies = o.int('allowzero', 0) === 0;
+      // The batch first: N itself, 0 (a copy of it), or −1 where the rest fixes every other axis.
+      if (v.length < 2 || v.length > MAX_AXES + 1 || v.slice(1).some((d) => d === BATCH)) return 'Reshape that does not keep the batch axis first';
+      const rest = v.slice(1).map((d, i) => (d === 0 && zeroCopies ? x.shape[i] ?? 0 : Number(d)));
+      const infer = rest.filter((d) => d === -1).length;
+      const known = size(rest.filter((d) => d !== -1));
+      const first = v[0] === BATCH || (v[0] === 0 && zeroCopies) || (v[0] === -1 && infer === 0 && known === size(x.shape));
+      if (!first || infer > 1 || rest.some((d) => d < -1 || d === 0) || (infer === 1 && size(x.shape) % known !== 0)) return 'Reshape that does not keep the batch axis first';
+      const to = rest.map((d) => (d === -1 ? size(x.shape) / known : d));
       if (to.join() === x.shape.join()) o.pass(x);
       else o.emit({kind: 'reshape', name: o.layerName(), input: x.name, shape: to}, [x.shape]);
       return undefined;

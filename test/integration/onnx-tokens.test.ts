@@ -82,7 +82,7 @@ test('the imported ViT trains one ternary epoch with --init on MNIST (ONNX Runti
   assert.ok(!fs.existsSync(path.join(tmp, 'vit-a8.onnx')));
 });
 
-type Msg = {graph: {node: {name: string; op_type: string; input: string[]; attribute?: {name: string; i?: number; type?: number}[]}[]}};
+type Msg = {graph: {node: {name: string; op_type: string; input: string[]; attribute?: {name: string; i?: number; type?: number}[]}[]; initializer: Record<string, unknown>[]}};
 
 /** vit.onnx decoded to plain objects, changed by `change` and encoded again. */
 function mutated(change: (m: Msg) => void): string {
@@ -95,7 +95,7 @@ function mutated(change: (m: Msg) => void): string {
 
 const node = (m: Msg, name: string): Msg['graph']['node'][number] => m.graph.node.find((n) => n.name === name) ?? assert.fail(`no node ${name}`);
 
-test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export, a Softmax on another axis, a Gather of several indices', async () => {
+test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export, a Softmax on another axis, a Gather of several indices, a Reshape that merges the batch, an ONNX Flatten on axis 2 (2-d: it merges the batch too)', async () => {
   const cases: [string, string, RegExp][] = [
     [
       'nn.MultiheadAttention',
@@ -115,6 +115,21 @@ test('what the token kinds do not map is refused by name, nothing written: nn.Mu
         node(m, '/Gather_1').input[1] = '/Constant_7_output_0';
       }),
       /unsupported: Gather other than one index of a per-sample axis \(1 node: \/Gather_1\)/,
+    ],
+    [
+      'a Flatten on axis 2',
+      mutated((m) => {
+        Object.assign(node(m, '/Reshape'), {op_type: 'Flatten', input: ['/patch/Conv_output_0'], attribute: [{name: 'axis', type: 2, i: 2}]});
+      }),
+      /unsupported: Flatten on an axis other than 1 \(1 node: \/Reshape\)/,
+    ],
+    [
+      'a Reshape to [-1, C]',
+      mutated((m) => {
+        m.graph.initializer.push({name: 'merged', dims: [2], data_type: 7, raw_data: Buffer.from(BigInt64Array.of(-1n, 32n).buffer)});
+        node(m, '/blocks/blocks.0/attn/Reshape_1').input[1] = 'merged';
+      }),
+      /unsupported: Reshape that does not keep the batch axis first \(1 node: \/blocks\/blocks\.0\/attn\/Reshape_1\)/,
     ],
   ];
   for (const [what, file, re] of cases) {
