@@ -2,6 +2,7 @@ import type {KindDef, NodeBase, NodeReader} from './kind';
 import {add} from './add';
 import {avgpool} from './avgpool';
 import {batchnorm} from './batchnorm';
+import {groupnorm} from './groupnorm';
 import {conv2d} from './conv2d';
 import {dense} from './dense';
 import {dropout} from './dropout';
@@ -36,6 +37,7 @@ export * from './kind';
 export type {AddNode} from './add';
 export type {AvgPoolNode} from './avgpool';
 export type {BatchNormNode} from './batchnorm';
+export type {GroupNormNode} from './groupnorm';
 export type {Conv2dNode} from './conv2d';
 export type {DenseNode} from './dense';
 export type {DropoutNode} from './dropout';
@@ -71,7 +73,7 @@ export type {MeanNode} from './mean';
  * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
  * maps in it.
  */
-export const KINDS = {conv2d, batchnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
+export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
   clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice,
   reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
 

@@ -128,7 +128,7 @@ const data = (r: ort.InferenceSession.ReturnType, name: string): Float32Array =>
 
 test(`the fixture covers every newer kind (PyTorch ${fixture.torch})`, () => {
   const kinds = new Set(fixture.cases.flatMap((c) => c.nodes.map((n) => n.kind)));
-  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean']) assert.ok(kinds.has(k as SpecNode['kind']), k);
+  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean']) assert.ok(kinds.has(k as SpecNode['kind']), k);
 });
 
 for (const c of fixture.cases) {
@@ -147,7 +147,7 @@ for (const c of fixture.cases) {
 // The kinds inside whole training graphs (src/train/ort/train-graph.ts): each imported fixture of
 // test/fixtures/scripts/make_onnx_fixtures.py takes binary CBP steps on the ONNX Runtime engine, its loss falling
 // on a batch it sees again.
-for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations']) {
+for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations', 'norms']) {
   test(`${name}.onnx imported trains on the ONNX Runtime engine (binary CBP): finite gradients, the loss falls`, async () => {
     const file = path.join(FIXTURES, 'onnx', `${name}.onnx`);
     const {spec} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});
