@@ -53,6 +53,8 @@ export const clstoken: KindDef<ClsTokenNode> = {
       const why = 'Expand of a parameter to the batch other than put before a value\'s tokens (torch.cat([cls.expand(N, -1, -1), x], 1))';
       if (o.op === 'Expand') {
         if (o.holding || o.computed(0) !== undefined) return 'Expand of a computed value';
+        // (An Expand of an integer constant is shape arithmetic cbp does not fold.)
+        if (o.constant(0)?.kind !== 'float') return 'Expand of an integer constant';
         const to = o.constant(1);
         const p = o.param(0, 'class token');
         const v = to?.kind === 'int' ? to.values : [];
