@@ -4,7 +4,7 @@ import {failureOf, isExitRequest} from './failure';
 
 /**
  * Every failure ends with exit code 2 and one code (failureOf): with `--json`, as a small JSON object on stdout,
- * {error: {code, message, exitCode}}, and the same exit code (oclif's own JSON error would exit 1 and carry its whole
+ * {error: {code, message, exitCode[, details]}}, and the same exit code (oclif's own JSON error would exit 1 and carry its whole
  * configuration, local paths included); without, as oclif prints an error, without the help text it adds to parse
  * errors. `CBP_DEBUG=1` shows the stack of an error cbp did not foresee.
  */

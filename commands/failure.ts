@@ -1,4 +1,4 @@
-import {CbpError, type ErrorCode} from '../src/index';
+import {CbpError, type ErrorCode, type ErrorDetails} from '../src/index';
 import {nearest} from './suggest';
 
 /** A failed command as it is reported: one code, a message of a few lines, and the exit code (2, always). */
@@ -6,6 +6,8 @@ export interface Failure {
   readonly code: ErrorCode;
   readonly message: string;
   readonly exitCode: number;
+  /** What the error carries beyond its message (every node an import refused), for `--json`. */
+  readonly details?: ErrorDetails;
 }
 
 /** What a failure report needs to know of the command that failed. */
@@ -72,7 +74,7 @@ export function failureOf(err: unknown, cmd: FailedCommand): Failure {
   if (err instanceof CbpError) {
     const fromFlag = OCLIF_PARSING.test(err.message);
     const message = err.message.replace(OCLIF_PARSING, '').replace(OCLIF_HINT, '');
-    return {code: err.code, message: fromFlag ? message + seeHelp : message, exitCode: EXIT_FAILURE};
+    return {code: err.code, message: fromFlag ? message + seeHelp : message, exitCode: EXIT_FAILURE, ...(err.details !== undefined ? {details: err.details} : {})};
   }
   if (isOclifError(err)) {
     const {code, message} = parseFailure(err, cmd);

@@ -57,6 +57,11 @@ export class GraphBuilder implements Ops {
     return this.constant(`i64t:${key}`, () => ({dims: [...shape], data_type: DataType.INT64, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength)}));
   }
 
+  /** A float32 constant of any shape, shared under `key` (which must determine the values). */
+  f32Table(key: string, shape: readonly number[], values: Float32Array): string {
+    return this.constant(`f32t:${key}`, () => ({dims: [...shape], data_type: DataType.FLOAT, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength)}));
+  }
+
   /** A float32 constant: a scalar, or `shape` filled with the value. */
   f32(value: number, shape: readonly number[] = []): string {
     const n = shape.reduce((a, b) => a * b, 1);

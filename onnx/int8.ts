@@ -266,8 +266,14 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
   const points = new Map<string, PointRule>();
   const input = g.input[0].name;
   if (!onlyFloatLayers(input)) points.set(input, {kind: 'calibrated', nonNegative: false});
+  // Shape arithmetic (a resize's output size: Shape, Slice, Concat of a value's shape) carries integers, no activation.
+  const shapeValues = new Set<string>();
   for (const n of nodes) {
     const t = n.output[0];
+    if (n.op_type === 'Shape' || (n.input.some((i) => shapeValues.has(i)) && n.input.every((i) => i === '' || shapeValues.has(i) || inits.has(i)))) {
+      shapeValues.add(t);
+      continue;
+    }
     if (outputs.has(t) || fusedActivation(t) || onlyFloatLayers(t)) continue;
     const floor = activationFloor(n, inits);
     // The input's zero-channel padding runs on its bytes (writeInt8), with the input's parameters.

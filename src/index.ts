@@ -22,7 +22,7 @@ export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';
 export {serve, type ServeOptions, type Served} from './app/serve/server';
-export {CbpError, ERROR_CODES, type ErrorCode} from './core/errors';
+export {CbpError, ERROR_CODES, type ErrorCode, type ErrorDetails} from './core/errors';
 export {terminalSafe} from './core/shown';
 export {checkChoice, checkNumber} from './core/checks';
 export type {Tensor32, Weights} from './core/weights';

@@ -52,15 +52,16 @@ export const clstoken: KindDef<ClsTokenNode> = {
     map(o) {
       const why = 'Expand of a parameter to the batch other than put before a value\'s tokens (torch.cat([cls.expand(N, -1, -1), x], 1))';
       if (o.op === 'Expand') {
-        if (o.holding || o.computed(0) !== undefined) return 'Expand of a computed value';
-        // (An Expand of an integer constant is shape arithmetic cbp does not fold.)
-        if (o.constant(0)?.kind !== 'float') return 'Expand of an integer constant';
+        // An Expand of a computed value, or of an integer constant (shape arithmetic cbp does not fold), is nothing
+        // to this kind either.
+        if (o.holding || o.computed(0) !== undefined || o.constant(0)?.kind !== 'float') return '';
         const to = o.constant(1);
         const p = o.param(0, 'class token');
         const v = to?.kind === 'int' ? to.values : [];
         const readers = o.readers();
         const ones = v.slice(1).every((d, i) => d === 1 || d === p.dims[i + 1]);
-        if (p.dims.length < 3 || p.dims[0] !== 1 || v.length !== p.dims.length || v[0] !== BATCH || !ones || readers.length !== 1 || readers[0].op !== 'Concat') return why;
+        // Any other Expand is nothing to this kind (listed as an Expand).
+        if (p.dims.length < 3 || p.dims[0] !== 1 || v.length !== p.dims.length || v[0] !== BATCH || !ones || readers.length !== 1 || readers[0].op !== 'Concat') return '';
         const name = o.layerName(o.stateName(0, 'weight') ?? (p.name.startsWith('onnx::') ? undefined : p.name), 'clstoken');
         o.tensor(`${name}.weight`, p.dims, p.values);
         o.hold('expanded', {name, shape: p.dims.slice(1)}, 0);

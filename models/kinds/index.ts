@@ -18,12 +18,14 @@ import {leakyrelu} from './leakyrelu';
 import {elu} from './elu';
 import {prelu} from './prelu';
 import {gelu} from './gelu';
+import {layernorm} from './layernorm';
 import {mul} from './mul';
 import {pad} from './pad';
 import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
 import {sigmoid} from './sigmoid';
 import {slice} from './slice';
+import {resize} from './resize';
 import {reshape} from './reshape';
 import {permute} from './permute';
 import {matmul} from './matmul';
@@ -53,12 +55,14 @@ export type {LeakyReluNode} from './leakyrelu';
 export type {EluNode} from './elu';
 export type {PReluNode} from './prelu';
 export type {GeluNode} from './gelu';
+export type {LayerNormNode} from './layernorm';
 export type {MulNode} from './mul';
 export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
 export type {SliceNode} from './slice';
+export type {ResizeNode} from './resize';
 export type {ReshapeNode} from './reshape';
 export type {PermuteNode} from './permute';
 export type {MatMulNode} from './matmul';
@@ -71,11 +75,11 @@ export type {MeanNode} from './mean';
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
  * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
- * maps in it.
+ * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, mul, concat, pad, reducemean, shuffle, slice,
-  reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice,
+  resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

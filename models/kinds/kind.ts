@@ -24,8 +24,10 @@ export interface WeightLayer extends NodeBase {
 }
 
 /**
- * `slope`: a PReLU's learned slope; `embedding`: a learned tensor a token model adds or prepends to its tokens (a
- * position embedding, a class token). Both train without weight decay and are never constrained.
+ * `bn_weight`, `bn_bias`: a normalisation's learned scale and shift (batch norm, layer norm: 1 and 0 when fresh, trained
+ * without weight decay, never constrained). `slope`: a PReLU's learned slope; `embedding`: a learned tensor a token
+ * model adds or prepends to its tokens (a position embedding, a class token). Both train without weight decay and are
+ * never constrained.
  */
 export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope' | 'embedding';
 
@@ -52,6 +54,8 @@ export interface Ops {
   i64(values: readonly number[]): string;
   /** An int64 constant of any shape, shared under `key` (which must determine the values). */
   i64Table(key: string, shape: readonly number[], values: BigInt64Array): string;
+  /** A float32 constant of any shape, shared under `key` (which must determine the values): a resize's matrices. */
+  f32Table(key: string, shape: readonly number[], values: Float32Array): string;
   /** A float32 constant: a scalar, or `shape` filled with the value. */
   f32(value: number, shape?: readonly number[]): string;
   f32Vector(values: readonly number[]): string;
@@ -174,6 +178,8 @@ export interface NodeReader {
   flag(key: string): boolean;
   /** Whether the node has the field (optional fields, added to a kind after specs were stored without them). */
   has(key: string): boolean;
+  /** One of `words` (a mode an ONNX attribute names, e.g. a Resize's coordinate transformation). */
+  word<W extends string>(key: string, words: readonly W[]): W;
 }
 
 /** The symbolic batch size in a constant the importer folded: Shape of [N, C, H, W] gives [N, C, H, W] with N unknown. */
@@ -204,7 +210,7 @@ export interface OnnxHeld {
   readonly step: string;
   /** The computed value the pattern started from. */
   readonly value: OnnxValue;
-  /** A count the kind keeps with it (a channel shuffle's groups). */
+  /** A number the kind keeps with it (a channel shuffle's groups; a layer norm's count of axes, later its ε). */
   readonly count: number;
 }
 
@@ -308,7 +314,10 @@ export interface OnnxNode<N> extends OnnxAttributes {
   held(k: number): OnnxHeld | undefined;
   /** Whether the node reads a value this kind holds (at any input): the importer gave it the node for that reason. */
   readonly holding: boolean;
-  /** The node of this kind made from the ONNX node whose first output is input k, or undefined. */
+  /**
+   * The node of this kind made from the ONNX node whose first output is input k, or passed on by one (`pass` of the
+   * node's value: a MatMul's bias, a layer norm's weight; `op` is then the op that passed it), or undefined.
+   */
   made(k: number): OnnxMade<N> | undefined;
   /**
    * The nodes the graph's output needs that read output 0, each once, ahead of the walk: a kind that would start a
@@ -329,7 +338,10 @@ export interface OnnxNode<N> extends OnnxAttributes {
 export interface OnnxImport<N> {
   /** The ONNX operators (default domain) the kind maps. */
   readonly ops: readonly string[];
-  /** Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are unknown). */
+  /**
+   * Why a node of one of these ops is not mapped, from its attributes alone (judged also where its inputs are
+   * unknown). An op several kinds claim is refused so only when each of them refuses it.
+   */
   refuses?(node: OnnxAttributes): string | undefined;
   /**
    * Maps the node onto this kind; returns why it does not, or undefined when it did. '' says the node is nothing to

@@ -39,6 +39,9 @@ export const mean: KindDef<MeanNode> = {
     ops: ['ReduceMean'],
     map(o) {
       const x = o.input();
+      // x − mean (a Sub reads it) is LayerNorm's start, mapped only whole by the layernorm kind; no kind maps that
+      // Sub alone, so such a mean is left to layernorm's reason, which names what the pattern lacks.
+      if (o.readers().some((r) => r.op === 'Sub')) return '';
       const rank = x.shape.length + 1;
       const given = o.given(1) ? o.constant(1) : undefined;
       const axes = given?.kind === 'int' ? given.values : o.ints('axes');

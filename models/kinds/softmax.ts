@@ -33,6 +33,8 @@ export const softmax: KindDef<SoftmaxNode> = {
   },
   fromOnnx: {
     ops: ['Softmax'],
+    // Axis 0 is the batch, whatever the rank: never one sample's values.
+    refuses: (node) => (node.int('axis', -1) === 0 ? 'Softmax over the batch axis' : undefined),
     map(o) {
       const x = o.input();
       const rank = x.shape.length + 1;

@@ -5,13 +5,14 @@ import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './cons
 
 /**
  * Shape arithmetic folded at import: what torch.onnx.export writes around `x.view(x.size(0), -1)` and the like
- * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, ConstantOfShape, and Add, Mul, Reshape, Slice, Transpose of
- * constants, Constant: nn.ZeroPad2d's pads are computed by such a chain; Equal and Where: the shape of
- * `cls.expand(N, -1, -1)`; Pow: an attention's `d ** -0.5`). Each op here computes a constant
+ * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, ConstantOfShape, Floor, and Add, Mul, Reshape, Slice, Transpose of
+ * constants, Constant: nn.ZeroPad2d's pads are computed by such a chain; F.interpolate's output size with
+ * recompute_scale_factor by Shape, Gather, Cast, Mul, Floor, Unsqueeze, Concat of floats and Cast to int64; Equal and
+ * Where: the shape of `cls.expand(N, -1, -1)`; Pow: an attention's `d ** -0.5`). Each op here computes a constant
  * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
  * spec keeps only what trains.
  */
-export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Equal', 'Where', 'Pow'] as const;
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Floor', 'Equal', 'Where', 'Pow'] as const;
 
 export interface FoldInput {
   /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
@@ -73,6 +74,11 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
     }
     case 'Concat': {
       const parts = inputs.map((x) => x?.value);
+      if (parts.length > 0 && parts.length <= 64 && parts.every((p) => p?.kind === 'float' && p.dims.length === 1)) {
+        const floats: number[] = [];
+        for (const p of parts) if (p?.kind === 'float') floats.push(...p.values);
+        return floats.length > MAX_INT_ELEMENTS ? undefined : {kind: 'float', dims: [floats.length], values: Float32Array.from(floats)};
+      }
       if (parts.length === 0 || parts.some((p) => p?.kind !== 'int' || p.dims.length !== 1)) return undefined;
       const values: Elem[] = [];
       for (const p of parts) if (p?.kind === 'int') values.push(...p.values);
@@ -122,6 +128,10 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
         values.push(v);
       }
       return ints(values, dims);
+    }
+    case 'Floor': {
+      const data = c(0);
+      return data?.kind === 'float' ? {kind: 'float', dims: data.dims, values: data.values.map(Math.floor)} : undefined;
     }
     case 'Equal': {
       // Integers only; the symbolic batch size equals itself and no number below 1 (it is at least 1).

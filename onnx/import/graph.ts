@@ -7,6 +7,7 @@ import {MAX_IMPORT_SIDE, type KindDef, type OnnxAhead, type OnnxAttributes, type
 import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
+import {refusalMessage, type RefusedNode} from './refusal';
 
 /** The opsets of the default domain the importer reads: what torch.onnx.export writes from 1.8 to 2.x. */
 export const MIN_OPSET = 11;
@@ -113,13 +114,11 @@ function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefin
   const domain = node.domain ?? '';
   if (domain !== '' && domain !== 'ai.onnx') return shown(`${domain}.${node.op_type}`, 40);
   if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return shown(node.op_type, 40);
-  // The kinds that claim the op judge its attributes (the first reason given is the node's).
+  // The kinds that claim the op judge its attributes: refused when each of them refuses it (as `map` is), for the
+  // first one's reason (a ReduceMean over the last axis is no global average pool, but may be a layer norm's).
   const attributes = attributesOf(node, used);
-  for (const {by} of CLAIMS.get(node.op_type) ?? []) {
-    const why = by.refuses?.(attributes);
-    if (why !== undefined) return why;
-  }
-  return undefined;
+  const reasons = (CLAIMS.get(node.op_type) ?? []).map(({by}) => by.refuses?.(attributes));
+  return reasons.every((why) => why !== undefined) ? reasons[0] : undefined;
 }
 
 /**
@@ -273,11 +272,11 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       return {...attributesOf(n, used), inputNames: [...n.input], output: n.output[0] ?? '', readers: () => ahead(n.output[0])};
     });
 
-  const refused = new Map<string, string[]>();
-  /** Nodes that read a refused node's output, by op type: what they would do cannot be judged without it. */
-  const unjudged = new Map<string, number>();
+  /** The nodes refused (with their reason) and those that read a refused node's output (what they would do cannot be judged without it). */
+  const refused: RefusedNode[] = [];
+  const refusedNode = (node: NodeMsg, reason?: string): RefusedNode => ({name: node.name || node.output[0] || '(unnamed)', op: node.op_type, module: modulePath(node.name), ...(reason !== undefined ? {reason} : {})});
   const refuse = (label: string, node: NodeMsg): void => {
-    refused.set(label, [...(refused.get(label) ?? []), node.name || node.output[0] || '(unnamed)']);
+    refused.push(refusedNode(node, label));
   };
   const nodes: SpecNode[] = [];
   const weights: Weights = new Map();
@@ -333,11 +332,11 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     const node = g.node[i];
     const ins = node.input.map((v) => (v === '' ? undefined : vals.get(v)));
     // Every node is judged, also past one refused: the error lists them all. What reads a refused node's output
-    // is judged by its own op and attributes only (its input has no shape), and fold-only ops are then refused
-    // as reading computed values.
-    const label = unsupported(node, used) ?? (ins.some((v) => v?.t === 'poison') && FOLDS.has(node.op_type) && node.op_type !== 'Constant' && !CLAIMS.has(node.op_type) ? `${node.op_type} of computed values` : undefined);
+    // is judged by its own op and attributes only (its input has no shape): the shape arithmetic after it too (a
+    // Shape of it would fold, were its shape known), so that a refusal names what is missing, not what follows.
+    const label = unsupported(node, used);
     if (label !== undefined) refuse(label, node);
-    else if (ins.some((v) => v?.t === 'poison')) unjudged.set(node.op_type, (unjudged.get(node.op_type) ?? 0) + 1);
+    else if (ins.some((v) => v?.t === 'poison')) refused.push(refusedNode(node));
     if (label !== undefined || ins.some((v) => v?.t === 'poison')) {
       for (const o of node.output) vals.set(o, {t: 'poison'});
       continue;
@@ -366,9 +365,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       vals.set(node.output[0], ins[0]);
       continue;
     }
-    // A value partway through a pattern counts as computed (a Gather that takes q, k or v after a Transpose).
+    // Computed: a layer's value, or one partway through a pattern (a layer norm's x − mean and √(variance + ε), a
+    // Gather that takes q, k or v after a Transpose).
     const anyDyn = ins.some((v) => v?.t === 'dyn' || v?.t === 'held');
-    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Gather) goes to the kinds.
+    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Sub, Gather) goes to the kinds.
     if ((FOLDS.has(op) && !(anyDyn && CLAIMS.has(op))) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
@@ -433,6 +433,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       },
       pass: (value) => {
         vals.set(node.output[0], {t: 'dyn', name: value.name, shape: value.shape});
+        // Passing on the node made from an input (a MatMul's bias, a layer norm's weight added to it): what reads
+        // this output finds it with `made`, as passed on by this node's op.
+        const from = node.input.map((v) => madeFrom.get(v)).find((m) => m !== undefined && nodes[m.index]?.name === value.name);
+        if (from !== undefined) madeFrom.set(node.output[0], {index: from.index, op: node.op_type});
       },
       hold: (step, value, count) => {
         vals.set(node.output[0], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
@@ -512,7 +516,18 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     }
   }
 
-  if (refused.size > 0) fail(`cannot import this model; ${refusal(refused, unjudged)}; nothing was written`, 'UNSUPPORTED_ONNX');
+  if (refused.some((n) => n.reason !== undefined)) {
+    // The op types of each module's nodes, for what layer the refused ones look like.
+    const moduleOps = new Map<string, Set<string>>();
+    for (const i of order) {
+      const m = modulePath(g.node[i].name);
+      if (m !== undefined) moduleOps.set(m, (moduleOps.get(m) ?? new Set()).add(g.node[i].op_type));
+    }
+    const head = `${file}: cannot import this model; `;
+    const tail = `cbp maps ${MAPPED_OPS.join(', ')} and folds constant shape arithmetic (${FOLD_OPS.join(', ')})`;
+    const {message, details} = refusalMessage(refused, moduleOps, tail, head.length + '; nothing was written'.length);
+    throw new CbpError(`${head}${message}; nothing was written`, 'UNSUPPORTED_ONNX', details);
+  }
   const out = vals.get(outputName);
   if (out?.t !== 'dyn' || out.name === INPUT) return fail(`the output ${quoted(outputName)} is not computed from the input by a layer`);
   if (out.shape.length !== 1) fail(`the output ${quoted(outputName)} has per-image shape [${out.shape.join(', ')}]; cbp imports classifiers whose output is [N, classes]`, 'UNSUPPORTED_ONNX');
@@ -536,28 +551,6 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     );
   }
   return {spec, weights, sources, warnings, needed, input: input.name, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
-}
-
-/** The most characters the list of unsupported nodes takes in a message; the groups past it are counted. */
-const MAX_REFUSAL = 1500;
-
-/**
- * Every unsupported node in one message of bounded length: grouped by what is unsupported, a few names per group
- * with the count; then the nodes that read their outputs, counted by op type; then what cbp maps.
- */
-function refusal(refused: ReadonlyMap<string, readonly string[]>, unjudged: ReadonlyMap<string, number>): string {
-  const groups = [...refused].map(([label, names]) => `${label} (${names.length} node${names.length > 1 ? 's' : ''}: ${listed(names, 3, (n) => shown(String(n), 60))})`);
-  let text = '';
-  let shownGroups = 0;
-  for (const group of groups) {
-    if (shownGroups > 0 && text.length + group.length > MAX_REFUSAL) break;
-    text += `${shownGroups > 0 ? '; ' : ''}${group}`;
-    shownGroups++;
-  }
-  if (shownGroups < groups.length) text += `; and ${groups.length - shownGroups} more kinds of unsupported node`;
-  const after = [...unjudged].map(([op, n]) => `${shown(op, 40)} ×${n}`);
-  const reading = after.length === 0 ? '' : `; not judged, as they read values of those nodes: ${listed(after, 12, String)}`;
-  return `unsupported: ${text}${reading}. cbp maps ${MAPPED_OPS.join(', ')} and folds constant shape arithmetic (${FOLD_OPS.join(', ')})`;
 }
 
 /**

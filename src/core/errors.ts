@@ -50,9 +50,15 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * What an error carries for programs beside its message, where the message can only summarise (`--json` prints it
+ * as `error.details`): plain JSON values, names from files already made safe to show.
+ */
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
 /** The project's own error: every message names the flag, file or key, the value and what was expected. */
 export class CbpError extends Error {
-  constructor(message: string, readonly code: ErrorCode = 'CBP_ERROR') {
+  constructor(message: string, readonly code: ErrorCode = 'CBP_ERROR', readonly details?: ErrorDetails) {
     super(message);
     this.name = 'CbpError';
   }

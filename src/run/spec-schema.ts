@@ -72,6 +72,11 @@ function readNodeAt(r: StateReader, v: unknown, key: string): SpecNode {
       return x;
     },
     flag: (f) => r.bool(o[f], at(f)),
+    word: (f, words) => {
+      const x = r.str(o[f], at(f));
+      const found = words.find((w) => w === x);
+      return found ?? r.fail(at(f), x, `one of ${words.join(', ')}`);
+    },
     has: (f) => Object.prototype.hasOwnProperty.call(o, f) && o[f] !== undefined,
   };
   return readNode(kind, reader);

@@ -20,8 +20,8 @@ import {assertClose} from '../unit/cbp/torch-fixture';
 /**
  * Each newer node kind's training-graph forward and backward (models/kinds/*.ts `train`) and its inference ONNX
  * (`onnx`) against PyTorch's forward and autograd (test/fixtures/scripts/make_kind_grads.py): the kinds' own
- * nodes, fed the fixture's inputs, learned parameters (PReLU's slope, a dense layer's weight and bias on tokens, an
- * embedding) and a random upstream gradient, run in ONNX
+ * nodes, fed the fixture's inputs, learned parameters (PReLU's slope, LayerNorm's weight and bias, a dense layer's
+ * weight and bias on tokens, an embedding) and a random upstream gradient, run in ONNX
  * Runtime; the input and parameter gradients and the outputs must match within 1e-5 of the largest value.
  */
 
@@ -128,7 +128,7 @@ const data = (r: ort.InferenceSession.ReturnType, name: string): Float32Array =>
 
 test(`the fixture covers every newer kind (PyTorch ${fixture.torch})`, () => {
   const kinds = new Set(fixture.cases.flatMap((c) => c.nodes.map((n) => n.kind)));
-  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean']) assert.ok(kinds.has(k as SpecNode['kind']), k);
+  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'resize', 'layernorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean']) assert.ok(kinds.has(k as SpecNode['kind']), k);
 });
 
 for (const c of fixture.cases) {
@@ -147,7 +147,7 @@ for (const c of fixture.cases) {
 // The kinds inside whole training graphs (src/train/ort/train-graph.ts): each imported fixture of
 // test/fixtures/scripts/make_onnx_fixtures.py takes binary CBP steps on the ONNX Runtime engine, its loss falling
 // on a batch it sees again.
-for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations', 'norms']) {
+for (const name of ['mobile_se', 'mobile_se14', 'fire_concat', 'shuffle_chunk', 'activations', 'norms', 'layernorm', 'layernorm17', 'layernorm2d']) {
   test(`${name}.onnx imported trains on the ONNX Runtime engine (binary CBP): finite gradients, the loss falls`, async () => {
     const file = path.join(FIXTURES, 'onnx', `${name}.onnx`);
     const {spec} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});

@@ -1,0 +1,140 @@
+import {test} from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {CbpError} from '../../src/core/errors';
+import {importOnnx} from '../../onnx/import/index';
+import {MAX_REFUSAL_MESSAGE} from '../../onnx/import/refusal';
+import {ModelProto} from '../../onnx/schema';
+import {FIXTURES} from '../helpers';
+import {cbp, errorText} from '../cli';
+
+/**
+ * The refusal of a model cbp cannot import, in PyTorch's words (onnx/import/refusal.ts): the unsupported nodes
+ * grouped by the module path in their names, modules alike counted together and named by the layer they look like,
+ * the whole message under MAX_REFUSAL_MESSAGE characters whatever the model, every node in `--json`'s details.
+ * Models: torchvision's VisionTransformer and SwinTransformer at a small size (test/fixtures/onnx/refusal_*.onnx from
+ * make_onnx_fixtures.py), and one written here with hundreds of unsupported nodes.
+ */
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-refusal-'));
+const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
+
+interface Listed {
+  readonly node: string;
+  readonly op: string;
+  readonly module: string | null;
+  readonly reason?: string;
+}
+interface JsonRefusal {
+  readonly error: {readonly code: string; readonly message: string; readonly exitCode: number; readonly details: {readonly unsupported: Listed[]; readonly notJudged: Listed[]}};
+}
+
+/** `cbp import FILE --json`, refused: the error object. */
+function refusedJson(file: string, out: string): JsonRefusal['error'] {
+  const r = cbp(['import', file, '--out', out, '--json']);
+  assert.equal(r.status, 2, r.stderr);
+  // The shape --json gives a refusal (commands/base.ts); each field used is asserted on below.
+  const {error} = JSON.parse(r.stdout) as JsonRefusal;
+  assert.equal(error.code, 'UNSUPPORTED_ONNX');
+  assert.ok(!fs.existsSync(out));
+  return error;
+}
+
+test('a small torchvision ViT is refused by layer: its nn.MultiheadAttention named, under 2,000 characters, all before it mapped (patches, class token, position embedding, LayerNorm), what reads it only not judged; --json lists every node', () => {
+  const error = refusedJson(fixture('refusal_vit'), path.join(tmp, 'vit'));
+  const m = error.message;
+  assert.ok(m.length < MAX_REFUSAL_MESSAGE, `${m.length} characters`);
+  // The token kinds map the patches' Reshape to tokens, the class token's Expand and Concat, the position embedding
+  // and the first LayerNorm; the first attention's Transpose of the batch and token axes is where cbp stops.
+  assert.match(m, /unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused Transpose that moves the batch axis other than to take q, k and v \(by Gather or Split\), as nn\.MultiheadAttention's export does \(it then merges the batch with the heads\) \(1 node: \/encoder\/layers\/encoder_layer_0\/self_attention\/Transpose\); not judged, as they read values of those nodes: /);
+  assert.match(m, /\. cbp maps Conv, .*; nothing was written$/);
+  // nn.LayerNorm at opset 13 (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add) in ln_1, ln_2 of each layer
+  // and the encoder's ln: a pattern cbp maps; those after the attention read its refused values, so not judged and
+  // named in no group.
+  assert.doesNotMatch(m.slice(0, m.indexOf('not judged')), /LayerNorm|ReduceMean|Pow|Sqrt/);
+  const {unsupported, notJudged} = error.details;
+  assert.deepEqual(unsupported.map((n) => n.node), ['/encoder/layers/encoder_layer_0/self_attention/Transpose']);
+  const inLayerNorm = (n: Listed): boolean => n.module?.endsWith('.ln_1') === true || n.module?.endsWith('.ln_2') === true || n.module === 'encoder.ln';
+  assert.equal(notJudged.filter(inLayerNorm).length, 4 * 9);
+  assert.ok(!notJudged.some((n) => n.module === 'encoder.layers.encoder_layer_0.ln_1'), 'the first LayerNorm maps');
+  assert.ok(notJudged.some((n) => n.node === '/encoder/layers/encoder_layer_0/ln_2/ReduceMean' && n.op === 'ReduceMean' && n.reason === undefined));
+  // What reads a refused value is listed apart, with no reason: the attention's MatMuls, the MLP's GELU.
+  assert.ok(notJudged.some((n) => n.op === 'MatMul' && n.module === 'encoder.layers.encoder_layer_0.self_attention' && n.reason === undefined));
+  assert.ok(notJudged.some((n) => n.op === 'Erf' && n.module === 'encoder.layers.encoder_layer_1.mlp.1'));
+  // Without --json, the same one line.
+  const r = cbp(['import', fixture('refusal_vit'), '--out', path.join(tmp, 'vit-text')]);
+  assert.equal(r.status, 2);
+  assert.match(errorText(r.stderr), /refusal_vit\.onnx: cannot import this model; unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused Transpose that moves the batch axis/);
+});
+
+test('a small torchvision Swin Transformer (hundreds of nodes) is refused in under 2,000 characters, by layer', () => {
+  const error = refusedJson(fixture('refusal_swin'), path.join(tmp, 'swin'));
+  const m = error.message;
+  assert.ok(m.length < MAX_REFUSAL_MESSAGE, `${m.length} characters`);
+  // The shifted windows' masks compute with Mod (x % window), in each attention and in the patch merging; the stem's
+  // Permute to channels-last, the LayerNorms and the Softmax map (the token kinds, layernorm).
+  assert.match(m, /unsupported: attention in 2 modules \(features\.1\.0\.attn, features\.3\.0\.attn\): refused Mod ×8; Mod \(2 nodes: \/features\/features\.2\/Mod, \/features\/features\.2\/Mod_1\); not judged/);
+  const {unsupported, notJudged} = error.details;
+  assert.ok(unsupported.every((n) => n.op === 'Mod'), JSON.stringify(unsupported));
+  assert.ok(!unsupported.some((n) => /(^features\.0\.2$|\.norm\d?$)/.test(n.module ?? '')), 'a LayerNorm refused');
+  assert.ok(notJudged.some((n) => n.module === 'features.1.0.norm2' && n.op === 'Pow'));
+  assert.ok(unsupported.length + notJudged.length >= 250, `${unsupported.length} + ${notJudged.length} nodes listed`);
+  for (const n of [...unsupported, ...notJudged]) assert.ok(n.node !== '' && n.op !== '', JSON.stringify(n));
+});
+
+/**
+ * A 1×4×4 classifier whose body is `blocks` blocks, each a module with an op of its own kind (Custom<i>), a
+ * LayerNormalization and a Softmax (over the batch) beside a MatMul: hundreds of unsupported nodes in hundreds of modules.
+ */
+function manyBlocks(blocks: number): string {
+  const tensor = (n: string, dims: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.1).buffer)});
+  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
+  const node: object[] = [{name: '/stem/Conv', op_type: 'Conv', input: ['input', 'stem.weight'], output: ['x0'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]}];
+  for (let i = 0; i < blocks; i++) {
+    const p = `/blocks/blocks.${i}`;
+    node.push(
+      {name: `${p}/act/Custom`, op_type: `Custom${i}`, input: [`x${i}`], output: [`c${i}`]},
+      // Its Mean output read on: refused on its attributes, whatever its input.
+      {name: `${p}/norm/LayerNormalization`, op_type: 'LayerNormalization', input: [`c${i}`, 'stem.weight'], output: [`n${i}`, `m${i}`]},
+      {name: `${p}/attn/MatMul`, op_type: 'MatMul', input: [`n${i}`, `m${i}`], output: [`s${i}`]},
+      // Over the batch axis: refused on its attributes, whatever its input.
+      {name: `${p}/attn/Softmax`, op_type: 'Softmax', input: [`s${i}`], output: [`x${i + 1}`], attribute: [{name: 'axis', type: 2, i: 0}]},
+    );
+  }
+  node.push(
+    {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: [`x${blocks}`], output: ['p']},
+    {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
+    {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
+  );
+  const graph = {name: 'blocks', node, initializer: [tensor('stem.weight', [2, 1, 1, 1]), tensor('fc.weight', [3, 2]), tensor('fc.bias', [3])], input: [vi('input', ['N', 1, 4, 4])], output: [vi('logits', ['N', 3])]};
+  const file = path.join(tmp, `blocks${blocks}.onnx`);
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
+  return file;
+}
+
+test('hundreds of unsupported nodes in hundreds of modules: modules alike counted together, groups past the budget counted, every node in the error\'s details', async () => {
+  const out = path.join(tmp, 'blocks');
+  await assert.rejects(importOnnx({file: manyBlocks(300), out}), (err: unknown) => {
+    assert.ok(err instanceof CbpError && err.code === 'UNSUPPORTED_ONNX', String(err));
+    const m = err.message;
+    assert.ok(m.length < MAX_REFUSAL_MESSAGE, `${m.length} characters`);
+    // Every block's attention is one group, then its LayerNormalization (whose reason names the layer: no look added) …
+    assert.match(m, /unsupported: attention in 300 modules \(blocks\.0\.attn, blocks\.1\.attn, blocks\.2\.attn, … \(300 in all\)\): refused Softmax over the batch axis ×300; /);
+    assert.match(m, /; LayerNormalization whose Mean or InvStdDev outputs feed other nodes ×300 in 300 modules \(blocks\.0\.norm, blocks\.1\.norm, blocks\.2\.norm, … \(300 in all\)\); Custom0 \(1 node: \/blocks\/blocks\.0\/act\/Custom\); /);
+    // … the 300 different ops, each in its own module, are too many to show: counted, with the whole count.
+    assert.match(m, /; and \d+ more groups of unsupported nodes \(900 in all; --json lists every node\); not judged/);
+    // What onnx/import/refusal.ts puts in the details; the lengths and entries are asserted on below.
+    const details = err.details as {unsupported: Listed[]; notJudged: Listed[]} | undefined;
+    assert.equal(details?.unsupported.length, 900);
+    assert.equal(details.notJudged.length, 300 + 3);
+    assert.deepEqual(details.unsupported.slice(0, 3), [
+      {node: '/blocks/blocks.0/act/Custom', op: 'Custom0', module: 'blocks.0.act', reason: 'Custom0'},
+      {node: '/blocks/blocks.0/norm/LayerNormalization', op: 'LayerNormalization', module: 'blocks.0.norm', reason: 'LayerNormalization whose Mean or InvStdDev outputs feed other nodes'},
+      {node: '/blocks/blocks.0/attn/Softmax', op: 'Softmax', module: 'blocks.0.attn', reason: 'Softmax over the batch axis'},
+    ]);
+    return true;
+  });
+  assert.ok(!fs.existsSync(out));
+});
