@@ -8,12 +8,10 @@
  * BENCH_STEPS sets the number of timed steps after the one warm-up step (bench/torch_ref.py reads the same), and
  * `cores` reports the CPU the timed steps used: CPU seconds of all the process's threads over wall seconds.
  */
-import {tf} from '../src/core/tf';
 import {selectBackend} from '../src/train/tfjs/backend';
-import {Network} from '../src/train/tfjs/network';
+import {createTfjsEngine} from '../src/train/tfjs/engine';
 import {initialWeights} from '../src/train/init';
-import {cbpStep, createTrainState} from '../src/train/tfjs/step';
-import {defaultWorkers, ShardPool} from '../src/train/tfjs/shards';
+import {defaultWorkers} from '../src/train/tfjs/shards';
 import {Rng} from '../src/core/rng';
 import {getModel} from '../models/index';
 import {sessionThreads} from '../src/core/cores';
@@ -25,7 +23,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {importOnnx} from '../onnx/import/index';
 import {modelWeights, readCheckpoint} from '../src/run/checkpoint';
-import type {Weights} from '../src/core/weights';
+import type {Tensor32, Weights} from '../src/core/weights';
+import type {Source} from '../src/data/source';
+
+/** λ 1e-4 on every constrained weight, as a resumed checkpoint would hold it. */
+function lambdasOf(spec: ModelSpec): Map<string, Tensor32> {
+  return new Map(constrainedNodes(spec, 'bin').map((n) => {
+    const shape = paramInfos(spec, 'bin').find((p) => p.key === `${n.name}.weight`)?.shape ?? [];
+    return [LAMBDA_PREFIX + n.name, {shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1e-4)}];
+  }));
+}
+
+/** The data an engine is told of: the model's input shape and 10 classes, no test images. */
+function benchSource(spec: ModelSpec): Source {
+  return {kind: 'builtin', name: 'bench', shape: spec.inputShape, numClasses: 10, labels: [], mean: [0], std: [1], test: {count: 0, batches: async function* () {}}};
+}
 
 /** BENCH_STEPS when set (a whole number ≥ 1), else the model's own count. */
 function timedSteps(fallback: number): number {
@@ -61,11 +73,8 @@ async function main(): Promise<void> {
   const spec = getModel(which, 10, shape, process.argv[5] !== undefined ? Number(process.argv[5]) : undefined);
   if (process.argv[3] === 'onnxruntime') return ortStep(spec, batch, steps);
   const backend = await selectBackend(process.argv[3] ?? 'auto');
-  const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 1));
-  const st = createTrainState(net, 1e-4, 10);
-  for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-4));
   const threads = process.argv[4] !== undefined ? Number(process.argv[4]) : defaultWorkers(backend.name, batch);
-  const pool = threads > 1 ? await ShardPool.create(threads, net, backend.name, 10) : undefined;
+  const engine = await createTfjsEngine({spec, quant: 'bin', weights: initialWeights(spec, 'bin', 1), stored: lambdasOf(spec), weightDecay: 1e-4, lrLambda: 1e-4, constraintTerm: true, source: benchSource(spec), backend: backend.name, workers: threads});
   const rng = new Rng(3);
   const x = Float32Array.from({length: batch * shape[0] * shape[1] * shape[2]}, () => rng.normal());
   const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));
@@ -75,11 +84,11 @@ async function main(): Promise<void> {
   for (let i = 0; i <= steps; i++) {
     if (i === 1) [cpu0, wall0] = [process.cpuUsage(), process.hrtime.bigint()];
     const t = process.hrtime.bigint();
-    await cbpStep(st, x, y, batch, shape, 0, 1e-3, pool);
+    await engine.step({x, y, count: batch}, 0, 1e-3);
     if (i > 0) times.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   const {msPerStep, cores} = summary(times, cpu0, wall0);
-  await pool?.close();
+  await engine.close();
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(JSON.stringify({msPerStep, peakRssMB, cores, steps, backend: backend.name, threads}) + '\n');
 }
@@ -88,12 +97,7 @@ async function main(): Promise<void> {
 async function ortStep(spec: ModelSpec, batch: number, steps: number, given?: Weights): Promise<void> {
   const [c, h, w] = spec.inputShape;
   const weights = given ?? initialWeights(spec, 'bin', 1);
-  const lambdas = new Map(constrainedNodes(spec, 'bin').map((n) => {
-    const shape = paramInfos(spec, 'bin').find((p) => p.key === `${n.name}.weight`)?.shape ?? [];
-    return [LAMBDA_PREFIX + n.name, {shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1e-4)}];
-  }));
-  const source = {kind: 'builtin' as const, name: 'bench', shape: spec.inputShape, numClasses: 10, labels: [], mean: [0], std: [1], test: {count: 0, batches: async function* () {}}};
-  const engine = await createOrtEngine({spec, quant: 'bin', weights, stored: lambdas, weightDecay: 1e-4, lrLambda: 1e-4, constraintTerm: true, source, device: 'cpu'});
+  const engine = await createOrtEngine({spec, quant: 'bin', weights, stored: lambdasOf(spec), weightDecay: 1e-4, lrLambda: 1e-4, constraintTerm: true, source: benchSource(spec), device: 'cpu'});
   const rng = new Rng(3);
   const x = Float32Array.from({length: batch * c * h * w}, () => rng.normal());
   const y = Int32Array.from({length: batch}, () => Math.floor(rng.next() * 10));

@@ -56,7 +56,8 @@ async function roundBnFrom(roundDir: string, ds: TrainData, seed: number, out: s
   const ck = readCheckpoint(roundDir);
   const net = new Network(specOf(ck.state.config, ds.shape), ck.state.config.quant, modelWeights(ck.tensors));
   await recalibrateBatchNorm(net, ds, RECALIBRATION_IMAGES, 256, seed);
-  writeCheckpoint(out, ck.state, net.toWeights());
+  // The checkpoint's latent weights with the re-estimated running statistics (the network holds quantized weights).
+  writeCheckpoint(out, ck.state, new Map([...ck.tensors, ...net.toWeights((i) => i.key.endsWith('.running_mean') || i.key.endsWith('.running_var'))]));
   net.dispose();
 }
 

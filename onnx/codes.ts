@@ -1,9 +1,9 @@
-import {levelIndices} from '../src/cbp/levels';
 import {CONSTRAINTS, QUANTS, levelCodes, type Quant, type Storage} from '../src/cbp/registry';
 import {CbpError} from '../src/core/errors';
 import {DataType} from './schema';
 
 export {levelCodes};
+export {codeStep, codeValues, encodeLevels, type Coded} from '../src/cbp/codes';
 
 /**
  * Each storage kind of the registry as ONNX sees it: the tensor type, bits per weight, opset and IR version, and the
@@ -102,11 +102,6 @@ export function storageHelp(): string {
   return QUANTS.map((q) => `${q}: ${name[CONSTRAINTS[q].storage]}`).join(', ');
 }
 
-/** level = code × unit for each constraint (from the registry). */
-export function codeUnit(quant: Quant): number {
-  return CONSTRAINTS[quant].unit;
-}
-
 /** The registry's storage for a constraint, as an ONNX type. */
 export function packedType(quant: Quant): {readonly type: number; readonly bits: 1 | 2 | 4; readonly name: Storage} {
   const name = CONSTRAINTS[quant].storage;
@@ -117,21 +112,6 @@ export function packedType(quant: Quant): {readonly type: number; readonly bits:
 export function codesFit(quant: Quant, bits: number): boolean {
   const codes = levelCodes(quant);
   return Math.min(...codes) >= -(1 << (bits - 1)) && Math.max(...codes) <= (1 << (bits - 1)) - 1;
-}
-
-export interface Coded {
-  readonly codes: Int8Array;
-  /** Latent weights exactly on a midpoint (the reference quantizes them halfway); they are coded one level up. */
-  readonly onMidpoint: number;
-}
-
-/** The level code of each latent weight under the reference quantizer (see levelIndices). */
-export function encodeLevels(latent: Float32Array, scale: number, quant: Quant): Coded {
-  const codes = levelCodes(quant);
-  const {index, onMidpoint} = levelIndices(latent, scale, CONSTRAINTS[quant].levels);
-  const out = new Int8Array(latent.length);
-  for (let i = 0; i < index.length; i++) out[i] = codes[index[i]];
-  return {codes: out, onMidpoint};
 }
 
 /** Packs signed codes into `bits`-wide fields, low bits first within each byte (ONNX's INT4/INT2 layout). */

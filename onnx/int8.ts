@@ -1,6 +1,6 @@
 import {CbpError} from '../src/core/errors';
 import {required} from '../src/core/checks';
-import {STORAGE, codeUnit, encodeLevels, packSigned} from './codes';
+import {STORAGE, codeStep, encodeLevels, packSigned} from './codes';
 import type {Weights} from '../src/core/weights';
 import type {QuantOrNone} from '../models/spec';
 import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
@@ -42,7 +42,7 @@ export function exactWeights(layers: readonly {readonly layer: string; readonly 
   for (const l of layers) {
     const w = weights.get(`${l.layer}.weight`);
     if (!l.constrained || l.scale === undefined || w === undefined) continue;
-    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, quant).codes, step: Math.fround(codeUnit(quant) * l.scale)});
+    exact.set(`${l.layer}.weight`, {codes: encodeLevels(w.data, l.scale, quant).codes, step: codeStep(quant, l.scale)});
   }
   return exact;
 }

@@ -1,10 +1,10 @@
 import {constraintAt, constraintTable} from './constraint-arrays';
-import {quantizerTable} from './levels';
-import {GRAD_CLIP, MOMENTUM, type UpdateRule} from './update';
+import {quantizeOne, quantizer} from './levels';
+import {ruleConstants, updateAt, type UpdateRule} from './update';
 
 /**
- * One pass over a constrained layer that does, per weight, what three passes did (constraintOnArrays,
- * updateWeights, quantizeArray) — bit for bit the same float32 arithmetic, in the same order:
+ * One pass over a constrained layer that does, per weight, what three passes would (constraintOnArrays,
+ * updateWeights, quantizeArray) — with the same functions (constraintAt, updateAt, quantizeOne), in the same order:
  *   1. c(w) and λ⊙dc/dw at the latent weight before the update (Σ λ⊙c(w) is returned);
  *   2. the reference's update with that gradient added (clip, decay, momentum, clamp);
  *   3. the quantized value of the updated weight, written to `quantized` for the next forward pass.
@@ -30,43 +30,21 @@ export function fusedUpdate(w: Float32Array, grad: Float32Array, momentum: Float
   }
   const f = Math.fround;
   const t = constraintTable(layer.scale, layer.levels, ucs);
-  const quantizer = quantizerTable(layer.scale, layer.levels);
-  const mids = Float64Array.from(quantizer.mids);
-  const below = Float64Array.from(quantizer.below);
-  const onMid = Float64Array.from(quantizer.onMid);
-  const clip = GRAD_CLIP;
-  const nm = mids.length;
-  const lr = f(rule.lr);
-  const wd = f(rule.weightDecay);
-  const beta = f(MOMENTUM);
-  const clamp = rule.clamp;
+  const q = quantizer(layer.scale, layer.levels);
+  const c = ruleConstants(rule);
   const lambda = layer.lambda;
-  const q = layer.quantized;
+  const out = layer.quantized;
   const at = {c: 0, slope: 1};
   let value = 0;
   for (let i = from; i < to; i++) {
-    const x = w[i];
     let g = grad[i];
     if (lambda !== undefined) {
-      constraintAt(x, t, at);
+      constraintAt(w[i], t, at);
       const l = lambda[i];
       value += f(at.c * l);
       g = f(g + f(at.slope * l));
     }
-    g = g > clip ? clip : g < -clip ? -clip : g;
-    if (wd > 0) g = f(g + f(x * wd));
-    const m = f(f(momentum[i] * beta) + g);
-    momentum[i] = m;
-    let next = f(x - f(m * lr));
-    if (clamp) next = next > 1 ? 1 : next < -1 ? -1 : next;
-    w[i] = next;
-    if (Number.isNaN(next)) {
-      q[i] = NaN;
-    } else {
-      let k = 0;
-      while (k < nm && next > mids[k]) k++;
-      q[i] = k < nm && next === mids[k] ? onMid[k] : below[k];
-    }
+    out[i] = quantizeOne(updateAt(w, momentum, i, g, c), q);
   }
   return value;
 }

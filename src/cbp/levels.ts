@@ -89,7 +89,13 @@ export function levelCounts(latent: Float32Array, scale: number, levels: readonl
  * The quantizer's float32 constants for a layer: the scaled midpoints, the value of a weight with k midpoints below
  * it (below[k]) and of a weight exactly on midpoint k (onMid[k]).
  */
-export function quantizerTable(scale: number, levels: readonly number[]): {mids: number[]; below: number[]; onMid: number[]} {
+export interface Quantizer {
+  readonly mids: Float64Array;
+  readonly below: Float64Array;
+  readonly onMid: Float64Array;
+}
+
+export function quantizer(scale: number, levels: readonly number[]): Quantizer {
   const f = Math.fround;
   const {gaps, mids} = segments(levels);
   const s = f(scale);
@@ -103,27 +109,27 @@ export function quantizerTable(scale: number, levels: readonly number[]): {mids:
       acc = f(acc + f(2 * f(gaps[k] / 2)));
     }
   }
-  return {mids: mids.map((v) => f(v * scale)), below, onMid};
+  return {mids: Float64Array.from(mids, (v) => f(v * scale)), below: Float64Array.from(below), onMid: Float64Array.from(onMid)};
 }
 
 /**
- * The reference quantizer on an array, in float32 exactly as the tfjs engine's quantizeValue computes it:
+ * The reference quantizer of one latent weight, in float32 exactly as PyTorch computes it:
  * (Σ_i (sign(w − mid_i·s) + 1)·gap_i/2 − 1)·s, with sign(0) = 0 (a weight on a midpoint lands halfway). The sum
  * depends only on how many midpoints lie below w and whether w equals the next one, so its float32 value for each
- * case is computed once and looked up.
+ * case is computed once (`quantizer`) and looked up. The one quantizer: quantizeArray and the fused update use it.
  */
+export function quantizeOne(w: number, q: Quantizer): number {
+  if (Number.isNaN(w)) return NaN;
+  const {mids} = q;
+  const n = mids.length;
+  let k = 0;
+  while (k < n && w > mids[k]) k++;
+  return k < n && w === mids[k] ? q.onMid[k] : q.below[k];
+}
+
+/** The reference quantizer (quantizeOne) on an array, into `out`. */
 export function quantizeArray(latent: Float32Array, scale: number, levels: readonly number[], out: Float32Array<ArrayBuffer> = new Float32Array(latent.length)): Float32Array<ArrayBuffer> {
-  const {mids: m, below, onMid} = quantizerTable(scale, levels);
-  const n = m.length;
-  for (let i = 0; i < latent.length; i++) {
-    const w = latent[i];
-    if (Number.isNaN(w)) {
-      out[i] = NaN;
-      continue;
-    }
-    let k = 0;
-    while (k < n && w > m[k]) k++;
-    out[i] = k < n && w === m[k] ? onMid[k] : below[k];
-  }
+  const q = quantizer(scale, levels);
+  for (let i = 0; i < latent.length; i++) out[i] = quantizeOne(latent[i], q);
   return out;
 }

@@ -5,6 +5,9 @@ import type {Batch} from '../data/imagefolder';
 import type {Layout} from '../data/dataset';
 import type {BackendChoice} from '../core/backend-choice';
 import type {DeviceChoice} from '../core/ort';
+import type {CbpState, LevelHistogram} from '../cbp/state';
+
+export type {LevelHistogram};
 
 /**
  * What the CBP loop (trainer.ts) needs from a training engine: one step on a batch, the multipliers' ascent, the
@@ -61,16 +64,6 @@ export interface StepResult {
   readonly finite: boolean;
 }
 
-export interface LevelHistogram {
-  readonly layer: string;
-  readonly scale: number;
-  readonly levels: readonly number[];
-  /** counts[i]: weights whose quantized value is levels[i]·scale. */
-  readonly counts: readonly number[];
-  /** Weights whose quantized value is no level (only a latent weight exactly on a midpoint gives one). */
-  readonly offLevel: number;
-}
-
 /** What a run asks of the engines beyond the model and data: each option belongs to one engine (`owns` in registry.ts). */
 export interface EngineSettings {
   readonly backend: BackendChoice;
@@ -81,3 +74,74 @@ export interface EngineSettings {
   readonly log: (line: string) => void;
 }
 
+
+/** What a training engine computes for one batch, at the weights the CBP state feeds it (`CbpState.fed`). */
+export interface BatchResult {
+  /** The cross-entropy, mean over the batch. */
+  readonly loss: number;
+  /** The loss as differentiated (a sharded batch's weighted shares summed): the Lagrangian before Σ λ⊙c(w). */
+  readonly weighted: number;
+  /**
+   * The gradient of a trainable tensor, PyTorch layout. For a constrained layer it is taken at the quantized weights
+   * and handed on as the latent weights' (the straight-through estimator's gradient is the identity).
+   */
+  grad(key: string): Float32Array;
+  /** Folds the batch's batch-norm statistics into the running statistics: called once the update is made. */
+  keepStatistics(): void;
+  /** Frees what the batch holds: called last, whether the step was taken or not. */
+  release(): void;
+}
+
+/**
+ * What only an engine can do: the loss, gradients and batch-norm statistics of a batch, and the logits behind the
+ * test accuracy, at the weights the CBP state feeds it. Everything CBP keeps and does between steps is the state's
+ * (src/cbp/state.ts); `cbpEngine` joins the two into the Engine the loop drives.
+ */
+export interface GradientEngine {
+  readonly backend: string;
+  readonly layout: Layout;
+  /** `seed` seeds the step's random draws (dropout masks). */
+  gradients(batch: Batch, seed: number): Promise<BatchResult>;
+  /** Top-1/top-5 on the test images with the weights the state feeds. */
+  evaluate(): Promise<{top1: number; top5: number; images: number}>;
+  /** The tensors the engine keeps itself (running statistics, scales), PyTorch layout; views where it can. */
+  ownTensors(): Map<string, Tensor32>;
+  close(): Promise<void>;
+}
+
+/** The Engine of a gradient engine and the CBP state it is fed from: a step is its gradients, then the state's update. */
+export function cbpEngine(engine: GradientEngine, cbp: CbpState): Engine {
+  return {
+    backend: engine.backend,
+    layout: engine.layout,
+    constrainedLayers: cbp.layers.length,
+    constrainedWeights: cbp.constrainedWeights,
+    async step(batch, ucs, lr, seed = 0) {
+      const r = await engine.gradients(batch, seed);
+      try {
+        let lagrangian = r.weighted;
+        if (Number.isFinite(r.loss) && Number.isFinite(lagrangian)) {
+          // The update from the gradients at the weights the step saw, and the next step's quantized weights.
+          for (const v of await cbp.update((key) => r.grad(key), ucs, lr)) lagrangian += v;
+          r.keepStatistics();
+        }
+        return {loss: r.loss, lagrangian, finite: Number.isFinite(r.loss) && Number.isFinite(lagrangian)};
+      } finally {
+        r.release();
+      }
+    },
+    ascendLambda: (ucs, step) => cbp.ascendLambda(ucs, step),
+    evaluate: () => engine.evaluate(),
+    cfs: () => cbp.cfs(),
+    lambdaMean: () => cbp.lambdaMean(),
+    histograms: () => cbp.histograms(),
+    state: () => new Map([...engine.ownTensors(), ...cbp.tensors()]),
+    async close() {
+      try {
+        await engine.close();
+      } finally {
+        await cbp.close();
+      }
+    },
+  };
+}

@@ -186,6 +186,7 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
     quant,
     data: source.name,
     numClasses: source.numClasses,
+    inputShape: source.shape,
     seed: fresh.seed,
     batchSize: fresh.batchSize,
     lr: fresh.lr,

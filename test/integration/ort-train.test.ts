@@ -163,3 +163,20 @@ test('--lr-drops: a float run\'s learning rate drops ×0.1 after the listed epoc
     assert.ok(!fs.existsSync(path.join(dir, 'state.json')), `${flags.join(' ')}: nothing trained`);
   }
 });
+
+test('a registry architecture made for photos (ResNet-18) trained on one-channel MNIST finishes, resumes and exports; a run state that stores no input shape (written before runs stored it) resumes too', {timeout: 300_000}, () => {
+  const out = path.join(tmp, 'resnet18-mnist');
+  const small = ['--model', 'resnet18', '--data', 'mnist', '--limit', '32', '--test-limit', '32', '--batch-size', '32', '--no-plot', '--quant', 'bin'];
+  const first = cbp(['train', ...small, '--epochs', '1', '--out', out]);
+  assert.equal(first.status, 0, errorText(first.stderr));
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'state.json'), 'utf8')) as {config: Record<string, unknown>};
+  assert.deepEqual(state.config.inputShape, [1, 28, 28]);
+  assert.deepEqual(readCheckpoint(out).tensors.get('conv1.weight')?.shape, [64, 1, 7, 7]);
+  delete state.config.inputShape;
+  fs.writeFileSync(path.join(out, 'state.json'), JSON.stringify(state));
+  const resumed = cbpJson<TrainResult>(['train', '--resume', out, '--epochs', '2']);
+  assert.equal(resumed.epochs.length, 2);
+  const file = path.join(tmp, 'resnet18-mnist.onnx');
+  cbpJson(['export', '--format', 'onnx', '--checkpoint', out, '--out', file]);
+  assert.ok(fs.statSync(file).size > 0);
+});

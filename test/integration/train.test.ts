@@ -40,7 +40,7 @@ for (const quant of ['bin', 'ter'] as const) {
     const levels = quant === 'bin' ? [-1, 1] : [-1, 0, 1];
     for (const layer of net.constrained) {
       const allowed = new Set(levels.map((l) => Math.fround(l * layer.scale)));
-      const used = tf.tidy(() => net.forwardWeight(layer.node.name, false).dataSync());
+      const used = tf.tidy(() => net.forwardWeight(layer.node.name).dataSync());
       let bad = 0;
       for (const v of used) if (!allowed.has(v)) bad++;
       assert.equal(bad, 0, `${layer.node.name}: ${bad} weights off the levels`);

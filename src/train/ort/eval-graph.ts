@@ -1,8 +1,8 @@
 import {DataType} from '../../../onnx/schema';
 import {GraphBuilder, attribute, valueInfo} from '../../../onnx/graph-builder';
-import {PLAIN_STORAGE, codeUnit, encodeLevels} from '../../../onnx/codes';
+import {PLAIN_STORAGE} from '../../../onnx/codes';
 import {INPUT_NAME, OUTPUT_NAME} from '../../../onnx/writer';
-import {INPUT, kindOf, paramInfos, valueShapes, type ModelSpec, type Quant, type QuantOrNone} from '../../../models/spec';
+import {INPUT, kindOf, paramInfos, valueShapes, type ModelSpec, type QuantOrNone} from '../../../models/spec';
 import type {InferenceGraph} from '../../../models/kinds/index';
 import {convolution} from './train-graph';
 
@@ -14,8 +14,8 @@ export interface EvalGraph {
 
 /**
  * The model as `cbp export --weights float` writes it, but with its weights and statistics as inputs instead of
- * initializers: the ONNX Runtime engine opens it once per run and feeds each epoch's weights (storedValues for
- * the constrained layers), where a fresh export and session per epoch cost more than a small run's evaluation.
+ * initializers: the ONNX Runtime engine opens it once per run and feeds each epoch's weights (storedValues,
+ * src/cbp/codes.ts, for the constrained layers), where a fresh export and session per epoch cost more than a small run's evaluation.
  * With an NCHWc block size, convolutions run on the blocked kernels as in the training graph (ONNX Runtime picks
  * them itself only for constant filters): ResNet-18's evaluation at batch 32 took 3.5× as long without.
  */
@@ -55,15 +55,4 @@ export function writeEvalGraph(spec: ModelSpec, quant: QuantOrNone, nchwcBlock?:
   const inputs = [valueInfo(INPUT_NAME, DataType.FLOAT, [c, h, w], 'batch'), ...params.map((p) => valueInfo(p.key, DataType.FLOAT, p.shape))];
   const bytes = ops.model(`${spec.name}_eval`, inputs, [valueInfo(OUTPUT_NAME, DataType.FLOAT, [spec.numClasses], 'batch')], PLAIN_STORAGE.opset, PLAIN_STORAGE.irVersion);
   return {bytes, params};
-}
-
-/**
- * A constrained layer's weights as the float export stores them: each latent weight's level code times the
- * layer's step (a weight exactly on a midpoint coded one level up, as the export codes it), into `out`.
- */
-export function storedValues(latent: Float32Array, scale: number, quant: Quant, out: Float32Array): Float32Array {
-  const {codes} = encodeLevels(latent, scale, quant);
-  const step = Math.fround(codeUnit(quant) * scale);
-  for (let i = 0; i < codes.length; i++) out[i] = codes[i] * step;
-  return out;
 }

@@ -1,17 +1,13 @@
-import {tf} from '../../core/tf';
-import {ascendLambda, type LambdaState} from './lambda';
-import type {Tensor32} from '../../core/weights';
-import {float32Values} from './tensors';
-import {engineState} from '../state-keys';
-import type {Engine, EngineOptions, EngineSettings} from '../engine';
+import {required} from '../../core/checks';
+import {CbpState} from '../../cbp/state';
+import {STATE_KEYS} from '../state-keys';
+import {cbpEngine, type Engine, type EngineOptions, type EngineSettings, type GradientEngine} from '../engine';
 import {describeBackend, selectBackend} from './backend';
 import {checkWorkersOnBackend} from '../../core/backend-choice';
 import {defaultWorkers} from './shards';
-import {fromTfjs} from './layout';
-import {cfs, constrainedCount, levelHistograms} from './metrics';
 import {Network} from './network';
 import {ShardPool} from './shards';
-import {cbpStep, createTrainState, disposeTrainState} from './step';
+import {batchGradients} from './step';
 import {tfjsAccuracy} from './sources';
 
 export interface TfjsEngineOptions extends EngineOptions {
@@ -32,72 +28,73 @@ export async function createTfjsOnBackend(common: EngineOptions, s: EngineSettin
   return createTfjsEngine({...common, backend: backend.name, workers});
 }
 
-/** The TensorFlow.js engine: the network in tfjs variables, hand-written gradients, optional worker-thread shards. */
+/**
+ * The TensorFlow.js engine: the network in tfjs variables with hand-written gradients, optional worker-thread
+ * shards. It computes the loss and the gradients at the quantized weights the CBP state (src/cbp/state.ts) feeds it;
+ * the state does the update, the λ ascent and the measures, as for the ONNX Runtime engine.
+ */
 export async function createTfjsEngine(o: TfjsEngineOptions): Promise<Engine> {
   const net = new Network(o.spec, o.quant, o.weights);
-  const st = createTrainState(net, o.weightDecay, o.source.numClasses, o.stored, o.constraintTerm);
+  const trainable = net.infos.filter((i) => i.trainable);
+  let cbp: CbpState;
   let pool: ShardPool | undefined;
   try {
-    pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.source.numClasses) : undefined;
+    cbp = CbpState.create({
+      // The Network checked every tensor's presence and shape.
+      trainable: trainable.map((i) => ({key: i.key, shape: i.shape, value: required(o.weights, i.key, 'weights').data, decay: i.role === 'weight'})),
+      constrained: net.constrained.map((c) => ({name: c.node.name, weightKey: c.weightKey, scale: c.scale, levels: c.levels})),
+      stored: o.stored,
+      keys: STATE_KEYS,
+      weightDecay: o.weightDecay,
+      lrLambda: o.lrLambda,
+      constraintTerm: o.constraintTerm,
+    });
   } catch (e) {
-    disposeTrainState(st);
     net.dispose();
     throw e;
   }
-  const trainable = net.infos.filter((i) => i.trainable);
-  const constrainedWeights = constrainedCount(net);
-  const lambdaOf = (layer: string): LambdaState => {
-    const l = st.lambdas.get(layer);
-    if (l === undefined) throw new Error(`internal: no multipliers for ${layer}`);
-    return l;
+  try {
+    pool = o.workers > 1 ? await ShardPool.create(o.workers, net, o.backend, o.source.numClasses) : undefined;
+  } catch (e) {
+    await cbp.close();
+    net.dispose();
+    throw e;
+  }
+  // The network's trainable variables hold what the state feeds (quantized weights of constrained layers), written
+  // before each forward pass: the last update changed them.
+  const feed = (): void => {
+    for (const i of trainable) net.assign(i.key, cbp.fed(i.key));
   };
-  return {
+  const engine: GradientEngine = {
     backend: o.backend,
     layout: 'NHWC',
-    constrainedLayers: net.constrained.length,
-    constrainedWeights,
-    step: (batch, ucs, lr) => cbpStep(st, batch.x, batch.y, batch.count, o.source.shape, ucs, lr, pool),
-    ascendLambda(ucs, step) {
-      for (const c of net.constrained) ascendLambda(lambdaOf(c.node.name), net.variable(c.weightKey), c.scale, c.levels, ucs, o.lrLambda, step);
-    },
-    evaluate: () => tfjsAccuracy(net, o.source),
-    cfs: () => cfs(net),
-    lambdaMean() {
-      if (constrainedWeights === 0) return 0;
-      let s = 0;
-      for (const l of st.lambdas.values()) {
-        const t = tf.sum(l.lambda);
-        s += t.dataSync()[0];
-        t.dispose();
-      }
-      return s / constrainedWeights;
-    },
-    histograms: () => levelHistograms(net),
-    state() {
-      const pytorch = (v: tf.Tensor, info: (typeof trainable)[number]): Tensor32 => {
-        const t = tf.tidy(() => fromTfjs(info, v));
-        const data = float32Values(t);
-        t.dispose();
-        return {shape: info.shape, data};
+    async gradients(batch) {
+      feed();
+      const r = await batchGradients(net, batch.x, batch.y, batch.count, o.source.shape, o.source.numClasses, pool);
+      let kept = false;
+      return {
+        loss: r.loss,
+        weighted: r.weighted,
+        grad: (key) => required(r.grads, key, 'gradients'),
+        keepStatistics() {
+          kept = true;
+          net.updateRunningStats(r.stats);
+        },
+        release() {
+          if (!kept) for (const st of r.stats.values()) (st.mean.dispose(), st.variance.dispose());
+        },
       };
-      return engineState(
-        net.toWeights(),
-        trainable.flatMap((i) => {
-          const m = st.momentum.get(i.key);
-          return m !== undefined ? [[i.key, pytorch(m, i)] as const] : [];
-        }),
-        net.constrained.map((c) => {
-          const info = trainable.find((i) => i.key === c.weightKey);
-          if (info === undefined) throw new Error(`internal: no tensor info for ${c.weightKey}`);
-          const l = lambdaOf(c.node.name);
-          return [c.node.name, {lambda: pytorch(l.lambda, info), m: pytorch(l.m, info), v: pytorch(l.v, info)}] as const;
-        }),
-      );
     },
+    evaluate() {
+      feed();
+      return tfjsAccuracy(net, o.source);
+    },
+    // The running statistics and scales (PyTorch layout); the rest is the state's.
+    ownTensors: () => net.toWeights((i) => !i.trainable),
     async close() {
       await pool?.close();
-      disposeTrainState(st);
       net.dispose();
     },
   };
+  return cbpEngine(engine, cbp);
 }

@@ -1,7 +1,6 @@
 import {tf} from '../../core/tf';
-import {LEVELS} from '../../cbp/levels';
+import {LEVELS, quantizeArray} from '../../cbp/levels';
 import {initialScale} from '../../cbp/scale';
-import {makeQuantizer, quantizeValue} from './quantizer';
 import {CbpError} from '../../core/errors';
 import {required} from '../../core/checks';
 import {float32Values, rank1, rank2, rank4} from './tensors';
@@ -30,7 +29,10 @@ export interface BatchStats {
 
 /**
  * The tfjs interpreter of a ModelSpec: it owns one variable per tensor of the model (tfjs layout) and runs the
- * forward pass with each constrained layer's weights quantized through the straight-through quantizer.
+ * forward pass on them. A constrained layer's variable holds its quantized weights — quantized from the weights
+ * given here, then fed by the training engine from the CBP state (src/cbp/state.ts) before each step — so the
+ * gradient the engine computes for it is the latent weight's (the straight-through estimator's gradient is the
+ * identity), and no quantizer runs in tfjs.
  */
 export class Network {
   readonly infos: ParamInfo[];
@@ -39,7 +41,6 @@ export class Network {
   /** Convolutions and max-pools with their own gradients, one per geometry. */
   private readonly convs = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D>();
   private readonly maxPools = new Map<string, ((x: tf.Tensor4D) => tf.Tensor4D) | undefined>();
-  private readonly quantizers = new Map<string, (w: tf.Tensor) => tf.Tensor>();
   /** Set while this network computes one shard of a data-parallel batch: batch norm then uses the whole batch's statistics. */
   reducer: ShardReducer | undefined;
   /** tfjs variable names are global to the process; a per-network prefix keeps two networks apart. */
@@ -57,9 +58,6 @@ export class Network {
       if (!sameShape(t.shape, info.shape)) {
         throw new CbpError(`weights for model ${spec.name}: '${info.key}' has shape [${t.shape.join(', ')}], expected [${info.shape.join(', ')}]`);
       }
-      const value = tf.tidy(() => toTfjs(info, tf.tensor(t.data, [...t.shape], 'float32')));
-      this.vars.set(info.key, tf.variable(value, info.trainable, `${this.id}/${info.key}`));
-      value.dispose();
     }
     if (quant !== 'none') {
       for (const info of this.infos) {
@@ -71,10 +69,17 @@ export class Network {
         // CBP initialises the scale to mean|w| of the starting weights and never trains it.
         const scale = given !== undefined ? given.data[0] : initialScale(weights.get(weightKey)?.data ?? []);
         if (!(scale > 0) || !Number.isFinite(scale)) throw new CbpError(`weights for model ${spec.name}: scale of '${node.name}' is ${scale}, expected a positive number`);
-        const levels = LEVELS[quant];
-        this.constrained.push({node, weightKey, levels, scale});
-        this.quantizers.set(node.name, makeQuantizer(scale, levels));
+        this.constrained.push({node, weightKey, levels: LEVELS[quant], scale});
       }
+    }
+    for (const info of this.infos) {
+      if (info.role === 'scale') continue;
+      const t = required(weights, info.key, 'weights');
+      const layer = this.constrained.find((c) => c.weightKey === info.key);
+      const data = layer === undefined ? t.data : quantizeArray(t.data, layer.scale, layer.levels);
+      const value = tf.tidy(() => toTfjs(info, tf.tensor(data, [...t.shape], 'float32')));
+      this.vars.set(info.key, tf.variable(value, info.trainable, `${this.id}/${info.key}`));
+      value.dispose();
     }
   }
 
@@ -88,15 +93,9 @@ export class Network {
     return v;
   }
 
-  /**
-   * The weights the forward pass uses for a layer: quantized for constrained layers, latent otherwise. In training
-   * the quantizer passes the gradient straight through to the latent weight; outside it the plain quantized value.
-   */
-  forwardWeight(layerName: string, training: boolean): tf.Tensor {
-    const w = this.variable(`${layerName}.weight`);
-    const layer = this.constrained.find((c) => c.node.name === layerName);
-    if (layer === undefined) return w;
-    return training ? required(this.quantizers, layerName, 'quantizer')(w) : quantizeValue(w, layer.scale, layer.levels);
+  /** The weights the forward pass uses for a layer: quantized for constrained layers (see the class), latent otherwise. */
+  forwardWeight(layerName: string): tf.Tensor {
+    return this.variable(`${layerName}.weight`);
   }
 
   /** Logits for an NHWC batch. In training mode batch-norm uses batch statistics and reports them in `stats`. */
@@ -117,7 +116,7 @@ export class Network {
     return {
       training,
       param: (key) => this.variable(key),
-      weight: (node) => this.forwardWeight(node.name, training),
+      weight: (node) => this.forwardWeight(node.name),
       conv2d: (x, w, stride, padding, firstLayer) => {
         const key = `${stride.join(',')}:${padding.join(',')}:${firstLayer}`;
         let conv = this.convs.get(key);
@@ -174,10 +173,14 @@ export class Network {
     }
   }
 
-  /** The model's tensors in PyTorch layout, CBP scales included. */
-  toWeights(): Weights {
+  /**
+   * The model's tensors in PyTorch layout, CBP scales included, as the forward pass uses them (quantized weights of
+   * constrained layers); `which` picks the tensors (all by default).
+   */
+  toWeights(which: (info: ParamInfo) => boolean = () => true): Weights {
     const out: Weights = new Map();
     for (const info of this.infos) {
+      if (!which(info)) continue;
       if (info.role === 'scale') {
         const layer = this.constrained.find((c) => c.node.name === info.node);
         if (layer === undefined) throw new Error(`internal: scale ${info.key} of no constrained layer`);
@@ -189,6 +192,14 @@ export class Network {
       t.dispose();
     }
     return out;
+  }
+
+  /** Writes a tensor's values, given in PyTorch layout, into its variable. */
+  assign(key: string, data: Float32Array): void {
+    const info = this.infos.find((i) => i.key === key);
+    if (info === undefined) throw new Error(`internal: model ${this.spec.name} has no tensor ${key}`);
+    const v = this.variable(key);
+    tf.tidy(() => v.assign(toTfjs(info, tf.tensor(data, [...info.shape], 'float32'))));
   }
 
   dispose(): void {

@@ -3,8 +3,13 @@ import {TopK} from '../../core/topk';
 import {float32Values} from './tensors';
 import {EVAL_BATCH, openSource, type Source} from '../../data/source';
 import type {Batch} from '../../data/imagefolder';
-import type {Accuracy} from './metrics';
 import type {Network} from './network';
+
+export interface Accuracy {
+  readonly top1: number;
+  readonly top5: number;
+  readonly images: number;
+}
 
 /** Training data for the tfjs engine: a Source with training images, batched NHWC, and the test accuracy of a network. */
 export interface TrainData {

@@ -1,54 +1,9 @@
 import {tf} from '../../core/tf';
-import {constraintOnArrays} from '../../cbp/constraint-arrays';
-import {updateWeights} from '../../cbp/update';
-import type {LambdaState} from './lambda';
 import {CbpError} from '../../core/errors';
-import type {Tensor32} from '../../core/weights';
-import {required} from '../../core/checks';
 import {float32Values} from './tensors';
-import {lambdaKeys, momentumKey} from '../state-keys';
-import {toTfjs} from './layout';
+import {fromTfjs} from './layout';
 import type {BatchStats, Network} from './network';
 import type {ShardPool} from './shards';
-import type {StepResult} from '../engine';
-
-/** Everything one CBP step updates besides the network: SGD momentum per tensor and λ (with Adam state) per layer. */
-export interface TrainState {
-  readonly net: Network;
-  readonly momentum: Map<string, tf.Variable>;
-  readonly lambdas: Map<string, LambdaState>;
-  readonly weightDecay: number;
-  readonly classes: number;
-  /** Add Σ λ⊙c(w) to the loss (CBP); false trains the straight-through baseline. */
-  readonly constraintTerm: boolean;
-}
-
-function tensorOf(tensors: ReadonlyMap<string, Tensor32> | undefined, key: string, shape: readonly number[]): tf.Tensor {
-  const t = tensors?.get(key);
-  if (t === undefined) return tf.zeros([...shape]);
-  if (t.shape.join(',') !== shape.join(',')) throw new CbpError(`checkpoint tensor '${key}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-  return tf.tensor(t.data, [...t.shape], 'float32');
-}
-
-/** Fresh (zero) optimizer state and multipliers, or those stored in a checkpoint being resumed. */
-export function createTrainState(net: Network, weightDecay: number, classes: number, stored?: ReadonlyMap<string, Tensor32>, constraintTerm = true): TrainState {
-  const make = (info: (typeof net.infos)[number], key: string): tf.Variable =>
-    tf.tidy(() => tf.variable(toTfjs(info, tensorOf(stored, key, info.shape)), false));
-  const momentum = new Map(net.infos.filter((i) => i.trainable).map((i) => [i.key, make(i, momentumKey(i.key))]));
-  const lambdas = new Map<string, LambdaState>();
-  for (const c of net.constrained) {
-    const info = net.infos.find((i) => i.key === c.weightKey);
-    if (info === undefined) throw new CbpError(`internal: no tensor info for ${c.weightKey}`);
-    const keys = lambdaKeys(c.node.name);
-    lambdas.set(c.node.name, {lambda: make(info, keys.lambda), m: make(info, keys.m), v: make(info, keys.v)});
-  }
-  return {net, momentum, lambdas, weightDecay, classes, constraintTerm};
-}
-
-export function disposeTrainState(s: TrainState): void {
-  for (const v of s.momentum.values()) v.dispose();
-  for (const l of s.lambdas.values()) (l.lambda.dispose(), l.m.dispose(), l.v.dispose());
-}
 
 function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
   return tf.neg(tf.mean<tf.Scalar>(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(logits)), 1)));
@@ -81,17 +36,27 @@ export function lossGrads(
   return {value, ce: ceKept, grads};
 }
 
+/** What one batch gives: the loss, the gradient of each trainable tensor (PyTorch layout) and the batch-norm statistics. */
+export interface BatchGradients {
+  /** The cross-entropy, mean over the batch. */
+  readonly loss: number;
+  /** The loss as differentiated (the shards' weighted shares summed): the Lagrangian before Σ λ⊙c(w) is added. */
+  readonly weighted: number;
+  readonly grads: ReadonlyMap<string, Float32Array>;
+  /** Each batch norm's statistics over the whole batch, for the running statistics (the caller disposes them). */
+  readonly stats: Map<string, BatchStats>;
+}
+
 /**
- * One step on the Lagrangian cross-entropy + Σ λ⊙c(w) (λ fixed): the gradients here, the update by the reference's
- * rule (src/cbp/update.ts: clip ±1, weight decay on conv/dense weights, SGD momentum 0.9, clamp of constrained latent
- * weights to [−1, 1]), and the batch-norm running statistics updated.
+ * The loss and gradients of one batch at the weights the network holds (quantized for constrained layers: the
+ * gradient of a quantized weight is its latent weight's, the straight-through estimator), in PyTorch's layout for
+ * the CBP state (src/cbp/state.ts), which does the update.
  *
- * With a shard pool the batch is split over threads: this thread computes the first shard (and the constraint
- * term), the pool's workers the others, batch norm is synchronised over all of them, and the gradients are summed
- * here before the update — the same step as on the whole batch, up to the order of floating-point sums.
+ * With a shard pool the batch is split over threads: this thread computes the first shard, the pool's workers the
+ * others, batch norm is synchronised over all of them, and the gradients are summed here — the same gradients as on
+ * the whole batch, up to the order of floating-point sums.
  */
-export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number], ucs: number, lr: number, pool?: ShardPool): Promise<StepResult> {
-  const {net} = s;
+export async function batchGradients(net: Network, x: Float32Array, y: Int32Array, n: number, shape: readonly [number, number, number], classes: number, pool?: ShardPool): Promise<BatchGradients> {
   const trainable = net.infos.filter((i) => i.trainable);
   const stats = new Map<string, BatchStats>();
   const sharded = pool !== undefined && n >= pool.size ? pool : undefined;
@@ -101,7 +66,7 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
   try {
     net.reducer = sharded?.reducer;
     const [xs, ys] = own === n ? [x, y] : [x.subarray(0, own * shape[0] * shape[1] * shape[2]), y.subarray(0, own)];
-    local = lossGrads(net, xs, ys, own, shape, s.classes, own / n, stats);
+    local = lossGrads(net, xs, ys, own, shape, classes, own / n, stats);
   } catch (e) {
     sharded?.abort();
     // When this thread stopped because a worker failed, the worker's own error is the one worth reporting.
@@ -118,44 +83,21 @@ export async function cbpStep(s: TrainState, x: Float32Array, y: Int32Array, n: 
         throw e;
       })
     : undefined;
-  let lagrangian = (await value.data())[0];
+  let weighted = (await value.data())[0];
   let loss = ((await ce.data())[0] * own) / n;
   value.dispose();
   ce.dispose();
   if (others !== undefined) {
-    lagrangian += others.weightedLoss;
+    weighted += others.weightedLoss;
     loss += others.weightedLoss;
   }
-  // Σ λ⊙c(w) and its gradient, on the arrays (see constraintOnArrays), added to the cross-entropy's.
-  const constraintGrads = new Map<string, Float32Array>();
-  for (const layer of s.constraintTerm ? net.constrained : []) {
-    const l = required(s.lambdas, layer.node.name, 'multipliers');
-    const c = constraintOnArrays(float32Values(net.variable(layer.weightKey)), float32Values(l.lambda), layer.scale, layer.levels, ucs);
-    lagrangian += c.value;
-    constraintGrads.set(layer.weightKey, c.grad);
-  }
-  const finite = Number.isFinite(lagrangian) && Number.isFinite(loss);
-  if (finite) {
-    const constrained = new Set(net.constrained.map((l) => l.weightKey));
-    // The update itself is the engine-free rule of src/cbp/update.ts, on copies of the arrays.
-    for (const i of trainable) {
-      const v = net.variable(i.key);
-      const g = others === undefined ? grads[v.name] : tf.tidy(() => tf.add(grads[v.name], others.grad(i.key, v.shape)));
-      const grad = float32Values(g);
-      if (g !== grads[v.name]) g.dispose();
-      const buf = required(s.momentum, i.key, 'momentum');
-      const w = Float32Array.from(float32Values(v));
-      const m = Float32Array.from(float32Values(buf));
-      updateWeights(w, grad, m, {lr, weightDecay: i.role === 'weight' ? s.weightDecay : 0, clamp: constrained.has(i.key)}, constraintGrads.get(i.key));
-      tf.tidy(() => {
-        buf.assign(tf.tensor(m, buf.shape, 'float32'));
-        v.assign(tf.tensor(w, v.shape, 'float32'));
-      });
-    }
-    net.updateRunningStats(stats);
-  } else {
-    for (const st of stats.values()) (st.mean.dispose(), st.variance.dispose());
+  const out = new Map<string, Float32Array>();
+  for (const i of trainable) {
+    const v = net.variable(i.key);
+    const g = tf.tidy(() => fromTfjs(i, others === undefined ? grads[v.name] : tf.add(grads[v.name], others.grad(i.key, v.shape))));
+    out.set(i.key, float32Values(g));
+    g.dispose();
   }
   for (const g of Object.values(grads)) g.dispose();
-  return {loss, lagrangian, finite};
+  return {loss, weighted, grads: out, stats};
 }

@@ -2,9 +2,9 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from '../../../src/core/tf';
-import {ascendLambda, type LambdaState} from '../../../src/train/tfjs/lambda';
 import {ascendLambdaArrays} from '../../../src/cbp/ascent';
+import {CbpState} from '../../../src/cbp/state';
+import {STATE_KEYS} from '../../../src/train/state-keys';
 import {LEVELS} from '../../../src/cbp/levels';
 import {isQuant} from '../../../src/cbp/registry';
 import {FIXTURES} from '../../helpers';
@@ -32,24 +32,31 @@ for (const layer of ref.layers) {
     }
   });
 
-  test(`${layer.quant}: the tfjs engine's consecutive λ ascents, with the weights and ucs changing in between, follow PyTorch's Adam (λ and its m, v state)`, async () => {
-    await tf.setBackend('cpu');
+  test(`${layer.quant}: the CBP state's consecutive λ ascents, with the weights and ucs changing in between, follow PyTorch's Adam (λ and its m, v state)`, async () => {
     const quant = layer.quant;
     assert.ok(isQuant(quant), quant);
     assert.deepEqual([...LEVELS[quant]], layer.levels);
     const n = layer.steps[0].w.length;
-    const state: LambdaState = {lambda: tf.variable(tf.zeros([n])), m: tf.variable(tf.zeros([n])), v: tf.variable(tf.zeros([n]))};
+    const state = CbpState.create({
+      trainable: [{key: 'l.weight', shape: [n], value: new Float32Array(n), decay: true}],
+      constrained: [{name: 'l', weightKey: 'l.weight', scale: Math.fround(layer.scale), levels: LEVELS[quant]}],
+      keys: STATE_KEYS,
+      weightDecay: 0,
+      lrLambda: ref.lr,
+      constraintTerm: true,
+      threads: 1,
+    });
     try {
+      const [l] = state.layers;
       for (const [k, step] of layer.steps.entries()) {
-        const w = tf.tensor1d(step.w);
-        ascendLambda(state, w, Math.fround(layer.scale), LEVELS[quant], step.ucs, ref.lr, k + 1);
-        w.dispose();
-        assertClose(state.lambda.dataSync(), step.lambda, `ascent ${k + 1} (ucs ${step.ucs.toFixed(3)}) λ`);
-        assertClose(state.m.dataSync(), step.m, `ascent ${k + 1} Adam m`);
-        assertClose(state.v.dataSync(), step.v, `ascent ${k + 1} Adam v`);
+        state.latent('l.weight').set(step.w);
+        state.ascendLambda(step.ucs, k + 1);
+        assertClose(l.lambda.lambda, step.lambda, `ascent ${k + 1} (ucs ${step.ucs.toFixed(3)}) λ`);
+        assertClose(l.lambda.m, step.m, `ascent ${k + 1} Adam m`);
+        assertClose(l.lambda.v, step.v, `ascent ${k + 1} Adam v`);
       }
     } finally {
-      (state.lambda.dispose(), state.m.dispose(), state.v.dispose());
+      await state.close();
     }
   });
 }

@@ -2,11 +2,9 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from '../../../src/core/tf';
 import {constraintOnArrays, constraintValues, pieces} from '../../../src/cbp/constraint-arrays';
 import {Rng} from '../../../src/core/rng';
-import {LEVELS} from '../../../src/cbp/levels';
-import {quantizeValue, makeQuantizer} from '../../../src/train/tfjs/quantizer';
+import {LEVELS, quantizeArray} from '../../../src/cbp/levels';
 import {SEED_QUANTS as QUANTS} from '../../../models/spec';
 import {FIXTURES, maxAbsDiff} from '../../helpers';
 
@@ -25,34 +23,23 @@ for (const quant of QUANTS) {
     assert.deepEqual([...LEVELS[quant]], r.levels);
   });
 
-  test(`${quant}: quantizer matches PyTorch on a grid of weights, and every output is a level times the scale`, async () => {
-    await tf.setBackend('cpu');
-    const q = tf.tidy(() => quantizeValue(tf.tensor1d(r.w), scale, LEVELS[quant]).dataSync());
+  test(`${quant}: quantizer matches PyTorch on a grid of weights, and every output is a level times the scale`, () => {
+    const q = quantizeArray(Float32Array.from(r.w), scale, LEVELS[quant]);
     assert.ok(maxAbsDiff(q, r.quantized) < 1e-7, `max diff ${maxAbsDiff(q, r.quantized)}`);
     const allowed = LEVELS[quant].map((l) => Math.fround(l * scale));
     for (const v of q) assert.ok(allowed.includes(v), `${v} is not one of ${allowed.join(', ')}`);
   });
 
-  test(`${quant}: on wasm too, weights within 1e-7 of a midpoint land on a level`, async () => {
-    await tf.setBackend('wasm');
+  test(`${quant}: weights within 1e-7 of a midpoint land on a level`, () => {
     const mids = LEVELS[quant].slice(1).map((l, i) => ((l + LEVELS[quant][i]) / 2) * scale);
     const near = mids.flatMap((m) => [m + 3e-8, m - 3e-8, Math.fround(m) + 1e-9]);
-    const q = tf.tidy(() => quantizeValue(tf.tensor1d(near), scale, LEVELS[quant]).dataSync());
+    const q = quantizeArray(Float32Array.from(near), scale, LEVELS[quant]);
     const allowed = LEVELS[quant].map((l) => Math.fround(l * scale));
     for (const v of q) assert.ok(allowed.includes(v), `${v} is not one of ${allowed.join(', ')}`);
   });
 
-  test(`${quant}: the quantizer's gradient is straight-through`, async () => {
-    await tf.setBackend('cpu');
-    const quantizer = makeQuantizer(scale, LEVELS[quant]);
-    const dy = tf.linspace(-3, 3, r.w.length);
-    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(quantizer(w), dy)))(tf.tensor1d(r.w));
-    assert.deepEqual([...g.dataSync()], [...dy.dataSync()]);
-  });
-
   for (const {ucs, value, grad} of r.by_ucs) {
-    test(`${quant} ucs=${ucs}: c(w) and dc/dw match PyTorch`, async () => {
-      await tf.setBackend('cpu');
+    test(`${quant} ucs=${ucs}: c(w) and dc/dw match PyTorch`, () => {
       const c = constraintValues(Float32Array.from(r.w), scale, LEVELS[quant], ucs);
       assert.ok(maxAbsDiff(c, value) < 1e-6, `value diff ${maxAbsDiff(c, value)}`);
       // dc/dw through the one-pass form training uses, with λ = 1.
@@ -64,8 +51,7 @@ for (const quant of QUANTS) {
   }
 }
 
-test('the unconstrained window: with ucs = 0 only the outside penalty remains, with ucs = 1 the full triangles', async () => {
-  await tf.setBackend('cpu');
+test('the unconstrained window: with ucs = 0 only the outside penalty remains, with ucs = 1 the full triangles', () => {
   const s = 0.5;
   const w = Float32Array.of(-0.75, -0.25, 0, 0.25, 0.5, 0.75);
   // ter at scale 0.5: levels −0.5, 0, 0.5; midpoints ±0.25 where the triangle peaks at 0.5.

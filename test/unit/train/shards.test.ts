@@ -1,38 +1,40 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/core/tf';
 import {selectBackend} from '../../../src/train/tfjs/backend';
 import {CbpError} from '../../../src/core/errors';
 import {AllReduce} from '../../../src/train/tfjs/allreduce';
 import {initialWeights} from '../../../src/train/init';
 import {Network} from '../../../src/train/tfjs/network';
 import {ShardPool} from '../../../src/train/tfjs/shards';
-import {cbpStep, createTrainState} from '../../../src/train/tfjs/step';
+import {createTfjsEngine} from '../../../src/train/tfjs/engine';
+import {LAMBDA_PREFIX} from '../../../src/run/checkpoint';
+import {constrainedNodes, paramInfos} from '../../../models/spec';
+import {shapeOnlySource} from '../../engine-helpers';
 import {Rng} from '../../../src/core/rng';
 import {getModel} from '../../../models/index';
-import type {Weights} from '../../../src/core/weights';
+import {sizeOf, type Weights} from '../../../src/core/weights';
 
 const SHAPE = [1, 28, 28] as const;
 
-/** Two CBP steps of binary LeNet-5 on one batch, on `workers` threads; returns the weights afterwards. */
+/** Two CBP steps of binary LeNet-5 (λ 1e-3) on one batch, on `workers` threads; returns the weights afterwards. */
 async function twoSteps(workers: number, n: number): Promise<{weights: Weights; losses: number[]}> {
   const spec = getModel('lenet5', 10, SHAPE);
-  const net = new Network(spec, 'bin', initialWeights(spec, 'bin', 5));
-  const st = createTrainState(net, 1e-4, 10);
-  for (const l of st.lambdas.values()) l.lambda.assign(tf.add(l.lambda, 1e-3));
+  const lambdas = new Map(constrainedNodes(spec, 'bin').map((node) => {
+    const shape = paramInfos(spec, 'bin').find((p) => p.key === `${node.name}.weight`)?.shape ?? [];
+    return [LAMBDA_PREFIX + node.name, {shape, data: new Float32Array(sizeOf(shape)).fill(1e-3)}] as const;
+  }));
+  const engine = await createTfjsEngine({spec, quant: 'bin', weights: initialWeights(spec, 'bin', 5), stored: lambdas, weightDecay: 1e-4, lrLambda: 1e-4, constraintTerm: true, source: shapeOnlySource(SHAPE, 10), backend: 'wasm', workers});
   const rng = new Rng(11);
   const x = Float32Array.from({length: n * 784}, () => rng.normal());
   const y = Int32Array.from({length: n}, () => Math.floor(rng.next() * 10));
-  const pool = workers > 1 ? await ShardPool.create(workers, net, 'wasm', 10) : undefined;
   const losses: number[] = [];
   try {
-    for (let i = 0; i < 2; i++) losses.push((await cbpStep(st, x, y, n, SHAPE, 0.5, 1e-3, pool)).lagrangian);
+    for (let i = 0; i < 2; i++) losses.push((await engine.step({x, y, count: n}, 0.5, 1e-3)).lagrangian);
+    // Copies: the state's arrays are views the engine's close may release.
+    return {weights: new Map([...engine.state()].map(([k, t]) => [k, {shape: t.shape, data: Float32Array.from(t.data)}])), losses};
   } finally {
-    await pool?.close();
+    await engine.close();
   }
-  const weights = net.toWeights();
-  net.dispose();
-  return {weights, losses};
 }
 
 for (const n of [24, 25]) {

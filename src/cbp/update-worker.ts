@@ -3,10 +3,10 @@
  * constrained layer, in shared memory, and replies with the tails' Σ λ⊙c(w).
  */
 import {parentPort, workerData} from 'node:worker_threads';
-import {errorMessage} from '../../core/errors';
-import {fusedUpdate} from '../../cbp/fused';
+import {errorMessage} from '../core/errors';
+import {fusedUpdate} from './fused';
 import type {UpdateReply, UpdateRequest, UpdateWorkerData} from './update-threads';
-import type {WorkerError} from '../../core/worker-reply';
+import type {WorkerError} from '../core/worker-reply';
 
 // UpdateThreads.start is the only place that starts this file, always with an UpdateWorkerData; @types/node types it any.
 const data = workerData as UpdateWorkerData;

@@ -1,24 +1,24 @@
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
-import {fusedUpdate} from '../../cbp/fused';
-import type {UpdateRule} from '../../cbp/update';
-import {nextReply} from '../../core/worker-reply';
+import {fusedUpdate} from './fused';
+import type {UpdateRule} from './update';
+import {nextReply} from '../core/worker-reply';
 
 /**
- * The ONNX Runtime engine's update pass on two threads. Between two runs of the training graph the CPU does one
- * fused pass over every constrained weight (src/cbp/fused.ts) — on ResNet-18's 11 M weights a third of a second on
- * one core while ONNX Runtime's threads wait. Each constrained layer is split in two: this thread updates the head,
- * a worker thread the tail, over shared memory. The latent weights, momentum and λ live in SharedArrayBuffers (they
- * are never fed to ONNX Runtime, which refuses shared memory); the worker receives its part of the gradient and
- * leaves its part of the next quantized weights in shared buffers of its own, which this thread copies into the
- * arrays fed to ONNX Runtime. The split is fixed, so a run stays bit-identical (the halves' Σ λ⊙c(w) are added in
- * a fixed order).
+ * The CBP update pass on two threads (cbp/state.ts starts it for large models). Between two steps the CPU does one
+ * fused pass over every constrained weight (fused.ts) — on ResNet-18's 11 M weights a third of a second on one
+ * core while the engine's threads wait. Each constrained layer is split in two: this thread updates the head, a
+ * worker thread the tail, over shared memory. The latent weights, momentum and λ live in SharedArrayBuffers (they
+ * are never handed to an engine: ONNX Runtime refuses shared memory); the worker receives its part of the gradient
+ * and leaves its part of the next quantized weights in shared buffers of its own, which this thread copies into the
+ * arrays the engine is fed. The split is fixed, so a run stays bit-identical (the halves' Σ λ⊙c(w) are added in a
+ * fixed order).
  */
 export interface ThreadedLayer {
   readonly w: Float32Array;
   readonly momentum: Float32Array;
   readonly lambda: Float32Array;
-  /** The quantized weights fed to ONNX Runtime (not shared). */
+  /** The quantized weights fed to the engine (not shared). */
   readonly quantized: Float32Array;
   readonly scale: number;
   readonly levels: readonly number[];
