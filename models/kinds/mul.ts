@@ -43,8 +43,10 @@ export const mul: KindDef<MulNode> = {
   fromOnnx: {
     ops: ['Mul'],
     map(o) {
-      const x = o.input();
       const y = o.computed(1);
+      // A constant first (0.5 * x) is a Mul by a constant too: the scale kind's.
+      if (o.computed(0) === undefined && y !== undefined) return 'Mul by a constant';
+      const x = o.input();
       if (y === undefined) return 'Mul by a constant';
       const node = {kind: 'mul', name: o.layerName(), inputs: [x.name, y.name]} as const;
       if (mul.check(node, [x.shape, y.shape]) !== undefined) return 'Mul of values that do not broadcast per channel (ranks or axes differ)';

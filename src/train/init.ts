@@ -5,7 +5,8 @@ import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
 /**
  * Fresh weights for a spec: He-normal convolutions (fan-out, as CBP's AlexNet), He-normal dense layers (fan-in),
- * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1, PReLU slopes 0.25.
+ * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1, PReLU slopes 0.25,
+ * zero embeddings (position embeddings and class tokens, as timm's before its own initialisation).
  */
 export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number): Weights {
   const rng = new Rng(seed);
