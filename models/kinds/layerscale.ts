@@ -8,8 +8,9 @@ export type LayerScaleName = (typeof LAYER_SCALE_NAMES)[number];
  * x · s, a learned tensor s that broadcasts over the value (numpy's rule, aligned on the last axis): ConvNeXt's layer
  * scale (`self.layer_scale * self.block(x)`, s of [C, 1, 1] on an image [C, H, W]), timm's LayerScale (`x * self.gamma`,
  * s of [C] on tokens [T, C] or a channels-last [H, W, C]). s trains as a float parameter of role `layer_scale`: never
- * constrained, not decayed (PyTorch's ConvNeXt recipe decays only weights of rank 2 and more: a layer scale of 1e-6
- * decayed towards 0 would close its block), and 1e-6 when fresh (torchvision's default). The gradients are PyTorch's
+ * constrained, not decayed (a role of its own rather than `embedding`: it starts at torchvision's 1e-6 when fresh, not
+ * at 0, which would stop the block's gradient; the ConvNeXt authors' recipe leaves its `gamma` [C] out of weight decay,
+ * as timm does every one-dimensional parameter). The gradients are PyTorch's
  * mul backward: gy · s for x, and x · gy summed over the axes s is broadcast along (the batch among them) for s.
  */
 export interface LayerScaleNode extends NodeBase {
@@ -20,6 +21,14 @@ export interface LayerScaleNode extends NodeBase {
   /** The parameter's name in its module: its state_dict key is `${name}.${param}`. */
   readonly param: LayerScaleName;
 }
+
+/**
+ * Whether a constant input's name is a module's parameter: torch.onnx.export names an initializer by its state_dict key
+ * (`features.1.0.layer_scale`, or an Identity of that name where it shares one tensor between equal parameters); a
+ * constant the model computes or writes in its code is a Constant node's output (`/features/…/Constant_output_0`) or
+ * an anonymous `onnx::Mul_12`.
+ */
+export const isModuleParameter = (name: string): boolean => /^[A-Za-z_]\w*(\.\w+)*$/.test(name);
 
 /** Why s of shape `p` does not broadcast onto a value of per-sample shape `x` without growing it, or undefined. */
 function notBroadcast(p: readonly number[], x: readonly number[]): string | undefined {
@@ -75,11 +84,8 @@ export const layerscale: KindDef<LayerScaleNode> = {
       const k = o.computed(0) !== undefined ? 0 : 1;
       const x = o.computed(k);
       const c = o.constant(1 - k);
-      // A parameter is an initializer torch.onnx.export names by its state_dict key (`features.1.0.layer_scale`, or an
-      // Identity of that name where it shares one tensor between equal parameters); a constant the model computes or
-      // writes in its code is a Constant node's output (`/features/…/Constant_output_0`) or an anonymous `onnx::Mul_12`.
       const name = o.inputName(1 - k);
-      if (x === undefined || c?.kind !== 'float' || !/^[A-Za-z_]\w*(\.\w+)*$/.test(name)) return '';
+      if (x === undefined || c?.kind !== 'float' || !isModuleParameter(name)) return '';
       const p = o.param(1 - k, 'layer scale');
       const why = notBroadcast(p.dims, x.shape);
       if (why !== undefined) return 'Mul by a parameter that does not broadcast onto the value (each axis, from the last, equal or 1)';
