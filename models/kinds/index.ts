@@ -20,6 +20,7 @@ import {prelu} from './prelu';
 import {gelu} from './gelu';
 import {layernorm} from './layernorm';
 import {mul} from './mul';
+import {layerscale} from './layerscale';
 import {pad} from './pad';
 import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
@@ -57,6 +58,7 @@ export type {PReluNode} from './prelu';
 export type {GeluNode} from './gelu';
 export type {LayerNormNode} from './layernorm';
 export type {MulNode} from './mul';
+export type {LayerScaleNode} from './layerscale';
 export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
@@ -78,7 +80,7 @@ export type {MeanNode} from './mean';
  * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice,
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, layerscale, concat, pad, reducemean, shuffle, slice,
   resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;

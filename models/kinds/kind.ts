@@ -26,10 +26,11 @@ export interface WeightLayer extends NodeBase {
 /**
  * `bn_weight`, `bn_bias`: a normalisation's learned scale and shift (batch norm, layer norm: 1 and 0 when fresh, trained
  * without weight decay, never constrained). `slope`: a PReLU's learned slope; `embedding`: a learned tensor a token
- * model adds or prepends to its tokens (a position embedding, a class token). Both train without weight decay and are
- * never constrained.
+ * model adds or prepends to its tokens (a position embedding, a class token); `layer_scale`: a learned tensor a block's
+ * output is multiplied by (ConvNeXt's layer scale, 1e-6 when fresh). These train without weight decay and are never
+ * constrained.
  */
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope' | 'embedding';
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope' | 'embedding' | 'layer_scale';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
 export interface ParamSpec {

@@ -156,6 +156,7 @@ test('GroupNorm\'s pattern maps only whole, as torch writes it; one that stops p
     'gn.weight': {dims: [4, 1, 1], values: [0.5, 1.5, -1, 2]},
     'gn.bias': {dims: [4, 1, 1], values: [0.1, -0.2, 0.3, 0.4]},
     flat: {dims: [4], values: [0.5, 1.5, -1, 2]},
+    'onnx::Mul_9': {dims: [4, 1, 1], values: [0.5, 1.5, -1, 2]},
   };
   const ints = {grouped: [0, 2, -1], back: [0, 4, 4, 4]};
   /** torch's nodes of GroupNorm(2, 4), up to `upto` of them, the last writing `a` (its IN's scale `scale`, Mul's `weight`). */
@@ -179,6 +180,8 @@ test('GroupNorm\'s pattern maps only whole, as torch writes it; one that stops p
   // logits, or are refused at the first part that is not.
   const parts: [string, object[], string[]][] = [
     ['no Mul', pattern(3), ['conv2d', 'reshape', 'groupnorm', 'reshape', 'relu', 'globalavgpool', 'flatten', 'dense']],
+    // The Mul by the module's weight without the Add: a learned scale per channel (the layerscale kind).
+    ['no Add', pattern(4), ['conv2d', 'reshape', 'groupnorm', 'reshape', 'layerscale', 'relu', 'globalavgpool', 'flatten', 'dense']],
     ['no InstanceNormalization', [{name: '/r/Reshape', op_type: 'Reshape', input: ['c', 'grouped'], output: ['r']}, {name: '/r/Reshape_1', op_type: 'Reshape', input: ['r', 'back'], output: ['a']}], ['conv2d', 'reshape', 'reshape', 'globalavgpool', 'flatten', 'dense']],
   ];
   for (const [what, body, kinds] of parts) {
@@ -189,7 +192,7 @@ test('GroupNorm\'s pattern maps only whole, as torch writes it; one that stops p
   }
   const cases: [string, object[], RegExp][] = [
     ['no Reshape back', pattern(2), /GlobalAveragePool whose globalavgpool expects an image \[C, H, W\], its input is \[2, 32\] \(1 node: \/pool\/GlobalAveragePool\)/],
-    ['no Add', pattern(4), /refused Mul by a constant \(1 node: \/gn\/Mul\)/],
+    ['no Add, an anonymous weight', pattern(4, 'ones', 'onnx::Mul_9'), /refused Mul by a constant \(1 node: \/gn\/Mul\)/],
     ['a scale other than ones', pattern(5, 'twos'), /unsupported: InstanceNormalization in a GroupNorm pattern \(.*\) with a scale other than 2 ones or a bias other than 2 zeros \(1 node: \/gn\/InstanceNormalization\)/],
     ['a weight not per channel', pattern(5, 'ones', 'flat'), /unsupported: Mul in a GroupNorm pattern \(.*\) by other than a weight of dims \[4, 1, 1\] \(1 node: \/gn\/Mul\)/],
   ];

@@ -137,6 +137,8 @@ const CONSTANTS: Floats = {
   'norm.weight': {dims: [4], values: [0.5, 1.5, 1, 2]},
   'norm.bias': {dims: [4], values: [0.1, -0.2, 0.3, 0]},
   wide: {dims: [2, 1, 1], values: [2, 3]},
+  // The same, anonymous (a constant torch folded, not a module's parameter, which would map as a layer scale).
+  'onnx::Mul_7': {dims: [2, 1, 1], values: [2, 3]},
   'norm2d.weight': {dims: [2], values: [0.5, 1.5]},
   'norm2d.bias': {dims: [2], values: [0.1, -0.2]},
 };
@@ -202,7 +204,7 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
     ['the mean minus x', pattern({'/norm/Sub': {input: ['m', 'c']}}), /LayerNorm-like pattern at norm: Sub reads the mean where LayerNorm subtracts it from x \(Sub\(x, mean\)\)/],
     ['a mean over channels', pattern({'/norm/ReduceMean': {attribute: [ints('axes', [1])]}}), /LayerNorm-like pattern at norm: ReduceMean over axes \[1\] of \[N, 2, 4, 4\], not its last axes .*\(1 node: \/norm\/ReduceMean\)/],
     ['no ε', pattern({'/norm/Add': null, '/norm/Sqrt': {input: ['v']}}), /LayerNorm-like pattern at norm: Sqrt reads the variance where LayerNorm adds a constant ε to it \(Add\)/],
-    ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'wide']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
+    ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'onnx::Mul_7']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
     ['x − mean read elsewhere', [...pattern({'/norm/Add_1': {output: ['b']}}), {name: '/extra/Add', op_type: 'Add', input: ['b', 'd'], output: ['a']}], /LayerNorm-like pattern at extra: Add reads x − mean where LayerNorm squares it \(Pow 2\) and divides it by √\(variance \+ ε\) .*\(1 node: \/extra\/Add\)/],
     ['LayerNorm2d over the width too', layerNorm2d([0, 3, 1, 2], {'/norm/ReduceMean': {attribute: [ints('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: ReduceMean of x transposed to channels-last over other axes than the channels .*\(1 node: \/norm\/ReduceMean\)/],
     ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [int('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
