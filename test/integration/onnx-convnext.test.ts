@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import type {ExportResult} from '../../src/app/export';
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';

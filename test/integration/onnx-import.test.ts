@@ -7,7 +7,7 @@ import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import {exportCheckpoint, type ExportResult} from '../../src/app/export';
-import {importOnnx, type OnnxImportResult} from '../../onnx/import/index';
+import {importOnnx, type OnnxImportResult} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {importGraph} from '../../onnx/import/graph';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {MAX_REFUSAL_MESSAGE} from '../../onnx/import/refusal';
 import {ModelProto} from '../../onnx/schema';
 import {FIXTURES} from '../helpers';
