@@ -34,7 +34,7 @@ import {SEED_QUANTS, type Quant} from '../models/spec';
 import {checkModel} from '../models/index';
 import {checkBackend} from '../src/core/backend-choice';
 import {isQuant} from '../src/cbp/registry';
-import {importOnnx} from '../onnx/import/index';
+import {importOnnx} from '../src/app/import-onnx';
 import {compareLevels, latentStats} from './levels';
 import {studyTable, STUDY_METHODS, type StudyRow} from './study-rows';
 
