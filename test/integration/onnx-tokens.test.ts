@@ -95,11 +95,11 @@ function mutated(change: (m: Msg) => void): string {
 
 const node = (m: Msg, name: string): Msg['graph']['node'][number] => m.graph.node.find((n) => n.name === name) ?? assert.fail(`no node ${name}`);
 
-test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export, a Softmax on another axis, a Gather of several indices, a Reshape that merges the batch, an ONNX Flatten on axis 2 (2-d: it merges the batch too)', async () => {
+test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export with its attention weights read, a Softmax on another axis, a Gather of several indices, a Reshape that merges the batch, an ONNX Flatten on axis 2 (2-d: it merges the batch too)', async () => {
   const cases: [string, string, RegExp][] = [
     [
-      'nn.MultiheadAttention',
-      fixture('mha'),
+      'nn.MultiheadAttention whose attention weights are read',
+      fixture('mha_weights'),
       /unsupported: attention in attn: refused Transpose that moves the batch axis other than to take q, k and v \(by Gather or Split\), as nn\.MultiheadAttention's export does \(it then merges the batch with the heads\) \(1 node: \/attn\/Transpose\)/,
     ],
     [
