@@ -60,7 +60,8 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
   const constant = (w: string | undefined): Const | undefined => {
     if (w === undefined || w === '') return undefined;
     const v = source(w);
-    const t = inits.get(v) ?? (producer.get(v)?.op_type === 'Constant' ? attr(producer.get(v) as NodeMsg, 'value')?.t ?? undefined : undefined);
+    const made = producer.get(v);
+    const t = inits.get(v) ?? (made?.op_type === 'Constant' ? attr(made, 'value')?.t ?? undefined : undefined);
     return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
   };
   const floats = (v: string | undefined): Const & {kind: 'float'} | undefined => {
@@ -117,8 +118,9 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     // Each Reshape to [T, N·heads, d] and Transpose: q's and v's [1,0,2], k's [1,2,0].
     const heads = [first, second, third].map((s) => only(s.output[0], 'Reshape'));
     const moved = heads.map((r) => only(r?.output[0], 'Transpose'));
-    if (heads.some((r) => r === undefined) || permOf(moved[0]) !== '1,0,2' || permOf(moved[1]) !== '1,2,0' || permOf(moved[2]) !== '1,0,2') continue;
-    const [tq, tk, tv] = moved as [NodeMsg, NodeMsg, NodeMsg];
+    const [tq, tk, tv] = moved;
+    if (heads.some((r) => r === undefined) || tq === undefined || tk === undefined || tv === undefined) continue;
+    if (permOf(tq) !== '1,0,2' || permOf(tk) !== '1,2,0' || permOf(tv) !== '1,0,2') continue;
     // q / √d, the scores, softmax on the last axis, times v.
     const div = only(tq.output[0], 'Div');
     const scale = floats(div?.input[1]);
