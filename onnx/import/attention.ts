@@ -54,13 +54,29 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     for (let p = producer.get(v), hops = 0; p?.op_type === 'Identity' && hops < g.node.length; p = producer.get(v), hops++) v = p.input[0];
     return v;
   };
-  /** Whether `v` is an initializer, directly or through Identity nodes. */
-  const isInit = (v: string | undefined): boolean => v !== undefined && inits.has(source(v));
+  /**
+   * The initializer `v` is, directly or through Identity nodes, or through a Transpose of a matrix (torch writes a
+   * Linear's weight so on tokens when it does not fold constants); undefined for any other value.
+   */
+  const initOf = (w: string | undefined): string | undefined => {
+    if (w === undefined) return undefined;
+    const v = source(w);
+    const t = producer.get(v);
+    const from = t?.op_type === 'Transpose' && permOf(t) === '1,0' ? source(t.input[0]) : undefined;
+    return inits.has(v) ? v : from !== undefined && inits.has(from) ? from : undefined;
+  };
+  const isInit = (v: string | undefined): boolean => initOf(v) !== undefined;
   /** A value the file holds as a constant (an initializer or a Constant's tensor, through Identity nodes), or undefined. */
   const constant = (w: string | undefined): Const | undefined => {
     if (w === undefined || w === '') return undefined;
     const v = source(w);
     const made = producer.get(v);
+    if (made?.op_type === 'Transpose' && permOf(made) === '1,0' && !inits.has(v)) {
+      const m = constant(made.input[0]);
+      if (m?.kind !== 'float' || m.dims.length !== 2) return undefined;
+      const [r, c] = m.dims;
+      return {kind: 'float', dims: [c, r], values: Float32Array.from({length: r * c}, (_, i) => m.values[(i % r) * c + Math.floor(i / r)])};
+    }
     const t = inits.get(v) ?? (made?.op_type === 'Constant' ? attr(made, 'value')?.t ?? undefined : undefined);
     return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
   };
