@@ -21,13 +21,23 @@ import {readConst, type Const} from './constants';
  * the batch first. Heads come from the scale: torch divides q by √d (d = C / heads), checked against the
  * Reshape's folded head size where the file holds it as a constant. What is not this whole pattern (a mask, the
  * attention weights read, cross-attention, separate q/k/v projections) is left as it is, and the walk refuses its
- * Transpose naming nn.MultiheadAttention.
+ * Transpose naming nn.MultiheadAttention: `refusals` says why, by the Transpose's output, once the in-projection
+ * (a MatMul by a [C, 3C] parameter) shows it is torch's attention.
  */
-export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
+
+// Worded without 'attention', so that the refusal still groups them under the module's look ('attention in …').
+const OTHER = 'nn.MultiheadAttention other than as cbp maps it (query = key = value, no mask, eval mode, torch 1.13\'s export)';
+const MASK = 'nn.MultiheadAttention with a mask (attn_mask or key_padding_mask): cbp maps it without';
+const WEIGHTS = 'nn.MultiheadAttention whose weights are read (need_weights=True): cbp maps it with need_weights=False or the weights unused';
+const SCALE = 'nn.MultiheadAttention whose scores are not scaled by 1/√(head size)';
+export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: GraphMsg; readonly refusals: ReadonlyMap<string, string>} {
   const producer = new Map<string, NodeMsg>();
   const readers = new Map<string, NodeMsg[]>();
+  // Readers among the nodes the output needs only (torch leaves dead nodes in, e.g. a Transpose of k beside the one used).
+  const needed = new Set([...neededNodes(g, g.output[0]?.name ?? '')].map((i) => g.node[i]));
   for (const n of g.node) {
     for (const o of n.output) producer.set(o, n);
+    if (!needed.has(n)) continue;
     for (const v of new Set(n.input)) {
       if (v === '') continue;
       const list = readers.get(v) ?? [];
@@ -37,8 +47,12 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
   }
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const graphOutputs = new Set(g.output.map((o) => o.name));
-  /** The nodes that read `v`, less the Shape nodes (torch's shape arithmetic, dead once the pattern is rewritten). */
-  const readBy = (v: string): NodeMsg[] => (graphOutputs.has(v) ? [] : (readers.get(v) ?? []).filter((n) => n.op_type !== 'Shape'));
+  /**
+   * The nodes that read `v`, less the Shape nodes (torch's shape arithmetic, dead once the pattern is rewritten) and
+   * the nodes only Shape nodes read (with need_weights=True torch transposes k once more for its shape).
+   */
+  const readBy = (v: string, depth = 0): NodeMsg[] =>
+    graphOutputs.has(v) ? [] : (readers.get(v) ?? []).filter((n) => n.op_type !== 'Shape' && !(depth < 4 && n.output.every((o) => readBy(o, depth + 1).length === 0 && !graphOutputs.has(o))));
   /** The one node that reads `v` (not counting Shape), of op `op`, or undefined. */
   const only = (v: string | undefined, op: string): NodeMsg | undefined => {
     if (v === undefined || graphOutputs.has(v)) return undefined;
@@ -85,6 +99,7 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     return c?.kind === 'float' ? c : undefined;
   };
 
+  const refusals = new Map<string, string>();
   const removed = new Set<NodeMsg>();
   const added: NodeMsg[] = [];
   const newInits: TensorMsg[] = [];
@@ -101,19 +116,32 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     const wIn = floats(mIn?.input[1]);
     if (mIn === undefined || wIn === undefined || wIn.dims.length !== 2 || wIn.dims[1] !== 3 * wIn.dims[0] || !isInit(mIn.input[1])) continue;
     const C = wIn.dims[0];
+    // From here on it is torch's attention: what does not match is refused, naming it.
+    const miss = (why: string): void => {
+      refusals.set(t0.output[0], why);
+    };
     let qkv = mIn.output[0];
     const aIn = readBy(qkv).length === 1 && readBy(qkv)[0].op_type === 'Add' ? readBy(qkv)[0] : undefined;
     const bInName = aIn?.input.find((v) => v !== qkv);
     const bIn = floats(bInName);
     if (aIn !== undefined) {
-      if (bIn === undefined || bIn.values.length !== 3 * C || !isInit(bInName)) continue;
+      if (bIn === undefined || bIn.values.length !== 3 * C || !isInit(bInName)) {
+        miss(OTHER);
+        continue;
+      }
       qkv = aIn.output[0];
     }
     // q, k, v: three Slices of the last axis, each the next chunk of C.
     const slices = readBy(qkv);
-    if (slices.length !== 3 || slices.some((s) => s.op_type !== 'Slice' || s.input[0] !== qkv || s.input.length < 4)) continue;
+    if (slices.length !== 3 || slices.some((s) => s.op_type !== 'Slice' || s.input[0] !== qkv || s.input.length < 4)) {
+      miss(OTHER);
+      continue;
+    }
     const axis = constant(slices[0].input[3]);
-    if (slices.some((s) => s.input[3] !== slices[0].input[3]) || axis?.kind !== 'int' || axis.values.length !== 1 || (axis.values[0] !== -1 && axis.values[0] !== 2)) continue;
+    if (slices.some((s) => s.input[3] !== slices[0].input[3]) || axis?.kind !== 'int' || axis.values.length !== 1 || (axis.values[0] !== -1 && axis.values[0] !== 2)) {
+      miss(OTHER);
+      continue;
+    }
     const startsAt = (s: NodeMsg): number | undefined => {
       const c = constant(s.input[1]);
       return c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined;
@@ -121,7 +149,10 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     const first = slices.find((s) => startsAt(s) === 0);
     const second = slices.find((s) => first !== undefined && s.input[1] === first.input[2]);
     const third = slices.find((s) => second !== undefined && s.input[1] === second.input[2]);
-    if (first === undefined || second === undefined || third === undefined || new Set([first, second, third]).size !== 3) continue;
+    if (first === undefined || second === undefined || third === undefined || new Set([first, second, third]).size !== 3) {
+      miss(OTHER);
+      continue;
+    }
     // Torch's bounds: (3C + 2) / 3 · k, k = 1, 2, 3 (Mul by a constant); where the file folded them, C · k.
     const bound = (v: string, k: number): boolean => {
       const folded = constant(v);
@@ -130,43 +161,88 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
       const by = mul?.op_type === 'Mul' ? constant(mul.input[1]) : undefined;
       return by?.kind === 'int' && by.values.length === 1 && by.values[0] === k;
     };
-    if (!bound(first.input[2], 1) || !bound(second.input[2], 2) || !bound(third.input[2], 3)) continue;
+    if (!bound(first.input[2], 1) || !bound(second.input[2], 2) || !bound(third.input[2], 3)) {
+      miss(OTHER);
+      continue;
+    }
     // Each Reshape to [T, N·heads, d] and Transpose: q's and v's [1,0,2], k's [1,2,0].
     const heads = [first, second, third].map((s) => only(s.output[0], 'Reshape'));
     const moved = heads.map((r) => only(r?.output[0], 'Transpose'));
     const [tq, tk, tv] = moved;
-    if (heads.some((r) => r === undefined) || tq === undefined || tk === undefined || tv === undefined) continue;
-    if (permOf(tq) !== '1,0,2' || permOf(tk) !== '1,2,0' || permOf(tv) !== '1,0,2') continue;
+    if (heads.some((r) => r === undefined) || tq === undefined || tk === undefined || tv === undefined) {
+      miss(OTHER);
+      continue;
+    }
+    if (permOf(tq) !== '1,0,2' || permOf(tk) !== '1,2,0' || permOf(tv) !== '1,0,2') {
+      miss(OTHER);
+      continue;
+    }
     // q / √d, the scores, softmax on the last axis, times v.
     const div = only(tq.output[0], 'Div');
     const scale = floats(div?.input[1]);
-    if (div === undefined || scale === undefined || scale.values.length !== 1) continue;
+    if (div === undefined || scale === undefined || scale.values.length !== 1) {
+      miss(SCALE);
+      continue;
+    }
     const d = Math.round(scale.values[0] ** 2);
-    if (d < 1 || C % d !== 0 || Math.abs(Math.fround(Math.sqrt(d)) - scale.values[0]) > 1e-6 * scale.values[0]) continue;
+    if (d < 1 || C % d !== 0 || Math.abs(Math.fround(Math.sqrt(d)) - scale.values[0]) > 1e-6 * scale.values[0]) {
+      miss(SCALE);
+      continue;
+    }
     const folded = constant(heads[0]?.input[1]);
-    if (folded !== undefined && (folded.kind !== 'int' || folded.values.length !== 3 || folded.values[2] !== d)) continue;
+    if (folded !== undefined && (folded.kind !== 'int' || folded.values.length !== 3 || folded.values[2] !== d)) {
+      miss(OTHER);
+      continue;
+    }
     const scores = only(div.output[0], 'MatMul');
-    if (scores === undefined || scores.input[1] !== tk.output[0] || readBy(tk.output[0]).length !== 1) continue;
+    if (scores === undefined || scores.input[1] !== tk.output[0] || readBy(tk.output[0]).length !== 1) {
+      miss(MASK);
+      continue;
+    }
     const softmax = only(scores.output[0], 'Softmax');
-    if (softmax === undefined || (intAttr(softmax, 'axis', -1) !== -1 && intAttr(softmax, 'axis', -1) !== 2)) continue;
+    if (softmax === undefined || (intAttr(softmax, 'axis', -1) !== -1 && intAttr(softmax, 'axis', -1) !== 2)) {
+      miss(softmax === undefined ? MASK : OTHER);
+      continue;
+    }
     const mix = only(softmax.output[0], 'MatMul');
-    if (mix === undefined || mix.input[1] !== tv.output[0] || readBy(tv.output[0]).length !== 1) continue;
+    if (mix === undefined || mix.input[1] !== tv.output[0] || readBy(tv.output[0]).length !== 1) {
+      miss(WEIGHTS);
+      continue;
+    }
     // Back to [T, N, C], merged to [T·N, C] for the out-projection (Gemm with bias, MatMul without), and back.
     const back = only(mix.output[0], 'Transpose');
     const merged = only(back?.output[0], 'Reshape');
-    if (permOf(back) !== '1,0,2' || merged === undefined || back === undefined) continue;
+    if (permOf(back) !== '1,0,2' || merged === undefined || back === undefined) {
+      miss(OTHER);
+      continue;
+    }
     const mOut = readBy(merged.output[0]).length === 1 && merged.output[0] === readBy(merged.output[0])[0].input[0] ? readBy(merged.output[0])[0] : undefined;
-    if (mOut === undefined || (mOut.op_type !== 'Gemm' && mOut.op_type !== 'MatMul')) continue;
+    if (mOut === undefined || (mOut.op_type !== 'Gemm' && mOut.op_type !== 'MatMul')) {
+      miss(OTHER);
+      continue;
+    }
     const wOutName = mOut.input[1];
     const wOut = floats(wOutName);
-    if (wOut === undefined || !isInit(wOutName) || wOut.dims.length !== 2 || wOut.dims[0] !== C || wOut.dims[1] !== C) continue;
+    if (wOut === undefined || !isInit(wOutName) || wOut.dims.length !== 2 || wOut.dims[0] !== C || wOut.dims[1] !== C) {
+      miss(OTHER);
+      continue;
+    }
     const gemm = mOut.op_type === 'Gemm';
-    if (gemm && (intAttr(mOut, 'transA', 0) !== 0 || intAttr(mOut, 'transB', 0) !== 1 || floatAttr(mOut, 'alpha', 1) !== 1 || floatAttr(mOut, 'beta', 1) !== 1)) continue;
+    if (gemm && (intAttr(mOut, 'transA', 0) !== 0 || intAttr(mOut, 'transB', 0) !== 1 || floatAttr(mOut, 'alpha', 1) !== 1 || floatAttr(mOut, 'beta', 1) !== 1)) {
+      miss(OTHER);
+      continue;
+    }
     const bOutName = gemm && mOut.input[2] !== undefined && mOut.input[2] !== '' ? mOut.input[2] : undefined;
-    if (bOutName !== undefined && (floats(bOutName)?.values.length !== C || !isInit(bOutName))) continue;
+    if (bOutName !== undefined && (floats(bOutName)?.values.length !== C || !isInit(bOutName))) {
+      miss(OTHER);
+      continue;
+    }
     const unmerged = only(mOut.output[0], 'Reshape');
     const last = only(unmerged?.output[0], 'Transpose');
-    if (unmerged === undefined || last === undefined || permOf(last) !== '1,0,2') continue;
+    if (unmerged === undefined || last === undefined || permOf(last) !== '1,0,2') {
+      miss(OTHER);
+      continue;
+    }
 
     // The whole pattern is there: the rewritten graph, named under the module's path (`/a/b/Transpose` → `/a/b/in_proj/MatMul`).
     const at = t0.name.startsWith('/') ? t0.name.slice(0, t0.name.lastIndexOf('/')) : `/${(t0.name || t0.output[0]).replace(/[/.]/g, '_')}`;
@@ -215,11 +291,14 @@ export function rewriteAttention(g: GraphMsg, file: string): GraphMsg {
     for (const n of [t0, mIn, aIn, first, second, third, ...heads, tq, tk, tv, div, scores, softmax, mix, back, merged, mOut, unmerged, last]) if (n !== undefined) removed.add(n);
     count++;
   }
-  if (count === 0) return g;
+  if (count === 0) return {graph: g, refusals};
   return {
+    refusals,
+    graph: {
     ...g,
     node: [...g.node.filter((n) => !removed.has(n)), ...added],
     initializer: [...g.initializer.map((t) => replacedInits.get(t.name) ?? t), ...newInits],
+    },
   };
 }
 

@@ -165,7 +165,7 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     fail(`opset ${opset ?? '(none)'} of the default domain; cbp imports opsets ${MIN_OPSET} to ${MAX_OPSET} (torch.onnx.export(..., opset_version=${MAX_OPSET - 1}))`, 'UNSUPPORTED_ONNX');
   }
   // torch's nn.MultiheadAttention, which merges the batch with the heads, rewritten batch-first (attention.ts).
-  const g = rewriteAttention(model.graph, file);
+  const {graph: g, refusals: notAttention} = rewriteAttention(model.graph, file);
   const vals = new Map<string, Val>();
   for (const t of g.initializer) {
     if (vals.has(t.name)) fail(`two initializers are named ${quoted(t.name)}`);
@@ -474,6 +474,12 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     });
 
     try {
+      // torch's nn.MultiheadAttention that the rewrite did not map (attention.ts): refused at its first Transpose, saying why.
+      const notMapped = notAttention.get(node.output[0] ?? '');
+      if (notMapped !== undefined) {
+        skip(notMapped);
+        continue;
+      }
       // A node that reads a value partway through a pattern goes to the kind that made it, whatever its op.
       const held = ins.find((v) => v?.t === 'held');
       if (held?.t === 'held') {

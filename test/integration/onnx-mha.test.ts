@@ -3,8 +3,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {CbpError} from '../../src/core/errors';
 import type {ExportResult} from '../../src/app/export';
 import {importOnnx} from '../../onnx/import/index';
+import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readConst} from '../../onnx/import/constants';
 import {readCheckpoint} from '../../src/run/checkpoint';
@@ -105,4 +107,30 @@ test('the imported torchvision ViT trains one ternary epoch on an image folder o
   const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'never'), ...common]);
   assert.notEqual(refused.status, 0);
   assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no /);
+});
+
+test('an nn.MultiheadAttention that is not the pattern cbp maps is refused at its first Transpose, saying what: its weights read, scores with a mask added (written here into mha.onnx: an Add of a constant before the Softmax), nothing written', async () => {
+  // toObject's plain object of the decoded file: the fields the test edits are ModelProto's (onnx/schema.ts).
+  const m = ModelProto.toObject(ModelProto.decode(fs.readFileSync(fixture('mha'))), {longs: Number, bytes: Buffer, defaults: false}) as {
+    graph: {node: {name: string; op_type: string; input: string[]; output: string[]}[]; initializer: object[]};
+  };
+  const softmax = m.graph.node.find((n) => n.name === '/attn/Softmax') ?? assert.fail('no Softmax');
+  m.graph.node.splice(m.graph.node.indexOf(softmax), 0, {name: '/attn/Add_mask', op_type: 'Add', input: [softmax.input[0], 'mask'], output: ['masked']});
+  softmax.input[0] = 'masked';
+  m.graph.initializer.push({name: 'mask', dims: [16], data_type: 1, raw_data: Buffer.from(new Float32Array(16).fill(-1).buffer)});
+  const masked = path.join(tmp, 'mha_mask.onnx');
+  fs.writeFileSync(masked, ModelProto.encode(ModelProto.fromObject(m)).finish());
+  const cases: [string, RegExp][] = [
+    [fixture('mha_weights'), /unsupported: attention in attn: refused nn\.MultiheadAttention whose weights are read \(need_weights=True\): cbp maps it with need_weights=False or the weights unused \(1 node: \/attn\/Transpose\)/],
+    [masked, /unsupported: attention in attn: refused nn\.MultiheadAttention with a mask \(attn_mask or key_padding_mask\): cbp maps it without \(1 node: \/attn\/Transpose\)/],
+  ];
+  for (const [file, expected] of cases) {
+    const out = path.join(tmp, `refused-${path.basename(file, '.onnx')}`);
+    await assert.rejects(importOnnx({file, out}), (e: unknown) => {
+      assert.ok(e instanceof CbpError && e.code === 'UNSUPPORTED_ONNX', String(e));
+      assert.match(e.message, expected);
+      return true;
+    });
+    assert.ok(!fs.existsSync(out));
+  }
 });

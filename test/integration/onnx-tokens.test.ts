@@ -100,7 +100,7 @@ test('what the token kinds do not map is refused by name, nothing written: nn.Mu
     [
       'nn.MultiheadAttention whose attention weights are read',
       fixture('mha_weights'),
-      /unsupported: attention in attn: refused Transpose that moves the batch axis other than to take q, k and v \(by Gather or Split\), as nn\.MultiheadAttention's export does \(it then merges the batch with the heads\) \(1 node: \/attn\/Transpose\)/,
+      /unsupported: attention in attn: refused nn\.MultiheadAttention whose weights are read \(need_weights=True\): cbp maps it with need_weights=False or the weights unused \(1 node: \/attn\/Transpose\), ReduceSum \(1 node: \/attn\/ReduceSum\)/,
     ],
     [
       'a Softmax over the heads',
