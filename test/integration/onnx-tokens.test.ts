@@ -19,8 +19,8 @@ import {cbp, cbpJson, errorText} from '../cli';
  * (test/fixtures/scripts/make_onnx_fixtures.py `TinyViT`: patch embedding, class token, position embedding, two
  * blocks of 4-head attention and a GELU MLP, head on the class token) is imported with the file's logits, trained one
  * ternary epoch on MNIST with --init on the ONNX Runtime engine, exported in every --weights variant and verified; what
- * the token kinds do not map (nn.MultiheadAttention's export, a Softmax on another axis) is refused by name. Each
- * kind's backward is held to PyTorch's in kind-grads.test.ts, one CBP step of a ViT in onnx-step.test.ts.
+ * the token kinds do not map (an nn.MultiheadAttention whose weights are read, a Softmax on another axis) is refused
+ * by name. Each kind's backward is held to PyTorch's in kind-grads.test.ts, one CBP step of a ViT in onnx-step.test.ts.
  */
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-tokens-'));
