@@ -5,6 +5,7 @@ import type {Weights} from '../../src/core/weights';
 import {INPUT, KINDS, checkSpec, isWeightNode, kindOf, type ModelSpec, type SpecNode} from '../../models/index';
 import {MAX_IMPORT_SIDE, type KindDef, type OnnxAhead, type OnnxAttributes, type OnnxHeld, type OnnxImport, type OnnxNode} from '../../models/kinds/index';
 import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
+import {neededNodes, rewriteAttention} from './attention';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
 import {refusalMessage, type RefusedNode} from './refusal';
@@ -163,7 +164,8 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
   if (opset === undefined || opset < MIN_OPSET || opset > MAX_OPSET) {
     fail(`opset ${opset ?? '(none)'} of the default domain; cbp imports opsets ${MIN_OPSET} to ${MAX_OPSET} (torch.onnx.export(..., opset_version=${MAX_OPSET - 1}))`, 'UNSUPPORTED_ONNX');
   }
-  const g = model.graph;
+  // torch's nn.MultiheadAttention, which merges the batch with the heads, rewritten batch-first (attention.ts).
+  const {graph: g, refusals: notAttention} = rewriteAttention(model.graph, file);
   const vals = new Map<string, Val>();
   for (const t of g.initializer) {
     if (vals.has(t.name)) fail(`two initializers are named ${quoted(t.name)}`);
@@ -472,6 +474,12 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     });
 
     try {
+      // torch's nn.MultiheadAttention that the rewrite did not map (attention.ts): refused at its first Transpose, saying why.
+      const notMapped = notAttention.get(node.output[0] ?? '');
+      if (notMapped !== undefined) {
+        skip(notMapped);
+        continue;
+      }
       // A node that reads a value partway through a pattern goes to the kind that made it, whatever its op.
       const held = ins.find((v) => v?.t === 'held');
       if (held?.t === 'held') {
@@ -550,7 +558,9 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
         'to keep them as batch norms, export with training=torch.onnx.TrainingMode.PRESERVE',
     );
   }
-  return {spec, weights, sources, warnings, needed, input: input.name, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
+  // The file is checked as it is: where attention was rewritten, the file's own nodes the output needs.
+  const run = g === model.graph ? needed : neededNodes(model.graph, outputName);
+  return {spec, weights, sources, warnings, needed: run, input: input.name, ...(batchDim !== undefined && batchDim > 0 ? {batch: batchDim} : {})};
 }
 
 /**

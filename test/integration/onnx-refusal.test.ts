@@ -42,13 +42,28 @@ function refusedJson(file: string, out: string): JsonRefusal['error'] {
   return error;
 }
 
-test('a small torchvision ViT is refused by layer: its nn.MultiheadAttention named, under 2,000 characters, all before it mapped (patches, class token, position embedding, LayerNorm), what reads it only not judged; --json lists every node', () => {
-  const error = refusedJson(fixture('refusal_vit'), path.join(tmp, 'vit'));
+/**
+ * refusal_vit.onnx with its first attention's Softmax over another axis than the last: torchvision's ViT imports
+ * whole (onnx-mha.test.ts); this one's first nn.MultiheadAttention is no longer the pattern cbp maps, so it is refused.
+ */
+function oddAttention(): string {
+  // toObject's plain object of the decoded file: the fields the test edits are ModelProto's (onnx/schema.ts).
+  const m = ModelProto.toObject(ModelProto.decode(fs.readFileSync(fixture('refusal_vit'))), {longs: Number, bytes: Buffer, defaults: false}) as {graph: {node: {name: string; attribute: object[]}[]}};
+  const softmax = m.graph.node.find((n) => n.name === '/encoder/layers/encoder_layer_0/self_attention/Softmax') ?? assert.fail('no Softmax');
+  softmax.attribute = [{name: 'axis', type: 2, i: 1}];
+  const file = path.join(tmp, 'refusal_vit_odd.onnx');
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject(m)).finish());
+  return file;
+}
+
+test('a small torchvision ViT whose first attention is not the whole nn.MultiheadAttention pattern (a Softmax over another axis) is refused by layer: its nn.MultiheadAttention named, under 2,000 characters, all before it mapped (patches, class token, position embedding, LayerNorm), what reads it only not judged; --json lists every node', () => {
+  const odd = oddAttention();
+  const error = refusedJson(odd, path.join(tmp, 'vit'));
   const m = error.message;
   assert.ok(m.length < MAX_REFUSAL_MESSAGE, `${m.length} characters`);
   // The token kinds map the patches' Reshape to tokens, the class token's Expand and Concat, the position embedding
   // and the first LayerNorm; the first attention's Transpose of the batch and token axes is where cbp stops.
-  assert.match(m, /unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused Transpose that moves the batch axis other than to take q, k and v \(by Gather or Split\), as nn\.MultiheadAttention's export does \(it then merges the batch with the heads\) \(1 node: \/encoder\/layers\/encoder_layer_0\/self_attention\/Transpose\); not judged, as they read values of those nodes: /);
+  assert.match(m, /unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused nn\.MultiheadAttention other than as cbp maps it \(query = key = value, no mask, eval mode, torch 1\.13's export\) \(1 node: \/encoder\/layers\/encoder_layer_0\/self_attention\/Transpose\); not judged, as they read values of those nodes: /);
   assert.match(m, /\. cbp maps Conv, .*; nothing was written$/);
   // nn.LayerNorm at opset 13 (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add) in ln_1, ln_2 of each layer
   // and the encoder's ln: a pattern cbp maps; those after the attention read its refused values, so not judged and
@@ -64,9 +79,9 @@ test('a small torchvision ViT is refused by layer: its nn.MultiheadAttention nam
   assert.ok(notJudged.some((n) => n.op === 'MatMul' && n.module === 'encoder.layers.encoder_layer_0.self_attention' && n.reason === undefined));
   assert.ok(notJudged.some((n) => n.op === 'Erf' && n.module === 'encoder.layers.encoder_layer_1.mlp.1'));
   // Without --json, the same one line.
-  const r = cbp(['import', fixture('refusal_vit'), '--out', path.join(tmp, 'vit-text')]);
+  const r = cbp(['import', odd, '--out', path.join(tmp, 'vit-text')]);
   assert.equal(r.status, 2);
-  assert.match(errorText(r.stderr), /refusal_vit\.onnx: cannot import this model; unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused Transpose that moves the batch axis/);
+  assert.match(errorText(r.stderr), /refusal_vit_odd\.onnx: cannot import this model; unsupported: attention in encoder\.layers\.encoder_layer_0\.self_attention: refused nn\.MultiheadAttention other than/);
 });
 
 test('a small torchvision Swin Transformer (hundreds of nodes) is refused in under 2,000 characters, by layer', () => {

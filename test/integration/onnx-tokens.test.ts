@@ -19,8 +19,8 @@ import {cbp, cbpJson, errorText} from '../cli';
  * (test/fixtures/scripts/make_onnx_fixtures.py `TinyViT`: patch embedding, class token, position embedding, two
  * blocks of 4-head attention and a GELU MLP, head on the class token) is imported with the file's logits, trained one
  * ternary epoch on MNIST with --init on the ONNX Runtime engine, exported in every --weights variant and verified; what
- * the token kinds do not map (nn.MultiheadAttention's export, a Softmax on another axis) is refused by name. Each
- * kind's backward is held to PyTorch's in kind-grads.test.ts, one CBP step of a ViT in onnx-step.test.ts.
+ * the token kinds do not map (an nn.MultiheadAttention whose weights are read, a Softmax on another axis) is refused
+ * by name. Each kind's backward is held to PyTorch's in kind-grads.test.ts, one CBP step of a ViT in onnx-step.test.ts.
  */
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-tokens-'));
@@ -95,12 +95,12 @@ function mutated(change: (m: Msg) => void): string {
 
 const node = (m: Msg, name: string): Msg['graph']['node'][number] => m.graph.node.find((n) => n.name === name) ?? assert.fail(`no node ${name}`);
 
-test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export, a Softmax on another axis, a Gather of several indices, a Reshape that merges the batch, an ONNX Flatten on axis 2 (2-d: it merges the batch too)', async () => {
+test('what the token kinds do not map is refused by name, nothing written: nn.MultiheadAttention\'s export with its attention weights read, a Softmax on another axis, a Gather of several indices, a Reshape that merges the batch, an ONNX Flatten on axis 2 (2-d: it merges the batch too)', async () => {
   const cases: [string, string, RegExp][] = [
     [
-      'nn.MultiheadAttention',
-      fixture('mha'),
-      /unsupported: attention in attn: refused Transpose that moves the batch axis other than to take q, k and v \(by Gather or Split\), as nn\.MultiheadAttention's export does \(it then merges the batch with the heads\) \(1 node: \/attn\/Transpose\)/,
+      'nn.MultiheadAttention whose attention weights are read',
+      fixture('mha_weights'),
+      /unsupported: attention in attn: refused nn\.MultiheadAttention whose weights are read \(need_weights=True\): cbp maps it with need_weights=False or the weights unused \(1 node: \/attn\/Transpose\), ReduceSum \(1 node: \/attn\/ReduceSum\)/,
     ],
     [
       'a Softmax over the heads',
