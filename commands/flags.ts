@@ -1,67 +1,40 @@
 import {Flags, type Interfaces} from '@oclif/core';
 import {
-  BACKEND_CHOICES,
   CbpError,
-  DEVICES,
-  ENGINES,
   MODEL_NAMES,
   QUANT_OR_NONE,
-  TRAIN_METHODS,
-  checkBackend,
-  checkDevice,
   checkEntry,
-  checkEngine,
-  checkMethod,
   checkModel,
-  checkNumber,
   checkQuant,
-  constraintHelp,
   entryHelp,
   flagName,
-  type BackendChoice,
-  type DeviceChoice,
-  type EngineChoice,
+  usageChoices,
   type FlagName,
   type GivenOptions,
   type ModelName,
   type OptionEntry,
   type OptionSchema,
   type QuantOrNone,
-  type TrainMethod,
   type ValueOf,
-  usageChoices,
 } from '../src/index';
 
 /*
  * Flags whose values are checked as they are parsed, by the library's own checks over its registries (for oclif's
  * help and usage line, and typed values): a bad value is refused with the message the library gives. The library
  * does not rely on it: its resolve step checks every option again (resolveTrainOptions, resolveEvaluateOptions,
- * resolveExportOptions). The defaults are the library's (TRAIN_DEFAULTS, EVAL_DEFAULTS, EXPORT_DEFAULTS).
+ * resolveExportOptions). `cbp train`, `cbp eval` and `cbp export` build their flags from the library's option
+ * schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS) by flagsOf below; the builders before it serve the
+ * commands that do not have one yet.
  */
 
 /** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */
 export const choices = usageChoices;
-
-export const quantFlag = (description: string, def: QuantOrNone) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), default: def})();
-
-export const methodFlag = (description: string, def: TrainMethod) =>
-  Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, helpValue: choices(TRAIN_METHODS), parse: async (v) => checkMethod(v), default: def})();
-
-export const backendFlag = (description: string, def: BackendChoice) =>
-  Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, helpValue: choices(BACKEND_CHOICES), parse: async (v) => checkBackend(v), default: def})();
-
-export const deviceFlag = (description: string, def: DeviceChoice) =>
-  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: def})();
 
 export const optionalModelFlag = (description: string) =>
   Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
 
 export const optionalQuantFlag = (description: string) =>
   Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
-
-export const engineFlag = (description: string, def: EngineChoice) =>
-  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: def})();
 
 /*
  * The adapter from a command's option schema (the library's: EXPORT_OPTIONS, EVALUATE_OPTIONS, …) to oclif: one
@@ -126,10 +99,7 @@ function flagOf(flag: string, entry: OptionEntry): unknown {
   }
 }
 
-/** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
-export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>
-  Flags.custom<number>({description, parse: async (input) => checkNumber(`--${flag}`, parseNumber(`--${flag}`, input), min, inclusive), default: def})();
-
+/** A number as the flag gives it, before its entry's range is checked. */
 function parseNumber(flag: string, input: string): number {
   const v = Number(input);
   if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`${flag} '${input}': expected a number`, 'BAD_FLAG');

@@ -4,7 +4,7 @@
  * are typed from the registries (constraints, models, data sets), and every failure is a CbpError with a stable code.
  */
 export type {TrainResult} from './train/trainer';
-export {TRAIN_DEFAULTS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
+export {TRAIN_DEFAULTS, TRAIN_OPTIONS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
 export {trainRun as train, type TrainRunOptions} from './app/train';
 export {ENGINES, checkEngine, type EngineChoice} from './train/registry';
 export {exportCheckpoint, ACTIVATION_TYPES, EXPORT_DEFAULTS, EXPORT_OPTIONS, EXPORT_FORMATS, FAST_TOLERANCE, checkActivations, checkCalibration, checkExportFormat, checkWeightFormat, type ActivationType, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
