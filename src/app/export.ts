@@ -50,6 +50,11 @@ function checkOut(file: string, flag: string): string {
   return file;
 }
 
+/** Test images checked by default: enough to cover every class of the built-in sets many times. */
+const VERIFY_IMAGES = 256;
+/** Seeded random inputs an export is checked on where the run has no built-in set of its input shape. */
+const VERIFY_INPUTS = 4;
+
 /**
  * `cbp export`'s options, one entry each: the flag (the key in kebab-case), its help, default and check. The flags
  * of `cbp export` are built from it, ExportOptions is typed by it and resolveExportOptions checks each value by it.
@@ -64,6 +69,7 @@ export const EXPORT_OPTIONS = {
   },
   labels: {kind: 'path', help: 'class names for the model card, one per line in output order [default: those the run recorded]'},
   backend: {kind: 'choice', choices: BACKEND_CHOICES, default: 'auto', check: checkBackend, help: 'tfjs backend for the verification forward pass'},
+  verifyImages: {kind: 'int', min: 1, max: 10_000, help: `test images the written file is checked on (seeded random inputs where the run has no built-in set of its shape) [default: ${VERIFY_IMAGES}; random inputs: ${VERIFY_INPUTS}]`},
   activations: {
     kind: 'choice', choices: ACTIVATION_TYPES, default: 'float', check: checkActivations,
     help: 'int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations',
@@ -84,8 +90,6 @@ export interface ExportOptions extends Omit<GivenOptions<typeof EXPORT_OPTIONS>,
   readonly checkpoint: string;
   /** Class names in output order for the model card (a file with one per line, or the names); by default the run's. */
   readonly labels?: string | readonly string[];
-  /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
-  readonly verifyImages?: number;
   /**
    * What the packed file's logits are checked against: `tfjs`, the training engine's forward pass (the default where
    * it runs the model), or `float-onnx`, the same weights written as float32 and run in ONNX Runtime — a check of the integer packing that
@@ -103,7 +107,6 @@ type Int8Only = 'calibrate' | 'calibrationImages' | 'calibration' | 'keepFloat';
  * MODEL_QUANT.onnx, named once the checkpoint is read.
  */
 export interface ResolvedExport extends Omit<ResolvedOptions<typeof EXPORT_OPTIONS>, 'labels' | Int8Only> {
-  readonly verifyImages?: number;
   readonly verifyWith?: 'tfjs' | 'float-onnx';
   readonly labels?: string | readonly string[];
   /** With `int8` activations only: their calibration and the layers kept in float. */
@@ -130,7 +133,6 @@ export function resolveExportOptions(opts: ExportOptions): ResolvedExport {
   }
   return {
     ...o,
-    ...(opts.verifyImages !== undefined ? {verifyImages: opts.verifyImages} : {}),
     ...(opts.verifyWith !== undefined ? {verifyWith: opts.verifyWith} : {}),
     ...(opts.labels !== undefined ? {labels: opts.labels} : {}),
     ...(int8 ? {int8: {...(calibrate !== undefined ? {calibrate} : {}), images: calibrationImages, method: calibration, keepFloat: keepFloat ?? []}} : {}),
@@ -204,7 +206,7 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
 
   // Verification: ORT on the bytes about to be written against an independent forward pass (see verifyWith).
   const pixels = shape[0] * shape[1] * shape[2];
-  const n = ds ? ds.test.count : (opts.verifyImages ?? 4);
+  const n = ds ? ds.test.count : (opts.verifyImages ?? VERIFY_INPUTS);
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
   // The tfjs forward pass is the independent check where it runs the model; the float32 export otherwise.
@@ -298,9 +300,6 @@ async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly num
     await opened.session.release();
   }
 }
-
-/** Test images checked by default: enough to cover every class of the built-in sets many times. */
-const VERIFY_IMAGES = 256;
 
 async function firstBatch(batches: AsyncGenerator<{x: Float32Array}>): Promise<Float32Array> {
   const first = await batches.next();
