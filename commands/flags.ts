@@ -22,9 +22,9 @@ import {
  * Flags whose values are checked as they are parsed, by the library's own checks over its registries (for oclif's
  * help and usage line, and typed values): a bad value is refused with the message the library gives. The library
  * does not rely on it: its resolve step checks every option again (resolveTrainOptions, resolveEvaluateOptions,
- * resolveExportOptions). `cbp train`, `cbp eval` and `cbp export` build their flags from the library's option
- * schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS) by flagsOf below; the builders before it serve the
- * commands that do not have one yet.
+ * resolveExportOptions). `cbp train`, `eval`, `export` and `serve` build their flags from the library's option
+ * schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS, SERVE_OPTIONS) by flagsOf below; the builders before it
+ * serve the commands that do not have one yet.
  */
 
 /** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */

@@ -21,7 +21,7 @@ export {importOnnx, MAPPED_OPS, FOLD_OPS, type OnnxImportOptions, type OnnxImpor
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';
-export {serve, type ServeOptions, type Served} from './app/serve/server';
+export {SERVE_OPTIONS, serve, type ServeOptions, type Served} from './app/serve/server';
 export {CbpError, ERROR_CODES, type ErrorCode, type ErrorDetails} from './core/errors';
 export {terminalSafe} from './core/shown';
 export {checkChoice, checkNumber} from './core/checks';

@@ -2,9 +2,10 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {CbpError} from '../../src/core/errors';
 import {defaultsOf, entryHelp, flagName, resolveOptions, type OptionSchema, type ResolvedOptions} from '../../src/core/options';
-import {EVALUATE_OPTIONS, EXPORT_OPTIONS, TRAIN_OPTIONS} from '../../src/index';
+import {EVALUATE_OPTIONS, EXPORT_OPTIONS, SERVE_OPTIONS, TRAIN_OPTIONS} from '../../src/index';
 import Eval from '../../commands/eval';
 import Export from '../../commands/export';
+import Serve from '../../commands/serve';
 import Train from '../../commands/train';
 
 const SCHEMA = {
@@ -56,8 +57,9 @@ function assertFlagsOf(schema: OptionSchema, flags: Readonly<Record<string, {des
   }
 }
 
-test('cbp train, eval and export take their flags from their schemas (eval adds --merge)', () => {
+test('cbp train, eval, export and serve take their flags from their schemas (eval adds --merge)', () => {
   assertFlagsOf(TRAIN_OPTIONS, Train.flags, []);
   assertFlagsOf(EXPORT_OPTIONS, Export.flags, []);
   assertFlagsOf(EVALUATE_OPTIONS, Eval.flags, ['merge']);
+  assertFlagsOf(SERVE_OPTIONS, Serve.flags, []);
 });
