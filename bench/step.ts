@@ -21,7 +21,7 @@ import {LAMBDA_PREFIX} from '../src/run/checkpoint';
 import {createOrtEngine} from '../src/train/ort/engine';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {importOnnx} from '../onnx/import/index';
+import {importOnnx} from '../src/app/import-onnx';
 import {modelWeights, readCheckpoint} from '../src/run/checkpoint';
 import type {Tensor32, Weights} from '../src/core/weights';
 import type {Source} from '../src/data/source';

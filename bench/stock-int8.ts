@@ -25,8 +25,8 @@ import {readCheckpoint, modelWeights} from '../src/run/checkpoint';
 import {specOf} from '../src/run/spec-of';
 import {getModel, isModelName} from '../models/index';
 import type {ModelSpec, Quant} from '../models/spec';
-import {importOnnx} from '../onnx/import/index';
-import {packedType} from '../onnx/codes';
+import {importOnnx} from '../src/app/import-onnx';
+import {CONSTRAINTS} from '../src/cbp/registry';
 import {exactWeights, planInt8, writeInt8} from '../onnx/int8';
 import {calibrateRanges} from '../src/app/int8';
 import {encodeModel, onnxModel} from '../onnx/writer';
@@ -76,7 +76,7 @@ async function files(m: Model): Promise<{float: Uint8Array; int8: Uint8Array}> {
     for (let b = 0; b < 4; b++) yield {x: Float32Array.from({length: 8 * pixels}, () => rng.normal()), count: 8};
   }
   const {ranges} = await calibrateRanges(plan, m.spec, random(), 'minmax');
-  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, ranges, process.argv.includes('--int8-codes') ? 'int8' : packedType(m.quant).name).model, m.name)};
+  return {float: encodeModel(float.model, m.name), int8: encodeModel(writeInt8(plan, ranges, process.argv.includes('--int8-codes') ? 'int8' : CONSTRAINTS[m.quant].storage).model, m.name)};
 }
 
 async function once(s: ort.InferenceSession, x: ort.Tensor): Promise<number> {

@@ -19,7 +19,7 @@ import {Rng} from '../src/core/rng';
 import {initialWeights} from '../src/train/init';
 import {getModel, isModelName, type ModelName} from '../models/index';
 import type {Quant} from '../models/spec';
-import {codesFit} from '../onnx/codes';
+import {codesFit} from '../src/cbp/codes';
 import {writeOnnx, type WeightFormat} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
 import {count, median, option} from './args';

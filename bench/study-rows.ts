@@ -7,6 +7,8 @@ export interface StudyRow {
   quant: string;
   top1: number;
   seconds: number;
+  /** For a constrained run: the constraint-satisfaction measure (CFS) of its latent weights after training. */
+  cfs?: number;
   /** For CBP: how many constrained weights sit at another level than in the STE run and in the rounded float model. */
   levelsVsSte?: LevelComparison;
   levelsVsRound?: LevelComparison;
@@ -28,10 +30,15 @@ export function countDiffering(cs: readonly LevelComparison[]): string {
   return cs.length === 0 ? '–' : `${cs.reduce((a, c) => a + c.differ, 0)} of ${cs.reduce((a, c) => a + c.weights, 0)}`;
 }
 
+/** CFS over seeds, "mean" in exponent notation ('–' for none). */
+export function meanCfs(xs: readonly number[]): string {
+  return xs.length === 0 ? '–' : (xs.reduce((a, b) => a + b, 0) / xs.length).toExponential(2);
+}
+
 /**
  * The Markdown table of a study's rows: top-1 mean ± std over seeds for float and each method present, per
- * constraint; then, where CBP rows exist, the constrained weights CBP puts at another level than STE and than
- * rounding — `compare(row, 'ste' | 'round')` gives the comparison for one CBP row, or undefined where there is none.
+ * constraint; the CFS of each constrained method's runs (mean over seeds) where the rows carry it; then, where CBP
+ * rows exist, the constrained weights CBP puts at another level than STE and than rounding — `compare(row, 'ste' | 'round')` gives the comparison for one CBP row, or undefined where there is none.
  */
 export function studyTable(rows: readonly StudyRow[], compare: (cbpRow: StudyRow, other: 'ste' | 'round') => LevelComparison | undefined): string {
   const quants = [...new Set(rows.filter((r) => r.quant !== 'none').map((r) => r.quant))];
@@ -40,6 +47,9 @@ export function studyTable(rows: readonly StudyRow[], compare: (cbpRow: StudyRow
   let out = line('method', quants) + `|---|${quants.map(() => '---').join('|')}|\n` + line('float', quants.map(() => floatTop));
   for (const method of STUDY_METHODS.filter((m) => rows.some((r) => r.method === m))) {
     out += line(method, quants.map((q) => meanStd(rows.filter((r) => r.method === method && r.quant === q).map((r) => r.top1))));
+  }
+  for (const method of STUDY_METHODS.filter((m) => rows.some((r) => r.method === m && r.cfs !== undefined))) {
+    out += line(`${method} CFS`, quants.map((q) => meanCfs(rows.filter((r) => r.method === method && r.quant === q).flatMap((r) => r.cfs ?? []))));
   }
   if (!rows.some((r) => r.method === 'cbp')) return out;
   const moved = (q: string, other: 'ste' | 'round'): string =>

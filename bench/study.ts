@@ -12,6 +12,10 @@
  *   --float-lr-drops 15 (epochs after which the float runs' learning rate drops ×0.1; default none, a constant 0.05)
  *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
  *   else DIR itself for the first seed.
+ *   --onnx FILE: a float ONNX classifier (what torch.onnx.export writes; bench/make_vit.py writes issue 35's ViT) in
+ *   place of --model: imported once, full precision, into OUT/imported (kept there when a rerun finds it), and every
+ *   float run starts from its weights (cbp train --init); the model is named after the file. Methods default to
+ *   ste,cbp; roundbn (batch norm re-estimated on the TensorFlow.js engine) is refused.
  * Writes OUT/results.json and prints a Markdown table (mean ± std over seeds).
  */
 import * as fs from 'node:fs';
@@ -30,7 +34,8 @@ import {SEED_QUANTS, type Quant} from '../models/spec';
 import {checkModel} from '../models/index';
 import {checkBackend} from '../src/core/backend-choice';
 import {isQuant} from '../src/cbp/registry';
-import {compareLevels} from './levels';
+import {importOnnx} from '../src/app/import-onnx';
+import {compareLevels, latentStats} from './levels';
 import {studyTable, STUDY_METHODS, type StudyRow} from './study-rows';
 
 function arg(name: string, fallback: string): string {
@@ -94,31 +99,57 @@ async function trainOrResume(opts: Parameters<typeof train>[0] & {epochs: number
   await train(opts);
 }
 
+/**
+ * --onnx FILE: the file imported with quant none into OUT/imported, once — a rerun (resuming the study) finds it there
+ * and keeps it, so every run of the study, old and new, starts from the same weights. Returns the folder and the
+ * model's name (the file's stem).
+ */
+async function importedModel(file: string, out: string, log: (l: string) => void): Promise<{dir: string; model: string}> {
+  const dir = path.join(out, 'imported');
+  if (fs.existsSync(path.join(dir, 'state.json'))) {
+    const model = readCheckpoint(dir).state.config.model;
+    log(`${dir}: imported earlier (${model}), kept`);
+    return {dir, model};
+  }
+  const r = await importOnnx({file, out: dir, quant: 'none'});
+  log(`${dir}: imported ${file} (${r.model}): ${r.layers} layers; constrained by CBP: ${r.constrained.join(', ')}; full precision: ${r.fullPrecision.join(', ')}`);
+  return {dir, model: r.model};
+}
+
 async function main(): Promise<void> {
   const data = arg('data', 'fashion-mnist');
-  const model = checkModel(arg('model', 'lenet5'));
+  const onnx = process.argv.includes('--onnx') ? arg('onnx', '') : undefined;
+  for (const flag of ['--model', '--width']) {
+    if (onnx !== undefined && process.argv.includes(flag)) throw new Error(`${flag}: --onnx ${onnx} carries its own architecture`);
+  }
   const seeds = arg('seeds', '1,2,3').split(',').map(Number);
   const floatEpochs = Number(arg('float-epochs', '4'));
   const epochs = Number(arg('epochs', '3'));
   const quants = arg('quants', SEED_QUANTS.join(',')).split(',').map((q) => checkConstraint(q));
   const limit = process.argv.includes('--limit') ? Number(arg('limit', '0')) : undefined;
   const backend = checkBackend(arg('backend', 'auto'));
-  const out = arg('out', path.join('study', `${model}-${data}`));
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  if (onnx === '') throw new Error('--onnx: expected an ONNX file');
+  const out = arg('out', path.join('study', `${onnx !== undefined ? path.basename(onnx).replace(/\.onnx$/i, '') : arg('model', 'lenet5')}-${data}`));
+  fs.mkdirSync(out, {recursive: true});
+  const imported = onnx !== undefined ? await importedModel(onnx, out, log) : undefined;
+  // A registered architecture, or (--onnx) the imported one, which runs name by their checkpoint (--init).
+  const registryModel = imported === undefined ? checkModel(arg('model', 'lenet5')) : undefined;
+  const model = imported?.model ?? registryModel;
   const reuse = process.argv.includes('--float') ? arg('float', '') : undefined;
-  const methods = arg('methods', STUDY_METHODS.join(',')).split(',');
+  const methods = arg('methods', onnx !== undefined ? 'ste,cbp' : STUDY_METHODS.join(',')).split(',');
   for (const m of methods) if (!(STUDY_METHODS as readonly string[]).includes(m)) throw new Error(`--methods: unknown method '${m}', expected one of ${STUDY_METHODS.join(', ')}`);
+  if (onnx !== undefined && methods.includes('roundbn')) throw new Error(`--methods roundbn: re-estimates batch norm on the TensorFlow.js engine, which an imported model (--onnx) need not run on; leave it out`);
   const workers = arg('workers', 'auto');
   const lrLambda = Number(arg('lr-lambda', '1e-4'));
   const period = Number(arg('period', '20'));
   const width = process.argv.includes('--width') ? Number(arg('width', '0')) : undefined;
   const floatLrDrops = process.argv.includes('--float-lr-drops') ? arg('float-lr-drops', '') : undefined;
-  fs.mkdirSync(out, {recursive: true});
   // The training images batch norm is re-estimated on: loaded once for every rounded model of the study.
   let recalibrationData: TrainData | undefined;
   const rows: StudyRow[] = [];
-  const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const batchSize = Number(arg('batch-size', '256'));
-  const common = {model, data, limit, batchSize, lrLambda, weightDecay: 1e-4, period, backend, workers, log};
+  const common = {model: registryModel, data, limit, batchSize, lrLambda, weightDecay: 1e-4, period, backend, workers, log};
   for (const seed of seeds) {
     let floatDir = path.join(out, `float-s${seed}`);
     let t = Date.now();
@@ -127,7 +158,7 @@ async function main(): Promise<void> {
     } else if (reuse !== undefined && seed === seeds[0]) {
       floatDir = reuse;
     } else {
-      await trainOrResume({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, lrDrops: floatLrDrops, seed, width, out: floatDir}, log);
+      await trainOrResume({...common, quant: 'none', epochs: floatEpochs, lr: 0.05, lrDrops: floatLrDrops, seed, width, init: imported?.dir, out: floatDir}, log);
     }
     const floatSeconds = readCheckpoint(floatDir).state.progress.reduce((s, r) => s + r.seconds, 0);
     rows.push({seed, method: 'float', quant: 'none', top1: await evalOnnx(floatDir, data), seconds: floatSeconds || (Date.now() - t) / 1000});
@@ -136,7 +167,7 @@ async function main(): Promise<void> {
         const r = path.join(out, `round-${quant}-s${seed}`);
         t = Date.now();
         roundFrom(floatDir, quant, r);
-        if (methods.includes('round')) rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000});
+        if (methods.includes('round')) rows.push({seed, method: 'round', quant, top1: await evalOnnx(r, data), seconds: (Date.now() - t) / 1000, cfs: latentStats(r).cfs});
         if (methods.includes('roundbn')) {
           const rb = path.join(out, `roundbn-${quant}-s${seed}`);
           t = Date.now();
@@ -149,14 +180,14 @@ async function main(): Promise<void> {
         const dir = path.join(out, `${method}-${quant}-s${seed}`);
         t = Date.now();
         await trainOrResume({...common, quant, method, epochs, lr: 1e-3, seed, init: floatDir, out: dir}, log);
-        const row: StudyRow = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000};
+        const row: StudyRow = {seed, method, quant, top1: await evalOnnx(dir, data), seconds: (Date.now() - t) / 1000, cfs: latentStats(dir).cfs};
         const steDir = path.join(out, `ste-${quant}-s${seed}`);
         const roundDir = path.join(out, `round-${quant}-s${seed}`);
         if (method === 'cbp' && fs.existsSync(steDir)) row.levelsVsSte = compareLevels(steDir, dir);
         if (method === 'cbp' && fs.existsSync(roundDir)) row.levelsVsRound = compareLevels(roundDir, dir);
         rows.push(row);
       }
-      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, width: width ?? null, seeds, floatEpochs, floatLrDrops: floatLrDrops ?? null, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
+      fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({data, model, onnx: onnx ?? null, width: width ?? null, seeds, floatEpochs, floatLrDrops: floatLrDrops ?? null, epochs, limit: limit ?? null, backend, lrLambda, period, rows}, null, 2) + '\n');
     }
   }
   process.stdout.write(`\n${model} on ${data}, ${seeds.length} seed(s), float ${floatEpochs} epochs, ${epochs} epochs per method, CBP λ lr ${lrLambda} period ${period}; top-1 (%) in ONNX Runtime\n\n`);

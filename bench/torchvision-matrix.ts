@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
-import {importOnnx} from '../onnx/import/index';
+import {importOnnx} from '../src/app/import-onnx';
 import {writeDocBlock} from './doc-block';
 import {readCheckpoint, modelWeights, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../src/run/checkpoint';
 import {decodeSafetensors} from '../src/run/safetensors';

@@ -1,24 +1,25 @@
-import {CONSTRAINTS, QUANTS, levelCodes, type Quant, type Storage} from '../src/cbp/registry';
 import {CbpError} from '../src/core/errors';
 import {DataType} from './schema';
-
-export {levelCodes};
-export {codeStep, codeValues, encodeLevels, type Coded} from '../src/cbp/codes';
 
 /**
  * Each storage kind of the registry as ONNX sees it: the tensor type, bits per weight, opset and IR version, and the
  * oldest ONNX Runtime that runs it (the model card's `cbp.min_onnxruntime`): found by loading the files in older
  * releases (issue 17): the 1-bit graph needs 1.16, INT4 weights 1.23 (Cast from INT4: 1.22 has no kernel for it and
  * fails to load the file; DequantizeLinear of INT4 ran from 1.20), INT2 weights 1.24 (Cast and DequantizeLinear
- * from INT2 came together); older ones fail to load.
+ * from INT2 came together); older ones fail to load. Keyed by the names the constraint registry gives its storage
+ * kinds (`Storage` of src/cbp/registry.ts, which this file does not import): where the writer and export look a
+ * constraint's storage up here, the compiler checks each of those names has an entry. `help` names it in help texts.
  */
-export const STORAGE: Record<Storage, {readonly type: number; readonly bits: 1 | 2 | 4; readonly opset: number; readonly irVersion: number; readonly onnxruntime: string}> = {
+export const STORAGE = {
   // One bit per weight as UINT8 bytes, unpacked in-graph with BitShift/BitwiseAnd (opset 18); see writer.ts.
-  bit1: {type: DataType.UINT8, bits: 1, opset: 18, irVersion: 8, onnxruntime: '1.16'},
+  bit1: {type: DataType.UINT8, bits: 1, opset: 18, irVersion: 8, onnxruntime: '1.16', help: '1 bit per weight, unpacked in-graph'},
   // INT2 from opset 25 (IR 13), INT4 from opset 21 (IR 10).
-  int2: {type: DataType.INT2, bits: 2, opset: 25, irVersion: 13, onnxruntime: '1.24'},
-  int4: {type: DataType.INT4, bits: 4, opset: 21, irVersion: 10, onnxruntime: '1.23'},
-};
+  int2: {type: DataType.INT2, bits: 2, opset: 25, irVersion: 13, onnxruntime: '1.24', help: 'INT2'},
+  int4: {type: DataType.INT4, bits: 4, opset: 21, irVersion: 10, onnxruntime: '1.23', help: 'INT4'},
+} as const satisfies Record<string, {readonly type: number; readonly bits: 1 | 2 | 4; readonly opset: number; readonly irVersion: number; readonly onnxruntime: string; readonly help: string}>;
+
+/** A storage kind of packed level codes: `bit1`, `int2`, `int4`. */
+export type StorageName = keyof typeof STORAGE;
 
 /**
  * float32 weights, or INT8 codes cast to float and scaled: opset 13, IR 7, which ONNX Runtime runs from 1.6 on (its
@@ -96,22 +97,9 @@ export function newerRuntime(a: string, b: string): string {
   return a;
 }
 
-/** How each constraint is stored, for help texts: `bin: 1 bit, ter: INT2, …`. */
-export function storageHelp(): string {
-  const name: Record<Storage, string> = {bit1: '1 bit per weight, unpacked in-graph', int2: 'INT2', int4: 'INT4'};
-  return QUANTS.map((q) => `${q}: ${name[CONSTRAINTS[q].storage]}`).join(', ');
-}
-
-/** The registry's storage for a constraint, as an ONNX type. */
-export function packedType(quant: Quant): {readonly type: number; readonly bits: 1 | 2 | 4; readonly name: Storage} {
-  const name = CONSTRAINTS[quant].storage;
+/** A storage kind as an ONNX type, with its name. */
+export function packedType(name: StorageName): {readonly type: number; readonly bits: 1 | 2 | 4; readonly name: StorageName} {
   return {...STORAGE[name], name};
-}
-
-/** Whether every code of the constraint fits in `bits` signed bits. */
-export function codesFit(quant: Quant, bits: number): boolean {
-  const codes = levelCodes(quant);
-  return Math.min(...codes) >= -(1 << (bits - 1)) && Math.max(...codes) <= (1 << (bits - 1)) - 1;
 }
 
 /** Packs signed codes into `bits`-wide fields, low bits first within each byte (ONNX's INT4/INT2 layout). */

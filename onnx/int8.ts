@@ -1,6 +1,7 @@
 import {CbpError} from '../src/core/errors';
 import {required} from '../src/core/checks';
-import {STORAGE, codeStep, encodeLevels, packSigned} from './codes';
+import {codeStep, encodeLevels} from '../src/cbp/codes';
+import {STORAGE, packSigned} from './codes';
 import type {Weights} from '../src/core/weights';
 import type {QuantOrNone} from '../models/spec';
 import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';

@@ -3,7 +3,9 @@ import {sizeOf, type Tensor32, type Weights} from '../src/core/weights';
 import {INPUT, kindOf, valueShapes, type ModelSpec, type Quant, type QuantOrNone} from '../models/spec';
 import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index';
 import {GraphBuilder, attribute} from './graph-builder';
-import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, codeStep, codeValues, codesFit, encodeLevels, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
+import {CONSTRAINTS} from '../src/cbp/registry';
+import {codeStep, codeValues, codesFit, encodeLevels} from '../src/cbp/codes';
+import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
 import type {ActivationFacts} from './int8';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type TensorMsg} from './schema';
 
@@ -84,9 +86,9 @@ export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
   const inits = ops.inits;
   const layers: LayerExport[] = [];
   if (format === 'int2' && quant !== 'none' && !codesFit(quant, 2)) {
-    throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${packedType(quant).name}) or int8`);
+    throw new CbpError(`--weights int2: ${quant} needs more than 2 bits per weight; use auto (${CONSTRAINTS[quant].storage}) or int8`);
   }
-  const packed = quant === 'none' ? undefined : format === 'auto' || format === 'fast' ? packedType(quant) : format === 'int2' ? {...STORAGE.int2, name: 'int2' as const} : undefined;
+  const packed = quant === 'none' ? undefined : format === 'auto' || format === 'fast' ? packedType(CONSTRAINTS[quant].storage) : format === 'int2' ? packedType('int2') : undefined;
   const storage: LayerExport['storage'] = quant === 'none' || format === 'float' || format === 'portable' ? 'float32' : format === 'int8' ? 'int8' : (packed?.name ?? 'int8');
   const int64 = (name: string, values: readonly number[], dims: number[] = [values.length]): TensorMsg => ({
     name,

@@ -28,9 +28,10 @@ export const add: KindDef<AddNode> = {
   fromOnnx: {
     ops: ['Add'],
     map(o) {
-      const x = o.input();
       const y = o.computed(1);
-      // The bias of a MatMul is the dense kind's (it claims Add too).
+      // The bias of a MatMul (torch writes it first) is the dense kind's, a learned tensor's the embed kind's.
+      if (o.computed(0) === undefined && y !== undefined) return 'Add of a constant (other than a MatMul\'s bias)';
+      const x = o.input();
       if (y === undefined) return 'Add of a constant (other than a MatMul\'s bias)';
       o.emit({kind: 'add', name: o.layerName(), inputs: [x.name, y.name]}, [x.shape, y.shape]);
       return undefined;

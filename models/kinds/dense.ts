@@ -1,7 +1,11 @@
 import {quoted} from '../../src/core/shown';
-import {MAX_WIDTH, type KindDef, type OnnxNode, type OnnxValue, type WeightLayer} from './kind';
+import {MAX_WIDTH, type KindDef, type OnnxNode, type WeightLayer} from './kind';
 
-/** A fully connected layer (PyTorch's Linear): weight [out, in], optional bias. */
+/**
+ * A fully connected layer (PyTorch's Linear): weight [out, in], optional bias. On features [F] it is a Gemm; on a
+ * value of more axes per sample (tokens [T, C]) it applies to the last axis, as nn.Linear does and as torch writes it
+ * (MatMul by the transposed weight, then the Add of the bias).
+ */
 export interface DenseNode extends WeightLayer {
   readonly kind: 'dense';
   readonly input: string;
@@ -14,10 +18,13 @@ export interface DenseNode extends WeightLayer {
  * An Add after the dense layer of a MatMul, when it adds that layer's bias (torch.nn.Linear on inputs of rank 3 and
  * more, which the export writes as MatMul + Add): joined to the layer.
  */
-function matmulBias(o: OnnxNode<DenseNode>, x: OnnxValue): string | undefined {
-  const made = o.computed(1) === undefined ? o.made(0) : undefined;
-  if (made?.op !== 'MatMul' || made.readers !== 1) return 'Add of a constant (other than a MatMul\'s bias)';
-  const c = o.param(1, 'bias');
+function matmulBias(o: OnnxNode<DenseNode>): string | undefined {
+  // torch writes the bias first (Add(bias, MatMul)); either order is the same sum.
+  const k = o.computed(0) !== undefined ? 0 : 1;
+  const x = o.computed(k);
+  const made = x !== undefined && o.computed(1 - k) === undefined ? o.made(k) : undefined;
+  if (x === undefined || made?.op !== 'MatMul' || made.readers !== 1) return 'Add of a constant (other than a MatMul\'s bias)';
+  const c = o.param(1 - k, 'bias');
   const dense = made.node;
   if (c.values.length !== dense.outFeatures) o.fail(`adds ${quoted(c.name)} of dims [${c.dims.join(', ')}] to ${dense.outFeatures} features`);
   made.replace({...dense, bias: true});
@@ -29,8 +36,8 @@ function matmulBias(o: OnnxNode<DenseNode>, x: OnnxValue): string | undefined {
 export const dense: KindDef<DenseNode> = {
   kind: 'dense',
   inputs: (n) => [n.input],
-  shape: (n) => [n.outFeatures],
-  check: (n, [x]) => (x.length !== 1 || x[0] !== n.inFeatures ? `expects [${n.inFeatures}] features, its input is [${x.join(', ')}]` : undefined),
+  shape: (n, [x]) => [...x.slice(0, -1), n.outFeatures],
+  check: (n, [x]) => (x.length < 1 || x[x.length - 1] !== n.inFeatures ? `expects [${n.inFeatures}] features, its input is [${x.join(', ')}]` : undefined),
   read: (r) => ({
     kind: 'dense',
     name: r.name,
@@ -48,21 +55,36 @@ export const dense: KindDef<DenseNode> = {
   onnx(n, g) {
     const x = g.value(n.input);
     if (g.packedDense(n, x, n.inFeatures, n.outFeatures, n.bias)) return;
-    const inputs = [x, g.weight(n, n.outFeatures * n.inFeatures)];
-    if (n.bias) inputs.push(g.param(`${n.name}.bias`));
-    g.emit(n, 'Gemm', inputs, {transB: 1});
+    const w = g.weight(n, n.outFeatures * n.inFeatures);
+    if (g.shape(n.input).length > 1) {
+      // Tokens: x·Wᵀ (+ b) on the last axis, as torch writes it (a Transpose of a constant, folded at load).
+      const product = g.ops.op('MatMul', [x, g.ops.op('Transpose', [w], {perm: [1, 0]})]);
+      if (n.bias) g.emit(n, 'Add', [product, g.param(`${n.name}.bias`)]);
+      else g.emit(n, 'Identity', [product]);
+      return;
+    }
+    g.emit(n, 'Gemm', n.bias ? [x, w, g.param(`${n.name}.bias`)] : [x, w], {transB: 1});
   },
   train(n, g) {
+    const o = g.ops;
     const x = g.value(n.input);
     const weight = g.param(`${n.name}.weight`, [n.outFeatures, n.inFeatures]);
     const bias = n.bias ? g.param(`${n.name}.bias`, [n.outFeatures]) : undefined;
-    g.ops.op('Gemm', bias ? [x, weight, bias] : [x, weight], {transB: 1}, n.name);
+    const tokens = g.shape(n.input).length > 1;
+    if (tokens) {
+      const product = o.op('MatMul', [x, o.op('Transpose', [weight], {perm: [1, 0]})], {}, bias ? undefined : n.name);
+      if (bias) o.op('Add', [product, bias], {}, n.name);
+    } else {
+      o.op('Gemm', bias ? [x, weight, bias] : [x, weight], {transB: 1}, n.name);
+    }
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined) return;
-      g.accumulate(weight, g.ops.op('Gemm', [gy, x], {transA: 1}));
-      if (bias) g.accumulate(bias, g.ops.op('ReduceSum', [gy, g.ops.i64([0])], {keepdims: 0}));
-      if (g.needsGrad(n.input)) g.accumulate(x, g.ops.op('MatMul', [gy, weight]));
+      // On tokens, every position of every sample is one row of the product: [N·T, out] and [N·T, in].
+      const rows = tokens ? o.op('Reshape', [gy, o.i64([-1, n.outFeatures])]) : gy;
+      g.accumulate(weight, o.op('Gemm', [rows, tokens ? o.op('Reshape', [x, o.i64([-1, n.inFeatures])]) : x], {transA: 1}));
+      if (bias) g.accumulate(bias, o.op('ReduceSum', [rows, o.i64([0])], {keepdims: 0}));
+      if (g.needsGrad(n.input)) g.accumulate(x, o.op('MatMul', [gy, weight]));
     });
   },
   tfjs(n, k, [x]) {
@@ -74,12 +96,13 @@ export const dense: KindDef<DenseNode> = {
     ops: ['Gemm', 'MatMul', 'Add'],
     refuses: (node) => (node.op === 'Gemm' && node.int('transA', 0) !== 0 ? 'Gemm with transA' : undefined),
     map(o) {
+      if (o.op === 'Add') return matmulBias(o);
       const x = o.input();
-      if (o.op === 'Add') return matmulBias(o, x);
       const op = o.op;
-      if (x.shape.length !== 1) return `${op} on a value with more than one dimension per image (cbp maps ${op} on [N, features])`;
       if (o.computed(1) !== undefined) return `${op} of two computed values`;
-      const features = x.shape[0];
+      // Gemm takes [N, features]; MatMul by a constant [in, out] applies to the last axis of any value (tokens).
+      if (op === 'Gemm' && x.shape.length !== 1) return 'Gemm on a value with more than one dimension per image (cbp maps Gemm on [N, features])';
+      const features = x.shape[x.shape.length - 1];
       const w = o.param(1, 'weight');
       const transB = op === 'Gemm' && o.int('transB', 0) === 1;
       if (w.dims.length !== 2 || w.dims[transB ? 1 : 0] !== features) {

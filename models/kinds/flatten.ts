@@ -26,6 +26,7 @@ export const flatten: KindDef<FlattenNode> = {
   tfjs: (_n, k, [x]) => k.flatten(x),
   fromOnnx: {
     ops: ['Flatten', 'Reshape'],
+    // ONNX's Flatten is always 2-d: on another axis it merges the batch with other axes (or is 1 × everything).
     refuses: (node) => (node.op === 'Flatten' && node.int('axis', 1) !== 1 ? 'Flatten on an axis other than 1' : undefined),
     map(o) {
       const x = o.input();
@@ -36,7 +37,8 @@ export const flatten: KindDef<FlattenNode> = {
         const v = to?.kind === 'int' ? to.values : [];
         const first = v[0] === BATCH || (v[0] === 0 && o.int('allowzero', 0) === 0);
         const flat = v.length === 2 && ((first && (v[1] === -1 || v[1] === features)) || (v[0] === -1 && v[1] === features));
-        if (!flat) return to === undefined ? 'Reshape to a computed shape' : 'Reshape other than to [N, -1]';
+        // Any other Reshape is the reshape kind's, which comes later.
+        if (!flat) return '';
         if (x.shape.length === 1) {
           o.pass(x);
           return undefined;

@@ -20,12 +20,21 @@ import {prelu} from './prelu';
 import {gelu} from './gelu';
 import {layernorm} from './layernorm';
 import {mul} from './mul';
+import {layerscale} from './layerscale';
 import {pad} from './pad';
 import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
 import {sigmoid} from './sigmoid';
 import {slice} from './slice';
 import {resize} from './resize';
+import {reshape} from './reshape';
+import {permute} from './permute';
+import {matmul} from './matmul';
+import {softmax} from './softmax';
+import {scale} from './scale';
+import {embed} from './embed';
+import {clstoken} from './clstoken';
+import {mean} from './mean';
 
 export * from './kind';
 export type {AddNode} from './add';
@@ -49,12 +58,21 @@ export type {PReluNode} from './prelu';
 export type {GeluNode} from './gelu';
 export type {LayerNormNode} from './layernorm';
 export type {MulNode} from './mul';
+export type {LayerScaleNode} from './layerscale';
 export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
 export type {SliceNode} from './slice';
 export type {ResizeNode} from './resize';
+export type {ReshapeNode} from './reshape';
+export type {PermuteNode} from './permute';
+export type {MatMulNode} from './matmul';
+export type {SoftmaxNode} from './softmax';
+export type {ScaleNode} from './scale';
+export type {EmbedNode} from './embed';
+export type {ClsTokenNode} from './clstoken';
+export type {MeanNode} from './mean';
 
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
@@ -62,8 +80,8 @@ export type {ResizeNode} from './resize';
  * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, concat, pad, reducemean, shuffle, slice,
-  resize} as const;
+  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, layerscale, concat, pad, reducemean, shuffle, slice,
+  resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

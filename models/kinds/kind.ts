@@ -25,9 +25,12 @@ export interface WeightLayer extends NodeBase {
 
 /**
  * `bn_weight`, `bn_bias`: a normalisation's learned scale and shift (batch norm, layer norm: 1 and 0 when fresh, trained
- * without weight decay, never constrained). `slope`: a PReLU's learned slope (trained without weight decay, never constrained).
+ * without weight decay, never constrained). `slope`: a PReLU's learned slope; `embedding`: a learned tensor a token
+ * model adds or prepends to its tokens (a position embedding, a class token); `layer_scale`: a learned tensor a block's
+ * output is multiplied by (ConvNeXt's layer scale, 1e-6 when fresh). These train without weight decay and are never
+ * constrained.
  */
-export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope';
+export type ParamRole = 'weight' | 'bias' | 'bn_weight' | 'bn_bias' | 'running_mean' | 'running_var' | 'scale' | 'slope' | 'embedding' | 'layer_scale';
 
 /** One tensor of a node, named `${node.name}.${suffix}` as PyTorch's state_dict names it. */
 export interface ParamSpec {
@@ -64,7 +67,7 @@ export interface InferenceGraph {
   readonly ops: Ops;
   /** The graph value of a spec value (the image input, or an earlier node's output). */
   value(name: string): string;
-  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  /** Per-sample shape of a spec value: [C, H, W], [F], or tokens [T, C] (and the like, batch first). */
   shape(name: string): readonly number[];
   /** The node's last ONNX node: named after the layer, its output the layer's value (or the graph's logits). */
   emit(node: NodeBase, type: string, inputs: readonly string[], attrs?: Record<string, Attr>): void;
@@ -108,7 +111,7 @@ export interface TrainingGraph {
   readonly conv: ConvolutionOps;
   /** The graph value of a spec value. */
   value(name: string): string;
-  /** Per-sample shape of a spec value: [C, H, W] or [F]. */
+  /** Per-sample shape of a spec value: [C, H, W], [F], or tokens [T, C] (and the like, batch first). */
   shape(name: string): readonly number[];
   /** A trainable tensor fed to the graph (its gradient becomes an output). */
   param(key: string, shape: readonly number[]): string;
@@ -306,6 +309,8 @@ export interface OnnxNode<N> extends OnnxAttributes {
   pass(value: OnnxValue): void;
   /** Output 0 is a value partway through a pattern this kind maps (see `OnnxHeld`). */
   hold(step: string, value: OnnxValue, count: number): void;
+  /** Output k is a value partway through a pattern this kind maps (one part of a Split). */
+  holdOutput(k: number, step: string, value: OnnxValue, count: number): void;
   /** Input k as a value this kind holds, or undefined. */
   held(k: number): OnnxHeld | undefined;
   /** Whether the node reads a value this kind holds (at any input): the importer gave it the node for that reason. */
@@ -376,6 +381,8 @@ export function onnxWindow(node: OnnxAttributes): {kernel?: Pair; stride: Pair; 
 
 /** The most channels or features a stored spec's layer may have, and the largest kernel, stride or padding. */
 export const MAX_WIDTH = 1 << 20;
+/** The most axes per sample a value of a stored spec may have (tokens [T, C]; an attention's [T, 3, heads, d]). */
+export const MAX_AXES = 8;
 export const MAX_WINDOW = 4096;
 
 /**

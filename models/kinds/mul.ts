@@ -1,4 +1,5 @@
 import type {KindDef, NodeBase} from './kind';
+import {isModuleParameter} from './layerscale';
 
 /**
  * The element-wise product of two computed values of one rank, each axis equal or 1 in one of them (broadcast):
@@ -43,8 +44,13 @@ export const mul: KindDef<MulNode> = {
   fromOnnx: {
     ops: ['Mul'],
     map(o) {
-      const x = o.input();
+      // A module's parameter (a float constant named by its state_dict key) is the layerscale kind's, which says why not.
+      const k = o.computed(0) === undefined ? 0 : 1;
+      if (o.computed(1 - k) !== undefined && o.constant(k)?.kind === 'float' && isModuleParameter(o.inputName(k))) return '';
       const y = o.computed(1);
+      // A constant first (0.5 * x) is a Mul by a constant too: the scale kind's.
+      if (o.computed(0) === undefined && y !== undefined) return 'Mul by a constant';
+      const x = o.input();
       if (y === undefined) return 'Mul by a constant';
       const node = {kind: 'mul', name: o.layerName(), inputs: [x.name, y.name]} as const;
       if (mul.check(node, [x.shape, y.shape]) !== undefined) return 'Mul of values that do not broadcast per channel (ranks or axes differ)';

@@ -40,8 +40,9 @@ export const reducemean: KindDef<ReduceMeanNode> = {
   fromOnnx: {
     ops: ['ReduceMean'],
     refuses(node) {
+      // One axis is the mean kind's (tokens).
       const axes = node.ints('axes');
-      return axes === undefined || axes.length === 0 || spatial(axes) ? undefined : 'ReduceMean over axes other than height and width';
+      return axes === undefined || axes.length <= 1 || spatial(axes) ? undefined : 'ReduceMean over axes other than height and width, or one per-sample axis';
     },
     map(o) {
       const x = o.input();

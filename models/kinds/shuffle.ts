@@ -62,7 +62,8 @@ export const shuffle: KindDef<ShuffleNode> = {
         return 'Reshape or Transpose other than a channel shuffle';
       }
       const x = o.input();
-      if (o.op === 'Transpose') return 'Transpose other than in a channel shuffle';
+      // A Transpose or Reshape that does not start a shuffle is nothing to this kind (the permute and reshape kinds').
+      if (o.op === 'Transpose') return '';
       const to = o.constant(1);
       const v = to?.kind === 'int' ? to.values : [];
       const first = v[0] === BATCH || (v[0] === 0 && o.int('allowzero', 0) === 0);
@@ -72,7 +73,7 @@ export const shuffle: KindDef<ShuffleNode> = {
         o.hold('grouped', x, groups);
         return undefined;
       }
-      return 'Reshape other than to channel groups [N, g, C/g, H, W]';
+      return '';
     },
   },
 };

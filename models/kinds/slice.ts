@@ -1,32 +1,53 @@
-import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxConst} from './kind';
+import {MAX_AXES, MAX_WIDTH, type KindDef, type NodeBase, type OnnxConst} from './kind';
 
-/** Channels [start, end) of a value (x[:, start:end], one part of torch.chunk or torch.split on axis 1). */
+/**
+ * Positions [start, end) of one per-sample axis: channels (x[:, start:end], one part of torch.chunk or torch.split
+ * on axis 1), or of a later axis (tokens x[:, 1:] of [N, T, C]; q, k, v = qkv.chunk(3, -1)).
+ */
 export interface SliceNode extends NodeBase {
   readonly kind: 'slice';
   readonly input: string;
   readonly start: number;
   readonly end: number;
+  /** The per-sample axis (0, the channels, when absent; specs stored before it had only that). */
+  readonly axis?: number;
 }
+
+const axisOf = (n: SliceNode): number => n.axis ?? 0;
 
 export const slice: KindDef<SliceNode> = {
   kind: 'slice',
   inputs: (n) => [n.input],
-  shape: (n, [x]) => [n.end - n.start, ...x.slice(1)],
-  check: (n, [x]) => (x.length >= 1 && n.start < n.end && n.end <= x[0] ? undefined : `takes channels [${n.start}, ${n.end}) of a value of shape [${x.join(', ')}]`),
-  read: (r) => ({kind: 'slice', name: r.name, input: r.value('input'), start: r.int('start', 0, MAX_WIDTH), end: r.int('end', 1, MAX_WIDTH)}),
+  shape: (n, [x]) => x.map((d, i) => (i === axisOf(n) ? n.end - n.start : d)),
+  check: (n, [x]) => {
+    const a = axisOf(n);
+    if (a < x.length && n.start < n.end && n.end <= x[a]) return undefined;
+    return a === 0 ? `takes channels [${n.start}, ${n.end}) of a value of shape [${x.join(', ')}]` : `takes [${n.start}, ${n.end}) of axis ${a} of a value of shape [${x.join(', ')}]`;
+  },
+  read: (r) => ({
+    kind: 'slice',
+    name: r.name,
+    input: r.value('input'),
+    start: r.int('start', 0, MAX_WIDTH),
+    end: r.int('end', 1, MAX_WIDTH),
+    ...(r.has('axis') ? {axis: r.int('axis', 0, MAX_AXES - 1)} : {}),
+  }),
   params: () => [],
-  onnx: (n, g) => g.emit(n, 'Slice', [g.value(n.input), g.ops.i64([n.start]), g.ops.i64([n.end]), g.ops.i64([1])]),
+  onnx: (n, g) => g.emit(n, 'Slice', [g.value(n.input), g.ops.i64([n.start]), g.ops.i64([n.end]), g.ops.i64([axisOf(n) + 1])]),
   train(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
-    o.op('Slice', [x, o.i64([n.start]), o.i64([n.end]), o.i64([1])], {}, n.name);
+    const a = axisOf(n);
+    o.op('Slice', [x, o.i64([n.start]), o.i64([n.end]), o.i64([a + 1])], {}, n.name);
     const shape = g.shape(n.input);
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      // Zeros for the channels outside [start, end).
-      const pads = [0, n.start, ...shape.slice(1).map(() => 0), 0, shape[0] - n.end, ...shape.slice(1).map(() => 0)];
-      g.accumulate(x, o.op('Pad', [gy, o.i64(pads)]));
+      // Zeros for the positions outside [start, end) of the axis.
+      const [before, after] = [[0, ...shape.map(() => 0)], [0, ...shape.map(() => 0)]];
+      before[a + 1] = n.start;
+      after[a + 1] = shape[a] - n.end;
+      g.accumulate(x, o.op('Pad', [gy, o.i64([...before, ...after])]));
     });
   },
   fromOnnx: {
@@ -34,10 +55,13 @@ export const slice: KindDef<SliceNode> = {
     map(o) {
       const x = o.input();
       const rank = x.shape.length + 1;
-      const channels = x.shape[0];
+      // The per-sample axis, and its size (the channels of an image).
+      const at = (axis: number): number => (axis < 0 ? axis + rank : axis) - 1;
       if (o.op === 'Split') {
-        const axis = o.int('axis', 0);
-        if ((axis < 0 ? axis + rank : axis) !== 1) return 'Split on an axis other than 1 (the channels)';
+        const a = at(o.int('axis', 0));
+        if (a < 0 || a >= x.shape.length) return 'Split on the batch axis';
+        const channels = x.shape[a];
+        const axis = a === 0 ? {} : {axis: a};
         const given = o.given(1) ? o.constant(1) : undefined;
         const parts = o.outputs;
         // The sizes: the split input (opset 13 on) or attribute, else equal parts (opset 18: the last one smaller).
@@ -50,7 +74,7 @@ export const slice: KindDef<SliceNode> = {
         let start = 0;
         sizes.forEach((size, i) => {
           const end = start + Number(size);
-          if (o.outputUsed(i) && end > start) o.emitOutput(i, {kind: 'slice', name: o.layerName(undefined, 'split'), input: x.name, start, end}, [x.shape]);
+          if (o.outputUsed(i) && end > start) o.emitOutput(i, {kind: 'slice', name: o.layerName(undefined, 'split'), input: x.name, start, end, ...axis}, [x.shape]);
           start = end;
         });
         return undefined;
@@ -58,14 +82,16 @@ export const slice: KindDef<SliceNode> = {
       const [starts, ends, axes, steps] = [1, 2, 3, 4].map((k) => (o.given(k) ? o.constant(k) : undefined));
       const one = (c: OnnxConst | undefined): number | undefined => (c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined);
       const [s0, e0, a0] = [one(starts), one(ends), axes === undefined ? 0 : one(axes)];
-      if (s0 === undefined || e0 === undefined || a0 === undefined || (a0 < 0 ? a0 + rank : a0) !== 1 || (steps !== undefined && one(steps) !== 1)) {
-        return 'Slice other than of channels (axis 1, step 1)';
+      const a = a0 === undefined ? -1 : at(a0);
+      if (s0 === undefined || e0 === undefined || a < 0 || a >= x.shape.length || (steps !== undefined && one(steps) !== 1)) {
+        return 'Slice other than of one per-sample axis (step 1)';
       }
-      const clamp = (v: number): number => Math.min(channels, Math.max(0, v < 0 ? v + channels : v));
+      const size = x.shape[a];
+      const clamp = (v: number): number => Math.min(size, Math.max(0, v < 0 ? v + size : v));
       const [start, end] = [clamp(s0), clamp(e0)];
-      if (start >= end) o.fail(`takes channels [${s0}, ${e0}) of ${channels}: none`);
-      if (start === 0 && end === channels) o.pass(x);
-      else o.emit({kind: 'slice', name: o.layerName(), input: x.name, start, end}, [x.shape]);
+      if (start >= end) o.fail(`takes [${s0}, ${e0}) of ${size} ${a === 0 ? 'channels' : `on axis ${a + 1}`}: none`);
+      if (start === 0 && end === size) o.pass(x);
+      else o.emit({kind: 'slice', name: o.layerName(), input: x.name, start, end, ...(a === 0 ? {} : {axis: a})}, [x.shape]);
       return undefined;
     },
   },

@@ -7,11 +7,12 @@ import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './cons
  * Shape arithmetic folded at import: what torch.onnx.export writes around `x.view(x.size(0), -1)` and the like
  * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, ConstantOfShape, Floor, and Add, Mul, Reshape, Slice, Transpose of
  * constants, Constant: nn.ZeroPad2d's pads are computed by such a chain; F.interpolate's output size with
- * recompute_scale_factor by Shape, Gather, Cast, Mul, Floor, Unsqueeze, Concat of floats and Cast to int64). Each op here computes a constant
+ * recompute_scale_factor by Shape, Gather, Cast, Mul, Floor, Unsqueeze, Concat of floats and Cast to int64; Equal and
+ * Where: the shape of `cls.expand(N, -1, -1)`; Pow: an attention's `d ** -0.5`). Each op here computes a constant
  * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
  * spec keeps only what trains.
  */
-export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Floor'] as const;
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Floor', 'Equal', 'Where', 'Pow'] as const;
 
 export interface FoldInput {
   /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
@@ -131,6 +132,46 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
     case 'Floor': {
       const data = c(0);
       return data?.kind === 'float' ? {kind: 'float', dims: data.dims, values: data.values.map(Math.floor)} : undefined;
+    }
+    case 'Equal': {
+      // Integers only; the symbolic batch size equals itself and no number below 1 (it is at least 1).
+      const a = c(0);
+      const b = c(1);
+      if (a?.kind !== 'int' || b?.kind !== 'int') return undefined;
+      const n = Math.max(size(a.dims), size(b.dims));
+      if (!(a.dims.join() === b.dims.join()) && size(a.dims) !== 1 && size(b.dims) !== 1) return undefined;
+      const dims = size(a.dims) >= size(b.dims) ? a.dims : b.dims;
+      const at = (x: Const & {kind: 'int'}, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
+      const values: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const [x, y] = [at(a, i), at(b, i)];
+        if (x === BATCH && y === BATCH) values.push(1);
+        else if (x === BATCH || y === BATCH) {
+          const other = x === BATCH ? y : x;
+          if (typeof other !== 'number' || other >= 1) return undefined;
+          values.push(0);
+        } else values.push(x === y ? 1 : 0);
+      }
+      return ints(values, dims);
+    }
+    case 'Where': {
+      const [cond, a, b] = [c(0), c(1), c(2)];
+      if (cond?.kind !== 'int' || a === undefined || b === undefined || a.kind !== b.kind) return undefined;
+      const n = size(cond.dims);
+      if ([a, b].some((x) => size(x.dims) !== 1 && x.dims.join() !== cond.dims.join())) return undefined;
+      const pick = (i: number): Elem => {
+        const from = cond.values[i] !== 0 ? a : b;
+        return from.values[size(from.dims) === 1 ? 0 : i];
+      };
+      if (a.kind === 'float') return {kind: 'float', dims: cond.dims, values: Float32Array.from({length: n}, (_, i) => Number(pick(i)))};
+      return ints(Array.from({length: n}, (_, i) => pick(i)), cond.dims);
+    }
+    case 'Pow': {
+      // Float scalars (ONNX Runtime's powf of float32 operands).
+      const a = c(0);
+      const b = c(1);
+      if (a?.kind !== 'float' || b?.kind !== 'float' || size(a.dims) !== 1 || size(b.dims) !== 1) return undefined;
+      return {kind: 'float', dims: a.dims.length >= b.dims.length ? a.dims : b.dims, values: Float32Array.of(Math.fround(Math.pow(a.values[0], b.values[0])))};
     }
     case 'ConstantOfShape': {
       const shape = c(0);

@@ -365,9 +365,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       vals.set(node.output[0], ins[0]);
       continue;
     }
-    // Computed: a layer's value, or one partway through a pattern (a layer norm's x − mean and √(variance + ε)).
+    // Computed: a layer's value, or one partway through a pattern (a layer norm's x − mean and √(variance + ε), a
+    // Gather that takes q, k or v after a Transpose).
     const anyDyn = ins.some((v) => v?.t === 'dyn' || v?.t === 'held');
-    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Sub) goes to the kinds.
+    // A fold-only op that reads a computed value is refused; one a kind claims too (Concat, Div, Sub, Gather) goes to the kinds.
     if ((FOLDS.has(op) && !(anyDyn && CLAIMS.has(op))) || ((op === 'Reshape' || op === 'Add' || op === 'Mul' || op === 'Slice' || op === 'Transpose') && allConst)) {
       const foldIns: (FoldInput | undefined)[] = node.input.map((v, k) => {
         if (v === '') return undefined;
@@ -439,6 +440,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
       },
       hold: (step, value, count) => {
         vals.set(node.output[0], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
+      },
+      holdOutput: (k, step, value, count) => {
+        if (node.output[k] === undefined || node.output[k] === '') here(`has no output ${k}`);
+        vals.set(node.output[k], {t: 'held', held: {kind, step, value: {name: value.name, shape: value.shape}, count}, by});
       },
       held: (k) => {
         const v = ins[k];

@@ -45,7 +45,7 @@ interface Look {
 }
 
 /** What a module's ops look like, or undefined. */
-export function lookOf(ops: ReadonlySet<string>): Look | undefined {
+function lookOf(ops: ReadonlySet<string>): Look | undefined {
   return LOOKS.find((l) => l.ops.every((op) => ops.has(op)));
 }
 

@@ -14,12 +14,12 @@ import {ModelProto, type ModelMsg} from '../schema';
 export function runnableCopy(bytes: Uint8Array, keep: ReadonlySet<number>, input: string): Uint8Array {
   // The importer has read the whole file already (onnx/reader.ts bounds it): this decode cannot surprise.
   const model = ModelProto.toObject(ModelProto.decode(bytes), {longs: Number, bytes: Uint8Array, defaults: false, arrays: true}) as ModelMsg;
-  const g = model.graph;
-  g.node = g.node.filter((_, i) => keep.has(i));
-  const read = new Set(g.node.flatMap((n) => n.input));
-  g.initializer = g.initializer.filter((t) => read.has(t.name));
-  g.input = g.input.filter((v) => v.name === input || read.has(v.name));
-  for (const node of g.node) {
+  const graph = model.graph;
+  graph.node = graph.node.filter((_, i) => keep.has(i));
+  const read = new Set(graph.node.flatMap((n) => n.input));
+  graph.initializer = graph.initializer.filter((t) => read.has(t.name));
+  graph.input = graph.input.filter((v) => v.name === input || read.has(v.name));
+  for (const node of graph.node) {
     // Opset 14+ says training_mode 1; earlier opsets say it by the statistics outputs.
     if (node.op_type === 'BatchNormalization' && (node.output.length > 1 || node.attribute.some((a) => a.name === 'training_mode' && a.i === 1))) {
       node.attribute = node.attribute.filter((a) => a.name !== 'training_mode');

@@ -17,7 +17,8 @@ import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type OnnxExport, type WeightFormat, type Written} from '../../onnx/writer';
-import {newerRuntime, packedType} from '../../onnx/codes';
+import {STORAGE, newerRuntime} from '../../onnx/codes';
+import {CONSTRAINTS, QUANTS} from '../cbp/registry';
 import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, PERCENTILE, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
 import {CALIBRATION_IMAGES, int8Model} from './int8';
 
@@ -252,7 +253,7 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
   if (opts.int8 !== undefined) {
     const float = {model: built.model, layers: built.layers, bytes: withLayers.bytes};
     // --weights auto: constrained codes in the constraint's narrowest storage, unpacked to INT8 when ONNX Runtime loads the file.
-    const storage = format === 'auto' && config.quant !== 'none' ? packedType(config.quant).name : 'int8';
+    const storage = format === 'auto' && config.quant !== 'none' ? CONSTRAINTS[config.quant].storage : 'int8';
     const q = await int8Model(spec, config.quant, weights, float, dataOf(ck.state), {...opts.int8, storage}, log);
     facts = q.facts;
     written = {layers: q.layers, opset: q.opset, irVersion: q.irVersion, onnxruntime: newerRuntime(INT8_ACTIVATIONS_RUNTIME, q.onnxruntime ?? INT8_ACTIVATIONS_RUNTIME), activations: facts};
@@ -312,4 +313,9 @@ async function firstBatch(batches: AsyncGenerator<{x: Float32Array}>): Promise<F
 function randomInputs(count: number): Float32Array {
   const rng = new Rng(1234);
   return Float32Array.from({length: count}, () => rng.normal());
+}
+
+/** How each constraint is stored, for help texts: `bin: 1 bit per weight, unpacked in-graph, ter: INT2, …`. */
+export function storageHelp(): string {
+  return QUANTS.map((q) => `${q}: ${STORAGE[CONSTRAINTS[q].storage].help}`).join(', ');
 }

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
-import {importPth, type ImportResult} from '../torch/import';
-import {defaultImportOut, importOnnx, type OnnxImportResult} from '../../onnx/import/index';
+import {importPth, type ImportResult} from './import-torch';
+import {defaultImportOut, importOnnx, type OnnxImportResult} from './import-onnx';
 import {CURVES_FILE, HISTOGRAM_FILE, heldRun} from '../run/run-folder';
 import {cbpExports} from '../train/replace';
 import {exportCheckpoint, type ExportResult} from './export';
@@ -39,19 +39,19 @@ export type ImportRunResult = (({readonly format: 'onnx'} & OnnxImportResult) | 
 export const isOnnxFile = namedOnnx;
 
 /** A cbp export whose constrained weights are codes (BitShift, BitwiseAnd, DequantizeLinear): no float graph to import. */
-const isCodedExport = (k: FileKind): boolean => k.kind === 'cbp-onnx' && !['float', 'portable'].includes(k.cbp.get('cbp.weights') ?? '');
+const isCodedExport = (kind: FileKind): boolean => kind.kind === 'cbp-onnx' && !['float', 'portable'].includes(kind.cbp.get('cbp.weights') ?? '');
 
 /**
  * Which importer reads the file, by its bytes: ONNX or a PyTorch checkpoint, else a refusal saying what the file is.
  * A file whose bytes are of no known kind goes by its name (a damaged .onnx or .pth gets its reader's exact reason).
  */
 function importerOf(file: string): 'onnx' | 'pth' {
-  const k = fileKind(file);
-  switch (k.kind) {
+  const found = fileKind(file);
+  switch (found.kind) {
     case 'onnx':
       return 'onnx';
     case 'cbp-onnx':
-      if (isCodedExport(k)) throw wrongFile('import', file, k);
+      if (isCodedExport(found)) throw wrongFile('import', file, found);
       return 'onnx';
     case 'pytorch-zip':
     case 'pytorch-legacy':
@@ -59,7 +59,7 @@ function importerOf(file: string): 'onnx' | 'pth' {
     case 'binary':
       if (isOnnxFile(file)) return 'onnx';
       if (/\.(pth?|tar|bin|ckpt)$/i.test(file)) return 'pth';
-      throw wrongFile('import', file, k);
+      throw wrongFile('import', file, found);
     case 'zip':
     case 'safetensors':
     case 'checkpoint-weights':
@@ -69,7 +69,7 @@ function importerOf(file: string): 'onnx' | 'pth' {
     case 'empty':
     case 'special':
     case 'missing':
-      throw wrongFile('import', file, k);
+      throw wrongFile('import', file, found);
   }
 }
 
@@ -80,8 +80,8 @@ function importerOf(file: string): 'onnx' | 'pth' {
 export async function importModel(opts: ImportRunOptions): Promise<ImportRunResult> {
   const imported = importerOf(opts.file) === 'onnx' ? await fromOnnx(opts) : fromPth(opts);
   if (opts.onnx === undefined) return imported;
-  const e = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});
-  return {...imported, export: e};
+  const exported = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});
+  return {...imported, export: exported};
 }
 
 /**
@@ -93,11 +93,11 @@ function claim(out: string, opts: ImportRunOptions): string[] {
   const held = heldRun(out);
   if (held === undefined) return [];
   if (opts.force !== true) throw new CbpError(`--out ${out}${opts.out === undefined ? ' (the default --out)' : ''}: holds a run (${held.summary}); give another --out, or --force to replace it`, 'RUN_EXISTS');
-  return [...[CURVES_FILE, HISTOGRAM_FILE].filter((f) => fs.existsSync(path.join(out, f))), ...cbpExports(out)];
+  return [...[CURVES_FILE, HISTOGRAM_FILE].filter((file) => fs.existsSync(path.join(out, file))), ...cbpExports(out)];
 }
 
 function replaced<T>(imported: T, out: string, stale: readonly string[], log?: (line: string) => void): T {
-  for (const f of stale) fs.rmSync(path.join(out, f), {force: true});
+  for (const file of stale) fs.rmSync(path.join(out, file), {force: true});
   if (stale.length > 0) log?.(`--force: replaced the run in ${out}; removed ${stale.join(', ')}`);
   return imported;
 }

@@ -6,9 +6,10 @@ import {wrongFile} from '../core/wrong-file';
 import {readCheckpoint, modelWeights, WEIGHTS_FILE, type Checkpoint} from '../run/checkpoint';
 import {sizeOf} from '../core/weights';
 import {paramInfos} from '../../models/spec';
-import {CONSTRAINTS, isQuant, type Quant} from '../cbp/registry';
+import {CONSTRAINTS, isQuant, levelCodes, type Quant} from '../cbp/registry';
 import {specOf} from '../run/spec-of';
-import {MATMUL_NBITS, encodeLevels, levelCodes, packedType, unpackNBits, unpackSigned} from '../../onnx/codes';
+import {MATMUL_NBITS, STORAGE, unpackNBits, unpackSigned} from '../../onnx/codes';
+import {encodeLevels} from '../cbp/codes';
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type NodeMsg, type TensorMsg} from '../../onnx/schema';
 import {checkedSize} from '../../onnx/tensor-check';
@@ -282,7 +283,7 @@ export function inspectLoadedCheckpoint(ck: Checkpoint): ModelInfo {
     const n = w.data.length;
     const quant = node.constrained && config.quant !== 'none' ? config.quant : undefined;
     const scale = quant ? (weights.get(`${node.name}.scale`)?.data[0] ?? null) : null;
-    const bits = quant ? packedType(quant).bits : 32;
+    const bits = quant ? STORAGE[CONSTRAINTS[quant].storage].bits : 32;
     layers.push({
       layer: node.name,
       constraint: quant ?? 'none',

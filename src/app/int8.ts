@@ -7,7 +7,7 @@ import {countHits} from '../core/topk';
 import {openSession} from '../core/ort';
 import {shown} from '../core/shown';
 import {openSource, EVAL_BATCH, type Source} from '../data/source';
-import type {ModelSpec, QuantOrNone} from '../../models/index';
+import {valueShapes, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {encodeModel, type LayerExport} from '../../onnx/writer';
 import {exactWeights, planInt8, RangeGatherer, writeInt8, type ActivationFacts, type CalibrationMethod, type Int8Plan, type Int8Storage, type Range} from '../../onnx/int8';
 import type {ModelMsg} from '../../onnx/schema';
@@ -58,6 +58,7 @@ export async function int8Model(
   opts: Int8Options,
   log?: (line: string) => void,
 ): Promise<Int8Export> {
+  refuseTokens(spec);
   const source = calibrationSource(spec, data, opts);
   const exact = exactWeights(float.layers, weights, quant);
   const layerNames = float.layers.map((l) => l.layer);
@@ -87,6 +88,22 @@ export async function int8Model(
       check,
     },
   };
+}
+
+/**
+ * The int8-activation file quantizes images and features around convolutions and dense layers; a model of token
+ * values (a vision transformer's [T, C], its attention's per-head values) is refused before any work, naming them.
+ */
+function refuseTokens(spec: ModelSpec): void {
+  const shapes = valueShapes(spec);
+  const tokens = spec.nodes.filter((n) => {
+    const r = shapes.get(n.name)?.length;
+    return r !== 1 && r !== 3;
+  });
+  if (tokens.length > 0) {
+    const names = tokens.slice(0, 4).map((n) => shown(n.name)).join(', ') + (tokens.length > 4 ? `, … (${tokens.length})` : '');
+    throw new CbpError(`--activations int8: ${shown(spec.name)} has token values (layers ${names}); the int8-activation export maps images [C, H, W] and features [F] only: export it with --activations float`, 'BAD_FLAG');
+  }
 }
 
 function calibrationSource(spec: ModelSpec, data: string | undefined, opts: Int8Options): Source {

@@ -79,7 +79,7 @@ export interface LatentHistogram {
 }
 
 /** For each constrained layer, the histogram of its latent weights in units of its scale; none for a float run. */
-export function latentHistograms(config: RunConfig, tensors: ReadonlyMap<string, Tensor32>): LatentHistogram[] {
+function latentHistograms(config: RunConfig, tensors: ReadonlyMap<string, Tensor32>): LatentHistogram[] {
   if (config.quant === 'none') return [];
   const spec = specOf(config);
   const weights = modelWeights(tensors);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {exportCheckpoint} from './export';
-import {importPth} from '../torch/import';
+import {importPth} from './import-torch';
 import type {ModelName} from '../../models/index';
 import type {QuantOrNone} from '../cbp/registry';
 

@@ -9,7 +9,7 @@ export interface Box {
 
 const FONT = 'font-family="DejaVu Sans, Lato, sans-serif"';
 
-export function esc(s: string): string {
+function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -34,7 +34,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
 }
 
 /** Smallest and largest of many values (a spread into Math.min would overflow the stack past ~100,000). */
-export function extent(values: readonly number[]): [number, number] {
+function extent(values: readonly number[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
@@ -73,7 +73,7 @@ export interface Panel {
 }
 
 /** One chart with axes, ticks, labels, title and legend inside `box`. */
-export function panel(p: Panel, box: Box): string {
+function panel(p: Panel, box: Box): string {
   const m = {l: 70, r: 15, t: 34, b: 48};
   const pw = box.w - m.l - m.r;
   const ph = box.h - m.t - m.b;

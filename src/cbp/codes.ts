@@ -36,3 +36,9 @@ export function codeValues(codes: Int8Array, step: number, out: Float32Array = n
 export function storedValues(latent: Float32Array, scale: number, quant: Quant, out?: Float32Array): Float32Array {
   return codeValues(encodeLevels(latent, scale, quant).codes, codeStep(quant, scale), out);
 }
+
+/** Whether every level code of the constraint fits in `bits` signed bits (−2^(bits−1) … 2^(bits−1) − 1). */
+export function codesFit(quant: Quant, bits: number): boolean {
+  const codes = levelCodes(quant);
+  return Math.min(...codes) >= -(1 << (bits - 1)) && Math.max(...codes) <= (1 << (bits - 1)) - 1;
+}

@@ -139,7 +139,7 @@ export function constraintOnArrays(w: Float32Array, lambda: Float32Array, scale:
 }
 
 /** Σ c(w) over a layer (λ = 1), without the gradient: the constraint-satisfaction measure's sum. */
-export function constraintTotal(w: Float32Array, scale: number, levels: readonly number[], ucs: number): number {
+function constraintTotal(w: Float32Array, scale: number, levels: readonly number[], ucs: number): number {
   const t = constraintTable(scale, levels, ucs);
   const at = {c: 0, slope: 1};
   let value = 0;

@@ -78,7 +78,7 @@ const TOO_NEW = /IR version|opset|ONNX_TYPE|data type|Unsupported model|is not s
  * newer runtime than the one installed, or the error names an opset, IR version or type, the message says the
  * runtime is too old and which export loads in older ones.
  */
-export function loadFailure(source: string, err: unknown, needs?: string): CbpError {
+function loadFailure(source: string, err: unknown, needs?: string): CbpError {
   const line = firstLine(err);
   const installed = runtimeVersion();
   const fallback = 'or export with --weights int8 (ONNX Runtime ≥ 1.6) or --weights portable (float32, opset 13; docs/DEPLOY.md)';

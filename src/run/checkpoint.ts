@@ -45,7 +45,7 @@ export function writeCheckpoint(dir: string, state: RunState, tensors: ReadonlyM
   writeFileAtomic(path.join(dir, PROGRESS_FILE), progressTsv(state.progress));
 }
 
-export function progressTsv(progress: readonly EpochRecord[]): string {
+function progressTsv(progress: readonly EpochRecord[]): string {
   const cols = ['epoch', 'top1', 'top5', 'cfs', 'loss', 'lagrangian', 'ucs', 'lambda_mean', 'lambda_updated', 'lr', 'seconds'] as const;
   const rows = progress.map((r) =>
     [r.epoch, r.top1, r.top5, r.cfs, r.loss, r.lagrangian, r.ucs, r.lambdaMean, r.lambdaUpdated ? 1 : 0, r.lr, r.seconds].join('\t'),

@@ -165,7 +165,7 @@ const MAX_TENSOR = 2 ** 30;
  * strided tensor is gathered into a copy. Decoded and gathered values together may not exceed twice the values
  * the storages hold, plus 16M (so a handful of transposed weights is always fine).
  */
-export class MaterializeBudget {
+class MaterializeBudget {
   private readonly decoded = new Map<string, Float32Array>();
   private spent = 0;
 
@@ -211,7 +211,7 @@ export class MaterializeBudget {
  * A tensor's values as float32, honouring storage offset and strides. Every size, stride and offset is checked
  * as a non-negative integer that keeps the tensor inside its storage before anything is allocated.
  */
-export function materialize(pth: PthFile, t: TensorRef, name: string, budget = new MaterializeBudget(pth)): Tensor32 {
+function materialize(pth: PthFile, t: TensorRef, name: string, budget = new MaterializeBudget(pth)): Tensor32 {
   const {size, stride, offset} = t;
   const bad = (why: string): never => {
     throw new CbpError(`${pth.file}: tensor ${quoted(name)} ${why}`, 'BAD_PTH');

@@ -5,7 +5,9 @@ import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/spec';
 
 /**
  * Fresh weights for a spec: He-normal convolutions (fan-out, as CBP's AlexNet), He-normal dense layers (fan-in),
- * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1, PReLU slopes 0.25.
+ * zero biases, CBP scales mean |w|, batch-norm γ = 1, β = 0, running mean 0 and variance 1, PReLU slopes 0.25,
+ * zero embeddings (position embeddings and class tokens, as timm's before its own initialisation), layer scales 1e-6
+ * (torchvision's ConvNeXt).
  */
 export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number): Weights {
   const rng = new Rng(seed);
@@ -27,6 +29,9 @@ export function initialWeights(spec: ModelSpec, quant: QuantOrNone, seed: number
     } else if (info.role === 'slope') {
       // PyTorch's PReLU starts at 0.25.
       data.fill(0.25);
+    } else if (info.role === 'layer_scale') {
+      // torchvision's ConvNeXt starts its layer scales at 1e-6 (timm's LayerScale at 1e-5: either keeps a fresh block near the identity).
+      data.fill(1e-6);
     }
     out.set(info.key, {shape: info.shape, data});
   }

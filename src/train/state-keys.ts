@@ -3,10 +3,10 @@ import {LAMBDA_M_PREFIX, LAMBDA_PREFIX, LAMBDA_V_PREFIX, MOMENTUM_PREFIX} from '
 
 
 /** The checkpoint key of a trainable parameter's momentum buffer. */
-export const momentumKey = (param: string): string => MOMENTUM_PREFIX + param;
+const momentumKey = (param: string): string => MOMENTUM_PREFIX + param;
 
 /** The checkpoint keys of a constrained layer's λ and Adam moments. */
-export function lambdaKeys(layer: string): LambdaTriple<string> {
+function lambdaKeys(layer: string): LambdaTriple<string> {
   return {lambda: LAMBDA_PREFIX + layer, m: LAMBDA_M_PREFIX + layer, v: LAMBDA_V_PREFIX + layer};
 }
 

@@ -1,4 +1,4 @@
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {CbpError} from '../../src/core/errors';
 
 /**

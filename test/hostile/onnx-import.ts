@@ -139,7 +139,7 @@ export function importCases(): ImportCase[] {
       fs.closeSync(fd);
     }}},
     {name: 'sizes: 65 MiB of float_data', expect: {code: 'OVER_BUDGET', re: /more than 64 MiB of values outside raw_data/}, bytes: () => Buffer.concat([encode(classifier()), field(7, field(5, field(4, new Uint8Array(65 * 2 ** 20))))])},
-    {name: 'sizes: a Reshape to [2^62, -1]', expect: {code: 'UNSUPPORTED_ONNX', re: /Reshape other than to \[N, -1\] \(1 node: \/Reshape\)/}, bytes: changed((m) => {
+    {name: 'sizes: a Reshape to [2^62, -1]', expect: {code: 'UNSUPPORTED_ONNX', re: /Reshape that does not keep the batch axis first \(1 node: \/Reshape\)/}, bytes: changed((m) => {
       m.graph.initializer.push(ints('to', [2 ** 62, -1]));
       node(m, '/Flatten').op_type = 'Reshape';
       node(m, '/Flatten').input = ['p', 'to'];
@@ -183,19 +183,21 @@ export function importCases(): ImportCase[] {
     {name: 'out of range: ir_version 99', expect: {code: 'UNSUPPORTED_ONNX', re: /ir_version 99; cbp imports IR versions 3 to 13/}, bytes: () => encode({...classifier(), ir_version: 99})},
     // One refusal lists everything, also what reads a refused value.
     {name: 'whole refusal: a model of transformer pieces', expect: {code: 'UNSUPPORTED_ONNX', re: [
-      // Grouped by module, a recognised layer first, named by what it looks like (a Softmax beside a MatMul).
-      /unsupported: attention in attn: refused Softmax \(1 node: \/attn\/Softmax\); Reshape other than to \[N, -1\] \(1 node: \/embed\/Reshape\); not judged/,
+      // Grouped by module, a recognised layer first, named by what it looks like (a Softmax beside a MatMul). The
+      // token kinds map a Reshape to [N, 4, -1] and a Softmax over the last axis: here the Reshape merges the batch
+      // ([-1, 64]) and the Softmax is over the batch (refused on its attributes, whatever its input).
+      /unsupported: attention in attn: refused Softmax over the batch axis \(1 node: \/attn\/Softmax\); Reshape that does not keep the batch axis first \(1 node: \/embed\/Reshape\); not judged/,
       // Erf is claimed (GELU's pattern), LayerNormalization mapped: reading a refused value, they are not judged, as any mapped op.
       /not judged, as they read values of those nodes: MatMul ×2, LayerNormalization ×1, Transpose ×1, Erf ×1, Reshape ×1, Gemm ×1\. cbp maps /,
     ]}, bytes: changed((m) => {
-      m.graph.initializer.push(ints('tokens', [0, 4, -1]), floats('wq', [64, 64]), ints('flat', [0, -1]));
+      m.graph.initializer.push(ints('tokens', [-1, 64]), floats('wq', [64, 64]), floats('lnw', [64]), ints('flat', [0, -1]));
       const nodes = [
         {name: '/embed/Reshape', op_type: 'Reshape', input: ['c1', 'tokens'], output: ['t']},
         {name: '/q/MatMul', op_type: 'MatMul', input: ['t', 'wq'], output: ['q']},
-        {name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['q'], output: ['n']},
+        {name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['q', 'lnw'], output: ['n']},
         {name: '/attn/Transpose', op_type: 'Transpose', input: ['n'], output: ['nt'], attribute: [{name: 'perm', type: 7, ints: [0, 2, 1]}]},
         {name: '/attn/MatMul', op_type: 'MatMul', input: ['n', 'nt'], output: ['s']},
-        {name: '/attn/Softmax', op_type: 'Softmax', input: ['s'], output: ['p']},
+        {name: '/attn/Softmax', op_type: 'Softmax', input: ['s'], output: ['p'], attribute: [{name: 'axis', type: 2, i: 0}]},
         {name: '/mlp/Erf', op_type: 'Erf', input: ['p'], output: ['e']},
         {name: '/head/Reshape', op_type: 'Reshape', input: ['e', 'flat'], output: ['ef']},
         {name: '/head/Gemm', op_type: 'Gemm', input: ['ef', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},

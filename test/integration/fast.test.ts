@@ -12,7 +12,8 @@ import {Rng} from '../../src/core/rng';
 import {initialWeights} from '../../src/train/init';
 import {SpecBuilder} from '../../models/builder';
 import {QUANTS, getModel} from '../../models/index';
-import {MATMUL_NBITS, STORAGE, nbitsBlockSize, newerRuntime, packNBits, packedType, unpackNBits} from '../../onnx/codes';
+import {MATMUL_NBITS, STORAGE, nbitsBlockSize, newerRuntime, packNBits, unpackNBits} from '../../onnx/codes';
+import {CONSTRAINTS} from '../../src/cbp/registry';
 import {decodeOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type ModelMsg, type NodeMsg} from '../../onnx/schema';
 import {writeOnnx} from '../../onnx/writer';
@@ -90,7 +91,7 @@ for (const quant of QUANTS) {
     assert.equal(nodeOf(model, 'fc2')?.op_type, 'Gemm');
     const conv2 = (m: ModelMsg): string[] => m.graph.initializer.filter((t) => t.name.startsWith('conv2.weight')).map((t) => `${t.name} ${t.data_type} ${Buffer.from(t.raw_data ?? []).toString('base64')}`);
     assert.deepEqual(conv2(model), conv2(autoModel));
-    assert.deepEqual(fast.layers.map((l) => [l.layer, l.storage, l.bitsPerWeight]), [['conv1', 'float32', 32], ['conv2', packedType(quant).name, STORAGE[packedType(quant).name].bits], ['fc1', 'matmulnbits', 4], ['fc2', 'float32', 32]]);
+    assert.deepEqual(fast.layers.map((l) => [l.layer, l.storage, l.bitsPerWeight]), [['conv1', 'float32', 32], ['conv2', CONSTRAINTS[quant].storage, STORAGE[CONSTRAINTS[quant].storage].bits], ['fc1', 'matmulnbits', 4], ['fc2', 'float32', 32]]);
 
     const dims = [BATCH, 1, 28, 28];
     const [yFast, yFloat, yAuto] = [await stockLogits(bytes('fast'), images, dims), await stockLogits(bytes('float'), images, dims), await stockLogits(bytes('auto'), images, dims)];
@@ -108,7 +109,7 @@ for (const quant of QUANTS) {
 
     // Size: fc1's 400,000 weights at 4 bits plus a float32 scale per block of 64 (4.5 bits, 32 codes padded a row)
     // instead of auto's bits; everything else as in the auto file.
-    const autoBits = STORAGE[packedType(quant).name].bits;
+    const autoBits = STORAGE[CONSTRAINTS[quant].storage].bits;
     const fc1Bytes = 500 * 13 * 32 + 500 * 13 * 4;
     const delta = fast.bytes - auto.bytes;
     assert.ok(Math.abs(delta - (fc1Bytes - (400_000 * autoBits) / 8)) < 2048, `fast ${fast.bytes} bytes, auto ${auto.bytes} bytes`);

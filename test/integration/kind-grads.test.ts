@@ -20,7 +20,8 @@ import {assertClose} from '../unit/cbp/torch-fixture';
 /**
  * Each newer node kind's training-graph forward and backward (models/kinds/*.ts `train`) and its inference ONNX
  * (`onnx`) against PyTorch's forward and autograd (test/fixtures/scripts/make_kind_grads.py): the kinds' own
- * nodes, fed the fixture's inputs, learned parameters (PReLU's slope, LayerNorm's weight and bias) and a random upstream gradient, run in ONNX
+ * nodes, fed the fixture's inputs, learned parameters (PReLU's slope, LayerNorm's weight and bias, a dense layer's
+ * weight and bias on tokens, an embedding) and a random upstream gradient, run in ONNX
  * Runtime; the input and parameter gradients and the outputs must match within 1e-5 of the largest value.
  */
 
@@ -101,9 +102,10 @@ function inferenceModel(c: KindCase): Uint8Array {
     value: (name) => name,
     shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs) => void b.op(type, inputs, attrs, node.name),
-    weight: () => assert.fail('no weights here'),
+    // A weight as a float32 parameter (the cases' dense layers are not constrained), its product the kind's own.
+    weight: (node) => (c.params ?? []).find((p) => p.name === `${node.name}.weight`)?.name ?? assert.fail(`${c.name}: no weight of ${node.name}`),
     param: (key) => (c.params ?? []).find((p) => p.name === key)?.name ?? assert.fail(`${c.name}: no parameter ${key}`),
-    packedDense: () => assert.fail('no dense layers here'),
+    packedDense: () => false,
   };
   for (const node of c.nodes) kindOf(node).onnx(node, g);
   return b.model(`${c.name}_inference`, [...c.inputs, ...(c.params ?? [])].map((i) => valueInfo(i.name, DataType.FLOAT, i.shape)), c.outputs.map((o) => valueInfo(o.name, DataType.FLOAT, o.shape)), 13, 7);
@@ -126,7 +128,7 @@ const data = (r: ort.InferenceSession.ReturnType, name: string): Float32Array =>
 
 test(`the fixture covers every newer kind (PyTorch ${fixture.torch})`, () => {
   const kinds = new Set(fixture.cases.flatMap((c) => c.nodes.map((n) => n.kind)));
-  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'resize', 'layernorm']) assert.ok(kinds.has(k as SpecNode['kind']), k);
+  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'resize', 'layernorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean']) assert.ok(kinds.has(k as SpecNode['kind']), k);
 });
 
 for (const c of fixture.cases) {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import type {ExportResult} from '../../src/app/export';
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {importGraph} from '../../onnx/import/graph';
@@ -137,6 +137,8 @@ const CONSTANTS: Floats = {
   'norm.weight': {dims: [4], values: [0.5, 1.5, 1, 2]},
   'norm.bias': {dims: [4], values: [0.1, -0.2, 0.3, 0]},
   wide: {dims: [2, 1, 1], values: [2, 3]},
+  // The same, anonymous (a constant torch folded, not a module's parameter, which would map as a layer scale).
+  'onnx::Mul_7': {dims: [2, 1, 1], values: [2, 3]},
   'norm2d.weight': {dims: [2], values: [0.5, 1.5]},
   'norm2d.bias': {dims: [2], values: [0.1, -0.2]},
 };
@@ -194,7 +196,7 @@ test('LayerNorm by hand: over the last axis of an image, squared by Mul, without
   }
 });
 
-test('patterns only partly LayerNorm are refused, naming the layer and what LayerNorm has there; LayerNormalization over the batch or with its statistics used too', async () => {
+test('patterns only partly LayerNorm are refused, naming the layer and what LayerNorm has there; LayerNormalization over the batch or with its statistics used too; a LayerNorm2d whose Transposes do not lead back maps as permutations around a LayerNorm', async () => {
   const refused: [string, OnnxNodeJson[], RegExp, number?][] = [
     ['a cube', pattern({'/norm/Pow': {input: ['d', 'three']}}), /unsupported: LayerNorm-like pattern at norm: Pow of x − mean by 3 where LayerNorm squares it \(Pow 2\) \(LayerNorm is ReduceMean → Sub → Pow\(2\) → ReduceMean → Add\(ε\) → Sqrt → Div\) \(1 node: \/norm\/Pow\)/],
     ['no square root', pattern({'/norm/Sqrt': null, '/norm/Div': {input: ['d', 've']}}), /LayerNorm-like pattern at norm: Div of x − mean by a value other than √\(variance \+ ε\) of the same x .*\(1 node: \/norm\/Div\)/],
@@ -202,10 +204,8 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
     ['the mean minus x', pattern({'/norm/Sub': {input: ['m', 'c']}}), /LayerNorm-like pattern at norm: Sub reads the mean where LayerNorm subtracts it from x \(Sub\(x, mean\)\)/],
     ['a mean over channels', pattern({'/norm/ReduceMean': {attribute: [ints('axes', [1])]}}), /LayerNorm-like pattern at norm: ReduceMean over axes \[1\] of \[N, 2, 4, 4\], not its last axes .*\(1 node: \/norm\/ReduceMean\)/],
     ['no ε', pattern({'/norm/Add': null, '/norm/Sqrt': {input: ['v']}}), /LayerNorm-like pattern at norm: Sqrt reads the variance where LayerNorm adds a constant ε to it \(Add\)/],
-    ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'wide']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
+    ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'onnx::Mul_7']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
     ['x − mean read elsewhere', [...pattern({'/norm/Add_1': {output: ['b']}}), {name: '/extra/Add', op_type: 'Add', input: ['b', 'd'], output: ['a']}], /LayerNorm-like pattern at extra: Add reads x − mean where LayerNorm squares it \(Pow 2\) and divides it by √\(variance \+ ε\) .*\(1 node: \/extra\/Add\)/],
-    // Not back to channels-first: no LayerNorm2d, the Transpose is refused as any other.
-    ['LayerNorm2d transposed elsewhere', layerNorm2d([0, 3, 2, 1]), /unsupported: LayerNorm-like pattern in norm: refused Transpose other than in a channel shuffle \(1 node: \/norm\/Transpose\); not judged, as they read values of those nodes: ReduceMean ×2, Sub ×1, Pow ×1/],
     ['LayerNorm2d over the width too', layerNorm2d([0, 3, 1, 2], {'/norm/ReduceMean': {attribute: [ints('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: ReduceMean of x transposed to channels-last over other axes than the channels .*\(1 node: \/norm\/ReduceMean\)/],
     ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [int('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
     ['LayerNormalization with a weight per channel', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'wide'], output: ['a'], attribute: [int('axis', 1)]}], /unsupported: LayerNormalization whose scale or bias is not of the normalised shape \[2, 4, 4\] \(1 node: \/norm\/LayerNormalization\)/, 17],
@@ -224,6 +224,12 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
     });
     assert.ok(!fs.existsSync(out), what);
   }
+  // Not back to channels-first: no LayerNorm2d. Its Transposes keep the batch first, so they map as permutations of
+  // their own (the permute kind) around a LayerNorm over the last axis, with the file's logits.
+  const out = path.join(tmp, 'transposed-elsewhere');
+  const r = await importOnnx({file: handMade('transposed_elsewhere', layerNorm2d([0, 3, 2, 1]), CONSTANTS), out});
+  assert.ok(r.maxDifference <= 1e-5 * Math.max(1, r.maxLogit), `${r.maxDifference}`);
+  assert.deepEqual(readCheckpoint(out).state.config.spec?.nodes.map((n) => n.kind).slice(1, 4), ['permute', 'layernorm', 'permute']);
 });
 
 test('a stored spec whose layer norm lies (another normalised shape, none, not integers, an axis past its input) is refused on read, naming the layer or the field', async () => {

@@ -8,7 +8,7 @@ import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import {exportCheckpoint, type ExportResult} from '../../src/app/export';
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {importOnnx} from '../../onnx/import/index';
+import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../src/run/checkpoint';
 import {modelWeights} from '../../src/run/checkpoint';
 import {createOrtEngine} from '../../src/train/ort/engine';

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {initialWeights} from '../../src/train/init';
 import {QUANTS, getModel} from '../../models/index';
-import {codesFit} from '../../onnx/codes';
+import {codesFit} from '../../src/cbp/codes';
 import {decodeOnnx} from '../../onnx/reader';
 import {DataType} from '../../onnx/schema';
 import {WEIGHT_FORMATS, writeOnnx} from '../../onnx/writer';

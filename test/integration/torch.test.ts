@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import {tf} from '../../src/core/tf';
 import {openSession, runBatch} from '../../src/core/ort';
 import {exportCheckpoint} from '../../src/app/export';
-import {importPth} from '../../src/torch/import';
+import {importPth} from '../../src/app/import-torch';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
 import {Network} from '../../src/train/tfjs/network';
 import {specOf} from '../../src/run/spec-of';

@@ -139,6 +139,24 @@ test('the engines are peers: neither imports the other, and the layer check sees
   assert.equal(sameRankAllowed(layerOf('src/eval/evaluate.ts') ?? loop, ort), false);
 });
 
+/** What a file imports of the library, as resolved repository paths. */
+const libraryImportsOf = (file: string): string[] => importsOf(file).map((i) => resolve(i.target)).filter((t): t is string => t !== undefined);
+
+test('onnx/ is the ONNX format and src/torch the .pth reader: the use-cases (runs written, sessions opened, data read) live in src/app', () => {
+  // Writing a run, opening an ONNX Runtime session or reading a data set is an importer's use-case (src/app/import-*.ts).
+  const useCases = ['src/run', 'src/data', 'src/core/ort.ts', 'src/core/atomic.ts'];
+  const bad = FILES.filter((f) => within(f, 'onnx') || within(f, 'src/torch')).flatMap((file) =>
+    libraryImportsOf(file)
+      .filter((t) => useCases.some((u) => within(t, u)))
+      .map((t) => `${file} imports ${t}`),
+  );
+  // The pickle, zip and tensor reading of a .pth needs only src/core.
+  bad.push(...FILES.filter((f) => within(f, 'src/torch')).flatMap((file) => libraryImportsOf(file).filter((t) => !within(t, 'src/core') && !within(t, 'src/torch')).map((t) => `${file} imports ${t}`)));
+  // The storage kinds as ONNX types: the constraint registry passes its storage names, it is not read here.
+  bad.push(...libraryImportsOf('onnx/codes.ts').filter((t) => within(t, 'src/cbp')).map((t) => `onnx/codes.ts imports ${t}`));
+  assert.deepEqual(bad, []);
+});
+
 test('only the TensorFlow.js engine (and the loader src/core/tf.ts) imports TensorFlow.js', () => {
   const bad = FILES.filter((f) => f !== 'src/core/tf.ts' && !within(f, 'src/train/tfjs')).filter((f) => {
     const text = fs.readFileSync(path.join(ROOT, f), 'utf8');

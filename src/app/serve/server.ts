@@ -57,7 +57,7 @@ const ORT_FILES: Readonly<Record<string, string>> = {
 };
 
 /** onnxruntime-web's dist folder, found the way Node finds the package, or null when it is not installed. */
-export function findOrtWeb(): string | null {
+function findOrtWeb(): string | null {
   try {
     const dir = path.dirname(require.resolve('onnxruntime-web'));
     return Object.keys(ORT_FILES).every((f) => fs.existsSync(path.join(dir, f))) ? dir : null;

@@ -1,24 +1,21 @@
 import {createHash} from 'node:crypto';
 import * as path from 'node:path';
-import {CbpError} from '../../src/core/errors';
-import {Rng} from '../../src/core/rng';
-import {VERSION} from '../../src/core/version';
-import {openSession, runBatch} from '../../src/core/ort';
-import type {Weights} from '../../src/core/weights';
-import {checkQuant} from '../../src/cbp/registry';
-import {initialScale} from '../../src/cbp/scale';
-import {initialSchedule} from '../../src/cbp/schedule';
-import {checkLabels, readLabels} from '../../src/data/labels';
-import {writeCheckpoint, type RunConfig, type RunOrigin, type RunState} from '../../src/run/checkpoint';
-import {importedConfig} from '../../src/run/format';
+import {CbpError} from '../core/errors';
+import {Rng} from '../core/rng';
+import {VERSION} from '../core/version';
+import {openSession, runBatch} from '../core/ort';
+import type {Weights} from '../core/weights';
+import {checkQuant} from '../cbp/registry';
+import {initialScale} from '../cbp/scale';
+import {initialSchedule} from '../cbp/schedule';
+import {checkLabels, readLabels} from '../data/labels';
+import {writeCheckpoint, type RunConfig, type RunOrigin, type RunState} from '../run/checkpoint';
+import {importedConfig} from '../run/format';
 import {paramInfos, type ModelSpec, type QuantOrNone} from '../../models/index';
-import {decodeOnnx, readOnnxBytes} from '../reader';
-import {writeOnnx} from '../writer';
-import {CHECK_BATCH, importGraph} from './graph';
-import {runnableCopy} from './runnable';
-
-export {MAPPED_OPS, MIN_OPSET, MAX_OPSET} from './graph';
-export {FOLD_OPS} from './fold';
+import {decodeOnnx, readOnnxBytes} from '../../onnx/reader';
+import {writeOnnx} from '../../onnx/writer';
+import {CHECK_BATCH, importGraph} from '../../onnx/import/graph';
+import {runnableCopy} from '../../onnx/import/runnable';
 
 export interface OnnxImportOptions {
   /** A float ONNX classifier (what torch.onnx.export writes): one image input [N, C, H, W], one logits output. */
@@ -52,7 +49,7 @@ export interface OnnxImportResult {
 }
 
 /** The model name of an imported file: its stem, in characters safe in file and run names. */
-export function importedName(file: string): string {
+function importedName(file: string): string {
   const stem = path.basename(file).replace(/\.onnx$/i, '').replace(/[^\w.-]/g, '_').slice(0, 64);
   return stem === '' || stem.startsWith('.') ? `imported${stem}` : stem;
 }
@@ -78,16 +75,16 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
   const {maxDifference, maxLogit} = await verify(runnableCopy(bytes, imported.needed, imported.input), spec, weights, opts.file, imported.batch);
   const stored: Weights = new Map();
   for (const info of paramInfos(spec, quant)) {
-    const w = info.role === 'scale' ? {shape: [1], data: Float32Array.of(initialScale(weights.get(`${info.node}.weight`)?.data ?? []))} : weights.get(info.key);
-    if (w === undefined) throw new CbpError(`internal: the import of ${opts.file} has no '${info.key}'`);
-    stored.set(info.key, w);
+    const tensor = info.role === 'scale' ? {shape: [1], data: Float32Array.of(initialScale(weights.get(`${info.node}.weight`)?.data ?? []))} : weights.get(info.key);
+    if (tensor === undefined) throw new CbpError(`internal: the import of ${opts.file} has no '${info.key}'`);
+    stored.set(info.key, tensor);
   }
   const config: RunConfig = importedConfig({model: name, quant, data: 'unknown', numClasses: spec.numClasses, init: opts.file, inputShape: spec.inputShape, spec});
   const origin: RunOrigin = {kind: 'import', version: VERSION, file: opts.file, sha256: createHash('sha256').update(bytes).digest('hex'), format: 'onnx', ...(labels !== undefined ? {labels} : {})};
   const state: RunState = {format: 'cbp-checkpoint', version: 1, config, epoch: 0, schedule: initialSchedule(), progress: [], backend: 'import', origin};
   const out = opts.out ?? defaultImportOut(opts.file, quant);
   writeCheckpoint(out, state, stored);
-  const weighted = spec.nodes.filter((n) => n.kind === 'conv2d' || n.kind === 'dense');
+  const weighted = spec.nodes.filter((node) => node.kind === 'conv2d' || node.kind === 'dense');
   return {
     out,
     model: name,
@@ -95,8 +92,8 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
     inputShape: spec.inputShape,
     numClasses: spec.numClasses,
     layers: spec.nodes.length,
-    constrained: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && n.constrained).map((n) => n.name),
-    fullPrecision: weighted.filter((n) => (n.kind === 'conv2d' || n.kind === 'dense') && !n.constrained).map((n) => n.name),
+    constrained: weighted.filter((node) => (node.kind === 'conv2d' || node.kind === 'dense') && node.constrained).map((node) => node.name),
+    fullPrecision: weighted.filter((node) => (node.kind === 'conv2d' || node.kind === 'dense') && !node.constrained).map((node) => node.name),
     tensors: stored.size,
     warnings: imported.warnings,
     maxDifference,
@@ -111,21 +108,21 @@ export async function importOnnx(opts: OnnxImportOptions): Promise<OnnxImportRes
  * holds were counted against the budget (importGraph).
  */
 async function verify(original: Uint8Array, spec: ModelSpec, weights: Weights, file: string, batch?: number): Promise<{maxDifference: number; maxLogit: number}> {
-  const n = batch ?? CHECK_BATCH;
+  const batchSize = batch ?? CHECK_BATCH;
   const [c, h, w] = spec.inputShape;
   const rng = new Rng(4321);
-  const x = Float32Array.from({length: n * c * h * w}, () => rng.normal());
-  const run = async (model: Uint8Array, what: string): Promise<Float32Array> => {
+  const images = Float32Array.from({length: batchSize * c * h * w}, () => rng.normal());
+  const logitsOf = async (model: Uint8Array, what: string): Promise<Float32Array> => {
     const opened = await openSession(model, 'cpu', what);
     try {
-      return (await runBatch(opened.session, x, [n, c, h, w], what)).data;
+      return (await runBatch(opened.session, images, [batchSize, c, h, w], what)).data;
     } finally {
       await opened.session.release();
     }
   };
-  const theirs = await run(original, file);
-  const ours = await run(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
-  if (theirs.length !== ours.length) throw new CbpError(`${file}: gives ${theirs.length / n} outputs per image, the import ${ours.length / n}; nothing was written`, 'UNSUPPORTED_ONNX');
+  const theirs = await logitsOf(original, file);
+  const ours = await logitsOf(writeOnnx(spec, 'none', weights, 'float', {}).bytes, `${file} (as imported)`);
+  if (theirs.length !== ours.length) throw new CbpError(`${file}: gives ${theirs.length / batchSize} outputs per image, the import ${ours.length / batchSize}; nothing was written`, 'UNSUPPORTED_ONNX');
   let maxDifference = 0;
   let maxLogit = 0;
   for (let i = 0; i < theirs.length; i++) {

@@ -8,7 +8,7 @@ import {baseOfStateDict, checkModel, modelWidth} from '../../models/index';
 import {specOf} from '../run/spec-of';
 import {sameShape, type Weights} from '../core/weights';
 import {paramInfos, type QuantOrNone} from '../../models/spec';
-import {parsePth, stateDict} from './load';
+import {parsePth, stateDict} from '../torch/load';
 import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -63,26 +63,26 @@ export function importPth(opts: ImportOptions): ImportResult {
   const quant = checkQuant(opts.quant);
   const bytes = readBytes(opts.file);
   const pth = parsePth(bytes, opts.file);
-  const sd = stateDict(pth);
-  const recorded = baseOfStateDict(model, sd);
-  const lastDense = [...sd.entries()].filter(([k, v]) => k.endsWith('.weight') && v.shape.length === 2).pop();
+  const tensors = stateDict(pth);
+  const recorded = baseOfStateDict(model, tensors);
+  const lastDense = [...tensors.entries()].filter(([key, tensor]) => key.endsWith('.weight') && tensor.shape.length === 2).pop();
   const numClasses = opts.numClasses !== undefined ? checkInt('--num-classes', opts.numClasses, 1) : lastDense ? lastDense[1].shape[0] : 1000;
-  const told = opts.data === undefined ? undefined : toldData(opts.data);
-  if (told?.shape !== undefined && opts.inputSize !== undefined) {
-    throw new CbpError(`--input-size ${opts.inputSize}: --data ${opts.data} has images of ${told.shape.join('×')}; leave --input-size out`);
+  const facts = opts.data === undefined ? undefined : dataFacts(opts.data);
+  if (facts?.shape !== undefined && opts.inputSize !== undefined) {
+    throw new CbpError(`--input-size ${opts.inputSize}: --data ${opts.data} has images of ${facts.shape.join('×')}; leave --input-size out`);
   }
   const size = opts.inputSize !== undefined ? checkInt('--input-size', opts.inputSize, 32, 4096) : 224;
   const labels = opts.labels !== undefined
     ? checkLabels(typeof opts.labels === 'string' ? readLabels(opts.labels) : opts.labels, numClasses, typeof opts.labels === 'string' ? `--labels ${opts.labels}` : 'labels')
-    : told?.labels !== undefined ? checkLabels(told.labels, numClasses, `--data ${opts.data}`) : undefined;
+    : facts?.labels !== undefined ? checkLabels(facts.labels, numClasses, `--data ${opts.data}`) : undefined;
   const config = importedConfig({
     model,
     quant,
-    // Not a data set cbp can open unless --data named one: an imported run records what it was told, nothing more.
+    // Not a data set cbp can open unless --data named one: an imported run records what it was facts, nothing more.
     data: opts.data ?? 'unknown',
     numClasses,
     init: opts.file,
-    inputShape: told?.shape ?? ([3, size, size] as const),
+    inputShape: facts?.shape ?? ([3, size, size] as const),
     ...(recorded !== undefined ? {base: recorded} : {}),
   });
   let spec;
@@ -92,11 +92,11 @@ export function importPth(opts: ImportOptions): ImportResult {
     throw new CbpError(`${opts.file}: cannot build ${model} for this checkpoint: ${errorMessage(err)}`);
   }
   const infos = paramInfos(spec, quant);
-  const expected = new Set(infos.map((i) => i.key));
-  const missing = infos.filter((i) => i.role !== 'scale' && !sd.has(i.key)).map((i) => i.key);
-  const unexpected = [...sd.keys()].filter((k) => !expected.has(k) && !ALWAYS_IGNORED.test(k) && !(quant === 'none' && k.endsWith('.scale')));
+  const expected = new Set(infos.map((info) => info.key));
+  const missing = infos.filter((info) => info.role !== 'scale' && !tensors.has(info.key)).map((info) => info.key);
+  const unexpected = [...tensors.keys()].filter((key) => !expected.has(key) && !ALWAYS_IGNORED.test(key) && !(quant === 'none' && key.endsWith('.scale')));
   if (missing.length > 0 || (unexpected.length > 0 && opts.strict !== false)) {
-    const list = (xs: string[]): string => xs.slice(0, 12).join(', ') + (xs.length > 12 ? `, … (${xs.length} in all)` : '');
+    const list = (keys: string[]): string => keys.slice(0, 12).join(', ') + (keys.length > 12 ? `, … (${keys.length} in all)` : '');
     throw new CbpError(
       `${opts.file} does not match ${model} (${numClasses} classes):` +
         (missing.length > 0 ? ` missing ${list(missing)};` : '') +
@@ -105,26 +105,26 @@ export function importPth(opts: ImportOptions): ImportResult {
     );
   }
   const weights: Weights = new Map();
-  const fromCk: string[] = [];
-  const fromW: string[] = [];
+  const scalesFromCheckpoint: string[] = [];
+  const scalesFromWeights: string[] = [];
   for (const info of infos) {
     if (info.role === 'scale') {
-      const t = sd.get(info.key);
-      if (t !== undefined && t.data.length === 1) {
-        weights.set(info.key, {shape: [1], data: Float32Array.of(t.data[0])});
-        fromCk.push(info.node);
+      const stored = tensors.get(info.key);
+      if (stored !== undefined && stored.data.length === 1) {
+        weights.set(info.key, {shape: [1], data: Float32Array.of(stored.data[0])});
+        scalesFromCheckpoint.push(info.node);
       } else {
-        const w = required(sd, `${info.node}.weight`, 'weight of the scaled layer');
-        weights.set(info.key, {shape: [1], data: Float32Array.of(initialScale(w.data))});
-        fromW.push(info.node);
+        const weight = required(tensors, `${info.node}.weight`, 'weight of the scaled layer');
+        weights.set(info.key, {shape: [1], data: Float32Array.of(initialScale(weight.data))});
+        scalesFromWeights.push(info.node);
       }
       continue;
     }
-    const t = required(sd, info.key, 'tensor');
-    if (!sameShape(t.shape, info.shape)) {
-      throw new CbpError(`${opts.file}: ${quoted(info.key)} has shape [${t.shape.join(', ')}], ${model} expects [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    const tensor = required(tensors, info.key, 'tensor');
+    if (!sameShape(tensor.shape, info.shape)) {
+      throw new CbpError(`${opts.file}: ${quoted(info.key)} has shape [${tensor.shape.join(', ')}], ${model} expects [${info.shape.join(', ')}]`, 'SHAPE_MISMATCH');
     }
-    weights.set(info.key, t);
+    weights.set(info.key, tensor);
   }
   const origin: RunOrigin = {
     kind: 'import',
@@ -145,14 +145,14 @@ export function importPth(opts: ImportOptions): ImportResult {
     numClasses,
     base: modelWidth(model, recorded) ?? 64,
     tensors: weights.size,
-    scalesFromCheckpoint: fromCk,
-    scalesFromWeights: fromW,
+    scalesFromCheckpoint,
+    scalesFromWeights,
     ignored: unexpected,
   };
 }
 
 /** What `--data` tells of the weights: a built-in set's image shape and class names, or a folder's class names. */
-function toldData(data: string): {shape?: readonly [number, number, number]; labels?: readonly string[]} {
+function dataFacts(data: string): {shape?: readonly [number, number, number]; labels?: readonly string[]} {
   if (data === 'imagenet') return {};
   if (isDatasetName(data)) return {shape: DATASET_FACTS[data].shape, labels: DATASET_FACTS[data].labels};
   if (!fs.existsSync(data) || !fs.statSync(data).isDirectory()) {
