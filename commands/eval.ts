@@ -1,8 +1,11 @@
 import {Flags} from '@oclif/core';
-import {DATASET_NAMES, EVAL_DEFAULTS, PUBLISHED_DEFAULTS, evaluate, mergeResults, type EvalResult} from '../src/index';
+import {EVALUATE_OPTIONS, evaluate, mergeResults, type EvalResult} from '../src/index';
 import {ProgressBar} from './progress';
 import {CbpCommand} from './base';
-import {choices, deviceFlag, optionalModelFlag, optionalQuantFlag} from './flags';
+import {flagsOf, optionsOf} from './flags';
+
+// --merge (mergeResults, not evaluate) is the command's own; the usage line keeps it before --timeout.
+const {timeout, ...evaluateFlags} = flagsOf(EVALUATE_OPTIONS);
 
 export default class Eval extends CbpCommand {
   static override summary = 'Top-1/top-5 accuracy of an ONNX model through ONNX Runtime (CUDA when present, CPU otherwise).';
@@ -19,17 +22,9 @@ export default class Eval extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override flags = {
-    onnx: Flags.string({description: 'ONNX model file'}),
-    model: optionalModelFlag('published model to evaluate, with --quant'),
-    quant: optionalQuantFlag('constraint of the published model'),
-    data: Flags.string({helpValue: choices([...DATASET_NAMES, 'FOLDER']), description: `mnist, fashion-mnist, or an image folder [default: ${EVAL_DEFAULTS.data}; with --model: ${PUBLISHED_DEFAULTS.data}]`}),
-    device: deviceFlag('execution provider', EVAL_DEFAULTS.device),
-    'batch-size': Flags.integer({description: 'images per run', default: EVAL_DEFAULTS.batchSize}),
-    limit: Flags.integer({description: 'evaluate only N images (spread over all classes for folders)'}),
-    shard: Flags.string({description: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'}),
-    'model-dir': Flags.string({description: 'where --model looks for {model}_{quant}.onnx and {model}_{quant}_prequantized.pth', default: PUBLISHED_DEFAULTS.modelDir}),
+    ...evaluateFlags,
     merge: Flags.string({description: 'combine these --json shard results instead of evaluating', multiple: true}),
-    timeout: Flags.integer({description: 'seconds the model may take to load or to run one batch before it is stopped', default: EVAL_DEFAULTS.timeout}),
+    timeout,
   };
 
   async run(): Promise<EvalResult> {
@@ -41,16 +36,7 @@ export default class Eval extends CbpCommand {
       r = mergeResults(flags.merge);
     } else {
       r = await evaluate({
-        onnx: flags.onnx,
-        model: flags.model,
-        quant: flags.quant,
-        modelDir: flags['model-dir'],
-        data: flags.data,
-        device: flags.device,
-        batchSize: flags['batch-size'],
-        limit: flags.limit,
-        shard: flags.shard,
-        timeout: flags.timeout,
+        ...optionsOf(EVALUATE_OPTIONS, flags),
         log: note,
         onBatch: (done, total, s) => bar.update(done, total, 'eval', '', s),
       });

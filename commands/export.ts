@@ -1,7 +1,6 @@
-import {Flags} from '@oclif/core';
-import {EXPORT_DEFAULTS, FAST_TOLERANCE, PERCENTILE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
+import {EXPORT_OPTIONS, FAST_TOLERANCE, exportCheckpoint, storageHelp, type ExportResult} from '../src/index';
 import {CbpCommand} from './base';
-import {activationsFlag, backendFlag, calibrationFlag, exportFormatFlag, weightsFlag} from './flags';
+import {flagsOf, optionsOf} from './flags';
 
 export default class Export extends CbpCommand {
   static override summary = 'Export a checkpoint as an ONNX model with integer-coded constrained weights and a model card, verified in ONNX Runtime.';
@@ -21,23 +20,11 @@ export default class Export extends CbpCommand {
     '<%= config.bin %> export --checkpoint runs/resnet18-bin --out resnet18_bin_int8.onnx --activations int8',
   ];
   static override enableJsonFlag = true;
-  static override flags = {
-    format: exportFormatFlag('output format', EXPORT_DEFAULTS.format),
-    checkpoint: Flags.string({description: 'checkpoint folder written by cbp train or cbp import', required: true}),
-    out: Flags.string({description: 'output file [default: MODEL_QUANT.onnx]'}),
-    weights: weightsFlag('storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto', EXPORT_DEFAULTS.weights),
-    labels: Flags.string({description: 'class names for the model card, one per line in output order [default: those the run recorded]'}),
-    backend: backendFlag('tfjs backend for the verification forward pass', EXPORT_DEFAULTS.backend),
-    activations: activationsFlag('int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations', EXPORT_DEFAULTS.activations),
-    calibrate: Flags.string({description: 'with --activations int8: calibration images, a data set (mnist, fashion-mnist) or an image folder with train/ and val/ [default: the run\'s training data]'}),
-    'calibration-images': Flags.integer({description: `with --activations int8: training images the activation ranges are measured on [default: ${EXPORT_DEFAULTS.calibrationImages}]`}),
-    calibration: calibrationFlag(`with --activations int8: how a range is taken from them: minmax the extremes, percentile the ${PERCENTILE * 100}th percentile at each end, averaged over batches [default: ${EXPORT_DEFAULTS.calibration}]`),
-    'keep-float': Flags.string({description: 'with --activations int8: conv/dense layers to keep in float (names as cbp info lists them; * and ? match any characters); repeatable', multiple: true}),
-  };
+  static override flags = flagsOf(EXPORT_OPTIONS);
 
   async run(): Promise<ExportResult> {
     const {flags} = await this.parse(Export);
-    const r = await exportCheckpoint({...flags, calibrationImages: flags['calibration-images'], keepFloat: flags['keep-float'], log: (l) => this.note(l)});
+    const r = await exportCheckpoint({...optionsOf(EXPORT_OPTIONS, flags), checkpoint: flags.checkpoint, log: (l) => this.note(l)});
     this.log(`wrote ${r.out}: ${r.bytes} bytes, opset ${r.opset}, needs ONNX Runtime ≥ ${r.card.minOnnxRuntime}`);
     for (const l of r.layers) {
       const runs = r.int8 === undefined ? '' : r.int8.integerLayers.includes(l.layer) ? ' int8 activations ' : ' float activations';

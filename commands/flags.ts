@@ -1,73 +1,34 @@
-import {Flags} from '@oclif/core';
+import {Flags, type Interfaces} from '@oclif/core';
 import {
-  ACTIVATION_TYPES,
-  BACKEND_CHOICES,
-  CALIBRATION_METHODS,
   CbpError,
-  DEVICES,
-  ENGINES,
-  EXPORT_FORMATS,
   MODEL_NAMES,
   QUANT_OR_NONE,
-  TRAIN_METHODS,
-  WEIGHT_FORMATS,
-  checkActivations,
-  checkBackend,
-  checkCalibration,
-  checkDevice,
-  checkEngine,
-  checkExportFormat,
-  checkMethod,
+  checkEntry,
   checkModel,
-  checkNumber,
   checkQuant,
-  checkWeightFormat,
-  constraintHelp,
-  type ActivationType,
-  type BackendChoice,
-  type CalibrationMethod,
-  type DeviceChoice,
-  type EngineChoice,
-  type ExportFormat,
+  entryHelp,
+  flagName,
+  usageChoices,
+  type FlagName,
+  type GivenOptions,
   type ModelName,
+  type OptionEntry,
+  type OptionSchema,
   type QuantOrNone,
-  type TrainMethod,
-  type WeightFormat,
+  type ValueOf,
 } from '../src/index';
 
 /*
  * Flags whose values are checked as they are parsed, by the library's own checks over its registries (for oclif's
  * help and usage line, and typed values): a bad value is refused with the message the library gives. The library
  * does not rely on it: its resolve step checks every option again (resolveTrainOptions, resolveEvaluateOptions,
- * resolveExportOptions). The defaults are the library's (TRAIN_DEFAULTS, EVAL_DEFAULTS, EXPORT_DEFAULTS).
+ * resolveExportOptions). `cbp train`, `eval`, `export` and `serve` build their flags from the library's option
+ * schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS, SERVE_OPTIONS) by flagsOf below; the builders before it
+ * serve the commands that do not have one yet.
  */
 
 /** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */
-export const choices = (values: readonly string[]): string => `<${values.join('|')}>`;
-
-export const quantFlag = (description: string, def: QuantOrNone) =>
-  Flags.custom<QuantOrNone>({description: `${description}: none (full precision) or ${constraintHelp()}`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v), default: def})();
-
-export const methodFlag = (description: string, def: TrainMethod) =>
-  Flags.custom<TrainMethod>({description: `${description} (${TRAIN_METHODS.join(', ')})`, helpValue: choices(TRAIN_METHODS), parse: async (v) => checkMethod(v), default: def})();
-
-export const backendFlag = (description: string, def: BackendChoice) =>
-  Flags.custom<BackendChoice>({description: `${description} (${BACKEND_CHOICES.join(', ')})`, helpValue: choices(BACKEND_CHOICES), parse: async (v) => checkBackend(v), default: def})();
-
-export const exportFormatFlag = (description: string, def: ExportFormat) =>
-  Flags.custom<ExportFormat>({description: `${description} (${EXPORT_FORMATS.join(', ')})`, helpValue: choices(EXPORT_FORMATS), parse: async (v) => checkExportFormat(v), default: def})();
-
-export const weightsFlag = (description: string, def: WeightFormat) =>
-  Flags.custom<WeightFormat>({description: `${description} (${WEIGHT_FORMATS.join(', ')})`, helpValue: choices(WEIGHT_FORMATS), parse: async (v) => checkWeightFormat(v), default: def})();
-
-export const activationsFlag = (description: string, def: ActivationType) =>
-  Flags.custom<ActivationType>({description: `${description} (${ACTIVATION_TYPES.join(', ')})`, helpValue: choices(ACTIVATION_TYPES), parse: async (v) => checkActivations(v), default: def})();
-
-export const calibrationFlag = (description: string) =>
-  Flags.custom<CalibrationMethod>({description: `${description} (${CALIBRATION_METHODS.join(', ')})`, helpValue: choices(CALIBRATION_METHODS), parse: async (v) => checkCalibration(v)})();
-
-export const deviceFlag = (description: string, def: DeviceChoice) =>
-  Flags.custom<DeviceChoice>({description: `${description} (${DEVICES.join(', ')})`, helpValue: choices(DEVICES), parse: async (v) => checkDevice(v), default: def})();
+export const choices = usageChoices;
 
 export const optionalModelFlag = (description: string) =>
   Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
@@ -75,15 +36,72 @@ export const optionalModelFlag = (description: string) =>
 export const optionalQuantFlag = (description: string) =>
   Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
 
-export const engineFlag = (description: string, def: EngineChoice) =>
-  Flags.custom<EngineChoice>({description: `${description} (${ENGINES.join(', ')})`, helpValue: choices(ENGINES), parse: async (v) => checkEngine(v), default: def})();
+/*
+ * The adapter from a command's option schema (the library's: EXPORT_OPTIONS, EVALUATE_OPTIONS, …) to oclif: one
+ * flag per entry, named by its key in kebab-case, with the entry's help, default and, in the usage line, its
+ * choices. Numbers and choices are checked as they are parsed, by the entry's own check (a bad value is refused
+ * with the library's message); the library does not rely on it: its resolve step checks every option again.
+ */
 
-/** A finite number > min (or ≥ min with inclusive), parsed at the flag. */
-export const numberFlag = (flag: string, description: string, min: number, inclusive: boolean, def: number) =>
-  Flags.custom<number>({description, parse: async (input) => checkNumber(`--${flag}`, parseNumber(flag, input), min, inclusive), default: def})();
+/** Whether oclif fills in the flag's value when it is not given (a default it shows), or it is required. */
+type Filled<E> = E extends {readonly defaultInText: true} ? false : E extends {readonly default: unknown} ? true : E extends {readonly required: true} ? true : false;
 
+type FlagOf<E> = E extends {readonly kind: 'boolean'}
+  ? Interfaces.BooleanFlag<boolean>
+  : E extends {readonly kind: 'list'}
+    ? Interfaces.OptionFlag<string[] | undefined>
+    : Interfaces.OptionFlag<Filled<E> extends true ? ValueOf<E> : ValueOf<E> | undefined>;
+
+/** The oclif flags of a schema, typed by it. */
+export type SchemaFlags<S extends OptionSchema> = {[K in keyof S & string as FlagName<K>]: FlagOf<S[K]>};
+
+/** The values oclif parsed for a schema's flags. */
+export type ParsedFlags<S extends OptionSchema> = {readonly [K in keyof S & string as FlagName<K>]?: ValueOf<S[K]> | string[]};
+
+export function flagsOf<S extends OptionSchema>(schema: S): SchemaFlags<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(schema)) out[flagName(key)] = flagOf(`--${flagName(key)}`, entry);
+  // One flag per key, named FlagName<key>, built by flagOf from the entry whose kind FlagOf reads.
+  return out as SchemaFlags<S>;
+}
+
+/** The parsed flags as the library's options, by key. */
+export function optionsOf<S extends OptionSchema>(schema: S, flags: ParsedFlags<S>): GivenOptions<S> {
+  const parsed: Readonly<Record<string, unknown>> = flags;
+  // Each key's value is its flag's, which oclif parsed as the entry's kind says (checked again when resolved).
+  return Object.fromEntries(Object.keys(schema).map((key) => [key, parsed[flagName(key)]])) as GivenOptions<S>;
+}
+
+/** oclif's flag for one entry (typed by FlagOf where flagsOf returns it). */
+function flagOf(flag: string, entry: OptionEntry): unknown {
+  const common = {description: entryHelp(entry), ...(entry.helpValue !== undefined ? {helpValue: entry.helpValue} : {})};
+  const required = entry.required === true ? {required: true} : {};
+  const def = entry.kind !== 'list' && entry.defaultInText !== true ? entry.default : undefined;
+  switch (entry.kind) {
+    case 'int':
+      return Flags.integer({...common, ...required, ...(typeof def === 'number' ? {default: def} : {})});
+    case 'number': {
+      const parse = async (input: string): Promise<number> => Number(checkEntry(flag, entry, parseNumber(flag, input)));
+      return typeof def === 'number' ? Flags.custom<number>({...common, parse, default: def})() : Flags.custom<number>({...common, parse})();
+    }
+    case 'choice': {
+      const parse = async (input: string): Promise<string> => String(checkEntry(flag, entry, input));
+      const helpValue = entry.helpValue ?? choices(entry.choices);
+      return typeof def === 'string' ? Flags.custom<string>({...common, helpValue, parse, default: def})() : Flags.custom<string>({...common, helpValue, parse})();
+    }
+    case 'string':
+    case 'path':
+      return Flags.string({...common, ...required, ...(typeof def === 'string' ? {default: def} : {})});
+    case 'boolean':
+      return Flags.boolean({...common, allowNo: entry.allowNo === true, ...(typeof def === 'boolean' ? {default: def} : {})});
+    case 'list':
+      return Flags.string({...common, multiple: true});
+  }
+}
+
+/** A number as the flag gives it, before its entry's range is checked. */
 function parseNumber(flag: string, input: string): number {
   const v = Number(input);
-  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`--${flag} '${input}': expected a number`, 'BAD_FLAG');
+  if (input.trim() === '' || Number.isNaN(v)) throw new CbpError(`${flag} '${input}': expected a number`, 'BAD_FLAG');
   return v;
 }

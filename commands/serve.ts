@@ -1,5 +1,6 @@
-import {Args, Flags} from '@oclif/core';
-import {serve} from '../src/index';
+import {Args} from '@oclif/core';
+import {SERVE_OPTIONS, serve} from '../src/index';
+import {flagsOf, optionsOf} from './flags';
 import {CbpCommand} from './base';
 
 export default class Serve extends CbpCommand {
@@ -13,14 +14,11 @@ export default class Serve extends CbpCommand {
     'refused) and nothing is written. Prints the URL; Ctrl-C stops it.';
   static override examples = ['<%= config.bin %> serve runs', '<%= config.bin %> serve . --port 0', '<%= config.bin %> serve runs --host 0.0.0.0 --port 8080'];
   static override args = {dir: Args.string({description: 'folder of runs and .onnx models (RUNS_DIR)', default: 'runs'})};
-  static override flags = {
-    host: Flags.string({description: 'address to listen on; anything but 127.0.0.1/localhost shows the runs to the network', default: '127.0.0.1'}),
-    port: Flags.integer({description: 'port to listen on (0: a free one)', default: 8080, min: 0, max: 65535}),
-  };
+  static override flags = flagsOf(SERVE_OPTIONS);
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Serve);
-    const served = await serve({dir: args.dir, host: flags.host, port: flags.port, log: (l) => this.note(l)});
+    const served = await serve({dir: args.dir, ...optionsOf(SERVE_OPTIONS, flags), log: (l) => this.note(l)});
     this.log(served.url);
     if (served.ortDir === null) this.note('onnxruntime-web is not installed, so models cannot be tried in the page (npm install onnxruntime-web@1.30.0)');
     await new Promise<void>((resolve) => {

@@ -4,14 +4,14 @@
  * are typed from the registries (constraints, models, data sets), and every failure is a CbpError with a stable code.
  */
 export type {TrainResult} from './train/trainer';
-export {TRAIN_DEFAULTS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
+export {TRAIN_DEFAULTS, TRAIN_OPTIONS, defaultRunFolder, type TrainOptions, type StepProgress} from './train/options';
 export {trainRun as train, type TrainRunOptions} from './app/train';
 export {ENGINES, checkEngine, type EngineChoice} from './train/registry';
-export {exportCheckpoint, storageHelp, ACTIVATION_TYPES, EXPORT_DEFAULTS, EXPORT_FORMATS, FAST_TOLERANCE, checkActivations, checkCalibration, checkExportFormat, checkWeightFormat, type ActivationType, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
+export {exportCheckpoint, storageHelp, ACTIVATION_TYPES, EXPORT_DEFAULTS, EXPORT_OPTIONS, EXPORT_FORMATS, FAST_TOLERANCE, checkActivations, checkCalibration, checkExportFormat, checkWeightFormat, type ActivationType, type ExportFormat, type ExportOptions, type ExportResult} from './app/export';
 export {CALIBRATION_IMAGES} from './app/int8';
 export {CALIBRATION_METHODS, DEFAULT_CALIBRATION, PERCENTILE, type ActivationFacts, type CalibrationMethod} from '../onnx/int8';
-export {evaluate, PUBLISHED_DEFAULTS, type EvaluateOptions} from './app/evaluate';
-export {DEFAULT_TIMEOUT, EVAL_DEFAULTS, type EvalOptions, type EvalResult} from './eval/evaluate';
+export {evaluate, EVALUATE_OPTIONS, PUBLISHED_DEFAULTS, type EvaluateOptions} from './app/evaluate';
+export {DEFAULT_TIMEOUT, EVAL_DEFAULTS, EVAL_SETTINGS, type EvalOptions, type EvalResult} from './eval/evaluate';
 export {mergeResults} from './eval/merge';
 export {shardFromEnv, SHARD_COUNT_VAR, type AutoShard} from './eval/shard-env';
 export {CARD_KEYS, CARD_VERSION, readCard, type ModelCard, type CardView, type ActivationView, type CardSource, type Preprocessing} from './app/card';
@@ -23,10 +23,11 @@ export {FOLD_OPS} from '../onnx/import/fold';
 export {inspect as info, type ModelInfo, type LayerInfo} from './app/info';
 export {plotRun as plot, type PlotResult} from './app/plot';
 export {publishedOnnx} from './app/published';
-export {serve, type ServeOptions, type Served} from './app/serve/server';
+export {SERVE_OPTIONS, serve, type ServeOptions, type Served} from './app/serve/server';
 export {CbpError, ERROR_CODES, type ErrorCode, type ErrorDetails} from './core/errors';
 export {terminalSafe} from './core/shown';
 export {checkChoice, checkNumber} from './core/checks';
+export {checkEntry, defaultsOf, entryHelp, flagName, resolveOptions, usageChoices, type DefaultsOf, type FlagName, type GivenOptions, type OptionEntry, type OptionKind, type OptionSchema, type ResolvedOptions, type ValueOf} from './core/options';
 export type {Tensor32, Weights} from './core/weights';
 export {CONSTRAINTS, QUANTS, QUANT_OR_NONE, SEED_QUANTS, checkQuant, constraintHelp, type ConstraintDef, type Quant, type QuantOrNone} from './cbp/registry';
 export {MODEL_NAMES, checkModel, getModel, type ModelName} from '../models/index';

@@ -10,93 +10,106 @@ import {dataOf, describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
 import {CbpError, errorMessage} from '../core/errors';
-import {checkChoice, checkInt} from '../core/checks';
-import {checkBackend, type BackendChoice} from '../core/backend-choice';
+import {checkChoice} from '../core/checks';
+import {BACKEND_CHOICES, checkBackend} from '../core/backend-choice';
+import {defaultsOf, resolveOptions, type GivenOptions, type OptionSchema, type ResolvedOptions} from '../core/options';
 import {openSession, runBatch} from '../core/ort';
 import {readCheckpoint, modelWeights} from '../run/checkpoint';
 import {writeFileAtomic} from '../core/atomic';
 import {WEIGHT_FORMATS, described, encodeModel, onnxModel, writeOnnx, type LayerExport, type OnnxExport, type WeightFormat, type Written} from '../../onnx/writer';
 import {STORAGE, newerRuntime} from '../../onnx/codes';
 import {CONSTRAINTS, QUANTS} from '../cbp/registry';
-import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
+import {CALIBRATION_METHODS, DEFAULT_CALIBRATION, INT8_ACTIVATIONS_RUNTIME, PERCENTILE, type ActivationFacts, type CalibrationMethod} from '../../onnx/int8';
 import {CALIBRATION_IMAGES, int8Model} from './int8';
 
 export const EXPORT_FORMATS = ['onnx'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-export interface ExportOptions {
+export const ACTIVATION_TYPES = ['float', 'int8'] as const;
+export type ActivationType = (typeof ACTIVATION_TYPES)[number];
+
+export function checkExportFormat(value: string, flag = '--format'): ExportFormat {
+  return checkChoice(flag, value, EXPORT_FORMATS, 'format');
+}
+
+export function checkWeightFormat(value: string, flag = '--weights'): WeightFormat {
+  return checkChoice(flag, value, WEIGHT_FORMATS, 'weight storage');
+}
+
+export function checkActivations(value: string, flag = '--activations'): ActivationType {
+  return checkChoice(flag, value, ACTIVATION_TYPES, 'activation type');
+}
+
+export function checkCalibration(value: string, flag = '--calibration'): CalibrationMethod {
+  return checkChoice(flag, value, CALIBRATION_METHODS, 'calibration method');
+}
+
+/** A file to write, in a folder that exists. */
+function checkOut(file: string, flag: string): string {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new CbpError(`${flag} ${file}: folder ${dir} does not exist`, 'NO_FILE');
+  return file;
+}
+
+/** Test images checked by default: enough to cover every class of the built-in sets many times. */
+const VERIFY_IMAGES = 256;
+/** Seeded random inputs an export is checked on where the run has no built-in set of its input shape. */
+const VERIFY_INPUTS = 4;
+
+/**
+ * `cbp export`'s options, one entry each: the flag (the key in kebab-case), its help, default and check. The flags
+ * of `cbp export` are built from it, ExportOptions is typed by it and resolveExportOptions checks each value by it.
+ */
+export const EXPORT_OPTIONS = {
+  format: {kind: 'choice', choices: EXPORT_FORMATS, default: 'onnx', check: checkExportFormat, help: 'output format'},
+  checkpoint: {kind: 'path', required: true, help: 'checkpoint folder written by cbp train or cbp import'},
+  out: {kind: 'path', check: checkOut, help: 'output file [default: MODEL_QUANT.onnx]'},
+  weights: {
+    kind: 'choice', choices: WEIGHT_FORMATS, default: 'auto', check: checkWeightFormat,
+    help: 'storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto',
+  },
+  labels: {kind: 'path', help: 'class names for the model card, one per line in output order [default: those the run recorded]'},
+  backend: {kind: 'choice', choices: BACKEND_CHOICES, default: 'auto', check: checkBackend, help: 'tfjs backend for the verification forward pass'},
+  verifyImages: {kind: 'int', min: 1, max: 10_000, help: `test images the written file is checked on (seeded random inputs where the run has no built-in set of its shape) [default: ${VERIFY_IMAGES}; random inputs: ${VERIFY_INPUTS}]`},
+  activations: {
+    kind: 'choice', choices: ACTIVATION_TYPES, default: 'float', check: checkActivations,
+    help: 'int8 runs convolution and dense layers on ONNX Runtime\'s integer kernels (8-bit activations, calibrated; weights INT8 codes, batch norms folded): faster than float on the CPU; float keeps float activations',
+  },
+  calibrate: {kind: 'string', help: 'with --activations int8: calibration images, a data set (mnist, fashion-mnist) or an image folder with train/ and val/ [default: the run\'s training data]'},
+  calibrationImages: {kind: 'int', min: 1, max: 100_000, default: CALIBRATION_IMAGES, defaultInText: true, help: 'with --activations int8: training images the activation ranges are measured on'},
+  calibration: {
+    kind: 'choice', choices: CALIBRATION_METHODS, default: DEFAULT_CALIBRATION, defaultInText: true, check: checkCalibration,
+    help: `with --activations int8: how a range is taken from them: minmax the extremes, percentile the ${PERCENTILE * 100}th percentile at each end, averaged over batches`,
+  },
+  keepFloat: {kind: 'list', help: 'with --activations int8: conv/dense layers to keep in float (names as cbp info lists them; * and ? match any characters); repeatable'},
+} as const satisfies OptionSchema;
+
+/** What an export is when an option is not given: the CLI's flags show these same values as their defaults. */
+export const EXPORT_DEFAULTS = defaultsOf(EXPORT_OPTIONS);
+
+export interface ExportOptions extends Omit<GivenOptions<typeof EXPORT_OPTIONS>, 'checkpoint' | 'labels'> {
   readonly checkpoint: string;
-  /** `onnx` (the default; the only format). */
-  readonly format?: ExportFormat;
-  readonly out?: string;
-  /** Storage of the constrained weights (see WEIGHT_FORMATS); `auto` by default. */
-  readonly weights?: WeightFormat;
-  readonly backend?: BackendChoice;
-  /** Images of the test split run through both ONNX Runtime and tfjs to check the file. */
-  readonly verifyImages?: number;
+  /** Class names in output order for the model card (a file with one per line, or the names); by default the run's. */
+  readonly labels?: string | readonly string[];
   /**
    * What the packed file's logits are checked against: `tfjs`, the training engine's forward pass (the default where
    * it runs the model), or `float-onnx`, the same weights written as float32 and run in ONNX Runtime — a check of the integer packing that
    * loads no TensorFlow.js (used by `cbp import` and the published models).
    */
   readonly verifyWith?: 'tfjs' | 'float-onnx';
-  /** Class names in output order for the model card (a file with one per line, or the names); by default the run's. */
-  readonly labels?: string | readonly string[];
-  /**
-   * `int8`: 8-bit activations on integer kernels (QDQ; src/app/int8.ts), calibrated on training images; the
-   * weights are then INT8 codes whatever `weights` says (`auto` or `int8` only). `float` (the default): float activations.
-   */
-  readonly activations?: ActivationType;
-  /** Calibration data for `int8` (a built-in set or an image folder); by default the run's own. */
-  readonly calibrate?: string;
-  readonly calibrationImages?: number;
-  readonly calibration?: CalibrationMethod;
-  /** Layers (names or globs) an `int8` file keeps in float. */
-  readonly keepFloat?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
-export const ACTIVATION_TYPES = ['float', 'int8'] as const;
-export type ActivationType = (typeof ACTIVATION_TYPES)[number];
+/** The options of an int8-activation file only, which ResolvedExport gathers in `int8`. */
+type Int8Only = 'calibrate' | 'calibrationImages' | 'calibration' | 'keepFloat';
 
-/** What an export is when an option is not given: the CLI's flags show these same values as their defaults. */
-export const EXPORT_DEFAULTS = {
-  format: 'onnx',
-  weights: 'auto',
-  backend: 'auto',
-  activations: 'float',
-  calibration: DEFAULT_CALIBRATION,
-  calibrationImages: CALIBRATION_IMAGES,
-} as const satisfies Partial<Record<keyof ExportOptions, unknown>>;
-
-export function checkExportFormat(value: string): ExportFormat {
-  return checkChoice('--format', value, EXPORT_FORMATS, 'format');
-}
-
-export function checkWeightFormat(value: string): WeightFormat {
-  return checkChoice('--weights', value, WEIGHT_FORMATS, 'weight storage');
-}
-
-export function checkActivations(value: string): ActivationType {
-  return checkChoice('--activations', value, ACTIVATION_TYPES, 'activation type');
-}
-
-export function checkCalibration(value: string): CalibrationMethod {
-  return checkChoice('--calibration', value, CALIBRATION_METHODS, 'calibration method');
-}
-
-/** An export's options, every one checked, with EXPORT_DEFAULTS where not given. */
-export interface ResolvedExport {
-  readonly checkpoint: string;
-  readonly format: ExportFormat;
-  readonly weights: WeightFormat;
-  /** Given, in a folder that exists; else MODEL_QUANT.onnx, named once the checkpoint is read. */
-  readonly out?: string;
-  readonly backend: BackendChoice;
-  readonly verifyImages?: number;
+/**
+ * An export's options, every one checked, with EXPORT_DEFAULTS where not given; `out`, when not given, is
+ * MODEL_QUANT.onnx, named once the checkpoint is read.
+ */
+export interface ResolvedExport extends Omit<ResolvedOptions<typeof EXPORT_OPTIONS>, 'labels' | Int8Only> {
   readonly verifyWith?: 'tfjs' | 'float-onnx';
   readonly labels?: string | readonly string[];
-  readonly activations: ActivationType;
   /** With `int8` activations only: their calibration and the layers kept in float. */
   readonly int8?: {readonly calibrate?: string; readonly images: number; readonly method: CalibrationMethod; readonly keepFloat: readonly string[]};
 }
@@ -107,10 +120,9 @@ export interface ResolvedExport {
  * --keep-float against its layers, the calibration data against its input) is checked as soon as it is read.
  */
 export function resolveExportOptions(opts: ExportOptions): ResolvedExport {
-  const d = EXPORT_DEFAULTS;
-  const format = checkExportFormat(opts.format ?? d.format);
-  const weights = checkWeightFormat(opts.weights ?? d.weights);
-  const activations = checkActivations(opts.activations ?? d.activations);
+  // The labels may be the names themselves (a library caller's); the schema checks a file's name only.
+  const {calibrate, calibrationImages, calibration, keepFloat, ...o} = resolveOptions(EXPORT_OPTIONS, {...opts, labels: typeof opts.labels === 'string' ? opts.labels : undefined});
+  const {weights, activations} = o;
   const int8 = activations === 'int8';
   if (int8 && weights !== 'auto' && weights !== 'int8') {
     throw new CbpError(`--weights ${weights} with --activations int8: an int8-activation file stores its weights as INT8 codes; use --weights auto or int8`, 'FLAG_CONFLICT');
@@ -120,24 +132,11 @@ export function resolveExportOptions(opts: ExportOptions): ResolvedExport {
       if (v !== undefined) throw new CbpError(`${flag} applies to --activations int8 only`, 'FLAG_CONFLICT');
     }
   }
-  const method = checkCalibration(opts.calibration ?? d.calibration);
-  const images = checkInt('--calibration-images', opts.calibrationImages ?? d.calibrationImages, 1, 100_000);
-  const backend = checkBackend(opts.backend ?? d.backend);
-  if (opts.out !== undefined) {
-    const dir = path.dirname(path.resolve(opts.out));
-    if (!fs.existsSync(dir)) throw new CbpError(`--out ${opts.out}: folder ${dir} does not exist`, 'NO_FILE');
-  }
   return {
-    checkpoint: opts.checkpoint,
-    format,
-    weights,
-    ...(opts.out !== undefined ? {out: opts.out} : {}),
-    backend,
-    ...(opts.verifyImages !== undefined ? {verifyImages: opts.verifyImages} : {}),
+    ...o,
     ...(opts.verifyWith !== undefined ? {verifyWith: opts.verifyWith} : {}),
     ...(opts.labels !== undefined ? {labels: opts.labels} : {}),
-    activations,
-    ...(int8 ? {int8: {...(opts.calibrate !== undefined ? {calibrate: opts.calibrate} : {}), images, method, keepFloat: opts.keepFloat ?? []}} : {}),
+    ...(int8 ? {int8: {...(calibrate !== undefined ? {calibrate} : {}), images: calibrationImages, method: calibration, keepFloat: keepFloat ?? []}} : {}),
   };
 }
 
@@ -208,7 +207,7 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
 
   // Verification: ORT on the bytes about to be written against an independent forward pass (see verifyWith).
   const pixels = shape[0] * shape[1] * shape[2];
-  const n = ds ? ds.test.count : (opts.verifyImages ?? 4);
+  const n = ds ? ds.test.count : (opts.verifyImages ?? VERIFY_INPUTS);
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
   // The tfjs forward pass is the independent check where it runs the model; the float32 export otherwise.
@@ -302,9 +301,6 @@ async function onnxLogits(bytes: Uint8Array, x: Float32Array, dims: readonly num
     await opened.session.release();
   }
 }
-
-/** Test images checked by default: enough to cover every class of the built-in sets many times. */
-const VERIFY_IMAGES = 256;
 
 async function firstBatch(batches: AsyncGenerator<{x: Float32Array}>): Promise<Float32Array> {
   const first = await batches.next();

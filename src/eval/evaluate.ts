@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import {parseShard, type Shard} from '../data/imagefolder';
 import {CbpError} from '../core/errors';
-import {checkInt} from '../core/checks';
-import {checkDevice, type DeviceChoice} from '../core/ort';
+import {DEVICES, checkDevice} from '../core/ort';
+import {defaultsOf, resolveOptions, type GivenOptions, type OptionSchema, type ResolvedOptions} from '../core/options';
 import {fileKind, namedOnnx} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {IsolatedSession} from './isolated';
@@ -11,54 +11,51 @@ import {TopK} from '../core/topk';
 import {metadataOf, readOnnx} from '../../onnx/reader';
 import {shardFromEnv} from './shard-env';
 
-export interface EvalOptions {
+/** Generous for ImageNet: a ResNet-50 batch of 64 on one slow CPU core takes about a minute. */
+export const DEFAULT_TIMEOUT = 600;
+
+/**
+ * The options of an evaluation that are not its model and data, one entry each (flag, help, default, check): part
+ * of `cbp eval`'s schema (EVALUATE_OPTIONS), checked by resolveEvalSettings.
+ */
+export const EVAL_SETTINGS = {
+  device: {kind: 'choice', choices: DEVICES, default: 'auto', check: checkDevice, help: 'execution provider'},
+  batchSize: {kind: 'int', min: 1, default: 64, help: 'images per run'},
+  limit: {kind: 'int', min: 1, help: 'evaluate only N images (spread over all classes for folders)'},
+  /** K/N: evaluate every N-th image starting at the K-th, to split a run across processes; `auto`: K/N from a SLURM array or a Kubernetes Indexed Job (shard-env.ts). */
+  shard: {kind: 'string', help: 'evaluate shard K of N (K/N), or auto: K/N from a SLURM array task or a Kubernetes Indexed Job with CBP_SHARD_COUNT (docs/SCALE.md)'},
+  timeout: {kind: 'number', min: 0, inclusive: false, default: DEFAULT_TIMEOUT, help: 'seconds the model may take to load or to run one batch before it is stopped'},
+} as const satisfies OptionSchema;
+
+export interface EvalOptions extends GivenOptions<typeof EVAL_SETTINGS> {
   readonly onnx: string;
   readonly data: string;
-  readonly device: string;
-  readonly batchSize: number;
-  readonly limit?: number;
-  /** K/N: evaluate every N-th image starting at the K-th, to split a run across processes; `auto`: K/N from a SLURM array or a Kubernetes Indexed Job (shard-env.ts). */
-  readonly shard?: string;
   /** The environment `auto` reads (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly log?: (line: string) => void;
   readonly onBatch?: (done: number, total: number, elapsedSeconds: number) => void;
   /** Keep each image's top-1 class in the result (for comparing runtimes). */
   readonly keepPredictions?: boolean;
-  /** Seconds the model may take to load or to run one batch before it is stopped (default DEFAULT_TIMEOUT). */
-  readonly timeout?: number;
 }
-
-/** Generous for ImageNet: a ResNet-50 batch of 64 on one slow CPU core takes about a minute. */
-export const DEFAULT_TIMEOUT = 600;
 
 /** What an evaluation is when an option is not given: the CLI's flags show these same values as their defaults. */
-export const EVAL_DEFAULTS = {data: 'mnist', device: 'auto', batchSize: 64, timeout: DEFAULT_TIMEOUT} as const;
+export const EVAL_DEFAULTS = {data: 'mnist', ...defaultsOf(EVAL_SETTINGS)} as const;
 
 /** The options of an evaluation that are not its model and data: checked, with EVAL_DEFAULTS where not given. */
-export interface EvalSettings {
-  readonly device: DeviceChoice;
-  readonly batchSize: number;
-  readonly limit?: number;
+export interface EvalSettings extends Omit<ResolvedOptions<typeof EVAL_SETTINGS>, 'shard'> {
   /** The shard given (K/N) or found by `auto`, with where `auto` found it. */
   readonly shard?: {readonly text: string; readonly shard: Shard; readonly from?: string};
-  /** Seconds. */
-  readonly timeout: number;
 }
 
-type SettingsOptions = Partial<Pick<EvalOptions, 'device' | 'batchSize' | 'limit' | 'shard' | 'env' | 'timeout'>>;
+type SettingsOptions = Partial<Pick<EvalOptions, keyof typeof EVAL_SETTINGS | 'env'>>;
 
-/** Checks an evaluation's settings (batch size, limit, shard, timeout, device) and fills in their defaults. */
+/** Checks an evaluation's settings (device, batch size, limit, timeout by their entries; the shard) and fills in their defaults. */
 export function resolveEvalSettings(opts: SettingsOptions): EvalSettings {
-  const batchSize = checkInt('--batch-size', opts.batchSize ?? EVAL_DEFAULTS.batchSize, 1);
-  const limit = opts.limit === undefined ? undefined : checkInt('--limit', opts.limit, 1);
-  const auto = opts.shard === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
-  const text = auto?.shard ?? opts.shard;
+  const {shard: given, ...settings} = resolveOptions(EVAL_SETTINGS, opts);
+  const auto = given === 'auto' ? shardFromEnv(opts.env ?? process.env) : undefined;
+  const text = auto?.shard ?? given;
   const shard = text === undefined ? undefined : {text, shard: parseShard(text), ...(auto !== undefined ? {from: auto.from} : {})};
-  const timeout = opts.timeout ?? EVAL_DEFAULTS.timeout;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CbpError(`--timeout ${timeout}: expected a number of seconds > 0`, 'BAD_FLAG');
-  const device = checkDevice(opts.device ?? EVAL_DEFAULTS.device);
-  return {device, batchSize, ...(limit !== undefined ? {limit} : {}), ...(shard !== undefined ? {shard} : {}), timeout};
+  return {...settings, ...(shard !== undefined ? {shard} : {})};
 }
 
 /** An ONNX file to evaluate: one that exists and is an ONNX model by its bytes (or of unknown bytes named .onnx). */

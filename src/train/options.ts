@@ -1,36 +1,69 @@
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
-import {checkInt, checkNumber} from '../core/checks';
-import {checkBackend, checkWorkersOnBackend, type BackendChoice} from '../core/backend-choice';
-import {checkDevice, type DeviceChoice} from '../core/ort';
-import {WIDTH_MODELS, checkModel, getModel, isModelName, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
-import {checkMethod, type Checkpoint, type RunConfig, type TrainMethod} from '../run/checkpoint';
+import {defaultsOf, resolveOptions, usageChoices, type GivenOptions, type OptionSchema} from '../core/options';
+import {BACKEND_CHOICES, checkBackend, checkWorkersOnBackend} from '../core/backend-choice';
+import {DEVICES, checkDevice} from '../core/ort';
+import {MODEL_NAMES, WIDTH_MODELS, checkModel, getModel, isModelName, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
+import {TRAIN_METHODS, checkMethod, type Checkpoint, type RunConfig} from '../run/checkpoint';
 import {heldRun, type HeldRun} from '../run/run-folder';
 import {specOf} from '../run/spec-of';
-import {checkQuant} from '../cbp/registry';
+import {QUANT_OR_NONE, checkQuant, constraintHelp} from '../cbp/registry';
+import {DATASET_NAMES} from '../data/index';
 import type {Source} from '../data/source';
-import {checkEngine, checkWorkers, resolveEngine, type EngineChoice, type EngineEntry, type EngineName} from './registry';
+import {ENGINES, checkEngine, checkWorkers, resolveEngine, type EngineEntry, type EngineName} from './registry';
 import type {EngineSettings} from './engine';
 import {initSource, type InitSource, type Resumed} from './setup';
 
+/** A run's epochs when none are given (a resumed run keeps its own). */
+const EPOCHS = 3;
+/** The architecture when none is given and no --init run carries one. */
+const MODEL: ModelName = 'lenet5';
+
+/**
+ * `cbp train`'s options, one entry each: the flag (the key in kebab-case), its help, default and check. The flags of
+ * `cbp train` are built from it, TrainOptions is typed by it and resolveTrainOptions checks each value by it first.
+ */
+export const TRAIN_OPTIONS = {
+  model: {kind: 'choice', choices: MODEL_NAMES, check: checkModel, help: `architecture [default: ${MODEL}, or the architecture an --init run imported from ONNX carries]`},
+  quant: {kind: 'choice', choices: QUANT_OR_NONE, default: 'bin', check: checkQuant, listChoices: false, help: `weight constraint: none (full precision) or ${constraintHelp()}`},
+  data: {kind: 'string', default: 'mnist', helpValue: usageChoices([...DATASET_NAMES, 'FOLDER']), help: `data set (${DATASET_NAMES.join(', ')}) or an ImageNet-style folder with train/ and val/`},
+  epochs: {kind: 'int', min: 1, help: `total epochs of the run [default: ${EPOCHS}; with --resume: as stored]`},
+  init: {kind: 'path', help: 'start from these weights: a cbp checkpoint folder (e.g. a float run; its scales are kept for the same --quant) or a PyTorch .pth (scales reset to mean |w| of its weights, as the reference does)'},
+  resume: {kind: 'path', help: 'continue the run in this checkpoint folder from its last completed epoch'},
+  out: {kind: 'path', help: 'checkpoint folder [default: runs/MODEL-QUANT-DATA, DATA the data set or the image folder\'s name]'},
+  force: {kind: 'boolean', help: 'replace the run --out already holds: its checkpoint, progress.tsv, plots and the ONNX files cbp exported there are removed first (other files stay)'},
+  width: {kind: 'int', min: 1, max: 4096, help: 'channels of the first layer of alexnet/resnet* (later layers scale with it) [default: the published width, or --init\'s]'},
+  limit: {kind: 'int', min: 2, help: 'train on only N training images (the first N; spread over the classes for folders)'},
+  testLimit: {kind: 'int', min: 1, help: 'evaluate each epoch on only N test images (recorded with the run and in its model card)'},
+  seed: {kind: 'int', min: 0, max: 0xffffffff, default: 1, help: 'seed of initial weights and shuffling'},
+  batchSize: {kind: 'int', min: 2, default: 256, help: 'images per step'},
+  lr: {kind: 'number', min: 0, inclusive: false, default: 1e-3, help: 'learning rate of the weights (SGD, momentum 0.9)'},
+  lrDrops: {kind: 'string', help: 'full-precision runs (--quant none): epochs after which the learning rate drops ×0.1, e.g. 15,25 [default: none, a constant rate; constrained runs follow CBP\'s schedule]'},
+  lrLambda: {kind: 'number', min: 0, inclusive: true, default: 1e-4, help: 'learning rate of the Lagrange multipliers (Adam ascent)'},
+  weightDecay: {kind: 'number', min: 0, inclusive: true, default: 1e-4, help: 'L2 penalty on conv/dense weights'},
+  period: {kind: 'int', min: 1, default: 20, help: 'update λ at least every this many epochs'},
+  engine: {
+    kind: 'choice', choices: ENGINES, default: 'auto', check: checkEngine,
+    help: 'training engine: auto picks onnxruntime on the CPU, tfjs when a tfjs --backend or --workers count is given or tfjs-node-gpu is installed',
+  },
+  device: {kind: 'choice', choices: DEVICES, default: 'auto', check: checkDevice, help: 'execution provider of the onnxruntime engine'},
+  backend: {kind: 'choice', choices: BACKEND_CHOICES, default: 'auto', check: checkBackend, help: 'tfjs backend (tfjs engine)'},
+  workers: {kind: 'string', default: 'auto', check: checkWorkersText, help: 'threads sharing each step: auto (wasm/cpu: one per core, at most 4; native TensorFlow: 1) or a count'},
+  method: {
+    kind: 'choice', choices: TRAIN_METHODS, default: 'cbp', check: checkMethod,
+    help: 'cbp, or ste: the same quantized training without the constraint term (a baseline; its learning rate follows the same schedule, dropping ×0.1 where CBP\'s would)',
+  },
+  plot: {kind: 'boolean', default: true, allowNo: true, help: 'draw curves.png and weights.png into the run folder at the end'},
+} as const satisfies OptionSchema;
+
+/** `--workers`: auto or a count (checkWorkers), as given. */
+function checkWorkersText(value: string): string {
+  if (value !== 'auto') checkWorkers(value);
+  return value;
+}
+
 /** What a run is when an option is not given: the CLI's flags show these same values as their defaults. */
-export const TRAIN_DEFAULTS = {
-  model: 'lenet5',
-  quant: 'bin',
-  data: 'mnist',
-  epochs: 3,
-  seed: 1,
-  batchSize: 256,
-  lr: 1e-3,
-  lrLambda: 1e-4,
-  weightDecay: 1e-4,
-  period: 20,
-  backend: 'auto',
-  engine: 'auto',
-  device: 'auto',
-  workers: 'auto',
-  method: 'cbp',
-} as const satisfies Partial<Record<keyof TrainOptions, unknown>>;
+export const TRAIN_DEFAULTS = {model: MODEL, ...defaultsOf(TRAIN_OPTIONS), epochs: EPOCHS} as const;
 
 /**
  * The run folder a run writes when no `out` is given: runs/MODEL-QUANT-DATA, where DATA is a data set's name or an
@@ -41,44 +74,14 @@ export function defaultRunFolder(model: string, quant: string, data: string): st
   return path.join('runs', `${model}-${quant}-${name}`);
 }
 
-/** A run's options; every one has a default (TRAIN_DEFAULTS, defaultRunFolder), as on the command line. */
-export interface TrainOptions {
-  /** A registered architecture: lenet5 when omitted, unless --init names a run that carries its own (an imported ONNX model). */
-  readonly model?: ModelName;
-  readonly quant?: QuantOrNone;
-  readonly data?: string;
-  /** Total epochs (3); on resume, the stored total when omitted. */
-  readonly epochs?: number;
-  /** The run folder (checkpoints after every epoch): defaultRunFolder(model, quant, data) when omitted; --resume's folder on resume. */
-  readonly out?: string;
-  readonly init?: string;
-  readonly resume?: string;
-  readonly limit?: number;
-  /** Channels of the first layer (alexnet, resnet*); the widths of the later layers scale with it. The model's
-   * published width when omitted, or the --init checkpoint's. */
-  readonly width?: number;
-  /** 'cbp' (default) or 'ste' (the straight-through baseline without the constraint term). */
-  readonly method?: TrainMethod;
-  /** Evaluate on only this many test images (spread over the classes for folders); recorded with the run. */
-  readonly testLimit?: number;
-  /**
-   * Replace the run `out` already holds: its checkpoint, progress, pictures and the ONNX files cbp exported there
-   * are removed before the new run starts (see clearRun). Without it such an `out` is refused.
-   */
-  readonly force?: boolean;
-  readonly seed?: number;
-  readonly batchSize?: number;
-  readonly lr?: number;
+/**
+ * A run's options (TRAIN_OPTIONS); every one has a default (TRAIN_DEFAULTS, defaultRunFolder), as on the command
+ * line. A resumed run keeps the values it was started with: `epochs` (its stored total when omitted) and `lrDrops`
+ * may be given again; `out` is --resume's folder.
+ */
+export interface TrainOptions extends Omit<GivenOptions<typeof TRAIN_OPTIONS>, 'lrDrops' | 'workers'> {
   /** Full-precision runs: epochs after which the learning rate drops ×0.1 (a list, or '15,25'). */
   readonly lrDrops?: string | readonly number[];
-  readonly lrLambda?: number;
-  readonly weightDecay?: number;
-  readonly period?: number;
-  readonly backend?: BackendChoice;
-  /** The training engine: auto (see resolveEngine in registry.ts), onnxruntime or tfjs. */
-  readonly engine?: EngineChoice;
-  /** Execution provider of the ONNX Runtime engine: auto, cuda, webgpu or cpu. */
-  readonly device?: DeviceChoice;
   /** Threads sharing each step ('auto' or a count); see defaultWorkers. */
   readonly workers?: number | string;
   readonly log?: (line: string) => void;
@@ -153,21 +156,21 @@ function replacing(run: ResolvedRun, given: TrainOptions): ResolvedRun {
 function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenData): ResolvedRun {
   const log = given.log ?? (() => undefined);
   const opts = withDefaults(given);
-  // Each option's own value first (choices, ranges), once, before the --init weights or the data are read.
+  // Each option's own value first (choices, ranges: withDefaults), once, before the --init weights or the data are read.
   const workers = opts.workers === 'auto' ? 'auto' : checkWorkers(opts.workers);
   if (opts.resume !== undefined && opts.force === true) throw new CbpError(`--force: replaces the run an --out folder holds; --resume ${opts.resume} continues its run in place, leave --force out`, 'FLAG_CONFLICT');
   const limits = opts.resume !== undefined && ck !== undefined ? storedLimits(ck.state.config, opts, opts.resume) : givenLimits(opts);
-  const epochs = opts.epochs === undefined ? undefined : checkInt('--epochs', opts.epochs, 1);
+  const epochs = opts.epochs;
   // A resumed run keeps the values it was started with; a new run's are checked here.
   const run = opts.resume !== undefined && ck !== undefined ? {resuming: true as const, dir: opts.resume, ck} : {resuming: false as const, fresh: freshValues(opts, epochs)};
   const settings: EngineSettings = {
-    backend: checkBackend(opts.backend),
+    backend: opts.backend,
     workers,
-    device: checkDevice(opts.device),
+    device: opts.device,
     batchSize: run.resuming ? run.ck.state.config.batchSize : run.fresh.batchSize,
     log,
   };
-  const engine = resolveEngine(checkEngine(opts.engine), settings);
+  const engine = resolveEngine(opts.engine, settings);
   if (engine.name === 'tfjs') checkWorkersOnBackend(workers, settings.backend);
   // A run that carries its architecture (an imported model) takes image folders at its own input side.
   const init = !run.resuming && opts.init !== undefined ? initSource(opts.init, run.fresh.model) : undefined;
@@ -209,7 +212,7 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
   let base = init?.base;
   if (opts.width !== undefined) {
     if (!WIDTH_MODELS.includes(model)) throw new CbpError(`--width ${opts.width}: ${model} has a fixed width; --width applies to ${WIDTH_MODELS.join(', ')}`, 'FLAG_CONFLICT');
-    const width = checkInt('--width', opts.width, 1, 4096);
+    const width = opts.width;
     if (opts.init !== undefined && width !== modelWidth(model, init?.base)) {
       throw new CbpError(`--width ${width}: the --init weights ${opts.init} have width ${init?.base ?? 'as published'}; leave --width out to keep it`, 'FLAG_CONFLICT');
     }
@@ -223,20 +226,8 @@ type Defaulted = ReturnType<typeof withDefaults>;
 
 /** A new run's own options, checked (a resumed run has them from its stored config). */
 function freshValues(opts: Defaulted, epochs: number | undefined) {
-  const quant = checkQuant(opts.quant);
-  const model = checkModel(opts.model);
-  const values = {
-    quant,
-    model,
-    seed: checkInt('--seed', opts.seed, 0, 0xffffffff),
-    batchSize: checkInt('--batch-size', opts.batchSize, 2),
-    lr: checkNumber('--lr', opts.lr, 0, false),
-    lrLambda: checkNumber('--lr-lambda', opts.lrLambda, 0, true),
-    weightDecay: checkNumber('--weight-decay', opts.weightDecay, 0, true),
-    period: checkInt('--period', opts.period, 1),
-    epochs: epochs ?? TRAIN_DEFAULTS.epochs,
-    method: checkMethod(opts.method),
-  };
+  const {quant, model, seed, batchSize, lr, lrLambda, weightDecay, period, method} = opts;
+  const values = {quant, model, seed, batchSize, lr, lrLambda, weightDecay, period, epochs: epochs ?? TRAIN_DEFAULTS.epochs, method};
   return {...values, lrDrops: opts.lrDrops !== undefined ? checkLrDrops(opts.lrDrops, quant, values.epochs) : undefined};
 }
 
@@ -258,11 +249,11 @@ function resumedRun(ck: Checkpoint, dir: string, opts: Defaulted, epochs: number
   return {config, spec: specOf(config, run.source.shape), ...run, out: dir, resumed: {state: ck.state, tensors: ck.tensors}};
 }
 
-/** A new run's image limits, checked. */
+/** A new run's image limits (checked by their entries). */
 function givenLimits(opts: TrainOptions): DataLimits {
   return {
-    ...(opts.limit !== undefined ? {limit: checkInt('--limit', opts.limit, 2)} : {}),
-    ...(opts.testLimit !== undefined ? {testLimit: checkInt('--test-limit', opts.testLimit, 1)} : {}),
+    ...(opts.limit !== undefined ? {limit: opts.limit} : {}),
+    ...(opts.testLimit !== undefined ? {testLimit: opts.testLimit} : {}),
   };
 }
 
@@ -312,26 +303,15 @@ function carriedSpec(spec: ModelSpec, given: TrainOptions, data: string, source:
   return spec;
 }
 
-/** The options with TRAIN_DEFAULTS where a value is not given. */
-function withDefaults(o: TrainOptions) {
-  const d = TRAIN_DEFAULTS;
-  return {
-    ...o,
-    model: o.model ?? d.model,
-    quant: o.quant ?? d.quant,
-    data: o.data ?? d.data,
-    seed: o.seed ?? d.seed,
-    batchSize: o.batchSize ?? d.batchSize,
-    lr: o.lr ?? d.lr,
-    lrLambda: o.lrLambda ?? d.lrLambda,
-    weightDecay: o.weightDecay ?? d.weightDecay,
-    period: o.period ?? d.period,
-    backend: o.backend ?? d.backend,
-    engine: o.engine ?? d.engine,
-    device: o.device ?? d.device,
-    workers: o.workers ?? d.workers,
-    method: o.method ?? d.method,
-  };
+/**
+ * The options, each value checked by its TRAIN_OPTIONS entry (choices, ranges, integers), with TRAIN_DEFAULTS where
+ * a value is not given; `lrDrops` (checked against the quantization and epochs) and `given`'s presence of each
+ * option are left to the checks between options.
+ */
+function withDefaults(given: TrainOptions) {
+  const {lrDrops, workers, ...rest} = given;
+  const o = resolveOptions(TRAIN_OPTIONS, {...rest, workers: typeof workers === 'number' ? String(workers) : workers});
+  return {...given, ...o, model: o.model ?? TRAIN_DEFAULTS.model, workers: workers ?? o.workers, ...(lrDrops !== undefined ? {lrDrops} : {})};
 }
 
 /**

@@ -3,16 +3,27 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {CbpError, errorMessage, type ErrorCode} from '../../core/errors';
+import {resolveOptions, type GivenOptions, type OptionSchema} from '../../core/options';
 import {Cataloguer} from './catalog';
 import {ServedRoot} from './paths';
 import {modelBytes, modelCard, runDetail} from './views';
 
-export interface ServeOptions {
+/** An address to listen on: an IP address or a host name. */
+function checkHost(host: string, flag: string): string {
+  if (host === '' || (net.isIP(host) === 0 && !/^[A-Za-z0-9.-]+$/.test(host))) throw new CbpError(`${flag} ${JSON.stringify(host)}: expected an IP address or a host name`, 'BAD_FLAG');
+  return host;
+}
+
+/** `cbp serve`'s options, one entry each (flag, help, default, check): its flags are built from it. */
+export const SERVE_OPTIONS = {
+  host: {kind: 'string', default: '127.0.0.1', check: checkHost, help: 'address to listen on; anything but 127.0.0.1/localhost shows the runs to the network'},
+  /** 0 picks a free port. */
+  port: {kind: 'int', min: 0, max: 65535, default: 8080, help: 'port to listen on (0: a free one)'},
+} as const satisfies OptionSchema;
+
+export interface ServeOptions extends GivenOptions<typeof SERVE_OPTIONS> {
   /** RUNS_DIR: the folder whose runs and models are shown; nothing outside it is read. */
   readonly dir: string;
-  readonly host?: string;
-  /** 0 picks a free port. */
-  readonly port?: number;
   /** How often the folder is looked at while a page listens, in milliseconds. */
   readonly pollMs?: number;
   readonly log?: (line: string) => void;
@@ -117,10 +128,7 @@ function hostName(header: string | undefined): string {
  */
 export async function serve(opts: ServeOptions): Promise<Served> {
   const root = new ServedRoot(opts.dir);
-  const host = opts.host ?? '127.0.0.1';
-  const port = opts.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CbpError(`--port ${port}: expected an integer in [0, 65535]`);
-  if (host === '' || (net.isIP(host) === 0 && !/^[A-Za-z0-9.-]+$/.test(host))) throw new CbpError(`--host ${JSON.stringify(host)}: expected an IP address or a host name`);
+  const {host, port} = resolveOptions(SERVE_OPTIONS, opts);
   const ortDir = findOrtWeb();
   const cataloguer = new Cataloguer(root);
   const listeners = new Set<http.ServerResponse>();
