@@ -1,40 +1,25 @@
 import {Flags, type Interfaces} from '@oclif/core';
 import {
   CbpError,
-  MODEL_NAMES,
-  QUANT_OR_NONE,
   checkEntry,
-  checkModel,
-  checkQuant,
   entryHelp,
   flagName,
   usageChoices,
   type FlagName,
   type GivenOptions,
-  type ModelName,
   type OptionEntry,
   type OptionSchema,
-  type QuantOrNone,
   type ValueOf,
 } from '../src/index';
 
 /*
- * Flags whose values are checked as they are parsed, by the library's own checks over its registries (for oclif's
- * help and usage line, and typed values): a bad value is refused with the message the library gives. The library
- * does not rely on it: its resolve step checks every option again (resolveTrainOptions, resolveEvaluateOptions,
- * resolveExportOptions). `cbp train`, `eval`, `export` and `serve` build their flags from the library's option
- * schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS, SERVE_OPTIONS) by flagsOf below; the builders before it
- * serve the commands that do not have one yet.
+ * Every command's flags come from the library's option schemas (TRAIN_OPTIONS, EVALUATE_OPTIONS, EXPORT_OPTIONS,
+ * SERVE_OPTIONS, IMPORT_OPTIONS, PLOT_OPTIONS; `cbp info` takes none) by flagsOf below. `cbp eval --merge`, which
+ * only the CLI has, is the one flag written by hand.
  */
 
 /** The usage line's form of a flag with a fixed set of values: `--device <auto|cuda|webgpu|cpu>`. */
-export const choices = usageChoices;
-
-export const optionalModelFlag = (description: string) =>
-  Flags.custom<ModelName>({description: `${description} (${MODEL_NAMES.join(', ')})`, helpValue: choices(MODEL_NAMES), parse: async (v) => checkModel(v)})();
-
-export const optionalQuantFlag = (description: string) =>
-  Flags.custom<QuantOrNone>({description: `${description} (${QUANT_OR_NONE.join(', ')})`, helpValue: choices(QUANT_OR_NONE), parse: async (v) => checkQuant(v)})();
+const choices = usageChoices;
 
 /*
  * The adapter from a command's option schema (the library's: EXPORT_OPTIONS, EVALUATE_OPTIONS, …) to oclif: one

@@ -1,6 +1,6 @@
-import {Args, Flags} from '@oclif/core';
-import {DATASET_NAMES, importModel, type ImportRunResult} from '../src/index';
-import {choices, optionalModelFlag, optionalQuantFlag} from './flags';
+import {Args} from '@oclif/core';
+import {IMPORT_OPTIONS, importModel, type ImportRunResult} from '../src/index';
+import {flagsOf, optionsOf} from './flags';
 import {CbpCommand} from './base';
 
 export default class Import extends CbpCommand {
@@ -17,35 +17,13 @@ export default class Import extends CbpCommand {
   ];
   static override enableJsonFlag = true;
   static override args = {file: Args.string({description: 'PyTorch checkpoint (.pth) or float ONNX model (.onnx)', required: true})};
-  static override flags = {
-    model: optionalModelFlag('architecture of a .pth (required for one)'),
-    quant: optionalQuantFlag('constraint the weights follow (required for a .pth; an .onnx: none by default)'),
-    'keep-float': Flags.string({description: 'an .onnx: keep these conv/dense layers full precision (node names; * and ? match any characters); repeatable', multiple: true}),
-    out: Flags.string({description: 'cbp checkpoint folder to write [default: runs/MODEL-QUANT-imported]'}),
-    onnx: Flags.string({description: 'also export the imported model to this ONNX file'}),
-    force: Flags.boolean({description: 'replace the run --out already holds (its checkpoint is written over, its plots and the ONNX files cbp exported there removed)'}),
-    'num-classes': Flags.integer({description: 'classes of the last layer [default: from the checkpoint]'}),
-    'input-size': Flags.integer({description: 'input height and width [default: 224, or the --data set\'s]'}),
-    data: Flags.string({helpValue: choices(['imagenet', ...DATASET_NAMES, 'FOLDER']), description: 'what the weights were trained on, recorded in the model card: imagenet, mnist, fashion-mnist or an image folder (its class folders become the labels) [default: not recorded]'}),
-    labels: Flags.string({description: 'class names for the model card, one per line in output order'}),
-    strict: Flags.boolean({description: 'refuse checkpoints with keys the model does not have', default: true, allowNo: true}),
-  };
+  static override flags = flagsOf(IMPORT_OPTIONS);
 
   async run(): Promise<Omit<ImportRunResult, 'export'> & {onnx?: string}> {
     const {args, flags} = await this.parse(Import);
     const r = await importModel({
       file: args.file,
-      model: flags.model,
-      quant: flags.quant,
-      out: flags.out,
-      onnx: flags.onnx,
-      force: flags.force,
-      numClasses: flags['num-classes'],
-      inputSize: flags['input-size'],
-      strict: flags.strict === false ? false : undefined,
-      keepFloat: flags['keep-float'],
-      data: flags.data,
-      labels: flags.labels,
+      ...optionsOf(IMPORT_OPTIONS, flags),
       log: (l) => this.note(l),
     });
     if (r.format === 'onnx') {

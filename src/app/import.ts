@@ -1,6 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
+import {resolveOptions, usageChoices, type GivenOptions, type OptionSchema} from '../core/options';
+import {MODEL_NAMES, checkModel} from '../../models/index';
+import {QUANT_OR_NONE, checkQuant} from '../cbp/registry';
+import {DATASET_NAMES} from '../data/index';
 import {fileKind, namedOnnx, type FileKind} from '../core/file-kind';
 import {wrongFile} from '../core/wrong-file';
 import {importPth, type ImportResult} from './import-torch';
@@ -9,28 +13,37 @@ import {CURVES_FILE, HISTOGRAM_FILE, heldRun} from '../run/run-folder';
 import {cbpExports} from '../train/replace';
 import {exportCheckpoint, type ExportResult} from './export';
 
-/** `cbp import FILE`: a PyTorch .pth onto a registered architecture, or a float ONNX classifier with its own. */
-export interface ImportRunOptions {
+/**
+ * `cbp import`'s options, one entry each: the flag (the key in kebab-case), its help, default and check. The flags of
+ * `cbp import` are built from it, ImportRunOptions is typed by it and importModel checks each value by it. The
+ * options that apply to one kind of file only are checked against the file in importModel.
+ */
+export const IMPORT_OPTIONS = {
+  model: {kind: 'choice', choices: MODEL_NAMES, check: checkModel, help: 'architecture of a .pth (required for one)'},
+  quant: {kind: 'choice', choices: QUANT_OR_NONE, check: checkQuant, help: 'constraint the weights follow (required for a .pth; an .onnx: none by default)'},
+  keepFloat: {kind: 'list', help: 'an .onnx: keep these conv/dense layers full precision (node names; * and ? match any characters); repeatable'},
+  out: {kind: 'path', help: 'cbp checkpoint folder to write [default: runs/MODEL-QUANT-imported]'},
+  onnx: {kind: 'path', help: 'also export the imported model to this ONNX file'},
+  force: {kind: 'boolean', help: 'replace the run --out already holds (its checkpoint is written over, its plots and the ONNX files cbp exported there removed)'},
+  numClasses: {kind: 'int', min: 1, help: 'classes of the last layer [default: from the checkpoint]'},
+  inputSize: {kind: 'int', min: 32, max: 4096, help: 'input height and width [default: 224, or the --data set\'s]'},
+  data: {
+    kind: 'string', helpValue: usageChoices(['imagenet', ...DATASET_NAMES, 'FOLDER']),
+    help: 'what the weights were trained on, recorded in the model card: imagenet, mnist, fashion-mnist or an image folder (its class folders become the labels) [default: not recorded]',
+  },
+  labels: {kind: 'path', help: 'class names for the model card, one per line in output order'},
+  strict: {kind: 'boolean', default: true, allowNo: true, help: 'refuse checkpoints with keys the model does not have'},
+} as const satisfies OptionSchema;
+
+/**
+ * `cbp import FILE`: a PyTorch .pth onto a registered architecture, or a float ONNX classifier with its own. A .pth
+ * needs `model` and `quant`; `numClasses`, `inputSize`, `data` and `strict: false` apply to a .pth only,
+ * `keepFloat` to an ONNX file only. `out` is runs/MODEL-QUANT-imported when omitted (MODEL an ONNX file's stem).
+ */
+export interface ImportRunOptions extends Omit<GivenOptions<typeof IMPORT_OPTIONS>, 'labels'> {
   readonly file: string;
-  /** .pth: the architecture (required); an ONNX file carries its own and refuses one. */
-  readonly model?: string;
-  /** .pth: the constraint its weights follow (required); ONNX: the constraint the run is set up for, `none` by default. */
-  readonly quant?: string;
-  /** The checkpoint folder to write: runs/MODEL-QUANT-imported when omitted (MODEL an ONNX file's stem). */
-  readonly out?: string;
-  /** .pth only: see ImportOptions. */
-  readonly numClasses?: number;
-  readonly inputSize?: number;
-  readonly strict?: boolean;
-  readonly data?: string;
   /** Class names in output order for the model card: a file with one per line, or the names. */
   readonly labels?: string | readonly string[];
-  /** ONNX: conv/dense layers to keep full precision (patterns on node names; `*` and `?` match any characters). */
-  readonly keepFloat?: readonly string[];
-  /** Replace the run `out` already holds (refused otherwise): its pictures and cbp's exports there go once the import has succeeded. */
-  readonly force?: boolean;
-  /** Also export the imported model to this ONNX file (weights stored as `auto` does, checked against float32). */
-  readonly onnx?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -77,7 +90,11 @@ function importerOf(file: string): 'onnx' | 'pth' {
  * A model imported as `cbp import` does it, by the file's kind (ONNX through the ONNX importer, a PyTorch checkpoint
  * through the .pth reader): a cbp checkpoint folder, and the ONNX file when asked.
  */
-export async function importModel(opts: ImportRunOptions): Promise<ImportRunResult> {
+export async function importModel(given: ImportRunOptions): Promise<ImportRunResult> {
+  // Every value checked by its entry before the file is read; the labels may be the names themselves (a library
+  // caller's), of which the schema checks a file's name only. Options stay unset where not given (strict aside),
+  // as the checks against the file's kind need.
+  const opts: ImportRunOptions = {...given, ...resolveOptions(IMPORT_OPTIONS, {...given, labels: typeof given.labels === 'string' ? given.labels : undefined})};
   const imported = importerOf(opts.file) === 'onnx' ? await fromOnnx(opts) : fromPth(opts);
   if (opts.onnx === undefined) return imported;
   const exported = await exportCheckpoint({checkpoint: imported.out, format: 'onnx', out: opts.onnx, weights: 'auto', verifyWith: 'float-onnx', log: opts.log});

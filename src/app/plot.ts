@@ -9,6 +9,7 @@ import {writeFileAtomic} from '../core/atomic';
 import {LEVELS} from '../cbp/levels';
 import {specOf} from '../run/spec-of';
 import {page, type Panel} from './svg';
+import {resolveOptions, type GivenOptions, type OptionSchema} from '../core/options';
 
 export interface PlotResult {
   readonly curves: string;
@@ -119,11 +120,20 @@ export function weightsSvg(config: RunConfig, tensors: ReadonlyMap<string, Tenso
   return page(panels, Math.min(3, panels.length), {w: 460, h: 320}, `${config.model} · ${config.quant}: latent weights against the allowed levels`);
 }
 
+/** `cbp plot`'s options, one entry each: the flag (the key in kebab-case), its help and check; PlotOptions is typed by it. */
+export const PLOT_OPTIONS = {
+  out: {kind: 'path', help: 'folder for the PNG files [default: the run folder]'},
+} as const satisfies OptionSchema;
+
+export type PlotOptions = GivenOptions<typeof PLOT_OPTIONS>;
+
 /**
  * PNG pictures of a run: `curves.png` (see curvesSvg) and `weights.png` (for each constrained layer, the histogram
  * of latent weights in units of the layer's scale, with the allowed levels marked).
+ * Written to `out`, the run folder by default.
  */
-export async function plotRun(dir: string, outDir = dir): Promise<PlotResult> {
+export async function plotRun(dir: string, opts: PlotOptions = {}): Promise<PlotResult> {
+  const outDir = resolveOptions(PLOT_OPTIONS, opts).out ?? dir;
   const ck = readCheckpoint(dir, 'plot');
   if (ck.state.progress.length === 0) throw new CbpError(`plot ${dir}: the run has no completed epoch yet`);
   try {

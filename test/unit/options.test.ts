@@ -2,9 +2,12 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {CbpError} from '../../src/core/errors';
 import {defaultsOf, entryHelp, flagName, resolveOptions, type OptionSchema, type ResolvedOptions} from '../../src/core/options';
-import {EVALUATE_OPTIONS, EXPORT_OPTIONS, SERVE_OPTIONS, TRAIN_OPTIONS} from '../../src/index';
+import {EVALUATE_OPTIONS, EXPORT_OPTIONS, IMPORT_OPTIONS, PLOT_OPTIONS, SERVE_OPTIONS, TRAIN_OPTIONS, importModel, plot} from '../../src/index';
 import Eval from '../../commands/eval';
 import Export from '../../commands/export';
+import Import from '../../commands/import';
+import Info from '../../commands/info';
+import Plot from '../../commands/plot';
 import Serve from '../../commands/serve';
 import Train from '../../commands/train';
 
@@ -62,4 +65,25 @@ test('cbp train, eval, export and serve take their flags from their schemas (eva
   assertFlagsOf(EXPORT_OPTIONS, Export.flags, []);
   assertFlagsOf(EVALUATE_OPTIONS, Eval.flags, ['merge']);
   assertFlagsOf(SERVE_OPTIONS, Serve.flags, []);
+});
+
+test('cbp import and plot take their flags from their schemas; cbp info has none', () => {
+  assertFlagsOf(IMPORT_OPTIONS, Import.flags, []);
+  assertFlagsOf(PLOT_OPTIONS, Plot.flags, []);
+  assert.deepEqual(Object.keys(Info.flags ?? {}), []);
+  // The flags kept their forms: --[no-]strict on by default, --keep-float repeatable, --data's usage line.
+  assert.equal(Import.flags.strict.allowNo, true);
+  assert.equal(Import.flags.strict.default, true);
+  assert.equal(Import.flags['keep-float'].multiple, true);
+  assert.equal(Import.flags.data.helpValue, '<imagenet|mnist|fashion-mnist|FOLDER>');
+});
+
+test('importModel and plot check each value by their schema before any file is read', async () => {
+  // No file is read: the value is refused first (a missing file would be refused as NO_FILE otherwise).
+  await assert.rejects(importModel({file: 'no-such.pth', model: 'lenet5', quant: 'bin', numClasses: 0}), refused('BAD_FLAG', '--num-classes 0: expected an integer ≥ 1'));
+  await assert.rejects(importModel({file: 'no-such.pth', model: 'lenet5', quant: 'bin', inputSize: 8}), refused('BAD_FLAG', '--input-size 8: expected an integer in [32, 4096]'));
+  // @ts-expect-error: not a model, as a JavaScript caller may pass it
+  await assert.rejects(importModel({file: 'no-such.pth', model: 'lenet6', quant: 'bin'}), (err: unknown) => err instanceof CbpError && err.code === 'UNKNOWN_CHOICE' && err.message.startsWith('--model lenet6: unknown model'));
+  // @ts-expect-error: a number where a folder belongs, as a JavaScript caller may pass it
+  await assert.rejects(plot('no-such-run', {out: 3}), refused('BAD_FLAG', '--out 3: expected a string'));
 });
