@@ -3,7 +3,7 @@
  * {name: GFLOP/s} for ResNet-18's and LeNet-5's convolution shapes; bench/torch_ref.py conv prints the same for
  * PyTorch with one thread. Their ratio is the per-core gap that no amount of threading on two cores can close.
  */
-import {tf} from '../src/core/tf';
+import {tf} from '../src/train/tfjs/tf';
 import {selectBackend} from '../src/train/tfjs/backend';
 
 export const CONV_SHAPES: [string, number, number, number, number, number][] = [

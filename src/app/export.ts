@@ -5,7 +5,9 @@ import {openSource} from '../data/source';
 import {checkLabels, readLabels} from '../data/labels';
 import {sameShape, type Weights} from '../core/weights';
 import {asStored, LEVELS} from '../cbp/levels';
-import {tfjsGaps, type QuantOrNone} from '../../models/index';
+import type {QuantOrNone} from '../../models/index';
+import {engineEntry} from '../train/registry';
+import type {EngineEntry, ReferenceForward} from '../train/engine';
 import {dataOf, describeWith, type ModelCard, cardOf} from './card';
 import {specOf} from '../run/spec-of';
 import {Rng} from '../core/rng';
@@ -210,15 +212,17 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
   const n = ds ? ds.test.count : (opts.verifyImages ?? VERIFY_INPUTS);
   const x = ds ? await firstBatch(ds.test.batches(n, 'NCHW')) : randomInputs(n * pixels);
   const ortLogits = await onnxLogits(withLayers.bytes, x, [n, ...shape], out, withLayers.onnxruntime);
-  // The tfjs forward pass is the independent check where it runs the model; the float32 export otherwise.
-  let verifyWith = opts.verifyWith ?? (tfjsGaps(spec, false).length === 0 ? 'tfjs' : 'float-onnx');
+  // The tfjs engine's forward pass (its entry's reference) is the independent check where it runs the model; the
+  // float32 export otherwise.
+  const tfjs = engineEntry('tfjs');
+  let verifyWith = opts.verifyWith ?? (tfjs.supports(spec, false) === undefined ? 'tfjs' : 'float-onnx');
   // The reference runs the weights as the file stores them: a latent weight exactly on a midpoint is stored at the
   // level above (warned above), so the check compares the encoding and the graph, not that documented choice.
   const floatLogits = async (): Promise<Float32Array> => onnxLogits(writeOnnx(spec, config.quant, weights, 'float', {}).bytes, x, [n, ...shape], out);
   let reference: Float32Array;
   try {
     reference = verifyWith === 'tfjs'
-      ? await (await import('../train/tfjs/forward')).tfjsLogits(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend)
+      ? await referenceOf(tfjs)(spec, config.quant, storedWeights(weights, withLayers.layers, config.quant), x, n, opts.backend)
       : await floatLogits();
   } catch (err) {
     // TensorFlow.js on WebAssembly has a 4 GiB heap: a model of hundreds of millions of weights (VGG) does not fit.
@@ -283,6 +287,12 @@ export async function exportCheckpoint(given: ExportOptions): Promise<ExportResu
 export const FAST_TOLERANCE = 1e-5;
 
 /** Largest |reference − other| and largest |reference|. */
+/** An engine's reference forward pass, which its entry declares. */
+function referenceOf(entry: EngineEntry): ReferenceForward {
+  if (entry.referenceForward === undefined) throw new Error(`internal: the ${entry.name} engine has no reference forward pass`);
+  return entry.referenceForward;
+}
+
 function difference(reference: Float32Array, other: Float32Array): {maxDifference: number; maxLogit: number} {
   let maxDifference = 0;
   let maxLogit = 0;

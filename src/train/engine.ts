@@ -145,3 +145,40 @@ export function cbpEngine(engine: GradientEngine, cbp: CbpState): Engine {
     },
   };
 }
+
+/** An option only one engine reads: set on another engine, the run is refused with `refusal`. */
+export interface OwnedOption {
+  /** The value as the user gave it, or undefined when left at its default. */
+  readonly given: (s: EngineSettings) => string | undefined;
+  /** Why `auto` picks the owner when the option is given. */
+  readonly why: (value: string) => string;
+  /** The refusal when the option is given to another engine. */
+  readonly refusal: (value: string, engine: string) => string;
+}
+
+/**
+ * The logits of a model's forward pass at the weights given, images NCHW: the independent side of an export's check
+ * (cbp export runs the file's bytes in ONNX Runtime against it). `backend` is the engine's own backend choice.
+ */
+export type ReferenceForward = (spec: ModelSpec, quant: QuantOrNone, weights: Weights, x: Float32Array, n: number, backend: BackendChoice) => Promise<Float32Array>;
+
+/**
+ * One training engine as the registry (registry.ts) lists it: each engine folder exports one from its `entry.ts`,
+ * which loads nothing heavy (its engine and library load in `create` and `referenceForward`, on first use).
+ */
+export interface EngineEntry<N extends string = string> {
+  /** The name `--engine` takes. */
+  readonly name: N;
+  /** The options only this engine reads. */
+  readonly owns: readonly OwnedOption[];
+  /** Checks of the engine's own options once it is chosen (a combination it refuses), throwing a CbpError. */
+  readonly check?: (s: EngineSettings) => void;
+  /** Why `auto` should pick this engine on this machine, when it should (before the default). */
+  readonly preferred?: (s: EngineSettings) => string | undefined;
+  /** Why the engine cannot run a model (training it, or only its forward pass), naming what it lacks; undefined when it can. */
+  readonly supports: (spec: ModelSpec, training: boolean) => string | undefined;
+  /** Creates the engine, loading its folder (and only its folder) on first use. */
+  readonly create: (common: EngineOptions, s: EngineSettings) => Promise<Engine>;
+  /** The engine's forward pass as a reference for export checks, where it has one. */
+  readonly referenceForward?: ReferenceForward;
+}

@@ -1,9 +1,9 @@
 import * as path from 'node:path';
 import {CbpError} from '../core/errors';
 import {defaultsOf, resolveOptions, usageChoices, type GivenOptions, type OptionSchema} from '../core/options';
-import {BACKEND_CHOICES, checkBackend, checkWorkersOnBackend} from '../core/backend-choice';
+import {BACKEND_CHOICES, checkBackend} from '../core/backend-choice';
 import {DEVICES, checkDevice} from '../core/ort';
-import {MODEL_NAMES, WIDTH_MODELS, checkModel, getModel, isModelName, modelWidth, type ModelName, type ModelSpec, type QuantOrNone, tfjsRefusal} from '../../models/index';
+import {MODEL_NAMES, WIDTH_MODELS, checkModel, getModel, isModelName, modelWidth, type ModelName, type ModelSpec, type QuantOrNone} from '../../models/index';
 import {TRAIN_METHODS, checkMethod, type Checkpoint, type RunConfig} from '../run/checkpoint';
 import {heldRun, type HeldRun} from '../run/run-folder';
 import {specOf} from '../run/spec-of';
@@ -109,7 +109,7 @@ export interface ResolvedRun {
   readonly config: RunConfig;
   readonly spec: ModelSpec;
   readonly source: Source;
-  readonly engine: {readonly name: EngineName; readonly why: string; readonly entry: EngineEntry};
+  readonly engine: {readonly name: EngineName; readonly why: string; readonly entry: EngineEntry<EngineName>};
   readonly settings: EngineSettings;
   readonly out: string;
   readonly initSource?: InitSource;
@@ -133,8 +133,8 @@ type OpenData = (data: string, limits: DataLimits, side: number | undefined) => 
  */
 export function resolveTrainOptions(given: TrainOptions, ck: Checkpoint | undefined, open: OpenData): ResolvedRun {
   const run = resolveRun(given, ck, open);
-  // The TensorFlow.js engine builds a network of the kinds it has (tfjsGaps): refused now, before a folder is made.
-  const refusal = run.engine.name === 'tfjs' ? tfjsRefusal(run.spec, true) : undefined;
+  // An engine that lacks a kind of the model (the TensorFlow.js engine: tfjsGaps) refuses it now, before a folder is made.
+  const refusal = run.engine.entry.supports(run.spec, true);
   if (refusal !== undefined) throw new CbpError(refusal, 'FLAG_CONFLICT');
   return run.resumed !== undefined ? run : replacing(run, given);
 }
@@ -171,7 +171,7 @@ function resolveRun(given: TrainOptions, ck: Checkpoint | undefined, open: OpenD
     log,
   };
   const engine = resolveEngine(opts.engine, settings);
-  if (engine.name === 'tfjs') checkWorkersOnBackend(workers, settings.backend);
+  engine.entry.check?.(settings);
   // A run that carries its architecture (an imported model) takes image folders at its own input side.
   const init = !run.resuming && opts.init !== undefined ? initSource(opts.init, run.fresh.model) : undefined;
   const carriedShape = (run.resuming ? run.ck.state.config.spec : init?.spec)?.inputShape;

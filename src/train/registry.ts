@@ -1,85 +1,35 @@
 import {checkChoice} from '../core/checks';
 import {CbpError} from '../core/errors';
-import type {Engine, EngineOptions, EngineSettings} from './engine';
+import type {EngineEntry, EngineSettings, OwnedOption} from './engine';
+import {ortEntry} from './ort/entry';
+import {tfjsEntry} from './tfjs/entry';
 
-/** An option only one engine reads: set on another engine, the run is refused with `refusal`. */
-interface OwnedOption {
-  /** The value as the user gave it, or undefined when left at its default. */
-  readonly given: (s: EngineSettings) => string | undefined;
-  /** Why `auto` picks the owner when the option is given. */
-  readonly why: (value: string) => string;
-  /** The refusal when the option is given to another engine. */
-  readonly refusal: (value: string, engine: string) => string;
-}
-
-export interface EngineEntry {
-  readonly owns: readonly OwnedOption[];
-  /** Why `auto` should pick this engine on this machine, when it should (before the default). */
-  readonly preferred?: (s: EngineSettings) => string | undefined;
-  /** Creates the engine, loading its folder (and only its folder) on first use. */
-  readonly create: (common: EngineOptions, s: EngineSettings) => Promise<Engine>;
-}
-
-function installed(pkg: string): boolean {
-  try {
-    require.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Threads of a step: 'auto' or a whole number 1..64 (`--workers`). */
-export function checkWorkers(value: number | string): number {
-  const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CbpError(`--workers ${value}: expected 'auto' or a whole number from 1 to 64`, 'BAD_FLAG');
-  return n;
-}
+export type {EngineEntry};
+export {checkWorkers} from './tfjs/entry';
 
 /**
- * The training engines. `auto` picks, in order: the engine whose own option the run gives (--backend, --workers:
- * tfjs; --device cuda|webgpu|cpu: onnxruntime); an engine that prefers this machine (tfjs with tfjs-node-gpu
- * installed: a GPU); the default, onnxruntime — on the CPU its step runs at ~1.1× PyTorch's, the wasm tfjs
- * engine's at 3.4–4.3× (docs/BENCHMARKS.md).
+ * The training engines, in the order `auto` considers their options: each engine folder exports one entry
+ * (`entry.ts`), and adding an engine is its folder plus one line here. `auto` picks, in order: the engine whose own
+ * option the run gives (--backend, --workers: tfjs; --device cuda|webgpu|cpu: onnxruntime); an engine that prefers
+ * this machine (tfjs with tfjs-node-gpu installed: a GPU); the default, onnxruntime — on the CPU its step runs at
+ * ~1.1× PyTorch's, the wasm tfjs engine's at 3.4–4.3× (docs/BENCHMARKS.md).
  */
+const ENTRIES = [ortEntry, tfjsEntry] as const;
+
+export type EngineName = (typeof ENTRIES)[number]['name'];
 /** The engines by name, in the order `auto` considers their options. */
-export const ENGINE_NAMES = ['onnxruntime', 'tfjs'] as const;
-export type EngineName = (typeof ENGINE_NAMES)[number];
-
-export const ENGINE_REGISTRY: Record<EngineName, EngineEntry> = {
-  onnxruntime: {
-    owns: [
-      {
-        given: (s) => (s.device === 'auto' ? undefined : s.device),
-        why: (v) => `--device ${v} is an ONNX Runtime execution provider`,
-        refusal: (v, e) => `--device ${v}: an execution provider of the ONNX Runtime engine, but --engine is ${e}; use --engine onnxruntime or leave --device out`,
-      },
-    ],
-    create: async (common, s) => (await import('./ort/engine')).createOrtEngine({...common, device: s.device, log: s.log}),
-  },
-  tfjs: {
-    owns: [
-      {
-        given: (s) => (s.backend === 'auto' ? undefined : s.backend),
-        why: (v) => `--backend ${v} is a TensorFlow.js backend`,
-        refusal: (v, e) => `--backend ${v}: a TensorFlow.js backend, but --engine is ${e}; use --engine tfjs or leave --backend out`,
-      },
-      {
-        given: (s) => (s.workers === 'auto' ? undefined : String(s.workers)),
-        why: (v) => `--workers ${v} applies to the TensorFlow.js engine`,
-        refusal: (v) => `--workers ${v}: threads of the TensorFlow.js engine; the ONNX Runtime engine runs one thread per physical core (use --engine tfjs or leave --workers out)`,
-      },
-    ],
-    preferred: (s) => (s.device !== 'cuda' && installed('@tensorflow/tfjs-node-gpu') ? '@tensorflow/tfjs-node-gpu is installed (a GPU)' : undefined),
-    create: async (common, s) => (await import('./tfjs/engine')).createTfjsOnBackend(common, s),
-  },
-};
-
-const NAMES = ENGINE_NAMES;
+export const ENGINE_NAMES: readonly EngineName[] = ENTRIES.map((e) => e.name);
 /** The training engines `cbp train --engine` accepts. */
-export const ENGINES = ['auto', ...NAMES] as const;
+export const ENGINES: readonly ('auto' | EngineName)[] = ['auto', ...ENGINE_NAMES];
 export type EngineChoice = 'auto' | EngineName;
 const DEFAULT_ENGINE: EngineName = 'onnxruntime';
+
+/** The entry of an engine by name. */
+export function engineEntry(name: EngineName): EngineEntry<EngineName> {
+  const entry = ENTRIES.find((e) => e.name === name);
+  if (entry === undefined) throw new Error(`internal: no engine ${name}`);
+  return entry;
+}
 
 export function checkEngine(value: string, flag = '--engine'): EngineChoice {
   return checkChoice(flag, value, ENGINES, 'engine');
@@ -89,28 +39,28 @@ export function checkEngine(value: string, flag = '--engine'): EngineChoice {
  * The engine a run uses and why (one line for the log), with every option of another engine refused: an option the
  * chosen engine does not read would be silently ignored.
  */
-export function resolveEngine(choice: EngineChoice, s: EngineSettings): {name: EngineName; why: string; entry: EngineEntry} {
-  const givenBy = (name: EngineName): {value: string; o: OwnedOption}[] =>
-    ENGINE_REGISTRY[name].owns.flatMap((o) => {
+export function resolveEngine(choice: EngineChoice, s: EngineSettings): {name: EngineName; why: string; entry: EngineEntry<EngineName>} {
+  const givenBy = (entry: EngineEntry): {value: string; o: OwnedOption}[] =>
+    entry.owns.flatMap((o) => {
       const value = o.given(s);
       return value === undefined ? [] : [{value, o}];
     });
   let picked: {name: EngineName; why: string} | undefined = choice === 'auto' ? undefined : {name: choice, why: `--engine ${choice}`};
-  for (const name of NAMES) {
+  for (const entry of ENTRIES) {
     if (picked !== undefined) break;
-    const first = givenBy(name)[0];
-    if (first !== undefined) picked = {name, why: first.o.why(first.value)};
+    const first = givenBy(entry)[0];
+    if (first !== undefined) picked = {name: entry.name, why: first.o.why(first.value)};
   }
-  for (const name of NAMES) {
+  for (const entry of ENTRIES) {
     if (picked !== undefined) break;
-    const why = ENGINE_REGISTRY[name].preferred?.(s);
-    if (why !== undefined) picked = {name, why};
+    const why = entry.preferred?.(s);
+    if (why !== undefined) picked = {name: entry.name, why};
   }
   picked ??= {name: DEFAULT_ENGINE, why: 'the fastest engine measured on the CPU (docs/BENCHMARKS.md)'};
-  for (const other of NAMES) {
-    if (other === picked.name) continue;
+  for (const other of ENTRIES) {
+    if (other.name === picked.name) continue;
     const bad = givenBy(other)[0];
     if (bad !== undefined) throw new CbpError(bad.o.refusal(bad.value, picked.name), 'FLAG_CONFLICT');
   }
-  return {...picked, entry: ENGINE_REGISTRY[picked.name]};
+  return {...picked, entry: engineEntry(picked.name)};
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
-import {tf} from '../../src/core/tf';
+import {tf} from '../../src/train/tfjs/tf';
 import {loadDataset, makeBatch} from '../../src/data/index';
 import {evaluateOnnx} from '../../src/eval/evaluate';
 import {countHits} from '../../src/core/topk';

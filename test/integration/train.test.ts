@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {tf} from '../../src/core/tf';
+import {tf} from '../../src/train/tfjs/tf';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
 import {Network} from '../../src/train/tfjs/network';
 import {getModel} from '../../models/index';

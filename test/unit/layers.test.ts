@@ -157,11 +157,22 @@ test('onnx/ is the ONNX format and src/torch the .pth reader: the use-cases (run
   assert.deepEqual(bad, []);
 });
 
-test('only the TensorFlow.js engine (and the loader src/core/tf.ts) imports TensorFlow.js', () => {
-  const bad = FILES.filter((f) => f !== 'src/core/tf.ts' && !within(f, 'src/train/tfjs')).filter((f) => {
+test('only the TensorFlow.js engine (its folder holds the loader, src/train/tfjs/tf.ts) imports TensorFlow.js', () => {
+  const bad = FILES.filter((f) => !within(f, 'src/train/tfjs')).filter((f) => {
     const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
-    return /from\s+'@tensorflow\/|require\(\s*'@tensorflow\/|import\(\s*'@tensorflow\//.test(text) || importsOf(f).some((i) => resolve(i.target) === 'src/core/tf.ts');
+    return /from\s+'@tensorflow\/|require\(\s*'@tensorflow\/|import\(\s*'@tensorflow\//.test(text);
   });
+  assert.deepEqual(bad, []);
+});
+
+test('an engine folder is reached only through its entry.ts, and only by the registry (src/train/registry.ts)', () => {
+  const engines = SUBFOLDERS['src/train'];
+  const bad = FILES.flatMap((file) =>
+    libraryImportsOf(file)
+      .filter((t) => engines.some((e) => within(t, e) && !within(file, e)))
+      .filter((t) => file !== 'src/train/registry.ts' || !/\/entry\.ts$/.test(t))
+      .map((t) => `${file} imports ${t}`),
+  );
   assert.deepEqual(bad, []);
 });
 

@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {CbpError, errnoCode, errorMessage} from '../../core/errors';
 
 import {checkBackend} from '../../core/backend-choice';

@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {float32Values, rank1} from './tensors';
 import {gradInputs} from './custom-grad';
 

@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {withGradient2} from './custom-grad';
 import {rank4} from './tensors';
 import type {Pair} from '../../../models/spec';

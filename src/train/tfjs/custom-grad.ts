@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 
 // tfjs calls a custom gradient outside any tidy scope and keeps its temporaries until the whole backward pass
 // ends; each gradient below runs in its own tidy so only its results outlive it.

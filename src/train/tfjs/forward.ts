@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {selectBackend} from './backend';
 import {float32Values} from './tensors';
 import type {Weights} from '../../core/weights';

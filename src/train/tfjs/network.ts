@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {LEVELS, quantizeArray} from '../../cbp/levels';
 import {initialScale} from '../../cbp/scale';
 import {CbpError} from '../../core/errors';

@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import type {BatchStats, Network} from './network';
 import type {TrainData} from './sources';
 

@@ -4,7 +4,7 @@
  * norm synchronised over all shards, and leaves the gradient in shared memory.
  */
 import {parentPort, workerData} from 'node:worker_threads';
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {selectBackend} from './backend';
 import {CbpError, errorMessage} from '../../core/errors';
 import {AllReduce} from './allreduce';

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {Worker} from 'node:worker_threads';
 import {nextReply} from '../../core/worker-reply';
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {CbpError, type ErrorCode} from '../../core/errors';
 import {required} from '../../core/checks';
 import {sizeOf, type Weights} from '../../core/weights';

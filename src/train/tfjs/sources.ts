@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {TopK} from '../../core/topk';
 import {float32Values} from './tensors';
 import {EVAL_BATCH, openSource, type Source} from '../../data/source';

@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 import {CbpError} from '../../core/errors';
 import {float32Values} from './tensors';
 import {fromTfjs} from './layout';

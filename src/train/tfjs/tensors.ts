@@ -1,4 +1,4 @@
-import {tf} from '../../core/tf';
+import {tf} from './tf';
 
 // Runtime-checked views of tfjs tensors, for the places tfjs's declarations type more loosely than the engine knows
 // (a Map of tensors, a gradient function's arguments, dataSync's typed-array union). A failed check is a bug in cbp.

@@ -2,7 +2,7 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {tf} from '../../../src/core/tf';
+import {tf} from '../../../src/train/tfjs/tf';
 import {selectBackend} from '../../../src/train/tfjs/backend';
 import type {Weights} from '../../../src/core/weights';
 import {type BatchStats, Network} from '../../../src/train/tfjs/network';

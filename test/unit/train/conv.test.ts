@@ -1,6 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/core/tf';
+import {tf} from '../../../src/train/tfjs/tf';
 import {makeConv2d} from '../../../src/train/tfjs/conv';
 import {dense} from '../../../src/train/tfjs/dense';
 import {batchNormTrain} from '../../../src/train/tfjs/batchnorm';

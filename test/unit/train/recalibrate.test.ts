@@ -1,6 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import {tf} from '../../../src/core/tf';
+import {tf} from '../../../src/train/tfjs/tf';
 import {selectBackend} from '../../../src/train/tfjs/backend';
 import {initialWeights} from '../../../src/train/init';
 import {Network} from '../../../src/train/tfjs/network';
