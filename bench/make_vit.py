@@ -1,4 +1,4 @@
-"""Writes the Fashion-MNIST vision transformer of issue 35's study (bench/study.ts --onnx) as PyTorch 1.13 exports it.
+"""Writes the vision transformer of the Fashion-MNIST study (bench/study.ts --onnx) as PyTorch 1.13 exports it.
 
 A timm-style pre-norm ViT, batch first, written by hand (torchvision's VisionTransformer uses nn.MultiheadAttention,
 which cbp refuses): a 28×28×1 image, patch embedding by a 4×4 stride-4 convolution (49 tokens), a class token and a

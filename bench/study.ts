@@ -12,7 +12,7 @@
  *   --float-lr-drops 15 (epochs after which the float runs' learning rate drops ×0.1; default none, a constant 0.05)
  *   --float DIR: reuse float runs — DIR/float-s{seed} for each seed when present (an earlier study's --out),
  *   else DIR itself for the first seed.
- *   --onnx FILE: a float ONNX classifier (what torch.onnx.export writes; bench/make_vit.py writes issue 35's ViT) in
+ *   --onnx FILE: a float ONNX classifier (what torch.onnx.export writes; bench/make_vit.py writes the Fashion-MNIST study's ViT) in
  *   place of --model: imported once, full precision, into OUT/imported (kept there when a rerun finds it), and every
  *   float run starts from its weights (cbp train --init); the model is named after the file. Methods default to
  *   ste,cbp; roundbn (batch norm re-estimated on the TensorFlow.js engine) is refused.
