@@ -9,6 +9,10 @@
  * docs/DEPLOY.md between its `fast` markers.
  *
  *   npm run build && node dist/bench/fast.js [--write] [--models alexnet,resnet18] [--quant ter] [--batches 1,32] [--rounds 11] [--threads 1]
+ *
+ * `--models` also takes float ONNX classifiers (what torch.onnx.export writes, e.g. bench/make_vit.py's vision
+ * transformer): each `.onnx` is imported by cbp with the constraint and measured at its own input shape, with the
+ * weights the file holds.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +22,11 @@ import * as ort from 'onnxruntime-node';
 import {errorMessage} from '../src/core/errors';
 import {Rng} from '../src/core/rng';
 import {initialWeights} from '../src/train/init';
-import {getModel, isModelName, type ModelName} from '../models/index';
+import {getModel, isModelName, type ModelSpec} from '../models/index';
+import type {Weights} from '../src/core/weights';
+import {importOnnx} from '../src/app/import-onnx';
+import {modelWeights, readCheckpoint} from '../src/run/checkpoint';
+import {specOf} from '../src/run/spec-of';
 import {isQuant} from '../src/cbp/registry';
 import type {Quant} from '../models/spec';
 import {decodeOnnx} from '../onnx/reader';
@@ -51,6 +59,19 @@ interface Side {
   readonly loadS: number;
 }
 
+/** A registry model untrained at 224×224, or a float ONNX file imported with the constraint (its own weights). */
+async function modelOf(name: string, quant: Quant, tmp: string): Promise<{model: string; spec: ModelSpec; weights: Weights}> {
+  if (isModelName(name)) {
+    const spec = getModel(name, 1000, [3, 224, 224]);
+    return {model: name, spec, weights: initialWeights(spec, quant, 1)};
+  }
+  if (!name.endsWith('.onnx')) throw new Error(`--models: '${name}' is neither a built-in model nor an .onnx file`);
+  const dir = path.join(tmp, `${path.basename(name, '.onnx')}-run`);
+  await importOnnx({file: name, out: dir, quant});
+  const ck = readCheckpoint(dir);
+  return {model: path.basename(name, '.onnx'), spec: specOf(ck.state.config), weights: modelWeights(ck.tensors)};
+}
+
 async function main(): Promise<void> {
   const models = option('--models', 'alexnet,resnet18').split(',');
   const quantName = option('--quant', 'ter');
@@ -66,10 +87,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   try {
     for (const name of models) {
-      if (!isModelName(name)) throw new Error(`--models: unknown model '${name}'`);
-      const model: ModelName = name;
-      const spec = getModel(model, 1000, [3, 224, 224]);
-      const weights = initialWeights(spec, quant, 1);
+      const {model, spec, weights} = await modelOf(name, quant, tmp);
       const files: [string, Uint8Array][] = [];
       for (const format of ['float', 'auto', 'fast'] satisfies WeightFormat[]) files.push([format, writeOnnx(spec, quant, weights, format, {}).bytes]);
       const fastBytes = files[2][1];
@@ -87,7 +105,8 @@ async function main(): Promise<void> {
       }
       for (const batch of batches) {
         const rng = new Rng(3);
-        const x = new ort.Tensor('float32', Float32Array.from({length: batch * 3 * 224 * 224}, () => rng.normal()), [batch, 3, 224, 224]);
+        const [c, h, w] = spec.inputShape;
+        const x = new ort.Tensor('float32', Float32Array.from({length: batch * c * h * w}, () => rng.normal()), [batch, c, h, w]);
         const run = async (s: Side): Promise<{ms: number; y: Float32Array}> => {
           const t0 = performance.now();
           const out = await s.session.run({[s.session.inputNames[0]]: x});
