@@ -1,4 +1,4 @@
-import {BATCH, MAX_AXES, MAX_WIDTH, type KindDef, type NodeBase} from './kind';
+import {BATCH, MAX_AXES, MAX_WIDTH, type KindDef, type NodeBase, type Ops} from './kind';
 
 /**
  * Learned tokens put before a value's tokens, the same for every sample: a class token
@@ -24,19 +24,14 @@ export const clstoken: KindDef<ClsTokenNode> = {
   onnx(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
-    // [1, k, ...] expanded to [N, k, ...]: the batch from the input's shape.
-    const batch = o.op('Slice', [o.op('Shape', [x]), o.i64([0]), o.i64([1])]);
-    const tokens = o.op('Expand', [g.param(`${n.name}.weight`), o.op('Concat', [batch, o.i64(n.shape)], {axis: 0})]);
-    g.emit(n, 'Concat', [tokens, x], {axis: 1});
+    g.emit(n, 'Concat', [expandToBatch(o, g.param(`${n.name}.weight`), x, n.shape), x], {axis: 1});
   },
   train(n, g) {
     const o = g.ops;
     const x = g.value(n.input);
     const shape = g.shape(n.input);
     const p = g.param(`${n.name}.weight`, [1, ...n.shape]);
-    const batch = o.op('Slice', [o.op('Shape', [x]), o.i64([0]), o.i64([1])]);
-    const tokens = o.op('Expand', [p, o.op('Concat', [batch, o.i64(n.shape)], {axis: 0})]);
-    o.op('Concat', [tokens, x], {axis: 1}, n.name);
+    o.op('Concat', [expandToBatch(o, p, x, n.shape), x], {axis: 1}, n.name);
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined) return;
@@ -77,3 +72,9 @@ export const clstoken: KindDef<ClsTokenNode> = {
     },
   },
 };
+
+/** The tokens [1, k, ...] expanded to [N, k, ...], the batch N read from x's shape (inference and training alike). */
+function expandToBatch(o: Ops, tokens: string, x: string, shape: readonly number[]): string {
+  const batch = o.op('Slice', [o.op('Shape', [x]), o.i64([0]), o.i64([1])]);
+  return o.op('Expand', [tokens, o.op('Concat', [batch, o.i64(shape)], {axis: 0})]);
+}
