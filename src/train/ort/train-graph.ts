@@ -176,9 +176,27 @@ function convInputGrad(b: GraphBuilder, conv: Convolution, gy: string, w: string
 /** A convolution of one group and no dilation (the formulations above were measured on those). */
 const plain = (c: ConvGeometry): boolean => c.groups === 1 && c.dilation[0] === 1 && c.dilation[1] === 1;
 
-/** The input gradient of a grouped or dilated convolution: ConvTranspose with the same group, dilations and stride. */
+/**
+ * The input gradient of a grouped or dilated convolution. Stride 1: a Conv of the same group and dilation with each
+ * group's filter flipped and transposed — measured 1.8–3× faster than ConvTranspose on MobileNetV2's depthwise layers
+ * (batch 32, both cores: 144 channels at 56×56 124 → 70 ms, 32 at 112×112 120 → 58 ms, 576 at 14×14 41 → 14 ms).
+ * Otherwise ConvTranspose with the same group, dilations and stride.
+ */
 function groupedInputGrad(b: GraphBuilder, gy: string, w: string, c: ConvGeometry): string {
   const [[h, wd], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw]] = [c.in, c.out, c.kernel, c.stride, c.padding, c.dilation];
+  if (sh === 1 && sw === 1) {
+    const [bh, bw] = [dh * (kh - 1) - ph, dw * (kw - 1) - pw];
+    // End pads make the output exactly h × w (they differ from the begin pads only when the forward pass cropped).
+    const [eh, ew] = [h - ho - bh + dh * (kh - 1), wd - wo - bw + dw * (kw - 1)];
+    if (bh >= 0 && bw >= 0 && eh >= 0 && ew >= 0) {
+      const [gin, gout] = [c.cin / c.groups, c.cout / c.groups];
+      // [Cout, Cin/g, kh, kw] → per group [Cin/g, Cout/g, kh, kw], flipped: the filter [Cin, Cout/g, kh, kw].
+      const flipped = b.op('Slice', [w, b.i64([-1, -1]), b.i64([-BIG, -BIG]), b.i64([2, 3]), b.i64([-1, -1])]);
+      const filter = gin === 1 && gout === 1 ? flipped
+        : b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [flipped, b.i64([c.groups, gout, gin, kh, kw])])], {perm: [0, 2, 1, 3, 4]}), b.i64([c.cin, gout, kh, kw])]);
+      return b.op('Conv', [gy, filter], {kernel_shape: [kh, kw], pads: [bh, bw, eh, ew], group: c.groups, ...(dh !== 1 || dw !== 1 ? {dilations: [dh, dw]} : {})});
+    }
+  }
   const outPad = [h - ((ho - 1) * sh + dh * (kh - 1) + 1 - 2 * ph), wd - ((wo - 1) * sw + dw * (kw - 1) + 1 - 2 * pw)];
   return b.op('ConvTranspose', [gy, w], {kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], output_padding: outPad, group: c.groups, dilations: [dh, dw]});
 }
