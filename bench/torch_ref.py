@@ -131,10 +131,16 @@ def resnet18(q=True, classes=1000):
 
 
 def torchvision_model(name):
-    """torchvision's `name` at 10 classes with CBP's binary quantizer on every convolution and linear layer but the
-    first and the last, as `cbp import` constrains them."""
-    import torchvision
-    m = getattr(torchvision.models, name)(num_classes=10)
+    """torchvision's `name` at 10 classes (or "vit": the Fashion-MNIST study's ViT, bench/make_vit.py's defaults) with
+    CBP's binary quantizer on every convolution and linear layer but the first and the last, as `cbp import`
+    constrains them."""
+    if name == "vit":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import make_vit
+        m = make_vit.ViT()
+    else:
+        import torchvision
+        m = getattr(torchvision.models, name)(num_classes=10)
     layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
     for mod in layers[1:-1]:
         mod.q = True
@@ -347,6 +353,8 @@ def main():
             r = step_time("resnet18", 32, 224, 3, 3)
         elif what in ("mobilenet_v2", "resnet50", "efficientnet_b0"):
             r = step_time(what, 32, 224, 3, 3)
+        elif what == "vit":
+            r = step_time(what, 256, 28, 1, 3)
         elif what == "export":
             r = export_torchvision(out_dir, sys.argv[3])
         elif what == "infer":

@@ -161,8 +161,6 @@ export function convolution(b: GraphBuilder, block: number | undefined): Convolu
 }
 
 const NCHWC = 'com.microsoft.nchwc';
-/** ONNX Runtime's contrib operators (FusedMatMul). */
-const MS = 'com.microsoft';
 
 function convInputGrad(b: GraphBuilder, conv: Convolution, gy: string, w: string, [cin, cout]: readonly number[], [h, wd]: readonly number[], [ho, wo]: readonly number[], [kh, kw]: readonly number[], [sh, sw]: readonly number[], [ph, pw]: readonly number[]): string {
   if (sh === 1 && sw === 1 && ph <= kh - 1 && pw <= kw - 1) {
@@ -283,11 +281,13 @@ function convFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, cou
 function im2colFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, cout: number, [ho, wo]: readonly number[], [kh, kw]: readonly number[], [sh, sw]: readonly number[], [ph, pw]: readonly number[], [h, w]: readonly number[]): string {
   if (kh === 1 && kw === 1 && ph === 0 && pw === 0 && cout * cin <= 2 * ho * wo * (cin + cout)) {
     // A 1×1 convolution whose filter is small beside its activations (ResNet-50's bottlenecks up to 14×14): per
-    // sample dy·xᵀ as one batched FusedMatMul straight from NCHW, then the sum over the batch — no transposes of x
-    // and dy. Batch 32, both cores: 64→256 at 56×56 77 → 21 ms, 512→128 at 28×28 59 → 24 ms, 256→1024 at 14×14
-    // 31 → 24 ms; 512→2048 at 7×7 slower (31 → 41 ms: N·Cout·Cin partial sums), so it keeps the Gemm below.
+    // sample dy·xᵀ as one batched MatMul straight from NCHW, then the sum over the batch. ONNX Runtime's CPU
+    // optimizer fuses the Transpose into the MatMul (FusedMatMul, transB), so neither x nor dy is transposed. Batch
+    // 32, both cores: 64→256 at 56×56 77 → 21 ms, 512→128 at 28×28 59 → 24 ms, 256→1024 at 14×14 31 → 24 ms;
+    // 512→2048 at 7×7 slower (31 → 41 ms: N·Cout·Cin partial sums), so it keeps the Gemm below.
     const xs = sh === 1 && sw === 1 ? x : b.op('Slice', [x, b.i64([0, 0]), b.i64([BIG, BIG]), b.i64([2, 3]), b.i64([sh, sw])]);
-    const partial = b.opIn(MS, 'FusedMatMul', [b.op('Reshape', [gy, b.i64([0, cout, ho * wo])]), b.op('Reshape', [xs, b.i64([0, cin, ho * wo])])], {transB: 1});
+    const xt = b.op('Transpose', [b.op('Reshape', [xs, b.i64([0, cin, ho * wo])])], {perm: [0, 2, 1]});
+    const partial = b.op('MatMul', [b.op('Reshape', [gy, b.i64([0, cout, ho * wo])]), xt]);
     return b.op('Reshape', [b.op('ReduceSum', [partial, b.i64([0])], {keepdims: 0}), b.i64([cout, cin, 1, 1])]);
   }
   const dyr = b.op('Reshape', [b.op('Transpose', [gy], {perm: [1, 0, 2, 3]}), b.i64([cout, -1])]);
