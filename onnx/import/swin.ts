@@ -231,23 +231,24 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
     const w = node('windows/SwinWindows', 'SwinWindows', [x], val('windows'), swin, REWRITE_DOMAIN);
     let z = node('qkv/MatMul', 'MatMul', [w, qkv.w], val('qkv'));
     if (qkv.b !== undefined) z = node('qkv/Add', 'Add', [z, qkv.b], val('qkv_bias'));
-    z = node('Reshape', 'Reshape', [z, ints('qkv_shape', [0, -1, T, 3, H, d])], val('qkv_heads'));
-    const moved = node('Transpose', 'Transpose', [z], val('qkv_t'), [intsAttr('perm', [3, 0, 1, 4, 2, 5])]);
+    z = node('heads/Reshape', 'Reshape', [z, ints('qkv_shape', [0, -1, T, 3, H, d])], val('qkv_heads'));
+    const moved = node('heads/Transpose', 'Transpose', [z], val('qkv_t'), [intsAttr('perm', [3, 0, 1, 4, 2, 5])]);
+    // Each node under a part of the module (`/…/attn/q/Mul` → features.1.0.attn.q): the module's own name is the bias's, which holds its table.
     const [q, k, vv] = [0, 1, 2].map((i) => {
       const at = val(`index${i}`);
       newInits.push({name: at, dims: [], data_type: DataType.INT64, int64_data: [i]});
-      return node(`Gather_${i}`, 'Gather', [moved, at], val(`part${i}`), [intAttr('axis', 0)]);
+      return node(`${'qkv'[i]}/Gather`, 'Gather', [moved, at], val(`part${i}`), [intAttr('axis', 0)]);
     });
     const scale = val('scale');
     newInits.push({name: scale, dims: [], data_type: DataType.FLOAT, float_data: [Math.fround(d ** -0.5)]});
-    const qs = node('Mul', 'Mul', [q, scale], val('q_scaled'));
-    const kT = node('Transpose_1', 'Transpose', [k], val('k_t'), [intsAttr('perm', [0, 1, 2, 4, 3])]);
-    const s = node('MatMul', 'MatMul', [qs, kT], val('scores'));
+    const qs = node('q/Mul', 'Mul', [q, scale], val('q_scaled'));
+    const kT = node('k/Transpose', 'Transpose', [k], val('k_t'), [intsAttr('perm', [0, 1, 2, 4, 3])]);
+    const s = node('scores/MatMul', 'MatMul', [qs, kT], val('scores'));
     const biased = node('bias/SwinBias', 'SwinBias', [s, tableName, x], val('biased'), [...swin, intAttr('heads', H)], REWRITE_DOMAIN);
-    const p = node('Softmax', 'Softmax', [biased], val('weights'), [intAttr('axis', -1)]);
-    const o = node('MatMul_1', 'MatMul', [p, vv], val('mixed'));
-    const oT = node('Transpose_2', 'Transpose', [o], val('mixed_t'), [intsAttr('perm', [0, 1, 3, 2, 4])]);
-    z = node('Reshape_1', 'Reshape', [oT, ints('out_shape', [0, -1, T, C])], val('merged'));
+    const p = node('softmax/Softmax', 'Softmax', [biased], val('weights'), [intAttr('axis', -1)]);
+    const o = node('mix/MatMul', 'MatMul', [p, vv], val('mixed'));
+    const oT = node('mix/Transpose', 'Transpose', [o], val('mixed_t'), [intsAttr('perm', [0, 1, 3, 2, 4])]);
+    z = node('mix/Reshape', 'Reshape', [oT, ints('out_shape', [0, -1, T, C])], val('merged'));
     z = node('proj/MatMul', 'MatMul', [z, proj.w], val('proj'));
     if (proj.b !== undefined) z = node('proj/Add', 'Add', [z, proj.b], val('proj_bias'));
     node('merge/SwinWindows', 'SwinWindows', [z, x], y, [...swin, intAttr('merge', 1)], REWRITE_DOMAIN);
