@@ -50,14 +50,24 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
     for (let p = producer.get(v), hops = 0; p?.op_type === 'Identity' && hops < nodes.length; p = producer.get(v), hops++) v = p.input[0];
     return v;
   };
+  /** A constant: an initializer or a Constant's, through Identity nodes, or a matrix's Transpose (torch writes a Linear's weight so on tokens without constant folding). */
   const constant = (w: string | undefined): Const | undefined => {
     if (w === undefined || w === '') return undefined;
     const v = source(w);
     const made = producer.get(v);
+    if (made?.op_type === 'Transpose' && perm(made) === '1,0' && !inits.has(v)) {
+      const m = constant(made.input[0]);
+      if (m?.kind !== 'float' || m.dims.length !== 2) return undefined;
+      const [r, c] = m.dims;
+      return {kind: 'float', dims: [c, r], values: Float32Array.from({length: r * c}, (_, i) => m.values[(i % r) * c + Math.floor(i / r)])};
+    }
     const t = inits.get(v) ?? (made?.op_type === 'Constant' ? attr(made, 'value')?.t ?? undefined : undefined);
     return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
   };
+  /** One integer the file holds as a constant, also through Unsqueeze or Cast (as torch writes it without constant folding). */
   const oneInt = (w: string | undefined): number | undefined => {
+    const p = w === undefined ? undefined : producer.get(source(w));
+    if (p !== undefined && (p.op_type === 'Unsqueeze' || p.op_type === 'Cast')) return oneInt(p.input[0]);
     const c = constant(w);
     return c?.kind === 'int' && c.values.length === 1 && typeof c.values[0] === 'number' ? c.values[0] : undefined;
   };
