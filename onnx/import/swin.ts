@@ -108,6 +108,13 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
     }
     const [x] = [...ins];
     const [y] = [...outs];
+    // torchvision 0.14 calls F.dropout(attn, p=attention_dropout) and F.dropout(x, p=dropout) without `training`, so
+    // they drop values even in eval mode: the file's Dropout nodes (ratio, training_mode true). cbp maps p = 0 only.
+    const dropping = region.filter((n) => n.op_type === 'Dropout').map((n) => constant(n.input[1])).find((r) => r === undefined ? false : r.kind !== 'float' || r.values.some((p) => p !== 0));
+    if (dropping !== undefined) {
+      miss(`dropout p = ${Array.from(dropping.values, (p) => Number(Number(p).toPrecision(6))).join(', ')} (attention_dropout or dropout), which torchvision 0.14 applies in eval mode too; cbp maps p = 0`);
+      continue;
+    }
     // The window: the partition's view to [N, H/wh, wh, W/ww, ww, C], its shape a Concat of six.
     const view = producer.get(anchor.input[0]);
     const shape = producer.get(view?.input[1] ?? '');

@@ -3,7 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {CbpError} from '../../src/core/errors';
 import type {ExportResult} from '../../src/app/export';
+import {ModelProto} from '../../onnx/schema';
 import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {paramInfos, valueShapes} from '../../models/spec';
@@ -99,4 +101,21 @@ test('an import of swin_torchvision.onnx trains one ternary epoch on an image fo
   assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
   const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', onnx, '--data', data]);
   assert.equal(evaluated.top1, r.epochs[0].top1);
+});
+
+test('a Swin whose attention drops values (attention_dropout > 0, which torchvision 0.14 applies in eval mode too) is refused by its module, saying so; nothing is written', async () => {
+  // toObject's plain object of the decoded file: the fields the test edits are ModelProto's (onnx/schema.ts).
+  const m = ModelProto.toObject(ModelProto.decode(fs.readFileSync(fixture)), {longs: Number, bytes: Buffer, defaults: false}) as {graph: {node: {name: string; input: string[]; output: string[]; attribute: {t?: {raw_data?: Buffer}}[]}[]}};
+  const drop = m.graph.node.find((n) => n.name === '/features/features.1/features.1.0/attn/Dropout') ?? assert.fail('no Dropout');
+  const ratio = m.graph.node.find((n) => n.output[0] === drop.input[1])?.attribute[0]?.t ?? assert.fail('no ratio');
+  ratio.raw_data = Buffer.from(Float32Array.of(0.1).buffer);
+  const file = path.join(tmp, 'swin_dropout.onnx');
+  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject(m)).finish());
+  const out = path.join(tmp, 'swin-dropout');
+  await assert.rejects(importOnnx({file, out}), (err: unknown) => {
+    assert.ok(err instanceof CbpError && err.code === 'UNSUPPORTED_ONNX');
+    assert.match(err.message, /attention in features\.1\.0\.attn: refused .*torchvision's shifted-window attention other than as cbp maps it \(torchvision 0\.14, torch 1\.13's export\): dropout p = 0\.1 \(attention_dropout or dropout\), which torchvision 0\.14 applies in eval mode too; cbp maps p = 0/);
+    return true;
+  });
+  assert.ok(!fs.existsSync(out));
 });
