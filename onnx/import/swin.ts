@@ -91,6 +91,11 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
     const miss = (why: string): void => {
       refusals.set(anchor.output[0], `${OTHER}: ${why}`);
     };
+    const softmaxes = region.filter((n) => n.op_type === 'Softmax').length;
+    if (softmaxes !== 1) {
+      miss(`${softmaxes} Softmax nodes (expected one)`);
+      continue;
+    }
     // Its one computed input and its one output read outside.
     const ins = new Set<string>();
     for (const n of region) {
