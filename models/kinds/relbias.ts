@@ -24,6 +24,8 @@ export interface RelBiasNode extends NodeBase {
 }
 
 export const TABLE = 'relative_position_bias_table';
+/** The most tokens a window may have (Swin's are 7×7 to 16×16): the index and the mask hold T² values each. */
+export const MAX_WINDOW_TOKENS = 1024;
 
 /** The table's rows: one per relative offset (dy, dx) within a window. */
 export const tableRows = (window: Pair): number => (2 * window[0] - 1) * (2 * window[1] - 1);
@@ -104,6 +106,7 @@ export const relbias: KindDef<RelBiasNode> = {
   check: (n, [x]) => {
     const [ph, pw] = paddedSize(n.size, n.window);
     const t = n.window[0] * n.window[1];
+    if (t > MAX_WINDOW_TOKENS) return `has windows of ${n.window.join('×')} tokens, more than ${MAX_WINDOW_TOKENS}`;
     const want = [(ph / n.window[0]) * (pw / n.window[1]), n.heads, t, t];
     if (x.join() !== want.join()) return `adds a ${n.heads}-head bias of ${n.window.join('×')} windows of a ${n.size.join('×')} image to scores [${x.join(', ')}], expected [${want.join(', ')}]`;
     return n.shift.some((s, i) => s >= [ph, pw][i]) ? `shifts by [${n.shift.join(', ')}], not less than its padded ${ph}×${pw} image` : undefined;
