@@ -1,8 +1,8 @@
 /**
  * The fair harness every cbp-against-PyTorch comparison runs through (bench/arch-step.ts, bench/folder-epoch.ts,
  * bench/lenet-epoch.ts and `npm run bench`):
- *   - the same allocator for both sides: glibc's malloc on huge pages for both (the default), or for neither
- *     (`--huge-pages off`; `both` measures each);
+ *   - the same allocator for both sides: glibc's malloc without huge pages for both (the default, each side's own
+ *     default), or on huge pages for both (`--huge-pages on`; `both` measures each);
  *   - PyTorch at its best: each configuration {1, 2 threads} × {contiguous, channels_last} is measured in
  *     calibration rounds (`--calibration-rounds`, default 2, rotating order), the fastest median wins and the timed
  *     rounds run it; the output names it and lists every configuration's median;
@@ -114,7 +114,7 @@ function whole(argv: readonly string[], name: string, fallback: number, min: num
 /** The harness's flags, shared by every comparison script (see the head of this file). */
 export function fairOptions(argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): FairOptions {
   const quick = env.BENCH_QUICK === '1';
-  const huge = value(argv, '--huge-pages') ?? 'on';
+  const huge = value(argv, '--huge-pages') ?? 'off';
   if (huge !== 'on' && huge !== 'off' && huge !== 'both') throw new Error(`--huge-pages ${huge}: expected on, off or both`);
   const given = value(argv, '--torch-config');
   return {

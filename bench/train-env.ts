@@ -1,7 +1,7 @@
 /**
  * The allocator environment of a benchmark's child processes. `cbp train` on Linux gives its training process glibc's
- * malloc on transparent huge pages (bin/run.js); a fair comparison gives the same to both sides — cbp's process and
- * PyTorch's — or to neither (PyTorch's steps speed up with huge pages too: docs/BENCHMARKS.md).
+ * malloc on transparent huge pages when CBP_HUGEPAGES=1 (bin/run.js); a fair comparison gives the same to both
+ * sides — cbp's process and PyTorch's — or to neither.
  *
  * `allocatorEnv(true)` sets `glibc.malloc.hugetlb=1` in GLIBC_TUNABLES (keeping any other tunable); `false` sets
  * `glibc.malloc.hugetlb=0` and CBP_HUGEPAGES=0. Either way the tunable is present, so bin/run.js starts no second
@@ -15,8 +15,8 @@ export function allocatorEnv(hugePages: boolean, base: NodeJS.ProcessEnv = proce
   return env;
 }
 
-/** What `cbp train` gives its training process: huge pages on Linux unless CBP_HUGEPAGES=0. */
+/** What `cbp train` gives its training process: huge pages on Linux only with CBP_HUGEPAGES=1. */
 export function trainEnv(): NodeJS.ProcessEnv {
   if (process.platform !== 'linux') return process.env;
-  return allocatorEnv(process.env.CBP_HUGEPAGES !== '0');
+  return allocatorEnv(process.env.CBP_HUGEPAGES === '1');
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Entry point of the `cbp` binary: oclif finds the compiled commands through package.json's "oclif" section.
 
-// `cbp train` on Linux runs in a child Node process whose glibc backs large allocations with transparent huge
-// pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1; glibc reads it only at start-up). ONNX Runtime's CPU arena then
-// takes far fewer page faults: the first training step of ResNet-18 at batch 32 took 6.4–7.5 s instead of 9.0–10.3 s
-// and steady steps 3.45–3.66 s instead of 3.95 s (docs/BENCHMARKS.md). CBP_HUGEPAGES=0 turns this off.
+// With CBP_HUGEPAGES=1, `cbp train` on Linux runs in a child Node process whose glibc backs large allocations with
+// transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1; glibc reads it only at start-up): ONNX Runtime's
+// CPU arena takes far fewer page faults. Off by default: on a virtual machine that hands freed memory back to its
+// host, every huge page is memory the host must back anew, and the first ResNet-18 step took 15–17.6 s with it
+// against 6.0–9.7 s without (sys time 10.6–12.4 s against 1.2–4.7 s; docs/BENCHMARKS.md).
 const wrap =
   process.platform === 'linux' &&
   process.argv[2] === 'train' &&
-  process.env.CBP_HUGEPAGES !== '0' &&
+  process.env.CBP_HUGEPAGES === '1' &&
   !/glibc\.malloc\.hugetlb=/.test(process.env.GLIBC_TUNABLES ?? '') &&
   process.env.CBP_TRAIN_CHILD === undefined;
 

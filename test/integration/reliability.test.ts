@@ -57,7 +57,7 @@ test('a diverging run stops with the epoch and step, and an unwritable --out is 
   assert.match(errorText(bad.stderr), /--out \S+a-file\/run: cannot write checkpoints there \(ENOTDIR\)/);
 });
 
-test('cbp train on Linux trains in a child process with huge pages for malloc; killing cbp (even by SIGKILL) stops it, and CBP_HUGEPAGES=0 runs in one process', {skip: process.platform !== 'linux'}, async () => {
+test('cbp train on Linux with CBP_HUGEPAGES=1 trains in a child process with huge pages for malloc; killing cbp (even by SIGKILL) stops it, and by default it runs in one process', {skip: process.platform !== 'linux'}, async () => {
   const children = (pid: number): number[] => {
     try {
       return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
@@ -67,7 +67,7 @@ test('cbp train on Linux trains in a child process with huge pages for malloc; k
   };
   const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   const long = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '20000', '--quant', 'bin', '--epochs', '20', '--no-plot'];
-  const parent = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'huge')], {stdio: 'ignore'});
+  const parent = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'huge')], {stdio: 'ignore', env: {...process.env, CBP_HUGEPAGES: '1'}});
   const pid = parent.pid ?? assert.fail('no pid');
   let kids: number[] = [];
   for (let i = 0; i < 100 && kids.length === 0; i++) {
@@ -79,7 +79,8 @@ test('cbp train on Linux trains in a child process with huge pages for malloc; k
   parent.kill('SIGKILL');
   for (let i = 0; i < 50 && alive(kids[0]); i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(!alive(kids[0]), 'the training child outlived cbp');
-  const single = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'single')], {stdio: 'ignore', env: {...process.env, CBP_HUGEPAGES: '0'}});
+  const {CBP_HUGEPAGES: _ignored, ...defaults} = process.env;
+  const single = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), ...long, '--out', path.join(tmp, 'single')], {stdio: 'ignore', env: defaults});
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(children(single.pid ?? 0).filter((c) => /node|run\.js/.test(fs.readFileSync(`/proc/${c}/cmdline`, 'utf8'))), []);
   single.kill('SIGKILL');

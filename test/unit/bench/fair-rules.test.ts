@@ -113,7 +113,7 @@ test('options: defaults publishable; quick, unchecked, few rounds, a given confi
   const o = fairOptions(['node', 'x'], {});
   assert.equal(o.rounds, 5);
   assert.equal(o.calibrationRounds, 2);
-  assert.deepEqual(o.hugePages, [true]);
+  assert.deepEqual(o.hugePages, [false]);
   assert.deepEqual(unpublishable(o), []);
   assert.deepEqual(fairOptions(['node', 'x', '--huge-pages', 'both'], {}).hugePages, [true, false]);
   assert.match(unpublishable(fairOptions(['node', 'x', '--no-quiet-check'], {})).join(), /UNCHECKED, not for publication/);
