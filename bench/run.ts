@@ -117,8 +117,8 @@ async function main(): Promise<void> {
   const torchRef = path.join(ROOT, 'bench', 'torch_ref.py');
   const torch = pythonHas('torch');
   if (!torch) line('PyTorch reference', 'skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)');
-  // PyTorch's side of these figures runs with the allocator of the comparisons (no huge pages unless --huge-pages on) and two threads.
-  const pyEnv = torchEnv({threads: 2, memoryFormat: 'contiguous'}, allocatorEnv(true));
+  // PyTorch's side of these figures runs with the allocator of the comparisons (the first of --huge-pages) and two threads.
+  const pyEnv = torchEnv({threads: 2, memoryFormat: 'contiguous'}, allocatorEnv(o.hugePages[0] ?? false));
 
   // Per-core convolution throughput: what bounds the step ratio once both sides use every core.
   const convOurs = childJson(process.execPath, [path.join(__dirname, 'conv.js')]) as Record<string, number> | undefined;
