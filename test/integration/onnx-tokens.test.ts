@@ -11,11 +11,11 @@ import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import type {ModelInfo} from '../../src/app/info';
 import {loadDataset, makeBatch} from '../../src/data/index';
 import {cbp, cbpJson, errorText} from '../cli';
+import {trainImported} from '../onnx-runs';
 
 /**
  * Token tensors ([N, T, C], batch first): a vision transformer written by hand without LayerNorm
@@ -52,20 +52,12 @@ test('vit.onnx imports onto the token kinds with the file\'s logits; every dense
 
 test('the imported ViT trains one ternary epoch with --init on MNIST (ONNX Runtime); its embeddings learn; every --weights variant exports and verifies, fast with its token-wise dense layers as auto stores them (no MatMulNBits) and the float export\'s logits, as cbp info shows; the export evaluates to the top-1 training printed; tfjs and --activations int8 refuse it by name', async () => {
   const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'vit-tfjs'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /needs the ONNX Runtime engine \(--engine onnxruntime\): the TensorFlow\.js engine has no reshape, permute, clstoken, embed, matmul, scale, softmax, gelu \(layers /);
   const out = path.join(tmp, 'vit-ter');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of ['cls.weight', 'pos.weight', 'blocks.0.attn.qkv.weight', 'head.weight']) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
+  const r = trainImported({
+    imported, out, quant: 'ter', data: common,
+    tfjsRefusal: /needs the ONNX Runtime engine \(--engine onnxruntime\): the TensorFlow\.js engine has no reshape, permute, clstoken, embed, matmul, scale, softmax, gelu \(layers /,
+    learns: ['cls.weight', 'pos.weight', 'blocks.0.attn.qkv.weight', 'head.weight'],
+  });
   for (const weights of ['auto', 'int2', 'int8', 'float', 'portable', 'fast']) {
     const file = path.join(tmp, `vit-ter-${weights}.onnx`);
     const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--weights', weights, '--out', file]);
