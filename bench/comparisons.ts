@@ -11,7 +11,7 @@ import {execFileSync} from 'node:child_process';
 import {PY, ROOT, TORCH_REF, torchRefRun, type Comparison, type FairOptions} from './fair';
 import {makePhotos} from './photos';
 
-export const STEP_MODELS = ['lenet5', 'resnet18', 'mobilenet_v2', 'resnet50', 'efficientnet_b0'] as const;
+export const STEP_MODELS = ['lenet5', 'resnet18', 'mobilenet_v2', 'resnet50', 'efficientnet_b0', 'vit'] as const;
 export type StepModel = (typeof STEP_MODELS)[number];
 
 export function isStepModel(name: string): name is StepModel {
@@ -24,7 +24,13 @@ const STEP_TITLES: Record<StepModel, string> = {
   mobilenet_v2: 'binary CBP step, torchvision MobileNetV2 via `cbp import`, batch 32, 3×224×224',
   resnet50: 'binary CBP step, torchvision ResNet-50 via `cbp import`, batch 32, 3×224×224',
   efficientnet_b0: 'binary CBP step, torchvision EfficientNet-B0 via `cbp import`, batch 32, 3×224×224',
+  vit: 'binary CBP step, the Fashion-MNIST study\'s ViT (bench/make_vit.py: width 128, depth 4, 4 heads) via `cbp import`, batch 256, 1×28×28',
 };
+
+/** The batch of a step comparison: the study's for the ViT, 256 for LeNet-5, 32 for the ImageNet-sized CNNs. */
+function stepBatch(model: StepModel): number {
+  return model === 'lenet5' || model === 'vit' ? 256 : 32;
+}
 
 /** Timed steps after the one warm-up step, the same on both sides. */
 export function stepsFor(model: StepModel, quick: boolean): number {
@@ -47,12 +53,14 @@ export function stepComparison(model: StepModel, o: FairOptions, tmp: string): C
     title: `${STEP_TITLES[model]}, 10 classes, ${steps} timed steps after 1 warm-up`,
     kind: 'step',
     prepare: builtin ? undefined : () => {
-      if (!fs.existsSync(onnx)) execFileSync(PY, [TORCH_REF, 'export', model, onnx], {stdio: ['ignore', 'ignore', 'inherit']});
+      if (fs.existsSync(onnx)) return;
+      if (model === 'vit') execFileSync(PY, [path.join(ROOT, 'bench', 'make_vit.py'), '--out', onnx], {stdio: ['ignore', 'ignore', 'inherit']});
+      else execFileSync(PY, [TORCH_REF, 'export', model, onnx], {stdio: ['ignore', 'ignore', 'inherit']});
     },
     cbp: (env) => ({
       cmd: process.execPath,
       args: [path.join(ROOT, 'dist', 'bench', 'step.js'), ...(builtin ? [model, 'onnxruntime'] : ['onnx', onnx])],
-      env: {...env, BENCH_STEPS: steps},
+      env: {...env, BENCH_STEPS: steps, BENCH_BATCH: String(stepBatch(model))},
     }),
     torch: (config, env) => torchRefRun(config, {...env, BENCH_STEPS: steps}, [model, tmp]),
   };

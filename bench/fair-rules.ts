@@ -137,3 +137,18 @@ export function ratios(cbp: readonly number[], torch: readonly number[]): {ofMed
   if (cbp.length !== torch.length) throw new Error(`internal: ${cbp.length} cbp figures against ${torch.length} PyTorch figures`);
   return {ofMedians: median(cbp) / median(torch), perRound: cbp.map((c, i) => c / torch[i])};
 }
+
+/** One thread of an optimised BLAS does 30–150 GFLOP/s on a 1024² product on these machines; the reference BLAS 2–6. */
+export const MIN_BLAS_GFLOPS = 15;
+
+/**
+ * Why PyTorch's matrix products are not at their best, or undefined: the reference BLAS (Debian installs it in a
+ * `blas/` directory, and python3-torch takes it unless an optimised one is installed) or any BLAS under
+ * MIN_BLAS_GFLOPS on one thread.
+ */
+export function blasHandicap(libraries: readonly string[], gflops: number): string | undefined {
+  const reference = libraries.find((l) => /\/blas\/libblas\.so/.test(l));
+  if (reference === undefined && gflops >= MIN_BLAS_GFLOPS) return undefined;
+  const which = reference !== undefined ? `the reference BLAS (${reference})` : `a slow BLAS (${libraries.join(', ') || 'none mapped'})`;
+  return `PyTorch's matrix products run on ${which}, ${gflops.toFixed(1)} GFLOP/s on one thread: not PyTorch at its best (apt-get install libopenblas0-openmp)`;
+}

@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   bestConfig,
+  blasHandicap,
   configLabel,
   idleBetween,
   LIMITS,
@@ -277,6 +278,7 @@ export interface FairResult {
   /** With --no-quiet-check: what the checks would have discarded. */
   readonly warnings: string[];
   readonly machine: string;
+  readonly torchBlas: TorchBlas;
 }
 
 function summarize(runs: readonly SideRun[]): SideSummary {
@@ -298,6 +300,35 @@ export function torchEnv(config: TorchConfig, base: NodeJS.ProcessEnv): NodeJS.P
   return {...base, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, BENCH_THREADS: t, BENCH_MEMORY_FORMAT: config.memoryFormat};
 }
 
+/**
+ * The BLAS PyTorch's matrix products run on (its Linear layers and attention; convolutions use oneDNN): the
+ * libraries its process maps and one thread's GFLOP/s on a 1024² product (`torch_ref.py blas`). Debian's
+ * python3-torch calls whatever libblas.so.3 points to — the reference BLAS unless an optimised one is installed,
+ * which made the study ViT's PyTorch step 13 s instead of 0.7 s here (LeNet-5's and every classifier's dense layers
+ * are slowed too): such a comparison is marked unfit to publish (blasHandicap).
+ */
+export interface TorchBlas {
+  readonly libraries: readonly string[];
+  readonly gflops: number;
+  /** Why this is not PyTorch at its best, or undefined. */
+  readonly handicap?: string;
+}
+
+let blasSeen: TorchBlas | undefined;
+
+export function torchBlas(): TorchBlas {
+  if (blasSeen !== undefined) return blasSeen;
+  const r = spawnSync(PY, [TORCH_REF, 'blas'], {encoding: 'utf8', cwd: ROOT});
+  if (r.status !== 0) throw new Error(`${TORCH_REF} blas failed: ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}`);
+  // The script prints one JSON object: {libraries: string[], gflops: number}.
+  const got = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {libraries?: string[]; gflops?: number};
+  const libraries = got.libraries ?? [];
+  const gflops = got.gflops ?? 0;
+  const handicap = blasHandicap(libraries, gflops);
+  blasSeen = {libraries, gflops, ...(handicap !== undefined ? {handicap} : {})};
+  return blasSeen;
+}
+
 /** `torch_ref.py --threads N --memory-format F ARGS`. */
 export function torchRefRun(config: TorchConfig, env: NodeJS.ProcessEnv, args: readonly string[]): Run {
   return {cmd: PY, args: [TORCH_REF, '--threads', String(config.threads), '--memory-format', config.memoryFormat, ...args], env};
@@ -309,7 +340,8 @@ const key = (c: TorchConfig): string => configLabel(c);
 export async function compare(c: Comparison, o: FairOptions, hugePages: boolean, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<FairResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-fair-'));
   const base = allocatorEnv(hugePages);
-  const notes = unpublishable(o);
+  const blas = torchBlas();
+  const notes = [...unpublishable(o), ...(blas.handicap !== undefined ? [blas.handicap] : [])];
   const discarded: string[] = [];
   const warnings: string[] = [];
   const head = {
@@ -320,6 +352,7 @@ export async function compare(c: Comparison, o: FairOptions, hugePages: boolean,
     unit: c.kind === 'step' ? ('ms per step' as const) : ('ms, whole process' as const),
     hugePages,
     machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    torchBlas: blas,
   };
   const refuse = (reason: string): FairResult => {
     log(`${c.model}: NO RATIO — ${reason}`);
@@ -354,7 +387,7 @@ export async function compare(c: Comparison, o: FairOptions, hugePages: boolean,
     return r;
   };
   try {
-    log(`${c.model}: ${c.title}; huge pages ${hugePages ? 'on' : 'off'} for both sides${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
+    log(`${c.model}: ${c.title}; huge pages ${hugePages ? 'on' : 'off'} for both sides; PyTorch's BLAS ${blas.libraries.map((l) => path.basename(path.dirname(l))).join(', ') || 'none mapped'} (${blas.gflops.toFixed(0)} GFLOP/s on one thread)${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
     await c.prepare?.();
 
     // Calibration: every configuration of PyTorch until each has its kept runs; the fastest median wins.

@@ -171,11 +171,11 @@ async function main(): Promise<void> {
   process.stdout.write(`${results.stock as string}\n`);
   results.fast = script('fast.js', QUICK ? ['--rounds', '3'] : []);
   process.stdout.write(`${results.fast as string}\n`);
-  // 6. cbp against PyTorch, each comparison through the fair harness: the training steps of the five models, the
+  // 6. cbp against PyTorch, each comparison through the fair harness: the training steps of the six models, the
   // whole LeNet-5 MNIST epoch and the whole ResNet-18 photo-folder epoch.
   if (torch) {
     const torchvision = pythonHas('torchvision');
-    const steps = STEP_MODELS.filter((m) => torchvision || m === 'lenet5' || m === 'resnet18');
+    const steps = STEP_MODELS.filter((m) => torchvision || m === 'lenet5' || m === 'resnet18' || m === 'vit');
     if (!torchvision) line('torchvision steps and the photo-folder epoch', 'skipped: /usr/bin/python3 has no torchvision');
     const comparisons = [
       ...steps.map((m) => stepComparison(m, o, tmp)),

@@ -4,7 +4,8 @@
  * the stem width, the model's own when omitted). Prints {msPerStep, peakRssMB, backend, threads}; threads
  * default to what `cbp train` uses (defaultWorkers). Backend `onnxruntime` measures the ONNX Runtime engine instead
  * of a tfjs backend (its first step, which includes ORT's own warm-up, is reported apart as firstStepMs).
- * node dist/bench/step.js onnx FILE: the ONNX Runtime engine's step on a model `cbp import` reads from FILE (batch 32).
+ * node dist/bench/step.js onnx FILE: the ONNX Runtime engine's step on a model `cbp import` reads from FILE (batch 32,
+ * or BENCH_BATCH).
  * BENCH_STEPS sets the number of timed steps after the one warm-up step (bench/torch_ref.py reads the same), and
  * `cores` reports the CPU the timed steps used: CPU seconds of all the process's threads over wall seconds.
  */
@@ -48,6 +49,15 @@ function timedSteps(fallback: number): number {
   return n;
 }
 
+/** BENCH_BATCH when set (a whole number ≥ 1), else 32: the batch of `step.js onnx FILE`. */
+function benchBatch(): number {
+  const v = process.env.BENCH_BATCH;
+  if (v === undefined || v === '') return 32;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_BATCH=${v}: expected a whole number ≥ 1`);
+  return n;
+}
+
 /** The median of the timed steps and the cores they used, from per-step times and the CPU/wall at the first. */
 function summary(times: number[], cpu0: NodeJS.CpuUsage, wall0: bigint): {msPerStep: number; cores: number} {
   const cpu = process.cpuUsage(cpu0);
@@ -59,13 +69,14 @@ function summary(times: number[], cpu0: NodeJS.CpuUsage, wall0: bigint): {msPerS
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'onnx') {
-    // An ONNX file as `cbp import` reads it (torchvision's MobileNetV2, ResNet-50): batch 32 on its input shape.
+    // An ONNX file as `cbp import` reads it (torchvision's MobileNetV2, ResNet-50; the study's ViT): batch 32, or
+    // BENCH_BATCH, on its input shape.
     const file = process.argv[3] ?? '';
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-step-'));
     await importOnnx({file, out: dir, quant: 'bin'});
     const spec = readCheckpoint(dir).state.config.spec;
     if (spec === undefined) throw new Error(`${file}: no spec`);
-    return ortStep(spec, 32, timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
+    return ortStep(spec, benchBatch(), timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
   }
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const [batch, shape, steps] =

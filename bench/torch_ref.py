@@ -131,10 +131,16 @@ def resnet18(q=True, classes=1000):
 
 
 def torchvision_model(name):
-    """torchvision's `name` at 10 classes with CBP's binary quantizer on every convolution and linear layer but the
-    first and the last, as `cbp import` constrains them."""
-    import torchvision
-    m = getattr(torchvision.models, name)(num_classes=10)
+    """torchvision's `name` at 10 classes (or "vit": the Fashion-MNIST study's ViT, bench/make_vit.py's defaults) with
+    CBP's binary quantizer on every convolution and linear layer but the first and the last, as `cbp import`
+    constrains them."""
+    if name == "vit":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import make_vit
+        m = make_vit.ViT()
+    else:
+        import torchvision
+        m = getattr(torchvision.models, name)(num_classes=10)
     layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
     for mod in layers[1:-1]:
         mod.q = True
@@ -332,7 +338,28 @@ def folder_epoch(data_dir, out_file, batch=32):
     return {"top1": hit / n, **clock.report()}
 
 
+def blas():
+    """Which BLAS this process's matrix products (Linear layers, attention) run on, and one thread's speed on a
+    1024x1024 product: Debian's python3-torch takes whatever libblas.so.3 points to, the reference BLAS unless an
+    optimised one (OpenBLAS, BLIS) is installed."""
+    torch.set_num_threads(1)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    torch.mm(a, b)
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 0.5:
+        torch.mm(a, b)
+        n += 1
+    gflops = 2 * 1024 ** 3 * n / (time.perf_counter() - t) / 1e9
+    with open("/proc/self/maps") as f:
+        libs = sorted({os.path.realpath(line.split()[-1]) for line in f
+                       if len(line.split()) >= 6 and "blas" in os.path.basename(line.split()[-1]).lower()})
+    return {"libraries": libs, "gflops": gflops}
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "blas":
+        print(json.dumps(blas()))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "epoch":
         print(json.dumps(epoch(sys.argv[2] if len(sys.argv) > 2 else None)))
         return
@@ -347,6 +374,8 @@ def main():
             r = step_time("resnet18", 32, 224, 3, 3)
         elif what in ("mobilenet_v2", "resnet50", "efficientnet_b0"):
             r = step_time(what, 32, 224, 3, 3)
+        elif what == "vit":
+            r = step_time(what, 256, 28, 1, 3)
         elif what == "export":
             r = export_torchvision(out_dir, sys.argv[3])
         elif what == "infer":

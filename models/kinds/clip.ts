@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {passWhere, type KindDef, type NodeBase} from './kind';
 
 /** The largest bound a stored clip may have (float32's range). */
 const MAX_BOUND = 3.4e38;
@@ -42,7 +42,7 @@ export const clip: KindDef<ClipNode> = {
       const above = n.min === undefined ? undefined : o.op('Greater', [y, o.f32(n.min)]);
       const below = n.max === undefined ? undefined : o.op('Less', [y, o.f32(n.max)]);
       const inside = above !== undefined && below !== undefined ? o.op('And', [above, below]) : (above ?? below);
-      g.accumulate(x, inside === undefined ? gy : o.op('Where', [inside, gy, o.f32(0)]));
+      g.accumulate(x, inside === undefined ? gy : passWhere(o, inside, gy));
     });
   },
   fromOnnx: {

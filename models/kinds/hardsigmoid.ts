@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {passWhere, type KindDef, type NodeBase} from './kind';
 
 /**
  * max(0, min(1, alpha·x + beta)): ONNX's HardSigmoid; PyTorch's Hardsigmoid is relu6(x + 3)/6, alpha 1/6 and beta ½.
@@ -27,7 +27,7 @@ export const hardsigmoid: KindDef<HardSigmoidNode> = {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
       const inside = o.op('And', [o.op('Greater', [y, o.f32(0)]), o.op('Less', [y, o.f32(1)])]);
-      g.accumulate(x, o.op('Where', [inside, o.op('Mul', [gy, o.f32(n.alpha)]), o.f32(0)]));
+      g.accumulate(x, passWhere(o, inside, o.op('Mul', [gy, o.f32(n.alpha)])));
     });
   },
   fromOnnx: {

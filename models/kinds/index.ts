@@ -35,6 +35,8 @@ import {scale} from './scale';
 import {embed} from './embed';
 import {clstoken} from './clstoken';
 import {mean} from './mean';
+import {windows} from './windows';
+import {relbias} from './relbias';
 
 export * from './kind';
 export type {AddNode} from './add';
@@ -73,6 +75,8 @@ export type {ScaleNode} from './scale';
 export type {EmbedNode} from './embed';
 export type {ClsTokenNode} from './clstoken';
 export type {MeanNode} from './mean';
+export type {WindowsNode} from './windows';
+export type {RelBiasNode} from './relbias';
 
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
@@ -81,7 +85,7 @@ export type {MeanNode} from './mean';
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
   clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, layerscale, concat, pad, reducemean, shuffle, slice,
-  resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean} as const;
+  resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean, windows, relbias} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;
 /** A node of a spec: the union of every registered kind's node. */

@@ -495,3 +495,16 @@ export function onnxPool<N>(node: OnnxNode<N>, x: OnnxValue): {readonly name: st
   if (typeof win === 'string' || win.kernel === undefined) return node.fail('has no 2-d kernel_shape');
   return {name: node.layerName(), input: x.name, kernel: win.kernel, stride: win.stride, padding: win.padding, ...(node.int('ceil_mode', 0) !== 0 ? {ceil: true} : {})};
 }
+
+/** ONNX's FLOAT element type, for Cast. */
+const FLOAT32 = 1;
+
+/**
+ * A gradient passed where a boolean mask holds and 0 elsewhere (an activation's backward pass): gy times the mask
+ * cast to float. ONNX Runtime's Where runs on one thread where Mul runs on all; measured on [32, 96, 112, 112] (a
+ * MobileNetV2 ReLU6), both cores: a ReLU's Where 88 ms against 50 ms this way, a ReLU6's 106 against 58 ms.
+ * Where gy is ±Inf outside the mask this gives NaN rather than 0: a gradient that overflowed is not finite either way.
+ */
+export function passWhere(o: Ops, mask: string, gy: string): string {
+  return o.op('Mul', [gy, o.op('Cast', [mask], {to: FLOAT32})]);
+}

@@ -1,4 +1,4 @@
-import type {KindDef, NodeBase} from './kind';
+import {passWhere, type KindDef, type NodeBase} from './kind';
 
 export interface ReluNode extends NodeBase {
   readonly kind: 'relu';
@@ -19,7 +19,7 @@ export const relu: KindDef<ReluNode> = {
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      g.accumulate(x, g.ops.op('Where', [g.ops.op('Greater', [y, g.ops.f32(0)]), gy, g.ops.f32(0)]));
+      g.accumulate(x, passWhere(g.ops, g.ops.op('Greater', [y, g.ops.f32(0)]), gy));
     });
   },
   tfjs: (_n, k, [x]) => k.relu(x),

@@ -8,11 +8,12 @@ import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './cons
  * (Shape, Gather, Unsqueeze, Concat, Cast, Div, Sub, ConstantOfShape, Floor, and Add, Mul, Reshape, Slice, Transpose of
  * constants, Constant: nn.ZeroPad2d's pads are computed by such a chain; F.interpolate's output size with
  * recompute_scale_factor by Shape, Gather, Cast, Mul, Floor, Unsqueeze, Concat of floats and Cast to int64; Equal and
- * Where: the shape of `cls.expand(N, -1, -1)`; Pow: an attention's `d ** -0.5`). Each op here computes a constant
+ * Where: the shape of `cls.expand(N, -1, -1)`; Pow: an attention's `d ** -0.5`; Mod of integers: torchvision Swin's padding
+ * to a window multiple, `(w - W % w) % w`). Each op here computes a constant
  * from constants, or returns undefined when it cannot (the importer then reports the node as unsupported). The
  * spec keeps only what trains.
  */
-export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Floor', 'Equal', 'Where', 'Pow'] as const;
+export const FOLD_OPS = ['Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Cast', 'Div', 'Sub', 'ConstantOfShape', 'Floor', 'Equal', 'Where', 'Pow', 'Mod'] as const;
 
 export interface FoldInput {
   /** The constant, or for Shape's input the static shape of a computed value ([N, ...per sample]). */
@@ -126,6 +127,26 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
         const v = node.op_type === 'Div' ? Math.trunc(x / y) : apply(x, y);
         if (!Number.isSafeInteger(v)) return undefined;
         values.push(v);
+      }
+      return ints(values, dims);
+    }
+    case 'Mod': {
+      // Integers only: fmod 0 takes the divisor's sign (Python's %), fmod 1 the dividend's (C's).
+      const a = c(0);
+      const b = c(1);
+      if (a?.kind !== 'int' || b?.kind !== 'int') return undefined;
+      if (!(a.dims.join() === b.dims.join()) && size(a.dims) !== 1 && size(b.dims) !== 1) return undefined;
+      const n = Math.max(size(a.dims), size(b.dims));
+      const dims = size(a.dims) > size(b.dims) || (size(a.dims) === size(b.dims) && a.dims.length >= b.dims.length) ? a.dims : b.dims;
+      const at = (x: Const & {kind: 'int'}, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
+      const cMod = (attr(node, 'fmod')?.i ?? 0) !== 0;
+      const values: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const [x, y] = [at(a, i), at(b, i)];
+        if (typeof x !== 'number' || typeof y !== 'number') return undefined;
+        if (y === 0) fail('takes a remainder by zero');
+        const r = x % y;
+        values.push(r === 0 ? 0 : cMod || (r < 0) === (y < 0) ? r : r + y);
       }
       return ints(values, dims);
     }

@@ -9,6 +9,7 @@ import {neededNodes, rewriteAttention} from './attention';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
 import {refusalMessage, type RefusedNode} from './refusal';
+import {REWRITE_DOMAIN, REWRITE_OPS, rewriteSwin} from './swin';
 
 /** The opsets of the default domain the importer reads: what torch.onnx.export writes from 1.8 to 2.x. */
 export const MIN_OPSET = 11;
@@ -34,8 +35,8 @@ for (const {kind, fromOnnx} of DEFS) {
 /** Passed on by the importer itself: Identity's output is its input. */
 const PASSED_OPS = ['Identity'];
 /** ONNX operators mapped onto node kinds (claimed by models/kinds) or passed on; with FOLD_OPS, everything the importer reads. */
-export const MAPPED_OPS: readonly string[] = [...CLAIMS.keys(), ...PASSED_OPS];
-const KNOWN = new Set<string>([...MAPPED_OPS, ...FOLD_OPS]);
+export const MAPPED_OPS: readonly string[] = [...CLAIMS.keys(), ...PASSED_OPS].filter((op) => !REWRITE_OPS.has(op));
+const KNOWN = new Set<string>([...MAPPED_OPS, ...FOLD_OPS, ...REWRITE_OPS]);
 const FOLDS = new Set<string>(FOLD_OPS);
 
 export interface ImportedGraph {
@@ -113,7 +114,9 @@ function attributesOf(node: NodeMsg, used: ReadonlySet<string>): OnnxAttributes 
  */
 function unsupported(node: NodeMsg, used: ReadonlySet<string>): string | undefined {
   const domain = node.domain ?? '';
-  if (domain !== '' && domain !== 'ai.onnx') return shown(`${domain}.${node.op_type}`, 40);
+  // The importer's own rewrites write a few ops of a domain of theirs (swin.ts); no file's node is one of them.
+  if (domain === REWRITE_DOMAIN ? !REWRITE_OPS.has(node.op_type) : REWRITE_OPS.has(node.op_type)) return shown(`${domain === '' ? '' : `${domain}.`}${node.op_type}`, 40);
+  if (domain !== '' && domain !== 'ai.onnx' && domain !== REWRITE_DOMAIN) return shown(`${domain}.${node.op_type}`, 40);
   if (!KNOWN.has(node.op_type) || node.attribute.some((a) => a.g)) return shown(node.op_type, 40);
   // The kinds that claim the op judge its attributes: refused when each of them refuses it (as `map` is), for the
   // first one's reason (a ReduceMean over the last axis is no global average pool, but may be a layer norm's).
@@ -165,7 +168,10 @@ export function importGraph(model: ModelMsg, file: string, opts: {readonly name:
     fail(`opset ${opset ?? '(none)'} of the default domain; cbp imports opsets ${MIN_OPSET} to ${MAX_OPSET} (torch.onnx.export(..., opset_version=${MAX_OPSET - 1}))`, 'UNSUPPORTED_ONNX');
   }
   // torch's nn.MultiheadAttention, which merges the batch with the heads, rewritten batch-first (attention.ts).
-  const {graph: g, refusals: notAttention} = rewriteAttention(model.graph, file);
+  const {graph: afterAttention, refusals: notMha} = rewriteAttention(model.graph, file);
+  // torchvision's Swin attention, which merges the batch with its windows, rewritten with the windows per sample (swin.ts).
+  const {graph: g, refusals: notSwin} = rewriteSwin(afterAttention, file);
+  const notAttention = new Map([...notMha, ...notSwin]);
   const vals = new Map<string, Val>();
   for (const t of g.initializer) {
     if (vals.has(t.name)) fail(`two initializers are named ${quoted(t.name)}`);

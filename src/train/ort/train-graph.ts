@@ -176,9 +176,27 @@ function convInputGrad(b: GraphBuilder, conv: Convolution, gy: string, w: string
 /** A convolution of one group and no dilation (the formulations above were measured on those). */
 const plain = (c: ConvGeometry): boolean => c.groups === 1 && c.dilation[0] === 1 && c.dilation[1] === 1;
 
-/** The input gradient of a grouped or dilated convolution: ConvTranspose with the same group, dilations and stride. */
+/**
+ * The input gradient of a grouped or dilated convolution. Stride 1: a Conv of the same group and dilation with each
+ * group's filter flipped and transposed — measured 1.8–3× faster than ConvTranspose on MobileNetV2's depthwise layers
+ * (batch 32, both cores: 144 channels at 56×56 124 → 70 ms, 32 at 112×112 120 → 58 ms, 576 at 14×14 41 → 14 ms).
+ * Otherwise ConvTranspose with the same group, dilations and stride.
+ */
 function groupedInputGrad(b: GraphBuilder, gy: string, w: string, c: ConvGeometry): string {
   const [[h, wd], [ho, wo], [kh, kw], [sh, sw], [ph, pw], [dh, dw]] = [c.in, c.out, c.kernel, c.stride, c.padding, c.dilation];
+  if (sh === 1 && sw === 1) {
+    const [bh, bw] = [dh * (kh - 1) - ph, dw * (kw - 1) - pw];
+    // End pads make the output exactly h × w (they differ from the begin pads only when the forward pass cropped).
+    const [eh, ew] = [h - ho - bh + dh * (kh - 1), wd - wo - bw + dw * (kw - 1)];
+    if (bh >= 0 && bw >= 0 && eh >= 0 && ew >= 0) {
+      const [gin, gout] = [c.cin / c.groups, c.cout / c.groups];
+      // [Cout, Cin/g, kh, kw] → per group [Cin/g, Cout/g, kh, kw], flipped: the filter [Cin, Cout/g, kh, kw].
+      const flipped = b.op('Slice', [w, b.i64([-1, -1]), b.i64([-BIG, -BIG]), b.i64([2, 3]), b.i64([-1, -1])]);
+      const filter = gin === 1 && gout === 1 ? flipped
+        : b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [flipped, b.i64([c.groups, gout, gin, kh, kw])])], {perm: [0, 2, 1, 3, 4]}), b.i64([c.cin, gout, kh, kw])]);
+      return b.op('Conv', [gy, filter], {kernel_shape: [kh, kw], pads: [bh, bw, eh, ew], group: c.groups, ...(dh !== 1 || dw !== 1 ? {dilations: [dh, dw]} : {})});
+    }
+  }
   const outPad = [h - ((ho - 1) * sh + dh * (kh - 1) + 1 - 2 * ph), wd - ((wo - 1) * sw + dw * (kw - 1) + 1 - 2 * pw)];
   return b.op('ConvTranspose', [gy, w], {kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], output_padding: outPad, group: c.groups, dilations: [dh, dw]});
 }
@@ -261,6 +279,17 @@ function convFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, cou
  * about 5% of the step). Then dW = dyᵀ·cols as one Gemm, reordered to [Cout, Cin, kh, kw].
  */
 function im2colFilterGrad(b: GraphBuilder, x: string, gy: string, cin: number, cout: number, [ho, wo]: readonly number[], [kh, kw]: readonly number[], [sh, sw]: readonly number[], [ph, pw]: readonly number[], [h, w]: readonly number[]): string {
+  if (kh === 1 && kw === 1 && ph === 0 && pw === 0 && cout * cin <= 2 * ho * wo * (cin + cout)) {
+    // A 1×1 convolution whose filter is small beside its activations (ResNet-50's bottlenecks up to 14×14): per
+    // sample dy·xᵀ as one batched MatMul straight from NCHW, then the sum over the batch. ONNX Runtime's CPU
+    // optimizer fuses the Transpose into the MatMul (FusedMatMul, transB), so neither x nor dy is transposed. Batch
+    // 32, both cores: 64→256 at 56×56 77 → 21 ms, 512→128 at 28×28 59 → 24 ms, 256→1024 at 14×14 31 → 24 ms;
+    // 512→2048 at 7×7 slower (31 → 41 ms: N·Cout·Cin partial sums), so it keeps the Gemm below.
+    const xs = sh === 1 && sw === 1 ? x : b.op('Slice', [x, b.i64([0, 0]), b.i64([BIG, BIG]), b.i64([2, 3]), b.i64([sh, sw])]);
+    const xt = b.op('Transpose', [b.op('Reshape', [xs, b.i64([0, cin, ho * wo])])], {perm: [0, 2, 1]});
+    const partial = b.op('MatMul', [b.op('Reshape', [gy, b.i64([0, cout, ho * wo])]), xt]);
+    return b.op('Reshape', [b.op('ReduceSum', [partial, b.i64([0])], {keepdims: 0}), b.i64([cout, cin, 1, 1])]);
+  }
   const dyr = b.op('Reshape', [b.op('Transpose', [gy], {perm: [1, 0, 2, 3]}), b.i64([cout, -1])]);
   const channelsLast = b.op('Transpose', [x], {perm: [0, 2, 3, 1]});
   if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0) {

@@ -2,6 +2,7 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
   bestConfig,
+  blasHandicap,
   configLabel,
   idleBetween,
   LIMITS,
@@ -128,8 +129,19 @@ test('a refused comparison prints no figure and no ratio', () => {
   const r: FairResult = {
     bench: 'fair', model: 'lenet5', title: 't', kind: 'step', unit: 'ms per step', hugePages: true, status: 'refused',
     publishable: false, notes: [], reason: 'machine not quiet', discarded: ['round 1: cbp used 1.00 cores'], warnings: [], machine: 'm',
+    torchBlas: {libraries: [], gflops: 0},
   };
   const text = table(r);
   assert.match(text, /NO RATIO: machine not quiet/);
   assert.doesNotMatch(text, /×/);
+});
+
+test('PyTorch on the reference BLAS, or on any BLAS under 15 GFLOP/s, is not PyTorch at its best', () => {
+  const openblas = '/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3';
+  assert.equal(blasHandicap([openblas], 62), undefined);
+  assert.match(blasHandicap(['/usr/lib/x86_64-linux-gnu/blas/libblas.so.3'], 4.1) ?? '', /the reference BLAS \(\/usr\/lib\/x86_64-linux-gnu\/blas\/libblas.so.3\), 4.1 GFLOP\/s .*libopenblas0-openmp/);
+  // The reference library is named even where it happens to be fast enough, and a slow optimised one by its speed.
+  assert.match(blasHandicap(['/usr/lib/x86_64-linux-gnu/blas/libblas.so.3'], 40) ?? '', /reference BLAS/);
+  assert.match(blasHandicap([openblas], 3) ?? '', /a slow BLAS \(.*openblas-openmp.*\), 3.0 GFLOP\/s/);
+  assert.match(blasHandicap([], 2) ?? '', /a slow BLAS \(none mapped\)/);
 });
