@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       const fastBytes = files[2][1];
       const hasNBits = decodeOnnx(fastBytes, 'fast').graph.node.some((n) => n.op_type === 'MatMulNBits');
       if (hasNBits) files.push(['fast, accuracy_level 4', withAccuracyLevel(fastBytes, 4)]);
-      else notes.push(`In ${model} no dense layer is constrained, so its fast graph is the auto graph (${Buffer.compare(Buffer.from(files[1][1]), Buffer.from(fastBytes)) === 0 ? 'identical bytes' : 'same graph, the card says fast'})`);
+      else notes.push(`In ${model} no constrained dense layer runs on features (one row per sample; token-wise ones stay as auto stores them), so its fast graph is the auto graph (${Buffer.compare(Buffer.from(files[1][1]), Buffer.from(fastBytes)) === 0 ? 'identical bytes' : 'same graph, the card says fast'})`);
       const sides: Side[] = [];
       for (const [side, bytes] of files) {
         const file = path.join(tmp, `${model}-${side.replace(/\W+/g, '_')}.onnx`);

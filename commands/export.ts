@@ -8,8 +8,8 @@ export default class Export extends CbpCommand {
     `Constrained layers are stored as level codes (${storageHelp()}); --weights int8 uses INT8 codes ` +
     '(opset 13) for runtimes without sub-byte types; the codes are cast to float and scaled in-graph, which ONNX Runtime folds when it loads the file; --weights float plain float32, and --weights ' +
     'portable the float32 file for other runtimes (it passes the onnx checker and loads in OpenCV\'s DNN; see ' +
-    'docs/DEPLOY.md for which runtime takes which). --weights fast runs constrained dense layers as ONNX Runtime\'s ' +
-    'MatMulNBits on 4-bit codes (ONNX Runtime only, ≥ 1.17; faster than float at small batches) and stores the rest as auto. Every file carries a model card (class names, preprocessing, the ' +
+    'docs/DEPLOY.md for which runtime takes which). --weights fast runs constrained dense layers on features (one row per sample) as ONNX Runtime\'s ' +
+    'MatMulNBits on 4-bit codes (ONNX Runtime only, ≥ 1.17; faster than float at small batches) and stores the rest as auto, token-wise dense layers (a vision transformer\'s) too: there MatMulNBits measured slower than float. Every file carries a model card (class names, preprocessing, the ' +
     'oldest ONNX Runtime that loads it, where the weights came from) in its metadata and doc_string; `cbp info` shows it. ' +
     'After writing, the file is run in onnxruntime-node on test images and compared with the tfjs forward pass.';
   static override examples = [

@@ -59,11 +59,11 @@ export default class Info extends CbpCommand {
     this.log(`${r.file} (${r.kind}): ${r.model}, constraint ${r.constraint}`);
     for (const line of cardLines(r.card)) this.log(line);
     const int8 = r.layers.some((l) => l.activations !== undefined);
-    const rows = [['layer', 'constraint', 'scale', 'weights', 'bits/w', ...(int8 ? ['runs on'] : []), 'float32', 'stored', 'ratio', 'weights at each level']];
+    const rows = [['layer', 'constraint', 'scale', 'weights', 'bits/w', 'stored as', ...(int8 ? ['runs on'] : []), 'float32', 'stored', 'ratio', 'weights at each level']];
     for (const l of r.layers) {
       const hist = l.levels.map((v, i) => `${v >= 0 ? '+' : ''}${v}:${l.counts[i]}`).join(' ');
       const runs = int8 ? [l.activations === 'int8' ? 'int8' : 'float'] : [];
-      rows.push([l.layer, l.constraint, l.scale === null ? '-' : l.scale.toPrecision(4), String(l.weights), String(l.bitsPerWeight), ...runs, kb(l.float32Bytes), kb(l.storedBytes), `${(l.float32Bytes / l.storedBytes).toFixed(1)}x`, hist]);
+      rows.push([l.layer, l.constraint, l.scale === null ? '-' : l.scale.toPrecision(4), String(l.weights), String(l.bitsPerWeight), l.storage === 'matmulnbits' ? 'MatMulNBits' : l.storage, ...runs, kb(l.float32Bytes), kb(l.storedBytes), `${(l.float32Bytes / l.storedBytes).toFixed(1)}x`, hist]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
     for (const row of rows) this.log(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));

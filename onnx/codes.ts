@@ -38,6 +38,18 @@ export const PLAIN_STORAGE = {opset: 13, irVersion: 7, onnxruntime: '1.6'} as co
  */
 export const MATMUL_NBITS = {domain: 'com.microsoft', op: 'MatMulNBits', bits: 4, zeroPoint: 8, accuracyLevel: 0, onnxruntime: '1.17'} as const;
 
+/**
+ * Which constrained dense layers `--weights fast` writes as MatMulNBits: those with one row per sample (features
+ * [N, C]), whose product is matrix-vector at batch 1, bound by reading the weights, where 4-bit weights measured
+ * faster than float (AlexNet's classifier). A token-wise layer ([N, T, C], T > 1 rows per sample: a vision
+ * transformer's) multiplies a matrix of T rows even at batch 1, bound by arithmetic, where MatMulNBits at
+ * accuracy_level 0 measured slower than the float product (docs/DEPLOY.md); it keeps the constraint's `auto`
+ * storage, which ONNX Runtime unpacks to float weights at load.
+ */
+export function nbitsPays(rowsPerSample: number): boolean {
+  return rowsPerSample === 1;
+}
+
 /** Block sizes MatMulNBits takes (powers of two from 16), largest first. */
 const NBITS_BLOCKS = [128, 64, 32, 16] as const;
 

@@ -5,7 +5,7 @@ import type {InferenceGraph, NodeBase, WeightLayer} from '../models/kinds/index'
 import {GraphBuilder, attribute} from './graph-builder';
 import {CONSTRAINTS} from '../src/cbp/registry';
 import {codeStep, codeValues, codesFit, encodeLevels} from '../src/cbp/codes';
-import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, nbitsBlockSize, newerRuntime, packNBits, packSigned, packedType} from './codes';
+import {MATMUL_NBITS, PLAIN_STORAGE, STORAGE, nbitsBlockSize, nbitsPays, newerRuntime, packNBits, packSigned, packedType} from './codes';
 import type {ActivationFacts} from './int8';
 import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, type TensorMsg} from './schema';
 
@@ -13,9 +13,9 @@ import {AttributeType, DataType, ModelProto, type AttributeMsg, type ModelMsg, t
  * How constrained weights are stored: `auto` the registry's narrowest storage, `int2`/`int8` integer codes,
  * `float` float32 values, and `portable` the same float32 file named for what it is for: opset 13 with no
  * quantization operator, the form the onnx checker and other runtimes (OpenCV's DNN) accept (docs/DEPLOY.md).
- * `fast` writes constrained dense layers as ONNX Runtime's MatMulNBits on 4-bit codes (MATMUL_NBITS in codes.ts),
- * which computes from the packed weights on every run, faster than a float product at small batches; every other
- * layer as `auto` stores it. An ONNX Runtime file only: other runtimes do not know the operator.
+ * `fast` writes constrained dense layers on features (one row per sample: nbitsPays in codes.ts) as ONNX Runtime's
+ * MatMulNBits on 4-bit codes (MATMUL_NBITS), which computes from the packed weights on every run, faster than a float
+ * product at small batches; every other layer, token-wise dense layers included, as `auto` stores it. An ONNX Runtime file only: other runtimes do not know the operator.
  */
 export const WEIGHT_FORMATS = ['auto', 'int2', 'int8', 'float', 'portable', 'fast'] as const;
 export type WeightFormat = (typeof WEIGHT_FORMATS)[number];
@@ -137,11 +137,12 @@ export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
 
   let nbits = false;
   /**
-   * `--weights fast`: y = x·Wᵀ (+ bias) of a constrained dense layer as one MatMulNBits on its 4-bit codes, every
-   * block scaled by the layer's step (see MATMUL_NBITS); the bias, when there is one, by an Add after it.
+   * `--weights fast`: y = x·Wᵀ (+ bias) of a constrained dense layer with one row per sample (nbitsPays) as one
+   * MatMulNBits on its 4-bit codes, every block scaled by the layer's step (see MATMUL_NBITS); the bias, when there
+   * is one, by an Add after it.
    */
-  const packedDense = (node: WeightLayer, x: string, k: number, n: number, bias: boolean): boolean => {
-    if (format !== 'fast' || quant === 'none' || !node.constrained) return false;
+  const packedDense = (node: WeightLayer, x: string, k: number, n: number, bias: boolean, rowsPerSample: number): boolean => {
+    if (format !== 'fast' || quant === 'none' || !node.constrained || !nbitsPays(rowsPerSample)) return false;
     const key = `${node.name}.weight`;
     const w = get(key);
     if (sizeOf(w.shape) !== n * k) throw new CbpError(`cannot export ${spec.name}: '${key}' has ${sizeOf(w.shape)} values, expected ${n * k}`);

@@ -54,7 +54,9 @@ export const dense: KindDef<DenseNode> = {
   weight: (n) => n,
   onnx(n, g) {
     const x = g.value(n.input);
-    if (g.packedDense(n, x, n.inFeatures, n.outFeatures, n.bias)) return;
+    // Every axis of a sample but the last is a row of the product (tokens [T, C]: T rows; features [F]: one).
+    const rows = g.shape(n.input).slice(0, -1).reduce((a, b) => a * b, 1);
+    if (g.packedDense(n, x, n.inFeatures, n.outFeatures, n.bias, rows)) return;
     const w = g.weight(n, n.outFeatures * n.inFeatures);
     if (g.shape(n.input).length > 1) {
       // Tokens: x·Wᵀ (+ b) on the last axis, as torch writes it (a Transpose of a constant, folded at load).

@@ -77,10 +77,11 @@ export interface InferenceGraph {
   param(key: string): string;
   /**
    * A dense layer's y = x·Wᵀ (+ its `${node}.bias`) as one product on packed weights, emitted as the node's output,
-   * where the export stores the layer that way (`--weights fast`: ONNX Runtime's MatMulNBits); false where it does
-   * not, and the kind writes its own product of `weight`.
+   * where the export stores the layer that way (`--weights fast`: ONNX Runtime's MatMulNBits, for layers of one row
+   * per sample); false where it does not, and the kind writes its own product of `weight`. `rowsPerSample`: 1 on
+   * features [F], T on tokens [T, C].
    */
-  packedDense(node: WeightLayer, x: string, inFeatures: number, outFeatures: number, bias: boolean): boolean;
+  packedDense(node: WeightLayer, x: string, inFeatures: number, outFeatures: number, bias: boolean, rowsPerSample: number): boolean;
 }
 
 /** Convolution formulations the training graph measured fastest (src/train/ort/train-graph.ts). */

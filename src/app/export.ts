@@ -68,7 +68,7 @@ export const EXPORT_OPTIONS = {
   out: {kind: 'path', check: checkOut, help: 'output file [default: MODEL_QUANT.onnx]'},
   weights: {
     kind: 'choice', choices: WEIGHT_FORMATS, default: 'auto', check: checkWeightFormat,
-    help: 'storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest as auto',
+    help: 'storage of constrained weights: auto packs them (bin 1 bit, ter INT2, the others INT4: ONNX Runtime ≥ 1.16, 1.24, 1.23), int2 INT2 codes (≥ 1.24), int8 INT8 codes and float float32 (≥ 1.6), portable the float32 file for other runtimes (onnx checker, OpenCV DNN), fast constrained dense layers on features (one row per sample) as ONNX Runtime\'s MatMulNBits, 4 bits (≥ 1.17), the rest (token-wise dense layers too) as auto',
   },
   labels: {kind: 'path', help: 'class names for the model card, one per line in output order [default: those the run recorded]'},
   backend: {kind: 'choice', choices: BACKEND_CHOICES, default: 'auto', check: checkBackend, help: 'tfjs backend for the verification forward pass'},

@@ -13,6 +13,7 @@ import {encodeLevels} from '../cbp/codes';
 import {decodeOnnx, readOnnx, metadataOf} from '../../onnx/reader';
 import {DataType, type NodeMsg, type TensorMsg} from '../../onnx/schema';
 import {checkedSize} from '../../onnx/tensor-check';
+import type {LayerExport} from '../../onnx/writer';
 import {checkpointCard, readCard, type CardView} from './card';
 
 export interface LayerInfo {
@@ -21,6 +22,12 @@ export interface LayerInfo {
   readonly scale: number | null;
   readonly weights: number;
   readonly bitsPerWeight: number;
+  /**
+   * How the file stores the weights: float32, level codes (int8, int4, int2, bit1: restored to float weights when ONNX
+   * Runtime loads the file), or `matmulnbits` (`--weights fast`: 4-bit codes ONNX Runtime's MatMulNBits multiplies
+   * from on every run). For a checkpoint, what `cbp export` writes by default.
+   */
+  readonly storage: LayerExport['storage'];
   /** Allowed values (in units of the scale) and how many weights sit at each; empty for float layers. */
   readonly levels: readonly number[];
   readonly counts: readonly number[];
@@ -49,6 +56,8 @@ export interface ModelInfo {
 const BITS: Record<number, number> = {[DataType.FLOAT]: 32, [DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
 /** Bits per code of the tensor types level codes may have. */
 const CODE_BITS: Partial<Record<number, 2 | 4 | 8>> = {[DataType.INT8]: 8, [DataType.INT4]: 4, [DataType.INT2]: 2, [DataType.UINT8]: 8};
+/** The storage a layer's weights of so many bits each have (1-bit weights are told apart by their bytes). */
+const STORED: Record<number, LayerExport['storage']> = {32: 'float32', 8: 'int8', 4: 'int4', 2: 'int2'};
 
 /**
  * The level codes behind a constrained layer's weight: `Mul(Cast(codes), step)` as cbp writes it, or
@@ -121,6 +130,7 @@ function nbitsLayer(node: NodeMsg, inits: ReadonlyMap<string, TensorMsg>, quant:
     scale: scales.get(layer) ?? null,
     weights: n * k,
     bitsPerWeight: bits,
+    storage: 'matmulnbits',
     levels: ours ? CONSTRAINTS[quant].levels : [],
     counts: ours ? histogram(unpackNBits(b.raw_data ?? new Uint8Array(0), n, k, block), quant) : [],
     float32Bytes: n * k * 4,
@@ -209,8 +219,12 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       if (l.constraint === 'none') parameters += l.weights;
       continue;
     }
-    if (node.op_type !== 'Conv' && node.op_type !== 'Gemm') continue;
-    const wName = node.input[1];
+    // A dense layer on tokens is MatMul(x, Transpose(weight)) (the dense kind's export): named after its weight.
+    const transposed = node.op_type === 'MatMul' ? producers.get(node.input[1]) : undefined;
+    const tokenLayer = transposed?.op_type === 'Transpose' ? /^(.+)\.weight$/.exec(transposed.input[0])?.[1] : undefined;
+    if (node.op_type !== 'Conv' && node.op_type !== 'Gemm' && tokenLayer === undefined) continue;
+    const layer = tokenLayer ?? node.name;
+    const wName = tokenLayer !== undefined ? `${tokenLayer}.weight` : node.input[1];
     // An int8-activation file's weights come through DequantizeLinear of INT8 codes (codesOf), or of the bit
     // unpacking of binary ones, whose bytes are named after the DequantizeLinear's input (onnx/int8.ts).
     const dq = producers.get(wName)?.op_type === 'DequantizeLinear' ? producers.get(wName) : undefined;
@@ -228,7 +242,7 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
       const packed = bitsT.raw_data ?? new Uint8Array(0);
       if (packed.length * 8 < n) throw new CbpError(`${file}: '${wName}_bits' holds ${packed.length * 8} bits for ${n} weights`, 'BAD_ONNX');
       const codes = Int8Array.from({length: n}, (_, i) => ((packed[i >> 3] >> (i & 7)) & 1 ? 1 : -1));
-      layers.push({layer: node.name, constraint: quant, scale: scales.get(node.name) ?? null, weights: n, bitsPerWeight: 1, levels: CONSTRAINTS[quant].levels, counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8), ...runsOn});
+      layers.push({layer, constraint: quant, scale: scales.get(layer) ?? null, weights: n, bitsPerWeight: 1, storage: 'bit1', levels: CONSTRAINTS[quant].levels, counts: histogram(codes, quant), float32Bytes: n * 4, storedBytes: Math.ceil(n / 8), ...runsOn});
       continue;
     }
     const t = codesT ?? inits.get(wName);
@@ -240,16 +254,17 @@ export function inspectOnnxBytes(bytes: Uint8Array, file: string): ModelInfo {
     // In an int8-activation file every integer layer's weights are INT8 codes behind a DequantizeLinear; only the
     // constrained ones have a scale in cbp.layers.
     const dequantized = dq !== undefined;
-    const constrained = codesT !== undefined && quant !== undefined && (!dequantized || scales.has(node.name));
+    const constrained = codesT !== undefined && quant !== undefined && (!dequantized || scales.has(layer));
     if (constrained && (bits > 8 || (t.raw_data?.length ?? 0) < Math.ceil((n * bits) / 8))) {
-      throw new CbpError(`${file}: codes '${t.name}' of layer ${node.name} are not packed raw data of 2, 4 or 8 bits (data type ${t.data_type}, ${t.raw_data?.length ?? 0} bytes for ${n} codes)`, 'BAD_ONNX');
+      throw new CbpError(`${file}: codes '${t.name}' of layer ${layer} are not packed raw data of 2, 4 or 8 bits (data type ${t.data_type}, ${t.raw_data?.length ?? 0} bytes for ${n} codes)`, 'BAD_ONNX');
     }
     layers.push({
-      layer: node.name,
+      layer,
       constraint: constrained ? (quant) : 'none',
-      scale: scales.get(node.name) ?? null,
+      scale: scales.get(layer) ?? null,
       weights: n,
       bitsPerWeight: bits,
+      storage: STORED[bits] ?? 'float32',
       levels: constrained ? CONSTRAINTS[quant].levels : [],
       counts: constrained ? histogram(unpackSigned(t.raw_data ?? new Uint8Array(0), n, codeBits(t, file)), quant) : [],
       float32Bytes: n * 4,
@@ -285,6 +300,7 @@ export function inspectLoadedCheckpoint(ck: Checkpoint): ModelInfo {
     const scale = quant ? (weights.get(`${node.name}.scale`)?.data[0] ?? null) : null;
     const bits = quant ? STORAGE[CONSTRAINTS[quant].storage].bits : 32;
     layers.push({
+      storage: quant ? CONSTRAINTS[quant].storage : 'float32',
       layer: node.name,
       constraint: quant ?? 'none',
       scale,

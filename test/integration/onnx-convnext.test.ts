@@ -4,16 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import {Rng} from '../../src/core/rng';
-import type {ExportResult} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
-import {ModelProto} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import {paramInfos, valueShapes} from '../../models/spec';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {handMadeClassifier, floatTensors, type Floats} from '../onnx-graphs';
+import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
 /**
  * torchvision's ConvNeXt through `cbp import`: a tiny one built from torchvision's own classes (ConvNeXt,
@@ -53,61 +50,20 @@ test('convnext.onnx (torchvision\'s ConvNeXt classes) imports with the file\'s l
   assert.deepEqual(spec.nodes.map((n) => n.kind).filter((k) => k === 'layernorm').length, 5);
 });
 
-/** A 4-class image folder (train/ and val/) of the fixture photographs. */
-function folder(root: string): string {
-  const val = path.join(FIXTURES, 'imagenet', 'val');
-  for (const split of ['train', 'val']) fs.cpSync(val, path.join(root, split), {recursive: true});
-  return root;
-}
-
 test('an import of convnext.onnx trains one ternary epoch on an image folder on the ONNX Runtime engine; the layer scales learn; its export verifies and evaluates to the training\'s top-1; the TensorFlow.js engine refuses it, naming the layer scales', () => {
-  const data = folder(path.join(tmp, 'folder'));
+  const data = imageFolder(path.join(tmp, 'folder'));
   const common = ['--data', data, '--batch-size', '6', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'never'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no [a-z, ]*layerscale[a-z, ]* \(layers [^)]*features\.1\.0, [^)]*features\.3\.0/);
-  assert.ok(!fs.existsSync(path.join(tmp, 'never')));
   const out = path.join(tmp, 'convnext-ter');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of BLOCKS.map((b) => `${b}.layer_scale`)) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  const onnx = path.join(tmp, 'convnext-ter.onnx');
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', onnx]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
-  const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', onnx, '--data', data]);
-  assert.equal(evaluated.top1, r.epochs[0].top1);
+  const r = trainImported({
+    imported, out, quant: 'ter', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no [a-z, ]*layerscale[a-z, ]* \(layers [^)]*features\.1\.0, [^)]*features\.3\.0/,
+    learns: BLOCKS.map((b) => `${b}.layer_scale`),
+  });
+  exportImported(out, path.join(tmp, 'convnext-ter.onnx'), {data: ['--data', data], top1: r.epochs[0].top1});
 });
 
 /** A 1×4×4 classifier written by hand: Conv (2 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
-function handMade(name: string, body: object[], floats: Record<string, {dims: number[]; values: number[]}>): string {
-  const rng = new Rng(5);
-  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
-  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const graph = {
-    name,
-    node: [
-      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight', 'conv.bias'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
-      ...body,
-      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
-      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-    ],
-    initializer: [random('conv.weight', [2, 1, 1, 1]), random('conv.bias', [2]), random('fc.weight', [3, 2]), random('fc.bias', [3]), ...Object.entries(floats).map(([n, t]) => tensor(n, t.dims, t.values))],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
-  };
-  const file = path.join(tmp, `${name}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
-  return file;
-}
+const handMade = (name: string, body: object[], floats: Floats): string => handMadeClassifier(tmp, name, body, floatTensors(floats), {channels: 2, convBias: true, seed: 5});
 
 test('a Mul by a module\'s parameter maps as a layer scale (either operand first, [C, 1, 1], [W], a leading batch 1, timm\'s gamma); by an anonymous constant or a Constant\'s output it stays refused; a parameter that does not broadcast is refused naming the node', async () => {
   const floats = {

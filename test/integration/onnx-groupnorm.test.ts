@@ -3,16 +3,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
-import {exportCheckpoint, type ExportResult} from '../../src/app/export';
+import {exportCheckpoint} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
-import {ModelProto} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {cbpJson} from '../cli';
+import {floatTensors, handMadeClassifier, int64Tensor, type Floats} from '../onnx-graphs';
+import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
 
 /**
  * nn.GroupNorm and nn.InstanceNorm2d as torch 1.13 writes them at opset 13 (test/fixtures/scripts/make_onnx_fixtures.py:
@@ -23,15 +22,6 @@ import {cbp, cbpJson, errorText} from '../cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-groupnorm-'));
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
-
-async function logits(model: Uint8Array, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
-  const opened = await openSession(model, 'cpu', 'test');
-  try {
-    return (await runBatch(opened.session, x, dims)).data;
-  } finally {
-    await opened.session.release();
-  }
-}
 
 /** The largest difference between two runs' logits, and the largest logit of the first. */
 function difference(expected: Float32Array, got: Float32Array): {diff: number; largest: number} {
@@ -73,7 +63,7 @@ test('norms.onnx: GroupNorm (4 groups, 1 group, affine=False) and InstanceNorm2d
   const n = 3;
   const rng = new Rng(99);
   const x = Float32Array.from({length: n * 28 * 28}, () => 2 * rng.normal());
-  const {diff, largest} = difference(await logits(fs.readFileSync(fixture('norms')), x, [n, 1, 28, 28]), await logits(fs.readFileSync(onnx), x, [n, 1, 28, 28]));
+  const {diff, largest} = difference(await sessionLogits(fs.readFileSync(fixture('norms')), x, [n, 1, 28, 28]), await sessionLogits(fs.readFileSync(onnx), x, [n, 1, 28, 28]));
   assert.ok(largest > 0.1, `largest logit ${largest}`);
   assert.ok(diff <= 1e-4 * largest, `logits differ by ${diff} (largest ${largest})`);
 });
@@ -82,22 +72,12 @@ test('an import of GroupNorm and InstanceNorm2d trains one epoch with --init on 
   const imported = path.join(tmp, 'norms-import');
   cbpJson(['import', fixture('norms'), '--out', imported]);
   const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'norms-tfjs'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no groupnorm \(layers gn1, in2, gn3, in4, gn5\)/);
-  const out = path.join(tmp, 'norms-bin');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of ['gn1.weight', 'gn1.bias', 'in2.weight', 'in2.bias', 'gn3.weight', 'gn3.bias']) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'norms-bin.onnx')]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+  trainImported({
+    imported, out: path.join(tmp, 'norms-bin'), quant: 'bin', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no groupnorm \(layers gn1, in2, gn3, in4, gn5\)/,
+    learns: ['gn1.weight', 'gn1.bias', 'in2.weight', 'in2.bias', 'gn3.weight', 'gn3.bias'],
+  });
+  exportImported(path.join(tmp, 'norms-bin'), path.join(tmp, 'norms-bin.onnx'));
 });
 
 /** Import of `file` must fail as unsupported with `re`, writing nothing. */
@@ -115,37 +95,10 @@ test('InstanceNorm2d with track_running_stats=True (a batch norm over the fixed 
   await refused('running statistics', fixture('norms_running'), /unsupported: .*InstanceNorm2d with track_running_stats=True \(written as Reshape to \[1, N·C, H, W\] → BatchNormalization of its running statistics tiled over the export's fixed batch\): cbp maps instance norms that normalise each image by its own statistics \(track_running_stats=False\) \(1 node: \/norm\/Reshape\)/);
 });
 
-type Floats = Record<string, {dims: number[]; values: number[]}>;
-
 /** A 1×4×4 classifier written by hand: Conv (4 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
 function handMade(name: string, body: object[], floats: Floats, ints: Record<string, number[]>): string {
-  const rng = new Rng(11);
-  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
-  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
-  const int64 = (n: string, values: number[]): object => ({name: n, dims: [values.length], data_type: 7, raw_data: Buffer.from(BigInt64Array.from(values.map(BigInt)).buffer)});
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const graph = {
-    name,
-    node: [
-      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
-      ...body,
-      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
-      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-    ],
-    initializer: [
-      random('conv.weight', [4, 1, 1, 1]),
-      random('fc.weight', [3, 4]),
-      random('fc.bias', [3]),
-      ...Object.entries(floats).map(([n, t]) => tensor(n, t.dims, t.values)),
-      ...Object.entries(ints).map(([n, v]) => int64(n, v)),
-    ],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
-  };
-  const file = path.join(tmp, `${name}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
-  return file;
+  const int64s = Object.entries(ints).map(([n, v]) => int64Tensor(n, v));
+  return handMadeClassifier(tmp, name, body, [...floatTensors(floats), ...int64s], {channels: 4, convBias: false, seed: 11});
 }
 
 test('GroupNorm\'s pattern maps only whole, as torch writes it; one that stops partway maps as its parts or is refused at the first that does not map; one whose constants differ is refused naming what it lacks', async () => {

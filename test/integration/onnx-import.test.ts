@@ -3,10 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
-import {exportCheckpoint, type ExportResult} from '../../src/app/export';
+import {exportCheckpoint} from '../../src/app/export';
 import {importOnnx, type OnnxImportResult} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
@@ -16,6 +15,8 @@ import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
+import {floatTensors, handMadeClassifier, randomTensor, valueInfo, writeModel, type Floats} from '../onnx-graphs';
+import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
 import {field} from '../hostile/onnx-import';
 
 /**
@@ -26,15 +27,6 @@ import {field} from '../hostile/onnx-import';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-import-'));
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
-
-async function logits(model: Uint8Array, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
-  const opened = await openSession(model, 'cpu', 'test');
-  try {
-    return (await runBatch(opened.session, x, dims)).data;
-  } finally {
-    await opened.session.release();
-  }
-}
 
 const cases = [
   {name: 'resnet_bn', shape: [3, 32, 32], bn: 6, warned: false},
@@ -68,8 +60,8 @@ for (const c of cases) {
     const n = 3;
     const rng = new Rng(99);
     const x = Float32Array.from({length: n * c.shape[0] * c.shape[1] * c.shape[2]}, () => 2 * rng.normal());
-    const expected = await logits(fs.readFileSync(fixture(c.name)), x, [n, ...c.shape]);
-    const got = await logits(fs.readFileSync(onnx), x, [n, ...c.shape]);
+    const expected = await sessionLogits(fs.readFileSync(fixture(c.name)), x, [n, ...c.shape]);
+    const got = await sessionLogits(fs.readFileSync(onnx), x, [n, ...c.shape]);
     assert.equal(got.length, n * 10);
     let diff = 0;
     let largest = 0;
@@ -301,47 +293,16 @@ test('an import of GELU, PReLU and ELU trains one epoch with --init on MNIST; th
   const imported = path.join(tmp, 'activations-import');
   cbpJson(['import', fixture('activations'), '--out', imported]);
   const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'activations-tfjs'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no gelu, prelu, elu \(layers gelu, prelu, elu, gelu_tanh, prelu_one, prelu_fc\)/);
-  const out = path.join(tmp, 'activations-bin');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of ['prelu.weight', 'prelu_one.weight', 'prelu_fc.weight']) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'activations-bin.onnx')]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+  trainImported({
+    imported, out: path.join(tmp, 'activations-bin'), quant: 'bin', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no gelu, prelu, elu \(layers gelu, prelu, elu, gelu_tanh, prelu_one, prelu_fc\)/,
+    learns: ['prelu.weight', 'prelu_one.weight', 'prelu_fc.weight'],
+  });
+  exportImported(path.join(tmp, 'activations-bin'), path.join(tmp, 'activations-bin.onnx'));
 });
 
 /** A 1×4×4 classifier written by hand: Conv (2 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
-function handMade(name: string, body: object[], floats: Record<string, {dims: number[]; values: number[]}>): string {
-  const rng = new Rng(11);
-  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
-  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const graph = {
-    name,
-    node: [
-      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
-      ...body,
-      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
-      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-    ],
-    initializer: [random('conv.weight', [2, 1, 1, 1]), random('fc.weight', [3, 2]), random('fc.bias', [3]), ...Object.entries(floats).map(([n, t]) => tensor(n, t.dims, t.values))],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
-  };
-  const file = path.join(tmp, `${name}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
-  return file;
-}
+const handMade = (name: string, body: object[], floats: Floats): string => handMadeClassifier(tmp, name, body, floatTensors(floats), {channels: 2, convBias: false, seed: 11});
 
 test('GELU\'s patterns map only as torch writes them; Mul(x, x) elsewhere stays a mul; Erf or Tanh alone, and PRelu slopes on other axes, are refused', async () => {
   const scalar = (v: number): {dims: number[]; values: number[]} => ({dims: [], values: [v]});
@@ -381,8 +342,6 @@ test('GELU\'s patterns map only as torch writes them; Mul(x, x) elsewhere stays 
 
 test('MatMul + Add (nn.Linear on higher ranks) and Gemm without transB, with alpha and beta, map onto dense layers in PyTorch\'s layout', async () => {
   const rng = new Rng(5);
-  const floats = (n: number): Buffer => Buffer.from(Float32Array.from({length: n}, () => rng.normal()).buffer);
-  const vi = (name: string, dims: (number | string)[]): object => ({name, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
   const graph = {
     name: 'dense',
     node: [
@@ -392,17 +351,11 @@ test('MatMul + Add (nn.Linear on higher ranks) and Gemm without transB, with alp
       {name: '/relu/Relu', op_type: 'Relu', input: ['a'], output: ['r']},
       {name: '/fc2/Gemm', op_type: 'Gemm', input: ['r', 'w2', 'b2'], output: ['logits'], attribute: [{name: 'alpha', type: 1, f: 0.5}, {name: 'beta', type: 1, f: 2}]},
     ],
-    initializer: [
-      {name: 'onnx::MatMul_1', dims: [16, 6], data_type: 1, raw_data: floats(96)},
-      {name: 'fc1.bias', dims: [6], data_type: 1, raw_data: floats(6)},
-      {name: 'w2', dims: [6, 3], data_type: 1, raw_data: floats(18)},
-      {name: 'b2', dims: [3], data_type: 1, raw_data: floats(3)},
-    ],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
+    initializer: [randomTensor(rng, 'onnx::MatMul_1', [16, 6]), randomTensor(rng, 'fc1.bias', [6]), randomTensor(rng, 'w2', [6, 3]), randomTensor(rng, 'b2', [3])],
+    input: [valueInfo('input', ['N', 1, 4, 4])],
+    output: [valueInfo('logits', ['N', 3])],
   };
-  const file = path.join(tmp, 'dense.onnx');
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
+  const file = writeModel(path.join(tmp, 'dense.onnx'), graph);
   const r = await importOnnx({file, out: path.join(tmp, 'dense')});
   assert.ok(r.maxDifference <= 1e-5 * Math.max(1, r.maxLogit), `${r.maxDifference}`);
   const ck = readCheckpoint(path.join(tmp, 'dense'));

@@ -4,18 +4,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import {Rng} from '../../src/core/rng';
-import type {ExportResult} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
-import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {importGraph} from '../../onnx/import/graph';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
-import type {TrainResult} from '../../src/train/trainer';
 import type {LayerNormNode} from '../../models/kinds/index';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {cbpJson} from '../cli';
+import {floatTensors, handMadeClassifier, int64Tensor, intAttr, intsAttr, type Floats, type OnnxNodeJson} from '../onnx-graphs';
+import {exportImported, trainImported} from '../onnx-runs';
 
 /**
  * nn.LayerNorm through `cbp import` (models/kinds/layernorm.ts): torch's opset-13 nodes and opset 17's
@@ -70,65 +68,24 @@ for (const [name, norms2] of [['layernorm', ['norm1', 'norm3']], ['layernorm2d',
     const imported = path.join(tmp, `${name}-cli`);
     cbpJson(['import', fixture(name), '--out', imported]);
     const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-    const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, `${name}-tfjs`), ...common]);
-    assert.notEqual(refused.status, 0);
-    assert.match(errorText(refused.stderr), name === 'layernorm' ? /the TensorFlow\.js engine has no layernorm \(layers norm1, norm2, norm3\)/ : /the TensorFlow\.js engine has no layernorm, gelu \(layers stem\.1, down\.0, gelu, classifier\.0\)/);
     const out = path.join(tmp, `${name}-ter`);
-    const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-    assert.equal(r.epochs.length, 1);
-    assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-    const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-    for (const key of norms2.flatMap((n) => [`${n}.weight`, `${n}.bias`])) {
-      const [a, b] = [before.get(key), after.get(key)];
-      assert.ok(a !== undefined && b !== undefined, key);
-      assert.deepEqual(b.shape, a.shape, key);
-      assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-    }
+    const r = trainImported({
+      imported, out, quant: 'ter', data: common,
+      tfjsRefusal: name === 'layernorm' ? /the TensorFlow\.js engine has no layernorm \(layers norm1, norm2, norm3\)/ : /the TensorFlow\.js engine has no layernorm, gelu \(layers stem\.1, down\.0, gelu, classifier\.0\)/,
+      learns: norms2.flatMap((n) => [`${n}.weight`, `${n}.bias`]),
+    });
+    const after = readCheckpoint(out).tensors;
     if (name === 'layernorm') assert.ok(!after.has('norm2.weight') && !after.has('norm2.bias'), 'elementwise_affine=False has no parameters');
-    const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, `${name}-ter.onnx`)]);
-    assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
-    const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', path.join(tmp, `${name}-ter.onnx`), '--data', 'mnist', '--limit', '200']);
-    assert.equal(evaluated.top1, r.epochs[0].top1);
+    exportImported(out, path.join(tmp, `${name}-ter.onnx`), {data: ['--data', 'mnist', '--limit', '200'], top1: r.epochs[0].top1});
   });
-}
-
-type Floats = Record<string, {dims: number[]; values: number[]}>;
-interface OnnxNodeJson {
-  name: string;
-  op_type: string;
-  input: string[];
-  output: string[];
-  attribute?: object[];
 }
 
 /** A 1×4×4 classifier written by hand: Conv (2 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
 function handMade(name: string, body: OnnxNodeJson[], floats: Floats, opset = 13): string {
   // ReduceMean's axes as an input (opset 18): the last axis, an int64 initializer.
-  const last = {name: 'last', dims: [1], data_type: 7, raw_data: Buffer.from(BigInt64Array.of(-1n).buffer)};
-  const rng = new Rng(11);
-  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
-  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const graph = {
-    name,
-    node: [
-      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight', 'conv.bias'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
-      ...body,
-      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
-      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-    ],
-    initializer: [random('conv.weight', [2, 1, 1, 1]), random('conv.bias', [2]), random('fc.weight', [3, 2]), random('fc.bias', [3]), ...Object.entries(floats).map(([n, t]) => tensor(n, t.dims, t.values)), last],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
-  };
-  const file = path.join(tmp, `${name}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: opset}], graph})).finish());
-  return file;
+  return handMadeClassifier(tmp, name, body, [...floatTensors(floats), int64Tensor('last', [-1])], {channels: 2, convBias: true, seed: 11, opset});
 }
 
-const ints = (name: string, values: number[]): object => ({name, type: 7, ints: values});
-const int = (name: string, value: number): object => ({name, type: 2, i: value});
 const scalar = (v: number): {dims: number[]; values: number[]} => ({dims: [], values: [v]});
 const CONSTANTS: Floats = {
   two: scalar(2),
@@ -146,10 +103,10 @@ const CONSTANTS: Floats = {
 /** torch's LayerNorm(4) nodes on `c` [N, 2, 4, 4] (over its width), each replaceable by name; the last writes `a`. */
 function pattern(change: Record<string, Partial<OnnxNodeJson> | null> = {}): OnnxNodeJson[] {
   const nodes: OnnxNodeJson[] = [
-    {name: '/norm/ReduceMean', op_type: 'ReduceMean', input: ['c'], output: ['m'], attribute: [ints('axes', [-1])]},
+    {name: '/norm/ReduceMean', op_type: 'ReduceMean', input: ['c'], output: ['m'], attribute: [intsAttr('axes', [-1])]},
     {name: '/norm/Sub', op_type: 'Sub', input: ['c', 'm'], output: ['d']},
     {name: '/norm/Pow', op_type: 'Pow', input: ['d', 'two'], output: ['q']},
-    {name: '/norm/ReduceMean_1', op_type: 'ReduceMean', input: ['q'], output: ['v'], attribute: [ints('axes', [-1])]},
+    {name: '/norm/ReduceMean_1', op_type: 'ReduceMean', input: ['q'], output: ['v'], attribute: [intsAttr('axes', [-1])]},
     {name: '/norm/Add', op_type: 'Add', input: ['v', 'eps'], output: ['ve']},
     {name: '/norm/Sqrt', op_type: 'Sqrt', input: ['ve'], output: ['s']},
     {name: '/norm/Div', op_type: 'Div', input: ['d', 's'], output: ['n']},
@@ -167,9 +124,9 @@ function layerNorm2d(back: number[], change: Record<string, Partial<OnnxNodeJson
   const inner = pattern({'/norm/Mul': {input: ['n', 'norm2d.weight']}, '/norm/Add_1': {input: ['nw', 'norm2d.bias'], output: ['b']}, ...change})
     .map((n) => ({...n, input: n.input.map((v) => (v === 'c' ? 't' : v))}));
   return [
-    {name: '/norm/Transpose', op_type: 'Transpose', input: ['c'], output: ['t'], attribute: [ints('perm', [0, 2, 3, 1])]},
+    {name: '/norm/Transpose', op_type: 'Transpose', input: ['c'], output: ['t'], attribute: [intsAttr('perm', [0, 2, 3, 1])]},
     ...inner,
-    {name: '/norm/Transpose_1', op_type: 'Transpose', input: ['b'], output: ['a'], attribute: [ints('perm', back)]},
+    {name: '/norm/Transpose_1', op_type: 'Transpose', input: ['b'], output: ['a'], attribute: [intsAttr('perm', back)]},
   ];
 }
 
@@ -181,7 +138,7 @@ test('LayerNorm by hand: over the last axis of an image, squared by Mul, without
     ['weight_only', pattern({'/norm/Mul': {output: ['a']}, '/norm/Add_1': null}), {weight: true, bias: false}],
     ['opset18', pattern({'/norm/ReduceMean': {input: ['c', 'last'], attribute: []}, '/norm/ReduceMean_1': {input: ['q', 'last'], attribute: []}}), {normalized: [4], weight: true, bias: true}, 18],
     ['layernorm2d', layerNorm2d([0, 3, 1, 2]), {normalized: [2], axis: 0, eps: 1e-5, weight: true, bias: true}],
-    ['no_parameters', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'ones'], output: ['a'], attribute: [int('axis', -2), {name: 'epsilon', type: 1, f: 1e-3}]}], {normalized: [4, 4], eps: 1e-3, weight: false, bias: false}, 17],
+    ['no_parameters', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'ones'], output: ['a'], attribute: [intAttr('axis', -2), {name: 'epsilon', type: 1, f: 1e-3}]}], {normalized: [4, 4], eps: 1e-3, weight: false, bias: false}, 17],
   ];
   for (const [name, body, expect, opset] of good) {
     const file = handMade(name, body, {...CONSTANTS, ones: {dims: [4, 4], values: new Array<number>(16).fill(1)}}, opset);
@@ -200,15 +157,15 @@ test('patterns only partly LayerNorm are refused, naming the layer and what Laye
   const refused: [string, OnnxNodeJson[], RegExp, number?][] = [
     ['a cube', pattern({'/norm/Pow': {input: ['d', 'three']}}), /unsupported: LayerNorm-like pattern at norm: Pow of x − mean by 3 where LayerNorm squares it \(Pow 2\) \(LayerNorm is ReduceMean → Sub → Pow\(2\) → ReduceMean → Add\(ε\) → Sqrt → Div\) \(1 node: \/norm\/Pow\)/],
     ['no square root', pattern({'/norm/Sqrt': null, '/norm/Div': {input: ['d', 've']}}), /LayerNorm-like pattern at norm: Div of x − mean by a value other than √\(variance \+ ε\) of the same x .*\(1 node: \/norm\/Div\)/],
-    ['the variance over other axes', pattern({'/norm/ReduceMean_1': {attribute: [ints('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: the variance's ReduceMean is over other axes than the mean's .*\(1 node: \/norm\/ReduceMean_1\)/],
+    ['the variance over other axes', pattern({'/norm/ReduceMean_1': {attribute: [intsAttr('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: the variance's ReduceMean is over other axes than the mean's .*\(1 node: \/norm\/ReduceMean_1\)/],
     ['the mean minus x', pattern({'/norm/Sub': {input: ['m', 'c']}}), /LayerNorm-like pattern at norm: Sub reads the mean where LayerNorm subtracts it from x \(Sub\(x, mean\)\)/],
-    ['a mean over channels', pattern({'/norm/ReduceMean': {attribute: [ints('axes', [1])]}}), /LayerNorm-like pattern at norm: ReduceMean over axes \[1\] of \[N, 2, 4, 4\], not its last axes .*\(1 node: \/norm\/ReduceMean\)/],
+    ['a mean over channels', pattern({'/norm/ReduceMean': {attribute: [intsAttr('axes', [1])]}}), /LayerNorm-like pattern at norm: ReduceMean over axes \[1\] of \[N, 2, 4, 4\], not its last axes .*\(1 node: \/norm\/ReduceMean\)/],
     ['no ε', pattern({'/norm/Add': null, '/norm/Sqrt': {input: ['v']}}), /LayerNorm-like pattern at norm: Sqrt reads the variance where LayerNorm adds a constant ε to it \(Add\)/],
     ['a weight per channel', pattern({'/norm/Mul': {input: ['n', 'onnx::Mul_7']}}), /LayerNorm-like pattern at norm: Mul by a constant of dims \[2, 1, 1\] where LayerNorm's weight has the normalised shape \[4\] \(1 node: \/norm\/Mul\)/],
     ['x − mean read elsewhere', [...pattern({'/norm/Add_1': {output: ['b']}}), {name: '/extra/Add', op_type: 'Add', input: ['b', 'd'], output: ['a']}], /LayerNorm-like pattern at extra: Add reads x − mean where LayerNorm squares it \(Pow 2\) and divides it by √\(variance \+ ε\) .*\(1 node: \/extra\/Add\)/],
-    ['LayerNorm2d over the width too', layerNorm2d([0, 3, 1, 2], {'/norm/ReduceMean': {attribute: [ints('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: ReduceMean of x transposed to channels-last over other axes than the channels .*\(1 node: \/norm\/ReduceMean\)/],
-    ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [int('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
-    ['LayerNormalization with a weight per channel', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'wide'], output: ['a'], attribute: [int('axis', 1)]}], /unsupported: LayerNormalization whose scale or bias is not of the normalised shape \[2, 4, 4\] \(1 node: \/norm\/LayerNormalization\)/, 17],
+    ['LayerNorm2d over the width too', layerNorm2d([0, 3, 1, 2], {'/norm/ReduceMean': {attribute: [intsAttr('axes', [-2, -1])]}}), /LayerNorm-like pattern at norm: ReduceMean of x transposed to channels-last over other axes than the channels .*\(1 node: \/norm\/ReduceMean\)/],
+    ['LayerNormalization over the batch', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'all'], output: ['a'], attribute: [intAttr('axis', 0)]}], /unsupported: LayerNormalization over axis 0 \(cbp normalises the axes of each sample, not the batch\)/, 17],
+    ['LayerNormalization with a weight per channel', [{name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'wide'], output: ['a'], attribute: [intAttr('axis', 1)]}], /unsupported: LayerNormalization whose scale or bias is not of the normalised shape \[2, 4, 4\] \(1 node: \/norm\/LayerNormalization\)/, 17],
     ['LayerNormalization with its mean used', [
       {name: '/norm/LayerNormalization', op_type: 'LayerNormalization', input: ['c', 'norm.weight'], output: ['n', 'mean']},
       {name: '/norm/Add', op_type: 'Add', input: ['n', 'mean'], output: ['a']},

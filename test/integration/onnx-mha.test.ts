@@ -4,15 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import type {ExportResult} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
 import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readConst} from '../../onnx/import/constants';
 import {readCheckpoint} from '../../src/run/checkpoint';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
 /**
  * torch's nn.MultiheadAttention as torch.onnx.export writes it (batch moved to axis 1 and merged with the heads),
@@ -78,35 +76,16 @@ test('vit_torchvision.onnx (torchvision\'s VisionTransformer) imports with the f
   }
 });
 
-/** A 4-class image folder (train/ and val/) of the fixture photographs. */
-function folder(root: string): string {
-  const val = path.join(FIXTURES, 'imagenet', 'val');
-  for (const split of ['train', 'val']) fs.cpSync(val, path.join(root, split), {recursive: true});
-  return root;
-}
-
 test('the imported torchvision ViT trains one ternary epoch on an image folder on the ONNX Runtime engine; in_proj and out_proj learn; its export verifies and evaluates to the training\'s top-1', () => {
-  const data = folder(path.join(tmp, 'folder'));
+  const data = imageFolder(path.join(tmp, 'folder'));
   const common = ['--data', data, '--batch-size', '6', '--no-plot'];
   const out = path.join(tmp, 'vit-ter');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of LAYERS.flatMap((l) => ['in_proj.weight', 'in_proj.bias', 'out_proj.weight'].map((k) => `${l}.self_attention.${k}`))) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.deepEqual(b.shape, a.shape, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  const onnx = path.join(tmp, 'vit-ter.onnx');
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', onnx]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
-  const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', onnx, '--data', data]);
-  assert.equal(evaluated.top1, r.epochs[0].top1);
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'never'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no /);
+  const r = trainImported({
+    imported, out, quant: 'ter', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no /,
+    learns: LAYERS.flatMap((l) => ['in_proj.weight', 'in_proj.bias', 'out_proj.weight'].map((k) => `${l}.self_attention.${k}`)),
+  });
+  exportImported(out, path.join(tmp, 'vit-ter.onnx'), {data: ['--data', data], top1: r.epochs[0].top1});
 });
 
 test('an nn.MultiheadAttention that is not the pattern cbp maps is refused at its first Transpose, saying what: its weights read, scores with a mask added (written here into mha.onnx: an Add of a constant before the Softmax), nothing written', async () => {

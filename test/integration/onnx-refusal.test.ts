@@ -9,6 +9,7 @@ import {MAX_REFUSAL_MESSAGE} from '../../onnx/import/refusal';
 import {ModelProto} from '../../onnx/schema';
 import {FIXTURES} from '../helpers';
 import {cbp, errorText} from '../cli';
+import {floatTensor, intAttr, intsAttr, poolAndClassify, valueInfo, writeModel} from '../onnx-graphs';
 
 /**
  * The refusal of a model cbp cannot import, in PyTorch's words (onnx/import/refusal.ts): the unsupported nodes
@@ -122,9 +123,8 @@ test('a small torchvision Swin Transformer whose first attention\'s position bia
  * LayerNormalization and a Softmax (over the batch) beside a MatMul: hundreds of unsupported nodes in hundreds of modules.
  */
 function manyBlocks(blocks: number): string {
-  const tensor = (n: string, dims: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.1).buffer)});
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const node: object[] = [{name: '/stem/Conv', op_type: 'Conv', input: ['input', 'stem.weight'], output: ['x0'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]}];
+  const tensor = (n: string, dims: number[]): object => floatTensor(n, dims, new Array<number>(dims.reduce((a, b) => a * b, 1)).fill(0.1));
+  const node: object[] = [{name: '/stem/Conv', op_type: 'Conv', input: ['input', 'stem.weight'], output: ['x0'], attribute: [intsAttr('kernel_shape', [1, 1])]}];
   for (let i = 0; i < blocks; i++) {
     const p = `/blocks/blocks.${i}`;
     node.push(
@@ -133,18 +133,12 @@ function manyBlocks(blocks: number): string {
       {name: `${p}/norm/LayerNormalization`, op_type: 'LayerNormalization', input: [`c${i}`, 'stem.weight'], output: [`n${i}`, `m${i}`]},
       {name: `${p}/attn/MatMul`, op_type: 'MatMul', input: [`n${i}`, `m${i}`], output: [`s${i}`]},
       // Over the batch axis: refused on its attributes, whatever its input.
-      {name: `${p}/attn/Softmax`, op_type: 'Softmax', input: [`s${i}`], output: [`x${i + 1}`], attribute: [{name: 'axis', type: 2, i: 0}]},
+      {name: `${p}/attn/Softmax`, op_type: 'Softmax', input: [`s${i}`], output: [`x${i + 1}`], attribute: [intAttr('axis', 0)]},
     );
   }
-  node.push(
-    {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: [`x${blocks}`], output: ['p']},
-    {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-    {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-  );
-  const graph = {name: 'blocks', node, initializer: [tensor('stem.weight', [2, 1, 1, 1]), tensor('fc.weight', [3, 2]), tensor('fc.bias', [3])], input: [vi('input', ['N', 1, 4, 4])], output: [vi('logits', ['N', 3])]};
-  const file = path.join(tmp, `blocks${blocks}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: 13}], graph})).finish());
-  return file;
+  node.push(...poolAndClassify(`x${blocks}`));
+  const graph = {name: 'blocks', node, initializer: [tensor('stem.weight', [2, 1, 1, 1]), tensor('fc.weight', [3, 2]), tensor('fc.bias', [3])], input: [valueInfo('input', ['N', 1, 4, 4])], output: [valueInfo('logits', ['N', 3])]};
+  return writeModel(path.join(tmp, `blocks${blocks}.onnx`), graph);
 }
 
 test('hundreds of unsupported nodes in hundreds of modules: modules alike counted together, groups past the budget counted, every node in the error\'s details', async () => {

@@ -4,19 +4,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import {openSession, runBatch} from '../../src/core/ort';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import {exportCheckpoint, type ExportResult} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
-import {ModelProto} from '../../onnx/schema';
 import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {COORDINATES, NEAREST_MODES, RESIZE_MODES, resizeMatrix, type ResizeNode} from '../../models/kinds/resize';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {cbpJson} from '../cli';
+import {floatTensor, handMadeClassifier, intAttr, stringAttr} from '../onnx-graphs';
+import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
 
 /**
  * F.interpolate and nn.Upsample as torch.onnx.export writes them (ONNX Resize; test/fixtures/onnx/resize_unet.onnx
@@ -28,15 +27,6 @@ import {cbp, cbpJson, errorText} from '../cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-resize-'));
 const unet = path.join(FIXTURES, 'onnx', 'resize_unet.onnx');
-
-async function logits(model: Uint8Array, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
-  const opened = await openSession(model, 'cpu', 'test');
-  try {
-    return (await runBatch(opened.session, x, dims)).data;
-  } finally {
-    await opened.session.release();
-  }
-}
 
 test('cbp import resize_unet.onnx: three Resizes (nearest by scales, bilinear by a Shape chain, bilinear align_corners by a recomputed scale) as resize nodes; the float export gives the file\'s logits', async () => {
   const out = path.join(tmp, 'unet');
@@ -54,8 +44,8 @@ test('cbp import resize_unet.onnx: three Resizes (nearest by scales, bilinear by
   const n = 3;
   const rng = new Rng(99);
   const x = Float32Array.from({length: n * 28 * 28}, () => 2 * rng.normal());
-  const expected = await logits(fs.readFileSync(unet), x, [n, 1, 28, 28]);
-  const got = await logits(fs.readFileSync(onnx), x, [n, 1, 28, 28]);
+  const expected = await sessionLogits(fs.readFileSync(unet), x, [n, 1, 28, 28]);
+  const got = await sessionLogits(fs.readFileSync(onnx), x, [n, 1, 28, 28]);
   let diff = 0;
   let largest = 0;
   for (let i = 0; i < got.length; i++) {
@@ -71,20 +61,14 @@ test('an imported U-Net with Resize trains one epoch with --init on MNIST (binar
   const imported = path.join(tmp, 'unet-import');
   cbpJson(['import', unet, '--out', imported]);
   const common = ['--data', 'mnist', '--limit', '256', '--test-limit', '200', '--batch-size', '64', '--no-plot'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'unet-tfjs'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no resize, concat \(layers up, \/Concat, \/Resize, \/Resize_1\)/);
   const out = path.join(tmp, 'unet-bin');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'bin', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  // The convolution before the first bilinear resize learned: its gradient came back through the resizes.
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  const key = 'enc1.0.0.weight';
-  const [a, b] = [before.get(key), after.get(key)];
-  assert.ok(a !== undefined && b !== undefined && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'unet-bin.onnx')]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
+  trainImported({
+    imported, out, quant: 'bin', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no resize, concat \(layers up, \/Concat, \/Resize, \/Resize_1\)/,
+    // The convolution before the first bilinear resize learned: its gradient came back through the resizes.
+    learns: ['enc1.0.0.weight'],
+  });
+  exportImported(out, path.join(tmp, 'unet-bin.onnx'));
   // With 8-bit activations: the Resize's output size (Shape, Slice, Concat of integers) is no activation to quantize.
   const i8 = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', path.join(tmp, 'unet-bin-int8.onnx'), '--activations', 'int8']);
   const c = i8.int8?.check;
@@ -141,32 +125,14 @@ test('the resize matrices (A_h · x · A_wᵀ, what the backward pass transposes
 
 /** A 1×4×4 classifier with one Resize of the conv's output `c` to `a` (inputs after x), then pooling and a Gemm. */
 function withResize(name: string, inputs: string[], attrs: Record<string, string | number>, consts: object[]): string {
-  const rng = new Rng(11);
-  const tensor = (n: string, dims: number[], values: number[]): object => ({name: n, dims, data_type: 1, raw_data: Buffer.from(Float32Array.from(values).buffer)});
-  const random = (n: string, dims: number[]): object => tensor(n, dims, Array.from({length: dims.reduce((a, b) => a * b, 1)}, () => rng.normal()));
-  const vi = (n: string, dims: (number | string)[]): object => ({name: n, type: {tensor_type: {elem_type: 1, shape: {dim: dims.map((d) => (typeof d === 'string' ? {dim_param: d} : {dim_value: d}))}}}});
-  const attribute = Object.entries(attrs).map(([k, v]) => (typeof v === 'number' ? {name: k, type: 2, i: v} : {name: k, type: 3, s: Buffer.from(v)}));
-  const graph = {
-    name,
-    node: [
-      {name: '/conv/Conv', op_type: 'Conv', input: ['input', 'conv.weight'], output: ['c'], attribute: [{name: 'kernel_shape', type: 7, ints: [1, 1]}]},
-      {name: '/up/Resize', op_type: 'Resize', input: ['c', ...inputs], output: ['a'], attribute},
-      {name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['a'], output: ['p']},
-      {name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f']},
-      {name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [{name: 'transB', type: 2, i: 1}]},
-    ],
-    initializer: [random('conv.weight', [2, 1, 1, 1]), random('fc.weight', [3, 2]), random('fc.bias', [3]), ...consts],
-    input: [vi('input', ['N', 1, 4, 4])],
-    output: [vi('logits', ['N', 3])],
-  };
-  const file = path.join(tmp, `${name}.onnx`);
-  fs.writeFileSync(file, ModelProto.encode(ModelProto.fromObject({ir_version: 8, opset_import: [{domain: '', version: name.includes('opset18') ? 18 : 13}], graph})).finish());
-  return file;
+  const attribute = Object.entries(attrs).map(([k, v]) => (typeof v === 'number' ? intAttr(k, v) : stringAttr(k, v)));
+  const body = [{name: '/up/Resize', op_type: 'Resize', input: ['c', ...inputs], output: ['a'], attribute}];
+  return handMadeClassifier(tmp, name, body, consts, {channels: 2, convBias: false, seed: 11, opset: name.includes('opset18') ? 18 : 13});
 }
 
 test('Resizes cbp does not map are refused naming what: bicubic, antialias, tf_crop_and_resize, a roi, scaling the channels, a size computed from values', async () => {
-  const scales = (v: number[]): object => ({name: 'scales', dims: [4], data_type: 1, raw_data: Buffer.from(Float32Array.from(v).buffer)});
-  const roi = {name: 'roi', dims: [8], data_type: 1, raw_data: Buffer.from(Float32Array.from([0, 0, 0, 0, 1, 1, 1, 1]).buffer)};
+  const scales = (v: number[]): object => floatTensor('scales', [4], v);
+  const roi = floatTensor('roi', [8], [0, 0, 0, 0, 1, 1, 1, 1]);
   const x2 = scales([1, 1, 2, 2]);
   const cases: [string, string[], Record<string, string | number>, object[], RegExp][] = [
     ['bicubic', ['', 'scales'], {mode: 'cubic'}, [x2], /Resize with mode cubic \(F\.interpolate's bicubic; cbp maps nearest and bilinear\) \(1 node: \/up\/Resize\)/],

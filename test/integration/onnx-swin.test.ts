@@ -4,15 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
-import type {ExportResult} from '../../src/app/export';
 import {ModelProto} from '../../onnx/schema';
 import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {paramInfos, valueShapes} from '../../models/spec';
 import {relativeIndex, shiftMask} from '../../models/kinds/relbias';
-import type {TrainResult} from '../../src/train/trainer';
 import {FIXTURES} from '../helpers';
-import {cbp, cbpJson, errorText} from '../cli';
+import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
 /**
  * torchvision's Swin Transformer through `cbp import`: a small one built from torchvision's own classes
@@ -72,35 +70,17 @@ test('torchvision\'s relative position index and shift mask as cbp computes them
   assert.deepEqual([...mask.slice(48, 52)], [0, -100, -100, -100]);
 });
 
-/** A 4-class image folder (train/ and val/) of the fixture photographs. */
-function folder(root: string): string {
-  const val = path.join(FIXTURES, 'imagenet', 'val');
-  for (const split of ['train', 'val']) fs.cpSync(val, path.join(root, split), {recursive: true});
-  return root;
-}
-
 test('an import of swin_torchvision.onnx trains one ternary epoch on an image folder on the ONNX Runtime engine; the relative position tables learn; its export verifies and evaluates to the training\'s top-1; the TensorFlow.js engine refuses it, naming the windows', () => {
-  const data = folder(path.join(tmp, 'folder'));
+  const data = imageFolder(path.join(tmp, 'folder'));
   // A large learning rate: at the 9 images' 2 steps the tables' gradients are small (the scores of random weights).
   const common = ['--data', data, '--batch-size', '6', '--no-plot', '--lr', '0.5'];
-  const refused = cbp(['train', '--init', imported, '--engine', 'tfjs', '--epochs', '1', '--out', path.join(tmp, 'never'), ...common]);
-  assert.notEqual(refused.status, 0);
-  assert.match(errorText(refused.stderr), /the TensorFlow\.js engine has no [a-z, ]*windows/);
   const out = path.join(tmp, 'swin-ter');
-  const r = cbpJson<TrainResult>(['train', '--init', imported, '--quant', 'ter', '--epochs', '1', '--engine', 'onnxruntime', '--out', out, ...common]);
-  assert.equal(r.epochs.length, 1);
-  assert.ok(Number.isFinite(r.epochs[0].loss) && r.epochs[0].loss > 0);
-  const [before, after] = [readCheckpoint(imported).tensors, readCheckpoint(out).tensors];
-  for (const key of BLOCKS.map((b) => `${b}.attn.relative_position_bias_table`)) {
-    const [a, b] = [before.get(key), after.get(key)];
-    assert.ok(a !== undefined && b !== undefined, key);
-    assert.ok(b.data.every(Number.isFinite) && b.data.some((v, i) => v !== a.data[i]), `${key} did not train`);
-  }
-  const onnx = path.join(tmp, 'swin-ter.onnx');
-  const e = cbpJson<ExportResult>(['export', '--checkpoint', out, '--out', onnx]);
-  assert.ok(e.maxDifference <= 1e-4 * Math.max(1, e.maxLogit), `${e.maxDifference} (largest logit ${e.maxLogit})`);
-  const evaluated = cbpJson<{top1: number}>(['eval', '--onnx', onnx, '--data', data]);
-  assert.equal(evaluated.top1, r.epochs[0].top1);
+  const r = trainImported({
+    imported, out, quant: 'ter', data: common,
+    tfjsRefusal: /the TensorFlow\.js engine has no [a-z, ]*windows/,
+    learns: BLOCKS.map((b) => `${b}.attn.relative_position_bias_table`),
+  });
+  exportImported(out, path.join(tmp, 'swin-ter.onnx'), {data: ['--data', data], top1: r.epochs[0].top1});
 });
 
 test('a Swin whose attention drops values (attention_dropout > 0, which torchvision 0.14 applies in eval mode too) is refused by its module, saying so; nothing is written', async () => {
