@@ -63,11 +63,7 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
   const permOf = (n: NodeMsg | undefined): string | undefined => (n === undefined ? undefined : (attr(n, 'perm')?.ints ?? []).map(Number).join(','));
   const intAttr = (n: NodeMsg, name: string, def: number): number => Number(attr(n, name)?.i ?? def);
   const floatAttr = (n: NodeMsg, name: string, def: number): number => attr(n, name)?.f ?? def;
-  /** Where `v` comes from through Identity nodes (torch shares one initializer between equal parameters so). */
-  const source = (v: string): string => {
-    for (let p = producer.get(v), hops = 0; p?.op_type === 'Identity' && hops < g.node.length; p = producer.get(v), hops++) v = p.input[0];
-    return v;
-  };
+  const {source, constant} = valueReader(producer, inits, file);
   /**
    * The initializer `v` is, directly or through Identity nodes, or through a Transpose of a matrix (torch writes a
    * Linear's weight so on tokens when it does not fold constants); undefined for any other value.
@@ -80,20 +76,6 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
     return inits.has(v) ? v : from !== undefined && inits.has(from) ? from : undefined;
   };
   const isInit = (v: string | undefined): boolean => initOf(v) !== undefined;
-  /** A value the file holds as a constant (an initializer or a Constant's tensor, through Identity nodes), or undefined. */
-  const constant = (w: string | undefined): Const | undefined => {
-    if (w === undefined || w === '') return undefined;
-    const v = source(w);
-    const made = producer.get(v);
-    if (made?.op_type === 'Transpose' && permOf(made) === '1,0' && !inits.has(v)) {
-      const m = constant(made.input[0]);
-      if (m?.kind !== 'float' || m.dims.length !== 2) return undefined;
-      const [r, c] = m.dims;
-      return {kind: 'float', dims: [c, r], values: Float32Array.from({length: r * c}, (_, i) => m.values[(i % r) * c + Math.floor(i / r)])};
-    }
-    const t = inits.get(v) ?? (made?.op_type === 'Constant' ? attr(made, 'value')?.t ?? undefined : undefined);
-    return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
-  };
   const floats = (v: string | undefined): Const & {kind: 'float'} | undefined => {
     const c = constant(v);
     return c?.kind === 'float' ? c : undefined;
@@ -300,6 +282,34 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
     initializer: [...g.initializer.map((t) => replacedInits.get(t.name) ?? t), ...newInits],
     },
   };
+}
+
+/**
+ * How the rewrites (this one, onnx/import/swin.ts) read a value of the file: `source` follows Identity nodes back (torch
+ * shares one initializer between equal parameters so); `constant` is what the file holds there as a constant — an
+ * initializer or a Constant's tensor, or the Transpose of a constant matrix (torch writes a Linear's weight so on
+ * tokens when it does not fold constants) — or undefined.
+ */
+export function valueReader(producer: ReadonlyMap<string, NodeMsg>, inits: ReadonlyMap<string, TensorMsg>, file: string): {source(v: string): string; constant(w: string | undefined): Const | undefined} {
+  const source = (v: string): string => {
+    for (let p = producer.get(v), hops = 0; p?.op_type === 'Identity' && hops <= producer.size; p = producer.get(v), hops++) v = p.input[0];
+    return v;
+  };
+  const constant = (w: string | undefined): Const | undefined => {
+    if (w === undefined || w === '') return undefined;
+    const v = source(w);
+    const made = producer.get(v);
+    const perm = made?.attribute.find((a) => a.name === 'perm')?.ints?.map(Number).join(',');
+    if (made?.op_type === 'Transpose' && perm === '1,0' && !inits.has(v)) {
+      const m = constant(made.input[0]);
+      if (m?.kind !== 'float' || m.dims.length !== 2) return undefined;
+      const [r, c] = m.dims;
+      return {kind: 'float', dims: [c, r], values: Float32Array.from({length: r * c}, (_, i) => m.values[(i % r) * c + Math.floor(i / r)])};
+    }
+    const t = inits.get(v) ?? (made?.op_type === 'Constant' ? made.attribute.find((a) => a.name === 'value')?.t ?? undefined : undefined);
+    return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
+  };
+  return {source, constant};
 }
 
 /** The indices of the nodes of `g` that the value `output` needs (what produces it, and what that reads, …). */

@@ -1,7 +1,6 @@
 import {DataType, type AttributeMsg, type GraphMsg, type NodeMsg, type TensorMsg} from '../schema';
 import {relativeIndex, tableRows} from '../../models/kinds/relbias';
-import {neededNodes} from './attention';
-import {readConst, type Const} from './constants';
+import {neededNodes, valueReader} from './attention';
 
 /**
  * torchvision 0.14's shifted-window attention (swin_transformer.py, `shifted_window_attention` of a
@@ -45,25 +44,7 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
   const dynamic = new Set(g.input.map((i) => i.name).filter((name) => !inits.has(name)));
   for (const n of nodes) if (n.op_type !== 'Shape' && n.input.some((i) => dynamic.has(i))) for (const o of n.output) dynamic.add(o);
   const perm = (n: NodeMsg | undefined): string => (n === undefined ? '' : (attr(n, 'perm')?.ints ?? []).map(Number).join(','));
-  /** Through Identity nodes (torch shares one initializer between equal parameters so). */
-  const source = (v: string): string => {
-    for (let p = producer.get(v), hops = 0; p?.op_type === 'Identity' && hops < nodes.length; p = producer.get(v), hops++) v = p.input[0];
-    return v;
-  };
-  /** A constant: an initializer or a Constant's, through Identity nodes, or a matrix's Transpose (torch writes a Linear's weight so on tokens without constant folding). */
-  const constant = (w: string | undefined): Const | undefined => {
-    if (w === undefined || w === '') return undefined;
-    const v = source(w);
-    const made = producer.get(v);
-    if (made?.op_type === 'Transpose' && perm(made) === '1,0' && !inits.has(v)) {
-      const m = constant(made.input[0]);
-      if (m?.kind !== 'float' || m.dims.length !== 2) return undefined;
-      const [r, c] = m.dims;
-      return {kind: 'float', dims: [c, r], values: Float32Array.from({length: r * c}, (_, i) => m.values[(i % r) * c + Math.floor(i / r)])};
-    }
-    const t = inits.get(v) ?? (made?.op_type === 'Constant' ? attr(made, 'value')?.t ?? undefined : undefined);
-    return t === undefined ? undefined : readConst(t, file, `constant ${v}`);
-  };
+  const {source, constant} = valueReader(producer, inits, file);
   /** One integer the file holds as a constant, also through Unsqueeze or Cast (as torch writes it without constant folding). */
   const oneInt = (w: string | undefined): number | undefined => {
     const p = w === undefined ? undefined : producer.get(source(w));
