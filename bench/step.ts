@@ -40,23 +40,17 @@ function benchSource(spec: ModelSpec): Source {
   return {kind: 'builtin', name: 'bench', shape: spec.inputShape, numClasses: 10, labels: [], mean: [0], std: [1], test: {count: 0, batches: async function* () {}}};
 }
 
-/** BENCH_STEPS when set (a whole number ≥ 1), else the model's own count. */
-function timedSteps(fallback: number): number {
-  const v = process.env.BENCH_STEPS;
+/** The environment variable `name` when set (a whole number ≥ 1), else `fallback`: BENCH_STEPS, BENCH_BATCH. */
+function wholeEnv(name: string, fallback: number): number {
+  const v = process.env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_STEPS=${v}: expected a whole number ≥ 1`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${v}: expected a whole number ≥ 1`);
   return n;
 }
 
-/** BENCH_BATCH when set (a whole number ≥ 1), else 32: the batch of `step.js onnx FILE`. */
-function benchBatch(): number {
-  const v = process.env.BENCH_BATCH;
-  if (v === undefined || v === '') return 32;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_BATCH=${v}: expected a whole number ≥ 1`);
-  return n;
-}
+/** BENCH_STEPS when set, else the model's own count. */
+const timedSteps = (fallback: number): number => wholeEnv('BENCH_STEPS', fallback);
 
 /** The median of the timed steps and the cores they used, from per-step times and the CPU/wall at the first. */
 function summary(times: number[], cpu0: NodeJS.CpuUsage, wall0: bigint): {msPerStep: number; cores: number} {
@@ -76,7 +70,7 @@ async function main(): Promise<void> {
     await importOnnx({file, out: dir, quant: 'bin'});
     const spec = readCheckpoint(dir).state.config.spec;
     if (spec === undefined) throw new Error(`${file}: no spec`);
-    return ortStep(spec, benchBatch(), timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
+    return ortStep(spec, wholeEnv('BENCH_BATCH', 32), timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
   }
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const [batch, shape, steps] =

@@ -130,10 +130,14 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
   return {bytes: b.model(`${spec.name}_train_step`, inputs, outputs, TRAIN_OPSET, IR_VERSION), params, batchNorms, masks};
 }
 
+/** w[:, :, ::-1, ::-1]: a filter flipped in both spatial axes. */
+function flipped(b: GraphBuilder, w: string): string {
+  return b.op('Slice', [w, b.i64([-1, -1]), b.i64([-BIG, -BIG]), b.i64([2, 3]), b.i64([-1, -1])]);
+}
+
 /** w[:, :, ::-1, ::-1] transposed to [Cin, Cout, kh, kw]: the filter of the input gradient as a convolution. */
 function flipTransposed(b: GraphBuilder, w: string): string {
-  const flipped = b.op('Slice', [w, b.i64([-1, -1]), b.i64([-BIG, -BIG]), b.i64([2, 3]), b.i64([-1, -1])]);
-  return b.op('Transpose', [flipped], {perm: [1, 0, 2, 3]});
+  return b.op('Transpose', [flipped(b, w)], {perm: [1, 0, 2, 3]});
 }
 
 /** A Conv node (inputs x, w[, bias]) with cin input and cout output channels; named `name` when given. */
@@ -191,9 +195,9 @@ function groupedInputGrad(b: GraphBuilder, gy: string, w: string, c: ConvGeometr
     if (bh >= 0 && bw >= 0 && eh >= 0 && ew >= 0) {
       const [gin, gout] = [c.cin / c.groups, c.cout / c.groups];
       // [Cout, Cin/g, kh, kw] → per group [Cin/g, Cout/g, kh, kw], flipped: the filter [Cin, Cout/g, kh, kw].
-      const flipped = b.op('Slice', [w, b.i64([-1, -1]), b.i64([-BIG, -BIG]), b.i64([2, 3]), b.i64([-1, -1])]);
-      const filter = gin === 1 && gout === 1 ? flipped
-        : b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [flipped, b.i64([c.groups, gout, gin, kh, kw])])], {perm: [0, 2, 1, 3, 4]}), b.i64([c.cin, gout, kh, kw])]);
+      const flip = flipped(b, w);
+      const filter = gin === 1 && gout === 1 ? flip
+        : b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [flip, b.i64([c.groups, gout, gin, kh, kw])])], {perm: [0, 2, 1, 3, 4]}), b.i64([c.cin, gout, kh, kw])]);
       return b.op('Conv', [gy, filter], {kernel_shape: [kh, kw], pads: [bh, bw, eh, ew], group: c.groups, ...(dh !== 1 || dw !== 1 ? {dilations: [dh, dw]} : {})});
     }
   }
