@@ -18,6 +18,16 @@ export class GraphBuilder implements Ops {
   readonly inits: TensorMsg[] = [];
   private count = 0;
   private readonly constants = new Map<string, string>();
+  /**
+   * While set, every node added reads its inputs through it (the training graph's backward pass reads forward
+   * values through views that exist only once a gradient does: writeTrainGraph).
+   */
+  inputRewrite: ((name: string) => string) | undefined = undefined;
+
+  private read(inputs: readonly string[]): string[] {
+    const f = this.inputRewrite;
+    return f === undefined ? [...inputs] : inputs.map(f);
+  }
 
   fresh(prefix: string): string {
     return `${prefix}_${++this.count}`;
@@ -26,21 +36,21 @@ export class GraphBuilder implements Ops {
   /** Adds a node with one output (named `name` when given) and returns the output's name. */
   op(type: string, inputs: readonly string[], attrs: Record<string, Attr> = {}, name?: string): string {
     const out = name ?? this.fresh(type);
-    this.nodes.push({name: out, op_type: type, input: [...inputs], output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    this.nodes.push({name: out, op_type: type, input: this.read(inputs), output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
     return out;
   }
 
   /** A node of another operator domain (e.g. ONNX Runtime's `com.microsoft.nchwc`), version 1; one output. */
   opIn(domain: string, type: string, inputs: readonly string[], attrs: Record<string, Attr> = {}, name?: string): string {
     const out = name ?? this.fresh(type);
-    this.nodes.push({name: out, op_type: type, domain, input: [...inputs], output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    this.nodes.push({name: out, op_type: type, domain, input: this.read(inputs), output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
     return out;
   }
 
   /** Adds a node with several outputs. */
   opN(type: string, inputs: readonly string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
     const outs = Array.from({length: outputs}, () => this.fresh(type));
-    this.nodes.push({name: outs[0], op_type: type, input: [...inputs], output: outs, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
+    this.nodes.push({name: outs[0], op_type: type, input: this.read(inputs), output: outs, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v))});
     return outs;
   }
 
