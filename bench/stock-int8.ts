@@ -9,7 +9,10 @@
  * median and the median of the pairs' ratios (float / int8: the speed-up). `--write` puts it into docs/DEPLOY.md
  * between its `stock-int8` markers.
  *
- *   npm run build && node dist/bench/stock-int8.js [--write] [--models lenet5,alexnet,resnet18,mobilenet_v2] [--pairs 20]
+ *   npm run build && node dist/bench/stock-int8.js [--write] [--models lenet5,alexnet,resnet18,mobilenet_v2] [--pairs 20] [--profile]
+ *
+ * `--profile` also splits each file's batch-1 time by class of layer (ONNX Runtime's profiler: depthwise, 1×1 and
+ * other convolutions, dense layers, everything else), into the `stock-int8-profile` block with `--write`.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,6 +34,7 @@ import {exactWeights, planInt8, writeInt8} from '../onnx/int8';
 import {calibrateRanges} from '../src/app/int8';
 import {encodeModel, onnxModel} from '../onnx/writer';
 import {writeDocBlock} from './doc-block';
+import {LAYER_CLASSES, layerProfile, type LayerClass} from './layer-profile';
 import {count, median, option} from './args';
 import {GAP_MS, sideTime} from './alternate';
 import {PY, TORCH_REF} from './fair';
@@ -38,6 +42,8 @@ import {PY, TORCH_REF} from './fair';
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Runs per side and pair at batch 1, their median counted (sideTime). */
 const BURST = 20;
+/** Runs ONNX Runtime's profiler averages each file's kernels over (`--profile`). */
+const PROFILE_RUNS = 50;
 /** The constraint each model is measured with: the pairs the done-when names (binary ResNet-18, ternary MobileNetV2). */
 const QUANT: Record<string, Quant> = {lenet5: 'bin', alexnet: 'ter', resnet18: 'bin', mobilenet_v2: 'ter'};
 
@@ -105,6 +111,8 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-stock-int8-'));
   const rows: Row[] = [];
   const left: string[] = [];
+  const profile = process.argv.includes('--profile');
+  const profiles: {model: string; quant: Quant; float: Map<LayerClass, number>; int8: Map<LayerClass, number>}[] = [];
   try {
     for (const name of names) {
       const m = await load(name, tmp);
@@ -150,6 +158,10 @@ async function main(): Promise<void> {
       }
       await f.release();
       await q.release();
+      if (profile) {
+        const x = new ort.Tensor('float32', Float32Array.from({length: m.spec.inputShape.reduce((a, c) => a * c, 1)}, () => rng.normal()), [1, ...m.spec.inputShape]);
+        profiles.push({model: name, quant: m.quant, float: await layerProfile(paths.float, x, PROFILE_RUNS), int8: await layerProfile(paths.int8, x, PROFILE_RUNS)});
+      }
     }
   } finally {
     fs.rmSync(tmp, {recursive: true, force: true});
@@ -162,6 +174,21 @@ async function main(): Promise<void> {
   const block = `${stamp}\n\n${table}\n`;
   process.stdout.write(block);
   if (process.argv.includes('--write')) writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'stock-int8', block);
+  if (profiles.length > 0) {
+    const ms = (v: number | undefined): string => (v ?? 0).toFixed(2);
+    const head = ['model', 'constraint', 'kernels', '--weights float, ms', '--activations int8, ms', 'float / int8'];
+    // A class neither file spends 5 µs on is left out of the model's rows.
+    const lines = profiles.flatMap((p) =>
+      [...LAYER_CLASSES, 'all kernels' as const].flatMap((c) => {
+        const sum = (t: Map<LayerClass, number>): number => (c === 'all kernels' ? [...t.values()].reduce((a, v) => a + v, 0) : (t.get(c) ?? 0));
+        const [f, q] = [sum(p.float), sum(p.int8)];
+        return Math.max(f, q) < 0.005 ? [] : [[p.model, p.quant, c, ms(f), ms(q), q > 0 ? `${(f / q).toFixed(2)}×` : '–']];
+      }),
+    );
+    const profileBlock = `Measured ${new Date().toISOString().slice(0, 10)} by \`node dist/bench/stock-int8.js --profile --write\` (ONNX Runtime's profiler in a session with no other option, batch 1, the kernels' own times averaged over ${PROFILE_RUNS} runs; ${cpu[0]?.model.trim() ?? 'CPU'}, ${cpu.length} cores).\n\n${[head, head.map(() => '---'), ...lines].map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`;
+    process.stdout.write(`\n${profileBlock}`);
+    if (process.argv.includes('--write')) writeDocBlock(path.join(ROOT, 'docs', 'DEPLOY.md'), 'stock-int8-profile', profileBlock);
+  }
 }
 
 main().catch((err: unknown) => {
