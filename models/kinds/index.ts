@@ -25,6 +25,7 @@ import {pad} from './pad';
 import {reducemean} from './reducemean';
 import {shuffle} from './shuffle';
 import {sigmoid} from './sigmoid';
+import {silu} from './silu';
 import {slice} from './slice';
 import {resize} from './resize';
 import {reshape} from './reshape';
@@ -65,6 +66,7 @@ export type {PadNode} from './pad';
 export type {ReduceMeanNode} from './reducemean';
 export type {ShuffleNode} from './shuffle';
 export type {SigmoidNode} from './sigmoid';
+export type {SiluNode} from './silu';
 export type {SliceNode} from './slice';
 export type {ResizeNode} from './resize';
 export type {ReshapeNode} from './reshape';
@@ -81,10 +83,11 @@ export type {RelBiasNode} from './relbias';
 /**
  * Every node kind, by the `kind` its nodes carry. Adding a kind: its file (copy relu.ts) and one line here. The order
  * is the ONNX importer's: an op several kinds claim goes to them in this order, and `cbp import` lists the ops it
- * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its).
+ * maps in it (layernorm before mul and reducemean: a Mul by its weight, a ReduceMean that starts its pattern are its; silu before
+ * sigmoid and mul: a Sigmoid read only by Mul(x, ·), and that Mul, are its).
  */
 export const KINDS = {conv2d, batchnorm, groupnorm, relu, maxpool, avgpool, globalavgpool, add, flatten, dense, dropout,
-  clip, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, layerscale, concat, pad, reducemean, shuffle, slice,
+  clip, silu, sigmoid, hardsigmoid, hardswish, leakyrelu, elu, prelu, gelu, layernorm, mul, layerscale, concat, pad, reducemean, shuffle, slice,
   resize, reshape, permute, matmul, softmax, scale, embed, clstoken, mean, windows, relbias} as const;
 
 type NodeOf<D> = D extends KindDef<infer N> ? N : never;

@@ -128,7 +128,7 @@ const data = (r: ort.InferenceSession.ReturnType, name: string): Float32Array =>
 
 test(`the fixture covers every newer kind (PyTorch ${fixture.torch})`, () => {
   const kinds = new Set(fixture.cases.flatMap((c) => c.nodes.map((n) => n.kind)));
-  for (const k of ['clip', 'sigmoid', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'resize', 'layernorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean', 'windows', 'relbias']) assert.ok(kinds.has(k as SpecNode['kind']), k);
+  for (const k of ['clip', 'sigmoid', 'silu', 'hardsigmoid', 'hardswish', 'leakyrelu', 'elu', 'prelu', 'gelu', 'mul', 'concat', 'maxpool', 'avgpool', 'pad', 'reducemean', 'shuffle', 'slice', 'groupnorm', 'resize', 'layernorm', 'dense', 'reshape', 'permute', 'matmul', 'softmax', 'scale', 'embed', 'clstoken', 'mean', 'windows', 'relbias']) assert.ok(kinds.has(k as SpecNode['kind']), k);
 });
 
 for (const c of fixture.cases) {
