@@ -136,7 +136,7 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
 /**
  * Runs the backward passes the kinds queued, last node first, each reading the forward values of the model (the
  * spec's values: every node's output, and the input) through a view that exists only once the first gradient the
- * pass asked for (`gradOf`) does: a Reshape of the value to its own shape, the batch size taken from that gradient.
+ * pass asked for (`gradOf`) does: a Reshape of the value to its own shape, with a dependency on that gradient.
  * ONNX Runtime runs a node as soon as its inputs exist, so a backward computation that reads forward values only (an
  * activation's mask, 1 − y) would otherwise run during the forward pass and hold its result until the backward pass
  * reaches that layer: a third of the peak memory of the ResNet and MobileNet steps at batch 32. The views cost no
@@ -144,15 +144,15 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
  */
 function runTape(b: GraphBuilder, tape: readonly (() => void)[], shapes: ReadonlyMap<string, readonly number[]>, onGradient: (hook: ((value: string, gradient: string) => void) | undefined) => void): void {
   const views = new Map<string, string>();
-  let anchor: {readonly value: string; readonly gradient: string} | undefined;
-  const view = (value: string, of: {readonly value: string; readonly gradient: string}): string => {
-    const key = `${value}\u0000${of.gradient}`;
+  let anchor: string | undefined;
+  const view = (value: string, gradient: string): string => {
+    const key = `${value}\u0000${gradient}`;
     let v = views.get(key);
     if (v === undefined) {
       // The shape [-1, ...per sample] plus a zero computed from the gradient's first element (IsNaN, cast, times 0):
       // ONNX Runtime sees through anything computed from the gradient's shape (Shape or Size: its symbolic batch is
       // the value's) and folds the view's shape into a constant, and with it the dependency.
-      const first = b.op('Slice', [b.op('Reshape', [of.gradient, b.i64([-1])]), b.i64([0]), b.i64([1])]);
+      const first = b.op('Slice', [b.op('Reshape', [gradient, b.i64([-1])]), b.i64([0]), b.i64([1])]);
       const zero = b.op('Mul', [b.op('Cast', [b.op('IsNaN', [first])], {to: DataType.INT64}), b.i64([0])]);
       const shape = b.op('Add', [b.i64([-1, ...(shapes.get(value) ?? [])]), zero]);
       v = b.op('Reshape', [value, shape]);
@@ -160,8 +160,9 @@ function runTape(b: GraphBuilder, tape: readonly (() => void)[], shapes: Readonl
     }
     return v;
   };
+  // The anchor is the gradient of a spec value (batch first), not of a parameter.
   onGradient((value, gradient) => {
-    if (shapes.has(value)) anchor ??= {value, gradient};
+    if (shapes.has(value)) anchor ??= gradient;
   });
   const rewrite = (name: string): string => {
     if (anchor === undefined || !shapes.has(name)) return name;
