@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {decodeOnnx} from '../onnx/reader';
-import type {AttributeMsg} from '../onnx/schema';
+import {attributeOf} from '../onnx/schema';
 
 /** The classes of work a CNN's inference time is split into, by what ONNX Runtime's profiler says each kernel ran. */
 export const LAYER_CLASSES = ['grouped and depthwise convolutions', '1×1 convolutions', 'other convolutions', 'dense layers', 'everything else'] as const;
@@ -31,9 +31,8 @@ function convClasses(file: string): Map<string, LayerClass> {
   const classes = new Map<string, LayerClass>();
   for (const n of m.graph.node) {
     if (n.op_type !== 'Conv') continue;
-    const attr = (name: string): AttributeMsg | undefined => n.attribute.find((a) => a.name === name);
-    const group = Number(attr('group')?.i ?? 1);
-    const kernel = (attr('kernel_shape')?.ints ?? []).map(Number);
+    const group = Number(attributeOf(n, 'group')?.i ?? 1);
+    const kernel = (attributeOf(n, 'kernel_shape')?.ints ?? []).map(Number);
     classes.set(n.name, group > 1 ? 'grouped and depthwise convolutions' : kernel.every((k) => k === 1) ? '1×1 convolutions' : 'other convolutions');
   }
   return classes;
@@ -72,10 +71,11 @@ export async function layerProfile(file: string, x: ort.Tensor, runs: number): P
   const session = await ort.InferenceSession.create(file, {enableProfiling: true, profileFilePrefix: prefix});
   const feeds = {[session.inputNames[0]]: x};
   for (let i = 0; i < runs + 2; i++) await session.run(feeds);
-  const written = session.endProfiling();
+  session.endProfiling();
   await session.release();
+  // The profiler writes one file, `${prefix}_<time>.json`, in the folder made for it.
   const dir = path.dirname(prefix);
-  const out = typeof written === 'string' && fs.existsSync(written) ? written : path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.json')) ?? '');
+  const out = path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.json')) ?? '');
   const events = JSON.parse(fs.readFileSync(out, 'utf8')) as ProfileEvent[];
   fs.rmSync(dir, {recursive: true, force: true});
   // The last `runs` model runs only.

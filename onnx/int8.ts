@@ -4,7 +4,7 @@ import {codeStep, encodeLevels} from '../src/cbp/codes';
 import {STORAGE, packSigned} from './codes';
 import type {Weights} from '../src/core/weights';
 import type {QuantOrNone} from '../models/spec';
-import {AttributeType, DataType, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
+import {AttributeType, DataType, attributeOf, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg} from './schema';
 
 /**
  * `cbp export --activations int8`: a float graph (as `writeOnnx` writes it with `float` storage) turned into the QDQ
@@ -110,7 +110,7 @@ function floats(t: TensorMsg, what: string): Float32Array {
   return Float32Array.from(t.float_data ?? []);
 }
 
-const attrOf = (n: NodeMsg, name: string): AttributeMsg | undefined => n.attribute.find((a) => a.name === name);
+const attrOf = attributeOf;
 
 function floatTensor(name: string, dims: readonly number[], data: Float32Array): TensorMsg {
   return {name, dims: [...dims], data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)};

@@ -158,6 +158,11 @@ export interface NodeMsg {
   domain?: string;
 }
 
+/** A node's attribute by name, or undefined. */
+export function attributeOf(node: NodeMsg, name: string): AttributeMsg | undefined {
+  return node.attribute.find((a) => a.name === name);
+}
+
 export interface ValueInfoMsg {
   name: string;
   type: {tensor_type: {elem_type: number; shape: {dim: ({dim_value: number} | {dim_param: string})[]}}};

@@ -1,4 +1,4 @@
-import {DataType, type AttributeMsg, type GraphMsg, type NodeMsg, type TensorMsg} from '../schema';
+import {DataType, attributeOf, type AttributeMsg, type GraphMsg, type NodeMsg, type TensorMsg} from '../schema';
 import {readConst, type Const} from './constants';
 
 /**
@@ -59,7 +59,7 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
     const r = readBy(v);
     return r.length === 1 && r[0].op_type === op && r[0].input[0] === v ? r[0] : undefined;
   };
-  const attr = (n: NodeMsg, name: string): AttributeMsg | undefined => n.attribute.find((a) => a.name === name);
+  const attr = attributeOf;
   const permOf = (n: NodeMsg | undefined): string | undefined => (n === undefined ? undefined : (attr(n, 'perm')?.ints ?? []).map(Number).join(','));
   const intAttr = (n: NodeMsg, name: string, def: number): number => Number(attr(n, name)?.i ?? def);
   const floatAttr = (n: NodeMsg, name: string, def: number): number => attr(n, name)?.f ?? def;

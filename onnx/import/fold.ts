@@ -1,6 +1,6 @@
 import {CbpError} from '../../src/core/errors';
 import {listed, quoted, shown} from '../../src/core/shown';
-import type {AttributeMsg, NodeMsg} from '../schema';
+import {attributeOf, type NodeMsg} from '../schema';
 import {BATCH, MAX_INT_ELEMENTS, constantOf, type Const, type Elem} from './constants';
 
 /**
@@ -21,7 +21,7 @@ export interface FoldInput {
   readonly shape?: readonly Elem[];
 }
 
-const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
+const attr = attributeOf;
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 

@@ -4,7 +4,7 @@ import {listed, quoted, shown} from '../../src/core/shown';
 import type {Weights} from '../../src/core/weights';
 import {INPUT, KINDS, checkSpec, isWeightNode, kindOf, type ModelSpec, type SpecNode} from '../../models/index';
 import {MAX_IMPORT_SIDE, type KindDef, type OnnxAhead, type OnnxAttributes, type OnnxHeld, type OnnxImport, type OnnxNode} from '../../models/kinds/index';
-import type {AttributeMsg, ModelMsg, NodeMsg, TensorMsg} from '../schema';
+import {attributeOf, type ModelMsg, type NodeMsg, type TensorMsg} from '../schema';
 import {neededNodes, rewriteAttention} from './attention';
 import {BATCH, readConst, type Const} from './constants';
 import {FOLD_OPS, fold, reshapeConst, type FoldInput} from './fold';
@@ -83,7 +83,7 @@ class Unmapped extends Error {
 /** Thrown when a kind asks for the computed value a node reads first and it reads none: `<op> of constants only`. */
 class NotComputed extends Error {}
 
-const attr = (node: NodeMsg, name: string): AttributeMsg | undefined => node.attribute.find((a) => a.name === name);
+const attr = attributeOf;
 const intAttr = (node: NodeMsg, name: string, def: number): number => attr(node, name)?.i ?? def;
 const intsAttr = (node: NodeMsg, name: string): readonly number[] | undefined => attr(node, name)?.ints;
 const floatAttr = (node: NodeMsg, name: string, def: number): number => {

@@ -1,4 +1,4 @@
-import {DataType, type AttributeMsg, type GraphMsg, type NodeMsg, type TensorMsg} from '../schema';
+import {DataType, attributeOf, type AttributeMsg, type GraphMsg, type NodeMsg, type TensorMsg} from '../schema';
 import {relativeIndex, tableRows} from '../../models/kinds/relbias';
 import {neededNodes, valueReader} from './attention';
 
@@ -39,7 +39,7 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
   const readers = new Map<string, NodeMsg[]>();
   for (const n of nodes) for (const v of new Set(n.input)) readers.set(v, [...(readers.get(v) ?? []), n]);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
-  const attr = (n: NodeMsg, name: string): AttributeMsg | undefined => n.attribute.find((a) => a.name === name);
+  const attr = attributeOf;
   // The values computed from the image (not through Shape): shape arithmetic and constants are not a module's input or output.
   const dynamic = new Set(g.input.map((i) => i.name).filter((name) => !inits.has(name)));
   for (const n of nodes) if (n.op_type !== 'Shape' && n.input.some((i) => dynamic.has(i))) for (const o of n.output) dynamic.add(o);

@@ -144,18 +144,26 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
  */
 function runTape(b: GraphBuilder, tape: readonly (() => void)[], shapes: ReadonlyMap<string, readonly number[]>, onGradient: (hook: ((value: string, gradient: string) => void) | undefined) => void): void {
   const views = new Map<string, string>();
+  const zeros = new Map<string, string>();
   let anchor: string | undefined;
+  // A zero computed from the gradient's first element (IsNaN, cast, times 0), one per gradient: ONNX Runtime sees
+  // through anything computed from the gradient's shape (Shape or Size: its symbolic batch is the value's) and would
+  // fold a view's shape into a constant, and with it the dependency.
+  const zeroOf = (gradient: string): string => {
+    let z = zeros.get(gradient);
+    if (z === undefined) {
+      const first = b.op('Slice', [b.op('Reshape', [gradient, b.i64([-1])]), b.i64([0]), b.i64([1])]);
+      z = b.op('Mul', [b.op('Cast', [b.op('IsNaN', [first])], {to: DataType.INT64}), b.i64([0])]);
+      zeros.set(gradient, z);
+    }
+    return z;
+  };
+  // The view: the value reshaped to [-1, ...per sample] plus that zero.
   const view = (value: string, gradient: string): string => {
     const key = `${value}\u0000${gradient}`;
     let v = views.get(key);
     if (v === undefined) {
-      // The shape [-1, ...per sample] plus a zero computed from the gradient's first element (IsNaN, cast, times 0):
-      // ONNX Runtime sees through anything computed from the gradient's shape (Shape or Size: its symbolic batch is
-      // the value's) and folds the view's shape into a constant, and with it the dependency.
-      const first = b.op('Slice', [b.op('Reshape', [gradient, b.i64([-1])]), b.i64([0]), b.i64([1])]);
-      const zero = b.op('Mul', [b.op('Cast', [b.op('IsNaN', [first])], {to: DataType.INT64}), b.i64([0])]);
-      const shape = b.op('Add', [b.i64([-1, ...(shapes.get(value) ?? [])]), zero]);
-      v = b.op('Reshape', [value, shape]);
+      v = b.op('Reshape', [value, b.op('Add', [b.i64([-1, ...(shapes.get(value) ?? [])]), zeroOf(gradient)])]);
       views.set(key, v);
     }
     return v;
