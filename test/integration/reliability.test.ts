@@ -75,7 +75,11 @@ test('cbp train on Linux with CBP_HUGEPAGES=1 trains in a child process with hug
     kids = children(pid);
   }
   assert.equal(kids.length, 1, 'one child process');
-  assert.match(fs.readFileSync(`/proc/${kids[0]}/environ`, 'utf8'), /GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/);
+  // Between fork and exec the child still shows cbp's own environment: read it again until the exec has happened
+  // (the child's own marker, CBP_TRAIN_CHILD=1, is in it).
+  const environ = (): string => fs.readFileSync(`/proc/${kids[0]}/environ`, 'utf8');
+  for (let i = 0; i < 50 && !/CBP_TRAIN_CHILD=1/.test(environ()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(environ(), /GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/);
   parent.kill('SIGKILL');
   for (let i = 0; i < 50 && alive(kids[0]); i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(!alive(kids[0]), 'the training child outlived cbp');
