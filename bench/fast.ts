@@ -12,7 +12,7 @@
  *
  * `--models` also takes float ONNX classifiers (what torch.onnx.export writes, e.g. bench/make_vit.py's vision
  * transformer): each `.onnx` is imported by cbp with the constraint and measured at its own input shape, with the
- * weights the file holds.
+ * weights the file holds; the file itself is measured beside cbp's exports.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -37,6 +37,9 @@ import {count, median, option} from './args';
 import {GAP_MS, sideTime} from './alternate';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+/** The side that is the `.onnx` file given in --models itself, unconstrained. */
+const SOURCE = 'the file given (float weights)';
+
 /** Runs per side and round at batch 1, their median counted (sideTime). */
 const BURST = 10;
 
@@ -94,6 +97,9 @@ async function main(): Promise<void> {
       const hasNBits = decodeOnnx(fastBytes, 'fast').graph.node.some((n) => n.op_type === 'MatMulNBits');
       if (hasNBits) files.push(['fast, accuracy_level 4', withAccuracyLevel(fastBytes, 4)]);
       else notes.push(`In ${model} no constrained dense layer runs on features (one row per sample; token-wise ones stay as auto stores them), so its fast graph is the auto graph (${Buffer.compare(Buffer.from(files[1][1]), Buffer.from(fastBytes)) === 0 ? 'identical bytes' : 'same graph, the card says fast'})`);
+      // A model brought as an ONNX file is also measured as that file (its own float weights, so its logits are not
+      // compared): does cbp's export run as fast as what the user exported?
+      if (name.endsWith('.onnx')) files.push([SOURCE, fs.readFileSync(name)]);
       const sides: Side[] = [];
       for (const [side, bytes] of files) {
         const file = path.join(tmp, `${model}-${side.replace(/\W+/g, '_')}.onnx`);
@@ -133,7 +139,7 @@ async function main(): Promise<void> {
           let diff = 0;
           for (let j = 0; j < reference.length; j++) diff = Math.max(diff, Math.abs(logits[i][j] - reference[j]));
           const ratio = median(times[i].map((t, j) => t / times[0][j]));
-          const row = [model, String(batch), sides[i].name, String(sides[i].bytes), median(times[i]).toFixed(1), `${ratio.toFixed(2)}×`, sides[i].loadS.toFixed(2), i === 0 ? '—' : (diff / Math.max(1, largest)).toExponential(1)];
+          const row = [model, String(batch), sides[i].name, String(sides[i].bytes), median(times[i]).toFixed(1), `${ratio.toFixed(2)}×`, sides[i].loadS.toFixed(2), i === 0 || sides[i].name === SOURCE ? '—' : (diff / Math.max(1, largest)).toExponential(1)];
           rows.push(row);
           process.stderr.write(`${row.join(' | ')}\n`);
         }

@@ -209,9 +209,13 @@ export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     return key;
   };
 
+  // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 codes (Cast of INT8) run from opset 13.
+  const base = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
+  const {opset, irVersion} = base;
   const shapes = valueShapes(spec);
   const graph: InferenceGraph = {
     ops,
+    opset,
     value: src,
     shape: (name) => shapes.get(name) ?? [],
     emit: (node, op_type, input, attrs = {}) => {
@@ -225,10 +229,7 @@ export function onnxModel(spec: ModelSpec, quant: QuantOrNone, weights: Weights,
     },
   };
   for (const node of spec.nodes) kindOf(node).onnx(node, graph);
-  // Sub-byte storage needs newer opsets (STORAGE in codes.ts); float32 and INT8 codes (Cast of INT8) run from opset 13.
   // MatMulNBits (`fast`) adds ONNX Runtime's contrib domain and the release that brought it.
-  const base = storage === 'float32' || storage === 'int8' ? PLAIN_STORAGE : STORAGE[storage];
-  const {opset, irVersion} = base;
   const onnxruntime = nbits ? newerRuntime(base.onnxruntime, MATMUL_NBITS.onnxruntime) : base.onnxruntime;
   const [c, h, w] = spec.inputShape;
   const bare: ModelMsg = {

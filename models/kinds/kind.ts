@@ -65,6 +65,8 @@ export interface Ops {
 /** The inference graph a kind writes into (onnx/writer.ts). */
 export interface InferenceGraph {
   readonly ops: Ops;
+  /** The default domain's opset the file declares: a kind may write an operator that opset brings (LayerNormalization from 17). */
+  readonly opset: number;
   /** The graph value of a spec value (the image input, or an earlier node's output). */
   value(name: string): string;
   /** Per-sample shape of a spec value: [C, H, W], [F], or tokens [T, C] (and the like, batch first). */

@@ -99,6 +99,7 @@ function inferenceModel(c: KindCase): Uint8Array {
   const shapes = shapesOf(c);
   const g: InferenceGraph = {
     ops: b,
+    opset: 13,
     value: (name) => name,
     shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs) => void b.op(type, inputs, attrs, node.name),

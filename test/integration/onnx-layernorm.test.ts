@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../src/core/errors';
 import {importOnnx} from '../../src/app/import-onnx';
 import {decodeOnnx} from '../../onnx/reader';
@@ -14,6 +15,8 @@ import {FIXTURES} from '../helpers';
 import {cbpJson} from '../cli';
 import {floatTensors, handMadeClassifier, int64Tensor, intAttr, intsAttr, type Floats, type OnnxNodeJson} from '../onnx-graphs';
 import {exportImported, trainImported} from '../onnx-runs';
+import {WEIGHT_FORMATS, writeOnnx} from '../../onnx/writer';
+import {initialWeights} from '../../src/train/init';
 
 /**
  * nn.LayerNorm through `cbp import` (models/kinds/layernorm.ts): torch's opset-13 nodes and opset 17's
@@ -79,6 +82,47 @@ for (const [name, norms2] of [['layernorm', ['norm1', 'norm3']], ['layernorm2d',
     exportImported(out, path.join(tmp, `${name}-ter.onnx`), {data: ['--data', 'mnist', '--limit', '200'], top1: r.epochs[0].top1});
   });
 }
+
+/** Each op's count in the graph a default ONNX Runtime session runs (saved by optimizedModelFilePath), and the logits of `input`. */
+async function stockRun(bytes: Uint8Array, saveAs: string, input: ort.Tensor): Promise<{ops: Map<string, number>; logits: Float32Array}> {
+  const session = await ort.InferenceSession.create(bytes, {optimizedModelFilePath: saveAs, logSeverityLevel: 3});
+  try {
+    const out = await session.run({[session.inputNames[0]]: input});
+    const ops = new Map<string, number>();
+    for (const n of decodeOnnx(fs.readFileSync(saveAs), saveAs).graph.node) ops.set(n.op_type, (ops.get(n.op_type) ?? 0) + 1);
+    return {ops, logits: out[session.outputNames[0]].data as Float32Array};
+  } finally {
+    await session.release();
+  }
+}
+
+const largestGap = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const largest = (a: Float32Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+test('an exported layer norm over trailing axes runs as ONNX Runtime\'s one LayerNormalization kernel in a default session, for every --weights variant (the operator from opset 17, torch\'s opset-13 nodes, which ONNX Runtime fuses, before), with the file\'s logits', async () => {
+  // torchvision's VisionTransformer fixture: 5 layer norms over the channels of tokens. layernorm and layernorm17:
+  // over [C, H, W] (several axes, flattened into one for the fusion), over [H, W] (without affine in layernorm:
+  // ones and zeros for the pattern) and over features.
+  for (const [name, fused] of [['vit_torchvision', 5], ['layernorm', 3], ['layernorm17', 3]] as const) {
+    const file = fixture(name);
+    const {spec, weights} = importGraph(decodeOnnx(fs.readFileSync(file), file), file, {name});
+    const [c, h, w] = spec.inputShape;
+    const input = new ort.Tensor('float32', Float32Array.from({length: 2 * c * h * w}, (_, i) => Math.sin(i * 0.37)), [2, c, h, w]);
+    const original = await stockRun(fs.readFileSync(file), path.join(tmp, `${name}.original.onnx`), input);
+    const float = await stockRun(writeOnnx(spec, 'none', weights, 'float', {}).bytes, path.join(tmp, `${name}.float.onnx`), input);
+    assert.ok(largestGap(float.logits, original.logits) <= 1e-4 * largest(original.logits), `${name}: the float export's logits are ${largestGap(float.logits, original.logits)} from the file's`);
+    const ter = initialWeights(spec, 'ter', 3);
+    let reference: Float32Array | undefined;
+    for (const format of WEIGHT_FORMATS) {
+      const written = writeOnnx(spec, 'ter', ter, format, {});
+      const r = await stockRun(written.bytes, path.join(tmp, `${name}.ter-${format}.onnx`), input);
+      assert.equal(r.ops.get('LayerNormalization') ?? 0, fused, `${name}, --weights ${format} (opset ${written.opset}): ${r.ops.get('LayerNormalization') ?? 0} LayerNormalization kernels, expected ${fused}`);
+      assert.deepEqual(['ReduceMean', 'ReduceSum', 'Pow', 'Sqrt'].filter((op) => r.ops.has(op)), [], `${name}, --weights ${format}: a layer norm left as separate nodes`);
+      reference ??= r.logits;
+      assert.ok(largestGap(r.logits, reference) <= 1e-5 * largest(reference), `${name}, --weights ${format}: logits ${largestGap(r.logits, reference)} from --weights ${WEIGHT_FORMATS[0]}'s`);
+    }
+  }
+});
 
 /** A 1×4×4 classifier written by hand: Conv (2 channels, value `c`), then `body` (writing `a`), pooling, Gemm. */
 function handMade(name: string, body: OnnxNodeJson[], floats: Floats, opset = 13): string {

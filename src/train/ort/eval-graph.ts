@@ -34,6 +34,7 @@ export function writeEvalGraph(spec: ModelSpec, quant: QuantOrNone, nchwcBlock?:
   const shapes = valueShapes(spec);
   const graph: InferenceGraph = {
     ops,
+    opset: PLAIN_STORAGE.opset,
     value,
     shape: (name) => shapes.get(name) ?? [],
     emit: (node, type, inputs, attrs = {}) => {
