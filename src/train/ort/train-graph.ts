@@ -12,8 +12,8 @@ import {DataType} from '../../../onnx/schema';
  * - input gradient of a convolution: a Conv with the flipped, transposed filter (stride 1, unless the input has
  *   1.5× the output's positions or more), ConvTranspose with output_padding (stride > 1, or such a shrinking one);
  * - filter gradient: im2col (one Gather of the channels-last input through a constant table, one Gemm);
- * - max-pool backward: MaxPool's Indices + ScatterElements with reduction 'add' (MaxUnpool sums overlapping
- *   windows wrongly);
+ * - max-pool backward: MaxPool's Indices + MaxUnpool where the windows do not overlap, ScatterElements with
+ *   reduction 'add' where they do (MaxUnpool would drop one of two gradients that share a maximum);
  * - batch norm: mean and variance by reductions over [2, 3] then [0] (one reduction over [0, 2, 3] accumulates
  *   less accurately in float32), the output by BatchNormalization with those statistics.
  *
