@@ -1,13 +1,12 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {BACKEND_CHOICES, DEVICES, ENGINES, ERROR_CODES, MODEL_NAMES, QUANT_OR_NONE, TRAIN_METHODS, WEIGHT_FORMATS} from '../../src/index';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 import {cbp, errorText} from '../cli';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-cli-errors-'));
+const tmp = tempDir('cbp-cli-errors-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const notes = path.join(tmp, 'notes.txt');
 fs.writeFileSync(notes, 'not a model\n');

@@ -2,12 +2,11 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {exportCheckpoint} from '../../src/app/export';
 import {openSession, runBatch} from '../../src/core/ort';
 import {loadDataset, makeBatch} from '../../src/data/index';
-import {maxAbsDiff} from '../helpers';
+import {maxAbsDiff, tempDir} from '../helpers';
 import {untrainedRun} from '../untrained';
 
 /**
@@ -32,7 +31,7 @@ net.forward().astype(np.float32).tofile(out)
 
 for (const model of ['lenet5', 'resnet20'] as const) {
   test(`${model} --weights portable passes the onnx checker and runs in OpenCV's DNN with ONNX Runtime's logits`, {skip}, async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-deploy-'));
+    const tmp = tempDir('cbp-deploy-');
     const run = untrainedRun(path.join(tmp, 'run'), model, 'bin', 'mnist');
     const file = path.join(tmp, `${model}.onnx`);
     await exportCheckpoint({checkpoint: run, format: 'onnx', out: file, weights: 'portable', verifyWith: 'float-onnx', verifyImages: 16});

@@ -1,6 +1,5 @@
 import {test} from 'node:test';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import {selectBackend} from '../../src/train/tfjs/backend';
@@ -16,6 +15,7 @@ import {getModel} from '../../models/index';
 import {shapeOnlySource} from '../engine-helpers';
 import {assertClose} from '../unit/cbp/torch-fixture';
 import {cbp} from '../cli';
+import {tempDir} from '../helpers';
 
 // Narrow versions of every architecture family, so a step runs in seconds on both engines.
 const MODELS: readonly {readonly label: string; readonly spec: () => ModelSpec; readonly batch: number}[] = [
@@ -86,7 +86,7 @@ for (const m of MODELS) {
 }
 
 test('λ after a real `cbp train` epoch (raised before it and after it, --period 1) agrees between the two engines', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-lambda-'));
+  const tmp = tempDir('cbp-lambda-');
   try {
     const lambdas = new Map<string, ReadonlyMap<string, Tensor32>>();
     for (const engine of ['onnxruntime', 'tfjs']) {

@@ -1,13 +1,13 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError, exportCheckpoint, type ExportResult} from '../../src/index';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-export-verify-'));
+const tmp = tempDir('cbp-export-verify-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const run = untrainedRun(path.join(tmp, 'run'), 'lenet5', 'ter', 'mnist');
 

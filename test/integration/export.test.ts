@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
 import {tf} from '../../src/train/tfjs/tf';
@@ -18,8 +17,9 @@ import {getModel, QUANTS} from '../../models/index';
 import {readOnnx} from '../../onnx/reader';
 import {DataType} from '../../onnx/schema';
 import {cbp, cbpJson, errorText} from '../cli';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-export-'));
+const tmp = tempDir('cbp-export-');
 const floatRun = path.join(tmp, 'float');
 const mnist = loadDataset('mnist');
 const base = ['--model', 'lenet5', '--data', 'mnist', '--batch-size', '64', '--backend', 'wasm'];

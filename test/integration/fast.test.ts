@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
@@ -19,13 +18,14 @@ import {DataType, type ModelMsg, type NodeMsg} from '../../onnx/schema';
 import {writeOnnx} from '../../onnx/writer';
 import {cbp, cbpJson} from '../cli';
 import {untrainedRun} from '../untrained';
+import {tempDir} from '../helpers';
 
 /**
  * `--weights fast`: constrained dense layers as ONNX Runtime's MatMulNBits (4-bit codes, zero point 8, one scale per
  * block of K), everything else as `auto`. The reference is ONNX Runtime on the float export of the same weights,
  * each file opened as a deployer opens it (`InferenceSession.create`, no options).
  */
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-fast-'));
+const tmp = tempDir('cbp-fast-');
 const mnist = loadDataset('mnist');
 const BATCH = 64;
 const {x: images} = makeBatch(mnist, mnist.test, Array.from({length: BATCH}, (_, i) => i), 'NCHW');

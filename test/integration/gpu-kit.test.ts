@@ -2,17 +2,16 @@ import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readIdx} from '../../src/data/mnist';
 import {keepFile, leftOut, makeModels, platformWanted, runtimeClosure, stagePackage, trimIdx} from '../../bench/gpu-kit';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 
 // The GPU kit (docs/GPU.md). The cheap part runs on every `npm test`: the trimming rules, and the check run with the
 // current Node.js from a staged copy of the package as the kit lays it out. CBP_GPU_KIT=1 also builds the real
 // archive (downloads Node.js, trains LeNet-5, xz -9: minutes), unpacks it and runs its check with the carried Node.js.
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-gpu-kit-test-'));
+const tmp = tempDir('cbp-gpu-kit-test-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 
 /** The value at a path of keys in parsed JSON ('a.b' splits at dots, extra keys are taken whole), or undefined. */

@@ -1,11 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {cbp, errorText} from '../cli';
 import {classifier, encode, importCases, node} from '../hostile/onnx-import';
+import {tempDir} from '../helpers';
 
 /**
  * `cbp import MODEL.onnx` on a hostile-file suite (test/hostile/onnx-import.ts): each file is refused with one
@@ -13,7 +13,7 @@ import {classifier, encode, importCases, node} from '../hostile/onnx-import';
  * of its own: test/hostile/import-child.ts), and nothing is written for a refused one.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-hostile-onnx-'));
+const tmp = tempDir('cbp-hostile-onnx-');
 const MAX_MS = 5000;
 const MAX_GROWTH = 500 * 2 ** 20;
 

@@ -2,7 +2,6 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
@@ -19,8 +18,9 @@ import {GLOBAL_CASES, dagCases, legacyDags, legitCalls, sharedStringKey} from '.
 import {endlessModel, linearModel} from '../hostile/onnx';
 import {PickleWriter, stateDictPickle} from '../hostile/pickle';
 import {pthZip} from '../hostile/zip';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-hostile-'));
+const tmp = tempDir('cbp-hostile-');
 const write = (name: string, bytes: Uint8Array | string): string => {
   const f = path.join(tmp, name);
   fs.writeFileSync(f, bytes);

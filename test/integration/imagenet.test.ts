@@ -1,18 +1,17 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type {EvalResult} from '../../src/eval/evaluate';
 import type {TrainResult} from '../../src/train/trainer';
 import type {ModelInfo} from '../../src/app/info';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 import {readPth, stateDict} from '../../src/torch/load';
 import {modelWeights, readCheckpoint} from '../../src/run/checkpoint';
 
 const VAL = path.join(FIXTURES, 'imagenet', 'val');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-imagenet-'));
+const tmp = tempDir('cbp-imagenet-');
 
 test('cbp eval --model resnet18 --quant bin imports the pre-quantized .pth once, then evaluates the folder in ONNX Runtime', () => {
   const modelDir = path.join(tmp, 'model');

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
@@ -12,7 +11,7 @@ import {decodeOnnx, metadataOf} from '../../onnx/reader';
 import type {ModelMsg} from '../../onnx/schema';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 import {makePhotos} from '../../bench/photos';
 
 /**
@@ -20,7 +19,7 @@ import {makePhotos} from '../../bench/photos';
  * dense layers on ONNX Runtime's integer kernels (read from the graph ONNX Runtime saves after optimising it), keep
  * the top-1 of the float-activation file, and say so in its card.
  */
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-int8-'));
+const tmp = tempDir('cbp-int8-');
 
 /** ONNX Runtime's optimised graph of a file under default options (only the saved-graph path set). */
 async function optimised(file: string): Promise<ModelMsg> {

@@ -1,14 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import {paramInfos, valueShapes} from '../../models/spec';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {handMadeClassifier, floatTensors, type Floats} from '../onnx-graphs';
 import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
@@ -21,7 +20,7 @@ import {exportImported, imageFolder, trainImported} from '../onnx-runs';
  * kind-grads.test.ts, one CBP step of such a ConvNeXt in onnx-step.test.ts.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-convnext-'));
+const tmp = tempDir('cbp-onnx-convnext-');
 const fixture = path.join(FIXTURES, 'onnx', 'convnext.onnx');
 const imported = path.join(tmp, 'convnext-import');
 const BLOCKS = ['features.1.0', 'features.3.0'];

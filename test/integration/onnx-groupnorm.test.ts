@@ -1,14 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
 import {exportCheckpoint} from '../../src/app/export';
 import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint} from '../../src/run/checkpoint';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbpJson} from '../cli';
 import {floatTensors, handMadeClassifier, int64Tensor, type Floats} from '../onnx-graphs';
 import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
@@ -20,7 +19,7 @@ import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
  * what they lack. Its gradients are checked in kind-grads.test.ts, one CBP step of such a module in onnx-step.test.ts.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-groupnorm-'));
+const tmp = tempDir('cbp-onnx-groupnorm-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 
 /** The largest difference between two runs' logits, and the largest logit of the first. */

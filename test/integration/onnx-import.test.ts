@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {Rng} from '../../src/core/rng';
@@ -13,7 +12,7 @@ import {importGraph} from '../../onnx/import/graph';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 import {floatTensors, handMadeClassifier, randomTensor, valueInfo, writeModel, type Floats} from '../onnx-graphs';
 import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
@@ -25,7 +24,7 @@ import {field} from '../hostile/onnx-import';
  * lie, are refused with nothing written; the imported run trains, resumes and exports.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-import-'));
+const tmp = tempDir('cbp-onnx-import-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 
 const cases = [

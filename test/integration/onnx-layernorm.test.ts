@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../src/core/errors';
@@ -11,7 +10,7 @@ import {importGraph} from '../../onnx/import/graph';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {LayerNormNode} from '../../models/kinds/index';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbpJson} from '../cli';
 import {floatTensors, handMadeClassifier, int64Tensor, intAttr, intsAttr, type Floats, type OnnxNodeJson} from '../onnx-graphs';
 import {exportImported, trainImported} from '../onnx-runs';
@@ -25,7 +24,7 @@ import {initialWeights} from '../../src/train/init';
  * patterns that are only partly a LayerNorm, each refused naming what is missing.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-layernorm-'));
+const tmp = tempDir('cbp-onnx-layernorm-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 
 const norms = (file: string): Omit<LayerNormNode, 'kind' | 'input'>[] =>

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {importOnnx} from '../../src/app/import-onnx';
@@ -9,7 +8,7 @@ import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readConst} from '../../onnx/import/constants';
 import {readCheckpoint} from '../../src/run/checkpoint';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
 /**
@@ -23,7 +22,7 @@ import {exportImported, imageFolder, trainImported} from '../onnx-runs';
  * onnx-step.test.ts; an nn.MultiheadAttention whose weights are read is refused (onnx-tokens.test.ts).
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-mha-'));
+const tmp = tempDir('cbp-onnx-mha-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 const imported = path.join(tmp, 'vit-import');
 const LAYERS = [0, 1].map((l) => `encoder.layers.encoder_layer_${l}`);

@@ -1,13 +1,12 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {importOnnx} from '../../src/app/import-onnx';
 import {MAX_REFUSAL_MESSAGE} from '../../onnx/import/refusal';
 import {ModelProto} from '../../onnx/schema';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbp, errorText} from '../cli';
 import {floatTensor, intAttr, intsAttr, poolAndClassify, valueInfo, writeModel} from '../onnx-graphs';
 
@@ -19,7 +18,7 @@ import {floatTensor, intAttr, intsAttr, poolAndClassify, valueInfo, writeModel} 
  * make_onnx_fixtures.py), and one written here with hundreds of unsupported nodes.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-refusal-'));
+const tmp = tempDir('cbp-onnx-refusal-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 
 interface Listed {

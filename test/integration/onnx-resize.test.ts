@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../src/core/errors';
@@ -12,7 +11,7 @@ import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {COORDINATES, NEAREST_MODES, RESIZE_MODES, resizeMatrix, type ResizeNode} from '../../models/kinds/resize';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbpJson} from '../cli';
 import {floatTensor, handMadeClassifier, intAttr, stringAttr} from '../onnx-graphs';
 import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
@@ -25,7 +24,7 @@ import {exportImported, sessionLogits, trainImported} from '../onnx-runs';
  * onnx-step.test.ts (steps/resize).
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-resize-'));
+const tmp = tempDir('cbp-onnx-resize-');
 const unet = path.join(FIXTURES, 'onnx', 'resize_unet.onnx');
 
 test('cbp import resize_unet.onnx: three Resizes (nearest by scales, bilinear by a Shape chain, bilinear align_corners by a recomputed scale) as resize nodes; the float export gives the file\'s logits', async () => {

@@ -1,14 +1,13 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint, LAMBDA_PREFIX, MOMENTUM_PREFIX} from '../../src/run/checkpoint';
 import {modelWeights} from '../../src/run/checkpoint';
 import {createOrtEngine} from '../../src/train/ort/engine';
 import {isQuant} from '../../src/cbp/registry';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 import {shapeOnlySource} from '../engine-helpers';
 import {assertClose, weightsOf, type StepMeta, type TensorJson} from '../unit/cbp/torch-fixture';
@@ -31,7 +30,7 @@ interface StepCase extends StepMeta {
 }
 
 const dir = path.join(FIXTURES, 'onnx', 'steps');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-step-'));
+const tmp = tempDir('cbp-onnx-step-');
 const names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
 
 test('the step fixtures are there', () => {

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../src/core/errors';
 import {ModelProto} from '../../onnx/schema';
@@ -9,7 +8,7 @@ import {importOnnx} from '../../src/app/import-onnx';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {paramInfos, valueShapes} from '../../models/spec';
 import {relativeIndex, shiftMask} from '../../models/kinds/relbias';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import {exportImported, imageFolder, trainImported} from '../onnx-runs';
 
 /**
@@ -22,7 +21,7 @@ import {exportImported, imageFolder, trainImported} from '../onnx-runs';
  * exported, verified and evaluated.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-swin-'));
+const tmp = tempDir('cbp-onnx-swin-');
 const fixture = path.join(FIXTURES, 'onnx', 'swin_torchvision.onnx');
 const imported = path.join(tmp, 'swin-import');
 const BLOCKS = ['features.1.0', 'features.1.1', 'features.3.0', 'features.3.1'];

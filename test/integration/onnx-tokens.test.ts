@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {CbpError} from '../../src/core/errors';
@@ -11,7 +10,7 @@ import {ModelProto} from '../../onnx/schema';
 import {decodeOnnx} from '../../onnx/reader';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 import type {ModelInfo} from '../../src/app/info';
 import {loadDataset, makeBatch} from '../../src/data/index';
 import {cbp, cbpJson, errorText} from '../cli';
@@ -26,7 +25,7 @@ import {trainImported} from '../onnx-runs';
  * by name. Each kind's backward is held to PyTorch's in kind-grads.test.ts, one CBP step of a ViT in onnx-step.test.ts.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-onnx-tokens-'));
+const tmp = tempDir('cbp-onnx-tokens-');
 const fixture = (name: string): string => path.join(FIXTURES, 'onnx', `${name}.onnx`);
 const imported = path.join(tmp, 'vit-import');
 

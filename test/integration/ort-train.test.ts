@@ -2,17 +2,16 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {decodeSafetensors, encodeSafetensors} from '../../src/run/safetensors';
 import type {TrainResult} from '../../src/train/trainer';
 import type {EvalResult} from '../../src/eval/evaluate';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 
 // The ONNX Runtime engine through the command line, as a user runs it: no --engine, no --backend.
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-ort-train-'));
+const tmp = tempDir('cbp-ort-train-');
 const floatRun = path.join(tmp, 'float');
 const common = ['--model', 'lenet5', '--data', 'mnist', '--limit', '4096', '--batch-size', '64', '--no-plot'];
 

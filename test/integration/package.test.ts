@@ -1,10 +1,9 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
-import {FIXTURES, ROOT} from '../helpers';
+import {FIXTURES, ROOT, tempDir} from '../helpers';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -22,7 +21,7 @@ function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.Proc
   return r.stdout;
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-pack-'));
+const tmp = tempDir('cbp-pack-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 // --ignore-scripts: the tree is already built by npm test (a plain `npm pack` builds it through `prepare`); pack what
 // a publish would publish.

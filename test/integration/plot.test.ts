@@ -1,14 +1,14 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type {TrainResult} from '../../src/train/trainer';
 import type {PlotResult} from '../../src/app/plot';
 import {cbp, cbpJson, errorText} from '../cli';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-plot-'));
+const tmp = tempDir('cbp-plot-');
 
 /** Share of pixels that are not (near) white: a blank picture has none. */
 async function inkShare(file: string): Promise<{width: number; height: number; ink: number}> {

@@ -2,13 +2,13 @@ import {after, test} from 'node:test';
 import {spawnSync} from 'node:child_process';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
 import {classifier, encode, floats, ints} from '../hostile/onnx-import';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-quiet-'));
+const tmp = tempDir('cbp-quiet-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const onnx = path.join(tmp, 'lenet5_bin.onnx');
 cbpJson(['export', '--checkpoint', untrainedRun(path.join(tmp, 'run'), 'lenet5', 'bin', 'mnist'), '--out', onnx]);

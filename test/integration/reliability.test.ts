@@ -2,14 +2,13 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import type {TrainResult} from '../../src/train/trainer';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 import {cbp, cbpJson, errorText} from '../cli';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-reliability-'));
+const tmp = tempDir('cbp-reliability-');
 const args = ['train', '--model', 'lenet5', '--data', 'mnist', '--limit', '2048', '--batch-size', '64', '--backend', 'wasm', '--quant', 'bin', '--epochs', '3', '--seed', '7', '--workers', '2'];
 
 /** Completed epochs according to state.json (cheap to poll; the weights file is the authority on resume). */

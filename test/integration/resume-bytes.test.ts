@@ -1,19 +1,19 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import {THREADS_MIN_WEIGHTS} from '../../src/cbp/state';
 import type {TrainResult} from '../../src/train/trainer';
 import {cbpJson} from '../cli';
+import {tempDir} from '../helpers';
 
 // The checkpoint bytes depend on the CPU's instruction set (ONNX Runtime's kernels), so no digest is stored here:
 // two runs made in this test are compared, one straight through and one stopped after an epoch and resumed. The
 // model has batch norms, twenty constrained layers and enough constrained weights (ResNet-20 at width 32: 1.08 M) for
 // the CBP state's update to run on two threads where the machine has two cores.
 test('a ResNet-20 run on the ONNX Runtime engine resumed after an epoch writes the same tensors as the run straight through (weights, running statistics, momentum, λ and its Adam moments)', {timeout: 600_000}, () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-resume-bytes-'));
+  const tmp = tempDir('cbp-resume-bytes-');
   const args = ['train', '--model', 'resnet20', '--width', '32', '--data', 'mnist', '--limit', '128', '--test-limit', '64', '--batch-size', '32', '--quant', 'ter', '--seed', '9', '--period', '1', '--no-plot'];
   const whole = path.join(tmp, 'whole');
   const r = cbpJson<TrainResult>([...args, '--epochs', '2', '--out', whole]);

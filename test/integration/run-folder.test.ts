@@ -1,14 +1,13 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readCheckpoint} from '../../src/run/checkpoint';
 import type {TrainResult} from '../../src/train/trainer';
 import {cbp, cbpJson, errorText} from '../cli';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-run-folder-'));
+const tmp = tempDir('cbp-run-folder-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const run = path.join(tmp, 'b');
 // Tiny real runs on the default engine: 256 training images, 64 test images, one epoch.

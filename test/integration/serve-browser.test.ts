@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {spawn, type ChildProcess} from 'node:child_process';
 import sharp from 'sharp';
@@ -9,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import type {Browser, Page} from 'puppeteer-core';
 import {loadMnist} from '../../src/data/mnist';
 import {cbp} from '../cli';
-import {ROOT, maxAbsDiff} from '../helpers';
+import {ROOT, maxAbsDiff, tempDir} from '../helpers';
 
 /**
  * `cbp serve` in a real browser: Debian's chromium (or CBP_CHROMIUM) driven by puppeteer-core. Without either the
@@ -103,7 +102,7 @@ test('cbp serve in chromium: runs listed, live curves, histograms, a model card,
     t.skip('puppeteer-core is not installed: npm install');
     return;
   }
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-serve-browser-'));
+  const tmp = tempDir('cbp-serve-browser-');
   const runs = path.join(tmp, 'runs');
   const run = path.join(runs, 'lenet5-bin');
   const model = path.join(runs, 'lenet5_bin.onnx');

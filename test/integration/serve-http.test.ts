@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {serve} from '../../src/app/serve/server';
 import {cbp, errorText} from '../cli';
+import {tempDir} from '../helpers';
 
 interface Reply {
   readonly status: number;
@@ -42,7 +43,7 @@ function snapshot(dir: string): string[] {
 }
 
 test('cbp serve refuses every path outside RUNS_DIR (.., %2e%2e, absolute, symlinks out), lists nothing outside, writes nothing', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-serve-http-'));
+  const tmp = tempDir('cbp-serve-http-');
   const root = path.join(tmp, 'runs');
   const outside = path.join(tmp, 'outside');
   fs.mkdirSync(path.join(root, 'sub'), {recursive: true});

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {exportCheckpoint} from '../../src/app/export';
 import {shardFromEnv} from '../../src/eval/shard-env';
@@ -10,6 +9,7 @@ import {openSource} from '../../src/data/source';
 import type {EvalResult} from '../../src/eval/evaluate';
 import {untrainedRun} from '../untrained';
 import {cbp, cbpJson, errorText} from '../cli';
+import {tempDir} from '../helpers';
 
 const LIMIT = 300;
 
@@ -62,7 +62,7 @@ test('the shards of every scheduler layout cover the MNIST test images exactly o
 });
 
 test('cbp eval --shard auto under SLURM and Kubernetes variables: the shards merge to the unsharded counts', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-shard-'));
+  const tmp = tempDir('cbp-shard-');
   const file = path.join(tmp, 'lenet5.onnx');
   await exportCheckpoint({checkpoint: untrainedRun(path.join(tmp, 'run'), 'lenet5', 'ter', 'mnist'), format: 'onnx', out: file, weights: 'auto', verifyWith: 'float-onnx', verifyImages: 16});
   const args = ['eval', '--onnx', file, '--data', 'mnist', '--limit', String(LIMIT), '--device', 'cpu'];

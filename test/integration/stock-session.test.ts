@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {initialWeights} from '../../src/train/init';
@@ -10,6 +9,7 @@ import {codesFit} from '../../src/cbp/codes';
 import {decodeOnnx} from '../../onnx/reader';
 import {DataType} from '../../onnx/schema';
 import {WEIGHT_FORMATS, writeOnnx} from '../../onnx/writer';
+import {tempDir} from '../helpers';
 
 /**
  * A deployer opens an exported file with `ort.InferenceSession.create(path)` and no options. ONNX Runtime then keeps
@@ -20,7 +20,7 @@ import {WEIGHT_FORMATS, writeOnnx} from '../../onnx/writer';
  * computing from constants alone (a Cast or Mul of the codes, a DequantizeLinear), for every --weights variant. The
  * one product allowed packed weights is `--weights fast`'s MatMulNBits, which computes from its UINT8 blocks by design.
  */
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-stock-'));
+const tmp = tempDir('cbp-stock-');
 const spec = getModel('lenet5', 10, [1, 28, 28]);
 const PRODUCTS = /^(Conv|Gemm|MatMul|FusedConv|FusedGemm|FusedMatMul|MatMulNBits)$/;
 

@@ -2,9 +2,8 @@ import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import {ROOT} from '../helpers';
+import {ROOT, tempDir} from '../helpers';
 
 interface Row {
   method: string;
@@ -13,7 +12,7 @@ interface Row {
 }
 
 test('shortened study (MNIST subset, one seed): CBP binary beats post-training rounding, re-estimating batch norm repairs much of rounding, and every row is measured in ONNX Runtime', {timeout: 600_000}, () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-study-'));
+  const out = tempDir('cbp-study-');
   const r = spawnSync(process.execPath, [
     path.join(ROOT, 'dist', 'bench', 'study.js'),
     '--data', 'mnist', '--seeds', '1', '--float-epochs', '2', '--epochs', '1', '--limit', '4096', '--batch-size', '64', '--quants', 'bin', '--backend', 'wasm', '--out', out,

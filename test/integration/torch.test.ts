@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {tf} from '../../src/train/tfjs/tf';
 import {openSession, runBatch} from '../../src/core/ort';
@@ -11,7 +10,7 @@ import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
 import {Network} from '../../src/train/tfjs/network';
 import {specOf} from '../../src/run/spec-of';
 import {SEED_QUANTS, type QuantOrNone} from '../../models/spec';
-import {ROOT, FIXTURES} from '../helpers';
+import {ROOT, FIXTURES, tempDir} from '../helpers';
 import {cbpJson} from '../cli';
 
 interface ModelFixture {
@@ -26,7 +25,7 @@ function formulaInput(count: number): Float32Array {
   return Float32Array.from({length: count}, (_, i) => 1.5 * Math.sin(0.37 * i + 0.1));
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-torch-'));
+const tmp = tempDir('cbp-torch-');
 
 async function checkAgainstPyTorch(file: string, model: string, fx: ModelFixture, quants: readonly QuantOrNone[]): Promise<void> {
   const x = formulaInput(fx.batch * 3 * fx.size * fx.size);

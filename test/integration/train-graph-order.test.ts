@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {getModel} from '../../models/index';
@@ -11,7 +10,7 @@ import {decodeOnnx} from '../../onnx/reader';
 import {importGraph} from '../../onnx/import/graph';
 import {DataType, type ModelMsg, type NodeMsg} from '../../onnx/schema';
 import {TRAIN_OPSET, writeTrainGraph} from '../../src/train/ort/train-graph';
-import {FIXTURES} from '../helpers';
+import {FIXTURES, tempDir} from '../helpers';
 
 /**
  * ONNX Runtime runs a node as soon as its inputs exist. A backward computation that reads only the forward pass's
@@ -22,7 +21,7 @@ import {FIXTURES} from '../helpers';
  * CPU options), where a view whose dependency the optimiser can see through would be folded away.
  */
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-train-order-'));
+const tmp = tempDir('cbp-train-order-');
 
 async function optimised(bytes: Uint8Array, name: string): Promise<ModelMsg> {
   const file = path.join(tmp, `${name}.onnx`);

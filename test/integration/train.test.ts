@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {tf} from '../../src/train/tfjs/tf';
 import {readCheckpoint, modelWeights} from '../../src/run/checkpoint';
@@ -9,8 +8,9 @@ import {Network} from '../../src/train/tfjs/network';
 import {getModel} from '../../models/index';
 import type {TrainResult} from '../../src/train/trainer';
 import {cbp, cbpJson, errorText} from '../cli';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-train-'));
+const tmp = tempDir('cbp-train-');
 const floatRun = path.join(tmp, 'float');
 const common = ['--model', 'lenet5', '--data', 'mnist', '--limit', '4096', '--batch-size', '64', '--backend', 'wasm'];
 

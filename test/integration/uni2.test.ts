@@ -1,7 +1,5 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type {TrainResult} from '../../src/train/trainer';
 import type {EvalResult} from '../../src/eval/evaluate';
@@ -10,9 +8,10 @@ import type {ModelInfo} from '../../src/app/info';
 import {readOnnx} from '../../onnx/reader';
 import {DataType} from '../../onnx/schema';
 import {cbpJson} from '../cli';
+import {tempDir} from '../helpers';
 
 // uni2 exists only as one entry of src/cbp/registry.ts; this is the proof that the entry alone carries it end to end.
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-uni2-'));
+const tmp = tempDir('cbp-uni2-');
 const common = ['--model', 'lenet5', '--data', 'mnist', '--limit', '2048', '--batch-size', '64', '--backend', 'wasm', '--no-plot'];
 const THIRD = Math.fround(1 / 3);
 

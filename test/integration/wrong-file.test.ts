@@ -1,13 +1,13 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {encodeSafetensors} from '../../src/run/safetensors';
 import {cbp, cbpJson, errorText} from '../cli';
 import {untrainedRun} from '../untrained';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-wrong-file-'));
+const tmp = tempDir('cbp-wrong-file-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const notes = path.join(tmp, 'notes.txt');
 fs.writeFileSync(notes, 'remember to train lenet5\n');

@@ -2,9 +2,8 @@ import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as os from 'node:os';
 import {spawnSync} from 'node:child_process';
-import {FIXTURES, ROOT, tsSources} from '../helpers';
+import {FIXTURES, ROOT, tsSources, tempDir} from '../helpers';
 
 /**
  * The layers of docs/ARCHITECTURE.md, lowest first. A file may import files of a lower layer and of its own folder;
@@ -188,7 +187,7 @@ test('cbp eval, cbp import, cbp info and cbp serve load no TensorFlow.js when th
 });
 
 test('cbp import --onnx (import, export and its verification) runs without loading TensorFlow.js', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-layers-'));
+  const tmp = tempDir('cbp-layers-');
   try {
     // A preloaded hook records, as the process exits, every module it loaded.
     const hook = path.join(tmp, 'hook.js');
@@ -208,7 +207,7 @@ test('cbp import --onnx (import, export and its verification) runs without loadi
 });
 
 test('cbp train on the ONNX Runtime engine runs without loading TensorFlow.js', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-layers-'));
+  const tmp = tempDir('cbp-layers-');
   try {
     // On Linux `cbp train` trains in a child process that inherits the hook: each process records its own modules.
     const hook = path.join(tmp, 'hook.js');

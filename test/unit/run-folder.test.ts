@@ -1,7 +1,6 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {heldRun, removeRunFiles} from '../../src/run/run-folder';
 import {parseRunState, writeCheckpoint} from '../../src/run/checkpoint';
@@ -11,8 +10,9 @@ import {openSource} from '../../src/data/source';
 import {cardText, checkpointCard} from '../../src/app/card';
 import {getModel} from '../../models/index';
 import {RUN_CONFIG, runState} from '../run-state';
+import {tempDir} from '../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-run-folder-'));
+const tmp = tempDir('cbp-run-folder-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 
 /** A folder holding a run as `cbp train` leaves it: state.json (a copy of the checkpoint's state) and the files beside it. */

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {runStatus} from '../../src/app/serve/catalog';
 import {labelsOf, preprocessingOf, type CardNotes} from '../../src/app/serve/page-input';
@@ -9,6 +8,7 @@ import {ServedRoot} from '../../src/app/serve/paths';
 import {trainCommand} from '../../src/app/serve/views';
 import {CbpError} from '../../src/core/errors';
 import {RUN_CONFIG, runState} from '../run-state';
+import {tempDir} from '../helpers';
 
 
 test('a run is finished at its configured epochs, running while its files change, stopped when they have been still for long', () => {
@@ -54,7 +54,7 @@ test('labels from cbp.labels, else the built-in data set, else indices', () => {
 });
 
 test('the served root refuses .., absolute paths, NULs and symlinks that point out', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-root-'));
+  const tmp = tempDir('cbp-root-');
   try {
     const root = path.join(tmp, 'root');
     fs.mkdirSync(path.join(root, 'a'), {recursive: true});

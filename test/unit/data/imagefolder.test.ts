@@ -1,11 +1,10 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {decodeRgb, loadBatches, normaliseInto, parseShard, randomResizedCrop, resizeShorter, scanImageFolder, selectSamples} from '../../../src/data/imagefolder';
 import {Rng} from '../../../src/core/rng';
-import {FIXTURES} from '../../helpers';
+import {FIXTURES, tempDir} from '../../helpers';
 
 const VAL = path.join(FIXTURES, 'imagenet', 'val');
 // torchvision's Resize(256) + CenterCrop(224) + Normalize of each photo, sampled on a 16×16 grid (PIL decoding).
@@ -65,7 +64,7 @@ test('a corrupt file is skipped with its name and counted; the others arrive', a
 });
 
 test('empty folders and folders without class sub-folders are clear errors', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-folder-'));
+  const tmp = tempDir('cbp-folder-');
   assert.throws(() => scanImageFolder(tmp), /--data .*: no class sub-folders \(expected .*\/<class>\/<image>/);
   fs.mkdirSync(path.join(tmp, 'n0001'));
   fs.writeFileSync(path.join(tmp, 'n0001', 'notes.txt'), 'not an image');

@@ -1,7 +1,6 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {readLabels} from '../../../src/data/labels';
 import {openSource} from '../../../src/data/source';
@@ -9,9 +8,9 @@ import {cardOf, preprocessingOf} from '../../../src/app/card';
 import {initialSchedule} from '../../../src/cbp/schedule';
 import {getModel} from '../../../models/index';
 import type {RunState} from '../../../src/run/checkpoint';
-import {FIXTURES} from '../../helpers';
+import {FIXTURES, tempDir} from '../../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-labels-'));
+const tmp = tempDir('cbp-labels-');
 
 test('a labels file is one class name per line: a BOM, CRLF, spaces and a final newline are not part of the names', () => {
   const file = path.join(tmp, 'names.txt');

@@ -1,12 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CbpError} from '../../../src/core/errors';
 import {readPth, stateDict} from '../../../src/torch/load';
 import {NdArray, unpickle} from '../../../src/torch/pickle';
-import {FIXTURES} from '../../helpers';
+import {FIXTURES, tempDir} from '../../helpers';
 
 const TORCH = path.join(FIXTURES, 'torch');
 const expected = JSON.parse(fs.readFileSync(path.join(TORCH, 'features.json'), 'utf8')) as Record<string, {shape: number[]; values: number[]}>;
@@ -45,7 +44,7 @@ for (const name of ['os_system', 'builtins_eval', 'subprocess', 'posix_system'])
   });
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-pth-'));
+const tmp = tempDir('cbp-pth-');
 function write(name: string, bytes: Uint8Array): string {
   const f = path.join(tmp, name);
   fs.writeFileSync(f, bytes);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {cgroupCpus, parseCpuList, physicalCores, sessionThreads} from '../../../src/core/cores';
+import {tempDir} from '../../helpers';
 
 const made: string[] = [];
 after(() => {
@@ -12,7 +13,7 @@ after(() => {
 
 /** A sysfs cpu folder: `online` and, per CPU, its thread_siblings_list. */
 function sysfs(online: string, siblings: Record<number, string>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-cpu-'));
+  const root = tempDir('cbp-cpu-');
   made.push(root);
   fs.writeFileSync(path.join(root, 'online'), `${online}\n`);
   for (const [cpu, list] of Object.entries(siblings)) {
@@ -47,7 +48,7 @@ test('cores: sessions get one thread per physical core, never more than the CPUs
 
 /** A cgroup folder holding `files` (path → text). */
 function cgroup(files: Record<string, string>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-cgroup-'));
+  const root = tempDir('cbp-cgroup-');
   made.push(root);
   for (const [file, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, file)), {recursive: true});

@@ -1,15 +1,14 @@
 import {after, test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {CHECKPOINT_MARKERS, fileKind} from '../../../src/core/file-kind';
 import {wrongFile} from '../../../src/core/wrong-file';
 import {STATE_FILE, WEIGHTS_FILE} from '../../../src/run/checkpoint';
 import {encodeSafetensors} from '../../../src/run/safetensors';
-import {FIXTURES} from '../../helpers';
+import {FIXTURES, tempDir} from '../../helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-kind-'));
+const tmp = tempDir('cbp-kind-');
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
 const write = (name: string, bytes: Uint8Array | string): string => {
   const f = path.join(tmp, name);

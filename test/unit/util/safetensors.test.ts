@@ -1,11 +1,11 @@
 import {test} from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {decodeSafetensors, encodeSafetensors, safetensorsParts} from '../../../src/run/safetensors';
 import {writeFileAtomic} from '../../../src/core/atomic';
 import {CbpError} from '../../../src/core/errors';
+import {tempDir} from '../../helpers';
 
 test('safetensors: round trip keeps names, shapes, values and metadata; data starts 8-byte aligned', () => {
   const tensors = new Map([
@@ -43,7 +43,7 @@ test('safetensors: a file written in pieces from views of larger arrays is the o
     ['a.bias', {shape: [5], data: big.subarray(30, 35)}],
   ]);
   const whole = encodeSafetensors(tensors, {state: '{"epoch": 1}'});
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-st-'));
+  const dir = tempDir('cbp-st-');
   try {
     const file = path.join(dir, 'w.safetensors');
     writeFileAtomic(file, safetensorsParts(tensors, {state: '{"epoch": 1}'}));
