@@ -62,6 +62,23 @@ export interface Ops {
   f32Vector(values: readonly number[]): string;
 }
 
+/** Where a band's gradient lies in its value (TrainingGraph.accumulateBand). */
+export interface Band {
+  readonly axis: number;
+  readonly start: number;
+  readonly size: number;
+  readonly length: number;
+  readonly rank: number;
+}
+
+/** A band's gradient as the whole value's: zeros padded before and after it on its axis. */
+export function padBand(o: Ops, grad: string, band: Band): string {
+  const pads = new Array<number>(2 * band.rank).fill(0);
+  pads[band.axis] = band.start;
+  pads[band.rank + band.axis] = band.length - band.start - band.size;
+  return o.op('Pad', [grad, o.i64(pads)]);
+}
+
 /** The inference graph a kind writes into (onnx/writer.ts). */
 export interface InferenceGraph {
   readonly ops: Ops;
@@ -125,6 +142,12 @@ export interface TrainingGraph {
   /** The summed gradient of a graph value, or undefined when nothing reaches it. */
   gradOf(value: string): string | undefined;
   accumulate(value: string, grad: string): void;
+  /**
+   * The gradient of one band of a value (a slice's): `grad` holds positions [start, start + size) of `axis` (an ONNX
+   * axis, batch first, of a value of rank `rank`) whose length is `length`, and zeros lie elsewhere. Bands of one
+   * value that tile the axis between them are joined by one Concat, instead of each padded to the whole value and summed.
+   */
+  accumulateBand(value: string, grad: string, band: Band): void;
   /**
    * A dropout mask fed to each step: [N, ...perSample] values 0 (probability p) or 1/(1 − p), drawn by the engine
    * from the run's seeded generator. Returns its graph value.

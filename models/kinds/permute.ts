@@ -136,14 +136,10 @@ export const permute: KindDef<PermuteNode> = {
       if (gy === undefined || !g.needsGrad(n.input)) return;
       let gx = identity(n.perm) ? gy : o.op('Transpose', [gy], {perm: [0, ...inverse(n.perm).map((p) => p + 1)]});
       if (n.take !== undefined) {
-        // The taken index back in its axis, zeros at the others.
+        // The taken index back in its axis as a band of one, zeros at the others (q, k and v's join into one Concat).
         const [axis, index] = n.take;
-        const pads = shape.map(() => 0);
-        const before = [0, ...pads];
-        const after = [0, ...pads];
-        before[axis + 1] = index;
-        after[axis + 1] = shape[axis] - 1 - index;
-        gx = o.op('Pad', [o.op('Unsqueeze', [gx, o.i64([axis + 1])]), o.i64([...before, ...after])]);
+        g.accumulateBand(x, o.op('Unsqueeze', [gx, o.i64([axis + 1])]), {axis: axis + 1, start: index, size: 1, length: shape[axis], rank: shape.length + 1});
+        return;
       }
       g.accumulate(x, gx);
     });

@@ -1,4 +1,4 @@
-import {MAX_AXES, MAX_WIDTH, type KindDef, type NodeBase, type OnnxConst, type Ops} from './kind';
+import {MAX_AXES, MAX_WIDTH, padBand, type KindDef, type NodeBase, type OnnxConst, type Ops} from './kind';
 
 /**
  * Positions [start, end) of one per-sample axis: channels (x[:, start:end], one part of torch.chunk or torch.split
@@ -54,23 +54,17 @@ export const slice: KindDef<SliceNode> = {
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined || !g.needsGrad(n.input)) return;
-      const pads = (at: number, before: number, after: number, rank: number): string => {
-        const p = new Array<number>(2 * rank).fill(0);
-        p[at] = before;
-        p[rank + at] = after;
-        return o.i64(p);
-      };
       const m = count(n);
       let spread = gy;
       // Between the positions taken, step − 1 zeros: [.., m, ..] → [.., m, step, ..] → [.., m·step, ..].
       if (step > 1) {
-        const wide = o.op('Pad', [o.op('Unsqueeze', [gy, o.i64([a + 2])]), pads(a + 2, 0, step - 1, shape.length + 2)]);
+        const wide = padBand(o, o.op('Unsqueeze', [gy, o.i64([a + 2])]), {axis: a + 2, start: 0, size: 1, length: step, rank: shape.length + 2});
         spread = o.op('Reshape', [wide, o.i64([0, ...shape.map((d, i) => (i === a ? m * step : d))])]);
       }
-      // Zeros for the positions before start and after the last taken (its step − 1 zeros cut where they pass the end).
+      // The band from start to the last taken (its step − 1 zeros cut where they pass the end); zeros elsewhere.
       const taken = n.start + m * step;
       if (taken > shape[a]) spread = o.op('Slice', [spread, o.i64([0]), o.i64([shape[a] - n.start]), o.i64([a + 1])]);
-      g.accumulate(x, o.op('Pad', [spread, pads(a + 1, n.start, Math.max(0, shape[a] - taken), shape.length + 1)]));
+      g.accumulateBand(x, spread, {axis: a + 1, start: n.start, size: Math.min(m * step, shape[a] - n.start), length: shape[a], rank: shape.length + 1});
     });
   },
   fromOnnx: {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {INPUT, kindOf, type SpecNode} from '../../models/spec';
-import type {ConvolutionOps, InferenceGraph, TrainingGraph} from '../../models/kinds/index';
+import {padBand, type ConvolutionOps, type InferenceGraph, type TrainingGraph} from '../../models/kinds/index';
 import {GraphBuilder, valueInfo} from '../../onnx/graph-builder';
 import {DataType} from '../../onnx/schema';
 import {TRAIN_OPSET} from '../../src/train/ort/train-graph';
@@ -80,6 +80,8 @@ function trainingModel(c: KindCase): Uint8Array {
     backward: (fn) => tape.push(fn),
     gradOf,
     accumulate: (v, grad) => grads.set(v, [...(grads.get(v) ?? []), grad]),
+    // Each band padded to the whole value: the plain form the training graph joins by a Concat where bands tile.
+    accumulateBand: (v, grad, band) => grads.set(v, [...(grads.get(v) ?? []), padBand(b, grad, band)]),
     dropoutMask: () => assert.fail('no dropout here'),
     batchStats: () => assert.fail('no batch norm here'),
   };

