@@ -304,15 +304,29 @@ export const layernorm: KindDef<LayerNormNode> = {
     const rank = g.shape(n.input).length;
     const weight = n.weight ? g.param(`${n.name}.weight`, n.normalized) : undefined;
     const bias = n.bias ? g.param(`${n.name}.bias`, n.normalized) : undefined;
-    const {centred, std, axes} = normalise(o, x, n, rank);
     const [w, b] = [weight, bias].map((t) => broadcast(o, t, n, rank));
-    const last = affine(o, n, centred, std, w, b);
-    o.op(last.op, last.inputs, {}, n.name);
+    const axes = o.i64(axesOf(n, rank).inner);
+    // Over the trailing axes, the forward pass is one LayerNormalization kernel (the training graph's opset is 17),
+    // whose Mean and InvStdDev outputs the backward pass reads (the study ViT's step 378 → 370 ms, and it keeps two
+    // small statistics instead of x − mean and the deviation); LayerNorm2d's is written out.
+    let normalised: () => {xhat: string; rstd: string};
+    if (firstAxis(n, rank) + n.normalized.length === rank) {
+      const [y, mean, invStd] = o.opN('LayerNormalization', [x, weight ?? o.f32(1, n.normalized), ...(bias === undefined ? [] : [bias])], 3, {axis: -n.normalized.length, epsilon: {float: n.eps}});
+      o.op('Identity', [y], {}, n.name);
+      normalised = () => ({xhat: o.op('Mul', [o.op('Sub', [x, mean]), invStd]), rstd: invStd});
+    } else {
+      const {centred, std} = normalise(o, x, n, rank);
+      const last = affine(o, n, centred, std, w, b);
+      o.op(last.op, last.inputs, {}, n.name);
+      normalised = () => {
+        const rstd = o.op('Reciprocal', [std]);
+        return {xhat: o.op('Mul', [centred, rstd]), rstd};
+      };
+    }
     g.backward(() => {
       const gy = g.gradOf(n.name);
       if (gy === undefined) return;
-      const rstd = o.op('Reciprocal', [std]);
-      const xhat = o.op('Mul', [centred, rstd]);
+      const {xhat, rstd} = normalised();
       const outer = o.i64(axesOf(n, rank).outer);
       if (weight !== undefined) g.accumulate(weight, o.op('ReduceSum', [o.op('Mul', [gy, xhat]), outer], {keepdims: 0}));
       if (bias !== undefined) g.accumulate(bias, o.op('ReduceSum', [gy, outer], {keepdims: 0}));
