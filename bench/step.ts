@@ -67,10 +67,17 @@ async function main(): Promise<void> {
     // BENCH_BATCH, on its input shape.
     const file = process.argv[3] ?? '';
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbp-step-'));
-    await importOnnx({file, out: dir, quant: 'bin'});
-    const spec = readCheckpoint(dir).state.config.spec;
+    let imported;
+    try {
+      await importOnnx({file, out: dir, quant: 'bin'});
+      imported = readCheckpoint(dir);
+    } finally {
+      // Each round imports afresh: the folder is read once, then removed (a harness run makes dozens).
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
+    const spec = imported.state.config.spec;
     if (spec === undefined) throw new Error(`${file}: no spec`);
-    return ortStep(spec, wholeEnv('BENCH_BATCH', 32), timedSteps(3), modelWeights(readCheckpoint(dir).tensors));
+    return ortStep(spec, wholeEnv('BENCH_BATCH', 32), timedSteps(3), modelWeights(imported.tensors));
   }
   const which = process.argv[2] === 'resnet18' || process.argv[2] === 'resnet20' ? process.argv[2] : 'lenet5';
   const [batch, shape, steps] =
