@@ -110,7 +110,6 @@ function floats(t: TensorMsg, what: string): Float32Array {
   return Float32Array.from(t.float_data ?? []);
 }
 
-const attrOf = attributeOf;
 
 function floatTensor(name: string, dims: readonly number[], data: Float32Array): TensorMsg {
   return {name, dims: [...dims], data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)};
@@ -172,7 +171,7 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
     }
     // y = γ(conv(x) + b − μ)/√(σ² + ε) + β: scale each output channel's weights by f = γ/√(σ² + ε).
     const [gamma, beta, mean, variance] = bn.input.slice(1, 5).map((i) => floats(required(inits, i, 'batch-norm parameter'), 'batch-norm parameter'));
-    const eps = attrOf(bn, 'epsilon')?.f ?? 1e-5;
+    const eps = attributeOf(bn, 'epsilon')?.f ?? 1e-5;
     const values = required(floatValues, w, 'weight values');
     const channels = gamma.length;
     const per = values.length / channels;
@@ -208,7 +207,7 @@ export function planInt8(model: ModelMsg, exact: ReadonlyMap<string, ExactWeight
     const n = nodes[k];
     const w = layerWeight(n);
     const t = w === undefined ? undefined : (replaced.get(w) ?? inits.get(w));
-    if (w === undefined || t === undefined || n.op_type !== 'Conv' || n.input[0] !== inputName || keepFloat(w) || (attrOf(n, 'group')?.i ?? 1) !== 1) continue;
+    if (w === undefined || t === undefined || n.op_type !== 'Conv' || n.input[0] !== inputName || keepFloat(w) || (attributeOf(n, 'group')?.i ?? 1) !== 1) continue;
     const [out, cin, ...kernel] = t.dims;
     const extra = (4 - (cin % 4)) % 4;
     if (extra === 0 || kernel.length !== 2) continue;

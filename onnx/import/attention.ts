@@ -59,10 +59,9 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
     const r = readBy(v);
     return r.length === 1 && r[0].op_type === op && r[0].input[0] === v ? r[0] : undefined;
   };
-  const attr = attributeOf;
-  const permOf = (n: NodeMsg | undefined): string | undefined => (n === undefined ? undefined : (attr(n, 'perm')?.ints ?? []).map(Number).join(','));
-  const intAttr = (n: NodeMsg, name: string, def: number): number => Number(attr(n, name)?.i ?? def);
-  const floatAttr = (n: NodeMsg, name: string, def: number): number => attr(n, name)?.f ?? def;
+  const permOf = (n: NodeMsg | undefined): string | undefined => (n === undefined ? undefined : (attributeOf(n, 'perm')?.ints ?? []).map(Number).join(','));
+  const intAttr = (n: NodeMsg, name: string, def: number): number => Number(attributeOf(n, name)?.i ?? def);
+  const floatAttr = (n: NodeMsg, name: string, def: number): number => attributeOf(n, name)?.f ?? def;
   const {source, constant} = valueReader(producer, inits, file);
   /**
    * The initializer `v` is, directly or through Identity nodes, or through a Transpose of a matrix (torch writes a
@@ -90,7 +89,7 @@ export function rewriteAttention(g: GraphMsg, file: string): {readonly graph: Gr
 
   for (const t0 of g.node) {
     // [N, T, C] to [T, N, C]; torch folds a transpose before it into the same node ([N, C, T] by [2, 0, 1]).
-    const p0 = (attr(t0, 'perm')?.ints ?? []).map(Number);
+    const p0 = (attributeOf(t0, 'perm')?.ints ?? []).map(Number);
     if (t0.op_type !== 'Transpose' || p0.length !== 3 || p0[1] !== 0 || removed.has(t0)) continue;
     const before = [0, p0[0], p0[2]];
     // The in-projection: MatMul by in_proj_weightᵀ [C, 3C], optionally + in_proj_bias [3C].

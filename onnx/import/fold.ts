@@ -21,7 +21,6 @@ export interface FoldInput {
   readonly shape?: readonly Elem[];
 }
 
-const attr = attributeOf;
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
@@ -43,8 +42,8 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       if (s === undefined) return undefined;
       const rank = s.length;
       const clamp = (v: number): number => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
-      const start = clamp(attr(node, 'start')?.i ?? 0);
-      const end = clamp(attr(node, 'end')?.i ?? rank);
+      const start = clamp(attributeOf(node, 'start')?.i ?? 0);
+      const end = clamp(attributeOf(node, 'end')?.i ?? rank);
       const values = s.slice(start, Math.max(start, end));
       return ints(values, [values.length]);
     }
@@ -52,7 +51,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       const data = c(0);
       const idx = c(1);
       if (data?.kind !== 'int' || idx?.kind !== 'int' || data.dims.length !== 1 || idx.dims.length > 1) return undefined;
-      const axis = attr(node, 'axis')?.i ?? 0;
+      const axis = attributeOf(node, 'axis')?.i ?? 0;
       if (axis !== 0 && axis !== -1) return undefined;
       const n = data.values.length;
       const values = idx.values.map((i) => {
@@ -64,7 +63,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
     case 'Unsqueeze': {
       const data = c(0);
       const axesValue = opset >= 13 ? c(1) : undefined;
-      const axes = opset >= 13 ? (axesValue?.kind === 'int' ? axesValue.values : undefined) : attr(node, 'axes')?.ints;
+      const axes = opset >= 13 ? (axesValue?.kind === 'int' ? axesValue.values : undefined) : attributeOf(node, 'axes')?.ints;
       if (data === undefined || axes === undefined || axes.length > 64) return undefined;
       const rank = data.dims.length + axes.length;
       const at = new Set(axes.map((a) => (typeof a === 'number' && a < 0 ? a + rank : a)));
@@ -87,7 +86,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
     }
     case 'Cast': {
       const data = c(0);
-      const to = attr(node, 'to')?.i ?? 0;
+      const to = attributeOf(node, 'to')?.i ?? 0;
       if (data === undefined) return undefined;
       const toInt = to === 6 || to === 7 || to === 9;
       const toFloat = to === 1 || to === 11;
@@ -139,7 +138,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       const n = Math.max(size(a.dims), size(b.dims));
       const dims = size(a.dims) > size(b.dims) || (size(a.dims) === size(b.dims) && a.dims.length >= b.dims.length) ? a.dims : b.dims;
       const at = (x: Const & {kind: 'int'}, i: number): Elem => (size(x.dims) === 1 ? x.values[0] : x.values[i]);
-      const cMod = (attr(node, 'fmod')?.i ?? 0) !== 0;
+      const cMod = (attributeOf(node, 'fmod')?.i ?? 0) !== 0;
       const values: number[] = [];
       for (let i = 0; i < n; i++) {
         const [x, y] = [at(a, i), at(b, i)];
@@ -199,7 +198,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
       if (shape?.kind !== 'int' || shape.dims.length !== 1 || shape.values.some((v) => typeof v !== 'number' || v < 0)) return undefined;
       const dims = shape.values.map(Number);
       if (size(dims) > MAX_INT_ELEMENTS) return undefined;
-      const filler = attr(node, 'value')?.t ? constantOf(node.attribute, node.name, file) : undefined;
+      const filler = attributeOf(node, 'value')?.t ? constantOf(node.attribute, node.name, file) : undefined;
       if (filler !== undefined && size(filler.dims) !== 1) return fail('has a value that is not one element');
       if (filler?.kind === 'float') return {kind: 'float', dims, values: new Float32Array(size(dims)).fill(filler.values[0])};
       return ints(new Array<Elem>(size(dims)).fill(filler?.kind === 'int' ? filler.values[0] : 0), dims);
@@ -233,7 +232,7 @@ export function fold(node: NodeMsg, inputs: readonly (FoldInput | undefined)[], 
     case 'Transpose': {
       // A 2-d constant only (the pads chain).
       const data = c(0);
-      const perm = attr(node, 'perm')?.ints ?? [1, 0];
+      const perm = attributeOf(node, 'perm')?.ints ?? [1, 0];
       if (data === undefined || data.dims.length !== 2 || perm.join() !== '1,0') return undefined;
       const [r, k] = data.dims;
       const idx = Array.from({length: r * k}, (_, i) => (i % r) * k + Math.floor(i / r));

@@ -83,15 +83,14 @@ class Unmapped extends Error {
 /** Thrown when a kind asks for the computed value a node reads first and it reads none: `<op> of constants only`. */
 class NotComputed extends Error {}
 
-const attr = attributeOf;
-const intAttr = (node: NodeMsg, name: string, def: number): number => attr(node, name)?.i ?? def;
-const intsAttr = (node: NodeMsg, name: string): readonly number[] | undefined => attr(node, name)?.ints;
+const intAttr = (node: NodeMsg, name: string, def: number): number => attributeOf(node, name)?.i ?? def;
+const intsAttr = (node: NodeMsg, name: string): readonly number[] | undefined => attributeOf(node, name)?.ints;
 const floatAttr = (node: NodeMsg, name: string, def: number): number => {
-  const a = attr(node, name);
+  const a = attributeOf(node, name);
   return a === undefined ? def : (a.f ?? def);
 };
 const strAttr = (node: NodeMsg, name: string): string => {
-  const s = attr(node, name)?.s;
+  const s = attributeOf(node, name)?.s;
   return s === undefined || s === null ? '' : Buffer.from(s).toString('utf8');
 };
 

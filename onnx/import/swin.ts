@@ -39,11 +39,10 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
   const readers = new Map<string, NodeMsg[]>();
   for (const n of nodes) for (const v of new Set(n.input)) readers.set(v, [...(readers.get(v) ?? []), n]);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
-  const attr = attributeOf;
   // The values computed from the image (not through Shape): shape arithmetic and constants are not a module's input or output.
   const dynamic = new Set(g.input.map((i) => i.name).filter((name) => !inits.has(name)));
   for (const n of nodes) if (n.op_type !== 'Shape' && n.input.some((i) => dynamic.has(i))) for (const o of n.output) dynamic.add(o);
-  const perm = (n: NodeMsg | undefined): string => (n === undefined ? '' : (attr(n, 'perm')?.ints ?? []).map(Number).join(','));
+  const perm = (n: NodeMsg | undefined): string => (n === undefined ? '' : (attributeOf(n, 'perm')?.ints ?? []).map(Number).join(','));
   const {source, constant} = valueReader(producer, inits, file);
   /** One integer the file holds as a constant, also through Unsqueeze or Cast (as torch writes it without constant folding). */
   const oneInt = (w: string | undefined): number | undefined => {
@@ -114,7 +113,7 @@ export function rewriteSwin(g: GraphMsg, file: string): {readonly graph: GraphMs
     let v = view.input[0];
     let bad = false;
     for (let p = producer.get(v); p !== undefined && p.op_type === 'Concat' && inside.has(p); p = producer.get(v)) {
-      const axis = Number(attr(p, 'axis')?.i ?? 0);
+      const axis = Number(attributeOf(p, 'axis')?.i ?? 0);
       const [a, b] = p.input.map((s) => producer.get(s));
       const from = oneInt(a?.input[1]);
       if (p.input.length !== 2 || a?.op_type !== 'Slice' || b?.op_type !== 'Slice' || a.input[0] !== b.input[0] || (axis !== 1 && axis !== 2) || from === undefined || from < 1 || oneInt(b.input[1]) !== 0) {
