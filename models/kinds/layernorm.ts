@@ -1,4 +1,4 @@
-import {MAX_WIDTH, type KindDef, type NodeBase, type OnnxAhead, type OnnxNode, type Ops} from './kind';
+import {MAX_WIDTH, type Attr, type KindDef, type NodeBase, type OnnxAhead, type OnnxNode, type Ops} from './kind';
 
 /**
  * PyTorch's LayerNorm: each sample normalised over its trailing axes (`normalized_shape`: [F] after a flatten or a
@@ -59,6 +59,14 @@ function axesOf(n: LayerNormNode, rank: number): {inner: number[]; outer: number
 function broadcast(o: Ops, t: string | undefined, n: LayerNormNode, rank: number): string | undefined {
   const after = rank - firstAxis(n, rank) - n.normalized.length;
   return t === undefined || after === 0 ? t : o.op('Reshape', [t, o.i64([...n.normalized, ...new Array<number>(after).fill(1)])]);
+}
+
+/** Whether a node normalises the trailing axes of its input of rank `rank` (not LayerNorm2d's channels of [C, H, W]). */
+const overTrailing = (n: LayerNormNode, rank: number): boolean => firstAxis(n, rank) + n.normalized.length === rank;
+
+/** ONNX's LayerNormalization (opset 17) of such a node: its inputs (a Scale of ones without a weight) and attributes. */
+function layerNormalization(o: Ops, n: LayerNormNode, x: string, weight: string | undefined, bias: string | undefined): {inputs: string[]; attrs: Record<string, Attr>} {
+  return {inputs: [x, weight ?? o.f32(1, n.normalized), ...(bias === undefined ? [] : [bias])], attrs: {axis: -n.normalized.length, epsilon: {float: n.eps}}};
 }
 
 /** The normalised value (x − mean)/√(variance + ε) and what the backward pass reads. */
@@ -259,8 +267,9 @@ export const layernorm: KindDef<LayerNormNode> = {
     ...(n.bias ? [{suffix: 'bias', role: 'bn_bias' as const, shape: n.normalized, trainable: true}] : []),
   ],
   onnx(n, g) {
-    const rank = g.shape(n.input).length;
-    if (firstAxis(n, rank) + n.normalized.length === rank) {
+    const x0 = g.shape(n.input);
+    const rank = x0.length;
+    if (overTrailing(n, rank)) {
       // Over the trailing axes, in a form ONNX Runtime runs as one LayerNormalization kernel: the operator itself
       // from opset 17, torch's opset-13 nodes (which its optimiser fuses into it) before. Written with ReduceSum, as
       // LayerNorm2d's below, the study ViT's nine ran as 50 nodes, and the whole file took 1.11× the time at batch 1.
@@ -269,12 +278,12 @@ export const layernorm: KindDef<LayerNormNode> = {
       const weight = n.weight ? g.param(`${n.name}.weight`) : undefined;
       const bias = n.bias ? g.param(`${n.name}.bias`) : undefined;
       if (g.opset >= 17) {
-        g.emit(n, 'LayerNormalization', [x, weight ?? o.f32(1, n.normalized), ...(bias === undefined ? [] : [bias])], {axis: -n.normalized.length, epsilon: {float: n.eps}});
+        const op = layerNormalization(o, n, x, weight, bias);
+        g.emit(n, 'LayerNormalization', op.inputs, op.attrs);
         return;
       }
       // ONNX Runtime fuses the pattern over the last axis only: several normalised axes are flattened into one
       // around it (views, no copies), the weight and bias with them (folded at load).
-      const x0 = g.shape(n.input);
       const k = n.normalized.length;
       const flat = k > 1;
       const size = product(n.normalized);
@@ -310,8 +319,9 @@ export const layernorm: KindDef<LayerNormNode> = {
     // whose Mean and InvStdDev outputs the backward pass reads (the study ViT's step 378 → 370 ms, and it keeps two
     // small statistics instead of x − mean and the deviation); LayerNorm2d's is written out.
     let normalised: () => {xhat: string; rstd: string};
-    if (firstAxis(n, rank) + n.normalized.length === rank) {
-      const [y, mean, invStd] = o.opN('LayerNormalization', [x, weight ?? o.f32(1, n.normalized), ...(bias === undefined ? [] : [bias])], 3, {axis: -n.normalized.length, epsilon: {float: n.eps}});
+    if (overTrailing(n, rank)) {
+      const op = layerNormalization(o, n, x, weight, bias);
+      const [y, mean, invStd] = o.opN('LayerNormalization', op.inputs, 3, op.attrs);
       o.op('Identity', [y], {}, n.name);
       normalised = () => ({xhat: o.op('Mul', [o.op('Sub', [x, mean]), invStd]), rstd: invStd});
     } else {
